@@ -1,0 +1,92 @@
+import { KNOWN_INSTRUCTIONS, type DockerfileModel } from "./parse.ts";
+import { shellOf } from "./shell.ts";
+
+export interface Problem {
+  /** Stable key without line numbers, so problems can be compared across edits. */
+  key: string;
+  line: number;
+  message: string;
+}
+
+const IMAGE_LIKE = /[:/.@]/;
+
+/**
+ * Structural problems a rewrite must never add: unknown instructions, FROM
+ * without an image, duplicate stage names, `--from` references to stages that
+ * do not exist, malformed exec form.
+ */
+export function structuralProblems(model: DockerfileModel): Problem[] {
+  const problems: Problem[] = [];
+  const stageNames = new Map<string, number>();
+  for (const instr of model.instructions) {
+    if (!KNOWN_INSTRUCTIONS.has(instr.keyword)) {
+      problems.push({
+        key: `unknown:${instr.keyword}`,
+        line: instr.line,
+        message: `unknown instruction '${instr.keywordText}'`,
+      });
+      continue;
+    }
+    if (instr.keyword === "FROM") {
+      const stage = model.stages[instr.stage];
+      if (!stage.image) {
+        problems.push({ key: "from-without-image", line: instr.line, message: "FROM has no image" });
+      }
+      if (stage.name) {
+        const name = stage.name.toLowerCase();
+        if (stageNames.has(name)) {
+          problems.push({ key: `duplicate-stage:${name}`, line: instr.line, message: `stage name '${stage.name}' is used twice` });
+        }
+        stageNames.set(name, instr.stage);
+      }
+      continue;
+    }
+    for (const ref of stageReferences(instr)) {
+      const index = /^\d+$/.test(ref) ? Number(ref) : stageNames.get(ref.toLowerCase());
+      const resolves = index !== undefined && index < instr.stage;
+      if (!resolves && (/^\d+$/.test(ref) || !IMAGE_LIKE.test(ref))) {
+        problems.push({
+          key: `unresolved-from:${ref}`,
+          line: instr.line,
+          message: `--from=${ref} names no earlier stage`,
+        });
+      }
+    }
+  }
+  return problems;
+}
+
+function stageReferences(instr: DockerfileModel["instructions"][number]): string[] {
+  const refs: string[] = [];
+  for (const flag of instr.flags) {
+    if (flag.name === "from" && flag.value) refs.push(flag.value);
+    if (flag.name === "mount" && flag.value) {
+      const m = /(?:^|,)from=([^,]+)/.exec(flag.value);
+      if (m) refs.push(m[1]);
+    }
+  }
+  return refs.filter((r) => !r.includes("$"));
+}
+
+/** Number of shell-form RUNs whose shell tree-sitter cannot read. */
+export function shellErrorCount(model: DockerfileModel, only?: (text: string) => boolean): number {
+  let n = 0;
+  for (const instr of model.instructions) {
+    if (instr.keyword !== "RUN" || (only && !only(instr.text))) continue;
+    if (shellOf(instr, model.text, model.escapeChar)?.hasErrors) n++;
+  }
+  return n;
+}
+
+/** Problems in `after` that `before` did not have (compared by key, counting). */
+export function newProblems(before: Problem[], after: Problem[]): Problem[] {
+  const counts = new Map<string, number>();
+  for (const p of before) counts.set(p.key, (counts.get(p.key) ?? 0) + 1);
+  const added: Problem[] = [];
+  for (const p of after) {
+    const n = counts.get(p.key) ?? 0;
+    if (n > 0) counts.set(p.key, n - 1);
+    else added.push(p);
+  }
+  return added;
+}

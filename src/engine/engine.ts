@@ -1,0 +1,212 @@
+import { newProblems, shellErrorCount, structuralProblems, type Problem } from "./check.ts";
+import { applyEdits, selectChanges } from "./edits.ts";
+import { parseSource, type DockerfileModel } from "./parse.ts";
+import { decodeSource, encodeSource, type SourceText } from "./source.ts";
+import { readSuppressions } from "./suppress.ts";
+import {
+  DEFAULT_OPTIONS,
+  type BuildContext,
+  type SideFile,
+  type Transform,
+  type TransformOptions,
+} from "./types.ts";
+
+export interface AppliedChange {
+  transform: string;
+  line: number;
+  message: string;
+  rules: string[];
+}
+
+export interface ReportedRefusal {
+  transform: string;
+  line: number | null;
+  reason: string;
+  rules: string[];
+}
+
+export interface FileError {
+  /** Short machine-readable kind: empty, binary, too-large, unknown-instruction, ... */
+  kind: string;
+  message: string;
+  line: number | null;
+}
+
+export interface FileResult {
+  /** Original bytes as text (with BOM). */
+  original: string;
+  /** Rewritten text (with BOM); equals `original` when nothing changed or on error. */
+  output: string;
+  changed: boolean;
+  changes: AppliedChange[];
+  refusals: ReportedRefusal[];
+  sideFiles: SideFile[];
+  error: FileError | null;
+}
+
+export interface RunSettings {
+  transforms: readonly Transform[];
+  options?: TransformOptions;
+}
+
+export const MAX_FILE_BYTES = 1024 * 1024;
+const MAX_PASSES_PER_TRANSFORM = 5;
+const MAX_ROUNDS = 3;
+
+/** Problems that make a file unprocessable, checked before any transform runs. */
+export function inputError(raw: string, model: DockerfileModel | null): FileError | null {
+  if (raw.includes("\0")) return { kind: "binary", message: "binary file (contains NUL bytes)", line: null };
+  if (Buffer.byteLength(raw) > MAX_FILE_BYTES) {
+    return { kind: "too-large", message: `file is larger than ${MAX_FILE_BYTES} bytes`, line: null };
+  }
+  if (raw.replace(/^\uFEFF/, "").trim() === "") return { kind: "empty", message: "empty file", line: null };
+  if (!model) return null;
+  const unknown = structuralProblems(model).find((p) => p.key.startsWith("unknown:"));
+  if (unknown) return { kind: "unknown-instruction", message: unknown.message, line: unknown.line };
+  if (model.stages.length === 0) {
+    const first = model.instructions[0];
+    return { kind: "no-from", message: "no FROM instruction", line: first ? first.line : null };
+  }
+  return null;
+}
+
+/**
+ * Runs the transforms over one Dockerfile. Each transform runs to its own
+ * fixed point; after each, the result is re-parsed and checked, and a
+ * transform whose output adds a problem is undone for this file. The whole
+ * pipeline repeats until the text is stable, so a second run changes nothing.
+ */
+export function optimizeFile(raw: string, context: BuildContext, settings: RunSettings): FileResult {
+  const options = settings.options ?? DEFAULT_OPTIONS;
+  const base: FileResult = {
+    original: raw,
+    output: raw,
+    changed: false,
+    changes: [],
+    refusals: [],
+    sideFiles: [],
+    error: null,
+  };
+  const early = inputError(raw, null);
+  if (early) return { ...base, error: early };
+  const source = decodeSource(raw);
+  let model = parseSource(source);
+  const error = inputError(raw, model);
+  if (error) return { ...base, error };
+
+  const changes: AppliedChange[] = [];
+  let refusals: ReportedRefusal[] = [];
+  const sideFiles = new Map<string, SideFile>();
+  const seen = new Set<string>([source.text]);
+  let converged = false;
+  for (let round = 0; round < MAX_ROUNDS; round++) {
+    const startText = model.text;
+    refusals = [];
+    for (const transform of settings.transforms) {
+      const outcome = runTransform(transform, model, source, context, options);
+      refusals.push(...outcome.refusals);
+      for (const f of outcome.sideFiles) sideFiles.set(f.path, f);
+      if (outcome.model !== model) {
+        changes.push(...outcome.changes);
+        model = outcome.model;
+      }
+    }
+    if (model.text === startText) {
+      converged = true;
+      break;
+    }
+    if (seen.has(model.text)) break; // a cycle: transforms undo each other
+    seen.add(model.text);
+  }
+  if (!converged) {
+    return {
+      ...base,
+      error: {
+        kind: "no-fixed-point",
+        message: "transforms did not reach a stable result; file left unchanged (please report)",
+        line: null,
+      },
+    };
+  }
+  const output = encodeSource(source, model.text);
+  return {
+    ...base,
+    output,
+    changed: output !== raw,
+    changes,
+    refusals: dedupeRefusals(refusals),
+    sideFiles: [...sideFiles.values()],
+  };
+}
+
+interface TransformOutcome {
+  model: DockerfileModel;
+  changes: AppliedChange[];
+  refusals: ReportedRefusal[];
+  sideFiles: SideFile[];
+}
+
+function runTransform(
+  transform: Transform,
+  start: DockerfileModel,
+  source: SourceText,
+  context: BuildContext,
+  options: TransformOptions,
+): TransformOutcome {
+  let model = start;
+  const changes: AppliedChange[] = [];
+  let refusals: ReportedRefusal[] = [];
+  let sideFiles: SideFile[] = [];
+  let baseline: Problem[] | null = null;
+  for (let pass = 0; pass < MAX_PASSES_PER_TRANSFORM; pass++) {
+    const result = transform.run({ model, context, options });
+    const suppressions = readSuppressions(model);
+    const ids = (rules?: string[]) => [transform.id, ...(rules ?? [])];
+    refusals = result.refusals
+      .filter((r) => !suppressions.isSuppressed(ids(r.rules), r.line))
+      .map((r) => ({ transform: transform.id, line: r.line, reason: r.reason, rules: r.rules ?? transform.rules ?? [] }));
+    sideFiles = suppressions.isSuppressed([transform.id], null) ? [] : (result.sideFiles ?? []);
+    const wanted = result.changes.filter(
+      (c) => c.edits.length > 0 && !suppressions.isSuppressed(ids(c.rules), c.line),
+    );
+    const { accepted } = selectChanges(wanted);
+    if (accepted.length === 0) break;
+    const text = applyEdits(model.text, accepted.flatMap((c) => c.edits));
+    if (text === model.text) break;
+    const next = parseSource({ ...source, text });
+    baseline ??= structuralProblems(start);
+    const added = newProblems(baseline, structuralProblems(next));
+    const beforeRuns = new Set(start.instructions.filter((i) => i.keyword === "RUN").map((i) => i.text));
+    const shellBroken =
+      added.length === 0 &&
+      shellErrorCount(next, (t) => !beforeRuns.has(t)) > 0 &&
+      shellErrorCount(next) > shellErrorCount(start);
+    if (added.length > 0 || shellBroken) {
+      const why = added.length > 0 ? `${added[0].message} (line ${added[0].line})` : "a RUN's shell no longer parses";
+      return {
+        model: start,
+        changes: [],
+        refusals: [
+          ...refusals,
+          { transform: transform.id, line: null, reason: `rewrite dropped: its result failed the check: ${why}`, rules: [] },
+        ],
+        sideFiles: [],
+      };
+    }
+    for (const c of accepted) {
+      changes.push({ transform: transform.id, line: c.line, message: c.message, rules: c.rules ?? [] });
+    }
+    model = next;
+  }
+  return { model, changes, refusals, sideFiles };
+}
+
+function dedupeRefusals(refusals: ReportedRefusal[]): ReportedRefusal[] {
+  const seen = new Set<string>();
+  return refusals.filter((r) => {
+    const key = `${r.transform}\0${r.line}\0${r.reason}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}

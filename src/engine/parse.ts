@@ -1,0 +1,327 @@
+import {
+  DockerfileParser,
+  Instruction,
+  JSONInstruction,
+  ModifiableInstruction,
+  From,
+  Run,
+  type Dockerfile,
+} from "dockerfile-ast";
+import { computeLineStarts, decodeSource, lineAt, type SourceText } from "./source.ts";
+
+// dockerfile-ast re-scans an instruction's arguments on every getArguments()
+// call, and its own constructors call it several times per instruction. The
+// arguments never change after parsing, so memoising them makes parsing ~3x
+// faster. Callers mutate the returned array (flags are spliced off), hence the copy.
+const argsCache = Symbol("dfopt.args");
+type Memo = { [argsCache]?: ReturnType<Instruction["getArguments"]> };
+const proto = Instruction.prototype as unknown as {
+  getRawArguments: (this: Instruction & Memo) => ReturnType<Instruction["getArguments"]>;
+};
+const rawArguments = proto.getRawArguments;
+proto.getRawArguments = function (this: Instruction & Memo) {
+  return (this[argsCache] ??= rawArguments.call(this)).slice();
+};
+
+export const KNOWN_INSTRUCTIONS = new Set([
+  "FROM",
+  "RUN",
+  "CMD",
+  "LABEL",
+  "MAINTAINER",
+  "EXPOSE",
+  "ENV",
+  "ADD",
+  "COPY",
+  "ENTRYPOINT",
+  "VOLUME",
+  "USER",
+  "WORKDIR",
+  "ARG",
+  "ONBUILD",
+  "STOPSIGNAL",
+  "HEALTHCHECK",
+  "SHELL",
+]);
+
+export interface Span {
+  start: number;
+  end: number;
+}
+
+export interface Word extends Span {
+  /** The value with escapes and continuations removed, as dockerfile-ast reads it. */
+  value: string;
+}
+
+export interface FlagInfo extends Span {
+  name: string;
+  value: string | null;
+}
+
+export interface Instr extends Span {
+  node: Instruction;
+  /** Upper-case keyword. */
+  keyword: string;
+  /** Keyword exactly as written (for matching the file's case). */
+  keywordText: string;
+  keywordSpan: Span;
+  /** 1-based line of the keyword. */
+  line: number;
+  /** 1-based last line (including heredoc bodies). */
+  endLine: number;
+  /** Index of the stage this instruction belongs to; -1 before the first FROM. */
+  stage: number;
+  flags: FlagInfo[];
+  /** Arguments after the flags. */
+  args: Word[];
+  /** Span of everything after the keyword and flags (null when empty). */
+  argsSpan: Span | null;
+  /** Exec (JSON) form: both brackets present. */
+  execForm: boolean;
+  hasHeredoc: boolean;
+  /** The exact source text of the instruction. */
+  text: string;
+}
+
+export interface ImageRef {
+  /** The image as written, e.g. `node:${V}`. */
+  raw: string;
+  rawSpan: Span;
+  /** After expanding ARGs declared before the first FROM. */
+  expanded: string;
+  /** Registry + repository, without tag or digest (expanded). */
+  name: string;
+  tag: string | null;
+  digest: string | null;
+  usesVariables: boolean;
+}
+
+export interface Stage {
+  index: number;
+  from: Instr;
+  /** `AS name`, as written; null when unnamed. */
+  name: string | null;
+  nameSpan: Span | null;
+  image: ImageRef | null;
+  /** Instructions after FROM, up to the next FROM. */
+  instructions: Instr[];
+}
+
+export interface CommentLine extends Span {
+  line: number;
+  text: string;
+}
+
+export interface DockerfileModel {
+  source: SourceText;
+  text: string;
+  ast: Dockerfile;
+  escapeChar: string;
+  lineStarts: number[];
+  instructions: Instr[];
+  /** ARG instructions before the first FROM. */
+  globalArgs: Instr[];
+  /** Values of the ARGs before the first FROM (null when declared without default). */
+  globalArgValues: Map<string, string | null>;
+  stages: Stage[];
+  comments: CommentLine[];
+  /** 1-based line number of an offset. */
+  lineOf(offset: number): number;
+  /** Offset of the start of a 1-based line. */
+  lineStart(line: number): number;
+  /** Offset just past the end of the line containing `offset`, including its line ending. */
+  lineEndIncludingEol(offset: number): number;
+}
+
+type LspPos = { line: number; character: number };
+
+export function parseDockerfile(raw: string): DockerfileModel {
+  return parseSource(decodeSource(raw));
+}
+
+export function parseSource(source: SourceText): DockerfileModel {
+  const text = source.text;
+  const ast = DockerfileParser.parse(text);
+  const lineStarts = computeLineStarts(text);
+  const offsetAt = (p: LspPos) => Math.min(text.length, lineStarts[p.line] + p.character);
+  const span = (r: { start: LspPos; end: LspPos }): Span => ({
+    start: offsetAt(r.start),
+    end: offsetAt(r.end),
+  });
+
+  const instructions: Instr[] = [];
+  const stages: Stage[] = [];
+  const globalArgs: Instr[] = [];
+  let stageIndex = -1;
+  for (const node of ast.getInstructions()) {
+    const keyword = node.getKeyword();
+    if (keyword === "FROM") stageIndex++;
+    const instr = toInstr(node, stageIndex, text, span, lineStarts);
+    instructions.push(instr);
+    if (keyword === "FROM") {
+      stages.push({
+        index: stageIndex,
+        from: instr,
+        name: null,
+        nameSpan: null,
+        image: null,
+        instructions: [],
+      });
+    } else if (stageIndex >= 0) {
+      stages[stageIndex].instructions.push(instr);
+    } else if (keyword === "ARG") {
+      globalArgs.push(instr);
+    }
+  }
+
+  const globalArgValues = new Map<string, string | null>();
+  for (const arg of globalArgs) {
+    for (const [name, value] of argDeclarations(arg)) globalArgValues.set(name, value);
+  }
+  for (const stage of stages) {
+    const from = stage.from.node as From;
+    const stageName = from.getBuildStage();
+    const stageRange = from.getBuildStageRange();
+    stage.name = stageName;
+    stage.nameSpan = stageRange ? span(stageRange) : null;
+    const imageRange = from.getImageRange();
+    const image = from.getImage();
+    if (imageRange && image) {
+      stage.image = imageRef(image, span(imageRange), globalArgValues);
+    }
+  }
+
+  const comments: CommentLine[] = ast.getComments().map((c) => {
+    const s = span(c.getRange());
+    return { ...s, line: c.getRange().start.line + 1, text: text.slice(s.start, s.end) };
+  });
+
+  return {
+    source,
+    text,
+    ast,
+    escapeChar: ast.getEscapeCharacter(),
+    lineStarts,
+    instructions,
+    globalArgs,
+    globalArgValues,
+    stages,
+    comments,
+    lineOf: (offset) => lineAt(lineStarts, offset) + 1,
+    lineStart: (line) => lineStarts[Math.max(0, Math.min(line - 1, lineStarts.length - 1))],
+    lineEndIncludingEol: (offset) => {
+      const nl = text.indexOf("\n", offset);
+      return nl === -1 ? text.length : nl + 1;
+    },
+  };
+}
+
+function toInstr(
+  node: Instruction,
+  stage: number,
+  text: string,
+  span: (r: { start: LspPos; end: LspPos }) => Span,
+  lineStarts: number[],
+): Instr {
+  const range = span(node.getRange());
+  const keywordSpan = span(node.getInstructionRange());
+  const flags: FlagInfo[] =
+    node instanceof ModifiableInstruction
+      ? node.getFlags().map((f) => ({
+          ...span(f.getRange()),
+          name: f.getName(),
+          value: f.getValue(),
+        }))
+      : [];
+  const args: Word[] = node.getArguments().map((a) => ({ ...span(a.getRange()), value: a.getValue() }));
+  const argsRange = node.getArgumentsRange();
+  let argsSpan: Span | null = argsRange ? span(argsRange) : null;
+  if (argsSpan && flags.length > 0) {
+    const afterFlags = flags[flags.length - 1].end;
+    argsSpan = args.length > 0 ? { start: args[0].start, end: argsSpan.end } : null;
+    if (argsSpan && argsSpan.start < afterFlags) argsSpan.start = afterFlags;
+  }
+  let execForm = false;
+  if (node instanceof JSONInstruction) {
+    execForm = node.getOpeningBracket() !== null && node.getClosingBracket() !== null;
+  }
+  const hasHeredoc = node instanceof Run ? node.getHeredocs().length > 0 : /<<-?["']?[A-Za-z_]/.test(text.slice(range.start, range.end)) && (node.getKeyword() === "COPY" || node.getKeyword() === "ADD");
+  const end = Math.max(range.end, argsSpan?.end ?? 0);
+  return {
+    node,
+    keyword: node.getKeyword(),
+    keywordText: text.slice(keywordSpan.start, keywordSpan.end),
+    keywordSpan,
+    start: range.start,
+    end,
+    line: lineAt(lineStarts, keywordSpan.start) + 1,
+    endLine: lineAt(lineStarts, Math.max(range.start, end - 1)) + 1,
+    stage,
+    flags,
+    args,
+    argsSpan,
+    execForm,
+    hasHeredoc,
+    text: text.slice(range.start, end),
+  };
+}
+
+/** `ARG A=1 B` → [["A","1"],["B",null]] with quotes removed. */
+export function argDeclarations(arg: Instr): Array<[string, string | null]> {
+  const out: Array<[string, string | null]> = [];
+  for (const word of arg.args) {
+    const eq = word.value.indexOf("=");
+    if (eq === -1) out.push([word.value, null]);
+    else out.push([word.value.slice(0, eq), unquote(word.value.slice(eq + 1))]);
+  }
+  return out;
+}
+
+export function unquote(value: string): string {
+  if (value.length >= 2 && (value[0] === '"' || value[0] === "'") && value.at(-1) === value[0]) {
+    return value.slice(1, -1);
+  }
+  return value;
+}
+
+const VARIABLE = /\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?::?([-+])([^}]*))?\}|([A-Za-z_][A-Za-z0-9_]*))/g;
+
+/** Expands `$X`, `${X}`, `${X:-default}`, `${X:+alt}` from `values`; unknown variables expand to "". */
+export function expandVariables(value: string, values: ReadonlyMap<string, string | null>): string {
+  return value.replace(VARIABLE, (_m, braced: string, op: string, word: string, bare: string) => {
+    const name = braced ?? bare;
+    const v = values.get(name) ?? "";
+    if (op === "-") return v !== "" ? v : word;
+    if (op === "+") return v !== "" ? word : "";
+    return v;
+  });
+}
+
+export function hasVariables(value: string): boolean {
+  VARIABLE.lastIndex = 0;
+  return VARIABLE.test(value);
+}
+
+export function splitImage(image: string): { name: string; tag: string | null; digest: string | null } {
+  let rest = image;
+  let digest: string | null = null;
+  const at = rest.indexOf("@");
+  if (at !== -1) {
+    digest = rest.slice(at + 1);
+    rest = rest.slice(0, at);
+  }
+  let tag: string | null = null;
+  const colon = rest.lastIndexOf(":");
+  if (colon > rest.lastIndexOf("/")) {
+    tag = rest.slice(colon + 1);
+    rest = rest.slice(0, colon);
+  }
+  return { name: rest, tag, digest };
+}
+
+function imageRef(raw: string, rawSpan: Span, globals: ReadonlyMap<string, string | null>): ImageRef {
+  const usesVariables = hasVariables(raw);
+  const expanded = usesVariables ? expandVariables(raw, globals) : raw;
+  return { raw, rawSpan, expanded, usesVariables, ...splitImage(expanded) };
+}

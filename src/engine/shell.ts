@@ -1,0 +1,284 @@
+import fs from "node:fs";
+import { createRequire } from "node:module";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import v8 from "node:v8";
+import type { Instr, Span } from "./parse.ts";
+
+/**
+ * Shell inside shell-form RUN (and CMD/ENTRYPOINT), parsed with tree-sitter-bash.
+ * The tree is copied into plain objects whose offsets are offsets into the
+ * Dockerfile text, and the wasm tree is freed at once: parsing thousands of
+ * files must not grow wasm memory.
+ */
+export interface ShellNode extends Span {
+  type: string;
+  /** Field name in the parent (`name`, `argument`, `redirect`, ...), if any. */
+  field: string | null;
+  named: boolean;
+  children: ShellNode[];
+  parent: ShellNode | null;
+}
+
+export interface ShellWord extends Span {
+  /** Source text of the word as written (sanitised continuations aside). */
+  raw: string;
+  /** The word with simple quoting removed; null when it holds expansions. */
+  value: string | null;
+}
+
+export interface ShellCommand extends Span {
+  node: ShellNode;
+  name: ShellWord | null;
+  args: ShellWord[];
+  /** Every word: name first, then arguments. */
+  words: ShellWord[];
+  /** `VAR=x cmd` prefixes. */
+  assignments: ShellWord[];
+  hasRedirects: boolean;
+}
+
+export interface ShellScript {
+  /** Offset in the Dockerfile where the script starts. */
+  base: number;
+  /** The script text, same length as the source span, with continuations normalised for bash. */
+  text: string;
+  root: ShellNode;
+  commands: ShellCommand[];
+  /** tree-sitter found syntax it could not read. */
+  hasErrors: boolean;
+  /** Slice of the original Dockerfile text. */
+  slice(span: Span): string;
+}
+
+type TsParser = {
+  parse(text: string): TsTree | null;
+};
+type TsTree = { walk(): TsCursor; delete(): void; rootNode: { hasError: boolean } };
+type TsCursor = {
+  nodeType: string;
+  nodeIsNamed: boolean;
+  startIndex: number;
+  endIndex: number;
+  currentFieldName: string | null;
+  gotoFirstChild(): boolean;
+  gotoNextSibling(): boolean;
+  gotoParent(): boolean;
+  delete(): void;
+};
+
+let parser: TsParser | null = null;
+
+function findAsset(file: string, pkgPath: string): string {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  const beside = path.join(here, file);
+  if (fs.existsSync(beside)) return beside;
+  return createRequire(import.meta.url).resolve(pkgPath);
+}
+
+/** Loads tree-sitter-bash once per process; call before parsing any shell. */
+export async function initShell(): Promise<void> {
+  if (parser) return;
+  // Without this, TurboFan compiles the wasm in the background and the
+  // process lingers ~1 s at exit.
+  v8.setFlagsFromString("--liftoff-only");
+  const { Parser, Language } = await import("web-tree-sitter");
+  const runtimeWasm = findAsset("web-tree-sitter.wasm", "web-tree-sitter/web-tree-sitter.wasm");
+  await Parser.init({ locateFile: () => runtimeWasm });
+  const bash = await Language.load(
+    findAsset("tree-sitter-bash.wasm", "tree-sitter-bash/tree-sitter-bash.wasm"),
+  );
+  const p = new Parser();
+  p.setLanguage(bash);
+  parser = p as unknown as TsParser;
+}
+
+export function shellReady(): boolean {
+  return parser !== null;
+}
+
+/**
+ * Rewrites Dockerfile continuation syntax into bash syntax of the same
+ * length, so that offsets map one to one: `<esc>\r\n` → ` \\\n`, escape
+ * followed by trailing blanks, and comment or blank lines inside a
+ * continuation (Docker drops those) become spaces.
+ */
+export function normaliseForBash(text: string, escapeChar: string): string {
+  const chars = text.split("");
+  let i = 0;
+  const lineStart = (k: number) => k === 0 || chars[k - 1] === "\n";
+  let continued = false;
+  while (i < chars.length) {
+    if (continued && lineStart(i)) {
+      // A line inside a continuation: comment or blank lines vanish in Docker.
+      let j = i;
+      while (j < chars.length && (chars[j] === " " || chars[j] === "\t")) j++;
+      const isComment = chars[j] === "#";
+      const isBlank = chars[j] === "\n" || (chars[j] === "\r" && chars[j + 1] === "\n");
+      if (isComment || isBlank) {
+        let end = text.indexOf("\n", j);
+        end = end === -1 ? chars.length : end + 1;
+        for (let k = i; k < end; k++) chars[k] = " ";
+        i = end;
+        continue;
+      }
+      continued = false;
+    }
+    const c = chars[i];
+    if (c === escapeChar) {
+      let j = i + 1;
+      while (j < chars.length && (chars[j] === " " || chars[j] === "\t")) j++;
+      if (chars[j] === "\r" && chars[j + 1] === "\n") j++;
+      if (chars[j] === "\n") {
+        // escape [blanks] [\r] \n  →  spaces, "\\", "\n"
+        for (let k = i; k < j - 1; k++) chars[k] = " ";
+        chars[j - 1] = "\\";
+        chars[j] = "\n";
+        if (j - 1 !== i && chars[i] !== " ") chars[i] = " ";
+        continued = true;
+        i = j + 1;
+        continue;
+      }
+      if (escapeChar !== "\\") {
+        i++;
+        continue;
+      }
+      i += 2; // a shell escape such as \" or \\ stays as written
+      continue;
+    }
+    if (c === "\r") chars[i] = " ";
+    i++;
+  }
+  return chars.join("");
+}
+
+const scriptCache = new WeakMap<Instr, ShellScript | null>();
+
+/**
+ * The shell script of a shell-form RUN/CMD/ENTRYPOINT/HEALTHCHECK; null for
+ * exec form, heredocs and empty instructions.
+ */
+export function shellOf(instr: Instr, dockerfileText: string, escapeChar: string): ShellScript | null {
+  if (scriptCache.has(instr)) return scriptCache.get(instr)!;
+  let script: ShellScript | null = null;
+  if (!instr.execForm && !instr.hasHeredoc && instr.argsSpan) {
+    let start = instr.argsSpan.start;
+    if (instr.keyword === "HEALTHCHECK") {
+      const cmd = instr.args.find((a) => a.value.toUpperCase() === "CMD");
+      start = cmd ? cmd.end : instr.argsSpan.end;
+    }
+    script = parseShell(dockerfileText, { start, end: instr.argsSpan.end }, escapeChar);
+  }
+  scriptCache.set(instr, script);
+  return script;
+}
+
+export function parseShell(dockerfileText: string, span: Span, escapeChar: string): ShellScript {
+  if (!parser) throw new Error("initShell() must be awaited before parsing shell");
+  const base = span.start;
+  const text = normaliseForBash(dockerfileText.slice(span.start, span.end), escapeChar);
+  const tree = parser.parse(text);
+  if (!tree) throw new Error("tree-sitter returned no tree");
+  let root: ShellNode;
+  let hasErrors: boolean;
+  try {
+    hasErrors = tree.rootNode.hasError;
+    root = copyTree(tree.walk(), base);
+  } finally {
+    tree.delete();
+  }
+  const slice = (s: Span) => dockerfileText.slice(s.start, s.end);
+  const commands: ShellCommand[] = [];
+  visit(root, (n) => {
+    if (n.type === "command") commands.push(toCommand(n, slice, text, base));
+  });
+  return { base, text, root, commands, hasErrors, slice };
+}
+
+function copyTree(cursor: TsCursor, base: number): ShellNode {
+  const make = (parent: ShellNode | null): ShellNode => ({
+    type: cursor.nodeType,
+    named: cursor.nodeIsNamed,
+    field: cursor.currentFieldName,
+    start: base + cursor.startIndex,
+    end: base + cursor.endIndex,
+    children: [],
+    parent,
+  });
+  const root = make(null);
+  const stack: ShellNode[] = [root];
+  try {
+    if (!cursor.gotoFirstChild()) return root;
+    for (;;) {
+      const parent = stack[stack.length - 1];
+      const node = make(parent);
+      parent.children.push(node);
+      if (cursor.gotoFirstChild()) {
+        stack.push(node);
+        continue;
+      }
+      while (!cursor.gotoNextSibling()) {
+        if (!cursor.gotoParent() || stack.length === 1) return root;
+        stack.pop();
+      }
+    }
+  } finally {
+    cursor.delete();
+  }
+}
+
+export function visit(node: ShellNode, fn: (n: ShellNode) => void | false): void {
+  if (fn(node) === false) return;
+  for (const child of node.children) visit(child, fn);
+}
+
+function toCommand(
+  node: ShellNode,
+  slice: (s: Span) => string,
+  normalised: string,
+  base: number,
+): ShellCommand {
+  const word = (n: ShellNode): ShellWord => ({
+    start: n.start,
+    end: n.end,
+    raw: slice(n),
+    value: wordValue(n, normalised.slice(n.start - base, n.end - base)),
+  });
+  let name: ShellWord | null = null;
+  const args: ShellWord[] = [];
+  const assignments: ShellWord[] = [];
+  let hasRedirects = false;
+  for (const child of node.children) {
+    if (child.field === "name") name = word(child);
+    else if (child.field === "argument") args.push(word(child));
+    else if (child.type === "variable_assignment") assignments.push(word(child));
+    else if (child.field === "redirect" || child.type.endsWith("redirect")) hasRedirects = true;
+  }
+  return {
+    node,
+    start: node.start,
+    end: node.end,
+    name,
+    args,
+    words: name ? [name, ...args] : args,
+    assignments,
+    hasRedirects,
+  };
+}
+
+const PLAIN_WORD = /^[A-Za-z0-9_@%+=:,./~^-]+$/;
+
+function wordValue(node: ShellNode, text: string): string | null {
+  if (node.type === "command_name" && node.children.length === 1) {
+    return wordValue(node.children[0], text);
+  }
+  const flat = text.replace(/\\\n[ \t]*/g, "");
+  if (node.type === "word" && PLAIN_WORD.test(flat)) return flat;
+  if (node.type === "word" && !/[$`*?[\]{}\\'"]/.test(flat)) return flat;
+  if (node.type === "raw_string") return flat.slice(1, -1);
+  if (node.type === "string" && !/[$`\\]/.test(flat)) return flat.slice(1, -1);
+  if (node.type === "concatenation" && !/[$`*?[\]{}\\]/.test(flat)) {
+    return flat.replace(/'([^']*)'|"([^"]*)"/g, (_m, a: string, b: string) => a ?? b);
+  }
+  return null;
+}

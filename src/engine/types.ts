@@ -1,0 +1,92 @@
+import type { DockerfileModel, Span } from "./parse.ts";
+
+/** Replace `text.slice(start, end)` with `text`. Offsets are into the BOM-less text. */
+export interface Edit extends Span {
+  text: string;
+}
+
+/** One atomic change: all of its edits apply, or none do. */
+export interface Change {
+  edits: Edit[];
+  /** 1-based line the change is about (in the text the transform saw). */
+  line: number;
+  /** Human reason, shown in reports. */
+  message: string;
+  /** Peer rule IDs this change fixes (hadolint DL3009, Trivy DS-0029, ...). */
+  rules?: string[];
+}
+
+/** A transform saw something it would change but cannot prove safe. */
+export interface Refusal {
+  line: number | null;
+  reason: string;
+  /** Peer rule IDs concerned, where any. */
+  rules?: string[];
+}
+
+/** A file other than the Dockerfile to create or replace (e.g. `.dockerignore`). */
+export interface SideFile {
+  /** Path relative to the build context. */
+  path: string;
+  content: string;
+  message: string;
+}
+
+export interface TransformResult {
+  changes: Change[];
+  refusals: Refusal[];
+  sideFiles?: SideFile[];
+}
+
+/** Read-only view of the build context (the folder `docker build` would send). */
+export interface BuildContext {
+  /** Absolute path, or a label for in-memory contexts. */
+  readonly root: string;
+  /** File contents, or undefined when absent or unreadable. Paths are relative, `/`-separated. */
+  readFile(relPath: string): string | undefined;
+  exists(relPath: string): boolean;
+  /** Entry names of a folder (files and folders), empty when absent. */
+  list(relDir: string): string[];
+  isDirectory(relPath: string): boolean;
+}
+
+export type Safety = "safe" | "opinionated";
+
+export type MergeRunsScope = "final" | "all";
+export type RuntimeFlavour = "slim" | "alpine" | "distroless";
+
+export interface TransformOptions {
+  mergeRuns: MergeRunsScope;
+  runtimeFlavour: RuntimeFlavour;
+  /** Prefix for base images dfopt introduces, e.g. `mirror.example.com/` . */
+  registryPrefix: string;
+  /** Per-transform options from the config file, keyed by transform id. */
+  perTransform: Record<string, Record<string, unknown>>;
+}
+
+export const DEFAULT_OPTIONS: TransformOptions = {
+  mergeRuns: "final",
+  runtimeFlavour: "slim",
+  registryPrefix: "",
+  perTransform: {},
+};
+
+export interface TransformInput {
+  model: DockerfileModel;
+  context: BuildContext;
+  options: TransformOptions;
+}
+
+export interface Transform {
+  id: string;
+  /** One line, shown by --list-transforms. */
+  description: string;
+  safety: Safety;
+  /** Peer rule IDs this transform covers. */
+  rules?: string[];
+  /** Off unless named with --only or enabled in the config. */
+  defaultOff?: boolean;
+  run(input: TransformInput): TransformResult;
+}
+
+export const noChange = (): TransformResult => ({ changes: [], refusals: [] });
