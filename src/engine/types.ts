@@ -81,6 +81,8 @@ export interface Transform {
   id: string;
   /** One line, shown by --list-transforms. */
   description: string;
+  /** A few sentences for the docs: why the smell matters and why the repair is safe. */
+  rationale?: string;
   safety: Safety;
   /** Peer rule IDs this transform covers. */
   rules?: string[];
