@@ -103,7 +103,16 @@ export function optimizeFile(raw: string, context: BuildContext, settings: RunSe
     const startText = model.text;
     refusals = [];
     for (const transform of settings.transforms) {
-      const outcome = runTransform(transform, model, source, context, options);
+      let outcome: TransformOutcome;
+      try {
+        outcome = runTransform(transform, model, source, context, options);
+      } catch (e) {
+        const message = e instanceof Error ? e.message : String(e);
+        return {
+          ...base,
+          error: { kind: "internal", message: `transform ${transform.id} failed: ${message} (please report)`, line: null },
+        };
+      }
       refusals.push(...outcome.refusals);
       for (const f of outcome.sideFiles) sideFiles.set(f.path, f);
       if (outcome.model !== model) {

@@ -1,0 +1,156 @@
+import fs from "node:fs";
+import path from "node:path";
+import { optimizeFile, type AppliedChange, type FileError, type ReportedRefusal } from "../engine/engine.ts";
+import { MAX_FILE_BYTES } from "../engine/engine.ts";
+import type { Transform } from "../engine/types.ts";
+import { configFor, resolveTransforms } from "../config.ts";
+import { unifiedDiff } from "../report/diff.ts";
+import { folderContext } from "./context.ts";
+import { writeFileAtomic } from "./write.ts";
+
+/** Plain, serialisable settings: the same object drives in-process and worker-thread runs. */
+export interface ProcessSettings {
+  mode: "diff" | "write" | "check";
+  /** Transform ids from --only / --skip (validated by the CLI). */
+  only: string[] | null;
+  skip: string[];
+  /** --context: one build context for every file; null = each Dockerfile's folder. */
+  contextDir: string | null;
+  /** --config: one config file for every file; null = search upward from each Dockerfile. */
+  configPath: string | null;
+  /** CLI options that override the config file (`--merge-runs`, `--runtime`, `--registry-prefix`). */
+  cliOptions: { mergeRuns?: "final" | "all"; runtimeFlavour?: "slim" | "alpine" | "distroless"; registryPrefix?: string };
+  /** Compute the unified diff text (for diff/sarif output). */
+  computeDiff: boolean;
+  /** Folder paths in reports are relative to. */
+  cwd: string;
+}
+
+export interface SideFileReport {
+  path: string;
+  message: string;
+  /** New file (true) or changed existing one. */
+  created: boolean;
+}
+
+export interface FileReport {
+  path: string;
+  changed: boolean;
+  changes: AppliedChange[];
+  refusals: ReportedRefusal[];
+  error: FileError | null;
+  /** Unified diff of the Dockerfile and any side files, when requested and changed. */
+  diff: string | null;
+  /** With --write: the files written. */
+  written: string[];
+  sideFiles: SideFileReport[];
+}
+
+export function relativePath(file: string, cwd: string): string {
+  const rel = path.relative(cwd, file);
+  return rel && !rel.startsWith("..") && !path.isAbsolute(rel) ? rel.split(path.sep).join("/") : file;
+}
+
+function readInput(file: string): { text: string } | { error: FileError } {
+  let stat: fs.Stats;
+  try {
+    stat = fs.statSync(file);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return {
+      error: {
+        kind: code === "ENOENT" ? "missing" : "unreadable",
+        message: code === "ENOENT" ? "no such file" : `cannot read file (${code})`,
+        line: null,
+      },
+    };
+  }
+  if (stat.isDirectory()) return { error: { kind: "unreadable", message: "is a directory, not a file", line: null } };
+  if (stat.size > MAX_FILE_BYTES) {
+    return { error: { kind: "too-large", message: `file is larger than ${MAX_FILE_BYTES} bytes (1 MiB)`, line: null } };
+  }
+  let buf: Buffer;
+  try {
+    buf = fs.readFileSync(file);
+  } catch (e) {
+    return { error: { kind: "unreadable", message: `cannot read file (${(e as NodeJS.ErrnoException).code})`, line: null } };
+  }
+  if (buf.includes(0)) return { error: { kind: "binary", message: "binary file (contains NUL bytes)", line: null } };
+  const text = buf.toString("utf8");
+  if (text.includes("\uFFFD") && !Buffer.from(text, "utf8").equals(buf)) {
+    return { error: { kind: "encoding", message: "file is not valid UTF-8", line: null } };
+  }
+  return { text };
+}
+
+/** Reads, optimises, and (with --write) writes one Dockerfile. Never throws. */
+export function processFile(file: string, settings: ProcessSettings): FileReport {
+  const shown = relativePath(file, settings.cwd);
+  const report: FileReport = {
+    path: shown,
+    changed: false,
+    changes: [],
+    refusals: [],
+    error: null,
+    diff: null,
+    written: [],
+    sideFiles: [],
+  };
+  try {
+    const input = readInput(file);
+    if ("error" in input) return { ...report, error: input.error };
+    const config = configFor(file, settings);
+    if (config.error) return { ...report, error: config.error };
+    if (config.excluded) return report;
+    const transforms: Transform[] = resolveTransforms(config, settings);
+    const contextDir = settings.contextDir ?? path.dirname(file);
+    const context = folderContext(contextDir);
+    const result = optimizeFile(input.text, context, { transforms, options: config.options });
+    report.changes = result.changes;
+    report.refusals = result.refusals;
+    report.error = result.error;
+    if (result.error) return report;
+
+    const sideOutputs = result.sideFiles
+      .map((f) => {
+        const abs = path.join(context.root, f.path);
+        const before = context.readFile(f.path);
+        return { abs, before, after: f.content, message: f.message };
+      })
+      .filter((f) => f.before !== f.after);
+    report.sideFiles = sideOutputs.map((f) => ({
+      path: relativePath(f.abs, settings.cwd),
+      message: f.message,
+      created: f.before === undefined,
+    }));
+    report.changed = result.changed || sideOutputs.length > 0;
+    if (!report.changed) return report;
+
+    if (settings.computeDiff) {
+      let diff = result.changed ? unifiedDiff(shown, result.original, result.output) : "";
+      for (const f of sideOutputs) {
+        diff += unifiedDiff(relativePath(f.abs, settings.cwd), f.before ?? null, f.after);
+      }
+      report.diff = diff;
+    }
+    if (settings.mode === "write") {
+      if (result.changed) {
+        writeFileAtomic(file, result.output);
+        report.written.push(shown);
+      }
+      for (const f of sideOutputs) {
+        writeFileAtomic(f.abs, f.after);
+        report.written.push(relativePath(f.abs, settings.cwd));
+      }
+    }
+    return report;
+  } catch (e) {
+    const err = e as Error;
+    return {
+      ...report,
+      changed: false,
+      diff: null,
+      error: { kind: "internal", message: `internal error: ${err.message}`, line: null },
+    };
+  }
+}

@@ -1,0 +1,36 @@
+import { createTwoFilesPatch } from "diff";
+
+/**
+ * A git-style unified diff (`a/path`, `b/path`); `before === null` is a new
+ * file. Line endings are kept as they are, so a CRLF change would show.
+ */
+export function unifiedDiff(file: string, before: string | null, after: string): string {
+  const patch = createTwoFilesPatch(
+    before === null ? "/dev/null" : `a/${file}`,
+    `b/${file}`,
+    before ?? "",
+    after,
+    undefined,
+    undefined,
+    { context: 3 },
+  );
+  // jsdiff starts with an "Index:"-less "===" header line; keep only ---/+++ and hunks.
+  return patch
+    .split("\n")
+    .filter((line, i) => !(i === 0 && line.startsWith("=")))
+    .join("\n");
+}
+
+const RESET = "\u001b[0m";
+const COLORS: Record<string, string> = { "+": "\u001b[32m", "-": "\u001b[31m", "@": "\u001b[36m" };
+
+export function colorizeDiff(diff: string): string {
+  return diff
+    .split("\n")
+    .map((line) => {
+      if (line.startsWith("+++") || line.startsWith("---")) return `\u001b[1m${line}${RESET}`;
+      const color = COLORS[line[0]];
+      return color ? color + line + RESET : line;
+    })
+    .join("\n");
+}

@@ -1,0 +1,13 @@
+import type { FileReport } from "../io/process.ts";
+
+/** One entry of the `--format json` document's `files` array (also one line of jsonl). */
+export function jsonFileEntry(report: FileReport) {
+  return {
+    path: report.path,
+    changed: report.changed,
+    changes: report.changes.map((c) => ({ transform: c.transform, line: c.line, message: c.message, rules: c.rules })),
+    refusals: report.refusals.map((r) => ({ transform: r.transform, line: r.line, reason: r.reason, rules: r.rules })),
+    sideFiles: report.sideFiles,
+    error: report.error ? { kind: report.error.kind, message: report.error.message, line: report.error.line } : null,
+  };
+}

@@ -1,0 +1,3 @@
+import { corpusSuite } from "./corpus-suite.ts";
+
+corpusSuite(1, 2);
