@@ -34,11 +34,13 @@ export function validateConfig(value: unknown, where: string): DfoptConfig {
   const fail = (msg: string): never => {
     throw new ConfigError(`${where}: ${msg}`);
   };
-  if (typeof value !== "object" || value === null || Array.isArray(value)) fail("the config must be a JSON object");
+  if (typeof value !== "object" || value === null || Array.isArray(value))
+    fail("the config must be a JSON object");
   const config = value as Record<string, unknown>;
   const known = ["transforms", "options", "mergeRuns", "runtime", "registryPrefix", "exclude", "$schema"];
   for (const key of Object.keys(config)) {
-    if (!known.includes(key)) fail(`unknown key '${key}' (known: ${known.filter((k) => k !== "$schema").join(", ")})`);
+    if (!known.includes(key))
+      fail(`unknown key '${key}' (known: ${known.filter((k) => k !== "$schema").join(", ")})`);
   }
   const isObject = (v: unknown) => typeof v === "object" && v !== null && !Array.isArray(v);
   if (config.transforms !== undefined) {
@@ -112,7 +114,11 @@ function findConfig(dir: string): LoadedConfig | ConfigError {
     const loaded =
       (fs.existsSync(own) ? loadConfigFile(own) : null) ?? (fs.existsSync(pkg) ? loadConfigFile(pkg) : null);
     const parent = path.dirname(dir);
-    found = loaded ?? (parent === dir || fs.existsSync(path.join(dir, ".git")) ? { file: null, config: {} } : findConfig(parent));
+    found =
+      loaded ??
+      (parent === dir || fs.existsSync(path.join(dir, ".git"))
+        ? { file: null, config: {} }
+        : findConfig(parent));
   } catch (e) {
     if (!(e instanceof ConfigError)) throw e;
     found = e;
@@ -133,29 +139,43 @@ interface SelectionSettings {
   only: string[] | null;
   skip: string[];
   configPath: string | null;
-  cliOptions: { mergeRuns?: "final" | "all"; runtimeFlavour?: "slim" | "alpine" | "distroless"; registryPrefix?: string };
+  cliOptions: {
+    mergeRuns?: "final" | "all";
+    runtimeFlavour?: "slim" | "alpine" | "distroless";
+    registryPrefix?: string;
+  };
 }
 
 export function configFor(dockerfile: string, settings: SelectionSettings): EffectiveConfig {
   let loaded: LoadedConfig | ConfigError;
   if (settings.configPath) {
     const key = `explicit:${path.resolve(settings.configPath)}`;
-    loaded = byDirectory.get(key) ?? (() => {
-      let l: LoadedConfig | ConfigError;
-      try {
-        l = loadConfigFile(path.resolve(settings.configPath!)) ?? new ConfigError(`${settings.configPath}: package.json has no "dfopt" key`);
-      } catch (e) {
-        if (!(e instanceof ConfigError)) throw e;
-        l = e;
-      }
-      byDirectory.set(key, l);
-      return l;
-    })();
+    loaded =
+      byDirectory.get(key) ??
+      (() => {
+        let l: LoadedConfig | ConfigError;
+        try {
+          l =
+            loadConfigFile(path.resolve(settings.configPath!)) ??
+            new ConfigError(`${settings.configPath}: package.json has no "dfopt" key`);
+        } catch (e) {
+          if (!(e instanceof ConfigError)) throw e;
+          l = e;
+        }
+        byDirectory.set(key, l);
+        return l;
+      })();
   } else {
     loaded = findConfig(path.dirname(path.resolve(dockerfile)));
   }
   if (loaded instanceof ConfigError) {
-    return { file: null, config: {}, options: DEFAULT_OPTIONS, excluded: false, error: { kind: "config", message: loaded.message, line: null } };
+    return {
+      file: null,
+      config: {},
+      options: DEFAULT_OPTIONS,
+      excluded: false,
+      error: { kind: "config", message: loaded.message, line: null },
+    };
   }
   const { config, file } = loaded;
   let excluded = false;
@@ -166,14 +186,18 @@ export function configFor(dockerfile: string, settings: SelectionSettings): Effe
   const options: TransformOptions = {
     mergeRuns: settings.cliOptions.mergeRuns ?? config.mergeRuns ?? DEFAULT_OPTIONS.mergeRuns,
     runtimeFlavour: settings.cliOptions.runtimeFlavour ?? config.runtime ?? DEFAULT_OPTIONS.runtimeFlavour,
-    registryPrefix: settings.cliOptions.registryPrefix ?? config.registryPrefix ?? DEFAULT_OPTIONS.registryPrefix,
+    registryPrefix:
+      settings.cliOptions.registryPrefix ?? config.registryPrefix ?? DEFAULT_OPTIONS.registryPrefix,
     perTransform: config.options ?? {},
   };
   return { file, config, options, excluded, error: null };
 }
 
 /** Transforms to run: --only wins; else defaults adjusted by the config; then --skip. */
-export function resolveTransforms(effective: { config: DfoptConfig }, settings: SelectionSettings): Transform[] {
+export function resolveTransforms(
+  effective: { config: DfoptConfig },
+  settings: SelectionSettings,
+): Transform[] {
   const toggles = effective.config.transforms ?? {};
   return TRANSFORMS.filter((t) => {
     if (settings.skip.includes(t.id)) return false;

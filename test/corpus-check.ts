@@ -30,7 +30,11 @@ const commentLines = (text: string) => text.split("\n").filter((l) => /^\s*#/.te
  * without new problems, a second run changes nothing, no comment line lost,
  * CRLF files stay CRLF, a BOM stays.
  */
-export function checkFile(file: string, raw: string, transforms: readonly Transform[]): { result: FileResult; violations: Violation[] } {
+export function checkFile(
+  file: string,
+  raw: string,
+  transforms: readonly Transform[],
+): { result: FileResult; violations: Violation[] } {
   const violations: Violation[] = [];
   const run = (text: string) => optimizeFile(text, emptyContext, { transforms });
   let result: FileResult;
@@ -38,7 +42,18 @@ export function checkFile(file: string, raw: string, transforms: readonly Transf
     result = run(raw);
   } catch (e) {
     const violation: Violation = { file, kind: "crash", detail: (e as Error).stack ?? String(e) };
-    return { result: { original: raw, output: raw, changed: false, changes: [], refusals: [], sideFiles: [], error: null }, violations: [violation] };
+    return {
+      result: {
+        original: raw,
+        output: raw,
+        changed: false,
+        changes: [],
+        refusals: [],
+        sideFiles: [],
+        error: null,
+      },
+      violations: [violation],
+    };
   }
   if (result.error?.kind === "internal" || result.error?.kind === "no-fixed-point") {
     violations.push({ file, kind: "crash", detail: result.error.message });
@@ -46,14 +61,26 @@ export function checkFile(file: string, raw: string, transforms: readonly Transf
   if (!result.changed) return { result, violations };
   const out = result.output;
   try {
-    const added = newProblems(structuralProblems(parseDockerfile(raw)), structuralProblems(parseDockerfile(out)));
-    if (added.length > 0) violations.push({ file, kind: "unparseable", detail: added.map((p) => `${p.line}: ${p.message}`).join("; ") });
+    const added = newProblems(
+      structuralProblems(parseDockerfile(raw)),
+      structuralProblems(parseDockerfile(out)),
+    );
+    if (added.length > 0)
+      violations.push({
+        file,
+        kind: "unparseable",
+        detail: added.map((p) => `${p.line}: ${p.message}`).join("; "),
+      });
   } catch (e) {
     violations.push({ file, kind: "unparseable", detail: String(e) });
   }
   const again = run(out);
   if (again.output !== out) {
-    violations.push({ file, kind: "not-idempotent", detail: again.changes.map((c) => `${c.transform}@${c.line}: ${c.message}`).join("; ") });
+    violations.push({
+      file,
+      kind: "not-idempotent",
+      detail: again.changes.map((c) => `${c.transform}@${c.line}: ${c.message}`).join("; "),
+    });
   }
   const outComments = commentLines(out);
   let k = 0;
@@ -67,7 +94,9 @@ export function checkFile(file: string, raw: string, transforms: readonly Transf
   }
   const crlf = (t: string) => (t.match(/\r\n/g) ?? []).length;
   const lf = (t: string) => (t.match(/(?<!\r)\n/g) ?? []).length;
-  if (crlf(raw) > 0 && lf(raw) === 0 && lf(out) > 0) violations.push({ file, kind: "line-ending", detail: "CRLF file got LF lines" });
-  if (raw.startsWith("\uFEFF") !== out.startsWith("\uFEFF")) violations.push({ file, kind: "bom", detail: "BOM changed" });
+  if (crlf(raw) > 0 && lf(raw) === 0 && lf(out) > 0)
+    violations.push({ file, kind: "line-ending", detail: "CRLF file got LF lines" });
+  if (raw.startsWith("\uFEFF") !== out.startsWith("\uFEFF"))
+    violations.push({ file, kind: "bom", detail: "BOM changed" });
   return { result, violations };
 }

@@ -30,4 +30,3 @@ export function corpusSuite(part: number, parts: number): void {
     });
   });
 }
-

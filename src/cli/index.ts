@@ -5,7 +5,9 @@ main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, cw
     process.exitCode = code;
   },
   (e: unknown) => {
-    process.stderr.write(`dfopt: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    process.stderr.write(
+      `dfopt: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`,
+    );
     process.exitCode = 2;
   },
 );

@@ -5,6 +5,7 @@ import { ConfigError, parseTransformList } from "../config.ts";
 import { discover, parseShard, shardFiles } from "../io/discover.ts";
 import { processAll } from "../io/pool.ts";
 import type { FileReport, ProcessSettings } from "../io/process.ts";
+import { initShell } from "../engine/shell.ts";
 import { colorizeDiff } from "../report/diff.ts";
 import { jsonFileEntry } from "../report/json.ts";
 import { createJsonlWriter } from "../report/jsonl.ts";
@@ -77,13 +78,17 @@ Examples:
 
 function buildProgram(io: CliIo, run: (paths: string[], opts: CliOptions) => Promise<number>): Command {
   const program = new Command("dfopt")
-    .description("Make Dockerfiles smaller, faster to rebuild and safer: prints a diff, or rewrites with --write.")
+    .description(
+      "Make Dockerfiles smaller, faster to rebuild and safer: prints a diff, or rewrites with --write.",
+    )
     .version(VERSION, "-V, --version")
     .argument("[paths...]", "Dockerfiles, folders or globs", ["."])
     .option("-w, --write", "write the changes in place (atomically)")
     .option("-c, --check", "list the files that would change; exit 1 if any would")
     .addOption(
-      new Option("-f, --format <format>", "output format").choices(["diff", "json", "jsonl", "sarif"]).default("diff"),
+      new Option("-f, --format <format>", "output format")
+        .choices(["diff", "json", "jsonl", "sarif"])
+        .default("diff"),
     )
     .option("--only <ids>", "run only these transforms (comma separated)")
     .option("--skip <ids>", "do not run these transforms (comma separated)")
@@ -91,14 +96,29 @@ function buildProgram(io: CliIo, run: (paths: string[], opts: CliOptions) => Pro
     .option("--explain", "print each change with its rule IDs and why, and every refusal")
     .option("-q, --quiet", "print no refusals and no summary")
     .option("--context <dir>", "build context for every Dockerfile (default: each Dockerfile's folder)")
-    .option("--config <file>", "config file (default: dfopt.config.json or package.json \"dfopt\", found upward)")
+    .option(
+      "--config <file>",
+      'config file (default: dfopt.config.json or package.json "dfopt", found upward)',
+    )
     .addOption(new Option("--merge-runs <scope>", "stages merge-runs works on").choices(["final", "all"]))
     .addOption(
-      new Option("--runtime <flavour>", "runtime base for split-stages").choices(["slim", "alpine", "distroless"]),
+      new Option("--runtime <flavour>", "runtime base for split-stages").choices([
+        "slim",
+        "alpine",
+        "distroless",
+      ]),
     )
-    .option("--registry-prefix <prefix>", "prefix for base images dfopt introduces (a mirror), e.g. mirror.local/")
+    .option(
+      "--registry-prefix <prefix>",
+      "prefix for base images dfopt introduces (a mirror), e.g. mirror.local/",
+    )
     .option("-j, --jobs <n>", "worker threads (default: number of cores)")
-    .option("--exclude <glob>", "skip paths matching a gitignore-style glob (repeatable)", (v: string, prev: string[]) => [...prev, v], [])
+    .option(
+      "--exclude <glob>",
+      "skip paths matching a gitignore-style glob (repeatable)",
+      (v: string, prev: string[]) => [...prev, v],
+      [],
+    )
     .option("--follow-symlinks", "follow symbolic links while searching folders")
     .option("--shard <i/n>", "process only part i of n of the files (stable split for CI matrices)")
     .option("--report <file.md>", "write a markdown migration report grouped by repository")
@@ -115,16 +135,22 @@ function buildProgram(io: CliIo, run: (paths: string[], opts: CliOptions) => Pro
 
   program
     .command("verify")
-    .description("build the original and the rewritten Dockerfile, run both, and compare (docker buildx, podman or buildah)")
+    .description(
+      "build the original and the rewritten Dockerfile, run both, and compare (docker buildx, podman or buildah)",
+    )
     .argument("<dockerfile>", "the Dockerfile to verify")
     .option("--context <dir>", "build context (default: the Dockerfile's folder)")
     .option("--smoke <cmd>", "command to run in both images instead of the image's own command")
-    .addOption(new Option("-f, --format <format>", "output format").choices(["table", "json"]).default("table"))
-    .action(async (dockerfile: string, opts: { context?: string; smoke?: string; format: "table" | "json" }) => {
-      const { runVerify } = await import("../verify/index.ts");
-      const code = await runVerify({ dockerfile, ...opts, stdout: io.stdout, stderr: io.stderr });
-      program.setOptionValue("__exit", code);
-    });
+    .addOption(
+      new Option("-f, --format <format>", "output format").choices(["table", "json"]).default("table"),
+    )
+    .action(
+      async (dockerfile: string, opts: { context?: string; smoke?: string; format: "table" | "json" }) => {
+        const { runVerify } = await import("../verify/index.ts");
+        const code = await runVerify({ dockerfile, ...opts, stdout: io.stdout, stderr: io.stderr });
+        program.setOptionValue("__exit", code);
+      },
+    );
   return program;
 }
 
@@ -134,7 +160,8 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     await program.parseAsync(argv, { from: "user" });
   } catch (e) {
     if (e instanceof CommanderError) {
-      if (e.code === "commander.helpDisplayed" || e.code === "commander.version" || e.exitCode === 0) return EXIT_OK;
+      if (e.code === "commander.helpDisplayed" || e.code === "commander.version" || e.exitCode === 0)
+        return EXIT_OK;
       return EXIT_ERROR;
     }
     throw e;
@@ -186,7 +213,8 @@ async function runFiles(paths: string[], opts: CliOptions, io: CliIo): Promise<n
   }
   if (opts.jobs !== undefined) {
     jobs = Number(opts.jobs);
-    if (!Number.isInteger(jobs) || jobs < 1) return fail(`--jobs must be a whole number ≥ 1, not '${opts.jobs}'`);
+    if (!Number.isInteger(jobs) || jobs < 1)
+      return fail(`--jobs must be a whole number ≥ 1, not '${opts.jobs}'`);
   }
   if (opts.context && !isDirectory(opts.context)) return fail(`--context: no such folder: ${opts.context}`);
   if (opts.config && !fs.existsSync(opts.config)) return fail(`--config: no such file: ${opts.config}`);
@@ -204,7 +232,11 @@ async function runFiles(paths: string[], opts: CliOptions, io: CliIo): Promise<n
     skip,
     contextDir: opts.context ?? null,
     configPath: opts.config ?? null,
-    cliOptions: { mergeRuns: opts.mergeRuns, runtimeFlavour: opts.runtime, registryPrefix: opts.registryPrefix },
+    cliOptions: {
+      mergeRuns: opts.mergeRuns,
+      runtimeFlavour: opts.runtime,
+      registryPrefix: opts.registryPrefix,
+    },
     computeDiff: (mode === "diff" && format === "diff") || format === "sarif",
     cwd: io.cwd,
   };
@@ -235,6 +267,7 @@ async function runFiles(paths: string[], opts: CliOptions, io: CliIo): Promise<n
     }
   };
 
+  if (jobs === 1 || files.length < 2) await initShell();
   await processAll(files, settings, Math.max(1, Math.min(jobs, files.length)), onReport);
   progress.done();
 
@@ -260,7 +293,13 @@ async function runFiles(paths: string[], opts: CliOptions, io: CliIo): Promise<n
   return EXIT_OK;
 }
 
-function printHuman(report: FileReport, opts: CliOptions, mode: ProcessSettings["mode"], color: boolean, io: CliIo): void {
+function printHuman(
+  report: FileReport,
+  opts: CliOptions,
+  mode: ProcessSettings["mode"],
+  color: boolean,
+  io: CliIo,
+): void {
   if (report.error) {
     const where = report.error.line ? `${report.path}:${report.error.line}` : report.path;
     io.stderr.write(`dfopt: ${where}: error: ${report.error.message}\n`);

@@ -35,7 +35,11 @@ export function structuralProblems(model: DockerfileModel): Problem[] {
       if (stage.name) {
         const name = stage.name.toLowerCase();
         if (stageNames.has(name)) {
-          problems.push({ key: `duplicate-stage:${name}`, line: instr.line, message: `stage name '${stage.name}' is used twice` });
+          problems.push({
+            key: `duplicate-stage:${name}`,
+            line: instr.line,
+            message: `stage name '${stage.name}' is used twice`,
+          });
         }
         stageNames.set(name, instr.stage);
       }

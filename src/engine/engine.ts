@@ -110,7 +110,11 @@ export function optimizeFile(raw: string, context: BuildContext, settings: RunSe
         const message = e instanceof Error ? e.message : String(e);
         return {
           ...base,
-          error: { kind: "internal", message: `transform ${transform.id} failed: ${message} (please report)`, line: null },
+          error: {
+            kind: "internal",
+            message: `transform ${transform.id} failed: ${message} (please report)`,
+            line: null,
+          },
         };
       }
       refusals.push(...outcome.refusals);
@@ -170,17 +174,25 @@ function runTransform(
   for (let pass = 0; pass < MAX_PASSES_PER_TRANSFORM; pass++) {
     const result = transform.run({ model, context, options });
     const suppressions = readSuppressions(model);
-    const ids = (rules?: string[]) => [transform.id, ...(rules ?? [])];
+    const ids = (rules?: string[]) => [transform.id, ...(rules ?? transform.rules ?? [])];
     refusals = result.refusals
       .filter((r) => !suppressions.isSuppressed(ids(r.rules), r.line))
-      .map((r) => ({ transform: transform.id, line: r.line, reason: r.reason, rules: r.rules ?? transform.rules ?? [] }));
+      .map((r) => ({
+        transform: transform.id,
+        line: r.line,
+        reason: r.reason,
+        rules: r.rules ?? transform.rules ?? [],
+      }));
     sideFiles = suppressions.isSuppressed([transform.id], null) ? [] : (result.sideFiles ?? []);
     const wanted = result.changes.filter(
       (c) => c.edits.length > 0 && !suppressions.isSuppressed(ids(c.rules), c.line),
     );
     const { accepted } = selectChanges(wanted);
     if (accepted.length === 0) break;
-    const text = applyEdits(model.text, accepted.flatMap((c) => c.edits));
+    const text = applyEdits(
+      model.text,
+      accepted.flatMap((c) => c.edits),
+    );
     if (text === model.text) break;
     const next = parseSource({ ...source, text });
     baseline ??= structuralProblems(start);
@@ -191,19 +203,30 @@ function runTransform(
       shellErrorCount(next, (t) => !beforeRuns.has(t)) > 0 &&
       shellErrorCount(next) > shellErrorCount(start);
     if (added.length > 0 || shellBroken) {
-      const why = added.length > 0 ? `${added[0].message} (line ${added[0].line})` : "a RUN's shell no longer parses";
+      const why =
+        added.length > 0 ? `${added[0].message} (line ${added[0].line})` : "a RUN's shell no longer parses";
       return {
         model: start,
         changes: [],
         refusals: [
           ...refusals,
-          { transform: transform.id, line: null, reason: `rewrite dropped: its result failed the check: ${why}`, rules: [] },
+          {
+            transform: transform.id,
+            line: null,
+            reason: `rewrite dropped: its result failed the check: ${why}`,
+            rules: [],
+          },
         ],
         sideFiles: [],
       };
     }
     for (const c of accepted) {
-      changes.push({ transform: transform.id, line: c.line, message: c.message, rules: c.rules ?? [] });
+      changes.push({
+        transform: transform.id,
+        line: c.line,
+        message: c.message,
+        rules: c.rules ?? transform.rules ?? [],
+      });
     }
     model = next;
   }

@@ -246,7 +246,11 @@ function toInstr(
   if (node instanceof JSONInstruction) {
     execForm = node.getOpeningBracket() !== null && node.getClosingBracket() !== null;
   }
-  const hasHeredoc = node instanceof Run ? node.getHeredocs().length > 0 : /<<-?["']?[A-Za-z_]/.test(text.slice(range.start, range.end)) && (node.getKeyword() === "COPY" || node.getKeyword() === "ADD");
+  const hasHeredoc =
+    node instanceof Run
+      ? node.getHeredocs().length > 0
+      : /<<-?["']?[A-Za-z_]/.test(text.slice(range.start, range.end)) &&
+        (node.getKeyword() === "COPY" || node.getKeyword() === "ADD");
   const end = Math.max(range.end, argsSpan?.end ?? 0);
   return {
     node,

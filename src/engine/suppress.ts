@@ -49,9 +49,11 @@ export function readSuppressions(model: DockerfileModel): Suppressions {
       let m: RegExpExecArray | null;
       if (/^dfopt\s+ignore-file\b/i.test(body)) ignoreFile = true;
       else if ((m = /^dfopt\s+ignore=(\S+)/i.exec(body))) pending.push(...splitIds(m[1]));
-      else if ((m = /^hadolint\s+global\s+ignore=(\S+)/i.exec(body))) splitIds(m[1]).forEach((id) => fileWide.add(id));
+      else if ((m = /^hadolint\s+global\s+ignore=(\S+)/i.exec(body)))
+        splitIds(m[1]).forEach((id) => fileWide.add(id));
       else if ((m = /^hadolint\s+ignore=(\S+)/i.exec(body))) pending.push(...splitIds(m[1]));
-      else if ((m = /^check\s*=\s*skip\s*=\s*(\S+)/i.exec(body))) splitIds(m[1]).forEach((id) => fileWide.add(id));
+      else if ((m = /^check\s*=\s*skip\s*=\s*(\S+)/i.exec(body)))
+        splitIds(m[1]).forEach((id) => fileWide.add(id));
       else if ((m = /^trivy:ignore:(\S+)/i.exec(body))) pending.push(normaliseRuleId(m[1]));
       else if ((m = /^checkov:skip=([A-Za-z0-9_]+)/i.exec(body))) fileWide.add(normaliseRuleId(m[1]));
       continue;

@@ -19,7 +19,11 @@ export interface ProcessSettings {
   /** --config: one config file for every file; null = search upward from each Dockerfile. */
   configPath: string | null;
   /** CLI options that override the config file (`--merge-runs`, `--runtime`, `--registry-prefix`). */
-  cliOptions: { mergeRuns?: "final" | "all"; runtimeFlavour?: "slim" | "alpine" | "distroless"; registryPrefix?: string };
+  cliOptions: {
+    mergeRuns?: "final" | "all";
+    runtimeFlavour?: "slim" | "alpine" | "distroless";
+    registryPrefix?: string;
+  };
   /** Compute the unified diff text (for diff/sarif output). */
   computeDiff: boolean;
   /** Folder paths in reports are relative to. */
@@ -65,17 +69,31 @@ function readInput(file: string): { text: string } | { error: FileError } {
       },
     };
   }
-  if (stat.isDirectory()) return { error: { kind: "unreadable", message: "is a directory, not a file", line: null } };
+  if (stat.isDirectory())
+    return { error: { kind: "unreadable", message: "is a directory, not a file", line: null } };
   if (stat.size > MAX_FILE_BYTES) {
-    return { error: { kind: "too-large", message: `file is larger than ${MAX_FILE_BYTES} bytes (1 MiB)`, line: null } };
+    return {
+      error: {
+        kind: "too-large",
+        message: `file is larger than ${MAX_FILE_BYTES} bytes (1 MiB)`,
+        line: null,
+      },
+    };
   }
   let buf: Buffer;
   try {
     buf = fs.readFileSync(file);
   } catch (e) {
-    return { error: { kind: "unreadable", message: `cannot read file (${(e as NodeJS.ErrnoException).code})`, line: null } };
+    return {
+      error: {
+        kind: "unreadable",
+        message: `cannot read file (${(e as NodeJS.ErrnoException).code})`,
+        line: null,
+      },
+    };
   }
-  if (buf.includes(0)) return { error: { kind: "binary", message: "binary file (contains NUL bytes)", line: null } };
+  if (buf.includes(0))
+    return { error: { kind: "binary", message: "binary file (contains NUL bytes)", line: null } };
   const text = buf.toString("utf8");
   if (text.includes("\uFFFD") && !Buffer.from(text, "utf8").equals(buf)) {
     return { error: { kind: "encoding", message: "file is not valid UTF-8", line: null } };

@@ -5,9 +5,21 @@ export function jsonFileEntry(report: FileReport) {
   return {
     path: report.path,
     changed: report.changed,
-    changes: report.changes.map((c) => ({ transform: c.transform, line: c.line, message: c.message, rules: c.rules })),
-    refusals: report.refusals.map((r) => ({ transform: r.transform, line: r.line, reason: r.reason, rules: r.rules })),
+    changes: report.changes.map((c) => ({
+      transform: c.transform,
+      line: c.line,
+      message: c.message,
+      rules: c.rules,
+    })),
+    refusals: report.refusals.map((r) => ({
+      transform: r.transform,
+      line: r.line,
+      reason: r.reason,
+      rules: r.rules,
+    })),
     sideFiles: report.sideFiles,
-    error: report.error ? { kind: report.error.kind, message: report.error.message, line: report.error.line } : null,
+    error: report.error
+      ? { kind: report.error.kind, message: report.error.message, line: report.error.line }
+      : null,
   };
 }

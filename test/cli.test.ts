@@ -1,0 +1,158 @@
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { Writable } from "node:stream";
+import { beforeAll, describe, expect, test } from "vitest";
+import { main } from "../src/cli/main.ts";
+import { initShell } from "../src/engine/shell.ts";
+import { VERSION } from "../src/version.ts";
+import { TRANSFORMS } from "../transforms/index.ts";
+
+beforeAll(initShell);
+
+function sink() {
+  let text = "";
+  const stream = new Writable({
+    write(chunk, _enc, cb) {
+      text += chunk.toString();
+      cb();
+    },
+  });
+  return {
+    stream,
+    get text() {
+      return text;
+    },
+  };
+}
+
+async function dfopt(args: string[], cwd: string) {
+  const out = sink();
+  const err = sink();
+  const code = await main([...args, "--jobs", "1"], { stdout: out.stream, stderr: err.stream, cwd });
+  return { code, stdout: out.text, stderr: err.text };
+}
+
+function tree(files: Record<string, string | Buffer>): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dfopt-cli-"));
+  for (const [rel, content] of Object.entries(files)) {
+    fs.mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
+    fs.writeFileSync(path.join(dir, rel), content);
+  }
+  return dir;
+}
+
+const UNPINNED = "FROM node:latest\r\nRUN echo hi\r\n";
+
+describe("dfopt CLI", () => {
+  test("--version matches package.json", async () => {
+    const pkg = JSON.parse(fs.readFileSync(path.resolve(import.meta.dirname, "../package.json"), "utf8"));
+    expect(VERSION).toBe(pkg.version);
+    const r = await dfopt(["--version"], os.tmpdir());
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim()).toBe(VERSION);
+  });
+
+  test("--list-transforms names every transform with its safety", async () => {
+    const r = await dfopt(["--list-transforms"], os.tmpdir());
+    expect(r.code).toBe(0);
+    for (const t of TRANSFORMS) expect(r.stdout).toMatch(new RegExp(`^${t.id}\\s+${t.safety}`, "m"));
+    const json = JSON.parse((await dfopt(["--list-transforms", "--format", "json"], os.tmpdir())).stdout);
+    expect(json.transforms.map((t: { id: string }) => t.id)).toEqual(TRANSFORMS.map((t) => t.id));
+  });
+
+  test("an unknown transform id is a usage error (exit 2) naming it", async () => {
+    const r = await dfopt(["--only", "pin-tags,nope", "."], os.tmpdir());
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("'nope'");
+  });
+
+  test("dry run prints a git-style diff, keeps CRLF, writes nothing", async () => {
+    const dir = tree({ "svc/Dockerfile": UNPINNED });
+    const r = await dfopt(["--only", "pin-tags", "svc"], dir);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("--- a/svc/Dockerfile\n+++ b/svc/Dockerfile\n");
+    expect(r.stdout).toMatch(/^-FROM node:latest\r$/m);
+    expect(r.stdout).toMatch(/^\+FROM node:\d[^\r\n]*\r$/m);
+    expect(fs.readFileSync(path.join(dir, "svc/Dockerfile"), "utf8")).toBe(UNPINNED);
+  });
+
+  test("--write writes atomically keeping the mode; then --check exits 0", async () => {
+    const dir = tree({ Dockerfile: UNPINNED });
+    const file = path.join(dir, "Dockerfile");
+    fs.chmodSync(file, 0o640);
+    expect((await dfopt(["--check", "--only", "pin-tags", "."], dir)).code).toBe(1);
+    const w = await dfopt(["--write", "--only", "pin-tags", "."], dir);
+    expect(w.code).toBe(0);
+    expect(w.stdout).toContain("wrote Dockerfile");
+    const written = fs.readFileSync(file, "utf8");
+    expect(written).toMatch(/^FROM node:\d\S*\r\nRUN echo hi\r\n$/);
+    expect(fs.statSync(file).mode & 0o777).toBe(0o640);
+    expect(fs.readdirSync(dir)).toEqual(["Dockerfile"]);
+    const c = await dfopt(["--check", "--only", "pin-tags", "."], dir);
+    expect(c.code).toBe(0);
+    expect(c.stdout).toBe("");
+  });
+
+  test("bad files are reported with exit 2 while the good ones are still processed", async () => {
+    const dir = tree({
+      "a/Dockerfile": UNPINNED,
+      "b/Dockerfile": "",
+      "c/Dockerfile": Buffer.from([0x46, 0x52, 0x00, 0x4d]),
+      "d/Dockerfile": "FROM alpine:3.20\nFORM x\n",
+      "e/Dockerfile": "FROM alpine:3.20\n" + "# pad\n".repeat(200_000),
+    });
+    const r = await dfopt(["--only", "pin-tags", "a", "b", "c", "d", "e", "missing"], dir);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toContain("+++ b/a/Dockerfile");
+    expect(r.stderr).toContain("b/Dockerfile: error: empty file");
+    expect(r.stderr).toContain("c/Dockerfile: error: binary file");
+    expect(r.stderr).toContain("d/Dockerfile:2: error: unknown instruction 'FORM'");
+    expect(r.stderr).toContain("e/Dockerfile: error: file is larger than");
+    expect(r.stderr).toMatch(/missing: .*no such file/);
+  });
+
+  test("a folder without Dockerfiles is an error", async () => {
+    const dir = tree({ "README.md": "hi" });
+    const r = await dfopt(["."], dir);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/no Dockerfiles/);
+  });
+
+  test("--format json prints one document with the documented shape", async () => {
+    const dir = tree({ "x/Dockerfile": UNPINNED, "y/Dockerfile": "" });
+    const r = await dfopt(["--format", "json", "--only", "pin-tags", "."], dir);
+    expect(r.code).toBe(2);
+    const doc = JSON.parse(r.stdout);
+    expect(doc.summary).toEqual({ files: 2, changed: 1, errors: 1 });
+    const [x, y] = doc.files;
+    expect(x).toMatchObject({ path: "x/Dockerfile", changed: true, error: null });
+    expect(x.changes[0]).toMatchObject({ transform: "pin-tags", line: 1 });
+    expect(typeof x.changes[0].message).toBe("string");
+    expect(y).toMatchObject({
+      path: "y/Dockerfile",
+      changed: false,
+      error: { message: "empty file", line: null },
+    });
+  });
+
+  test("a config file with an unknown key is an error naming file and key", async () => {
+    const dir = tree({ Dockerfile: UNPINNED, "dfopt.config.json": '{"transforms":{},"colour":true}' });
+    const r = await dfopt(["."], dir);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("dfopt.config.json: unknown key 'colour'");
+  });
+
+  test("a config file can turn a transform off", async () => {
+    const dir = tree({ Dockerfile: UNPINNED, "dfopt.config.json": '{"transforms":{"pin-tags":false}}' });
+    const r = await dfopt(["--format", "json", "."], dir);
+    const doc = JSON.parse(r.stdout);
+    expect(doc.files[0].changes.map((c: { transform: string }) => c.transform)).not.toContain("pin-tags");
+  });
+
+  test("# dfopt ignore-file leaves the file alone", async () => {
+    const dir = tree({ Dockerfile: "# dfopt ignore-file\n" + UNPINNED });
+    const r = await dfopt(["--check", "."], dir);
+    expect(r.code).toBe(0);
+  });
+});

@@ -1,0 +1,164 @@
+import { beforeAll, describe, expect, test } from "vitest";
+import { optimizeFile } from "../src/engine/engine.ts";
+import { applyEdits, selectChanges } from "../src/engine/edits.ts";
+import { parseDockerfile } from "../src/engine/parse.ts";
+import { initShell, normaliseForBash, shellOf } from "../src/engine/shell.ts";
+import { readSuppressions } from "../src/engine/suppress.ts";
+import type { Transform } from "../src/engine/types.ts";
+import { emptyContext } from "../src/io/context.ts";
+
+beforeAll(initShell);
+
+/** Upper-cases the first word of every RUN: enough to exercise the engine. */
+const shout: Transform = {
+  id: "shout",
+  description: "test transform",
+  safety: "safe",
+  rules: ["DL9999"],
+  run({ model }) {
+    const changes = model.instructions
+      .filter((i) => i.keyword === "RUN" && i.args[0] && i.args[0].value !== i.args[0].value.toUpperCase())
+      .map((i) => ({
+        line: i.line,
+        message: "shout",
+        edits: [{ start: i.args[0].start, end: i.args[0].end, text: i.args[0].value.toUpperCase() }],
+      }));
+    return { changes, refusals: [] };
+  },
+};
+
+/** Renames the only stage's name but not the --from that uses it: the check must undo it. */
+const breaksStageRefs: Transform = {
+  id: "breaks",
+  description: "test transform",
+  safety: "safe",
+  run({ model }) {
+    const s = model.stages.find((x) => x.nameSpan);
+    if (!s?.nameSpan) return { changes: [], refusals: [] };
+    return {
+      changes: [{ line: s.from.line, message: "rename", edits: [{ ...s.nameSpan, text: "other" }] }],
+      refusals: [],
+    };
+  },
+};
+
+const run = (text: string, transforms: Transform[]) => optimizeFile(text, emptyContext, { transforms });
+
+describe("engine", () => {
+  test("keeps BOM, CRLF, tabs and comments outside the edits", () => {
+    const input = "\uFEFF# top\r\nFROM a:1\r\n\tRUN echo one \\\r\n\t  # inner\r\n\t  two\r\n";
+    const r = run(input, [shout]);
+    expect(r.output).toBe("\uFEFF# top\r\nFROM a:1\r\n\tRUN ECHO one \\\r\n\t  # inner\r\n\t  two\r\n");
+    expect(r.changes).toEqual([{ transform: "shout", line: 3, message: "shout", rules: ["DL9999"] }]);
+    expect(run(r.output, [shout]).changed).toBe(false);
+  });
+
+  test("undoes a transform whose result adds a structural problem, and says why", () => {
+    const input = "FROM a:1 AS build\nRUN make\nFROM b:2\nCOPY --from=build /out /out\n";
+    const r = run(input, [breaksStageRefs]);
+    expect(r.output).toBe(input);
+    expect(r.refusals[0].reason).toMatch(/--from=build names no earlier stage/);
+  });
+
+  test("rejects empty, binary and unknown-instruction files with a line", () => {
+    expect(run("  \n", [shout]).error?.kind).toBe("empty");
+    expect(run("FROM a\0", [shout]).error?.kind).toBe("binary");
+    expect(run("FROM a:1\nFORM b\n", [shout]).error).toEqual({
+      kind: "unknown-instruction",
+      message: "unknown instruction 'FORM'",
+      line: 2,
+    });
+  });
+
+  test("a crashing transform becomes an internal error and leaves the file alone", () => {
+    const crash: Transform = {
+      id: "crash",
+      description: "",
+      safety: "safe",
+      run: () => {
+        throw new Error("boom");
+      },
+    };
+    const r = run("FROM a:1\nRUN x\n", [crash]);
+    expect(r.output).toBe("FROM a:1\nRUN x\n");
+    expect(r.error).toMatchObject({ kind: "internal" });
+    expect(r.error?.message).toContain("boom");
+  });
+
+  test("honours dfopt, hadolint and file-wide suppressions", () => {
+    const input =
+      "FROM a:1\n# dfopt ignore=shout\nRUN echo a\n# hadolint ignore=DL9999\nRUN echo b\nRUN echo c\n";
+    expect(run(input, [shout]).output).toBe(input.replace("echo c", "ECHO c"));
+    const global = "# hadolint global ignore=DL9999\nFROM a:1\nRUN echo a\n";
+    expect(run(global, [shout]).changed).toBe(false);
+    const s = readSuppressions(
+      parseDockerfile("# trivy:ignore:AVD-DS-0029\nFROM a\n#checkov:skip=CKV_DOCKER_3:ok\n"),
+    );
+    expect(s.isSuppressed(["DS029"], 2)).toBe(true);
+    expect(s.isSuppressed(["DS-0029"], 3)).toBe(false);
+    expect(s.isSuppressed(["CKV_DOCKER_3"], null)).toBe(true);
+  });
+
+  test("overlapping changes are deferred to the next pass; all edits of a change apply together", () => {
+    const a = { line: 1, message: "a", edits: [{ start: 0, end: 4, text: "x" }] };
+    const b = {
+      line: 1,
+      message: "b",
+      edits: [
+        { start: 2, end: 6, text: "y" },
+        { start: 8, end: 9, text: "z" },
+      ],
+    };
+    const { accepted, deferred } = selectChanges([b, a]);
+    expect(accepted).toEqual([a]);
+    expect(deferred).toEqual([b]);
+    expect(
+      applyEdits("0123456789", [
+        { start: 1, end: 2, text: "AB" },
+        { start: 5, end: 5, text: "!" },
+      ]),
+    ).toBe("0AB234!56789");
+  });
+});
+
+describe("parse model", () => {
+  test("reads stages, names, images with global ARG expansion, flags and exec form", () => {
+    const m = parseDockerfile(
+      'ARG V=20\nFROM --platform=$BUILDPLATFORM node:${V} AS Build\nCOPY --from=Build --chown=1:1 a b\nCMD ["x"]\n',
+    );
+    expect(m.stages[0].image).toMatchObject({
+      raw: "node:${V}",
+      expanded: "node:20",
+      name: "node",
+      tag: "20",
+      usesVariables: true,
+    });
+    expect(m.stages[0].name).toBe("Build");
+    expect(m.instructions[2].flags.map((f) => [f.name, f.value])).toEqual([
+      ["from", "Build"],
+      ["chown", "1:1"],
+    ]);
+    expect(m.instructions[3].execForm).toBe(true);
+    expect(m.globalArgValues.get("V")).toBe("20");
+  });
+
+  test("backtick escape files: continuation maps to bash with identical offsets", () => {
+    const text = "# escape=`\nFROM a\nRUN echo a `\r\n  # c\r\n  && echo b\r\n";
+    const m = parseDockerfile(text);
+    const run = m.instructions[1];
+    const script = shellOf(run, m.text, m.escapeChar)!;
+    expect(script.hasErrors).toBe(false);
+    expect(script.commands.map((c) => c.name?.value)).toEqual(["echo", "echo"]);
+    const b = script.commands[1].args[0];
+    expect(m.text.slice(b.start, b.end)).toBe("b");
+    expect(normaliseForBash("a \\  \nb", "\\")).toHaveLength("a \\  \nb".length);
+  });
+
+  test("shell words carry exact offsets, also after non-ASCII text", () => {
+    const m = parseDockerfile('FROM a\nRUN echo "héllo 😀" && apt-get install -y curl\n');
+    const script = shellOf(m.instructions[1], m.text, m.escapeChar)!;
+    const apt = script.commands[1];
+    expect(m.text.slice(apt.start, apt.end)).toBe("apt-get install -y curl");
+    expect(apt.args.map((a) => a.value)).toEqual(["install", "-y", "curl"]);
+  });
+});
