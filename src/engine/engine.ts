@@ -95,13 +95,12 @@ export function optimizeFile(raw: string, context: BuildContext, settings: RunSe
   if (error) return { ...base, error };
 
   const changes: AppliedChange[] = [];
-  let refusals: ReportedRefusal[] = [];
+  const refusals: ReportedRefusal[] = [];
   const sideFiles = new Map<string, SideFile>();
   const seen = new Set<string>([source.text]);
   let converged = false;
   for (let round = 0; round < MAX_ROUNDS; round++) {
     const startText = model.text;
-    refusals = [];
     for (const transform of settings.transforms) {
       let outcome: TransformOutcome;
       try {
@@ -117,7 +116,9 @@ export function optimizeFile(raw: string, context: BuildContext, settings: RunSe
           },
         };
       }
-      refusals.push(...outcome.refusals);
+      // Refusals are reported from the first round, which saw the user's
+      // text; later rounds only see dfopt's own output.
+      if (round === 0) refusals.push(...outcome.refusals);
       for (const f of outcome.sideFiles) sideFiles.set(f.path, f);
       if (outcome.model !== model) {
         changes.push(...outcome.changes);
@@ -175,14 +176,17 @@ function runTransform(
     const result = transform.run({ model, context, options });
     const suppressions = readSuppressions(model);
     const ids = (rules?: string[]) => [transform.id, ...(rules ?? transform.rules ?? [])];
-    refusals = result.refusals
-      .filter((r) => !suppressions.isSuppressed(ids(r.rules), r.line))
-      .map((r) => ({
-        transform: transform.id,
-        line: r.line,
-        reason: r.reason,
-        rules: r.rules ?? transform.rules ?? [],
-      }));
+    // Only the first pass saw the text the transform was asked about; later
+    // passes see its own output (split-stages would call it multi-stage).
+    if (pass === 0)
+      refusals = result.refusals
+        .filter((r) => !suppressions.isSuppressed(ids(r.rules), r.line))
+        .map((r) => ({
+          transform: transform.id,
+          line: r.line,
+          reason: r.reason,
+          rules: r.rules ?? transform.rules ?? [],
+        }));
     sideFiles = suppressions.isSuppressed([transform.id], null) ? [] : (result.sideFiles ?? []);
     const wanted = result.changes.filter(
       (c) => c.edits.length > 0 && !suppressions.isSuppressed(ids(c.rules), c.line),

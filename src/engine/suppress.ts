@@ -34,7 +34,18 @@ const splitIds = (list: string) =>
     .filter(Boolean)
     .map(normaliseRuleId);
 
+const cache = new WeakMap<DockerfileModel, Suppressions>();
+
 export function readSuppressions(model: DockerfileModel): Suppressions {
+  let found = cache.get(model);
+  if (!found) {
+    found = scanSuppressions(model);
+    cache.set(model, found);
+  }
+  return found;
+}
+
+function scanSuppressions(model: DockerfileModel): Suppressions {
   const fileWide = new Set<string>();
   const byLine = new Map<number, Set<string>>();
   let ignoreFile = false;
