@@ -1,5 +1,6 @@
 import fs from "node:fs";
 import os from "node:os";
+import path from "node:path";
 import { Command, CommanderError, Option } from "commander";
 import { ConfigError, parseTransformList } from "../config.ts";
 import { discover, parseShard, shardFiles } from "../io/discover.ts";
@@ -216,11 +217,15 @@ async function runFiles(paths: string[], opts: CliOptions, io: CliIo): Promise<n
     if (!Number.isInteger(jobs) || jobs < 1)
       return fail(`--jobs must be a whole number ≥ 1, not '${opts.jobs}'`);
   }
-  if (opts.context && !isDirectory(opts.context)) return fail(`--context: no such folder: ${opts.context}`);
-  if (opts.config && !fs.existsSync(opts.config)) return fail(`--config: no such file: ${opts.config}`);
+  if (opts.context && !isDirectory(path.resolve(io.cwd, opts.context)))
+    return fail(`--context: no such folder: ${opts.context}`);
+  if (opts.config && !fs.existsSync(path.resolve(io.cwd, opts.config)))
+    return fail(`--config: no such file: ${opts.config}`);
 
   const started = Date.now();
-  const found = discover(paths, { exclude: opts.exclude, followSymlinks: !!opts.followSymlinks });
+  // Paths are relative to io.cwd (the process's own folder in real use, a temp folder in tests).
+  const inputs = io.cwd === process.cwd() ? paths : paths.map((p) => path.resolve(io.cwd, p));
+  const found = discover(inputs, { exclude: opts.exclude, followSymlinks: !!opts.followSymlinks });
   for (const p of found.problems) io.stderr.write(`dfopt: ${p.path}: ${p.message}\n`);
   const files = shard ? shardFiles(found.files, shard.index, shard.count) : found.files;
 
@@ -230,8 +235,8 @@ async function runFiles(paths: string[], opts: CliOptions, io: CliIo): Promise<n
     mode,
     only,
     skip,
-    contextDir: opts.context ?? null,
-    configPath: opts.config ?? null,
+    contextDir: opts.context ? path.resolve(io.cwd, opts.context) : null,
+    configPath: opts.config ? path.resolve(io.cwd, opts.config) : null,
     cliOptions: {
       mergeRuns: opts.mergeRuns,
       runtimeFlavour: opts.runtime,
@@ -280,7 +285,7 @@ async function runFiles(paths: string[], opts: CliOptions, io: CliIo): Promise<n
   sarif?.end();
   if (markdown && opts.report) {
     try {
-      fs.writeFileSync(opts.report, markdown.render());
+      fs.writeFileSync(path.resolve(io.cwd, opts.report), markdown.render());
     } catch (e) {
       io.stderr.write(`dfopt: cannot write report ${opts.report}: ${(e as Error).message}\n`);
       return EXIT_ERROR;
