@@ -106,7 +106,8 @@ export function shellReady(): boolean {
 export function normaliseForBash(text: string, escapeChar: string): string {
   const chars = text.split("");
   let i = 0;
-  const lineStart = (k: number) => k === 0 || chars[k - 1] === "\n";
+  // Read line starts from the original text: blanked comment lines lose their "\n" in `chars`.
+  const lineStart = (k: number) => k === 0 || text[k - 1] === "\n";
   let continued = false;
   while (i < chars.length) {
     if (continued && lineStart(i)) {

@@ -1,0 +1,155 @@
+import fs from "node:fs";
+import ignore from "ignore";
+import { beforeAll, describe, expect, test } from "vitest";
+import { optimizeFile } from "../src/engine/engine.ts";
+import { parseDockerfile } from "../src/engine/parse.ts";
+import { initShell } from "../src/engine/shell.ts";
+import type { BuildContext } from "../src/engine/types.ts";
+import { emptyContext, folderContext, memoryContext } from "../src/io/context.ts";
+import { dockerignore } from "../transforms/dockerignore.ts";
+import { fixtureCases } from "./fixture-cases.ts";
+import { APPS_DIR, listApps } from "../scripts/split-apps-table.ts";
+
+beforeAll(initShell);
+
+const propose = (text: string, context: BuildContext) =>
+  optimizeFile(text, context, { transforms: [dockerignore] }).sideFiles;
+
+/** The same context with `.dockerignore` replaced, as after `dfopt --write`. */
+function withIgnore(context: BuildContext, content: string): BuildContext {
+  return {
+    root: context.root,
+    readFile: (p) => (p === ".dockerignore" ? content : context.readFile(p)),
+    exists: (p) => p === ".dockerignore" || context.exists(p),
+    isDirectory: (p) => context.isDirectory(p),
+    list: (d) => {
+      const l = context.list(d);
+      return d === "" || d === "." ? [...new Set([...l, ".dockerignore"])].sort() : l;
+    },
+  };
+}
+
+const patterns = (text: string) =>
+  text
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith("#"));
+
+/** Explicit COPY/ADD sources (not the whole context) of a Dockerfile. */
+function explicitSources(text: string): string[] {
+  const m = parseDockerfile(text);
+  return m.instructions
+    .filter((i) => (i.keyword === "COPY" || i.keyword === "ADD") && !i.flags.some((f) => f.name === "from"))
+    .flatMap((i) => {
+      const words = i.execForm
+        ? (JSON.parse(i.text.slice(i.argsSpan!.start - i.start)) as string[])
+        : i.args.map((a) => a.value);
+      return words.slice(0, -1);
+    })
+    .map((s) => s.replace(/^\.\//, "").replace(/\/+$/, ""))
+    .filter((s) => s && s !== "." && !/[*?[]/.test(s));
+}
+
+function checkProposal(name: string, dockerfile: string, context: BuildContext) {
+  const files = propose(dockerfile, context);
+  const existing = context.readFile(".dockerignore");
+  if (files.length === 0) return null;
+  expect(
+    files.map((f) => f.path),
+    name,
+  ).toEqual([".dockerignore"]);
+  const content = files[0].content;
+  // never removes or reorders a line of an existing file
+  if (existing !== undefined) {
+    expect(content.startsWith(existing.replace(/(\r?\n)?$/, "")), name).toBe(true);
+    expect(content.slice(existing.length)).toContain("# added by dfopt");
+  }
+  // never ignores what the Dockerfile copies by name
+  const ig = ignore().add(patterns(content));
+  for (const src of explicitSources(dockerfile)) expect(ig.ignores(src), `${name}: ${src}`).toBe(false);
+  // idempotent: with the proposal written, nothing more is proposed
+  expect(propose(dockerfile, withIgnore(context, content)), name).toEqual([]);
+  return content;
+}
+
+describe("dockerignore", () => {
+  test("does nothing without a real build context", () => {
+    expect(propose("FROM node:20\nCOPY . .\nRUN npm ci\n", emptyContext)).toEqual([]);
+  });
+
+  test("a .dockerignore that already covers everything gets nothing added", () => {
+    const ctx = memoryContext({ "package.json": "{}", ".dockerignore": "*\n!src\n!package.json\n" });
+    expect(propose("FROM node:20\nWORKDIR /app\nCOPY . .\nRUN npm ci\nCMD node src/index.js\n", ctx)).toEqual(
+      [],
+    );
+  });
+
+  test("never ignores a file the Dockerfile copies by name (.env, dist/, .git/config)", () => {
+    const ctx = memoryContext({ "package.json": "{}", ".env": "", "dist/index.js": "" });
+    const df =
+      "FROM node:20\nWORKDIR /app\nCOPY .env ./\nCOPY .git/HEAD ./rev\nCOPY dist/ ./dist/\nRUN npm ci && npm run build\nCMD node dist/index.js\n";
+    const content = checkProposal("copied", df, ctx)!;
+    expect(patterns(content)).not.toContain(".env");
+    expect(patterns(content)).not.toContain(".git");
+    expect(patterns(content)).not.toContain("dist");
+    expect(patterns(content)).toContain("**/node_modules");
+  });
+
+  test("apps that load .env files themselves keep them in the context", () => {
+    const ctx = memoryContext({ "requirements.txt": "flask\npython-dotenv\n" });
+    const content = checkProposal(
+      "dotenv",
+      "FROM python:3.12\nWORKDIR /app\nCOPY . .\nRUN pip install -r requirements.txt\nCMD python app.py\n",
+      ctx,
+    )!;
+    expect(patterns(content)).not.toContain(".env");
+  });
+
+  test("appends to an existing CRLF file without a final newline, in its own line ending", () => {
+    const ctx = memoryContext({ "requirements.txt": "flask\n", ".dockerignore": ".git\r\n*.log" });
+    const content = checkProposal(
+      "crlf",
+      "FROM python:3.12\nCOPY . /app\nRUN pip install -r /app/requirements.txt\n",
+      ctx,
+    )!;
+    expect(content.startsWith(".git\r\n*.log\r\n# added by dfopt\r\n")).toBe(true);
+    expect(content.replace(/\r\n/g, "")).not.toContain("\n");
+  });
+
+  test("build outputs are only ignored when the image rebuilds them", () => {
+    const ctx = memoryContext({ "package.json": "{}" });
+    const noBuild = checkProposal(
+      "nobuild",
+      "FROM node:20\nWORKDIR /app\nCOPY . .\nRUN npm ci\nCMD node dist/index.js\n",
+      ctx,
+    )!;
+    expect(patterns(noBuild)).not.toContain("dist");
+    const withBuild = checkProposal(
+      "build",
+      "FROM node:20\nWORKDIR /app\nCOPY . .\nRUN npm ci && npm run build\nCMD npm start\n",
+      ctx,
+    )!;
+    expect(patterns(withBuild)).toContain("dist");
+  });
+
+  test.each(
+    fixtureCases()
+      .filter((c) => c.transform === "dockerignore")
+      .map((c) => [c.name, c] as const),
+  )("fixture %s: safe and idempotent", (name, c) => {
+    checkProposal(name, c.input, c.context);
+  });
+
+  const apps = fs.existsSync(APPS_DIR) ? listApps() : [];
+  test.skipIf(apps.length === 0)(
+    "real apps: proposals are safe, keep existing lines and are idempotent",
+    () => {
+      let proposed = 0;
+      for (const app of apps) {
+        const text = fs.readFileSync(app.dockerfile, "utf8");
+        if (checkProposal(app.dir, text, folderContext(app.context)) !== null) proposed++;
+      }
+      expect(proposed).toBeGreaterThan(0);
+    },
+  );
+});

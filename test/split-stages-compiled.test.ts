@@ -1,0 +1,198 @@
+import fs from "node:fs";
+import path from "node:path";
+import { beforeAll, describe, expect, test } from "vitest";
+import { structuralProblems } from "../src/engine/check.ts";
+import { optimizeFile } from "../src/engine/engine.ts";
+import { parseDockerfile } from "../src/engine/parse.ts";
+import { initShell } from "../src/engine/shell.ts";
+import { DEFAULT_OPTIONS } from "../src/engine/types.ts";
+import { folderContext } from "../src/io/context.ts";
+import { dotnet, sdkImage } from "../transforms/split-stages/dotnet.ts";
+import { go } from "../transforms/split-stages/go.ts";
+import { splitStages, registerEcosystems } from "../transforms/split-stages/index.ts";
+import { java, jdkMajor } from "../transforms/split-stages/java.ts";
+import { binNames, runtimeLibraries, rust, rustCodename } from "../transforms/split-stages/rust.ts";
+import { fixtureCases } from "./fixture-cases.ts";
+
+// The dispatcher may not list the compiled ecosystems yet; registering is idempotent.
+registerEcosystems(go, java, rust, dotnet);
+beforeAll(initShell);
+
+const run = (
+  text: string,
+  c: { context: Parameters<typeof optimizeFile>[1]; options?: typeof DEFAULT_OPTIONS },
+) => optimizeFile(text, c.context, { transforms: [splitStages], options: c.options ?? DEFAULT_OPTIONS });
+
+const cases = fixtureCases().filter(
+  (c) => c.transform === "split-stages" && /^(go|java|rust|dotnet)-/.test(c.name),
+);
+
+test("each compiled ecosystem has at least 4 rewrites and 4 refusals", () => {
+  for (const eco of ["go", "java", "rust", "dotnet"]) {
+    const mine = cases.filter((c) => c.name.startsWith(`${eco}-`));
+    expect(mine.filter((c) => c.expected !== c.input).length, eco).toBeGreaterThanOrEqual(4);
+    expect(mine.filter((c) => c.refusal).length, eco).toBeGreaterThanOrEqual(4);
+  }
+});
+
+describe.each(cases.map((c) => [c.name, c] as const))("split-stages/%s", (_n, c) => {
+  test("produces the expected output or refusal", () => {
+    const result = run(c.input, c);
+    expect(result.error).toBeNull();
+    expect(result.output).toBe(c.expected);
+    if (c.refusal) {
+      expect(result.changed).toBe(false);
+      expect(result.refusals.map((r) => r.reason).join("\n")).toContain(c.refusal);
+    } else {
+      expect(result.changes.length).toBe(1);
+    }
+  });
+
+  test("is stable on its own output", () => {
+    const again = run(c.expected, c);
+    expect(again.output).toBe(c.expected);
+    expect(again.changes).toEqual([]);
+  });
+
+  test("rewrite is two stages, parses, and adds no --link or heredoc", () => {
+    if (c.expected === c.input) return;
+    const model = parseDockerfile(c.expected);
+    expect(model.stages.length).toBe(2);
+    expect(model.stages[0].name).toMatch(/^build(er)?$/i);
+    expect(structuralProblems(model)).toEqual(structuralProblems(parseDockerfile(c.input)));
+    expect(c.expected).not.toMatch(/--link|<<-?\w/);
+    // Every line of the original survives byte for byte somewhere (comments included), except the
+    // build command when it is edited and the runtime lines rewritten to exec form.
+    const out = new Set(c.expected.split("\n"));
+    const lost = c.input
+      .split("\n")
+      .filter((l) => !out.has(l) && !/^(RUN|CMD|ENTRYPOINT|FROM)\b/i.test(l.trim()));
+    expect(lost).toEqual([]);
+    // Every COPY --from names the build stage.
+    for (const i of model.stages[1].instructions) {
+      const from = i.flags.find((f) => f.name === "from");
+      if (from) expect(from.value).toBe(model.stages[0].name);
+    }
+  });
+});
+
+describe("version and name helpers", () => {
+  test("JDK major from build images", () => {
+    expect(jdkMajor("maven", "3.9-eclipse-temurin-17")).toBe(17);
+    expect(jdkMajor("maven", "3.6.1-jdk-8")).toBe(8);
+    expect(jdkMajor("maven", "3-amazoncorretto-21")).toBe(21);
+    expect(jdkMajor("openjdk", "17-jdk-slim")).toBe(17);
+    expect(jdkMajor("openjdk", "8u342-jdk")).toBe(8);
+    expect(jdkMajor("gradle", "jdk17")).toBe(17);
+    expect(jdkMajor("gradle", "8.5-jdk21-alpine")).toBe(21);
+    expect(jdkMajor("eclipse-temurin", "21-jdk-jammy")).toBe(21);
+    expect(jdkMajor("adoptopenjdk/openjdk11", "jdk-11.0.6_10-slim")).toBe(11);
+    expect(jdkMajor("maven", null)).toBeNull();
+    expect(jdkMajor("openjdk", "alpine")).toBeNull();
+  });
+
+  test("Debian release of rust images", () => {
+    expect(rustCodename("rust", "1.85-slim-bookworm")).toBe("bookworm");
+    expect(rustCodename("rust", "1.85")).toBe("bookworm");
+    expect(rustCodename("rust", "1.63")).toBe("bullseye");
+    expect(rustCodename("rust", "1.90")).toBe("trixie");
+    expect(rustCodename("rust", "latest")).toBe("trixie");
+    expect(rustCodename("rust", "1.85-alpine")).toBeNull();
+    expect(rustCodename("pitkley/rust", "nightly")).toBeNull();
+  });
+
+  test(".NET runtime images follow the SDK repository and tag", () => {
+    expect(sdkImage("mcr.microsoft.com/dotnet/sdk", "8.0")!.runtime("aspnet")).toBe(
+      "mcr.microsoft.com/dotnet/aspnet:8.0",
+    );
+    expect(sdkImage("mcr.microsoft.com/dotnet/sdk", "8.0.204-bookworm")!.runtime("runtime")).toBe(
+      "mcr.microsoft.com/dotnet/runtime:8.0-bookworm-slim",
+    );
+    expect(sdkImage("mcr.microsoft.com/dotnet/core/sdk", "2.2")!.runtime("aspnet")).toBe(
+      "mcr.microsoft.com/dotnet/core/aspnet:2.2",
+    );
+    expect(sdkImage("microsoft/dotnet", "2.1-sdk")!.runtime("aspnet")).toBe(
+      "microsoft/dotnet:2.1-aspnetcore-runtime",
+    );
+    expect(sdkImage("mcr.microsoft.com/dotnet/sdk", "latest")).toBeNull();
+  });
+
+  test("Cargo binaries and runtime libraries", () => {
+    expect(binNames('[package]\nname = "a-b"\n')).toEqual({ names: ["a-b"], workspace: false });
+    expect(
+      binNames('[package]\nname = "x"\n\n[[bin]]\nname = "srv" # server\n[[bin]]\nname = "cli"\n').names,
+    ).toEqual(["srv", "cli"]);
+    expect(binNames('[workspace]\nmembers = ["a"]\n').workspace).toBe(true);
+    const lock = '[[package]]\nname = "openssl-sys"\n[[package]]\nname = "pq-sys"\n';
+    expect(runtimeLibraries("", lock, "bookworm")).toEqual(["ca-certificates", "libssl3", "libpq5"]);
+    expect(runtimeLibraries("", lock, "trixie")).toContain("libssl3t64");
+    expect(
+      runtimeLibraries(
+        '[dependencies]\nreqwest = { version = "0.12", default-features = false, features = ["rustls-tls"] }\n',
+        undefined,
+        "bookworm",
+      ),
+    ).toEqual(["ca-certificates"]);
+    expect(runtimeLibraries('[dependencies]\nserde = "1"\n', undefined, "bookworm")).toEqual([]);
+  });
+});
+
+// Real apps (Dockerfile + manifests) of the compiled ecosystems: outcome per app.
+const APPS = "/work/shared/corpus/apps";
+const EXPECTED_APPS: Record<string, "converted" | "refused"> = {
+  "206081__Trello": "refused",
+  "Capstone-Kelompok-11__local-art-and-culture-be": "converted",
+  "ElizavetaRachkova2002__Controller-Docker": "converted",
+  "Wjatscheslav__docker-counter": "converted",
+  aherve__giflichess: "converted",
+  "alanedwardes__Estranged.Automation": "refused",
+  "atomist-seeds__dotnet-core-service": "converted",
+  brndnmtthws__labhub: "refused",
+  "common-workflow-language__cwlviewer": "refused",
+  creack__sink: "refused",
+  "dev-fritz__crabmanager": "converted",
+  devmattrick__emotesbot: "refused",
+  "dunnock__poloniex-api-rs": "refused",
+  "endofcake__go-todo-rest-api-example": "refused",
+  guccialex__singlegame: "refused",
+  "ivanpaulovich__dotnet-new-on-the-web": "converted",
+  lanwen__juseppe: "refused",
+  n3phtys__krese: "refused",
+  "overture-stack__ego": "refused",
+  "paddycarey__go-echo": "refused",
+  "paq1__sutom-api": "converted",
+  "pceric__kafka-offset-lag-for-prometheus": "refused",
+  "quentinadam__bitcoin-indexer": "refused",
+  "raiesbo__url-minifier": "converted",
+  "umutozer__tech-retail-hub": "refused",
+  zero71st__myweb: "refused",
+};
+
+describe.skipIf(!fs.existsSync(path.join(APPS, "SOURCES.tsv")))("corpus apps", () => {
+  const rows = fs.existsSync(path.join(APPS, "SOURCES.tsv"))
+    ? fs
+        .readFileSync(path.join(APPS, "SOURCES.tsv"), "utf8")
+        .trim()
+        .split("\n")
+        .slice(1)
+        .map((l) => l.split("\t"))
+        .filter((r) => /^(go|java|rust|dotnet)/.test(r[5]))
+    : [];
+  test.each(rows.map((r) => [r[0], r] as const))("%s", (dir, r) => {
+    const dockerfile = path.join(APPS, dir, r[3]);
+    const context = folderContext(path.join(APPS, dir, r[4]));
+    const input = fs.readFileSync(dockerfile, "utf8");
+    const result = run(input, { context });
+    expect(result.error).toBeNull();
+    expect(result.changed ? "converted" : "refused").toBe(EXPECTED_APPS[dir]);
+    if (!result.changed) {
+      expect(result.refusals.length).toBeGreaterThan(0);
+      if (Number(r[7]) > 1) expect(result.refusals[0].reason).toMatch(/already multi-stage/);
+      return;
+    }
+    const model = parseDockerfile(result.output);
+    expect(model.stages.length).toBe(2);
+    expect(structuralProblems(model)).toEqual([]);
+    expect(run(result.output, { context }).output).toBe(result.output);
+  });
+});

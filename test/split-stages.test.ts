@@ -1,0 +1,391 @@
+import { beforeAll, describe, expect, test } from "vitest";
+import { optimizeFile } from "../src/engine/engine.ts";
+import { parseDockerfile } from "../src/engine/parse.ts";
+import { initShell } from "../src/engine/shell.ts";
+import { DEFAULT_OPTIONS, type TransformOptions } from "../src/engine/types.ts";
+import { emptyContext, memoryContext } from "../src/io/context.ts";
+import {
+  appFolder,
+  classifyPackages,
+  copyInfo,
+  normPath,
+  resolvePath,
+  startCommand,
+  workdirs,
+} from "../transforms/split-stages/common.ts";
+import { splitStages } from "../transforms/split-stages/index.ts";
+import { fixtureCases } from "./fixture-cases.ts";
+import { runtimeCopyProblems } from "../scripts/split-apps-table.ts";
+
+beforeAll(initShell);
+
+const run = (text: string, files: Record<string, string> | null, options: Partial<TransformOptions> = {}) =>
+  optimizeFile(text, files ? memoryContext(files) : emptyContext, {
+    transforms: [splitStages],
+    options: { ...DEFAULT_OPTIONS, ...options },
+  });
+
+const refusal = (r: ReturnType<typeof run>) => r.refusals.map((x) => x.reason).join("\n");
+const lines = (...l: string[]) => l.join("\n") + "\n";
+const pkg = (
+  scripts: Record<string, string>,
+  deps: Record<string, string> = {},
+  dev: Record<string, string> = {},
+  extra = {},
+) =>
+  JSON.stringify({
+    name: "x",
+    version: "1.0.0",
+    scripts,
+    dependencies: deps,
+    devDependencies: dev,
+    ...extra,
+  });
+
+describe("common helpers", () => {
+  test("paths", () => {
+    expect(normPath("/a/./b/../c/")).toBe("/a/c");
+    expect(resolvePath("/app", "src/../dist")).toBe("/app/dist");
+    expect(resolvePath("/app", "/opt/x")).toBe("/opt/x");
+  });
+
+  test("WORKDIR tracking resolves relative folders and known variables", () => {
+    const m = parseDockerfile(
+      lines("FROM node:20", "ENV APP_HOME=/srv/app", "WORKDIR $APP_HOME", "WORKDIR web", "COPY . .", "CMD x"),
+    );
+    const stage = m.stages[0];
+    const cwd = workdirs(stage);
+    expect(cwd.get(stage.instructions[3])).toBe("/srv/app/web");
+    expect(appFolder(stage)).toBe("/srv/app/web");
+  });
+
+  test("the app folder falls back to where the whole context is copied", () => {
+    const m = parseDockerfile(lines("FROM python:3.12", "COPY . /code", "CMD python /code/app.py"));
+    expect(appFolder(m.stages[0])).toBe("/code");
+  });
+
+  test("copyInfo reads JSON form, flags and folder destinations", () => {
+    const m = parseDockerfile(
+      lines("FROM node:20", 'COPY --chown=node:node ["package.json", "yarn.lock", "./"]'),
+    );
+    const c = copyInfo(m.stages[0].instructions[0], "/app")!;
+    expect(c.sources).toEqual(["package.json", "yarn.lock"]);
+    expect(c.destAbs).toBe("/app");
+    expect(c.destIsDir).toBe(true);
+    expect(c.chown).toBe("node:node");
+  });
+
+  test("OS packages: compilers and headers stay behind, their runtime libraries come along", () => {
+    const apt = classifyPackages("apt", ["build-essential", "gcc", "libpq-dev", "ffmpeg", "git", "curl"]);
+    expect(apt.runtime).toEqual(["libpq5", "ffmpeg"]);
+    expect(apt.buildOnly).toEqual(["build-essential", "gcc", "libpq-dev", "git", "curl"]);
+    expect(classifyPackages("apt", ["libgdal-dev"]).unknownDev).toEqual(["libgdal-dev"]);
+    expect(classifyPackages("apk", ["build-base", "postgresql-dev", "tzdata"]).runtime).toEqual([
+      "libpq",
+      "tzdata",
+    ]);
+    expect(classifyPackages("apt", ["curl"], { neededAtRuntime: ["curl"] }).runtime).toEqual(["curl"]);
+  });
+
+  test("startCommand unwraps sh -c and combines ENTRYPOINT with CMD", () => {
+    const a = parseDockerfile(lines("FROM node:20", 'CMD ["/bin/sh", "-c", "npm run migrate && npm start"]'));
+    expect(startCommand(a, a.stages[0]).commands).toEqual([
+      ["npm", "run", "migrate"],
+      ["npm", "start"],
+    ]);
+    const b = parseDockerfile(
+      lines("FROM python:3", 'ENTRYPOINT ["python", "-m", "app"]', 'CMD ["--port", "80"]'),
+    );
+    expect(startCommand(b, b.stages[0]).commands).toEqual([["python", "-m", "app", "--port", "80"]]);
+  });
+});
+
+describe("own fixtures: what every conversion guarantees", () => {
+  const mine = fixtureCases().filter(
+    (c) => c.transform === "split-stages" && /^(?:node|python)-/.test(c.name) && c.expected !== c.input,
+  );
+  test("there are at least 4 conversions per ecosystem", () => {
+    expect(mine.filter((c) => c.name.startsWith("node-")).length).toBeGreaterThanOrEqual(4);
+    expect(mine.filter((c) => c.name.startsWith("python-")).length).toBeGreaterThanOrEqual(4);
+  });
+  test.each(mine.map((c) => [c.name, c] as const))("%s", (_n, c) => {
+    const before = parseDockerfile(c.input);
+    const after = parseDockerfile(c.expected);
+    // two stages, the first named, every runtime COPY --from backed by the build stage
+    expect(after.stages.map((s) => s.index)).toEqual([0, 1]);
+    expect(runtimeCopyProblems(after, c.context)).toEqual([]);
+    // nothing lost: every comment and every original instruction (FROM aside) is still there, byte for byte
+    for (const cm of before.comments) expect(c.expected).toContain(cm.text);
+    for (const i of before.stages[0].instructions) expect(c.expected).toContain(i.text);
+    // the runtime stage runs as someone other than root, and keeps CMD/ENTRYPOINT last-in-order
+    const rt = after.stages[1].instructions;
+    const users = rt.filter((i) => i.keyword === "USER");
+    expect(users.length).toBeGreaterThan(0);
+    expect(users.at(-1)!.args[0].value).not.toMatch(/^(?:root|0)$/);
+    const kinds = (s: typeof rt) =>
+      s.filter((i) => /^(?:EXPOSE|CMD|ENTRYPOINT|HEALTHCHECK)$/.test(i.keyword)).map((i) => i.text);
+    expect(kinds(rt)).toEqual(kinds(before.stages[0].instructions));
+    // line endings follow the input
+    expect(c.expected.includes("\r\n")).toBe(c.input.includes("\r\n"));
+    // introduced images carry the registry prefix option
+    const img = after.stages[1].image!.raw;
+    if (c.options.registryPrefix) expect(img.startsWith(c.options.registryPrefix)).toBe(true);
+  });
+});
+
+describe("node planner decisions", () => {
+  const base = (extra: string[] = []) =>
+    lines(
+      "FROM node:20",
+      "WORKDIR /app",
+      "COPY package.json package-lock.json ./",
+      "RUN npm ci",
+      "COPY . .",
+      "RUN npm run build",
+      ...extra,
+      'CMD ["npm", "start"]',
+    );
+  const ctx = {
+    "package.json": pkg({ build: "tsc", start: "node dist/index.js" }, {}, { typescript: "5" }),
+    "package-lock.json": "{}",
+  };
+
+  test("NODE_ENV=production before the install means nothing to prune", () => {
+    const r = run(
+      lines(
+        "FROM node:20",
+        "ENV NODE_ENV=production",
+        "WORKDIR /app",
+        "COPY . .",
+        "RUN npm ci",
+        'CMD ["node", "index.js"]',
+      ),
+      ctx,
+    );
+    expect(r.changed).toBe(true);
+    expect(r.output).not.toContain("prune");
+  });
+
+  test("runtimeFlavour alpine on a glibc build keeps the slim runtime and says why", () => {
+    const r = run(base(), ctx, { runtimeFlavour: "alpine" });
+    expect(r.output).toContain("FROM node:20-slim");
+    expect(r.changes[0].message).toContain("runtimeFlavour alpine ignored");
+  });
+
+  test("an original USER is kept and no node user is added", () => {
+    const r = run(base(["USER 1000"]), ctx);
+    expect(r.output).not.toContain("USER node");
+    expect(r.output).not.toContain("--chown=node:node");
+    expect(r.output.trimEnd().split("\n").slice(-2)[0]).toBe("USER 1000");
+  });
+
+  test("lifecycle scripts (postinstall) keep the original COPY order", () => {
+    const r = run(
+      lines("FROM node:20", "WORKDIR /app", "COPY . .", "RUN npm ci", 'CMD ["node", "index.js"]'),
+      {
+        ...ctx,
+        "package.json": pkg({ postinstall: "node scripts/gen.js", start: "node index.js" }),
+      },
+    );
+    expect(r.changed).toBe(true);
+    expect(r.output.indexOf("COPY . .")).toBeLessThan(r.output.indexOf("RUN npm ci"));
+    expect(r.output).not.toContain("COPY package.json");
+  });
+
+  test("refusals name the problem", () => {
+    const cases: Array<[string, Record<string, string> | null, string]> = [
+      [
+        lines("FROM node:0.10", "WORKDIR /app", "COPY . .", "RUN npm install", "CMD node app.js"),
+        ctx,
+        "no `node` user",
+      ],
+      [base(["EXPOSE 80"]), ctx, "EXPOSE 80: a non-root runtime user could not bind"],
+      [base(), { ...ctx, ".yarnrc.yml": "" }, ""],
+      [
+        lines("FROM node:20", "WORKDIR /app", "COPY . .", "RUN yarn install", "CMD yarn start"),
+        { ...ctx, ".yarnrc.yml": "nodeLinker: pnp" },
+        "Yarn Berry",
+      ],
+      [
+        lines("FROM node:20", "WORKDIR /app", "COPY . .", "RUN npm ci && rm -rf /app", "CMD npm start"),
+        ctx,
+        "removes the app folder /app",
+      ],
+      [
+        lines(
+          "FROM node:20",
+          "WORKDIR /app",
+          "COPY . .",
+          "RUN npm ci",
+          "RUN npm run build > /etc/build.log",
+          "CMD npm start",
+        ),
+        ctx,
+        "writes outside the app folder",
+      ],
+      [
+        lines(
+          "FROM node:20@sha256:" + "a".repeat(64),
+          "WORKDIR /app",
+          "COPY . .",
+          "RUN npm ci",
+          "CMD npm start",
+        ),
+        ctx,
+        "pinned by digest",
+      ],
+      [
+        lines(
+          "FROM node:20",
+          "WORKDIR /app",
+          "COPY . .",
+          "RUN npm ci",
+          'CMD ["npx", "cross-env", "NODE_ENV=production", "node", "x.js"]',
+        ),
+        { ...ctx, "package.json": pkg({}, {}, { "cross-env": "7" }) },
+        "cross-env from devDependencies",
+      ],
+      [base(), null, "no build context"],
+    ];
+    for (const [text, files, reason] of cases) {
+      if (!reason) continue;
+      const r = run(text, files);
+      expect(r.changed, reason).toBe(false);
+      expect(refusal(r), reason).toContain(reason);
+    }
+  });
+});
+
+describe("python planner decisions", () => {
+  const ctx = { "requirements.txt": "gunicorn\n", "app.py": "" };
+  test("console scripts named under /usr/local/bin refuse: they move into the venv", () => {
+    const r = run(
+      lines(
+        "FROM python:3.12",
+        "WORKDIR /app",
+        "COPY . .",
+        "RUN pip install -r requirements.txt",
+        'CMD ["/usr/local/bin/gunicorn", "app:app"]',
+      ),
+      ctx,
+    );
+    expect(refusal(r)).toContain("/usr/local/bin/gunicorn, which moves into /opt/venv");
+  });
+  test("pip install --user refuses", () => {
+    const r = run(
+      lines(
+        "FROM python:3.12",
+        "WORKDIR /app",
+        "COPY . .",
+        "RUN pip install --user -r requirements.txt",
+        'CMD ["python", "app.py"]',
+      ),
+      ctx,
+    );
+    expect(refusal(r)).toContain("installs outside the interpreter's environment");
+  });
+  test("--no-build-isolation refuses: the venv lacks the system setuptools/wheel it relies on", () => {
+    const r = run(
+      lines(
+        "FROM python:3.11",
+        "WORKDIR /app",
+        "COPY . .",
+        "RUN pip install --no-build-isolation .",
+        'CMD ["app"]',
+      ),
+      ctx,
+    );
+    expect(refusal(r)).toContain("--no-build-isolation");
+  });
+  test("Python 2 refuses", () => {
+    const r = run(
+      lines(
+        "FROM python:2.7",
+        "WORKDIR /app",
+        "COPY . .",
+        "RUN pip install -r requirements.txt",
+        'CMD ["python", "app.py"]',
+      ),
+      ctx,
+    );
+    expect(refusal(r)).toContain("Python 2");
+  });
+  test("a chown the original gave the app folder is kept on the runtime copy, and the user exists before it", () => {
+    const r = run(
+      lines(
+        "FROM python:3.12-slim",
+        "RUN useradd web",
+        "WORKDIR /app",
+        "COPY . .",
+        "RUN pip install -r requirements.txt && chown -R web:web .",
+        "USER web",
+        'CMD ["python", "app.py"]',
+      ),
+      ctx,
+    );
+    expect(r.changed).toBe(true);
+    const runtime = r.output.slice(r.output.lastIndexOf("FROM "));
+    expect(runtime).toContain("COPY --from=build --chown=web:web /app /app");
+    expect(runtime.indexOf("RUN useradd web")).toBeLessThan(runtime.indexOf("--chown=web:web"));
+  });
+  test("a COPY --chown the original gave the app files carries over to the runtime copy", () => {
+    const r = run(
+      lines(
+        "FROM python:3.12-slim",
+        "RUN useradd web",
+        "WORKDIR /app",
+        "COPY --chown=web:web . .",
+        "RUN pip install -r requirements.txt",
+        "USER web",
+        'CMD ["python", "app.py"]',
+      ),
+      ctx,
+    );
+    expect(r.output).toContain("COPY --from=build --chown=web:web /app /app");
+  });
+  test("an unknown -dev package refuses rather than guessing the runtime library", () => {
+    const r = run(
+      lines(
+        "FROM python:3.12",
+        "RUN apt-get update && apt-get install -y libgdal-dev",
+        "WORKDIR /app",
+        "COPY . .",
+        "RUN pip install -r requirements.txt",
+        'CMD ["python", "app.py"]',
+      ),
+      ctx,
+    );
+    expect(refusal(r)).toContain("libgdal-dev: the runtime library it builds against is not known");
+  });
+  test("distroless is not used for Python and the message says so", () => {
+    const r = run(
+      lines(
+        "FROM python:3.12",
+        "WORKDIR /app",
+        "COPY . .",
+        "RUN pip install -r requirements.txt",
+        'CMD ["python", "app.py"]',
+      ),
+      ctx,
+      {
+        runtimeFlavour: "distroless",
+      },
+    );
+    expect(r.output).toContain("FROM python:3.12-slim");
+    expect(r.changes[0].message).toContain("distroless not used");
+  });
+});
+
+describe("dispatcher", () => {
+  test("multi-stage files, scratch and unrecognised builds are refused with what was seen", () => {
+    expect(refusal(run(lines("FROM scratch", "COPY app /app", 'CMD ["/app"]'), {}))).toContain(
+      "FROM scratch",
+    );
+    expect(refusal(run(lines("FROM a AS x", "FROM b", "COPY --from=x / /"), {}))).toContain(
+      "already multi-stage (2 stages)",
+    );
+    expect(refusal(run(lines("FROM alpine:3.20", "RUN apk add --no-cache curl", 'CMD ["curl"]'), {}))).toBe(
+      "no recognised application build (base alpine:3.20, 1 RUN, no manifests in the context)",
+    );
+  });
+});

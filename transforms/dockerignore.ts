@@ -1,0 +1,258 @@
+/**
+ * dockerignore: propose a `.dockerignore` (or the essentials a present one
+ * lacks) so the build context leaves out VCS data, host dependency folders,
+ * build outputs the Dockerfile rebuilds anyway, local env files and editor
+ * clutter. Never ignores what the Dockerfile copies by name, never removes a
+ * line, and does nothing without a real build context.
+ */
+import ignore from "ignore";
+import type { DockerfileModel, Instr } from "../src/engine/parse.ts";
+import type { BuildContext, Transform, TransformResult } from "../src/engine/types.ts";
+
+interface Entry {
+  pattern: string;
+  /** Paths used to test whether existing rules already cover it. */
+  probes: string[];
+  /** Names that, when mentioned by the Dockerfile, mean the entry must not be added. */
+  mentions: RegExp;
+  why: string;
+}
+
+const entry = (pattern: string, why: string, probes: string[], mentions: RegExp): Entry => ({
+  pattern,
+  why,
+  probes,
+  mentions,
+});
+
+const COMMON: Entry[] = [
+  entry(
+    ".git",
+    "version control",
+    [".git/HEAD", ".git/objects/x"],
+    /\.git(?:\/|\b(?!ignore|hub|attributes|keep|modules))/,
+  ),
+  entry(".vscode", "editor settings", [".vscode/settings.json"], /\.vscode/),
+  entry(".idea", "editor settings", [".idea/workspace.xml"], /\.idea/),
+  entry("**/.DS_Store", "OS clutter", [".DS_Store", "src/.DS_Store"], /\.DS_Store/),
+  entry("**/*.swp", "editor swap files", ["a.swp", "src/a.swp"], /\.swp/),
+];
+
+const ENV_FILES: Entry[] = [
+  entry(".env", "local secrets", [".env"], /(?:^|[\s/"'=])\.env(?:$|[\s"'\]])|dotenv|env[-_]?file|\.env\b/),
+  entry(".env.*.local", "local secrets", [".env.development.local"], /\.env\./),
+];
+
+const NODE_DEPS: Entry[] = [
+  entry(
+    "**/node_modules",
+    "host dependencies; the image installs its own",
+    ["node_modules/x/package.json", "packages/a/node_modules/x"],
+    /node_modules/,
+  ),
+  entry("**/npm-debug.log*", "logs", ["npm-debug.log"], /npm-debug/),
+  entry("**/yarn-error.log", "logs", ["yarn-error.log"], /yarn-error/),
+];
+
+const PYTHON: Entry[] = [
+  entry("**/__pycache__", "bytecode caches", ["__pycache__/a.pyc", "app/__pycache__/a.pyc"], /__pycache__/),
+  entry("**/*.py[cod]", "bytecode", ["a.pyc", "app/a.pyo"], /\.py[cod]\b/),
+  entry(".venv", "host virtualenv; the image installs its own", [".venv/bin/python"], /\.venv\b/),
+  entry(
+    "venv",
+    "host virtualenv; the image installs its own",
+    ["venv/bin/python"],
+    /(?:^|[\s/"'])venv(?:\/|\b)/,
+  ),
+  entry(".pytest_cache", "test caches", [".pytest_cache/v"], /pytest_cache/),
+  entry(".mypy_cache", "type-check caches", [".mypy_cache/x"], /mypy_cache/),
+];
+
+/** Build outputs, added only when the Dockerfile itself runs the build that produces them. */
+const NODE_OUTPUTS: Entry[] = [
+  entry("dist", "build output, rebuilt in the image", ["dist/index.js"], /(?:^|[\s/"'])dist\b/),
+  entry("coverage", "test output", ["coverage/lcov.info"], /coverage/),
+];
+const JAVA_OUTPUTS: Entry[] = [
+  entry("target", "build output, rebuilt in the image", ["target/app.jar"], /\btarget\//),
+  entry(
+    "build",
+    "build output, rebuilt in the image",
+    ["build/libs/app.jar"],
+    /(?:^|[\s"'=])(?:\.\/|\/\w+\/)?build\/|COPY[^\n]*\sbuild\s/,
+  ),
+  entry(".gradle", "Gradle caches", [".gradle/x"], /\.gradle\b(?!\.kts|w)/),
+];
+const RUST_OUTPUTS: Entry[] = [
+  entry("target", "build output, rebuilt in the image", ["target/release/app"], /\btarget\//),
+];
+const DOTNET_OUTPUTS: Entry[] = [
+  entry(
+    "**/bin",
+    "build output, rebuilt in the image",
+    ["bin/Debug/x.dll", "src/App/bin/x.dll"],
+    /(?:^|[\s/"'])bin\//,
+  ),
+  entry(
+    "**/obj",
+    "build output, rebuilt in the image",
+    ["obj/project.assets.json", "src/App/obj/x"],
+    /(?:^|[\s/"'])obj\//,
+  ),
+];
+
+const has = (ctx: BuildContext, ...files: string[]) => files.some((f) => ctx.exists(f));
+
+function runText(model: DockerfileModel): string {
+  return model.instructions
+    .filter((i) => i.keyword === "RUN")
+    .map((i) => i.text)
+    .join("\n");
+}
+
+/** The entries this Dockerfile + context calls for, in file order. */
+function wanted(model: DockerfileModel, context: BuildContext): Entry[] {
+  const runs = runText(model);
+  const out: Entry[] = [...COMMON, ...ENV_FILES];
+  const list = context.list("");
+  const isNode = has(context, "package.json");
+  const isPython = has(context, "requirements.txt", "pyproject.toml", "Pipfile", "setup.py");
+  if (isNode && /\b(?:npm|yarn|pnpm|bun)\b[^\n]*\b(?:ci|install|i)\b|\byarn\s*(?:$|&&|\\)/m.test(runs))
+    out.push(...NODE_DEPS);
+  if (isNode && /\b(?:npm|pnpm|yarn|bun)\s+(?:run\s+)?build\b|\btsc\b|\bwebpack\b|\bvite build\b/.test(runs))
+    out.push(...NODE_OUTPUTS);
+  if (isPython) out.push(...PYTHON);
+  if (
+    has(context, "pom.xml", "build.gradle", "build.gradle.kts") &&
+    /\b(?:mvn|mvnw|gradle|gradlew)\b/.test(runs)
+  ) {
+    out.push(
+      ...JAVA_OUTPUTS.filter((e) =>
+        e.pattern === "target" ? has(context, "pom.xml") : has(context, "build.gradle", "build.gradle.kts"),
+      ),
+    );
+  }
+  if (has(context, "Cargo.toml") && /\bcargo\s+(?:build|install)\b/.test(runs)) out.push(...RUST_OUTPUTS);
+  if (list.some((f) => /\.(?:csproj|fsproj|sln)$/.test(f)) && /\bdotnet\s+(?:publish|build)\b/.test(runs))
+    out.push(...DOTNET_OUTPUTS);
+  const seen = new Set<string>();
+  return out.filter((e) => !seen.has(e.pattern) && seen.add(e.pattern));
+}
+
+/** Text of every instruction that names files: COPY/ADD sources and what RUN/CMD/ENTRYPOINT/ENV mention. */
+function mentionedText(model: DockerfileModel): string {
+  return model.instructions
+    .filter((i) => i.keyword !== "FROM")
+    .map((i) => i.text)
+    .join("\n");
+}
+
+/** COPY/ADD sources named explicitly (not the whole context) — they must stay in the context. */
+function explicitSources(model: DockerfileModel): string[] {
+  const out: string[] = [];
+  for (const i of model.instructions) {
+    if ((i.keyword !== "COPY" && i.keyword !== "ADD") || i.flags.some((f) => f.name === "from")) continue;
+    for (const src of sourcesOf(i)) {
+      const s = src.replace(/^\.\//, "").replace(/\/+$/, "");
+      if (s === "" || s === "." || s === "*" || /^(?:https?|git):/.test(s)) continue;
+      out.push(s);
+    }
+  }
+  return out;
+}
+
+function sourcesOf(i: Instr): string[] {
+  let words = i.args.map((a) => a.value);
+  if (i.execForm && i.argsSpan) {
+    try {
+      const v = JSON.parse(i.text.slice(i.argsSpan.start - i.start, i.argsSpan.end - i.start));
+      if (Array.isArray(v)) words = v.map(String);
+    } catch {
+      /* keep the plain words */
+    }
+  }
+  return words.slice(0, -1);
+}
+
+/** Patterns in a .dockerignore body (comments and blanks dropped). */
+function patternsOf(text: string): string[] {
+  return text
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l !== "" && !l.startsWith("#"))
+    .map((l) => l.replace(/^(!?)\/+/, "$1"));
+}
+
+export const dockerignore: Transform = {
+  id: "dockerignore",
+  description:
+    "Create a .dockerignore (or add its missing essentials) so VCS data, host deps and local secrets stay out of the build",
+  rationale:
+    "Without a .dockerignore every build sends .git, host node_modules or virtualenvs and local .env files to the builder: " +
+    "slower builds, cache busting on unrelated edits, and secrets baked into layers. The transform only adds patterns " +
+    "for paths the Dockerfile does not name, never removes a line, and leaves out build outputs unless the image rebuilds them.",
+  safety: "safe",
+  rules: ["DS-0002"],
+  run({ model, context }): TransformResult {
+    const none: TransformResult = { changes: [], refusals: [] };
+    if (context.root === "<none>") return none;
+    const existing = context.readFile(".dockerignore");
+    if (existing === undefined && context.exists(".dockerignore")) return none; // unreadable: leave it alone
+    const mentions = mentionedText(model);
+    // An app that loads .env files itself (dotenv, django-environ, ...) may rely on the copied file.
+    const manifests = [
+      "package.json",
+      "requirements.txt",
+      "pyproject.toml",
+      "Pipfile",
+      "go.mod",
+      "Cargo.toml",
+      "pom.xml",
+      "build.gradle",
+      "build.gradle.kts",
+    ]
+      .map((f) => context.readFile(f) ?? "")
+      .join("\n");
+    const loadsEnvFiles = /dotenv|environ|decouple|pydantic-settings|godotenv|dotenvy|spring-dotenv/i.test(
+      manifests,
+    );
+    const explicit = explicitSources(model);
+    const current = ignore().add(patternsOf(existing ?? ""));
+    const accepted: Entry[] = [];
+    for (const e of wanted(model, context)) {
+      if (e.mentions.test(mentions)) continue;
+      if (loadsEnvFiles && ENV_FILES.includes(e)) continue;
+      if (existing !== undefined && e.probes.every((p) => current.ignores(p))) continue;
+      const probe = ignore().add([
+        ...patternsOf(existing ?? ""),
+        ...accepted.map((a) => a.pattern),
+        e.pattern,
+      ]);
+      if (explicit.some((s) => !/[*?[]/.test(s) && probe.ignores(s))) continue;
+      if (
+        existing !== undefined &&
+        patternsOf(existing).some((p) => p.startsWith("!") && ignore().add(e.pattern).ignores(p.slice(1)))
+      )
+        continue;
+      accepted.push(e);
+    }
+    if (accepted.length === 0) return none;
+    const eol = existing !== undefined && existing.includes("\r\n") ? "\r\n" : model.source.eol;
+    const lines = accepted.map((e) => e.pattern);
+    let content: string;
+    let message: string;
+    if (existing === undefined) {
+      content =
+        [
+          "# Created by dfopt: keep the build context small and local secrets out of the image",
+          ...lines,
+        ].join(eol) + eol;
+      message = `create .dockerignore (${lines.join(", ")})`;
+    } else {
+      const base = existing === "" || /\r?\n$/.test(existing) ? existing : existing + eol;
+      content = base + ["# added by dfopt", ...lines].join(eol) + eol;
+      message = `add missing .dockerignore entries (${lines.join(", ")})`;
+    }
+    return { changes: [], refusals: [], sideFiles: [{ path: ".dockerignore", content, message }] };
+  },
+};

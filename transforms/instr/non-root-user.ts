@@ -1,0 +1,117 @@
+import { indentAt, insertLinesAfter } from "../../src/engine/style.ts";
+import type { Change, Refusal, Transform } from "../../src/engine/types.ts";
+import { matchCase, rootImage, stageChain } from "./util.ts";
+
+const RULES = ["DL3002", "DS-0002", "CKV_DOCKER_3"];
+const ROOT_USER = /^(?:root|0)(?::.*)?$/;
+/** Instructions that create files; USER goes after the last of them so those stay root-owned as before. */
+const FILE_WRITERS = new Set(["RUN", "COPY", "ADD", "WORKDIR"]);
+
+/** The non-root user an image ships, null when it already runs as non-root, undefined when unknown. */
+function knownUser(name: string, tag: string | null): string | null | undefined {
+  if (name === "node") return "node";
+  if (name.startsWith("gcr.io/distroless/")) return /nonroot/.test(tag ?? "") ? null : "nonroot";
+  if (name.startsWith("cgr.dev/chainguard/")) return null;
+  return undefined;
+}
+
+export const nonRootUser: Transform = {
+  id: "non-root-user",
+  description: "Switch the final stage to the image's non-root user where one is known",
+  rationale:
+    "A container running as root turns any app bug into root inside the container. dfopt adds `USER` only where " +
+    "the base image ships a known unprivileged user: `node` in the official node images, `nonroot` in " +
+    "gcr.io/distroless (its :nonroot tags and Chainguard images already run as non-root). USER goes after the " +
+    "last RUN/COPY/ADD/WORKDIR, so everything is still built as root and stays world-readable as before. It is " +
+    "opinionated: an app that writes into root-owned folders would fail at run time, so dfopt refuses when the " +
+    "stage declares a VOLUME, exposes a port below 1024, switches users itself (gosu, su-exec, setpriv) or creates " +
+    "its own user; elsewhere it only reports that the final stage runs as root.",
+  safety: "opinionated",
+  rules: RULES,
+  run({ model }) {
+    const changes: Change[] = [];
+    const refusals: Refusal[] = [];
+    const final = model.stages[model.stages.length - 1];
+    if (!final) return { changes, refusals };
+    const chain = stageChain(model, final);
+    for (const s of chain) {
+      const users = s.instructions.filter((i) => i.keyword === "USER");
+      if (users.length === 0) continue;
+      const last = users[users.length - 1];
+      const value = last.args[0]?.value ?? "";
+      if (ROOT_USER.test(value)) {
+        refusals.push({
+          line: last.line,
+          reason: "final stage runs as root: USER root is set explicitly",
+          rules: RULES,
+        });
+      }
+      return { changes, refusals };
+    }
+    const img = rootImage(model, final);
+    const line = final.from.line;
+    const report = (why: string) =>
+      refusals.push({ line, reason: `final stage runs as root; ${why}`, rules: RULES });
+    if (!img) {
+      report("the base image is not known");
+      return { changes, refusals };
+    }
+    const user = knownUser(img.name, img.tag);
+    if (user === null) return { changes, refusals };
+    if (user === undefined) {
+      report(`no known non-root user in image ${img.raw}`);
+      return { changes, refusals };
+    }
+    const body = chain.flatMap((s) => s.instructions);
+    const volume = body.find((i) => i.keyword === "VOLUME");
+    if (volume) {
+      report(`it declares a VOLUME (line ${volume.line}) the app may need to write to as root`);
+      return { changes, refusals };
+    }
+    for (const i of body.filter((i) => i.keyword === "EXPOSE")) {
+      const low = i.args.map((a) => parseInt(a.value, 10)).find((p) => p > 0 && p < 1024);
+      if (low !== undefined) {
+        report(`it exposes port ${low}, which a non-root user may not bind`);
+        return { changes, refusals };
+      }
+    }
+    const switcher = body.find((i) =>
+      /\b(?:gosu|su-exec|setpriv|runuser|chroot|sudo|useradd|adduser)\b/.test(i.text),
+    );
+    if (switcher) {
+      report(
+        `line ${switcher.line} manages users itself (gosu/su-exec/sudo/useradd...), so the intended user is unclear`,
+      );
+      return { changes, refusals };
+    }
+    const rootHome = body.find(
+      (i) => i.keyword !== "LABEL" && /(?:^|[\s=:"'])\/root(?:\/|\s|$|["'])/.test(i.text),
+    );
+    if (rootHome) {
+      report(`line ${rootHome.line} uses /root, which only root can read`);
+      return { changes, refusals };
+    }
+    const daemon = body.find(
+      (i) =>
+        (i.keyword === "CMD" || i.keyword === "ENTRYPOINT") &&
+        /\b(?:nginx|apache2|apache2ctl|apachectl|httpd|supervisord|sshd|cron|crond|service|systemctl|php-fpm\S*|init)\b/.test(
+          i.text,
+        ),
+    );
+    if (daemon) {
+      report(`its command (line ${daemon.line}) starts a service that usually needs root`);
+      return { changes, refusals };
+    }
+    const writers = final.instructions.filter((i) => FILE_WRITERS.has(i.keyword));
+    const after = writers.length > 0 ? writers[writers.length - 1] : final.from;
+    const kw = matchCase(after.keyword === "FROM" ? final.from.keywordText : after.keywordText, "USER");
+    const indent = after === final.from ? "" : indentAt(model, after.start);
+    changes.push({
+      edits: [insertLinesAfter(model, after, [`${indent}${kw} ${user}`])],
+      line: final.from.line,
+      message: `final stage runs as ${user} instead of root`,
+      rules: RULES,
+    });
+    return { changes, refusals };
+  },
+};

@@ -1,0 +1,492 @@
+import type { DockerfileModel, Instr, Stage } from "../../src/engine/parse.ts";
+import {
+  shellOf,
+  visit,
+  type ShellCommand,
+  type ShellNode,
+  type ShellScript,
+  type ShellWord,
+} from "../../src/engine/shell.ts";
+import type { Change, Edit, Refusal } from "../../src/engine/types.ts";
+
+/**
+ * Shared helpers for the package-manager smell repairs. Every repair edits
+ * the shell text of a RUN at exact positions (a flag after `install`, a
+ * clean-up appended after the last command); a RUN is never re-printed.
+ */
+
+export interface RunScript {
+  instr: Instr;
+  script: ShellScript;
+}
+
+/**
+ * Shell-form RUNs whose shell we can trust: tree-sitter read them without
+ * errors and they hold no inline `#` comment (Docker joins continuation lines
+ * before the shell sees them, so an inline comment can swallow the rest of
+ * the RUN while tree-sitter thinks it ends at the line break).
+ */
+export function runScripts(
+  model: DockerfileModel,
+  instrs: readonly Instr[] = model.instructions,
+): RunScript[] {
+  const out: RunScript[] = [];
+  for (const instr of instrs) {
+    if (instr.keyword !== "RUN") continue;
+    const script = shellOf(instr, model.text, model.escapeChar);
+    if (!script || script.hasErrors) continue;
+    let comment = false;
+    visit(script.root, (n) => {
+      if (n.type === "comment") comment = true;
+      if (comment) return false;
+    });
+    if (!comment) out.push({ instr, script });
+  }
+  return out;
+}
+
+/** A package-manager (or curl, npm, pip) invocation inside a RUN. */
+export interface ToolCall {
+  instr: Instr;
+  script: ShellScript;
+  cmd: ShellCommand;
+  /** `sudo`/`env` words before the tool, as written (reused for inserted commands). */
+  prefix: ShellWord[];
+  /** The tool word and everything after it. For `python -m pip`, starts at `pip`. */
+  words: ShellWord[];
+  /** Basename of the tool, e.g. `apt-get`, `pip`. */
+  tool: string;
+  /** The subcommand word (`install`), null when there is none or it is hidden in a variable. */
+  sub: ShellWord | null;
+  /** Index of `sub` in `words`. */
+  subIndex: number;
+}
+
+/** Ancestor types inside which a command may not run as written (or at all). */
+const OPAQUE = new Set([
+  "command_substitution",
+  "process_substitution",
+  "function_definition",
+  "string",
+  "arithmetic_expansion",
+  "heredoc_body",
+]);
+
+export function inOpaqueContext(node: ShellNode): boolean {
+  for (let p = node.parent; p; p = p.parent) if (OPAQUE.has(p.type)) return true;
+  return false;
+}
+
+const basename = (s: string) => s.slice(s.lastIndexOf("/") + 1);
+
+/** Options of each tool that take the next word as their value (when written without `=`). */
+const VALUE_OPTIONS: Record<string, Set<string>> = {
+  "apt-get": new Set([
+    "-o",
+    "-c",
+    "-t",
+    "--option",
+    "--config-file",
+    "--target-release",
+    "--default-release",
+  ]),
+  apt: new Set(["-o", "-c", "-t", "--option", "--config-file", "--target-release", "--default-release"]),
+  apk: new Set([
+    "-X",
+    "--repository",
+    "-p",
+    "--root",
+    "--arch",
+    "--cache-dir",
+    "--keys-dir",
+    "--repositories-file",
+  ]),
+  yum: new Set([
+    "-c",
+    "--config",
+    "--installroot",
+    "--releasever",
+    "--setopt",
+    "-d",
+    "-e",
+    "--enablerepo",
+    "--disablerepo",
+    "-x",
+    "--exclude",
+  ]),
+  dnf: new Set([
+    "-c",
+    "--config",
+    "--installroot",
+    "--releasever",
+    "--setopt",
+    "-d",
+    "-e",
+    "--enablerepo",
+    "--disablerepo",
+    "-x",
+    "--exclude",
+    "--repo",
+    "--repoid",
+  ]),
+  zypper: new Set([
+    "-R",
+    "--root",
+    "-c",
+    "--config",
+    "-D",
+    "--reposd-dir",
+    "-C",
+    "--cache-dir",
+    "--raw-cache-dir",
+    "--solv-cache-dir",
+    "--pkg-cache-dir",
+    "-p",
+    "--plus-repo",
+    "-r",
+  ]),
+  pip: new Set([
+    "--proxy",
+    "--log",
+    "--cache-dir",
+    "--python",
+    "--timeout",
+    "--retries",
+    "--exists-action",
+    "--cert",
+    "--client-cert",
+    "--trusted-host",
+    "-i",
+    "--index-url",
+  ]),
+  npm: new Set([
+    "--prefix",
+    "-C",
+    "--cache",
+    "--registry",
+    "--loglevel",
+    "--userconfig",
+    "-w",
+    "--workspace",
+  ]),
+  yarn: new Set([
+    "--cwd",
+    "--cache-folder",
+    "--modules-folder",
+    "--network-timeout",
+    "--registry",
+    "--mutex",
+  ]),
+  curl: new Set(),
+};
+
+const SUDO_VALUE_FLAGS = new Set(["-u", "-g", "-U", "-h", "-p", "-C", "-D", "-r", "-t"]);
+
+/** Tool name as matched: `pip3.11` → `pip`, `python3 -m pip` → `pip`. */
+function canonicalTool(name: string): string {
+  if (/^pip[0-9.]*$/.test(name)) return "pip";
+  return name;
+}
+
+/** Resolves `[VAR=x] [sudo [-E]] [env [VAR=x]] tool ...` and `python -m pip ...`. */
+export function toolCall(rs: RunScript, cmd: ShellCommand): ToolCall | null {
+  if (inOpaqueContext(cmd.node)) return null;
+  const words = cmd.words;
+  let i = 0;
+  for (;;) {
+    const w = words[i];
+    if (!w || w.value === null) return null;
+    const name = basename(w.value);
+    if (name === "sudo") {
+      i++;
+      while (words[i]?.value?.startsWith("-")) {
+        if (SUDO_VALUE_FLAGS.has(words[i].value!)) i++;
+        i++;
+      }
+      continue;
+    }
+    if (name === "env") {
+      i++;
+      while (words[i]?.value && /^[A-Za-z_][A-Za-z0-9_]*=/.test(words[i].value!)) i++;
+      if (words[i]?.value?.startsWith("-")) return null;
+      continue;
+    }
+    break;
+  }
+  const prefix = words.slice(0, i);
+  let rest = words.slice(i);
+  let tool = canonicalTool(basename(rest[0].value!));
+  if (
+    /^python[0-9.]*$/.test(tool) &&
+    rest[1]?.value === "-m" &&
+    rest[2]?.value &&
+    /^pip[0-9.]*$/.test(rest[2].value)
+  ) {
+    rest = rest.slice(2);
+    tool = "pip";
+  }
+  const valueOpts = VALUE_OPTIONS[tool] ?? new Set<string>();
+  let sub: ShellWord | null = null;
+  let subIndex = -1;
+  for (let k = 1; k < rest.length; k++) {
+    const v = rest[k].value;
+    if (v === null) break;
+    if (v.startsWith("-")) {
+      if (valueOpts.has(v)) k++;
+      continue;
+    }
+    sub = rest[k];
+    subIndex = k;
+    break;
+  }
+  return { instr: rs.instr, script: rs.script, cmd, prefix, words: rest, tool, sub, subIndex };
+}
+
+/** Every tool call of the given tools in the RUN. */
+export function toolCalls(rs: RunScript, tools: readonly string[]): ToolCall[] {
+  const out: ToolCall[] = [];
+  for (const cmd of rs.script.commands) {
+    const call = toolCall(rs, cmd);
+    if (call && tools.includes(call.tool)) out.push(call);
+  }
+  return out;
+}
+
+/** Option words after the tool (before and after the subcommand), values known. */
+export function optionWords(call: ToolCall): string[] {
+  const out: string[] = [];
+  for (const w of call.words.slice(1)) {
+    if (w.value === "--") break;
+    if (w.value && w.value.startsWith("-")) out.push(w.value);
+  }
+  return out;
+}
+
+/**
+ * Whether any option word is one of `longs` (`--yes`, `--yes=...`), or a
+ * short-option cluster holding one of `shorts` (`-qy`). A cluster stops at
+ * the first letter that takes a value (`-ofile` is `-o file`).
+ */
+export function hasOption(
+  call: ToolCall,
+  shorts: string,
+  longs: readonly string[],
+  valueLetters = "",
+): boolean {
+  for (const v of optionWords(call)) {
+    if (v.startsWith("--")) {
+      const name = v.split("=")[0];
+      if (longs.includes(name)) return true;
+      continue;
+    }
+    for (const ch of v.slice(1)) {
+      if (shorts.includes(ch)) return true;
+      if (valueLetters.includes(ch) || !/[A-Za-z0-9]/.test(ch)) break;
+    }
+  }
+  return false;
+}
+
+/** Package arguments after the subcommand (non-option words, values may be null). */
+export function operands(call: ToolCall, valueOpts: ReadonlySet<string> = new Set()): ShellWord[] {
+  const out: ShellWord[] = [];
+  for (let k = call.subIndex + 1; k < call.words.length; k++) {
+    const v = call.words[k].value;
+    if (v !== null && v.startsWith("-")) {
+      if (valueOpts.has(v)) k++;
+      continue;
+    }
+    out.push(call.words[k]);
+  }
+  return out;
+}
+
+/**
+ * The last word of the plain flags right after the subcommand (`install -y -q`
+ * → `-q`), so an added flag lands after them; the subcommand when none.
+ */
+export function afterLeadingFlags(call: ToolCall): ShellWord {
+  const valueOpts = VALUE_OPTIONS[call.tool] ?? new Set<string>();
+  let last = call.sub!;
+  for (let k = call.subIndex + 1; k < call.words.length; k++) {
+    const v = call.words[k].value;
+    if (v === null || !v.startsWith("-") || v === "--" || valueOpts.has(v)) break;
+    last = call.words[k];
+  }
+  return last;
+}
+
+/** Insert ` text` right after a word. */
+export function insertAfterWord(word: ShellWord, text: string): Edit {
+  return { start: word.end, end: word.end, text: " " + text };
+}
+
+/** `sudo ` when the call runs under sudo (commands added next to it need it too), else "". */
+export function prefixText(call: ToolCall): string {
+  return call.prefix.some((w) => w.value !== null && basename(w.value) === "sudo") ? "sudo " : "";
+}
+
+const statementChildren = (n: ShellNode) => n.children.filter((c) => c.named && c.type !== "comment");
+
+/** The last command executed in a statement (rightmost), following lists and pipelines. */
+function lastCommand(n: ShellNode): ShellNode | null {
+  if (n.type === "command") return n;
+  if (["list", "pipeline", "redirected_statement", "negated_command"].includes(n.type)) {
+    const kids = statementChildren(n);
+    return kids.length > 0 ? lastCommand(kids[kids.length - 1]) : null;
+  }
+  return null;
+}
+
+/**
+ * Offset where ` && <cmd>` can be appended so it runs after everything else
+ * in the RUN: the end of the last top-level statement. Null when that would
+ * be unsafe (background job, `exit`/`exec` last).
+ */
+export function appendPoint(rs: RunScript): number | null {
+  const root = rs.script.root;
+  const kids = root.children;
+  if (kids.length === 0) return null;
+  const lastTok = kids[kids.length - 1];
+  if (lastTok.type === "&") return null;
+  const stmts = statementChildren(root);
+  if (stmts.length === 0) return null;
+  const last = stmts[stmts.length - 1];
+  if (last.end < rs.script.base + rs.script.text.trimEnd().length) return null;
+  const lc = lastCommand(last);
+  if (lc) {
+    const cmd = rs.script.commands.find((c) => c.node.start === lc.start && c.node.end === lc.end);
+    const name = cmd?.name?.value;
+    if (name === "exit" || name === "exec") return null;
+  }
+  return last.end;
+}
+
+/** Edit appending ` && <text>` at the end of the RUN's shell, or null. */
+export function appendCommand(rs: RunScript, text: string): Edit | null {
+  const at = appendPoint(rs);
+  return at === null ? null : { start: at, end: at, text: ` && ${text}` };
+}
+
+/**
+ * Whether `X && ` can be put right before the command without changing how
+ * the surrounding list groups: the command (or the pipeline it starts) must
+ * open its statement or follow `&&`/`;`, never `||`.
+ */
+export function prefixableAt(cmd: ShellCommand): number | null {
+  let unit = cmd.node;
+  for (;;) {
+    const p = unit.parent;
+    if (!p) return null;
+    if (p.type === "pipeline" || p.type === "redirected_statement") {
+      if (statementChildren(p)[0] !== unit) return null;
+      unit = p;
+      continue;
+    }
+    break;
+  }
+  const parent = unit.parent!;
+  const idx = parent.children.indexOf(unit);
+  const prev = idx > 0 ? parent.children[idx - 1] : null;
+  if (!prev) return parent.type === "program" || parent.type === "list" ? unit.start : null;
+  if (["&&", ";", "(", "{", "then", "else", "do"].includes(prev.type)) return unit.start;
+  return null;
+}
+
+/** A RUN's `--mount=type=cache` targets. */
+export function cacheMountTargets(instr: Instr): string[] {
+  const out: string[] = [];
+  for (const f of instr.flags) {
+    if (f.name !== "mount" || !f.value) continue;
+    const parts = f.value.split(",");
+    if (!parts.some((p) => p.trim() === "type=cache")) continue;
+    for (const p of parts) {
+      const m = /^\s*(?:target|dst|destination)=(.*)$/.exec(p);
+      if (m) out.push(m[1].replace(/^["']|["']$/g, ""));
+    }
+  }
+  return out;
+}
+
+/** Stage indices built `FROM` the given stage (transitively), by stage name or index. */
+export function descendantStages(model: DockerfileModel, stage: number): Set<number> {
+  const out = new Set<number>();
+  const refersTo = (s: Stage, target: number) => {
+    const t = model.stages[target];
+    const img = s.image?.expanded.toLowerCase();
+    if (!img) return false;
+    return (t.name !== null && img === t.name.toLowerCase()) || img === String(target);
+  };
+  const queue = [stage];
+  while (queue.length > 0) {
+    const cur = queue.shift()!;
+    for (const s of model.stages) {
+      if (s.index > cur && !out.has(s.index) && refersTo(s, cur)) {
+        out.add(s.index);
+        queue.push(s.index);
+      }
+    }
+  }
+  return out;
+}
+
+/** The stage a stage is built FROM, when that is an earlier stage of this file. */
+export function parentStage(model: DockerfileModel, stage: number): number | null {
+  const img = model.stages[stage].image?.expanded.toLowerCase();
+  if (!img) return null;
+  for (const s of model.stages) {
+    if (s.index >= stage) break;
+    if ((s.name && s.name.toLowerCase() === img) || String(s.index) === img) return s.index;
+  }
+  return null;
+}
+
+/** The final stage and the stages it is built FROM: their files end up in the image. */
+export function finalImageStages(model: DockerfileModel): Set<number> {
+  const out = new Set<number>();
+  let cur: number | null = model.stages.length - 1;
+  while (cur !== null && cur >= 0 && !out.has(cur)) {
+    out.add(cur);
+    cur = parentStage(model, cur);
+  }
+  return out;
+}
+
+/** Instructions after `instr` in its stage and in every stage built from it. */
+export function laterInstructions(model: DockerfileModel, instr: Instr): Instr[] {
+  const stages = new Set([instr.stage, ...descendantStages(model, instr.stage)]);
+  return model.instructions.filter(
+    (i) => i.start > instr.start && stages.has(i.stage) && i.keyword !== "FROM",
+  );
+}
+
+/** ENV (and ARG) names set in the stage before `instr`, or in the stages it is built from. */
+export function envBefore(model: DockerfileModel, instr: Instr): Set<string> {
+  const names = new Set<string>();
+  const stages = new Set<number>();
+  for (let s: number | null = instr.stage; s !== null && !stages.has(s); s = parentStage(model, s))
+    stages.add(s);
+  for (const i of model.instructions) {
+    if (i.start >= instr.start || !stages.has(i.stage)) continue;
+    if (i.keyword !== "ENV" && i.keyword !== "ARG") continue;
+    const words = i.args.map((a) => a.value);
+    if (i.keyword === "ENV" && words.length >= 2 && !words[0].includes("=")) names.add(words[0]);
+    else for (const w of words) names.add(w.split("=")[0]);
+  }
+  return names;
+}
+
+/** A change at a command, tagged with peer rule IDs. */
+export function change(
+  model: DockerfileModel,
+  at: number,
+  edits: Edit[],
+  message: string,
+  rules: string[],
+): Change {
+  return { edits, line: model.lineOf(at), message, rules };
+}
+
+export function refusal(model: DockerfileModel, at: number, reason: string, rules: string[]): Refusal {
+  return { line: model.lineOf(at), reason, rules };
+}

@@ -1,0 +1,498 @@
+import type { Instr } from "../../src/engine/parse.ts";
+import type { ShellCommand } from "../../src/engine/shell.ts";
+import { keyword } from "../../src/engine/style.ts";
+import type { BuildContext } from "../../src/engine/types.ts";
+import {
+  aptInstallLine,
+  appUserLines,
+  argumentFiles,
+  assemble,
+  basename,
+  checkOriginalUser,
+  classifyPackages,
+  codenameOf,
+  commandName,
+  commandWords,
+  contextPathOf,
+  dirname,
+  envPairs,
+  execForm,
+  guarded,
+  packageInstalls,
+  type PackageInstall,
+  healthcheckTools,
+  imagePathOf,
+  layout,
+  privilegedPort,
+  refuse,
+  resolvePath,
+  runCwd,
+  runsWith,
+  runtimeFiles,
+  shortName,
+  walkStage,
+  type StageWalk,
+} from "./compiled-common.ts";
+import type { Ecosystem, SplitInput } from "./types.ts";
+
+/**
+ * Go: the build stage keeps the original steps (with `CGO_ENABLED=0` on the
+ * build command); the runtime stage is distroless static (nonroot) with the
+ * binary at the same absolute path, the runtime files the app reads from its
+ * working directory, and CMD/ENTRYPOINT in exec form on that path.
+ */
+
+const GOPATH = "/go";
+const C_COMPILERS = new Set([
+  "gcc",
+  "g++",
+  "clang",
+  "build-base",
+  "build-essential",
+  "musl-dev",
+  "alpine-sdk",
+]);
+const PROVIDED_BY_DISTROLESS = new Set(["ca-certificates", "tzdata", "ca-certificates-bundle"]);
+/** Modules that need cgo but bundle their C code (only libc needed at run time). */
+const CGO_SELF_CONTAINED = ["github.com/mattn/go-sqlite3", "github.com/confluentinc/confluent-kafka-go"];
+/** Modules that need cgo and a shared C library. */
+const CGO_SYSTEM_LIBS = [
+  "gopkg.in/gographics/imagick",
+  "github.com/h2non/bimg",
+  "github.com/davidbyttow/govips",
+  "github.com/tecbot/gorocksdb",
+  "github.com/linxGnu/grocksdb",
+  "github.com/google/gopacket/pcap",
+  "github.com/go-gl/",
+  "github.com/gen2brain/",
+  "github.com/rainycape/magick",
+  "github.com/mattn/go-oci8",
+  "github.com/godror/godror",
+  "github.com/libgit2/git2go",
+];
+/** `go build` flags that take a value. */
+const VALUE_FLAGS = new Set([
+  "o",
+  "ldflags",
+  "gcflags",
+  "asmflags",
+  "tags",
+  "mod",
+  "p",
+  "pkgdir",
+  "buildmode",
+  "installsuffix",
+  "compiler",
+  "gccgoflags",
+  "toolexec",
+  "modfile",
+  "overlay",
+  "pgo",
+  "C",
+]);
+const PATH_DIRS = [
+  "/go/bin",
+  "/usr/local/go/bin",
+  "/usr/local/sbin",
+  "/usr/local/bin",
+  "/usr/sbin",
+  "/usr/bin",
+  "/sbin",
+  "/bin",
+];
+
+function isGoBuild(cmd: ShellCommand): boolean {
+  return commandName(cmd) === "go" && (cmd.args[0]?.value === "build" || cmd.args[0]?.value === "install");
+}
+
+export const go: Ecosystem = {
+  id: "go",
+  detect(input) {
+    const image = input.stage.image;
+    if (image && /^golang$/.test(shortName(image.name))) return true;
+    return runsWith(input, isGoBuild).length > 0 && hasGoMod(input.context);
+  },
+  plan: (input) => guarded(() => planGo(input)),
+};
+
+function hasGoMod(context: BuildContext): boolean {
+  return context.exists("go.mod") || context.list("").some((d) => context.exists(`${d}/go.mod`));
+}
+
+interface GoBuild {
+  instr: Instr;
+  cmd: ShellCommand;
+  /** Absolute path of the binary. */
+  out: string;
+  cgo: "off" | "on" | "unset";
+}
+
+function planGo(input: SplitInput) {
+  const { model, stage, context, options } = input;
+  const image = stage.image!;
+  const alpine = /alpine/.test(image.tag ?? "");
+  const walk = walkStage(input, { workdir: GOPATH, env: { GOPATH } });
+
+  for (const instr of stage.instructions) {
+    if (instr.keyword !== "CMD" && instr.keyword !== "ENTRYPOINT") continue;
+    const { words } = commandWords(model, instr);
+    if (words?.[0] === "go" || /(^|[\s"'[,])go"?\s*,?\s*"?run\b/.test(instr.text)) {
+      refuse(`${instr.keyword} runs the build tool at run time (\`go ${words?.[1] ?? "run"}\`)`, instr.line);
+    }
+  }
+  const builds = runsWith(input, isGoBuild);
+  const gets = runsWith(
+    input,
+    (c) => commandName(c) === "go" && c.args[0]?.value === "get" && !c.args.some((a) => a.value === "-d"),
+  );
+  if (builds.length === 0) {
+    if (gets.length > 0)
+      refuse(
+        "builds with `go get` (GOPATH-era); no `go build`/`go install` step to split",
+        gets[0].instr.line,
+      );
+    refuse("no `go build` or `go install` step", null);
+  }
+  if (builds.length > 1) {
+    refuse(
+      `${builds.length} go build/install commands; cannot tell which binary the image runs`,
+      builds[1].instr.line,
+    );
+  }
+  const { instr: buildInstr, cmd } = builds[0];
+
+  // Module and cgo.
+  const cwd = runCwd(input, walk, buildInstr, cmd);
+  const ctxDir = cwd === null ? null : contextPathOf(walk, cwd, buildInstr);
+  const modDir = ctxDir === null ? null : findUp(context, ctxDir, "go.mod");
+  if (modDir === null) {
+    refuse(
+      `no go.mod for the build directory ${cwd ?? "(unknown)"} in the build context (GOPATH-era build?)`,
+      buildInstr.line,
+    );
+  }
+  const goMod = context.readFile(modDir ? `${modDir}/go.mod` : "go.mod") ?? "";
+  const build = goBuild(input, walk, buildInstr, cmd);
+  const systemLib = CGO_SYSTEM_LIBS.find((m) => goMod.includes(m));
+  if (systemLib && build.cgo !== "off") {
+    refuse(
+      `go.mod requires ${systemLib}, which needs cgo and a system C library at run time`,
+      buildInstr.line,
+    );
+  }
+  // `go get` of a cgo module in a RUN, or C headers installed for the build.
+  const fetched = runsWith(input, (c) => commandName(c) === "go" && c.args[0]?.value === "get")
+    .flatMap(({ cmd: c }) => c.args.map((a) => a.value ?? ""))
+    .find((a) => CGO_SYSTEM_LIBS.some((m) => a.startsWith(m)));
+  if (fetched && build.cgo !== "off")
+    refuse(`\`go get ${fetched}\` needs cgo and a system C library at run time`, buildInstr.line);
+  const headers = lay0Installs(input)
+    .flatMap((i) => i.packages)
+    .find((p) => (/^lib.+-(dev|devel)$/.test(p) && !/^libc6?-dev$/.test(p)) || C_COMPILERS.has(p));
+  if (headers && build.cgo !== "off") {
+    refuse(
+      C_COMPILERS.has(headers)
+        ? `installs ${headers} before the build: the Go build likely uses cgo`
+        : `installs ${headers} before the build: the Go build likely links it through cgo`,
+      buildInstr.line,
+    );
+  }
+  const bundled = CGO_SELF_CONTAINED.find((m) => goMod.includes(m));
+  const importsC = build.cgo !== "off" && !bundled && sourceImportsC(context, modDir ?? "");
+  if (importsC)
+    refuse(
+      `the Go source uses cgo (import "C"); cannot tell which C libraries the runtime needs`,
+      buildInstr.line,
+    );
+  const cgo = build.cgo === "on" || (bundled !== undefined && build.cgo !== "off");
+  if (cgo && alpine)
+    refuse(`cgo build on Alpine links musl; dfopt has no matching runtime for it`, buildInstr.line);
+
+  const lay = layout(input, walk, buildInstr, { buildCommand: cmd });
+  const codename = codenameOf(image.tag) ?? "bookworm";
+  if (cgo && codename === "trixie")
+    refuse("cgo binary built on trixie needs a trixie runtime; not supported", buildInstr.line);
+
+  // Runtime OS packages.
+  const healthTools = healthcheckTools(stage);
+  const pk = classifyPackages(lay.installs, codename, new Set(healthTools));
+  // Distroless images already carry CA certificates and time zone data.
+  const needed = pk.runtime.filter((p) => !PROVIDED_BY_DISTROLESS.has(p));
+  if (needed.length === 0) pk.runtime = [];
+  if (pk.runtime.length > 0 && pk.manager !== "apt") {
+    refuse(
+      `installs runtime packages with ${pk.manager} (${pk.runtime.join(", ")}); dfopt's Go runtimes are Debian-based`,
+      lay.installs[0].instr.line,
+    );
+  }
+  const healthNeedsTool = healthTools.length > 0;
+  for (const t of healthTools) if (!pk.runtime.includes(t)) pk.runtime.push(t);
+
+  // Runtime image.
+  const flavour = options.runtimeFlavour;
+  const scratch = options.perTransform["split-stages"]?.goRuntime === "scratch";
+  const port = privilegedPort(model, stage);
+  const asRoot = port !== null && !lay.user;
+  let runtimeImage: string;
+  let kind: "distroless" | "debian" | "scratch" | "alpine";
+  if (pk.runtime.length > 0 || healthNeedsTool) {
+    kind = "debian";
+    runtimeImage = `debian:${cgo ? codename : "bookworm"}-slim`;
+  } else if (cgo) {
+    kind = "distroless";
+    runtimeImage = `gcr.io/distroless/base-debian12${asRoot ? "" : ":nonroot"}`;
+  } else if (scratch) {
+    kind = "scratch";
+    runtimeImage = "scratch";
+  } else if (flavour === "alpine") {
+    kind = "alpine";
+    runtimeImage = "alpine:3.20";
+  } else {
+    kind = "distroless";
+    runtimeImage = `gcr.io/distroless/static-debian12${asRoot ? "" : ":nonroot"}`;
+  }
+  const shellLess = kind === "distroless" || kind === "scratch";
+  checkOriginalUser(
+    lay.user,
+    kind === "distroless" ? ["root", "nonroot", "nobody"] : kind === "scratch" ? [] : ["root", "nobody"],
+  );
+
+  // Entry point.
+  const runtimeCwd = walk.finalCwd ?? refuse("cannot tell the final WORKDIR", null);
+  const replace = new Map<Instr, string | null>();
+  const entry = lay.entrypoint ?? lay.cmd;
+  if (!entry) refuse("no CMD or ENTRYPOINT: cannot tell what the image runs", null);
+  for (const instr of [lay.entrypoint, lay.cmd]) {
+    if (!instr) continue;
+    const { words, shell } = commandWords(model, instr);
+    const first = words?.[0] ?? null;
+    if (words && first === "go")
+      refuse(`${instr.keyword} runs the build tool at run time (\`go ${words[1] ?? ""}\`)`, instr.line);
+    if (!words && /(^|[\s"'[,])go\s+run\b/.test(instr.text))
+      refuse(`${instr.keyword} runs the build tool at run time (\`go run\`)`, instr.line);
+    if (instr === lay.cmd && lay.entrypoint) {
+      if (shell)
+        refuse("shell-form CMD after ENTRYPOINT runs through /bin/sh; cannot carry it over", instr.line);
+      continue; // arguments to the ENTRYPOINT
+    }
+    if (instr === lay.cmd && !lay.entrypoint && !words && !shell) refuse("cannot read the CMD", instr.line);
+    if (instr.keyword === "ENTRYPOINT" && shell && lay.cmd)
+      refuse("shell-form ENTRYPOINT with a CMD; cannot carry it over", instr.line);
+    if (!words) {
+      if (shellLess)
+        refuse(`shell-form ${instr.keyword} needs a shell; the ${kind} runtime image has none`, instr.line);
+      continue; // kept as written on a Debian runtime
+    }
+    const target = first!.includes("/")
+      ? resolvePath(runtimeCwd, first!)
+      : PATH_DIRS.map((d) => `${d}/${first}`).find((p) => p === build.out);
+    if (target !== build.out) {
+      refuse(
+        `${instr.keyword} runs \`${first}\`, not the binary the build produces (${build.out})`,
+        instr.line,
+      );
+    }
+    const rewritten = `${instr.keywordText} ${execForm([build.out, ...words.slice(1)])}`;
+    if (shell || first !== build.out) replace.set(instr, rewritten);
+  }
+  for (const instr of stage.instructions) {
+    if (instr.keyword !== "HEALTHCHECK" || !shellLess) continue;
+    const w = instr.args.map((a) => a.value);
+    if (w[0]?.toUpperCase() === "NONE") continue;
+    refuse(`HEALTHCHECK needs a shell or tools the ${kind} runtime image lacks`, instr.line);
+  }
+
+  // Artifacts: the binary, then runtime files from the working directory.
+  const artifacts = [
+    { from: build.out, to: build.out },
+    ...argumentFiles(walk, lay, runtimeCwd, [build.out]),
+  ];
+  const appCtx = contextPathOf(walk, runtimeCwd);
+  if (appCtx !== null) {
+    const extra = literalPaths(context, modDir ?? "");
+    for (const rel of runtimeFiles(context, appCtx, extra)) {
+      const at = imagePathOf(walk, rel, buildInstr);
+      if (at && at !== build.out) artifacts.push({ from: at, to: at });
+    }
+  }
+  if (kind === "scratch")
+    artifacts.unshift({ from: "/etc/ssl/certs/ca-certificates.crt", to: "/etc/ssl/certs/" });
+
+  const setup: string[] = [];
+  const after: string[] = [];
+  if (kind === "debian" && pk.runtime.length > 0) setup.push(aptInstallLine(model, pk.runtime));
+  const userNote = lay.user ? "" : asRoot ? `; runs as root because it EXPOSEs port ${port} (<1024)` : "";
+  if (!lay.user && !asRoot) {
+    if (kind === "debian") setup.push(...appUserLines(model, "debian"));
+    if (kind === "alpine") setup.push(...appUserLines(model, "alpine"));
+    if (kind === "scratch") after.push(`${keyword(model, "USER")} 65532:65532`);
+  }
+  // A user line from appUserLines is `USER app`: move it after the artifacts.
+  const userLine = setup.find((l) => /^user /i.test(l));
+  if (userLine) {
+    setup.splice(setup.indexOf(userLine), 1);
+    after.push(userLine);
+  }
+  if (!walk.setsWorkdir && artifacts.length > 1) setup.push(`${keyword(model, "WORKDIR")} ${runtimeCwd}`);
+
+  const buildEdits =
+    build.cgo === "unset" && !cgo ? [{ start: cmd.start, end: cmd.start, text: "CGO_ENABLED=0 " }] : [];
+  const why = cgo ? ` (cgo: ${bundled ?? "CGO_ENABLED=1"} needs libc)` : "";
+  return assemble(input, lay, {
+    image: runtimeImage,
+    setup,
+    artifacts,
+    afterArtifacts: after,
+    replace,
+    buildEdits,
+    message: `build stage on ${image.raw}, runtime stage on ${runtimeImage} with ${build.out}${pk.runtime.length ? ` (+ ${pk.runtime.join(", ")})` : ""}${why}${userNote}`,
+  });
+}
+
+function goBuild(input: SplitInput, walk: StageWalk, instr: Instr, cmd: ShellCommand): GoBuild {
+  const sub = cmd.args[0].value!;
+  const args = cmd.args.slice(1);
+  let out: string | null = null;
+  const packages: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const v = args[i].value;
+    if (v === null) {
+      if (i > 0 && /^--?(ldflags|gcflags|tags)$/.test(args[i - 1].value ?? "")) continue;
+      if (/^['"]?-/.test(args[i].raw)) continue;
+      refuse(`go ${sub} argument \`${args[i].raw}\` uses shell expansions`, instr.line);
+    }
+    if (v.startsWith("-")) {
+      const m = /^--?([A-Za-z]+)(=(.*))?$/.exec(v);
+      if (!m) continue;
+      const [, name, eq, value] = m;
+      if (name === "buildmode" && !/^(default|exe|pie)$/.test(value ?? args[i + 1]?.value ?? "")) {
+        refuse("non-executable -buildmode", instr.line);
+      }
+      if (VALUE_FLAGS.has(name) && !eq) {
+        if (name === "o")
+          out = args[i + 1]?.value ?? refuse("go build -o value uses shell expansions", instr.line);
+        i++;
+      } else if (name === "o") out = value;
+      continue;
+    }
+    packages.push(v);
+  }
+  if (packages.some((p) => p.includes("...") || p.includes("@"))) {
+    refuse(`go ${sub} ${packages.join(" ")} builds several or remote packages`, instr.line);
+  }
+  if (packages.length > 1 && !packages.every((p) => p.endsWith(".go")))
+    refuse(`go ${sub} builds several packages`, instr.line);
+
+  const dir =
+    runCwd(input, walk, instr, cmd) ?? refuse("cannot tell the directory `go build` runs in", instr.line);
+  // cgo setting: command assignment, then ENV.
+  let cgo: GoBuild["cgo"] = "unset";
+  for (const i of input.stage.instructions) {
+    if (i.start > instr.start) break;
+    if (i.keyword === "ENV")
+      for (const [k, v] of envPairs(i)) if (k === "CGO_ENABLED") cgo = v === "0" ? "off" : "on";
+  }
+  for (const a of cmd.assignments) {
+    const m = /^CGO_ENABLED=["']?(\d)/.exec(a.raw);
+    if (m) cgo = m[1] === "0" ? "off" : "on";
+  }
+  // Exported in the same RUN (`export CGO_ENABLED=0 && go build`).
+  if (/\bCGO_ENABLED=["']?0\b/.test(instr.text.slice(0, cmd.start - instr.start))) cgo = "off";
+
+  if (out !== null) {
+    if (out.endsWith("/")) refuse("go build -o names a directory", instr.line);
+    const abs = resolvePath(
+      dir,
+      walk.expand(out, instr) ?? refuse("go build -o path uses unknown variables", instr.line),
+    );
+    if (sub === "install") refuse("go install -o is not a thing", instr.line);
+    return { instr, cmd, out: abs, cgo };
+  }
+  // Derived name: a file list → first file's name; a package dir → its last element; `.` → module path.
+  let name: string;
+  const pkg = packages[0];
+  if (pkg && pkg.endsWith(".go")) name = basename(pkg).slice(0, -3);
+  else if (pkg && pkg !== ".") name = basename(pkg);
+  else {
+    const ctxDir = contextPathOf(walk, dir, instr);
+    const modDir = ctxDir === null ? null : findUp(input.context, ctxDir, "go.mod");
+    const goMod = modDir === null ? null : input.context.readFile(modDir ? `${modDir}/go.mod` : "go.mod");
+    const module = goMod ? /^\s*module\s+"?([^\s"]+)/m.exec(goMod)?.[1] : undefined;
+    if (!module || ctxDir === null || modDir === null)
+      refuse("cannot derive the binary name: no go.mod module path", instr.line);
+    const sub = ctxDir.slice(modDir.length).replace(/^\//, "");
+    const importPath = sub ? `${module}/${sub}` : module;
+    if (/\/v\d+$/.test(importPath))
+      refuse(`cannot derive the binary name of ${importPath} (major-version suffix)`, instr.line);
+    name = basename(importPath);
+  }
+  if (sub === "build") return { instr, cmd, out: resolvePath(dir, name), cgo };
+  let bin = `${GOPATH}/bin`;
+  for (const i of input.stage.instructions) {
+    if (i.start > instr.start) break;
+    if (i.keyword !== "ENV") continue;
+    for (const [k, v] of envPairs(i)) {
+      if (k === "GOBIN" && v) bin = walk.expand(v, i) ?? refuse("GOBIN uses unknown variables", i.line);
+      if (k === "GOPATH" && v)
+        bin = `${walk.expand(v, i) ?? refuse("GOPATH uses unknown variables", i.line)}/bin`;
+    }
+  }
+  if (/GOOS=|GOARCH=/.test(instr.text))
+    refuse("cross-compiling `go install` puts the binary in a GOOS_GOARCH folder", instr.line);
+  return { instr, cmd, out: resolvePath("/", `${bin}/${name}`), cgo };
+}
+
+function findUp(context: BuildContext, dir: string, file: string): string | null {
+  let d = dir;
+  for (;;) {
+    if (context.exists(d ? `${d}/${file}` : file)) return d;
+    if (!d) return null;
+    d = d.includes("/") ? dirname(`/${d}`).slice(1) : "";
+  }
+}
+
+/** Go source files under `dir` (bounded). */
+function goFiles(context: BuildContext, dir: string, limit = 400): string[] {
+  const out: string[] = [];
+  const stack = [dir];
+  while (stack.length > 0 && out.length < limit) {
+    const d = stack.pop()!;
+    for (const name of context.list(d)) {
+      const p = d ? `${d}/${name}` : name;
+      if (name.startsWith(".") || name === "vendor" || name === "node_modules" || name === "testdata")
+        continue;
+      if (name.endsWith(".go")) {
+        if (!name.endsWith("_test.go")) out.push(p);
+      } else if (context.isDirectory(p)) stack.push(p);
+    }
+  }
+  return out;
+}
+
+function sourceImportsC(context: BuildContext, dir: string): boolean {
+  return goFiles(context, dir).some((f) => /^\s*import\s+(\(\s*)?"C"/m.test(context.readFile(f) ?? ""));
+}
+
+/** First path segments of string literals in the Go source that name top-level entries (files the app opens). */
+function literalPaths(context: BuildContext, dir: string): Set<string> {
+  const names = new Set<string>();
+  for (const f of goFiles(context, dir)) {
+    const text = context.readFile(f) ?? "";
+    for (const m of text.matchAll(/"(?:\.\/)?([A-Za-z0-9_][A-Za-z0-9_.-]*)(?:\/[^"\n]*)?"/g)) names.add(m[1]);
+  }
+  return names;
+}
+
+/** OS package installs in the stage's RUNs (unreadable RUNs are skipped here; layout() refuses them). */
+function lay0Installs(input: SplitInput): PackageInstall[] {
+  const out: PackageInstall[] = [];
+  for (const i of input.stage.instructions) {
+    if (i.keyword !== "RUN") continue;
+    try {
+      out.push(...packageInstalls(input.model, i));
+    } catch {
+      // reported by layout()
+    }
+  }
+  return out;
+}

@@ -1,0 +1,93 @@
+import type { Transform, TransformResult } from "../../src/engine/types.ts";
+import { repoName } from "./common.ts";
+import { dotnet } from "./dotnet.ts";
+import { go } from "./go.ts";
+import { java } from "./java.ts";
+import { node } from "./node.ts";
+import { python } from "./python.ts";
+import { rust } from "./rust.ts";
+import type { Ecosystem, SplitInput } from "./types.ts";
+
+/** Ecosystems in the order they are asked; the first whose `detect` claims the file plans it. */
+export const ECOSYSTEMS: Ecosystem[] = [node, python, go, java, rust, dotnet];
+
+/** Registers more planners (go, java, rust, dotnet) after node and python, in call order. */
+export function registerEcosystems(...more: Ecosystem[]): void {
+  for (const e of more) if (!ECOSYSTEMS.some((x) => x.id === e.id)) ECOSYSTEMS.push(e);
+}
+
+export const splitStages: Transform = {
+  id: "split-stages",
+  description: "Split a single-stage application build into a build stage and a slim, non-root runtime stage",
+  rationale:
+    "A single-stage image ships compilers, dev dependencies and package caches to production. " +
+    "The rewrite keeps the original build steps in a `build` stage and copies only what the app needs " +
+    "into a slim runtime image running as a non-root user; it refuses whenever it cannot prove the " +
+    "result still builds and runs the same app.",
+  safety: "opinionated",
+  rules: ["DL3002"],
+  run({ model, context, options }): TransformResult {
+    const none: TransformResult = { changes: [], refusals: [] };
+    if (model.stages.length !== 1) {
+      if (model.stages.length > 1) {
+        return {
+          changes: [],
+          refusals: [{ line: null, reason: `already multi-stage (${model.stages.length} stages)` }],
+        };
+      }
+      return none;
+    }
+    const stage = model.stages[0];
+    if (!stage.image) {
+      return { changes: [], refusals: [{ line: stage.from.line, reason: "FROM has no image to build on" }] };
+    }
+    if (repoName(stage.image.name) === "scratch") {
+      return {
+        changes: [],
+        refusals: [{ line: stage.from.line, reason: "FROM scratch: nothing is built here" }],
+      };
+    }
+    const input: SplitInput = { model, stage, context, options };
+    const claimer = ECOSYSTEMS.find((e) => e.detect(input));
+    if (!claimer) {
+      return {
+        changes: [],
+        refusals: [{ line: stage.from.line, reason: `no recognised application build (${seen(input)})` }],
+      };
+    }
+    const outcome = claimer.plan(input);
+    if (outcome.kind === "refuse") {
+      return { changes: [], refusals: [{ line: outcome.line, reason: `${claimer.id}: ${outcome.reason}` }] };
+    }
+    return {
+      changes: [{ edits: outcome.edits, line: stage.from.line, message: outcome.message, rules: ["DL3002"] }],
+      refusals: [],
+    };
+  },
+};
+
+/** A short description of what the dispatcher saw, for the "no recognised build" refusal. */
+function seen({ model, stage, context }: SplitInput): string {
+  const manifests = [
+    "package.json",
+    "go.mod",
+    "requirements.txt",
+    "pyproject.toml",
+    "Pipfile",
+    "pom.xml",
+    "build.gradle",
+    "build.gradle.kts",
+    "Cargo.toml",
+  ].filter((f) => context.exists(f));
+  const runs = stage.instructions.filter((i) => i.keyword === "RUN").length;
+  const parts = [`base ${stage.image!.raw}`, `${runs} RUN${runs === 1 ? "" : "s"}`];
+  parts.push(
+    manifests.length
+      ? `manifests: ${manifests.join(", ")}`
+      : context.root === "<none>"
+        ? "no build context"
+        : "no manifests in the context",
+  );
+  void model;
+  return parts.join(", ");
+}

@@ -1,0 +1,708 @@
+/**
+ * Node planner: npm / yarn classic / pnpm apps, with or without a build step.
+ *
+ * Build stage: the original lines (manifests copied and installed before the
+ * rest of the source when the file copies everything first), then a prune of
+ * dev dependencies. Runtime stage: the `-slim` variant of the same node tag,
+ * the app folder copied from the build stage, the original runtime
+ * instructions in order, and `USER node` unless the file sets a USER.
+ */
+import type { Instr } from "../../src/engine/parse.ts";
+import { keyword } from "../../src/engine/style.ts";
+import {
+  BOTH_STAGES,
+  MOVABLE_WHEN_LAST,
+  copiesInto,
+  buildsAfter,
+  FILE_COMMANDS,
+  fileCommandProblem,
+  redirectProblem,
+  missingSources,
+  RUNTIME_ONLY,
+  baseImage,
+  classifyPackages,
+  dedupeWorkdirs,
+  linesBefore,
+  commandWords,
+  copyFromLine,
+  copyInfo,
+  appFolder,
+  stageVars,
+  fromAsBuild,
+  hasControlFlow,
+  installLine,
+  isInside,
+  isUserCreation,
+  layoutRewrite,
+  newLines,
+  originalUser,
+  osInstalls,
+  privilegedPorts,
+  quote,
+  readJson,
+  refuse,
+  repoName,
+  rootDaemon,
+  resolvePath,
+  runCommands,
+  seg,
+  stageSegments,
+  startCommand,
+  userLine,
+  workdirs,
+  type PackageManager,
+  type Piece,
+  type Segment,
+} from "./common.ts";
+import type { Ecosystem, SplitInput, SplitOutcome } from "./types.ts";
+
+const OTHER_LANGUAGE_IMAGES =
+  /^(?:python|golang|maven|gradle|openjdk|eclipse-temurin|amazoncorretto|rust|mcr\.microsoft\.com\/dotnet\/.*|microsoft\/.*|php|ruby|nginx|httpd)$/;
+
+const CODENAMES: Record<string, number> = {
+  argon: 4,
+  boron: 6,
+  carbon: 8,
+  dubnium: 10,
+  erbium: 12,
+  fermium: 14,
+  gallium: 16,
+  hydrogen: 18,
+  iron: 20,
+  jod: 22,
+  krypton: 24,
+};
+
+/** Tools that compile, bundle or watch: running them at container start means the build happens at run time. */
+const BUILD_TOOLS = new Set([
+  "tsc",
+  "ts-node",
+  "ts-node-dev",
+  "tsnd",
+  "nodemon",
+  "webpack",
+  "webpack-dev-server",
+  "vite",
+  "react-scripts",
+  "babel-node",
+  "babel",
+  "tsx",
+  "nest",
+  "ng",
+  "parcel",
+  "rollup",
+  "esbuild",
+  "gulp",
+  "grunt",
+  "vue-cli-service",
+  "craco",
+  "swc",
+]);
+
+/** Package that provides a bin, when the names differ. */
+const BIN_PACKAGE: Record<string, string> = {
+  tsc: "typescript",
+  "babel-node": "@babel/node",
+  babel: "@babel/cli",
+  nest: "@nestjs/cli",
+  ng: "@angular/cli",
+  "vue-cli-service": "@vue/cli-service",
+  craco: "@craco/craco",
+  tsnd: "ts-node-dev",
+  swc: "@swc/cli",
+  dotenv: "dotenv-cli",
+  "pm2-runtime": "pm2",
+};
+
+const DEV_SCRIPT_NAMES = /^(?:dev|develop|development|watch|serve|start:dev|dev:.*|watch:.*)$/;
+
+type Pm = "npm" | "yarn" | "pnpm";
+
+interface Pkg {
+  scripts: Record<string, string>;
+  deps: Set<string>;
+  devDeps: Set<string>;
+  workspaces: boolean;
+  packageManager: string | null;
+  main: string | null;
+}
+
+function readPkg(input: SplitInput): Pkg | null {
+  const j = readJson(input.context, "package.json");
+  if (!j) return null;
+  const rec = (v: unknown) => (v && typeof v === "object" ? (v as Record<string, string>) : {});
+  return {
+    scripts: rec(j.scripts),
+    deps: new Set([...Object.keys(rec(j.dependencies)), ...Object.keys(rec(j.optionalDependencies))]),
+    devDeps: new Set(Object.keys(rec(j.devDependencies))),
+    workspaces: j.workspaces !== undefined,
+    packageManager: typeof j.packageManager === "string" ? j.packageManager : null,
+    main: typeof j.main === "string" ? j.main : null,
+  };
+}
+
+function nodeMajor(tag: string): number | null {
+  const m = /^(\d+)/.exec(tag);
+  if (m) return Number(m[1]);
+  const name = tag.split("-")[0];
+  return CODENAMES[name] ?? null;
+}
+
+/** The runtime image tag for a node build tag (null when it cannot be named). */
+function runtimeTag(tag: string): string | null {
+  if (/alpine|slim/.test(tag)) return tag;
+  if (tag === "latest") return "slim";
+  if (/^(?:current|lts)$/.test(tag) || /^[\w.]+(?:-(?:bookworm|bullseye|buster|stretch|trixie))?$/.test(tag))
+    return `${tag}-slim`;
+  return null;
+}
+
+const usesNodeTools = (text: string) => /\b(?:npm|yarn|pnpm|npx)\b/.test(text);
+
+export const node: Ecosystem = {
+  id: "node",
+  detect({ stage, context, model }) {
+    const repo = repoName(stage.image!.name);
+    if (repo === "node" || repo.endsWith("/node")) return true;
+    if (OTHER_LANGUAGE_IMAGES.test(repo)) return false;
+    if (/^(?:oven\/bun|bun)$/.test(repo)) return true;
+    return (
+      context.exists("package.json") &&
+      stage.instructions.some((i) => i.keyword === "RUN" && usesNodeTools(i.text)) &&
+      model !== null
+    );
+  },
+  plan: planNode,
+};
+
+interface RunRole {
+  /** Only global package installs (`npm install -g pm2`): repeated in the runtime stage. */
+  global?: boolean;
+  install: boolean;
+  build: boolean;
+  os: boolean;
+  corepack: boolean;
+  user: boolean;
+}
+
+/** True when every command installs global packages with npm or yarn (or cleans the npm cache). */
+function globalInstallsOnly(cmds: ReturnType<typeof runCommands> & object): boolean {
+  let installs = 0;
+  for (const c of cmds) {
+    const w = commandWords(c);
+    if (w.some((x) => x === null) || c.assignments.length > 0) return false;
+    const name = (w[0] ?? "").split("/").pop();
+    const plain = w.slice(1) as string[];
+    const sub = plain.find((a) => !a.startsWith("-")) ?? "";
+    if (
+      name === "npm" &&
+      /^(?:install|i|add)$/.test(sub) &&
+      plain.some((a) => a === "-g" || a === "--global")
+    )
+      installs++;
+    else if (name === "yarn" && sub === "global" && plain.includes("add")) installs++;
+    else if (name === "npm" && sub === "cache") continue;
+    else return false;
+  }
+  return installs > 0;
+}
+
+function planNode(input: SplitInput): SplitOutcome {
+  const { model, stage, context, options } = input;
+  const image = stage.image!;
+  const repo = repoName(image.name);
+  if (repo !== "node")
+    return refuse(
+      `unknown base image ${image.raw} for a Node app (only the official node images are known)`,
+      stage.from,
+    );
+  if (image.digest)
+    return refuse(
+      `base image ${image.raw} is pinned by digest; the digest of its slim variant is not known`,
+      stage.from,
+    );
+  const tag = image.tag ?? "latest";
+  let rtTag = runtimeTag(tag);
+  if (!rtTag) return refuse(`no slim variant known for node:${tag}`, stage.from);
+  let runtimeRaw: string;
+  if (image.usesVariables) {
+    const m = /^(?:(?:docker\.io\/)?(?:library\/)?)?node:(\$\{?\w+\}?)$/.exec(image.raw);
+    if (!m || /alpine|slim|-/.test(tag))
+      return refuse(
+        `base image ${image.raw} uses a variable the transform cannot extend to a slim tag`,
+        stage.from,
+      );
+    runtimeRaw = `node:${m[1]}-slim`;
+  } else {
+    runtimeRaw = `node:${rtTag}`;
+  }
+  const alpine = /alpine/.test(tag);
+  const notes: string[] = [];
+  if (options.runtimeFlavour === "alpine" && !alpine)
+    notes.push("runtimeFlavour alpine ignored: native modules built on glibc would not load on musl");
+  if (options.runtimeFlavour === "distroless")
+    notes.push("runtimeFlavour distroless not used for Node: the start command needs a shell and npm");
+  const major = nodeMajor(tag);
+
+  const pkg = readPkg(input);
+  if (!pkg)
+    return refuse(
+      context.root === "<none>"
+        ? "no build context: package.json is needed to plan the split"
+        : "package.json not found in the build context",
+    );
+
+  const appDir = appFolder(stage, model.globalArgValues);
+  if (appDir === null) return refuse("the WORKDIR uses variables the transform cannot resolve");
+  if (appDir === "/") return refuse("no WORKDIR: the app lives in / and cannot be copied on its own");
+  if (!copiesInto(stage, appDir, model.globalArgValues))
+    return refuse(`nothing is copied into the app folder ${appDir} (the source is mounted at run time?)`);
+
+  const cwdAt = workdirs(stage, "/", model.globalArgValues);
+  const varsAt = stageVars(stage, model.globalArgValues);
+  const segs = stageSegments(model, stage);
+  const roles = new Map<Instr, RunRole>();
+  let pm: Pm | null = null;
+  let pnpmVersion: string | null = null;
+  /** Packages installed globally (repeated in the runtime stage), usable as start commands. */
+  const globalPackages = new Set<string>();
+  /** Owner a RUN chown gave the app folder, kept on the runtime copy. */
+  let chownApp: string | null = null;
+  let productionInstall = false;
+  let yarnBerry = context.exists(".yarnrc.yml") || /^yarn@[2-9]/.test(pkg.packageManager ?? "");
+  const osPackages: Array<{ manager: PackageManager; packages: string[]; instr: Instr }> = [];
+  // NODE_ENV=production set before the install makes it skip dev dependencies: nothing to prune.
+  const firstInstallLine =
+    stage.instructions.find((i) => i.keyword === "RUN" && /\b(?:npm|yarn|pnpm)\b/.test(i.text))?.line ??
+    Infinity;
+  const envText = stage.instructions
+    .filter((i) => (i.keyword === "ENV" || i.keyword === "ARG") && i.line < firstInstallLine)
+    .map((i) => i.text)
+    .join("\n");
+  if (/NODE_ENV[= ]+["']?production/.test(envText)) productionInstall = true;
+
+  for (const instr of stage.instructions) {
+    const k = instr.keyword;
+    if (k === "ONBUILD") return refuse(`ONBUILD at line ${instr.line} is not supported`, instr);
+    if (k === "COPY" || k === "ADD") {
+      const c = copyInfo(instr, cwdAt.get(instr) ?? null, varsAt.get(instr));
+      if (!c) return refuse(`cannot read ${quote(instr)}`, instr);
+      if (c.from) return refuse(`${quote(instr)} copies from another image`, instr);
+      if (c.remote) return refuse(`${quote(instr)} fetches or unpacks remote content`, instr);
+      if (!c.destAbs) return refuse(`${quote(instr)}: destination uses variables`, instr);
+      // An owner the original gave the app files stays on the runtime copy.
+      if (c.chown && isInside(c.destAbs, appDir)) chownApp ??= c.chown;
+      const missing = missingSources(context, c);
+      if (missing.length) return refuse(`${quote(instr)}: ${missing[0]} is not in the build context`, instr);
+      if (!isInside(c.destAbs, appDir))
+        return refuse(`${quote(instr)} copies outside the app folder ${appDir}`, instr);
+      continue;
+    }
+    if (k !== "RUN") continue;
+    if (instr.hasHeredoc) return refuse(`RUN heredoc at line ${instr.line} is not analysed`, instr);
+    if (isUserCreation(model, instr)) {
+      roles.set(instr, { install: false, build: false, os: false, corepack: false, user: true });
+      continue;
+    }
+    if (hasControlFlow(model, instr))
+      return refuse(`RUN at line ${instr.line} has shell control flow the transform does not analyse`, instr);
+    const cmds = runCommands(model, instr);
+    if (!cmds) return refuse(`cannot parse the shell of RUN at line ${instr.line}`, instr);
+    const role: RunRole = { install: false, build: false, os: false, corepack: false, user: false };
+    if (globalInstallsOnly(cmds)) {
+      roles.set(instr, { ...role, global: true });
+      for (const c of cmds) {
+        for (const a of c.args.slice(1)) {
+          if (a.value && !a.value.startsWith("-") && a.value !== "add")
+            globalPackages.add(a.value.replace(/(.)@[^/]*$/, "$1"));
+        }
+      }
+      continue;
+    }
+    let cwd = cwdAt.get(instr) ?? appDir;
+    for (const c of cmds) {
+      const w = commandWords(c);
+      const name = (w[0] ?? "").split("/").pop() ?? "";
+      const args = w.slice(1);
+      const plain = args.filter((a): a is string => a !== null);
+      const sub = plain.find((a) => !a.startsWith("-")) ?? "";
+      const global =
+        plain.some((a) => a === "-g" || a === "--global") || (name === "yarn" && sub === "global");
+      if (w[0] === null)
+        return refuse(`RUN at line ${instr.line} runs a command chosen by a variable`, instr);
+      const redirect = redirectProblem(model, instr, c, appDir, cwd);
+      if (redirect) return refuse(redirect, instr);
+      if (
+        /^\.{0,2}\/.*\.sh$|\.sh$/.test(w[0] ?? "") ||
+        (/^(?:ba|da)?sh$/.test(name) && plain.some((a) => /\.sh$/.test(a)))
+      ) {
+        return refuse(
+          `builds through ${plain.find((a) => /\.sh$/.test(a)) ?? w[0]}, a script the transform cannot see into`,
+          instr,
+        );
+      }
+      switch (name) {
+        case "npm":
+        case "yarn":
+        case "pnpm": {
+          if (global)
+            return refuse(`${quote(instr)} installs global packages the runtime stage would not have`, instr);
+          pm ??= name;
+          if (name === "yarn" && yarnBerry)
+            return refuse("Yarn Berry: pruning dev dependencies is not proven", instr);
+          const installing =
+            (name === "npm" && /^(?:ci|install|i|add|clean-install)$/.test(sub)) ||
+            (name === "yarn" && (sub === "" || sub === "install" || sub === "add")) ||
+            (name === "pnpm" && /^(?:install|i|add|fetch)$/.test(sub));
+          if (installing) {
+            role.install = true;
+            if (
+              plain.some((a) => /^--(?:only=prod(?:uction)?|omit=dev|production|prod)$/.test(a) || a === "-P")
+            )
+              productionInstall = true;
+            break;
+          }
+          if (/^(?:prune|cache|config|set|audit|rebuild|dedupe|version|--version|-v|list|ls)$/.test(sub))
+            break;
+          const script =
+            sub === "run" || sub === "run-script" ? plain.filter((a) => !a.startsWith("-"))[1] : sub;
+          if (!script) return refuse(`cannot tell what ${quote(instr)} runs`, instr);
+          if (/^(?:start|dev)$/.test(script))
+            return refuse(`${quote(instr)} starts the app during the build`, instr);
+          const body = pkg.scripts[script];
+          if (body === undefined && name === "npm")
+            return refuse(
+              `${quote(instr)} runs script "${script}", which package.json does not define`,
+              instr,
+            );
+          if (body !== undefined && /\.sh\b/.test(body))
+            return refuse(`script "${script}" runs a shell script the transform cannot see into`, instr);
+          role.build = true;
+          break;
+        }
+        case "npx":
+          role.build = true;
+          break;
+        case "corepack": {
+          role.corepack = true;
+          const prep = plain.find((a) => /^pnpm@/.test(a));
+          if (prep) pnpmVersion = prep.slice(5);
+          break;
+        }
+        case "node":
+          if (plain.length === 0 || plain.some((a) => a.startsWith("/") && !isInside(a, appDir))) {
+            return refuse(`${quote(instr)} is not a step the transform understands`, instr);
+          }
+          role.build = true;
+          break;
+        case "apt-get":
+        case "apt":
+        case "apk":
+          if (plain.some((a) => /^(?:install|add)$/.test(a))) {
+            role.os = true;
+            for (const o of osInstalls(model, instr)) osPackages.push(o);
+          }
+          break;
+        case "cd": {
+          const to = plain[0] ?? "/";
+          cwd = resolvePath(cwd, to);
+          if (!isInside(cwd, appDir))
+            return refuse(`${quote(instr)} works outside the app folder ${appDir}`, instr);
+          break;
+        }
+        default: {
+          if (FILE_COMMANDS.has(name)) {
+            const problem = fileCommandProblem(model, instr, c, appDir, cwd);
+            if (problem) return refuse(problem, instr);
+            const operands = plain.filter((a) => !a.startsWith("-"));
+            if (name === "chown" && operands.slice(1).some((a) => isInside(appDir, resolvePath(cwd, a))))
+              chownApp = operands[0] ?? null;
+            break;
+          }
+          return refuse(
+            `RUN at line ${instr.line} runs \`${name}\`, which the transform cannot prove the runtime stage does without`,
+            instr,
+          );
+        }
+      }
+    }
+    roles.set(instr, role);
+  }
+
+  const runs = stage.instructions.filter((i) => roles.get(i)?.install || roles.get(i)?.build);
+  if (!pm || !runs.some((i) => roles.get(i)!.install))
+    return refuse("no recognisable build step (no npm/yarn/pnpm install)");
+  const pmUsed: Pm = pm;
+
+  // ---- what the container runs
+  const start = startCommand(model, stage);
+  if (start.commands.length === 0) return refuse("no CMD or ENTRYPOINT: the start command is not known");
+  let runtimePnpm = false;
+  const checkScript = (pmName: string, script: string, depth: number): string | null => {
+    if (DEV_SCRIPT_NAMES.test(script))
+      return `\`${pmName} run ${script}\` runs a development server at run time`;
+    const body = pkg.scripts[script];
+    if (body === undefined) {
+      if (script === "start" && context.exists("server.js")) return null;
+      return `${pmName} ${script}: package.json has no "${script}" script`;
+    }
+    for (const hook of [`pre${script}`, `post${script}`]) {
+      if (pkg.scripts[hook] !== undefined) {
+        const r = checkCommandLine(pkg.scripts[hook], depth + 1);
+        if (r) return `"${hook}" script: ${r}`;
+      }
+    }
+    const r = checkCommandLine(body, depth + 1);
+    return r ? `${pmName} ${script === "start" ? "start" : `run ${script}`} ${r}` : null;
+  };
+  const checkArgv = (argv: Array<string | null>, depth: number): string | null => {
+    const words = argv.filter((a): a is string => a !== null);
+    // skip `VAR=value` prefixes
+    while (words.length && /^\w+=/.test(words[0])) words.shift();
+    if (words.length === 0) return null;
+    const name = words[0].split("/").pop()!;
+    const rest = words.slice(1);
+    if (name === "npm" || name === "yarn" || name === "pnpm") {
+      if (name === "pnpm") runtimePnpm = true;
+      const sub = rest.find((a) => !a.startsWith("-")) ?? (name === "yarn" ? "install" : "");
+      if (/^(?:install|i|ci|add)$/.test(sub) || (name === "yarn" && sub === "install"))
+        return `runs \`${name} ${sub}\` at run time`;
+      const script = sub === "run" || sub === "run-script" ? rest.filter((a) => !a.startsWith("-"))[1] : sub;
+      if (!script) return `runs \`${words.join(" ")}\`, which the transform cannot read`;
+      if (depth > 4) return "nests package scripts too deeply";
+      return checkScript(name, script, depth);
+    }
+    if (name === "npx")
+      return checkArgv(
+        rest.filter((a) => !a.startsWith("-")),
+        depth,
+      );
+    if (name === "tini" || name === "dumb-init")
+      return checkArgv(
+        rest.filter((a) => !a.startsWith("-")),
+        depth,
+      );
+    if (BUILD_TOOLS.has(name)) {
+      if (name === "vite" && rest[0] === "preview" && !pkg.devDeps.has("vite")) return null;
+      return `runs ${name} (a build tool) at run time`;
+    }
+    if (name === "next" && rest[0] !== "start")
+      return `runs \`next ${rest[0] ?? "dev"}\` (a build step) at run time`;
+    if (name === "node" || name === "nodejs") {
+      if (rest.some((a) => a === "--watch" || /ts-node|tsx|@babel\/register/.test(a)))
+        return `runs \`${words.join(" ")}\`, which compiles or watches at run time`;
+      const file = rest.find((a) => !a.startsWith("-"));
+      if (file && /\.(?:ts|mts|cts|tsx)$/.test(file)) return `runs TypeScript source ${file} directly`;
+      return null;
+    }
+    const pkgName = BIN_PACKAGE[name] ?? name;
+    if (globalPackages.has(pkgName) || globalPackages.has(name)) return null;
+    if (pkg.devDeps.has(pkgName) && !pkg.deps.has(pkgName))
+      return `uses ${name} from devDependencies, which the prune removes`;
+    if (pkg.deps.has(pkgName)) return null;
+    if (/^(?:exec|env|cross-env|dotenv|true|cd|echo|sleep|test|export)$/.test(name)) {
+      if (name === "cross-env" && pkg.devDeps.has("cross-env") && !pkg.deps.has("cross-env")) {
+        return "uses cross-env from devDependencies, which the prune removes";
+      }
+      const inner = rest.filter((a) => !/^\w+=/.test(a) && !a.startsWith("-"));
+      return name === "exec" || name === "env" || name === "cross-env" || name === "dotenv"
+        ? checkArgv(inner, depth + 1)
+        : null;
+    }
+    return `starts \`${name}\`, which is not node or a package script the transform can check`;
+  };
+  const checkCommandLine = (line: string, depth: number): string | null => {
+    if (/\.sh\b/.test(line)) return "runs a shell script the transform cannot see into";
+    for (const part of line.split(/&&|\|\||;|\|/)) {
+      const words = part.trim().split(/\s+/).filter(Boolean);
+      const r = checkArgv(
+        words.map((x) => x.replace(/^["']|["']$/g, "")),
+        depth,
+      );
+      if (r) return r;
+    }
+    return null;
+  };
+  for (const argv of start.commands) {
+    const problem = checkArgv(argv, 0);
+    if (problem) return refuse(problem, start.entrypoint ?? start.cmd);
+  }
+  if (runtimePnpm) {
+    pnpmVersion ??= /^pnpm@([\w.-]+)/.exec(pkg.packageManager ?? "")?.[1] ?? null;
+    if (!pnpmVersion)
+      return refuse(
+        "the start command runs pnpm, and the pnpm version to install in the runtime stage is not known",
+      );
+  }
+
+  // ---- user
+  const user = originalUser(stage);
+  const addUser = user === null;
+  if (addUser && major !== null && major < 4)
+    return refuse(`node:${tag} images have no \`node\` user to run as`, stage.from);
+  const daemon = addUser ? rootDaemon(start) : null;
+  if (daemon)
+    return refuse(
+      `starts ${daemon}, which expects to run as root; a non-root runtime user would break it`,
+      start.entrypoint ?? start.cmd,
+    );
+  if (addUser) {
+    const low = privilegedPorts(stage);
+    if (low.length)
+      return refuse(`EXPOSE ${low[0]}: a non-root runtime user could not bind a port below 1024`);
+  }
+
+  // ---- OS packages for the runtime stage
+  const runtimeInstall: string[] = [];
+  const mentions =
+    start.text +
+    "\n" +
+    stage.instructions
+      .filter((i) => i.keyword === "HEALTHCHECK")
+      .map((i) => i.text)
+      .join("\n");
+  const byManager = new Map<PackageManager, string[]>();
+  for (const o of osPackages) {
+    if (o.manager === "yum") return refuse(`${quote(o.instr)} installs with yum on a node image`, o.instr);
+    if (o.packages.includes("$?"))
+      return refuse(`${quote(o.instr)} installs packages named by variables`, o.instr);
+    if ((o.manager === "apk") !== alpine)
+      return refuse(`${quote(o.instr)} uses ${o.manager} on ${image.raw}`, o.instr);
+    const cls = classifyPackages(o.manager, o.packages, {
+      neededAtRuntime: o.packages.filter((p) =>
+        new RegExp(`\\b${p.replace(/[.+]/g, "\\$&")}\\b`).test(mentions),
+      ),
+    });
+    if (cls.unknownDev.length)
+      return refuse(
+        `installs ${cls.unknownDev.join(", ")}: the runtime library it builds against is not known`,
+        o.instr,
+      );
+    byManager.set(o.manager, [...(byManager.get(o.manager) ?? []), ...cls.runtime]);
+  }
+  for (const [mgr, pkgs] of byManager)
+    if (pkgs.length) runtimeInstall.push(installLine(model, mgr, [...new Set(pkgs)]));
+
+  // ---- build stage
+  const { piece: fromPiece, name: buildName } = fromAsBuild(model, stage, segs.from);
+  const build: Piece[] = [fromPiece];
+  const runtime: Piece[] = [];
+  const segOf = new Map<Instr, Segment>(segs.items.map((s) => [s.instr!, s]));
+
+  // Reorder `COPY . .` after the install when it comes first.
+  const firstInstall = runs.find((i) => roles.get(i)!.install)!;
+  const installIdx = stage.instructions.indexOf(firstInstall);
+  const copyAllIdx = stage.instructions.findIndex((i, idx) => {
+    if (idx >= installIdx || (i.keyword !== "COPY" && i.keyword !== "ADD")) return false;
+    const c = copyInfo(i, cwdAt.get(i) ?? null, varsAt.get(i));
+    return !!c && c.wholeContext;
+  });
+  let moveCopy: Instr | null = null;
+  let manifestLine: string | null = null;
+  const lockFiles = ["package-lock.json", "npm-shrinkwrap.json", "yarn.lock", "pnpm-lock.yaml"].filter((f) =>
+    context.exists(f),
+  );
+  if (copyAllIdx !== -1) {
+    const copyAll = stage.instructions[copyAllIdx];
+    const c = copyInfo(copyAll, cwdAt.get(copyAll) ?? null, varsAt.get(copyAll))!;
+    const between = stage.instructions.slice(copyAllIdx + 1, installIdx);
+    const installRole = roles.get(firstInstall)!;
+    const lifecycle = ["preinstall", "install", "postinstall", "prepare", "prepublish"].some(
+      (s) => pkg.scripts[s] !== undefined,
+    );
+    const cleanInstall =
+      !installRole.build &&
+      runCommands(model, firstInstall)!.every((cmd) => {
+        const n = (cmd.name?.value ?? "").split("/").pop();
+        return n === "npm" || n === "yarn" || n === "pnpm" || n === "corepack";
+      });
+    const betweenOk = between.every((i) => {
+      if (i.keyword === "RUN") {
+        const r = roles.get(i);
+        return !!r && !r.build && !r.install && (r.os || r.corepack || r.user);
+      }
+      return i.keyword !== "COPY" && i.keyword !== "ADD" && i.keyword !== "WORKDIR";
+    });
+    if (c.sources.length === 1 && c.destAbs && cleanInstall && betweenOk && !lifecycle && !pkg.workspaces) {
+      moveCopy = copyAll;
+      const files = [
+        "package.json",
+        ...lockFiles,
+        ...[".npmrc", ".yarnrc", ".pnpmfile.cjs"].filter((f) => context.exists(f)),
+      ];
+      const dest = c.dest === "." || c.dest === "./" ? "./" : c.dest.endsWith("/") ? c.dest : c.dest + "/";
+      const chown = c.chown ? ` --chown=${c.chown}` : "";
+      manifestLine = `${keyword(model, "COPY")}${chown} ${files.join(" ")} ${dest}`;
+    }
+  }
+
+  const lastNodeRun = [...stage.instructions].reverse().find((i) => {
+    const r = roles.get(i);
+    return r && (r.install || r.build);
+  })!;
+  const run = keyword(model, "RUN");
+  let pruneLine: string | null = null;
+  if (!productionInstall) {
+    if (pmUsed === "npm")
+      pruneLine = `${run} npm prune ${major !== null && major < 16 ? "--production" : "--omit=dev"}`;
+    else if (pmUsed === "yarn")
+      pruneLine = `${run} yarn install --production${lockFiles.includes("yarn.lock") ? " --frozen-lockfile" : ""} --ignore-scripts --prefer-offline`;
+    else pruneLine = `${run} pnpm prune --prod`;
+  }
+
+  const runtimeInstrs: Instr[] = [];
+  /** User/group creation RUNs: first in the runtime stage, so COPY --chown and USER can name them. */
+  const userRuns: Instr[] = [];
+  for (const instr of stage.instructions) {
+    const s = segOf.get(instr)!;
+    if (instr === moveCopy) continue;
+    if (RUNTIME_ONLY.has(instr.keyword)) {
+      runtimeInstrs.push(instr);
+      continue;
+    }
+    if (roles.get(instr)?.user) userRuns.push(instr);
+    else if (BOTH_STAGES.has(instr.keyword)) {
+      runtimeInstrs.push(instr);
+      // Nothing after it builds: it only concerns the runtime stage.
+      if (MOVABLE_WHEN_LAST.has(instr.keyword) && !buildsAfter(stage, instr)) continue;
+    }
+    build.push(instr === firstInstall && manifestLine ? linesBefore(seg(s), [manifestLine]) : seg(s));
+    if (instr === firstInstall && moveCopy) build.push(seg(segOf.get(moveCopy)!));
+    if (instr === lastNodeRun && pruneLine) build.push(newLines(pruneLine));
+  }
+
+  // ---- runtime stage
+  const rtImage = baseImage(options, runtimeRaw);
+  runtime.push(newLines(`${keyword(model, "FROM")} ${rtImage}`));
+  if (runtimeInstall.length) runtime.push(newLines(...runtimeInstall));
+  for (const u of userRuns) runtime.push(seg(segOf.get(u)!, "trim"));
+  for (const g of stage.instructions.filter((i) => roles.get(i)?.global))
+    runtime.push(seg(segOf.get(g)!, "trim"));
+  if (runtimePnpm) runtime.push(newLines(`${run} npm install -g pnpm@${pnpmVersion}`));
+  const rtInstrs = dedupeWorkdirs(runtimeInstrs);
+  const lastWorkdir = [...rtInstrs].reverse().find((i) => i.keyword === "WORKDIR") ?? null;
+  const chown = addUser ? "node:node" : chownApp;
+  const copyLine = copyFromLine(model, buildName, appDir, appDir, chown);
+  if (!lastWorkdir) runtime.push(newLines(copyLine));
+  let userAdded = false;
+  for (const instr of rtInstrs) {
+    if (addUser && !userAdded && (instr.keyword === "CMD" || instr.keyword === "ENTRYPOINT")) {
+      runtime.push(newLines(userLine(model, "node")));
+      userAdded = true;
+    }
+    runtime.push(seg(segOf.get(instr)!, "trim"));
+    if (instr === lastWorkdir) runtime.push(newLines(copyLine));
+  }
+  if (addUser && !userAdded) runtime.push(newLines(userLine(model, "node")));
+
+  const msg = [
+    `split into a build stage (${image.raw}) and a runtime stage (${rtImage}) with the app folder ${appDir}`,
+    pruneLine ? "dev dependencies pruned" : null,
+    addUser ? "runs as USER node" : null,
+    moveCopy ? "dependency manifests installed before the source is copied" : null,
+    ...notes,
+  ]
+    .filter(Boolean)
+    .join("; ");
+  return layoutRewrite(model, segs, build, runtime, msg);
+}

@@ -1,0 +1,611 @@
+/**
+ * Python planner: pip (requirements files or the project), pipenv, poetry.
+ *
+ * Build stage: the original lines with a virtualenv at /opt/venv created and
+ * activated (VIRTUAL_ENV + PATH) before the first install, so pip, pipenv and
+ * poetry all install into it; compilers and headers stay behind. Runtime
+ * stage: `python:<same version>-slim` (or the same alpine/slim tag), the
+ * runtime libraries the `-dev` packages were built against, the venv and the
+ * app folder, the venv first on PATH, a non-root `app` user unless the file
+ * sets a USER, and the original runtime instructions in order.
+ */
+import type { Instr } from "../../src/engine/parse.ts";
+import { keyword } from "../../src/engine/style.ts";
+import {
+  BOTH_STAGES,
+  MOVABLE_WHEN_LAST,
+  copiesInto,
+  buildsAfter,
+  FILE_COMMANDS,
+  PYTHON_PROVIDED_DEV,
+  RUNTIME_ONLY,
+  baseImage,
+  classifyPackages,
+  dedupeWorkdirs,
+  linesBefore,
+  commandWords,
+  copyFromLine,
+  copyInfo,
+  createUserLines,
+  fileCommandProblem,
+  redirectProblem,
+  appFolder,
+  stageVars,
+  fromAsBuild,
+  hasControlFlow,
+  installLine,
+  isInside,
+  isUserCreation,
+  layoutRewrite,
+  missingSources,
+  newLines,
+  originalUser,
+  osInstalls,
+  privilegedPorts,
+  quote,
+  refuse,
+  repoName,
+  rootDaemon,
+  resolvePath,
+  runCommands,
+  seg,
+  stageSegments,
+  startCommand,
+  userLine,
+  workdirs,
+  type PackageManager,
+  type Piece,
+  type Segment,
+} from "./common.ts";
+import type { Ecosystem, SplitInput, SplitOutcome } from "./types.ts";
+
+export const VENV = "/opt/venv";
+
+const OTHER_LANGUAGE_IMAGES =
+  /^(?:node|golang|maven|gradle|openjdk|eclipse-temurin|amazoncorretto|rust|mcr\.microsoft\.com\/dotnet\/.*|microsoft\/.*|php|ruby)$/;
+
+const PY_MANIFESTS = [
+  "requirements.txt",
+  "pyproject.toml",
+  "Pipfile",
+  "setup.py",
+  "poetry.lock",
+  "Pipfile.lock",
+];
+
+/** Commands that compile or install at container start. */
+const RUNTIME_BUILD = /^(?:pip|pip3|pipenv|poetry|uv|apt-get|apt|apk|gcc|make|python-build)$/;
+
+const isPip = (w: Array<string | null>): number => {
+  const name = (w[0] ?? "").split("/").pop() ?? "";
+  if (/^pip(?:3(?:\.\d+)?)?$/.test(name)) return 1;
+  if (/^python(?:3(?:\.\d+)?)?$/.test(name) && w[1] === "-m" && /^pip3?$/.test(w[2] ?? "")) return 3;
+  return 0;
+};
+
+/** python:<tag> → the runtime tag (null when it cannot be named). */
+function runtimeTag(tag: string): string | null {
+  if (/alpine|slim/.test(tag)) return tag;
+  if (tag === "latest") return "slim";
+  const m = /^(\d+(?:\.\d+){0,2}(?:[abrc]+\d+)?)(?:-(bookworm|bullseye|buster|trixie|stretch))?$/.exec(tag);
+  if (!m) return null;
+  return m[2] ? `${m[1]}-slim-${m[2]}` : `${m[1]}-slim`;
+}
+
+export const python: Ecosystem = {
+  id: "python",
+  detect({ stage, context }) {
+    const repo = repoName(stage.image!.name);
+    if (repo === "python" || repo.endsWith("/python")) return true;
+    if (OTHER_LANGUAGE_IMAGES.test(repo)) return false;
+    const manifests = PY_MANIFESTS.some((f) => context.exists(f));
+    return (
+      manifests &&
+      stage.instructions.some((i) => i.keyword === "RUN" && /\b(?:pip3?|pipenv|poetry)\b/.test(i.text))
+    );
+  },
+  plan: planPython,
+};
+
+interface RunRole {
+  install: boolean;
+  /** An install whose inputs are only manifest files (requirements, Pipfile, poetry --no-root). */
+  manifestOnly: boolean;
+  os: boolean;
+  user: boolean;
+  other: boolean;
+}
+
+function planPython(input: SplitInput): SplitOutcome {
+  const { model, stage, context, options } = input;
+  const image = stage.image!;
+  const repo = repoName(image.name);
+  if (repo !== "python")
+    return refuse(
+      `unknown base image ${image.raw} for a Python app (only the official python images are known)`,
+      stage.from,
+    );
+  if (image.digest)
+    return refuse(
+      `base image ${image.raw} is pinned by digest; the digest of its slim variant is not known`,
+      stage.from,
+    );
+  const tag = image.tag ?? "latest";
+  if (/^2(?:\.|-|$)/.test(tag))
+    return refuse(`Python 2 (${image.raw}) has no venv module; not rewritten`, stage.from);
+  if (/windows|nanoserver/.test(tag)) return refuse(`no slim variant known for ${image.raw}`, stage.from);
+  const rtTag = runtimeTag(tag);
+  if (!rtTag) return refuse(`no slim variant known for python:${tag}`, stage.from);
+  let runtimeRaw: string;
+  if (image.usesVariables) {
+    const m = /^(?:(?:docker\.io\/)?(?:library\/)?)?python:(\$\{?\w+\}?)$/.exec(image.raw);
+    if (!m || /alpine|slim|-/.test(tag))
+      return refuse(
+        `base image ${image.raw} uses a variable the transform cannot extend to a slim tag`,
+        stage.from,
+      );
+    runtimeRaw = `python:${m[1]}-slim`;
+  } else runtimeRaw = `python:${rtTag}`;
+  const alpine = /alpine/.test(tag);
+  const notes: string[] = [];
+  if (options.runtimeFlavour === "alpine" && !alpine)
+    notes.push("runtimeFlavour alpine ignored: wheels built on glibc would not load on musl");
+  if (options.runtimeFlavour === "distroless")
+    notes.push("runtimeFlavour distroless not used for Python: the venv needs the image's own interpreter");
+
+  if (context.root === "<none>")
+    return refuse("no build context: the Python manifests are needed to plan the split");
+  const appDir = appFolder(stage, model.globalArgValues);
+  if (appDir === null) return refuse("the WORKDIR uses variables the transform cannot resolve");
+  if (appDir === "/") return refuse("no WORKDIR: the app lives in / and cannot be copied on its own");
+  if (!copiesInto(stage, appDir, model.globalArgValues))
+    return refuse(`nothing is copied into the app folder ${appDir} (the source is mounted at run time?)`);
+  if (isInside(appDir, VENV) || isInside(VENV, appDir))
+    return refuse(`the app folder ${appDir} overlaps ${VENV}`);
+
+  const cwdAt = workdirs(stage, "/", model.globalArgValues);
+  const varsAt = stageVars(stage, model.globalArgValues);
+  const roles = new Map<Instr, RunRole>();
+  const osPackages: Array<{ manager: PackageManager; packages: string[]; instr: Instr }> = [];
+  const manifestFiles = new Set<string>();
+  /** Non-manifest COPYs outside the app folder: copied to the runtime stage from the build stage. */
+  const outsideCopies: string[] = [];
+  let chownApp: string | null = null;
+
+  for (const instr of stage.instructions) {
+    const k = instr.keyword;
+    if (k === "ONBUILD") return refuse(`ONBUILD at line ${instr.line} is not supported`, instr);
+    if (k === "ENV" && /\b(?:VIRTUAL_ENV|PIP_TARGET|PIP_PREFIX|PIP_USER|PYTHONUSERBASE)\b/.test(instr.text)) {
+      return refuse(`${quote(instr)} sets where packages install; the venv would not receive them`, instr);
+    }
+    if (k === "COPY" || k === "ADD") {
+      const c = copyInfo(instr, cwdAt.get(instr) ?? null, varsAt.get(instr));
+      if (!c) return refuse(`cannot read ${quote(instr)}`, instr);
+      if (c.from) return refuse(`${quote(instr)} copies from another image`, instr);
+      if (c.remote) return refuse(`${quote(instr)} fetches or unpacks remote content`, instr);
+      if (!c.destAbs) return refuse(`${quote(instr)}: destination uses variables`, instr);
+      // An owner the original gave the app files stays on the runtime copy.
+      if (c.chown && isInside(c.destAbs, appDir)) chownApp ??= c.chown;
+      const missing = missingSources(context, c);
+      if (missing.length) return refuse(`${quote(instr)}: ${missing[0]} is not in the build context`, instr);
+      if (isInside(c.destAbs, VENV)) return refuse(`${quote(instr)} copies into ${VENV}`, instr);
+      if (!isInside(c.destAbs, appDir)) {
+        const manifestsOnly = c.sources.every((s) =>
+          /^(?:requirements[\w.-]*\.txt|Pipfile\*?|Pipfile\.lock|pyproject\.toml|poetry\.lock|setup\.(?:py|cfg)|constraints[\w.-]*\.txt)$/.test(
+            s.replace(/^\.\//, ""),
+          ),
+        );
+        if (manifestsOnly) continue;
+        if (c.wholeContext)
+          return refuse(`${quote(instr)} copies the whole context outside the app folder ${appDir}`, instr);
+        if (c.destAbs === "/" || !c.sources.every((s) => !/[*?[]/.test(s))) {
+          return refuse(`${quote(instr)} copies outside the app folder ${appDir}`, instr);
+        }
+        for (const s of c.sources) {
+          const target = c.destIsDir
+            ? resolvePath(c.destAbs, s.replace(/\/+$/, "").split("/").pop()!)
+            : c.destAbs;
+          outsideCopies.push(target);
+        }
+      }
+      continue;
+    }
+    if (k !== "RUN") continue;
+    if (instr.hasHeredoc) return refuse(`RUN heredoc at line ${instr.line} is not analysed`, instr);
+    if (isUserCreation(model, instr)) {
+      roles.set(instr, { install: false, manifestOnly: false, os: false, user: true, other: false });
+      continue;
+    }
+    if (hasControlFlow(model, instr))
+      return refuse(`RUN at line ${instr.line} has shell control flow the transform does not analyse`, instr);
+    const cmds = runCommands(model, instr);
+    if (!cmds) return refuse(`cannot parse the shell of RUN at line ${instr.line}`, instr);
+    const role: RunRole = { install: false, manifestOnly: true, os: false, user: false, other: false };
+    let cwd = cwdAt.get(instr) ?? appDir;
+    for (const c of cmds) {
+      const w = commandWords(c);
+      if (w[0] === null)
+        return refuse(`RUN at line ${instr.line} runs a command chosen by a variable`, instr);
+      const redirect = redirectProblem(model, instr, c, appDir, cwd);
+      if (redirect) return refuse(redirect, instr);
+      const name = (w[0] ?? "").split("/").pop() ?? "";
+      const plain = w.slice(1).filter((a): a is string => a !== null);
+      if (/\.sh$/.test(w[0] ?? "") || (/^(?:ba|da)?sh$/.test(name) && plain.some((a) => /\.sh$/.test(a)))) {
+        return refuse(
+          `builds through ${plain.find((a) => /\.sh$/.test(a)) ?? w[0]}, a script the transform cannot see into`,
+          instr,
+        );
+      }
+      const pipAt = isPip(w);
+      if (pipAt) {
+        const args = w.slice(pipAt).filter((a): a is string => a !== null);
+        const sub = args.find((a) => !a.startsWith("-")) ?? "";
+        if (sub === "install") {
+          if (args.some((a) => /^--(?:user|target|prefix|root)\b/.test(a) || a === "-t")) {
+            return refuse(`${quote(instr)} installs outside the interpreter's environment`, instr);
+          }
+          if (args.includes("--no-build-isolation")) {
+            return refuse(
+              `${quote(instr)} builds with --no-build-isolation, relying on the system interpreter's setuptools/wheel, which ${VENV} lacks`,
+              instr,
+            );
+          }
+          if (w.slice(pipAt).some((a) => a === null)) role.manifestOnly = false;
+          role.install = true;
+          const rest = args.slice(args.indexOf("install") + 1);
+          for (let i = 0; i < rest.length; i++) {
+            const a = rest[i];
+            if (a === "-r" || a === "--requirement" || a === "-c" || a === "--constraint") {
+              const f = rest[++i];
+              if (f) manifestFiles.add(resolveCtx(f, cwd, appDir) ?? "?");
+              continue;
+            }
+            const eq = /^(?:--requirement|--constraint|-r|-c)=?(.+)$/.exec(a);
+            if (eq && a.startsWith("-") && !/^--(?:no|upgrade|index|extra|trusted|find|pre)/.test(a)) {
+              manifestFiles.add(resolveCtx(eq[1], cwd, appDir) ?? "?");
+              continue;
+            }
+            if (
+              a === "-e" ||
+              a === "--editable" ||
+              a === "." ||
+              a.startsWith("./") ||
+              a.startsWith("/") ||
+              /^\.\[/.test(a)
+            ) {
+              role.manifestOnly = false;
+            }
+          }
+          continue;
+        }
+        if (/^(?:uninstall|config|cache|freeze|list|show|check|--version|download|wheel)$/.test(sub))
+          continue;
+        return refuse(`${quote(instr)}: pip ${sub} is not understood`, instr);
+      }
+      if (name === "pipenv") {
+        const sub = plain.find((a) => !a.startsWith("-")) ?? "";
+        if (sub === "install" || sub === "sync") {
+          role.install = true;
+          manifestFiles.add("Pipfile");
+          if (context.exists("Pipfile.lock")) manifestFiles.add("Pipfile.lock");
+          if (plain.some((a) => a === "-e" || a === "." || a === "--dev" || a === "-d"))
+            role.manifestOnly = role.manifestOnly && !plain.includes(".");
+          continue;
+        }
+        if (/^(?:lock|--version|requirements|check|--clear)$/.test(sub)) continue;
+        return refuse(`${quote(instr)}: pipenv ${sub} is not understood`, instr);
+      }
+      if (name === "poetry") {
+        const sub = plain.find((a) => !a.startsWith("-")) ?? "";
+        if (sub === "install" || sub === "sync") {
+          role.install = true;
+          manifestFiles.add("pyproject.toml");
+          if (context.exists("poetry.lock")) manifestFiles.add("poetry.lock");
+          if (!plain.includes("--no-root") && !plain.includes("--only-root")) role.manifestOnly = false;
+          if (plain.includes("--only-root")) role.manifestOnly = false;
+          continue;
+        }
+        if (/^(?:config|--version|lock|check|export|self)$/.test(sub)) continue;
+        return refuse(`${quote(instr)}: poetry ${sub} is not understood`, instr);
+      }
+      if (name === "uv") return refuse(`${quote(instr)}: uv installs are not planned yet`, instr);
+      if (/^(?:apt-get|apt|apk|yum|dnf|microdnf)$/.test(name)) {
+        if (plain.some((a) => /^(?:install|add)$/.test(a))) {
+          role.os = true;
+          for (const o of osInstalls(model, instr))
+            if (!osPackages.some((x) => x.instr === instr && x.manager === o.manager)) osPackages.push(o);
+        }
+        role.manifestOnly = false;
+        continue;
+      }
+      if (/^python(?:3(?:\.\d+)?)?$/.test(name) || /manage\.py$/.test(w[0] ?? "")) {
+        const args = /manage\.py$/.test(w[0] ?? "") ? [w[0]!, ...plain] : plain;
+        const isManage =
+          /manage\.py$/.test(args[0] ?? "") && /^(?:collectstatic|compilemessages)$/.test(args[1] ?? "");
+        const isCompileall = args[0] === "-m" && args[1] === "compileall";
+        const isVenv = args[0] === "-m" && (args[1] === "venv" || args[1] === "virtualenv");
+        if (isVenv) return refuse(`${quote(instr)} creates its own virtualenv`, instr);
+        if (!isManage && !isCompileall)
+          return refuse(`${quote(instr)} runs a Python script the transform cannot see into`, instr);
+        role.other = true;
+        role.manifestOnly = false;
+        continue;
+      }
+      if (name === "cd") {
+        cwd = resolvePath(cwd, plain[0] ?? "/");
+        continue;
+      }
+      if (FILE_COMMANDS.has(name)) {
+        const problem = fileCommandProblem(model, instr, c, appDir, cwd);
+        if (problem) return refuse(problem, instr);
+        if (
+          name === "chown" &&
+          plain
+            .filter((a) => !a.startsWith("-"))
+            .slice(1)
+            .some((a) => isInside(appDir, resolvePath(cwd, a)))
+        ) {
+          chownApp = plain.find((a) => !a.startsWith("-")) ?? null;
+        }
+        role.other = true;
+        role.manifestOnly = false;
+        continue;
+      }
+      return refuse(
+        `RUN at line ${instr.line} runs \`${name}\`, which the transform cannot prove the runtime stage does without`,
+        instr,
+      );
+    }
+    if (!role.install) role.manifestOnly = false;
+    roles.set(instr, role);
+  }
+  const installs = stage.instructions.filter((i) => roles.get(i)?.install);
+  if (installs.length === 0) return refuse("no recognisable build step (no pip, pipenv or poetry install)");
+
+  // ---- what the container runs
+  const start = startCommand(model, stage);
+  if (start.commands.length === 0) {
+    return refuse(
+      "no CMD or ENTRYPOINT: the start command is set elsewhere, so what the runtime needs cannot be checked",
+    );
+  }
+  // pip console scripts and site-packages move from /usr/local into the venv.
+  for (const i of stage.instructions) {
+    if (!RUNTIME_ONLY.has(i.keyword) && i.keyword !== "ENV") continue;
+    const m = /\/usr\/local\/(?:bin\/(?!python)[\w.-]+|lib\/python[\d.]*\/(?:site|dist)-packages)/.exec(
+      i.text,
+    );
+    if (m) return refuse(`${quote(i)} names ${m[0]}, which moves into ${VENV}`, i);
+  }
+  for (const argv of start.commands) {
+    const words = argv.filter((a): a is string => a !== null);
+    while (words.length && /^\w+=/.test(words[0])) words.shift();
+    if (words.length === 0) continue;
+    let name = words[0].split("/").pop()!;
+    let rest = words.slice(1);
+    if ((name === "poetry" || name === "pipenv") && rest[0] === "run") {
+      name = (rest[1] ?? "").split("/").pop()!;
+      rest = rest.slice(2);
+    }
+    if (/\.sh$/.test(words[0]) || rest.some((a) => /\.sh$/.test(a) && /^(?:ba|da)?sh$/.test(name))) {
+      return refuse(
+        `starts through ${[words[0], ...rest].find((a) => /\.sh$/.test(a))}, a script the transform cannot see into`,
+        start.entrypoint ?? start.cmd,
+      );
+    }
+    if (RUNTIME_BUILD.test(name) && !(name === "pip" && rest[0] === "--version")) {
+      return refuse(
+        `runs \`${name}\` at container start, which needs the build tools`,
+        start.entrypoint ?? start.cmd,
+      );
+    }
+  }
+
+  // ---- user
+  const user = originalUser(stage);
+  const addUser = user === null;
+  const daemon = addUser ? rootDaemon(start) : null;
+  if (daemon)
+    return refuse(
+      `starts ${daemon}, which expects to run as root; a non-root runtime user would break it`,
+      start.entrypoint ?? start.cmd,
+    );
+  if (addUser) {
+    const low = privilegedPorts(stage);
+    if (low.length)
+      return refuse(`EXPOSE ${low[0]}: a non-root runtime user could not bind a port below 1024`);
+  }
+
+  // ---- OS packages
+  const runtimeInstall: string[] = [];
+  const mentions =
+    start.text +
+    "\n" +
+    stage.instructions
+      .filter((i) => i.keyword === "HEALTHCHECK")
+      .map((i) => i.text)
+      .join("\n");
+  const byManager = new Map<PackageManager, string[]>();
+  for (const o of osPackages) {
+    if (o.manager === "yum") return refuse(`${quote(o.instr)} installs with yum on a python image`, o.instr);
+    if (o.packages.includes("$?"))
+      return refuse(`${quote(o.instr)} installs packages named by variables`, o.instr);
+    if ((o.manager === "apk") !== alpine)
+      return refuse(`${quote(o.instr)} uses ${o.manager} on ${image.raw}`, o.instr);
+    const cls = classifyPackages(o.manager, o.packages, {
+      providedDev: PYTHON_PROVIDED_DEV,
+      neededAtRuntime: o.packages.filter((p) =>
+        new RegExp(`\\b${p.replace(/[.+]/g, "\\$&")}\\b`).test(mentions),
+      ),
+    });
+    if (cls.unknownDev.length)
+      return refuse(
+        `installs ${cls.unknownDev.join(", ")}: the runtime library it builds against is not known`,
+        o.instr,
+      );
+    byManager.set(o.manager, [...(byManager.get(o.manager) ?? []), ...cls.runtime]);
+  }
+  for (const [mgr, pkgs] of byManager)
+    if (pkgs.length) runtimeInstall.push(installLine(model, mgr, [...new Set(pkgs)]));
+
+  // ---- reorder `COPY . .` after a manifest-only install
+  const segs = stageSegments(model, stage);
+  const segOf = new Map<Instr, Segment>(segs.items.map((s) => [s.instr!, s]));
+  const firstInstall = installs[0];
+  const installIdx = stage.instructions.indexOf(firstInstall);
+  let moveCopy: Instr | null = null;
+  let moveAfter: Instr | null = null;
+  let manifestLine: string | null = null;
+  const copyAllIdx = stage.instructions.findIndex((i, idx) => {
+    if (idx >= installIdx || (i.keyword !== "COPY" && i.keyword !== "ADD")) return false;
+    const c = copyInfo(i, cwdAt.get(i) ?? null, varsAt.get(i));
+    return !!c && c.wholeContext && c.destAbs === appDir;
+  });
+  if (copyAllIdx !== -1) {
+    const copyAll = stage.instructions[copyAllIdx];
+    const c = copyInfo(copyAll, cwdAt.get(copyAll) ?? null, varsAt.get(copyAll))!;
+    // The block after the copy: OS installs, user creation, manifest-only installs, ENV/ARG/LABEL...
+    let last: Instr | null = null;
+    let ok = c.sources.length === 1;
+    for (const i of stage.instructions.slice(copyAllIdx + 1)) {
+      if (i.keyword === "RUN") {
+        const r = roles.get(i);
+        if (!r) {
+          ok = false;
+          break;
+        }
+        if (r.install && r.manifestOnly) {
+          last = i;
+          continue;
+        }
+        if (r.os || r.user || (!r.install && !r.other)) continue;
+        break;
+      }
+      if (i.keyword === "COPY" || i.keyword === "ADD" || i.keyword === "WORKDIR") break;
+    }
+    const files = [...manifestFiles];
+    const nested = files.flatMap((f) => nestedRequirements(context, f));
+    const allFiles = [...new Set([...files, ...nested])];
+    if (
+      ok &&
+      last &&
+      allFiles.length > 0 &&
+      allFiles.every((f) => f !== "?" && context.exists(f) && !f.includes("..")) &&
+      stage.instructions.slice(copyAllIdx + 1, stage.instructions.indexOf(last) + 1).every((i) => {
+        const r = roles.get(i);
+        return i.keyword !== "RUN" || !r?.install || r.manifestOnly;
+      })
+    ) {
+      moveCopy = copyAll;
+      moveAfter = last;
+      const dest = c.dest === "." || c.dest === "./" ? "./" : c.dest.endsWith("/") ? c.dest : c.dest + "/";
+      const chown = c.chown ? ` --chown=${c.chown}` : "";
+      // Keep each manifest at its relative place under the app folder.
+      const byDir = new Map<string, string[]>();
+      for (const f of allFiles) {
+        const d = f.includes("/") ? f.slice(0, f.lastIndexOf("/") + 1) : "";
+        byDir.set(d, [...(byDir.get(d) ?? []), f]);
+      }
+      if (byDir.size === 1)
+        manifestLine = `${keyword(model, "COPY")}${chown} ${allFiles.join(" ")} ${dest}${[...byDir.keys()][0]}`;
+      else {
+        moveCopy = null;
+        moveAfter = null;
+      }
+    }
+  }
+
+  // ---- build stage
+  const { piece: fromPiece, name: buildName } = fromAsBuild(model, stage, segs.from);
+  const run = keyword(model, "RUN");
+  const env = keyword(model, "ENV");
+  const venvLines = [`${run} python -m venv ${VENV}`, `${env} VIRTUAL_ENV=${VENV} PATH="${VENV}/bin:$PATH"`];
+  const build: Piece[] = [fromPiece];
+  const runtimeInstrs: Instr[] = [];
+  /** User/group creation RUNs: first in the runtime stage, so COPY --chown and USER can name them. */
+  const userRuns: Instr[] = [];
+  // The venv is created before the first pip/pipenv/poetry RUN (including `pip install pipenv`).
+  const firstPipRun =
+    stage.instructions.find((i) => {
+      if (i.keyword !== "RUN" || !roles.has(i)) return false;
+      const cmds = runCommands(model, i) ?? [];
+      return cmds.some((c) => isPip(commandWords(c)) > 0 || /^(?:pipenv|poetry)$/.test(c.name?.value ?? ""));
+    }) ?? firstInstall;
+  for (const instr of stage.instructions) {
+    if (instr === moveCopy) continue;
+    const s = segOf.get(instr)!;
+    if (RUNTIME_ONLY.has(instr.keyword)) {
+      runtimeInstrs.push(instr);
+      continue;
+    }
+    if (roles.get(instr)?.user) userRuns.push(instr);
+    else if (BOTH_STAGES.has(instr.keyword)) {
+      runtimeInstrs.push(instr);
+      // Nothing after it builds: it only concerns the runtime stage.
+      if (MOVABLE_WHEN_LAST.has(instr.keyword) && !buildsAfter(stage, instr)) continue;
+    }
+    const before = [
+      ...(instr === firstPipRun ? venvLines : []),
+      ...(instr === firstInstall && manifestLine ? [manifestLine] : []),
+    ];
+    build.push(before.length ? linesBefore(seg(s), before) : seg(s));
+    if (instr === moveAfter && moveCopy) build.push(seg(segOf.get(moveCopy)!));
+  }
+
+  // ---- runtime stage
+  const rtImage = baseImage(options, runtimeRaw);
+  const runtime: Piece[] = [newLines(`${keyword(model, "FROM")} ${rtImage}`)];
+  if (runtimeInstall.length) runtime.push(newLines(...runtimeInstall));
+  for (const u of userRuns) runtime.push(seg(segOf.get(u)!, "trim"));
+  if (addUser) runtime.push(newLines(...createUserLines(model, alpine ? "alpine" : "debian")));
+  runtime.push(newLines(`${env} VIRTUAL_ENV=${VENV} PATH="${VENV}/bin:$PATH"`));
+  const rtInstrs = dedupeWorkdirs(runtimeInstrs);
+  const lastWorkdir = [...rtInstrs].reverse().find((i) => i.keyword === "WORKDIR") ?? null;
+  const copyLines = [
+    copyFromLine(model, buildName, VENV, VENV),
+    copyFromLine(model, buildName, appDir, appDir, addUser ? "app:app" : chownApp),
+    ...outsideCopies.map((p) => copyFromLine(model, buildName, p, p)),
+  ];
+  if (!lastWorkdir) runtime.push(newLines(...copyLines));
+  let userAdded = false;
+  for (const instr of rtInstrs) {
+    if (addUser && !userAdded && (instr.keyword === "CMD" || instr.keyword === "ENTRYPOINT")) {
+      runtime.push(newLines(userLine(model, "app")));
+      userAdded = true;
+    }
+    runtime.push(seg(segOf.get(instr)!, "trim"));
+    if (instr === lastWorkdir) runtime.push(newLines(...copyLines));
+  }
+  if (addUser && !userAdded) runtime.push(newLines(userLine(model, "app")));
+
+  const msg = [
+    `split into a build stage (${image.raw}) installing into ${VENV} and a runtime stage (${rtImage}) with the venv and ${appDir}`,
+    addUser ? "runs as a new non-root user app" : null,
+    moveCopy ? "dependency manifests installed before the source is copied" : null,
+    ...notes,
+  ]
+    .filter(Boolean)
+    .join("; ");
+  return layoutRewrite(model, segs, build, runtime, msg);
+}
+
+/** A manifest path relative to the context, from a path written relative to the RUN's cwd (null when outside the app folder). */
+function resolveCtx(file: string, cwd: string, appDir: string): string | null {
+  const abs = resolvePath(cwd, file);
+  if (!isInside(abs, appDir)) return null;
+  return abs === appDir ? null : abs.slice(appDir === "/" ? 1 : appDir.length + 1);
+}
+
+/** `-r other.txt` includes inside a requirements file (one level), as context paths. */
+function nestedRequirements(context: SplitInput["context"], file: string): string[] {
+  const text = context.readFile(file);
+  if (!text) return [];
+  const dir = file.includes("/") ? file.slice(0, file.lastIndexOf("/") + 1) : "";
+  const out: string[] = [];
+  for (const line of text.split(/\r?\n/)) {
+    const m = /^\s*(?:-r|--requirement|-c|--constraint)[\s=]+(\S+)/.exec(line);
+    if (m) out.push(dir + m[1]);
+    if (/^\s*(?:-e\s+)?\.(?:\[|\s|$)|^\s*-e\s+\.\.?\//.test(line)) out.push("?");
+  }
+  return out;
+}
