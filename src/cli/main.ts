@@ -20,6 +20,7 @@ import { VERSION } from "../version.ts";
 export const EXIT_OK = 0;
 export const EXIT_CHANGES = 1;
 export const EXIT_ERROR = 2;
+const MAX_FILES_WITH_REFUSALS = 20;
 
 type Format = "diff" | "json" | "jsonl" | "sarif";
 
@@ -246,6 +247,9 @@ async function runFiles(paths: string[], opts: CliOptions, io: CliIo): Promise<n
     cwd: io.cwd,
   };
 
+  // Per-file refusals for small runs or --explain; a bulk run gets them
+  // counted by reason in the summary instead.
+  const showRefusals = !opts.quiet && (!!opts.explain || files.length <= MAX_FILES_WITH_REFUSALS);
   const color = opts.color !== false && !!io.stdout.isTTY && !process.env.NO_COLOR;
   const summary = createSummary();
   const progress = createProgress(io.stderr, files.length, { enabled: format === "diff" && !opts.quiet });
@@ -268,7 +272,7 @@ async function runFiles(paths: string[], opts: CliOptions, io: CliIo): Promise<n
       sarif.add(report);
     } else {
       progress.clear();
-      printHuman(report, opts, mode, color, io);
+      printHuman(report, opts, mode, color, showRefusals, io);
     }
   };
 
@@ -303,6 +307,7 @@ function printHuman(
   opts: CliOptions,
   mode: ProcessSettings["mode"],
   color: boolean,
+  showRefusals: boolean,
   io: CliIo,
 ): void {
   if (report.error) {
@@ -317,7 +322,7 @@ function printHuman(
     }
     for (const f of report.sideFiles) io.stdout.write(`${f.path}: [side file] ${f.message}\n`);
   }
-  if (!opts.quiet && (opts.explain || report.changes.length === 0 || mode !== "write")) {
+  if (showRefusals) {
     for (const r of report.refusals) {
       const where = r.line ? `${report.path}:${r.line}` : report.path;
       io.stderr.write(`${where}: left alone [${r.transform}]: ${r.reason}\n`);
