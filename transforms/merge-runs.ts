@@ -1,0 +1,526 @@
+import type { DockerfileModel, Instr, Stage } from "../src/engine/parse.ts";
+import { applyEdits } from "../src/engine/edits.ts";
+import { parseShell, shellOf, type ShellNode, type ShellScript } from "../src/engine/shell.ts";
+import { continuationIndent } from "../src/engine/style.ts";
+import { readSuppressions } from "../src/engine/suppress.ts";
+import type {
+  Change,
+  Edit,
+  Refusal,
+  Transform,
+  TransformInput,
+  TransformResult,
+} from "../src/engine/types.ts";
+
+/**
+ * merge-runs: joins consecutive shell-form RUNs of a stage into one RUN.
+ *
+ * Separate RUNs `X` and `Y` behave like the script `X && Y` run by one shell,
+ * except for shell state (directory, variables, options, functions, traps)
+ * that X leaves behind. The merged RUN is built part by part:
+ *   - a part that is not last and may leak state is wrapped in `( ... )`;
+ *   - a part that is not first and is not a plain `&&` chain (it has `;`,
+ *     `||`, a trailing `;`) is wrapped in `( ... )` so `&&` binds to all of it;
+ *   - a part that is not last and ends with `;` is wrapped so `; &&` never appears.
+ * Every part left of `&&` is a "tested" command for `set -e`: sh ignores errexit
+ * inside compound commands there. So under errexit (SHELL -e or `set -e` in the
+ * part) a non-last part is joined only when it needs no subshell and its last
+ * command is a simple command or pipeline.
+ * Refused outright: `exit`/`exec`/`return`, background jobs `&`, shell syntax
+ * tree-sitter cannot read, a shell comment where joined text would follow it,
+ * non-POSIX shells (SHELL powershell/cmd, Windows base images), linter
+ * directives between the RUNs, and merges that would exceed MAX_MERGED_LINES.
+ * Comments between the RUNs move inside the merged RUN as their own lines
+ * (Docker drops comment lines inside a continuation); blank lines between
+ * them are dropped (an empty continuation line is deprecated in Docker). A
+ * comment holding the escape character is not moved (dockerfile-ast misreads it).
+ * Every merge is re-parsed before it is proposed: the merged script must parse
+ * without errors and hold the same commands, in order, as its parts.
+ * Scope: the final stage (where layers ship), or every stage with
+ * `mergeRuns: "all"`. A RUN under `# hadolint ignore=DL3059` or
+ * `# dfopt ignore=merge-runs` is left as it is. Groups are built greedily from
+ * the top, so a second run finds nothing more to merge.
+ */
+
+/** A merged RUN never grows past this many lines: huge RUNs defeat the layer cache. */
+export const MAX_MERGED_LINES = 50;
+
+const RULE_IDS = ["DL3059"];
+
+/** Commands that change the state of the shell that runs them. */
+const LEAKY_COMMANDS = new Map<string, string>([
+  ["cd", "changes directory with cd"],
+  ["pushd", "changes directory with pushd"],
+  ["popd", "changes directory with popd"],
+  ["export", "sets variables with export"],
+  ["set", "changes shell options with set"],
+  ["unset", "unsets variables"],
+  ["umask", "changes the umask"],
+  ["source", "sources a script"],
+  [".", "sources a script with ."],
+  ["alias", "defines an alias"],
+  ["unalias", "removes an alias"],
+  ["shopt", "changes shell options with shopt"],
+  ["ulimit", "changes limits with ulimit"],
+  ["trap", "sets a trap"],
+  ["eval", "runs eval"],
+  ["readonly", "sets variables with readonly"],
+  ["declare", "sets variables with declare"],
+  ["typeset", "sets variables with typeset"],
+  ["local", "sets variables with local"],
+  ["let", "sets variables with let"],
+  ["read", "sets variables with read"],
+  ["mapfile", "sets variables with mapfile"],
+  ["readarray", "sets variables with readarray"],
+  ["getopts", "sets variables with getopts"],
+  ["shift", "shifts positional parameters"],
+  ["hash", "changes the command hash"],
+  ["enable", "changes builtins with enable"],
+  ["builtin", "runs a builtin"],
+  ["command", "runs a builtin via command"],
+]);
+
+/** Commands that end the shell or replace it: the script after them would not run as before. */
+const ENDING_COMMANDS = new Set(["exit", "exec", "return", "logout"]);
+
+/** Special builtins not listed above: `A=1 :` sets A for the rest of the script in POSIX sh. */
+const SPECIAL_BUILTINS = new Set([":", "times", "break", "continue"]);
+
+/** Scopes whose state changes do not reach the rest of the script. */
+const ISOLATED = new Set(["subshell", "command_substitution", "process_substitution"]);
+
+const ARITH_ASSIGN = new Set(["=", "+=", "-=", "*=", "/=", "%=", "<<=", ">>=", "&=", "^=", "|=", "++", "--"]);
+
+/** Node types that are fine as the last operand left of `&&` under set -e. */
+const SIMPLE_OPERANDS = new Set([
+  "command",
+  "test_command",
+  "negated_command",
+  "variable_assignment",
+  "declaration_command",
+  "unset_command",
+]);
+
+const LINTER_DIRECTIVE = /^#\s*(hadolint\b|dfopt\b|trivy:|checkov:|tally\b|check\s*=)/i;
+
+interface RunInfo {
+  instr: Instr;
+  script: ShellScript;
+  /** A reason this RUN never joins another one (exit, &, parse errors). */
+  blocked: string | null;
+  /** What state this RUN leaves for the commands after it, or null. */
+  leak: string | null;
+  /** The part runs with errexit: `set -e` in it (anywhere) or the SHELL has -e. */
+  errexit: string | null;
+  /** The script is a single `&&` chain (safe right of `&&` without grouping). */
+  andChain: boolean;
+  /** The script ends with a `;`. */
+  trailingSeparator: boolean;
+  /** Its last command is simple enough to stay under errexit when left of `&&`. */
+  simpleTail: boolean;
+  /** A `# comment` inside the shell (would swallow text appended after it). */
+  shellComment: boolean;
+  flagsKey: string;
+  /** Lines this part contributes to a merged RUN when it is not first. */
+  tailLines: number;
+}
+
+interface ShellInfo {
+  posix: boolean;
+  /** Why the shell is not POSIX, or where errexit comes from. */
+  note: string;
+  errexit: boolean;
+}
+
+function run({ model, options }: TransformInput): TransformResult {
+  const changes: Change[] = [];
+  const refusals: Refusal[] = [];
+  if (model.stages.length === 0) return { changes, refusals };
+  const stages = options.mergeRuns === "all" ? model.stages : [model.stages[model.stages.length - 1]];
+  const suppressions = readSuppressions(model);
+  const commentLines = new Set(model.comments.map((c) => c.line));
+
+  for (const stage of stages) {
+    let group: RunInfo[] = [];
+    const flush = () => {
+      if (group.length > 1) changes.push(mergeGroup(model, group));
+      group = [];
+    };
+    stage.instructions.forEach((instr, index) => {
+      if (!isShellRun(instr)) {
+        flush();
+        return;
+      }
+      const shell = effectiveShell(model, stage, index);
+      const info = analyse(model, instr, shell);
+      // A RUN the user exempted (`# hadolint ignore=DL3059`, `# dfopt ignore=merge-runs`) stays as it is.
+      if (!info || suppressions.isSuppressed(["merge-runs", ...RULE_IDS], instr.line)) {
+        flush();
+        return;
+      }
+      if (group.length === 0) {
+        group = [info];
+        return;
+      }
+      const verdict = canJoin(model, group, info, shell, commentLines);
+      if (verdict === true) {
+        group.push(info);
+        return;
+      }
+      if (verdict) refusals.push({ line: instr.line, reason: verdict, rules: RULE_IDS });
+      flush();
+      group = [info];
+    });
+    flush();
+  }
+  return { changes, refusals };
+}
+
+function isShellRun(instr: Instr): boolean {
+  return instr.keyword === "RUN" && !instr.execForm && !instr.hasHeredoc && instr.argsSpan !== null;
+}
+
+/** Returns true to join, a refusal reason, or null to leave the pair alone silently. */
+function canJoin(
+  model: DockerfileModel,
+  group: RunInfo[],
+  next: RunInfo,
+  shell: ShellInfo,
+  commentLines: Set<number>,
+): true | string | null {
+  const prev = group[group.length - 1];
+  const p = prev.instr.line;
+  const n = next.instr.line;
+  // Only blank lines and comments may sit between them.
+  for (let line = prev.instr.endLine + 1; line < n; line++) {
+    const text = lineText(model, line);
+    if (text.trim() === "") continue;
+    if (!commentLines.has(line) || !text.trim().startsWith("#")) return null;
+    if (LINTER_DIRECTIVE.test(text.trim())) {
+      return `the comment at line ${line} is a linter directive for line ${n}; merging would detach it`;
+    }
+    // Docker drops such a line inside a continuation, but dockerfile-ast misreads an escape in it.
+    if (text.includes(model.escapeChar)) {
+      return `the comment at line ${line} contains the escape character ${model.escapeChar}; inside a merged RUN, parsers misread it`;
+    }
+  }
+  for (const text of leadingComments(model, next.instr)) {
+    if (text.includes(model.escapeChar)) {
+      return `a comment in the RUN at line ${n} contains the escape character ${model.escapeChar}; inside a merged RUN, parsers misread it`;
+    }
+  }
+  const tail = model.text.slice(
+    prev.instr.argsSpan!.end,
+    model.lineEndIncludingEol(prev.instr.argsSpan!.end),
+  );
+  if (tail.trim() !== "") return null;
+  if (next.flagsKey !== group[0].flagsKey) {
+    return `RUN at line ${n} has different flags than line ${p}; only RUNs with the same flags can be merged`;
+  }
+  if (!shell.posix) return `${shell.note}; RUNs are only merged for POSIX shells`;
+  if (prev.blocked)
+    return `RUN at line ${p} ${prev.blocked}; merging would change what line ${n} runs after it`;
+  if (next.blocked)
+    return `RUN at line ${n} ${next.blocked}; merging it into line ${p} would change its meaning`;
+  if (prev.shellComment) {
+    return `RUN at line ${p} contains a shell comment; in a merged RUN it would comment out line ${n}`;
+  }
+  const first = group.length === 1;
+  const wrapPrev = prev.leak !== null || (!first && !prev.andChain) || prev.trailingSeparator;
+  if (prev.errexit && wrapPrev) {
+    const why = prev.leak ? `${prev.leak} and would need a subshell` : "would need a subshell";
+    return `RUN at line ${p} ${why}, but it runs with set -e (${prev.errexit}), which sh ignores inside a subshell left of &&; not merged with line ${n}`;
+  }
+  if (prev.errexit && !prev.simpleTail) {
+    return `RUN at line ${p} runs with set -e (${prev.errexit}) and ends in a compound command; left of && the shell would ignore set -e inside it; not merged with line ${n}`;
+  }
+  if (!next.andChain && next.shellComment) {
+    return `RUN at line ${n} contains a shell comment and would need grouping; not merged with line ${p}`;
+  }
+  const lines = group.reduce(
+    (sum, r, i) => sum + (i === 0 ? r.instr.endLine - r.instr.line + 1 : r.tailLines),
+    0,
+  );
+  const comments = countComments(model, group[0].instr.line, n, commentLines, group);
+  if (lines + comments + next.tailLines > MAX_MERGED_LINES) {
+    return `merging line ${n} into the RUN at line ${group[0].instr.line} would make a RUN of more than ${MAX_MERGED_LINES} lines`;
+  }
+  if (!readsTheSame(model, [...group, next])) {
+    return `tree-sitter-bash reads the merged RUN differently from lines ${p} and ${n}; not merged`;
+  }
+  return true;
+}
+
+/** The merged script parses cleanly and holds the same commands, in order, as its parts. */
+function readsTheSame(model: DockerfileModel, group: RunInfo[]): boolean {
+  const change = mergeGroup(model, group);
+  const text = applyEdits(model.text, change.edits);
+  const delta = change.edits.reduce((d, e) => d + e.text.length - (e.end - e.start), 0);
+  const first = group[0].instr.argsSpan!;
+  const merged = parseShell(
+    text,
+    { start: first.start, end: group[group.length - 1].instr.argsSpan!.end + delta },
+    model.escapeChar,
+  );
+  if (merged.hasErrors) return false;
+  const words = (script: ShellScript) =>
+    script.commands.map((c) =>
+      script.text
+        .slice(c.start - script.base, c.end - script.base)
+        .replace(/\\\n/g, " ")
+        .replace(/\s+/g, " ")
+        .trim(),
+    );
+  const expected = group.flatMap((r) => words(r.script));
+  const actual = words(merged);
+  return expected.length === actual.length && expected.every((w, i) => w === actual[i]);
+}
+
+/** Comment lines between the RUNs of a group (they move into the merged RUN). */
+function countComments(
+  model: DockerfileModel,
+  from: number,
+  to: number,
+  commentLines: Set<number>,
+  group: RunInfo[],
+): number {
+  let n = 0;
+  const inside = (line: number) => group.some((r) => line >= r.instr.line && line <= r.instr.endLine);
+  for (let line = from; line < to; line++) {
+    if (commentLines.has(line) && !inside(line) && lineText(model, line).trim().startsWith("#")) n++;
+  }
+  return n;
+}
+
+/** Comment lines inside an instruction's continuation before its script starts (`RUN \⏎# note⏎  cmd`). */
+function leadingComments(model: DockerfileModel, instr: Instr): string[] {
+  const out: string[] = [];
+  for (let line = instr.line + 1; line < model.lineOf(instr.argsSpan!.start); line++) {
+    const text = lineText(model, line);
+    if (text.trim().startsWith("#")) out.push(text);
+  }
+  return out;
+}
+
+function lineText(model: DockerfileModel, line: number): string {
+  const start = model.lineStart(line);
+  const end = model.lineEndIncludingEol(start);
+  return model.text.slice(start, end).replace(/\r?\n$/, "");
+}
+
+function analyse(model: DockerfileModel, instr: Instr, shell: ShellInfo): RunInfo | null {
+  const script = shellOf(instr, model.text, model.escapeChar);
+  if (!script) return null;
+  const root = script.root;
+  let blocked: string | null = script.hasErrors ? "has shell syntax dfopt cannot read" : null;
+  let leak: string | null = null;
+  let errexit: string | null = shell.errexit ? shell.note : null;
+  let shellComment = false;
+  const byNode = new Map(script.commands.map((c) => [c.node, c]));
+
+  const walk = (node: ShellNode, isolated: boolean, arith: boolean) => {
+    const t = node.type;
+    if (t === "comment") shellComment = true;
+    if (t === "&") blocked ??= "starts a background job with &";
+    if (!isolated) {
+      if (t === "declaration_command" || t === "unset_command") {
+        leak ??= `sets variables with ${script.slice(node.children[0] ?? node).trim()}`;
+      } else if (t === "function_definition") leak ??= "defines a shell function";
+      else if (t === "for_statement" || t === "c_style_for_statement" || t === "select_statement") {
+        leak ??= "sets a loop variable";
+      } else if (t === "variable_assignment" && node.parent?.type !== "command") {
+        leak ??= "sets a shell variable";
+      } else if (t === "expansion" && node.children.some((c) => c.type === ":=" || c.type === "=")) {
+        leak ??= "assigns a variable with ${VAR:=...}";
+      } else if (arith && ARITH_ASSIGN.has(t)) leak ??= "assigns a variable in arithmetic";
+    }
+    if (t === "command") {
+      const cmd = byNode.get(node);
+      const name = cmd?.name ? cmd.name.value : null;
+      if (cmd?.name) {
+        if (name === null) {
+          if (!isolated) leak ??= "runs a command whose name is a variable";
+        } else if (ENDING_COMMANDS.has(name)) {
+          if (!isolated) blocked ??= `uses ${name}`;
+        } else if (name === "set") {
+          if (!isolated) leak ??= LEAKY_COMMANDS.get(name)!;
+          if (setsErrexit(cmd.args.map((a) => a.value))) errexit ??= "set at line " + model.lineOf(cmd.start);
+        } else if (LEAKY_COMMANDS.has(name) && !isolated) {
+          leak ??= LEAKY_COMMANDS.get(name)!;
+        } else if (SPECIAL_BUILTINS.has(name) && cmd.assignments.length > 0 && !isolated) {
+          // `A=1 :` keeps A in POSIX sh: assignments before special builtins persist.
+          leak ??= "sets a shell variable";
+        }
+      }
+    }
+    const nowIsolated = isolated || ISOLATED.has(t);
+    const nowArith =
+      arith ||
+      t === "arithmetic_expansion" ||
+      (t === "compound_statement" && node.children[0]?.type === "((");
+    for (const c of node.children) walk(c, nowIsolated, nowArith);
+  };
+  walk(root, false, false);
+
+  const top = root.children.filter((c) => c.type !== "comment");
+  const statements = top.filter((c) => c.named);
+  const lastTop = top[top.length - 1];
+  const andChain = statements.length === 1 && isAndChain(statements[0]);
+  const trailingSeparator = lastTop !== undefined && !lastTop.named && lastTop.type !== "&";
+  const last = statements[statements.length - 1];
+  const argsLine = model.lineOf(instr.argsSpan!.start);
+  return {
+    instr,
+    script,
+    blocked,
+    leak,
+    errexit,
+    andChain,
+    trailingSeparator,
+    simpleTail: last !== undefined && isSimpleTail(last),
+    shellComment,
+    flagsKey: instr.flags
+      .map((f) => `${f.name}=${f.value ?? ""}`)
+      .sort()
+      .join("\0"),
+    tailLines: instr.endLine - argsLine + 1 + leadingComments(model, instr).length,
+  };
+}
+
+/** `set -e`, `set -euxo pipefail`, `set -o errexit`, or arguments we cannot read. */
+function setsErrexit(args: Array<string | null>): boolean {
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a === null) return true;
+    if (/^[-+][A-Za-z]*e/.test(a) && !a.startsWith("--")) return true;
+    if ((a === "-o" || a === "+o") && (args[i + 1] === "errexit" || args[i + 1] === null)) return true;
+  }
+  return false;
+}
+
+function isAndChain(node: ShellNode): boolean {
+  if (node.type === "function_definition") return false;
+  if (node.type !== "list") return true;
+  for (const c of node.children) {
+    if (!c.named && c.type !== "&&") return false;
+    if (c.type === "list" && !isAndChain(c)) return false;
+  }
+  return true;
+}
+
+/** The command that becomes "tested" when `&& next` is appended: the rightmost operand. */
+function isSimpleTail(node: ShellNode): boolean {
+  let n = node;
+  while (n.type === "list") {
+    const operands = n.children.filter((c) => c.named && c.type !== "comment");
+    n = operands[operands.length - 1];
+    if (!n) return false;
+  }
+  if (n.type === "redirected_statement") {
+    const body = n.children.find((c) => c.field === "body");
+    if (!body) return false;
+    n = body;
+  }
+  if (n.type === "pipeline") {
+    return n.children
+      .filter((c) => c.named && c.type !== "comment")
+      .every((c) => SIMPLE_OPERANDS.has(c.type));
+  }
+  return SIMPLE_OPERANDS.has(n.type);
+}
+
+const POSIX_SHELL = /^(sh|bash|dash|ash|ksh|mksh|zsh|busybox)$/;
+const WINDOWS_IMAGE =
+  /(^|\/)(windows|nanoserver|servercore|windowsservercore)(\/|$)|mcr\.microsoft\.com\/windows/i;
+
+/** The shell RUN instructions at `index` of `stage` run with. */
+function effectiveShell(model: DockerfileModel, stage: Stage, index: number, depth = 0): ShellInfo {
+  for (let i = index - 1; i >= 0; i--) {
+    const instr = stage.instructions[i];
+    if (instr.keyword !== "SHELL") continue;
+    let argv: unknown = null;
+    try {
+      argv = instr.argsSpan ? JSON.parse(model.text.slice(instr.argsSpan.start, instr.argsSpan.end)) : null;
+    } catch {
+      argv = null;
+    }
+    if (!Array.isArray(argv) || argv.length === 0 || !argv.every((a) => typeof a === "string")) {
+      return { posix: false, note: `SHELL at line ${instr.line} cannot be read`, errexit: false };
+    }
+    const exe = (argv[0] as string).split(/[\\/]/).pop()!.toLowerCase();
+    if (!POSIX_SHELL.test(exe)) {
+      return { posix: false, note: `SHELL at line ${instr.line} uses ${exe}`, errexit: false };
+    }
+    const opts = argv.slice(1) as string[];
+    const errexit = opts.some(
+      (a, k) => (/^-[A-Za-z]*e/.test(a) && !a.startsWith("--")) || (a === "-o" && opts[k + 1] === "errexit"),
+    );
+    return { posix: true, note: `SHELL at line ${instr.line} has -e`, errexit };
+  }
+  // No SHELL in this stage: inherit from a parent stage, else the base image's default.
+  const image = stage.image;
+  if (image && depth < 20) {
+    const parent = model.stages.find(
+      (s) =>
+        s.index < stage.index && s.name !== null && s.name.toLowerCase() === image.expanded.toLowerCase(),
+    );
+    if (parent) return effectiveShell(model, parent, parent.instructions.length, depth + 1);
+    if (WINDOWS_IMAGE.test(image.expanded)) {
+      return { posix: false, note: `the base image ${image.raw} runs RUN with cmd`, errexit: false };
+    }
+  }
+  return { posix: true, note: "", errexit: false };
+}
+
+function mergeGroup(model: DockerfileModel, group: RunInfo[]): Change {
+  const esc = model.escapeChar;
+  const eol = model.source.eol;
+  const indent = continuationIndent(model);
+  const last = group.length - 1;
+  const wrap = group.map((r, i) => {
+    if (i < last && (r.leak !== null || r.trailingSeparator)) return true;
+    return i > 0 && !r.andChain;
+  });
+  const edits: Edit[] = [];
+  const first = group[0].instr;
+  if (wrap[0]) edits.push({ start: first.argsSpan!.start, end: first.argsSpan!.start, text: "( " });
+  for (let i = 0; i < last; i++) {
+    const a = group[i].instr;
+    const b = group[i + 1].instr;
+    const comments: string[] = [];
+    for (let line = a.endLine + 1; line < b.line; line++) {
+      const text = lineText(model, line);
+      if (text.trim() !== "") comments.push(text + eol);
+    }
+    // Comment lines between `RUN \` (and its flags) and the script are replaced too: keep them.
+    for (const text of leadingComments(model, b)) comments.push(text + eol);
+    edits.push({
+      start: a.argsSpan!.end,
+      end: b.argsSpan!.start,
+      text: `${wrap[i] ? " )" : ""} ${esc}${eol}${comments.join("")}${indent}&& ${wrap[i + 1] ? "( " : ""}`,
+    });
+  }
+  const end = group[last].instr.argsSpan!.end;
+  if (wrap[last]) edits.push({ start: end, end, text: " )" });
+  const lines = group.map((r) => r.instr.line);
+  return {
+    edits,
+    line: first.line,
+    message: `merged ${group.length} consecutive RUN instructions (lines ${lines.join(", ")}) into one layer`,
+    rules: RULE_IDS,
+  };
+}
+
+export const mergeRuns: Transform = {
+  id: "merge-runs",
+  description: "Merge consecutive RUN instructions of a stage into one RUN joined with &&",
+  rationale:
+    "Each RUN adds a layer; consecutive RUNs with nothing between them can share one, which shrinks " +
+    "the image when a later command deletes what an earlier one wrote. The merge keeps meaning: each " +
+    "script runs in order, a failure stops the rest, and a script that changes shell state (cd, export, " +
+    "set) runs in a subshell so the next one starts as it did before. Scripts that exit, run background " +
+    "jobs, use set -e in ways a merge would weaken, or run under a non-POSIX shell are left alone.",
+  safety: "safe",
+  rules: RULE_IDS,
+  run,
+};
