@@ -82,15 +82,16 @@ export function checkFile(
       detail: again.changes.map((c) => `${c.transform}@${c.line}: ${c.message}`).join("; "),
     });
   }
-  const outComments = commentLines(out);
-  let k = 0;
+  // Comments may move (split-stages carries a comment with its instruction), but none may vanish.
+  const remaining = new Map<string, number>();
+  for (const c of commentLines(out)) remaining.set(c, (remaining.get(c) ?? 0) + 1);
   for (const c of commentLines(raw)) {
-    const at = outComments.indexOf(c, k);
-    if (at === -1) {
+    const n = remaining.get(c) ?? 0;
+    if (n === 0) {
       violations.push({ file, kind: "lost-comment", detail: c.trim() });
       break;
     }
-    k = at + 1;
+    remaining.set(c, n - 1);
   }
   const crlf = (t: string) => (t.match(/\r\n/g) ?? []).length;
   const lf = (t: string) => (t.match(/(?<!\r)\n/g) ?? []).length;

@@ -4,7 +4,8 @@ import { createTwoFilesPatch } from "diff";
  * A git-style unified diff (`a/path`, `b/path`); `before === null` is a new
  * file. Line endings are kept as they are, so a CRLF change would show.
  */
-export function unifiedDiff(file: string, before: string | null, after: string): string {
+export function unifiedDiff(path: string, before: string | null, after: string): string {
+  const file = path.replace(/^\/+/, "");
   const patch = createTwoFilesPatch(
     before === null ? "/dev/null" : `a/${file}`,
     `b/${file}`,

@@ -1,0 +1,300 @@
+import fs from "node:fs";
+import path from "node:path";
+import { exec, start, tail, type ExecResult } from "./exec.ts";
+
+export type BuilderName = "docker" | "podman" | "buildah";
+
+export interface BuildOutcome {
+  ok: boolean;
+  seconds: number;
+  /** Tail of the build log when it failed. */
+  error: string | null;
+}
+
+export interface ImageFacts {
+  /** Uncompressed size in bytes (sum of the layers), null when the builder does not say. */
+  bytes: number | null;
+  layers: number;
+  /** ENTRYPOINT + CMD. */
+  command: string[];
+}
+
+export interface RunRequest {
+  /** Run `sh -c <smoke>` instead of the image's own command. */
+  smoke?: string;
+  /** Stop the container after this long (a server counts as running fine if it is still up). */
+  timeoutMs: number;
+  /** Ask an HTTP server the image starts on 127.0.0.1 (host network) instead of waiting for exit. */
+  http?: { port: number; path: string };
+}
+
+export interface RunOutcome {
+  /** Exited 0, or (server) answered over HTTP / was still running at the time limit. */
+  ok: boolean;
+  exitCode: number | null;
+  timedOut: boolean;
+  stdout: string;
+  stderr: string;
+  /** HTTP status and body when `http` was asked. */
+  http: { status: number; body: string } | null;
+  error: string | null;
+}
+
+export interface Builder {
+  name: BuilderName;
+  version: string;
+  build(dockerfile: string, context: string, tag: string, opts: { noCache: boolean }): Promise<BuildOutcome>;
+  inspect(tag: string): Promise<ImageFacts | null>;
+  run(tag: string, req: RunRequest): Promise<RunOutcome>;
+  remove(tags: string[]): Promise<void>;
+  /** Drop dangling images (the layer cache), to keep disk use in check. */
+  prune(): Promise<void>;
+}
+
+export interface BuilderSettings {
+  /** Pull policy for FROM images: "never" when base images are local stand-ins. */
+  pull?: "never" | "missing";
+  env?: NodeJS.ProcessEnv;
+}
+
+/** How detection asks whether a command works: `(cmd, args) => exit code 0?`. */
+export type Probe = (cmd: string, args: string[]) => Promise<string | null>;
+
+const realProbe: Probe = async (cmd, args) => {
+  const r = await exec(cmd, args, { timeoutMs: 15_000 });
+  if (r.code !== 0) return null;
+  // "buildah version 1.28.2 (image-spec ...)" -> "buildah version 1.28.2"
+  return (r.stdout || r.stderr)
+    .trim()
+    .split("\n")[0]
+    .replace(/\s*\(.*\)\s*$/, "");
+};
+
+export const BUILDER_ORDER: readonly BuilderName[] = ["docker", "podman", "buildah"];
+
+/**
+ * The first working builder: docker (with buildx and a reachable daemon), podman, buildah.
+ * `prefer` (from DFOPT_BUILDER) restricts detection to that one.
+ */
+export async function detectBuilder(
+  probe: Probe = realProbe,
+  prefer?: string,
+): Promise<{ name: BuilderName; version: string } | null> {
+  const order = prefer ? BUILDER_ORDER.filter((b) => b === prefer) : BUILDER_ORDER;
+  for (const name of order) {
+    if (name === "docker") {
+      const v = await probe("docker", ["buildx", "version"]);
+      if (v && (await probe("docker", ["info", "--format", "{{.ServerVersion}}"])))
+        return { name, version: v };
+    } else {
+      const v = await probe(name, ["--version"]);
+      if (v) return { name, version: v };
+    }
+  }
+  return null;
+}
+
+export function makeBuilder(name: BuilderName, version: string, settings: BuilderSettings = {}): Builder {
+  return name === "buildah" ? buildahBuilder(version, settings) : cliBuilder(name, version, settings);
+}
+
+let counter = 0;
+const containerName = () => `dfopt-verify-${process.pid}-${Date.now().toString(36)}-${counter++}`;
+
+function failure(r: ExecResult): string {
+  if (r.spawnError) return r.spawnError;
+  if (r.timedOut) return `timed out after ${r.seconds.toFixed(0)} s\n${tail(r.stderr || r.stdout)}`;
+  // the build log (stdout) ends with the failing step; the error itself is on stderr
+  const parts = [tail(r.stdout, 8), tail(r.stderr, 20)].filter((p) => p.trim() !== "");
+  return parts.join("\n") || `exit code ${r.code}`;
+}
+
+const BUILD_TIMEOUT_MS = 30 * 60_000;
+
+/** Runs the container command; when `http` is asked, polls the server, then stops it. */
+async function runWithHttp(
+  launch: () => ReturnType<typeof start>,
+  req: RunRequest,
+  cleanup: () => Promise<void>,
+): Promise<RunOutcome> {
+  const proc = launch();
+  let http: RunOutcome["http"] = null;
+  let exited = false;
+  void proc.done.then(() => (exited = true));
+  if (req.http) {
+    const deadline = Date.now() + req.timeoutMs;
+    while (Date.now() < deadline && !exited) {
+      try {
+        const res = await fetch(`http://127.0.0.1:${req.http.port}${req.http.path}`, {
+          signal: AbortSignal.timeout(3000),
+        });
+        http = { status: res.status, body: await res.text() };
+        break;
+      } catch {
+        await new Promise((r) => setTimeout(r, 300));
+      }
+    }
+    proc.stop();
+  }
+  const r = await proc.done;
+  await cleanup();
+  const serverStopped = req.http !== undefined && http !== null;
+  const ok = req.http ? http !== null && http.status < 500 : r.code === 0 || (r.timedOut && !req.smoke);
+  let error: string | null = null;
+  if (!ok) {
+    if (req.http && http === null)
+      error = `no HTTP answer on 127.0.0.1:${req.http.port}${req.http.path}\n${failure(r)}`;
+    else error = failure(r);
+  }
+  return {
+    ok,
+    exitCode: serverStopped ? null : r.code,
+    timedOut: r.timedOut,
+    stdout: r.stdout,
+    stderr: r.stderr,
+    http,
+    error,
+  };
+}
+
+function buildahBuilder(version: string, settings: BuilderSettings): Builder {
+  const base = settings.env ?? process.env;
+  // As root, chroot isolation needs no OCI runtime or cgroup setup (crun/runc often fail in CI
+  // containers); an explicit BUILDAH_ISOLATION wins.
+  const env =
+    base.BUILDAH_ISOLATION || process.getuid?.() !== 0 ? base : { ...base, BUILDAH_ISOLATION: "chroot" };
+  const pull = settings.pull ? [`--pull=${settings.pull}`] : [];
+  let layersFile: string | null | undefined;
+  const diffSizes = async (): Promise<Map<string, number> | null> => {
+    if (layersFile === undefined) {
+      const info = await exec("buildah", ["info"], { env });
+      layersFile = null;
+      try {
+        const store = JSON.parse(info.stdout).store;
+        layersFile = path.join(store.GraphRoot, `${store.GraphDriverName}-layers`, "layers.json");
+      } catch {
+        layersFile = null;
+      }
+    }
+    if (!layersFile) return null;
+    try {
+      const layers = JSON.parse(fs.readFileSync(layersFile, "utf8")) as {
+        "diff-digest"?: string;
+        "diff-size"?: number;
+      }[];
+      const m = new Map<string, number>();
+      for (const l of layers)
+        if (l["diff-digest"] && typeof l["diff-size"] === "number") m.set(l["diff-digest"], l["diff-size"]);
+      return m;
+    } catch {
+      return null;
+    }
+  };
+  return {
+    name: "buildah",
+    version,
+    async build(dockerfile, context, tag, opts) {
+      const args = [
+        "bud",
+        "--layers",
+        // no working container is left behind when a step fails
+        "--force-rm",
+        ...pull,
+        ...(opts.noCache ? ["--no-cache"] : []),
+        "-f",
+        dockerfile,
+        "-t",
+        tag,
+        context,
+      ];
+      const r = await exec("buildah", args, { env, timeoutMs: BUILD_TIMEOUT_MS });
+      return { ok: r.code === 0, seconds: r.seconds, error: r.code === 0 ? null : failure(r) };
+    },
+    async inspect(tag) {
+      const r = await exec("buildah", ["inspect", "--type", "image", tag], { env });
+      if (r.code !== 0) return null;
+      const j = JSON.parse(r.stdout);
+      const cfg = j.OCIv1?.config ?? {};
+      const ids: string[] = j.OCIv1?.rootfs?.diff_ids ?? [];
+      const sizes = await diffSizes();
+      let bytes: number | null = null;
+      if (sizes && ids.every((d) => sizes.has(d))) bytes = ids.reduce((s, d) => s + (sizes.get(d) ?? 0), 0);
+      return { bytes, layers: ids.length, command: [...(cfg.Entrypoint ?? []), ...(cfg.Cmd ?? [])] };
+    },
+    async run(tag, req) {
+      const name = containerName();
+      const from = await exec("buildah", ["from", "--pull=never", "--name", name, tag], { env });
+      const empty = { exitCode: null, timedOut: false, stdout: "", stderr: "", http: null };
+      if (from.code !== 0) return { ok: false, ...empty, error: failure(from) };
+      let argv: string[];
+      if (req.smoke) argv = ["/bin/sh", "-c", req.smoke];
+      else argv = (await this.inspect(tag))?.command ?? [];
+      const cleanup = async () => void (await exec("buildah", ["rm", name], { env }));
+      if (argv.length === 0) {
+        await cleanup();
+        return { ok: false, ...empty, error: "the image has no ENTRYPOINT or CMD (give --smoke)" };
+      }
+      return runWithHttp(
+        () => start("buildah", ["run", name, "--", ...argv], { env, timeoutMs: req.timeoutMs }),
+        req,
+        cleanup,
+      );
+    },
+    async remove(tags) {
+      for (const t of tags) await exec("buildah", ["rmi", "-f", t], { env });
+    },
+    async prune() {
+      await exec("buildah", ["rmi", "--prune"], { env });
+    },
+  };
+}
+
+/** docker (buildx) and podman share the docker CLI surface. */
+function cliBuilder(name: "docker" | "podman", version: string, settings: BuilderSettings): Builder {
+  const env = settings.env ?? process.env;
+  const pull = settings.pull === "never" ? (name === "podman" ? ["--pull=never"] : []) : [];
+  return {
+    name,
+    version,
+    async build(dockerfile, context, tag, opts) {
+      const cmd = name === "docker" ? ["buildx", "build", "--load"] : ["build", "--layers"];
+      const args = [
+        ...cmd,
+        ...pull,
+        ...(opts.noCache ? ["--no-cache"] : []),
+        "-f",
+        dockerfile,
+        "-t",
+        tag,
+        context,
+      ];
+      const r = await exec(name, args, { env, timeoutMs: BUILD_TIMEOUT_MS });
+      return { ok: r.code === 0, seconds: r.seconds, error: r.code === 0 ? null : failure(r) };
+    },
+    async inspect(tag) {
+      const r = await exec(name, ["image", "inspect", tag], { env });
+      if (r.code !== 0) return null;
+      const j = JSON.parse(r.stdout)[0] ?? {};
+      const cfg = j.Config ?? {};
+      return {
+        bytes: typeof j.Size === "number" ? j.Size : null,
+        layers: (j.RootFS?.Layers ?? []).length,
+        command: [...(cfg.Entrypoint ?? []), ...(cfg.Cmd ?? [])],
+      };
+    },
+    async run(tag, req) {
+      const cname = containerName();
+      const args = ["run", "--rm", "--name", cname, "--network", "host"];
+      if (req.smoke) args.push("--entrypoint", "/bin/sh", tag, "-c", req.smoke);
+      else args.push(tag);
+      const cleanup = async () => void (await exec(name, ["rm", "-f", cname], { env }));
+      return runWithHttp(() => start(name, args, { env, timeoutMs: req.timeoutMs }), req, cleanup);
+    },
+    async remove(tags) {
+      if (tags.length) await exec(name, ["rmi", "-f", ...tags], { env });
+    },
+    async prune() {
+      await exec(name, ["image", "prune", "-f"], { env });
+    },
+  };
+}

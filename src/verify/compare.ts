@@ -1,0 +1,219 @@
+import fs from "node:fs";
+import path from "node:path";
+import type { SideFile } from "../engine/types.ts";
+import type { Builder, BuildOutcome, ImageFacts, RunOutcome, RunRequest } from "./builder.ts";
+
+/** One image's measurements. */
+export interface SideResult {
+  build: BuildOutcome;
+  image: ImageFacts | null;
+  run: RunOutcome | null;
+  /** Build again after one source file changed (layer cache on). */
+  rebuild: BuildOutcome | null;
+}
+
+export interface Comparison {
+  builder: string;
+  before: SideResult;
+  after: SideResult;
+  /** null when it could not be compared (a run did not happen). */
+  sameOutput: boolean | null;
+  /** Context-relative path of the file changed before the rebuilds, or null. */
+  touched: string | null;
+}
+
+export interface CompareInput {
+  builder: Builder;
+  /** Original Dockerfile text and the rewritten one (with any side files, e.g. `.dockerignore`). */
+  originalText: string;
+  rewrittenText: string;
+  sideFiles: SideFile[];
+  /** The user's build context; it is copied, never written. */
+  contextDir: string;
+  /** A scratch folder owned by the caller (deleted by the caller). */
+  workDir: string;
+  /** Context entries not to copy (e.g. the e2e manifest). */
+  exclude?: string[];
+  /** File to change before the rebuild: explicit, or "auto" to pick a source file, or null to skip. */
+  touch: { file: string; comment: string } | "auto" | null;
+  run: RunRequest;
+  /** Image tags: `<tagPrefix>:before` / `<tagPrefix>:after`. */
+  tagPrefix: string;
+  keepImages?: boolean;
+  /**
+   * How the first build is made cold: "no-cache" (default, leaves the user's cache alone) or
+   * "prune" (drop dangling images first; only for a storage dedicated to the run, like the e2e one).
+   */
+  cold?: "no-cache" | "prune";
+  log?: (line: string) => void;
+}
+
+const COMMENT_BY_EXT: Record<string, string> = {
+  ".ts": "//",
+  ".tsx": "//",
+  ".mts": "//",
+  ".cts": "//",
+  ".js": "//",
+  ".jsx": "//",
+  ".mjs": "//",
+  ".cjs": "//",
+  ".go": "//",
+  ".java": "//",
+  ".kt": "//",
+  ".scala": "//",
+  ".rs": "//",
+  ".c": "//",
+  ".h": "//",
+  ".cc": "//",
+  ".cpp": "//",
+  ".cs": "//",
+  ".fs": "//",
+  ".swift": "//",
+  ".py": "#",
+  ".rb": "#",
+  ".sh": "#",
+  ".pl": "#",
+  ".r": "#",
+};
+const SKIP_DIRS = new Set([
+  ".git",
+  "node_modules",
+  "dist",
+  "build",
+  "target",
+  "vendor",
+  "__pycache__",
+  ".venv",
+  "venv",
+  "bin",
+  "obj",
+  "out",
+  ".next",
+]);
+
+/** A source file to change for the rebuild measurement: the shallowest one, preferring `src/`. */
+export function pickTouchFile(root: string): { file: string; comment: string } | null {
+  const found: { file: string; comment: string; depth: number; inSrc: boolean }[] = [];
+  const walk = (rel: string, depth: number) => {
+    if (depth > 6 || found.length > 2000) return;
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(path.join(root, rel), { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries.sort((a, b) => a.name.localeCompare(b.name))) {
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      if (e.isDirectory()) {
+        if (!SKIP_DIRS.has(e.name) && !e.name.startsWith(".")) walk(r, depth + 1);
+      } else if (e.isFile()) {
+        const comment = COMMENT_BY_EXT[path.extname(e.name).toLowerCase()];
+        if (comment) found.push({ file: r, comment, depth, inSrc: r.split("/").includes("src") });
+      }
+    }
+  };
+  walk("", 0);
+  found.sort(
+    (a, b) => Number(b.inSrc) - Number(a.inSrc) || a.depth - b.depth || a.file.localeCompare(b.file),
+  );
+  return found[0] ? { file: found[0].file, comment: found[0].comment } : null;
+}
+
+function copyContext(from: string, to: string, exclude: string[]): void {
+  const skip = new Set(exclude);
+  fs.cpSync(from, to, {
+    recursive: true,
+    verbatimSymlinks: true,
+    filter: (src) => !skip.has(path.relative(from, src).split(path.sep).join("/")),
+  });
+}
+
+function appendLine(root: string, file: string, line: string): void {
+  const p = path.join(root, file);
+  const text = fs.readFileSync(p, "utf8");
+  fs.writeFileSync(p, `${text}${text.endsWith("\n") || text === "" ? "" : "\n"}${line}\n`);
+}
+
+export function outputsMatch(a: RunOutcome | null, b: RunOutcome | null): boolean | null {
+  if (!a || !b) return null;
+  if (a.http || b.http) return a.http?.status === b.http?.status && a.http?.body === b.http?.body;
+  const norm = (s: string) => s.replace(/\r\n/g, "\n").trimEnd();
+  return norm(a.stdout) === norm(b.stdout) && a.exitCode === b.exitCode;
+}
+
+/**
+ * Builds the original and the rewritten Dockerfile against copies of the context, runs both,
+ * then changes one source file and builds both again. The user's files are never written.
+ */
+export async function compareBuilds(input: CompareInput): Promise<Comparison> {
+  const { builder, workDir } = input;
+  const log = input.log ?? (() => {});
+  const cold = input.cold ?? "no-cache";
+  // one context copy per image, so that the rebuild change never leaks into the other's cold build
+  const ctxBefore = path.join(workDir, "context");
+  const ctxAfter = path.join(workDir, "context-rewritten");
+  copyContext(input.contextDir, ctxBefore, input.exclude ?? []);
+  fs.cpSync(ctxBefore, ctxAfter, { recursive: true, verbatimSymlinks: true });
+  for (const f of input.sideFiles) fs.writeFileSync(path.join(ctxAfter, f.path), f.content);
+  const dfBefore = path.join(workDir, "Dockerfile.original");
+  const dfAfter = path.join(workDir, "Dockerfile.rewritten");
+  fs.writeFileSync(dfBefore, input.originalText.replace(/^\uFEFF/, ""));
+  fs.writeFileSync(dfAfter, input.rewrittenText.replace(/^\uFEFF/, ""));
+  const tags = { before: `${input.tagPrefix}:before`, after: `${input.tagPrefix}:after` };
+  const blank = (): SideResult => ({
+    build: { ok: false, seconds: 0, error: "not built" },
+    image: null,
+    run: null,
+    rebuild: null,
+  });
+  const result: Comparison = {
+    builder: builder.name,
+    before: blank(),
+    after: blank(),
+    sameOutput: null,
+    touched: null,
+  };
+  const touch = input.touch === "auto" ? pickTouchFile(ctxBefore) : input.touch;
+  const canTouch = touch !== null && fs.existsSync(path.join(ctxBefore, touch.file));
+  const stamp = `${touch?.comment ?? "#"} rebuild check ${Date.now()}`;
+  const sides = [
+    ["before", dfBefore, ctxBefore],
+    ["after", dfAfter, ctxAfter],
+  ] as const;
+  try {
+    for (const [side, df, ctx] of sides) {
+      const r = result[side];
+      if (cold === "prune") {
+        // a dedicated storage: drop the layer cache, then build with the cache on (so it is seeded)
+        await builder.prune();
+        log(`build ${side} (cold: cache pruned)`);
+        r.build = await builder.build(df, ctx, tags[side], { noCache: false });
+      } else {
+        log(`build ${side} (--no-cache)`);
+        r.build = await builder.build(df, ctx, tags[side], { noCache: true });
+      }
+      log(`build ${side}: ${r.build.ok ? "ok" : "FAILED"} in ${r.build.seconds.toFixed(1)} s`);
+      if (!r.build.ok) continue;
+      r.image = await builder.inspect(tags[side]);
+      log(`run ${side}`);
+      r.run = await builder.run(tags[side], input.run);
+      log(`run ${side}: ${r.run.ok ? "ok" : "FAILED"}`);
+      if (canTouch && touch) {
+        // buildah/podman keep no layer cache from a --no-cache build: seed it first (not measured)
+        if (cold === "no-cache") await builder.build(df, ctx, tags[side], { noCache: false });
+        appendLine(ctx, touch.file, stamp);
+        result.touched = touch.file;
+        log(`rebuild ${side} after changing ${touch.file}`);
+        r.rebuild = await builder.build(df, ctx, tags[side], { noCache: false });
+        log(`rebuild ${side}: ${r.rebuild.ok ? "ok" : "FAILED"} in ${r.rebuild.seconds.toFixed(1)} s`);
+      }
+      // buildah keeps the intermediate images under a tagged image as cache: drop the tag too, or
+      // the next cold build would reuse the steps both Dockerfiles share
+      if (cold === "prune") await builder.remove([tags[side]]);
+    }
+    result.sameOutput = outputsMatch(result.before.run, result.after.run);
+  } finally {
+    if (!input.keepImages) await builder.remove([tags.before, tags.after]);
+  }
+  return result;
+}

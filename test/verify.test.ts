@@ -1,0 +1,433 @@
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { Writable } from "node:stream";
+import { afterEach, describe, expect, test } from "vitest";
+import { detectBuilder, type Builder, type Probe } from "../src/verify/builder.ts";
+import { compareBuilds, outputsMatch, pickTouchFile, type Comparison } from "../src/verify/compare.ts";
+import { exec } from "../src/verify/exec.ts";
+import { NO_BUILDER_MESSAGE, runVerify } from "../src/verify/index.ts";
+import {
+  comparisonJson,
+  formatBytes,
+  renderE2eMarkdown,
+  renderTable,
+  verdictOf,
+} from "../src/verify/report.ts";
+
+const tmpDirs: string[] = [];
+function tmp(): string {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), "dfopt-verify-test-"));
+  tmpDirs.push(d);
+  return d;
+}
+afterEach(() => {
+  for (const d of tmpDirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+});
+
+function sink() {
+  let text = "";
+  const stream = new Writable({
+    write(chunk, _enc, cb) {
+      text += chunk.toString();
+      cb();
+    },
+  });
+  return { stream, text: () => text };
+}
+
+function comparison(over: Partial<Comparison> = {}): Comparison {
+  const run = (stdout: string) => ({
+    ok: true,
+    exitCode: 0,
+    timedOut: false,
+    stdout,
+    stderr: "",
+    http: null,
+    error: null,
+  });
+  return {
+    builder: "buildah",
+    before: {
+      build: { ok: true, seconds: 12.34, error: null },
+      image: { bytes: 747_800_000, layers: 9, command: ["node", "dist/index.js"] },
+      run: run("hello\n"),
+      rebuild: { ok: true, seconds: 3.6, error: null },
+    },
+    after: {
+      build: { ok: true, seconds: 15.01, error: null },
+      image: { bytes: 243_000_000, layers: 12, command: ["node", "dist/index.js"] },
+      run: run("hello\n"),
+      rebuild: { ok: true, seconds: 3.3, error: null },
+    },
+    sameOutput: true,
+    touched: "src/index.ts",
+    ...over,
+  };
+}
+
+describe("report", () => {
+  test("formatBytes uses decimal units", () => {
+    expect(formatBytes(999)).toBe("999 B");
+    expect(formatBytes(747_800_000)).toBe("747.8 MB");
+    expect(formatBytes(2_480_000)).toBe("2.5 MB");
+    expect(formatBytes(1_050_500_000)).toBe("1.1 GB");
+    expect(formatBytes(null)).toBe("?");
+  });
+
+  test("the table shows every measurement for both images", () => {
+    const out = renderTable(comparison(), "dfopt verify Dockerfile");
+    const lines = out.split("\n");
+    expect(lines[0]).toBe("dfopt verify Dockerfile");
+    const row = (name: string) => lines.find((l) => l.startsWith(name))!.split(/\s{3,}/);
+    expect(row("build ok")).toEqual(["build ok", "yes", "yes"]);
+    expect(row("run ok")).toEqual(["run ok", "yes", "yes"]);
+    expect(row("same output")).toEqual(["same output", "yes"]);
+    expect(row("image size")).toEqual(["image size", "747.8 MB", "243.0 MB (-67.5%)"]);
+    expect(row("layers")).toEqual(["layers", "9", "12"]);
+    expect(row("build time")).toEqual(["build time", "12.3 s", "15.0 s"]);
+    expect(row("rebuild time")).toEqual(["rebuild time", "3.6 s", "3.3 s"]);
+    expect(out).toContain("(rebuild after changing src/index.ts)");
+    expect(out).toContain("verdict: the rewrite builds, runs and gives the same output");
+    expect(verdictOf(comparison())).toBe("ok");
+    const same = comparison();
+    same.after.image = { ...same.after.image!, bytes: 747_799_990 };
+    expect(renderTable(same, "t")).toMatch(/image size\s+747\.8 MB\s+747\.8 MB \(0\.0%\)/);
+    const bigger = comparison();
+    bigger.after.image = { ...bigger.after.image!, bytes: 800_000_000 };
+    expect(renderTable(bigger, "t")).toContain("800.0 MB (+7.0%)");
+  });
+
+  test("a rewrite that fails to build is reported with its error and verdict", () => {
+    const c = comparison();
+    c.after = {
+      build: { ok: false, seconds: 2, error: "COPY failed: no such file dist/" },
+      image: null,
+      run: null,
+      rebuild: null,
+    };
+    c.sameOutput = null;
+    const out = renderTable(c, "t");
+    expect(out).toMatch(/build ok\s+yes\s+NO/);
+    expect(out).toContain("rewritten build failed:\n  COPY failed: no such file dist/");
+    expect(out).toContain("the rewrite FAILED");
+    expect(verdictOf(c)).toBe("rewrite-failed");
+    const j = comparisonJson(c);
+    expect(j.verdict).toBe("rewrite-failed");
+    expect(j.rewritten.buildOk).toBe(false);
+    expect(j.rewritten.buildError).toContain("COPY failed");
+  });
+
+  test("different output shows both outputs; an original that does not build cannot be verified", () => {
+    const c = comparison({ sameOutput: false });
+    c.after.run = { ...c.after.run!, stdout: "bye\n" };
+    const out = renderTable(c, "t");
+    expect(out).toContain("output differs");
+    expect(out).toContain("    bye");
+    expect(verdictOf(c)).toBe("rewrite-failed");
+    const broken = comparison();
+    broken.before.build = { ok: false, seconds: 1, error: "x" };
+    expect(verdictOf(broken)).toBe("cannot-verify");
+  });
+
+  test("json carries sizes in bytes and the reduction", () => {
+    const j = comparisonJson(comparison());
+    expect(j.original.bytes).toBe(747_800_000);
+    expect(j.rewritten.bytes).toBe(243_000_000);
+    expect(j.reduction).toBeCloseTo(0.675, 3);
+    expect(j.rewritten.rebuildSeconds).toBe(3.3);
+  });
+
+  test("the e2e markdown has one row per app and explains failures", () => {
+    const md = renderE2eMarkdown(
+      [
+        {
+          app: "node-ts",
+          ecosystem: "node",
+          dfopt: "rewritten by split-stages",
+          comparison: comparison(),
+          failure: null,
+        },
+        {
+          app: "go",
+          ecosystem: "go",
+          dfopt: "not rewritten",
+          comparison: null,
+          failure: "dfopt did not rewrite it",
+        },
+      ],
+      { date: "d", builder: "buildah 1.28.2", command: "npm run test:e2e", notes: [] },
+    );
+    expect(md).toContain(
+      "| node-ts | node | 747800000 (747.8 MB) | 243000000 (243.0 MB) | 67.5% | 9 → 12 | yes | 12.3 → 15.0 | 3.6 → 3.3 | pass |",
+    );
+    expect(md).toContain("| go | go | - | - | - | - → - | - | - → - | - → - | FAIL |");
+    expect(md).toContain("- **go**: not rewritten. **FAIL**: dfopt did not rewrite it");
+  });
+});
+
+describe("builder detection", () => {
+  const probeOf =
+    (works: Record<string, string>): Probe =>
+    async (cmd, args) =>
+      works[[cmd, ...args].join(" ")] ?? null;
+
+  test("docker needs buildx and a reachable daemon", async () => {
+    const all = {
+      "docker buildx version": "github.com/docker/buildx v0.12.0",
+      "docker info --format {{.ServerVersion}}": "24.0.7",
+      "podman --version": "podman version 4.3.1",
+      "buildah --version": "buildah version 1.28.2",
+    };
+    expect(await detectBuilder(probeOf(all))).toEqual({
+      name: "docker",
+      version: "github.com/docker/buildx v0.12.0",
+    });
+    const noDaemon: Record<string, string> = { ...all };
+    delete noDaemon["docker info --format {{.ServerVersion}}"];
+    expect((await detectBuilder(probeOf(noDaemon)))?.name).toBe("podman");
+    expect(await detectBuilder(probeOf({ "buildah --version": "buildah version 1.28.2" }))).toEqual({
+      name: "buildah",
+      version: "buildah version 1.28.2",
+    });
+    expect((await detectBuilder(probeOf(all), "buildah"))?.name).toBe("buildah");
+    expect(await detectBuilder(probeOf({}))).toBeNull();
+  });
+});
+
+describe("runVerify", () => {
+  test("no builder: exit 2 with a clear message, nothing written", async () => {
+    const dir = tmp();
+    const df = path.join(dir, "Dockerfile");
+    const text = 'FROM node:20\nWORKDIR /app\nCOPY . .\nRUN npm ci\nCMD ["node", "index.js"]\n';
+    fs.writeFileSync(df, text);
+    const out = sink();
+    const err = sink();
+    const code = await runVerify({
+      dockerfile: df,
+      format: "table",
+      stdout: out.stream,
+      stderr: err.stream,
+      probe: async () => null,
+    });
+    expect(code).toBe(2);
+    expect(err.text()).toBe(NO_BUILDER_MESSAGE);
+    expect(err.text()).toContain("docker");
+    expect(err.text()).toContain("podman");
+    expect(err.text()).toContain("buildah");
+    expect(out.text()).toBe("");
+    expect(fs.readFileSync(df, "utf8")).toBe(text);
+    expect(fs.readdirSync(dir)).toEqual(["Dockerfile"]);
+  });
+
+  test("a missing Dockerfile is exit 2", async () => {
+    const err = sink();
+    const code = await runVerify({
+      dockerfile: path.join(tmp(), "nope"),
+      format: "json",
+      stdout: sink().stream,
+      stderr: err.stream,
+    });
+    expect(code).toBe(2);
+    expect(err.text()).toContain("cannot read");
+  });
+});
+
+describe("compare helpers", () => {
+  test("pickTouchFile prefers a shallow source file under src/ and skips dependencies", () => {
+    const d = tmp();
+    for (const f of [
+      "node_modules/x/index.js",
+      "src/lib/deep.ts",
+      "src/index.ts",
+      "package.json",
+      "build.js",
+    ]) {
+      fs.mkdirSync(path.dirname(path.join(d, f)), { recursive: true });
+      fs.writeFileSync(path.join(d, f), "");
+    }
+    expect(pickTouchFile(d)).toEqual({ file: "src/index.ts", comment: "//" });
+    fs.rmSync(path.join(d, "src"), { recursive: true });
+    expect(pickTouchFile(d)).toEqual({ file: "build.js", comment: "//" });
+    const py = tmp();
+    fs.writeFileSync(path.join(py, "app.py"), "print(1)\n");
+    expect(pickTouchFile(py)).toEqual({ file: "app.py", comment: "#" });
+    expect(pickTouchFile(tmp())).toBeNull();
+  });
+
+  test("outputsMatch compares stdout and exit code, or the HTTP answer", () => {
+    const r = (
+      stdout: string,
+      exitCode: number | null = 0,
+      http: { status: number; body: string } | null = null,
+    ) => ({
+      ok: true,
+      exitCode,
+      timedOut: false,
+      stdout,
+      stderr: "",
+      http,
+      error: null,
+    });
+    expect(outputsMatch(r("a\n"), r("a"))).toBe(true);
+    expect(outputsMatch(r("a\r\n"), r("a\n"))).toBe(true);
+    expect(outputsMatch(r("a"), r("b"))).toBe(false);
+    expect(outputsMatch(r("a", 0), r("a", 1))).toBe(false);
+    expect(
+      outputsMatch(r("x", null, { status: 200, body: "ok" }), r("y", null, { status: 200, body: "ok" })),
+    ).toBe(true);
+    expect(
+      outputsMatch(r("", null, { status: 200, body: "ok" }), r("", null, { status: 500, body: "ok" })),
+    ).toBe(false);
+    expect(outputsMatch(null, r("a"))).toBeNull();
+  });
+
+  test("compareBuilds builds copies: the user's context and Dockerfile are never written", async () => {
+    const ctx = tmp();
+    fs.mkdirSync(path.join(ctx, "src"));
+    fs.writeFileSync(path.join(ctx, "src/main.go"), "package main\n");
+    fs.writeFileSync(path.join(ctx, "Dockerfile"), "FROM golang:1.19\n");
+    fs.writeFileSync(path.join(ctx, "e2e.json"), "{}");
+    const before =
+      JSON.stringify(fs.readdirSync(ctx, { recursive: true })) +
+      fs.readFileSync(path.join(ctx, "src/main.go"), "utf8");
+    const seen: { dockerfile: string; text: string; files: string[]; main: string; noCache: boolean }[] = [];
+    // a recording builder: it checks what a real builder would be handed
+    const recorder: Builder = {
+      name: "buildah",
+      version: "recording",
+      async build(dockerfile, context, _tag, opts) {
+        seen.push({
+          dockerfile,
+          text: fs.readFileSync(dockerfile, "utf8"),
+          files: (fs.readdirSync(context, { recursive: true }) as string[]).sort(),
+          main: fs.readFileSync(path.join(context, "src/main.go"), "utf8"),
+          noCache: opts.noCache,
+        });
+        return { ok: true, seconds: 1, error: null };
+      },
+      inspect: async () => ({ bytes: 10, layers: 1, command: ["app"] }),
+      run: async () => ({
+        ok: true,
+        exitCode: 0,
+        timedOut: false,
+        stdout: "same",
+        stderr: "",
+        http: null,
+        error: null,
+      }),
+      remove: async () => {},
+      prune: async () => {},
+    };
+    const work = tmp();
+    const c = await compareBuilds({
+      builder: recorder,
+      originalText: "FROM golang:1.19\n",
+      rewrittenText: "FROM golang:1.19 AS build\n",
+      sideFiles: [{ path: ".dockerignore", content: "Dockerfile\n", message: "m" }],
+      contextDir: ctx,
+      workDir: work,
+      exclude: ["e2e.json"],
+      touch: "auto",
+      run: { timeoutMs: 1000 },
+      tagPrefix: "localhost/t",
+    });
+    // per image: cold --no-cache build, cache-seeding build, rebuild after the change
+    expect(seen.map((s) => s.noCache)).toEqual([true, false, false, true, false, false]);
+    expect(seen[0].text).toBe("FROM golang:1.19\n");
+    expect(seen[3].text).toBe("FROM golang:1.19 AS build\n");
+    for (const s of seen) expect(s.dockerfile.startsWith(work)).toBe(true);
+    expect(seen[0].files).not.toContain(".dockerignore");
+    expect(seen[0].files).not.toContain("e2e.json");
+    expect(seen[3].files).toContain(".dockerignore");
+    // both cold builds see the untouched file; both rebuilds see the same one-line change
+    expect(seen[0].main).toBe("package main\n");
+    expect(seen[3].main).toBe("package main\n");
+    expect(seen[2].main).toMatch(/^package main\n\/\/ rebuild check \d+\n$/);
+    expect(seen[5].main).toBe(seen[2].main);
+    expect(c.touched).toBe("src/main.go");
+    expect(c.sameOutput).toBe(true);
+    const after =
+      JSON.stringify(fs.readdirSync(ctx, { recursive: true })) +
+      fs.readFileSync(path.join(ctx, "src/main.go"), "utf8");
+    expect(after).toBe(before);
+  });
+});
+
+describe("compareBuilds cold modes", () => {
+  test('"prune" drops the other image and the layer cache before each cold build, no seeding build', async () => {
+    const ctx = tmp();
+    fs.writeFileSync(path.join(ctx, "app.py"), "print('hi')\n");
+    const events: string[] = [];
+    const builder: Builder = {
+      name: "buildah",
+      version: "recording",
+      async build(dockerfile, _context, tag, opts) {
+        events.push(`build ${path.basename(dockerfile)} ${tag} ${opts.noCache ? "no-cache" : "cache"}`);
+        return { ok: true, seconds: 1, error: null };
+      },
+      inspect: async () => ({ bytes: 10, layers: 1, command: ["python", "app.py"] }),
+      async run(tag) {
+        events.push(`run ${tag}`);
+        return {
+          ok: true,
+          exitCode: 0,
+          timedOut: false,
+          stdout: "hi\n",
+          stderr: "",
+          http: null,
+          error: null,
+        };
+      },
+      async remove(tags) {
+        events.push(`remove ${tags.join(" ")}`);
+      },
+      async prune() {
+        events.push("prune");
+      },
+    };
+    const c = await compareBuilds({
+      builder,
+      originalText: "FROM python:3.11\n",
+      rewrittenText: "FROM python:3.11-slim\n",
+      sideFiles: [],
+      contextDir: ctx,
+      workDir: tmp(),
+      touch: "auto",
+      run: { timeoutMs: 1000 },
+      tagPrefix: "localhost/p",
+      cold: "prune",
+    });
+    expect(events).toEqual([
+      "prune",
+      "build Dockerfile.original localhost/p:before cache",
+      "run localhost/p:before",
+      "build Dockerfile.original localhost/p:before cache",
+      "remove localhost/p:before",
+      "prune",
+      "build Dockerfile.rewritten localhost/p:after cache",
+      "run localhost/p:after",
+      "build Dockerfile.rewritten localhost/p:after cache",
+      "remove localhost/p:after",
+      "remove localhost/p:before localhost/p:after",
+    ]);
+    expect(c.touched).toBe("app.py");
+    expect(c.sameOutput).toBe(true);
+    expect(c.after.rebuild?.ok).toBe(true);
+  });
+});
+
+describe("exec", () => {
+  test("a command that outlives its time limit is killed with its children", async () => {
+    const r = await exec("sh", ["-c", "echo started; sleep 30 & sleep 30; echo never"], { timeoutMs: 300 });
+    expect(r.timedOut).toBe(true);
+    expect(r.stdout).toBe("started\n");
+    expect(r.seconds).toBeLessThan(10);
+  });
+
+  test("a missing command is reported, not thrown", async () => {
+    const r = await exec("dfopt-no-such-command-xyz", []);
+    expect(r.code).not.toBe(0);
+    expect(r.spawnError).toMatch(/ENOENT/);
+  });
+});
