@@ -8,7 +8,8 @@ const require = createRequire(import.meta.url);
 rmSync("dist", { recursive: true, force: true });
 mkdirSync("dist");
 await build({
-  entryPoints: { dfopt: "src/cli/index.ts" },
+  // worker: the worker-thread entry src/io/pool.ts starts beside the bundle (dist/worker.js).
+  entryPoints: { dfopt: "src/cli/index.ts", worker: "src/io/worker.ts" },
   outdir: "dist",
   bundle: true,
   platform: "node",

@@ -216,7 +216,11 @@ export const dockerignore: Transform = {
     const loadsEnvFiles = /dotenv|environ|decouple|pydantic-settings|godotenv|dotenvy|spring-dotenv/i.test(
       manifests,
     );
-    const explicit = explicitSources(model);
+    // Sources as .dockerignore sees them: relative to the context root; ones
+    // outside it or built from variables cannot be matched (and `ignore` rejects them).
+    const explicit = explicitSources(model)
+      .map((s) => s.replace(/^(?:\.?\/)+/, ""))
+      .filter((s) => s !== "" && !s.includes("$") && ignore.isPathValid(s));
     const current = ignore().add(patternsOf(existing ?? ""));
     const accepted: Entry[] = [];
     for (const e of wanted(model, context)) {

@@ -253,7 +253,7 @@ async function runFiles(paths: string[], opts: CliOptions, io: CliIo): Promise<n
   const color = opts.color !== false && !!io.stdout.isTTY && !process.env.NO_COLOR;
   const summary = createSummary();
   const progress = createProgress(io.stderr, files.length, { enabled: format === "diff" && !opts.quiet });
-  const markdown = opts.report ? createMarkdownReport(io.cwd) : null;
+  const markdown = opts.report ? createMarkdownReport(io.cwd, inputs) : null;
   const sarif = format === "sarif" ? createSarifWriter(io.stdout, [...TRANSFORMS], io.cwd) : null;
   const jsonl = format === "jsonl" ? createJsonlWriter(io.stdout) : null;
   let jsonStarted = false;
@@ -285,7 +285,7 @@ async function runFiles(paths: string[], opts: CliOptions, io: CliIo): Promise<n
     const s = summary.toJSON();
     io.stdout.write(`],"summary":${JSON.stringify({ files: s.files, changed: s.changed, errors })}}\n`);
   }
-  jsonl?.end();
+  jsonl?.end({ errors });
   sarif?.end();
   if (markdown && opts.report) {
     try {

@@ -4,55 +4,93 @@ import type { BuildContext } from "../engine/types.ts";
 
 const MAX_CONTEXT_FILE = 2 * 1024 * 1024;
 
-/** A build context backed by a folder on disk; reads are cached and never throw. */
+/**
+ * A build context backed by a folder on disk. Reads, listings and stats are
+ * cached (a run never changes the context it reads) and never throw; entry
+ * types come from the folder listing, so asking about every entry of a large
+ * folder costs one readdir, not one stat each.
+ */
 export function folderContext(root: string): BuildContext {
   const abs = path.resolve(root);
   const files = new Map<string, string | undefined>();
-  const dirs = new Map<string, string[]>();
+  const dirs = new Map<string, Map<string, fs.Dirent>>();
+  const stats = new Map<string, fs.Stats | null>();
+  const sorted = new Map<string, string[]>();
+  const norm = (rel: string) => rel.replace(/^(?:\.?\/)+/, "").replace(/\/+$/, "");
   const resolve = (rel: string) => {
-    const p = path.resolve(abs, rel.replace(/^\/+/, ""));
+    const p = path.resolve(abs, norm(rel));
     return p === abs || p.startsWith(abs + path.sep) ? p : null;
   };
-  const stat = (rel: string) => {
-    const p = resolve(rel);
-    if (!p) return null;
-    try {
-      return fs.statSync(p);
-    } catch {
-      return null;
+  const listing = (rel: string) => {
+    const key = norm(rel);
+    let entries = dirs.get(key);
+    if (!entries) {
+      entries = new Map();
+      const p = resolve(key);
+      try {
+        if (p) for (const d of fs.readdirSync(p, { withFileTypes: true })) entries.set(d.name, d);
+      } catch {
+        // absent or unreadable: no entries
+      }
+      dirs.set(key, entries);
     }
+    return entries;
+  };
+  const stat = (rel: string) => {
+    const key = norm(rel);
+    if (stats.has(key)) return stats.get(key)!;
+    let result: fs.Stats | null = null;
+    const p = resolve(key);
+    try {
+      result = p ? fs.statSync(p) : null;
+    } catch {
+      result = null;
+    }
+    stats.set(key, result);
+    return result;
+  };
+  /** The entry's type from its parent's listing when that is cached and not a link. */
+  const direntOf = (rel: string) => {
+    const key = norm(rel);
+    const slash = key.lastIndexOf("/");
+    const parent = slash === -1 ? "" : key.slice(0, slash);
+    if (!dirs.has(parent)) return undefined;
+    const d = dirs.get(parent)!.get(key.slice(slash + 1));
+    return d && !d.isSymbolicLink() ? d : d === undefined ? null : undefined;
   };
   return {
     root: abs,
     readFile(rel) {
-      if (files.has(rel)) return files.get(rel);
+      const key = norm(rel);
+      if (files.has(key)) return files.get(key);
       let content: string | undefined;
-      const p = resolve(rel);
+      const s = stat(key);
+      const p = resolve(key);
       try {
-        if (p && fs.statSync(p).isFile() && fs.statSync(p).size <= MAX_CONTEXT_FILE) {
-          content = fs.readFileSync(p, "utf8");
-        }
+        if (p && s?.isFile() && s.size <= MAX_CONTEXT_FILE) content = fs.readFileSync(p, "utf8");
       } catch {
         content = undefined;
       }
-      files.set(rel, content);
+      files.set(key, content);
       return content;
     },
-    exists: (rel) => stat(rel) !== null,
-    isDirectory: (rel) => stat(rel)?.isDirectory() ?? false,
+    exists(rel) {
+      const d = direntOf(rel);
+      return d === undefined ? stat(rel) !== null : d !== null;
+    },
+    isDirectory(rel) {
+      if (norm(rel) === "") return true;
+      const d = direntOf(rel);
+      return d === undefined ? (stat(rel)?.isDirectory() ?? false) : (d?.isDirectory() ?? false);
+    },
     list(rel) {
-      const key = rel || ".";
-      let entries = dirs.get(key);
-      if (!entries) {
-        const p = resolve(key);
-        try {
-          entries = p ? fs.readdirSync(p).sort() : [];
-        } catch {
-          entries = [];
-        }
-        dirs.set(key, entries);
+      const key = norm(rel);
+      let names = sorted.get(key);
+      if (!names) {
+        names = [...listing(key).keys()].sort();
+        sorted.set(key, names);
       }
-      return entries;
+      return names;
     },
   };
 }

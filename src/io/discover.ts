@@ -48,17 +48,24 @@ const GLOB_CHARS = /[*?[\]{}]/;
  * leftovers and templates (`Dockerfile.j2`, `Dockerfile.in`, ...).
  */
 export function isDockerfileName(name: string): boolean {
-  if (name.endsWith("~") || name.startsWith(".#")) return false;
+  if (isNeverDockerfile(name)) return false;
   const lower = name.toLowerCase();
   if (lower === "dockerfile" || lower === "containerfile") return true;
-  if (lower.endsWith(".dockerignore")) return false;
   if (lower.endsWith(".dockerfile") || lower.endsWith(".containerfile")) {
     return !lower.startsWith(".") || lower.length > ".dockerfile".length;
   }
+  return /^(?:dockerfile|containerfile)\../.test(lower);
+}
+
+/** Editor backups, patch leftovers, ignore files and templates: not taken even when a glob matches them. */
+export function isNeverDockerfile(name: string): boolean {
+  if (name.endsWith("~") || name.startsWith(".#")) return true;
+  const lower = name.toLowerCase();
+  if (lower === ".dockerignore" || lower.endsWith(".dockerignore")) return true;
   const m = /^(?:dockerfile|containerfile)\.(.+)$/.exec(lower);
-  if (!m) return false;
+  if (!m) return /\.(?:orig|bak|rej|swp|swo)$/.test(lower);
   const ext = m[1].slice(m[1].lastIndexOf(".") + 1);
-  return !NOT_DOCKERFILE_EXT.has(ext) && !NOT_DOCKERFILE_EXT.has(m[1]);
+  return NOT_DOCKERFILE_EXT.has(ext) || NOT_DOCKERFILE_EXT.has(m[1]);
 }
 
 /** One `.gitignore`: its rules apply to paths relative to `dir`. */
@@ -363,14 +370,15 @@ function expandGlob(w: Walker, input: string, problems: DiscoverProblem[]): void
   }
   if (!st.isDirectory()) return;
   const levels = ancestorIgnores(path.resolve(base));
-  // A matching folder is walked for Dockerfiles; a matching file is taken whatever its name.
+  // A matching folder is walked for Dockerfiles; a matching file is taken whatever its name,
+  // except backups, ignore files and templates.
   const rest = parts.slice(firstGlob);
   const depth = rest.some((p) => p.includes("**")) ? Infinity : rest.length;
   walk(
     w,
     base,
     levels,
-    (rel) => pattern.test(rel),
+    (rel) => pattern.test(rel) && !isNeverDockerfile(rel.slice(rel.lastIndexOf("/") + 1)),
     (rel) => pattern.test(rel),
     depth,
   );

@@ -55,6 +55,23 @@ export function relativePath(file: string, cwd: string): string {
   return rel && !rel.startsWith("..") && !path.isAbsolute(rel) ? rel.split(path.sep).join("/") : file;
 }
 
+// Dockerfiles that share a folder share its (cached) context; a small LRU
+// keeps memory flat over thousands of repositories.
+const contexts = new Map<string, ReturnType<typeof folderContext>>();
+const MAX_CACHED_CONTEXTS = 32;
+
+function contextFor(dir: string) {
+  let context = contexts.get(dir);
+  if (context) {
+    contexts.delete(dir);
+  } else {
+    context = folderContext(dir);
+    if (contexts.size >= MAX_CACHED_CONTEXTS) contexts.delete(contexts.keys().next().value!);
+  }
+  contexts.set(dir, context);
+  return context;
+}
+
 function readInput(file: string): { text: string } | { error: FileError } {
   let stat: fs.Stats;
   try {
@@ -71,6 +88,8 @@ function readInput(file: string): { text: string } | { error: FileError } {
   }
   if (stat.isDirectory())
     return { error: { kind: "unreadable", message: "is a directory, not a file", line: null } };
+  // A FIFO or device would block the read forever.
+  if (!stat.isFile()) return { error: { kind: "unreadable", message: "not a regular file", line: null } };
   if (stat.size > MAX_FILE_BYTES) {
     return {
       error: {
@@ -122,7 +141,7 @@ export function processFile(file: string, settings: ProcessSettings): FileReport
     if (config.excluded) return report;
     const transforms: Transform[] = resolveTransforms(config, settings);
     const contextDir = settings.contextDir ?? path.dirname(file);
-    const context = folderContext(contextDir);
+    const context = contextFor(contextDir);
     const result = optimizeFile(input.text, context, { transforms, options: config.options });
     report.changes = result.changes;
     report.refusals = result.refusals;
@@ -160,6 +179,7 @@ export function processFile(file: string, settings: ProcessSettings): FileReport
         writeFileAtomic(f.abs, f.after);
         report.written.push(relativePath(f.abs, settings.cwd));
       }
+      if (sideOutputs.length > 0) contexts.delete(contextDir);
     }
     return report;
   } catch (e) {

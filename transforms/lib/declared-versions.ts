@@ -44,7 +44,19 @@ export interface DeclaredVersion {
 
 export type DeclaredVersions = Partial<Record<Ecosystem, DeclaredVersion>>;
 
+// Several transforms ask per pass; a context's files do not change during a run.
+const memo = new WeakMap<BuildContext, DeclaredVersions>();
+
 export function declaredVersions(context: BuildContext): DeclaredVersions {
+  let found = memo.get(context);
+  if (!found) {
+    found = computeDeclaredVersions(context);
+    memo.set(context, found);
+  }
+  return found;
+}
+
+function computeDeclaredVersions(context: BuildContext): DeclaredVersions {
   const out: DeclaredVersions = {};
   const toolVersions = parseToolVersions(context.readFile(".tool-versions"));
   const found = {

@@ -116,7 +116,10 @@ export const go: Ecosystem = {
 };
 
 function hasGoMod(context: BuildContext): boolean {
-  return context.exists("go.mod") || context.list("").some((d) => context.exists(`${d}/go.mod`));
+  return (
+    context.exists("go.mod") ||
+    context.list("").some((d) => context.isDirectory(d) && context.exists(`${d}/go.mod`))
+  );
 }
 
 interface GoBuild {

@@ -9,7 +9,8 @@
  * app folder, the venv first on PATH, a non-root `app` user unless the file
  * sets a USER, and the original runtime instructions in order.
  */
-import type { Instr } from "../../src/engine/parse.ts";
+import { unquote, type Instr } from "../../src/engine/parse.ts";
+import type { ShellCommand } from "../../src/engine/shell.ts";
 import { keyword } from "../../src/engine/style.ts";
 import {
   BOTH_STAGES,
@@ -22,6 +23,8 @@ import {
   baseImage,
   classifyPackages,
   dedupeWorkdirs,
+  expandKnown,
+  normPath,
   linesBefore,
   commandWords,
   copyFromLine,
@@ -160,11 +163,14 @@ function planPython(input: SplitInput): SplitOutcome {
   if (appDir === "/") return refuse("no WORKDIR: the app lives in / and cannot be copied on its own");
   if (!copiesInto(stage, appDir, model.globalArgValues))
     return refuse(`nothing is copied into the app folder ${appDir} (the source is mounted at run time?)`);
-  if (isInside(appDir, VENV) || isInside(VENV, appDir))
-    return refuse(`the app folder ${appDir} overlaps ${VENV}`);
-
   const cwdAt = workdirs(stage, "/", model.globalArgValues);
   const varsAt = stageVars(stage, model.globalArgValues);
+  // A virtualenv the Dockerfile creates itself is reused: installs go into it as written.
+  const own = findOwnVenv(model, stage, varsAt);
+  if (own && "refusal" in own) return own.refusal;
+  const venv = own ? own.path : VENV;
+  if (isInside(appDir, venv) || isInside(venv, appDir))
+    return refuse(`the app folder ${appDir} overlaps ${own ? "the virtualenv " : ""}${venv}`);
   const roles = new Map<Instr, RunRole>();
   const osPackages: Array<{ manager: PackageManager; packages: string[]; instr: Instr }> = [];
   const manifestFiles = new Set<string>();
@@ -175,7 +181,13 @@ function planPython(input: SplitInput): SplitOutcome {
   for (const instr of stage.instructions) {
     const k = instr.keyword;
     if (k === "ONBUILD") return refuse(`ONBUILD at line ${instr.line} is not supported`, instr);
-    if (k === "ENV" && /\b(?:VIRTUAL_ENV|PIP_TARGET|PIP_PREFIX|PIP_USER|PYTHONUSERBASE)\b/.test(instr.text)) {
+    if (
+      k === "ENV" &&
+      (own
+        ? /\b(?:PIP_TARGET|PIP_PREFIX|PIP_USER|PYTHONUSERBASE)\b/
+        : /\b(?:VIRTUAL_ENV|PIP_TARGET|PIP_PREFIX|PIP_USER|PYTHONUSERBASE)\b/
+      ).test(instr.text)
+    ) {
       return refuse(`${quote(instr)} sets where packages install; the venv would not receive them`, instr);
     }
     if (k === "COPY" || k === "ADD") {
@@ -188,7 +200,7 @@ function planPython(input: SplitInput): SplitOutcome {
       if (c.chown && isInside(c.destAbs, appDir)) chownApp ??= c.chown;
       const missing = missingSources(context, c);
       if (missing.length) return refuse(`${quote(instr)}: ${missing[0]} is not in the build context`, instr);
-      if (isInside(c.destAbs, VENV)) return refuse(`${quote(instr)} copies into ${VENV}`, instr);
+      if (isInside(c.destAbs, venv)) return refuse(`${quote(instr)} copies into ${venv}`, instr);
       if (!isInside(c.destAbs, appDir)) {
         const manifestsOnly = c.sources.every((s) =>
           /^(?:requirements[\w.-]*\.txt|Pipfile\*?|Pipfile\.lock|pyproject\.toml|poetry\.lock|setup\.(?:py|cfg)|constraints[\w.-]*\.txt)$/.test(
@@ -224,6 +236,7 @@ function planPython(input: SplitInput): SplitOutcome {
     let cwd = cwdAt.get(instr) ?? appDir;
     for (const c of cmds) {
       const w = commandWords(c);
+      if (own && w[0] === null) w[0] = wordValue(c, 0, varsAt.get(instr));
       if (w[0] === null)
         return refuse(`RUN at line ${instr.line} runs a command chosen by a variable`, instr);
       const redirect = redirectProblem(model, instr, c, appDir, cwd);
@@ -244,7 +257,11 @@ function planPython(input: SplitInput): SplitOutcome {
           if (args.some((a) => /^--(?:user|target|prefix|root)\b/.test(a) || a === "-t")) {
             return refuse(`${quote(instr)} installs outside the interpreter's environment`, instr);
           }
-          if (args.includes("--no-build-isolation")) {
+          if (own) {
+            const problem = ownVenvTarget(own, instr, w, args, cwd);
+            if (problem) return refuse(problem, instr);
+          }
+          if (!own && args.includes("--no-build-isolation")) {
             return refuse(
               `${quote(instr)} builds with --no-build-isolation, relying on the system interpreter's setuptools/wheel, which ${VENV} lacks`,
               instr,
@@ -282,6 +299,15 @@ function planPython(input: SplitInput): SplitOutcome {
           continue;
         return refuse(`${quote(instr)}: pip ${sub} is not understood`, instr);
       }
+      if (own && (name === "pipenv" || name === "poetry"))
+        return refuse(
+          `${quote(instr)}: ${name} together with the Dockerfile's own virtualenv ${venv} is not planned`,
+          instr,
+        );
+      if (own && name === "virtualenv" && own.creators.has(instr)) {
+        role.manifestOnly = false;
+        continue;
+      }
       if (name === "pipenv") {
         const sub = plain.find((a) => !a.startsWith("-")) ?? "";
         if (sub === "install" || sub === "sync") {
@@ -311,6 +337,14 @@ function planPython(input: SplitInput): SplitOutcome {
       if (name === "uv") return refuse(`${quote(instr)}: uv installs are not planned yet`, instr);
       if (/^(?:apt-get|apt|apk|yum|dnf|microdnf)$/.test(name)) {
         if (plain.some((a) => /^(?:install|add)$/.test(a))) {
+          const distroPython = plain.find((a) =>
+            /^(?:python3?(?:\.\d+)?(?:-venv|-virtualenv|-pip|-dev|-minimal)?|virtualenv)$/.test(a),
+          );
+          if (own && distroPython)
+            return refuse(
+              `${quote(instr)} installs the distribution's ${distroPython}; the virtualenv ${venv} may be built on it, and the -slim runtime does not have it`,
+              instr,
+            );
           role.os = true;
           for (const o of osInstalls(model, instr))
             if (!osPackages.some((x) => x.instr === instr && x.manager === o.manager)) osPackages.push(o);
@@ -324,6 +358,10 @@ function planPython(input: SplitInput): SplitOutcome {
           /manage\.py$/.test(args[0] ?? "") && /^(?:collectstatic|compilemessages)$/.test(args[1] ?? "");
         const isCompileall = args[0] === "-m" && args[1] === "compileall";
         const isVenv = args[0] === "-m" && (args[1] === "venv" || args[1] === "virtualenv");
+        if (isVenv && own?.creators.has(instr)) {
+          role.manifestOnly = false;
+          continue;
+        }
         if (isVenv) return refuse(`${quote(instr)} creates its own virtualenv`, instr);
         if (!isManage && !isCompileall)
           return refuse(`${quote(instr)} runs a Python script the transform cannot see into`, instr);
@@ -375,7 +413,7 @@ function planPython(input: SplitInput): SplitOutcome {
     const m = /\/usr\/local\/(?:bin\/(?!python)[\w.-]+|lib\/python[\d.]*\/(?:site|dist)-packages)/.exec(
       i.text,
     );
-    if (m) return refuse(`${quote(i)} names ${m[0]}, which moves into ${VENV}`, i);
+    if (m && !own) return refuse(`${quote(i)} names ${m[0]}, which moves into ${VENV}`, i);
   }
   for (const argv of start.commands) {
     const words = argv.filter((a): a is string => a !== null);
@@ -545,7 +583,7 @@ function planPython(input: SplitInput): SplitOutcome {
       if (MOVABLE_WHEN_LAST.has(instr.keyword) && !buildsAfter(stage, instr)) continue;
     }
     const before = [
-      ...(instr === firstPipRun ? venvLines : []),
+      ...(instr === firstPipRun && !own ? venvLines : []),
       ...(instr === firstInstall && manifestLine ? [manifestLine] : []),
     ];
     build.push(before.length ? linesBefore(seg(s), before) : seg(s));
@@ -558,11 +596,12 @@ function planPython(input: SplitInput): SplitOutcome {
   if (runtimeInstall.length) runtime.push(newLines(...runtimeInstall));
   for (const u of userRuns) runtime.push(seg(segOf.get(u)!, "trim"));
   if (addUser) runtime.push(newLines(...createUserLines(model, alpine ? "alpine" : "debian")));
-  runtime.push(newLines(`${env} VIRTUAL_ENV=${VENV} PATH="${VENV}/bin:$PATH"`));
+  // An own venv keeps the Dockerfile's ENV lines (carried to the runtime stage in order).
+  if (!own) runtime.push(newLines(`${env} VIRTUAL_ENV=${VENV} PATH="${VENV}/bin:$PATH"`));
   const rtInstrs = dedupeWorkdirs(runtimeInstrs);
   const lastWorkdir = [...rtInstrs].reverse().find((i) => i.keyword === "WORKDIR") ?? null;
   const copyLines = [
-    copyFromLine(model, buildName, VENV, VENV),
+    copyFromLine(model, buildName, venv, venv),
     copyFromLine(model, buildName, appDir, appDir, addUser ? "app:app" : chownApp),
     ...outsideCopies.map((p) => copyFromLine(model, buildName, p, p)),
   ];
@@ -579,7 +618,9 @@ function planPython(input: SplitInput): SplitOutcome {
   if (addUser && !userAdded) runtime.push(newLines(userLine(model, "app")));
 
   const msg = [
-    `split into a build stage (${image.raw}) installing into ${VENV} and a runtime stage (${rtImage}) with the venv and ${appDir}`,
+    own
+      ? `split into a build stage (${image.raw}) installing into its own virtualenv ${venv} and a runtime stage (${rtImage}) with that venv and ${appDir}`
+      : `split into a build stage (${image.raw}) installing into ${VENV} and a runtime stage (${rtImage}) with the venv and ${appDir}`,
     addUser ? "runs as a new non-root user app" : null,
     moveCopy ? "dependency manifests installed before the source is copied" : null,
     ...notes,
@@ -608,4 +649,166 @@ function nestedRequirements(context: SplitInput["context"], file: string): strin
     if (/^\s*(?:-e\s+)?\.(?:\[|\s|$)|^\s*-e\s+\.\.?\//.test(line)) out.push("?");
   }
   return out;
+}
+
+/** The virtualenv a Dockerfile creates itself (`python -m venv X`, `virtualenv X`). */
+interface OwnVenv {
+  path: string;
+  /** The RUNs that create it. */
+  creators: Set<Instr>;
+  /** The venv whose bin/ leads PATH before each instruction (null: none). */
+  activeAt: Map<Instr, string | null>;
+}
+
+const SYSTEM_TOOLS = /^(?:pip|setuptools|wheel|virtualenv)(?:[<>=!~].*)?$/i;
+
+/** A command word, with `$VAR`s the stage defines expanded (null when unknown). */
+function wordValue(
+  c: ShellCommand,
+  i: number,
+  vars: ReadonlyMap<string, string | null> | undefined,
+): string | null {
+  const w = c.words[i];
+  if (!w) return null;
+  if (w.value !== null) return w.value;
+  const raw = /^"[^"`\\]*"$/.test(w.raw) ? w.raw.slice(1, -1) : w.raw;
+  if (/["'`\\]|\$\(/.test(raw)) return null;
+  return expandKnown(raw, vars);
+}
+
+/** `name=value` pairs of an ENV (both forms). */
+function envPairs(instr: Instr): Array<[string, string]> {
+  const words = instr.args.map((a) => a.value);
+  if (words.length >= 1 && !words[0].includes("=")) return [[words[0], unquote(words.slice(1).join(" "))]];
+  return words.flatMap((w): Array<[string, string]> => {
+    const eq = w.indexOf("=");
+    return eq > 0 ? [[w.slice(0, eq), unquote(w.slice(eq + 1))]] : [];
+  });
+}
+
+/**
+ * Finds a virtualenv the stage creates itself. null: none; a refusal when one is
+ * created in a way the runtime stage could not reproduce.
+ */
+function findOwnVenv(
+  model: SplitInput["model"],
+  stage: SplitInput["stage"],
+  varsAt: Map<Instr, Map<string, string | null>>,
+): OwnVenv | { refusal: SplitOutcome } | null {
+  let path: string | null = null;
+  const creators = new Set<Instr>();
+  for (const instr of stage.instructions) {
+    if (instr.keyword !== "RUN" || instr.hasHeredoc) continue;
+    const cmds = runCommands(model, instr);
+    if (!cmds) continue;
+    const vars = varsAt.get(instr);
+    for (const c of cmds) {
+      const w0 = wordValue(c, 0, vars) ?? "";
+      const name = w0.split("/").pop() ?? "";
+      let argStart: number;
+      const pyName = /^python(?:3(?:\.\d+)?)?$/.test(name);
+      if (pyName && c.words[1]?.value === "-m" && /^(?:venv|virtualenv)$/.test(c.words[2]?.value ?? ""))
+        argStart = 3;
+      else if (name === "virtualenv") argStart = 1;
+      else continue;
+      const r = (reason: string) => ({ refusal: refuse(`${quote(instr)} ${reason}`, instr) });
+      if (w0.includes("/") && !/^\/usr\/local\/bin\//.test(w0))
+        return r(
+          `creates its virtualenv with ${w0}, an interpreter the -slim runtime image does not have at that path`,
+        );
+      const positional: string[] = [];
+      for (let i = argStart; i < c.words.length; i++) {
+        const a = wordValue(c, i, vars);
+        if (a === null) return r("names its virtualenv with a variable the transform cannot resolve");
+        if (a === "--system-site-packages")
+          return r(
+            "creates a virtualenv with --system-site-packages: it would use packages of the build image the -slim runtime lacks",
+          );
+        if (a === "--without-pip" || a === "--no-pip")
+          return r("creates a virtualenv without pip: the installs would not go into it");
+        if (/^(?:-p|--python)(?:=|$)/.test(a))
+          return r("creates its virtualenv with another interpreter, which the -slim runtime may not have");
+        if (a === "--prompt") {
+          i++;
+          continue;
+        }
+        if (/^-/.test(a)) {
+          if (
+            /^--(?:copies|symlinks|clear|upgrade-deps|upgrade|prompt=.*|always-copy|no-download|download)$/.test(
+              a,
+            )
+          )
+            continue;
+          return r(`creates its virtualenv with ${a}, an option the transform does not know`);
+        }
+        positional.push(a);
+      }
+      if (positional.length !== 1) return r("does not create exactly one virtualenv");
+      const target = positional[0];
+      if (!target.startsWith("/"))
+        return r(
+          `creates its virtualenv at the relative path ${target}; only an absolute path can be copied to the runtime stage as is`,
+        );
+      const abs = normPath(target);
+      if (path !== null && path !== abs) return r(`creates a second virtualenv (${path} already exists)`);
+      path = abs;
+      creators.add(instr);
+    }
+  }
+  if (path === null) return null;
+  const venvPath = path;
+  // PATH leads with <venv>/bin after an ENV that puts it first (variables as before that ENV).
+  const activeAt = new Map<Instr, string | null>();
+  let active: string | null = null;
+  for (const instr of stage.instructions) {
+    activeAt.set(instr, active);
+    if (instr.keyword !== "ENV") continue;
+    for (const [k, v] of envPairs(instr)) {
+      if (k === "VIRTUAL_ENV" && normPath(expandKnown(v, varsAt.get(instr)) ?? "?") !== venvPath)
+        return {
+          refusal: refuse(
+            `${quote(instr)} sets VIRTUAL_ENV to another folder than the virtualenv ${venvPath}`,
+            instr,
+          ),
+        };
+      if (k !== "PATH") continue;
+      const first = expandKnown(v.split(":")[0], varsAt.get(instr));
+      active = first !== null && first !== "" && normPath(first) === venvPath + "/bin" ? venvPath : null;
+    }
+  }
+  return { path: venvPath, creators, activeAt };
+}
+
+/**
+ * Where a pip install goes when the Dockerfile has its own venv: into it (explicit
+ * `<venv>/bin/pip`, or PATH leading with `<venv>/bin`), or into the system
+ * interpreter, which is only fine for the tools that build the venv. A problem, or null.
+ */
+function ownVenvTarget(
+  own: OwnVenv,
+  instr: Instr,
+  w: Array<string | null>,
+  args: string[],
+  cwd: string,
+): string | null {
+  const exe = w[0] ?? "";
+  let intoVenv: boolean;
+  if (exe.includes("/")) {
+    const dir = resolvePath(cwd, exe).replace(/\/[^/]+$/, "");
+    if (dir === own.path + "/bin") intoVenv = true;
+    else if (dir === "/usr/local/bin") intoVenv = false;
+    else
+      return `${quote(instr)} runs pip from ${exe}, neither the virtualenv ${own.path} nor the image's Python`;
+  } else intoVenv = own.activeAt.get(instr) === own.path;
+  if (intoVenv) return null;
+  const rest = args.slice(args.indexOf("install") + 1);
+  const pkgs = rest.filter((a) => !a.startsWith("-"));
+  const onlyTools = rest.every(
+    (a) =>
+      /^(?:-U|--upgrade|--no-cache-dir|-q|--quiet|--no-compile|--disable-pip-version-check|--root-user-action=\w+)$/.test(
+        a,
+      ) || SYSTEM_TOOLS.test(a),
+  );
+  if (pkgs.length > 0 && onlyTools && !w.includes(null)) return null;
+  return `${quote(instr)} installs into the image's own Python, not the virtualenv ${own.path}; the -slim runtime would not have those packages`;
 }

@@ -1,0 +1,308 @@
+/**
+ * npm run bench [-- --sample N] [-- --jobs N]
+ *
+ * Whole-process benchmark over ../shared/corpus/dockerfiles (16,000 real
+ * files), one run each:
+ *   - dfopt: the bundled CLI (`node dist/dfopt.js`, dry run, all transforms,
+ *     `--format json` to /dev/null);
+ *   - dockerfilelint (npm devDependency) over the same files, less those
+ *     that crash it (found once by bisection, cached);
+ *   - tally (`@wharflab/tally-linux-x64`, `tally lint --slow-checks off
+ *     --format json`) over the files it parses (it stops at the first one it
+ *     cannot: those are found once, with rules off, and cached in
+ *     node_modules/.cache/dfopt-bench/);
+ * printing wall time, files/s and peak memory (/usr/bin/time -v) and the
+ * ratios; then the cold start of the bundled CLI on one file against
+ * `node -e 0` (median of 10).
+ * Targets (2 cores): dfopt ≥ 2,000 files/s, one file within 40 ms of node, peak < 300 MB.
+ */
+import { spawnSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { TRANSFORMS } from "../transforms/index.ts";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const CORPUS = path.resolve(ROOT, "../shared/corpus/dockerfiles");
+const CACHE = path.join(ROOT, "node_modules/.cache/dfopt-bench");
+const TALLY = path.join(ROOT, "node_modules/@wharflab/tally-linux-x64/bin/tally");
+const DOCKERFILELINT = path.join(ROOT, "node_modules/dockerfilelint/bin/dockerfilelint");
+const DFOPT = path.join(ROOT, "dist/dfopt.js");
+const TIMEOUT_MS = 30 * 60_000;
+
+function arg(name: string): string | undefined {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
+interface Measured {
+  tool: string;
+  files: number;
+  seconds: number;
+  peakMb: number;
+  /** User + system CPU seconds: less sensitive than wall time to a busy machine. */
+  cpuSeconds: number;
+  exitCode: number | null;
+  note?: string;
+}
+
+/** Runs a command under /usr/bin/time -v in the corpus folder, stdout to /dev/null. */
+function measure(tool: string, files: number, cmd: string, args: string[]): Measured {
+  const devnull = fs.openSync("/dev/null", "w");
+  const hasTime = fs.existsSync("/usr/bin/time");
+  const started = performance.now();
+  const r = spawnSync(hasTime ? "/usr/bin/time" : cmd, hasTime ? ["-v", cmd, ...args] : args, {
+    cwd: CORPUS,
+    stdio: ["ignore", devnull, "pipe"],
+    maxBuffer: 256 * 1024 * 1024,
+    timeout: TIMEOUT_MS,
+  });
+  const seconds = (performance.now() - started) / 1000;
+  fs.closeSync(devnull);
+  const err = r.stderr?.toString("utf8") ?? "";
+  const rss = /Maximum resident set size \(kbytes\): (\d+)/.exec(err);
+  const status = /Exit status: (\d+)/.exec(err);
+  const user = /User time \(seconds\): ([\d.]+)/.exec(err);
+  const sys = /System time \(seconds\): ([\d.]+)/.exec(err);
+  return {
+    tool,
+    files,
+    seconds,
+    peakMb: rss ? Number(rss[1]) / 1024 : NaN,
+    cpuSeconds: user && sys ? Number(user[1]) + Number(sys[1]) : NaN,
+    exitCode: status ? Number(status[1]) : r.status,
+    note: r.error ? String(r.error.message) : undefined,
+  };
+}
+
+/**
+ * tally stops at the first file it cannot parse, naming it on stderr. Walk
+ * the list in batches with every rule off (parsing only); a failure marks
+ * the files before the named one as parsed, drops the named one, and goes on
+ * after it. The result is cached per corpus size and tally version.
+ */
+function tallyParseable(files: string[]): string[] {
+  const version = spawnSync(TALLY, ["--version"]).stdout.toString().trim().replace(/\W+/g, "_");
+  const cacheFile = path.join(
+    CACHE,
+    `tally-parseable-${files.length}-${hash(files.join("\n"))}-${version}.txt`,
+  );
+  if (fs.existsSync(cacheFile)) {
+    const cached = fs.readFileSync(cacheFile, "utf8").split("\n").filter(Boolean);
+    console.log(`tally: ${cached.length} parseable files (cached in ${path.relative(ROOT, cacheFile)})`);
+    return cached;
+  }
+  const good: string[] = [];
+  const bad: string[] = [];
+  const BATCH = 400;
+  let i = 0;
+  while (i < files.length) {
+    const batch = files.slice(i, i + BATCH);
+    const r = spawnSync(
+      TALLY,
+      ["lint", "--slow-checks", "off", "--format", "json", "--no-config", "--ignore", "*", ...batch],
+      {
+        cwd: CORPUS,
+        maxBuffer: 256 * 1024 * 1024,
+      },
+    );
+    const stderr = r.stderr.toString("utf8");
+    const m = /Error: (?:failed to lint )?([^\s:]+):/.exec(stderr);
+    const at = m ? batch.indexOf(m[1]) : -1;
+    if (r.status === 0 || at < 0) {
+      if (r.status !== 0) {
+        // Failure naming no file of the batch: keep none of it rather than guess.
+        bad.push(...batch);
+      } else good.push(...batch);
+      i += batch.length;
+      continue;
+    }
+    good.push(...batch.slice(0, at));
+    bad.push(batch[at]);
+    i += at + 1;
+  }
+  fs.mkdirSync(CACHE, { recursive: true });
+  fs.writeFileSync(cacheFile, good.join("\n") + "\n");
+  console.log(
+    `tally: ${good.length} parseable files, ${bad.length} not (cached in ${path.relative(ROOT, cacheFile)})`,
+  );
+  return good;
+}
+
+/**
+ * dockerfilelint crashes (a TypeError, no JSON, no file named) on some files,
+ * e.g. an unusual HEALTHCHECK, and then lints nothing. Find the files it
+ * gets through by bisecting failing batches; cached like tally's list.
+ */
+function dockerfilelintUsable(files: string[]): string[] {
+  const cacheFile = path.join(CACHE, `dockerfilelint-ok-${files.length}-${hash(files.join("\n"))}.txt`);
+  if (fs.existsSync(cacheFile)) {
+    const cached = fs.readFileSync(cacheFile, "utf8").split("\n").filter(Boolean);
+    console.log(
+      `dockerfilelint: ${cached.length} usable files (cached in ${path.relative(ROOT, cacheFile)})`,
+    );
+    return cached;
+  }
+  const works = (batch: string[]) => {
+    const r = spawnSync(process.execPath, [DOCKERFILELINT, "-o", "json", ...batch], {
+      cwd: CORPUS,
+      maxBuffer: 512 * 1024 * 1024,
+    });
+    try {
+      return (JSON.parse(r.stdout.toString("utf8")) as { files: unknown[] }).files.length === batch.length;
+    } catch {
+      return false;
+    }
+  };
+  const good: string[] = [];
+  let bad = 0;
+  const visit = (batch: string[]) => {
+    if (batch.length === 0) return;
+    if (works(batch)) good.push(...batch);
+    else if (batch.length === 1) bad++;
+    else {
+      const mid = Math.floor(batch.length / 2);
+      visit(batch.slice(0, mid));
+      visit(batch.slice(mid));
+    }
+  };
+  for (let i = 0; i < files.length; i += 2000) visit(files.slice(i, i + 2000));
+  fs.mkdirSync(CACHE, { recursive: true });
+  fs.writeFileSync(cacheFile, good.join("\n") + "\n");
+  console.log(
+    `dockerfilelint: ${good.length} usable files, ${bad} crash it (cached in ${path.relative(ROOT, cacheFile)})`,
+  );
+  return good;
+}
+
+function hash(s: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return (h >>> 0).toString(16);
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+function timeRuns(cmd: string, args: string[], cwd: string, n: number): number[] {
+  const times: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t = performance.now();
+    spawnSync(cmd, args, { cwd, stdio: "ignore" });
+    times.push(performance.now() - t);
+  }
+  return times;
+}
+
+function main(): void {
+  if (!fs.existsSync(CORPUS)) {
+    console.log(`bench: ${CORPUS} not found; nothing to measure (the shared corpus is not on this machine).`);
+    return;
+  }
+  if (!fs.existsSync(DFOPT)) {
+    console.log("bench: dist/dfopt.js is missing: run `npm run build` first (npm run bench does).");
+    process.exitCode = 1;
+    return;
+  }
+  let files = fs
+    .readdirSync(CORPUS)
+    .filter((f) => f !== "SOURCES.tsv" && f !== "README.md")
+    .sort();
+  const sample = arg("--sample");
+  if (sample) {
+    const step = Math.max(1, Math.floor(files.length / Number(sample)));
+    files = files.filter((_, i) => i % step === 0).slice(0, Number(sample));
+  }
+  const jobs = arg("--jobs");
+  console.log(
+    `bench: ${files.length} files, ${os.availableParallelism()} cores, node ${process.version}, load average ${os
+      .loadavg()
+      .map((l) => l.toFixed(1))
+      .join(" ")}`,
+  );
+
+  const results: Measured[] = [];
+  const offByDefault = TRANSFORMS.filter((t) => t.defaultOff).map((t) => t.id);
+  const only = offByDefault.length > 0 ? ["--only", TRANSFORMS.map((t) => t.id).join(",")] : [];
+  results.push(
+    measure("dfopt", files.length, process.execPath, [
+      DFOPT,
+      "--format",
+      "json",
+      "--quiet",
+      ...only,
+      ...(jobs ? ["--jobs", jobs] : []),
+      ...files,
+    ]),
+  );
+  const lintable = dockerfilelintUsable(files);
+  results.push(
+    measure("dockerfilelint", lintable.length, process.execPath, [DOCKERFILELINT, "-o", "json", ...lintable]),
+  );
+  if (fs.existsSync(TALLY)) {
+    const parseable = tallyParseable(files);
+    results.push(
+      measure("tally", parseable.length, TALLY, [
+        "lint",
+        "--slow-checks",
+        "off",
+        "--format",
+        "json",
+        "--no-config",
+        ...parseable,
+      ]),
+    );
+  } else console.log("tally: not installed (npm install -D @wharflab/tally-linux-x64)");
+
+  console.log("\n| tool | files | wall s | files/s | CPU s | CPU ms/file | peak MB | exit |");
+  console.log("|---|---:|---:|---:|---:|---:|---:|---:|");
+  for (const r of results) {
+    console.log(
+      `| ${r.tool} | ${r.files} | ${r.seconds.toFixed(2)} | ${Math.round(r.files / r.seconds)} | ${r.cpuSeconds.toFixed(1)} | ${((1000 * r.cpuSeconds) / r.files).toFixed(1)} | ${r.peakMb.toFixed(0)} | ${r.exitCode}${r.note ? ` (${r.note})` : ""} |`,
+    );
+  }
+  const dfopt = results[0];
+  const rate = (r: Measured) => r.files / r.seconds;
+  for (const r of results.slice(1)) {
+    console.log(
+      `dfopt/${r.tool}: ${(rate(dfopt) / rate(r)).toFixed(2)}× files/s, ${(dfopt.peakMb / r.peakMb).toFixed(2)}× peak memory`,
+    );
+  }
+  console.log(
+    `targets: ≥ 2000 files/s: ${rate(dfopt) >= 2000 ? "met" : "MISSED"} (${Math.round(rate(dfopt))}); ` +
+      `peak < 300 MB: ${dfopt.peakMb < 300 ? "met" : "MISSED"} (${dfopt.peakMb.toFixed(0)} MB)`,
+  );
+
+  // Cold start: the bundled CLI on one small Dockerfile against `node -e 0`.
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "dfopt-bench-"));
+  fs.writeFileSync(path.join(tmp, "Dockerfile"), 'FROM alpine:3.20\nRUN apk add curl\nCMD ["sh"]\n');
+  const hyperfine = spawnSync("hyperfine", ["--version"]).status === 0;
+  let nodeMs: number;
+  let dfoptMs: number;
+  if (hyperfine) {
+    const out = path.join(tmp, "hf.json");
+    spawnSync(
+      "hyperfine",
+      ["-N", "--warmup", "2", "--runs", "10", "--export-json", out, "node -e 0", `node ${DFOPT} Dockerfile`],
+      { cwd: tmp, stdio: "ignore" },
+    );
+    const hf = JSON.parse(fs.readFileSync(out, "utf8")) as { results: { median: number }[] };
+    [nodeMs, dfoptMs] = hf.results.map((r) => r.median * 1000);
+  } else {
+    timeRuns(process.execPath, ["-e", "0"], tmp, 2); // warm the file cache
+    timeRuns(process.execPath, [DFOPT, "Dockerfile"], tmp, 2);
+    nodeMs = median(timeRuns(process.execPath, ["-e", "0"], tmp, 10));
+    dfoptMs = median(timeRuns(process.execPath, [DFOPT, "Dockerfile"], tmp, 10));
+  }
+  fs.rmSync(tmp, { recursive: true, force: true });
+  const extra = dfoptMs - nodeMs;
+  console.log(
+    `\ncold start (median of 10${hyperfine ? ", hyperfine" : ""}): node -e 0 ${nodeMs.toFixed(0)} ms, ` +
+      `dfopt one file ${dfoptMs.toFixed(0)} ms: +${extra.toFixed(0)} ms (target ≤ 40: ${extra <= 40 ? "met" : "MISSED"})`,
+  );
+}
+
+main();

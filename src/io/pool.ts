@@ -1,0 +1,277 @@
+import { createRequire } from "node:module";
+import os from "node:os";
+import path from "node:path";
+import { pathToFileURL } from "node:url";
+import { Worker } from "node:worker_threads";
+import { initShell } from "../engine/shell.ts";
+import { processFile, relativePath, type FileReport, type ProcessSettings } from "./process.ts";
+
+/** Messages between the pool and src/io/worker.ts. */
+export type ToWorker = { type: "chunk"; files: { index: number; path: string }[] } | { type: "stop" };
+export type FromWorker =
+  | { type: "ready" }
+  | { type: "report"; index: number; report: FileReport }
+  | { type: "fatal"; message: string };
+
+export interface PoolOptions {
+  /** A worker silent for this long on one file is stopped, and the file reported as an error. */
+  fileTimeoutMs?: number;
+  /** At most this many reports are held while waiting for an earlier file (back-pressure). */
+  maxAhead?: number;
+  /** Memory limits for each worker (a worker over them dies: its file becomes an error). */
+  resourceLimits?: import("node:worker_threads").ResourceLimits;
+}
+
+/** Below this many files per worker, starting threads costs more than it saves. */
+const MIN_FILES_PER_WORKER = 24;
+const DEFAULT_FILE_TIMEOUT_MS = 60_000;
+const DEFAULT_MAX_AHEAD = 4096;
+
+export function defaultJobs(): number {
+  return Math.max(1, os.availableParallelism());
+}
+
+/** An error report for a file a worker died on (or hung on). */
+function crashReport(file: string, settings: ProcessSettings, message: string, kind: string): FileReport {
+  return {
+    path: relativePath(file, settings.cwd),
+    changed: false,
+    changes: [],
+    refusals: [],
+    error: { kind, message, line: null },
+    diff: null,
+    written: [],
+    sideFiles: [],
+  };
+}
+
+/**
+ * The worker entry: `dist/worker.js` beside the bundle, or `src/io/worker.ts`
+ * loaded through tsx when running from sources (vitest, tsx).
+ */
+function workerEntry(): { script: URL | string; eval: boolean } {
+  const here = import.meta.url;
+  if (here.endsWith(".ts")) {
+    // From sources: register tsx's loader inside the worker, then load the TypeScript entry.
+    const tsxDir = path.dirname(createRequire(here).resolve("tsx/package.json"));
+    const tsxApi = pathToFileURL(path.join(tsxDir, "dist/esm/api/index.mjs")).href;
+    const entry = new URL("./worker.ts", here).href;
+    const code = `import(${JSON.stringify(tsxApi)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); })`;
+    return { script: code, eval: true };
+  }
+  return { script: new URL("./worker.js", here), eval: false };
+}
+
+/**
+ * Runs `processFile` over `files`, in worker threads when `jobs > 1` and
+ * there are enough files, and calls `onReport` once per file IN INPUT
+ * ORDER. Work is handed out in chunks on demand; a worker that crashes
+ * (or hangs) costs only the file it was on, which becomes an error report.
+ * Reports are streamed: only those that arrive ahead of an earlier, slower
+ * file are held, and no more than `maxAhead` of them.
+ */
+export async function processAll(
+  files: string[],
+  settings: ProcessSettings,
+  jobs: number,
+  onReport: (r: FileReport) => void,
+  poolOptions: PoolOptions = {},
+): Promise<void> {
+  const workers = Math.min(Math.max(1, Math.floor(jobs)), Math.ceil(files.length / MIN_FILES_PER_WORKER));
+  if (workers <= 1) {
+    await initShell();
+    for (const f of files) onReport(processFile(f, settings));
+    return;
+  }
+  await runPool(files, settings, workers, onReport, poolOptions);
+}
+
+interface Slot {
+  worker: Worker;
+  /** Files handed to this worker and not yet reported, in order. */
+  pending: { index: number; path: string }[];
+  timer: NodeJS.Timeout | null;
+  alive: boolean;
+  /** Waiting for work while the out-of-order buffer is full. */
+  parked: boolean;
+  /** Started (tree-sitter loaded). */
+  ready: boolean;
+}
+
+/** Workers that die before they are ready, in a row, before the run gives up. */
+const MAX_STARTUP_FAILURES = 3;
+
+function runPool(
+  files: string[],
+  settings: ProcessSettings,
+  workerCount: number,
+  onReport: (r: FileReport) => void,
+  poolOptions: PoolOptions,
+): Promise<void> {
+  const fileTimeoutMs = poolOptions.fileTimeoutMs ?? DEFAULT_FILE_TIMEOUT_MS;
+  const maxAhead = Math.max(1, poolOptions.maxAhead ?? DEFAULT_MAX_AHEAD);
+  const entry = workerEntry();
+  return new Promise<void>((resolve, reject) => {
+    /** Files not yet handed out: requeued ones (after a crash) first. */
+    const requeued: { index: number; path: string }[] = [];
+    let nextToHand = 0;
+    let nextToEmit = 0;
+    const buffer = new Map<number, FileReport>();
+    const slots = new Set<Slot>();
+    let finished = false;
+    let startupFailures = 0;
+
+    const finish = (err?: unknown) => {
+      if (finished) return;
+      finished = true;
+      for (const s of slots) {
+        s.alive = false;
+        if (s.timer) clearTimeout(s.timer);
+        s.worker.unref();
+        void s.worker.terminate();
+      }
+      slots.clear();
+      if (err) reject(err instanceof Error ? err : new Error(String(err)));
+      else resolve();
+    };
+
+    const emit = (index: number, report: FileReport) => {
+      buffer.set(index, report);
+      try {
+        while (buffer.has(nextToEmit)) {
+          const r = buffer.get(nextToEmit)!;
+          buffer.delete(nextToEmit);
+          nextToEmit++;
+          onReport(r);
+        }
+      } catch (e) {
+        finish(e);
+        return;
+      }
+      if (nextToEmit === files.length) finish();
+      else for (const s of slots) if (s.parked) feed(s);
+    };
+
+    const chunkSize = () => {
+      const left = files.length - nextToHand;
+      return Math.max(1, Math.min(64, Math.ceil(left / (workerCount * 4))));
+    };
+
+    const armTimer = (s: Slot) => {
+      if (s.timer) clearTimeout(s.timer);
+      s.timer = null;
+      if (s.pending.length === 0 || !Number.isFinite(fileTimeoutMs)) return;
+      s.timer = setTimeout(() => {
+        const stuck = s.pending[0];
+        if (!stuck) return;
+        fail(
+          s,
+          `processing stopped after ${Math.round(fileTimeoutMs / 1000)} s; file left unchanged`,
+          "timeout",
+        );
+      }, fileTimeoutMs);
+    };
+
+    const feed = (s: Slot) => {
+      if (!s.alive || s.pending.length > 0) return;
+      let chunk: { index: number; path: string }[];
+      if (requeued.length > 0) {
+        chunk = requeued.splice(0, 1); // one at a time, so a second crash names its file
+      } else {
+        if (nextToHand >= files.length) {
+          s.parked = false;
+          retire(s);
+          return;
+        }
+        if (nextToHand - nextToEmit >= maxAhead) {
+          s.parked = true; // back-pressure: an earlier file is still being processed
+          return;
+        }
+        const n = Math.min(chunkSize(), maxAhead - (nextToHand - nextToEmit));
+        chunk = [];
+        for (let i = 0; i < n && nextToHand < files.length; i++, nextToHand++) {
+          chunk.push({ index: nextToHand, path: files[nextToHand] });
+        }
+      }
+      s.parked = false;
+      s.pending = chunk;
+      s.worker.postMessage({ type: "chunk", files: chunk } satisfies ToWorker);
+      armTimer(s);
+    };
+
+    const retire = (s: Slot) => {
+      s.alive = false;
+      if (s.timer) clearTimeout(s.timer);
+      slots.delete(s);
+      s.worker.postMessage({ type: "stop" } satisfies ToWorker);
+    };
+
+    /** The worker died or hung: its current file becomes an error, the rest go back in the queue. */
+    const fail = (s: Slot, message: string, kind = "crash") => {
+      if (!s.alive) return;
+      s.alive = false;
+      if (s.timer) clearTimeout(s.timer);
+      slots.delete(s);
+      // A thread stuck in a blocking call (e.g. reading a FIFO) cannot be stopped
+      // until the call returns: unref it, so that it cannot keep the process alive.
+      s.worker.unref();
+      void s.worker.terminate();
+      if (!s.ready && ++startupFailures >= MAX_STARTUP_FAILURES) {
+        finish(new Error(`worker threads fail to start: ${message}`));
+        return;
+      }
+      const [culprit, ...rest] = s.pending;
+      s.pending = [];
+      requeued.unshift(...rest);
+      if (finished) return;
+      if (nextToHand < files.length || requeued.length > 0) spawn();
+      if (culprit) emit(culprit.index, crashReport(culprit.path, settings, message, kind));
+      else if (slots.size === 0 && nextToEmit < files.length) spawn();
+    };
+
+    const spawn = () => {
+      if (finished) return;
+      const worker = new Worker(entry.script, {
+        eval: entry.eval,
+        workerData: { settings },
+        resourceLimits: poolOptions.resourceLimits,
+        stdout: false,
+        stderr: false,
+      });
+      const s: Slot = { worker, pending: [], timer: null, alive: true, parked: false, ready: false };
+      slots.add(s);
+      worker.on("message", (msg: FromWorker) => {
+        if (!s.alive || finished) return;
+        switch (msg.type) {
+          case "ready":
+            s.ready = true;
+            startupFailures = 0;
+            feed(s);
+            break;
+          case "report": {
+            const i = s.pending.findIndex((p) => p.index === msg.index);
+            if (i >= 0) s.pending.splice(i, 1);
+            armTimer(s);
+            emit(msg.index, msg.report);
+            if (s.pending.length === 0) feed(s);
+            break;
+          }
+          case "fatal":
+            // The worker could not start (e.g. tree-sitter failed to load): no point retrying.
+            finish(new Error(`worker failed to start: ${msg.message}`));
+            break;
+        }
+      });
+      worker.on("error", (e) => fail(s, `internal error: worker crashed: ${e.message}`));
+      worker.on("exit", (code) => {
+        if (s.alive) fail(s, `internal error: worker exited with code ${code}`);
+      });
+    };
+
+    if (files.length === 0) {
+      resolve();
+      return;
+    }
+    for (let i = 0; i < workerCount; i++) spawn();
+  });
+}

@@ -1,0 +1,167 @@
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { PassThrough } from "node:stream";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createProgress } from "../src/cli/progress.ts";
+import { initShell } from "../src/engine/shell.ts";
+import { processFile, type FileReport, type ProcessSettings } from "../src/io/process.ts";
+import { jsonFileEntry } from "../src/report/json.ts";
+import { createJsonlWriter } from "../src/report/jsonl.ts";
+import { createMarkdownReport, mdEscape } from "../src/report/markdown.ts";
+import { createSummary } from "../src/report/summary.ts";
+
+let dir: string;
+let reports: FileReport[];
+
+const TREE: Record<string, string> = {
+  "repos/shop/.git/HEAD": "ref: refs/heads/main\n",
+  "repos/shop/api/Dockerfile":
+    'FROM ubuntu:22.04\nRUN apt-get update\nRUN apt-get install -y curl\nCMD ["bash"]\n',
+  "repos/shop/web/Dockerfile": "FROM scratch\nCOPY app /app\n",
+  "repos/blog/.git/HEAD": "ref: refs/heads/main\n",
+  "repos/blog/Dockerfile": "FROM alpine\nFROBNICATE now\n",
+  "loose/Dockerfile": "FROM node:20\nRUN npm install\nCMD node server.js\n",
+};
+
+function capture() {
+  const out = new PassThrough();
+  let text = "";
+  out.on("data", (c: Buffer) => (text += c.toString("utf8")));
+  return { out, text: () => text };
+}
+
+beforeAll(async () => {
+  await initShell();
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), "dfopt-report-"));
+  for (const [rel, text] of Object.entries(TREE)) {
+    fs.mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
+    fs.writeFileSync(path.join(dir, rel), text);
+  }
+  const settings: ProcessSettings = {
+    mode: "diff",
+    only: null,
+    skip: [],
+    contextDir: null,
+    configPath: null,
+    cliOptions: {},
+    computeDiff: false,
+    cwd: dir,
+  };
+  reports = [
+    "repos/shop/api/Dockerfile",
+    "repos/shop/web/Dockerfile",
+    "repos/blog/Dockerfile",
+    "loose/Dockerfile",
+  ].map((f) => processFile(path.join(dir, f), settings));
+});
+
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+describe("jsonl", () => {
+  it("writes one JSON object per file, then a summary line", () => {
+    const { out, text } = capture();
+    const w = createJsonlWriter(out);
+    for (const r of reports) w.add(r);
+    w.end();
+    const lines = text().trimEnd().split("\n");
+    expect(lines).toHaveLength(reports.length + 1);
+    const entries = lines.slice(0, -1).map((l) => JSON.parse(l));
+    expect(entries).toEqual(reports.map((r) => JSON.parse(JSON.stringify(jsonFileEntry(r)))));
+    expect(entries[0].changes[0]).toHaveProperty("transform");
+    expect(entries[2].error.kind).toBe("unknown-instruction");
+    const { summary } = JSON.parse(lines[lines.length - 1]);
+    expect(summary.files).toBe(4);
+    expect(summary.errors).toBe(1);
+    expect(summary.changed).toBe(reports.filter((r) => r.changed).length);
+  });
+});
+
+describe("summary", () => {
+  it("counts files, changes per transform, refusals by reason and errors by kind", () => {
+    const s = createSummary();
+    for (const r of reports) s.add(r);
+    const j = s.toJSON(2);
+    expect(j.files).toBe(4);
+    expect(j.errors).toBe(1);
+    expect(j.errorsByKind).toEqual({ "unknown-instruction": 1 });
+    const changes = reports.reduce((n, r) => n + r.changes.length, 0);
+    expect(Object.values(j.changesByTransform).reduce((a, b) => a + b, 0)).toBe(changes);
+    expect(j.filesPerSecond).toBe(2);
+    const text = s.render({ seconds: 2, mode: "write" });
+    expect(text).toMatch(
+      /^dfopt: 4 files scanned in 2\.0 s, 2 files\/s: \d+ changed, \d+ with refusals, 1 error, 0 files written\./,
+    );
+    expect(text).toContain("unknown-instruction");
+    for (const id of Object.keys(j.changesByTransform)) expect(text).toContain(id);
+  });
+});
+
+describe("markdown report", () => {
+  it("groups files by repository (.git), else by input folder, with changes, refusals and errors", () => {
+    const md = createMarkdownReport(dir, ["repos", "loose"]);
+    for (const r of reports) md.add(r);
+    const text = md.render();
+    expect(text).toMatch(/^# dfopt migration report\n\n4 Dockerfiles in 3 repositories: /);
+    const sections = text.split(/^## /m).slice(1);
+    expect(sections.map((s) => s.split("\n")[0])).toEqual(["`loose`", "`repos/blog`", "`repos/shop`"]);
+    const shop = sections[2];
+    expect(shop).toContain("2 Dockerfiles: ");
+    expect(shop).toContain("### Changes");
+    expect(shop).toContain("- `repos/shop/api/Dockerfile`");
+    for (const c of reports[0].changes) expect(shop).toContain(mdEscape(c.message));
+    const blog = sections[1];
+    expect(blog).toContain("### Errors");
+    expect(blog).toContain("(`unknown-instruction`)");
+    expect(text).not.toContain("--- a/"); // no diffs
+    const refused = reports.find((r) => r.refusals.length > 0);
+    if (refused) expect(text).toContain(mdEscape(refused.refusals[0].reason));
+  });
+
+  it("escapes markdown in messages", () => {
+    expect(mdEscape("a *b* <c> `d` | e_f [g]")).toBe("a \\*b\\* \\<c\\> \\`d\\` \\| e\\_f \\[g\\]");
+  });
+});
+
+describe("progress", () => {
+  const fakeTty = () => {
+    const c = capture();
+    return Object.assign(c.out, { isTTY: true, columns: 100 }) as PassThrough & { isTTY: boolean };
+  };
+
+  it("draws on a TTY at most every 100 ms and clears at the end", () => {
+    let now = 0;
+    const out = new PassThrough();
+    let text = "";
+    out.on("data", (c: Buffer) => (text += c.toString("utf8")));
+    const tty = Object.assign(out, { isTTY: true, columns: 100 });
+    const p = createProgress(tty, 1000, { enabled: true, now: () => now });
+    for (let i = 0; i < 1000; i++) {
+      now += 1; // 1 ms per file: 1000 files in 1 s → about 10 redraws
+      p.tick(reports[i % reports.length]);
+    }
+    p.done();
+    const draws = text.split("\r").filter((s) => s.startsWith("["));
+    expect(draws.length).toBeGreaterThanOrEqual(9);
+    expect(draws.length).toBeLessThanOrEqual(11);
+    expect(draws[draws.length - 1]).toMatch(
+      /\] 9\d\d\/1000 {2}changed \d+ {2}refused \d+ {2}errors \d+ {2}\d+ files\/s/,
+    );
+    expect(text.endsWith("\r\u001b[K")).toBe(true);
+  });
+
+  it("draws nothing when not a TTY or when disabled", () => {
+    for (const [stream, enabled] of [
+      [capture().out, true],
+      [fakeTty(), false],
+    ] as const) {
+      let written = "";
+      stream.on("data", (c: Buffer) => (written += c.toString("utf8")));
+      const p = createProgress(stream, 10, { enabled, now: () => 1000 });
+      for (const r of reports) p.tick(r);
+      p.clear();
+      p.done();
+      expect(written).toBe("");
+    }
+  });
+});
