@@ -47,7 +47,7 @@ export interface ShellScript {
   commands: ShellCommand[];
   /** tree-sitter found syntax it could not read. */
   hasErrors: boolean;
-  /** Slice of the original Dockerfile text. */
+  /** Source text of a span inside the script (offsets are Dockerfile offsets). */
   slice(span: Span): string;
 }
 
@@ -174,7 +174,43 @@ export function shellOf(instr: Instr, dockerfileText: string, escapeChar: string
   return script;
 }
 
+// Transforms re-parse the Dockerfile after every change, which makes new
+// Instr objects for unchanged RUNs, often at shifted offsets. The same script
+// text parses to the same tree, so recent parses are reused, moved to the new
+// offset when needed (a copy in JS is far cheaper than a wasm parse).
+// ShellScripts are treated as immutable by every caller.
+const recentScripts = new Map<string, ShellScript>();
+const MAX_RECENT_SCRIPTS = 1024;
+
 export function parseShell(dockerfileText: string, span: Span, escapeChar: string): ShellScript {
+  const source = dockerfileText.slice(span.start, span.end);
+  const key = `${escapeChar}\u0000${source}`;
+  let script = recentScripts.get(key);
+  if (script) recentScripts.delete(key);
+  else script = parseShellUncached(dockerfileText, span, escapeChar);
+  if (script.base !== span.start) script = moveScript(script, span.start - script.base, source);
+  if (recentScripts.size >= MAX_RECENT_SCRIPTS) recentScripts.delete(recentScripts.keys().next().value!);
+  recentScripts.set(key, script);
+  return script;
+}
+
+function moveScript(script: ShellScript, delta: number, source: string): ShellScript {
+  const base = script.base + delta;
+  const move = (n: ShellNode, parent: ShellNode | null): ShellNode => {
+    const copy: ShellNode = { ...n, start: n.start + delta, end: n.end + delta, parent, children: [] };
+    copy.children = n.children.map((c) => move(c, copy));
+    return copy;
+  };
+  const root = move(script.root, null);
+  const slice = (s: Span) => source.slice(s.start - base, s.end - base);
+  const commands: ShellCommand[] = [];
+  visit(root, (n) => {
+    if (n.type === "command") commands.push(toCommand(n, slice, script.text, base));
+  });
+  return { base, text: script.text, root, commands, hasErrors: script.hasErrors, slice };
+}
+
+function parseShellUncached(dockerfileText: string, span: Span, escapeChar: string): ShellScript {
   if (!parser) throw new Error("initShell() must be awaited before parsing shell");
   const base = span.start;
   const text = normaliseForBash(dockerfileText.slice(span.start, span.end), escapeChar);
@@ -188,7 +224,9 @@ export function parseShell(dockerfileText: string, span: Span, escapeChar: strin
   } finally {
     tree.delete();
   }
-  const slice = (s: Span) => dockerfileText.slice(s.start, s.end);
+  // Only spans inside the script: a reused parse may belong to a file that differs elsewhere.
+  const own = dockerfileText.slice(span.start, span.end);
+  const slice = (s: Span) => own.slice(s.start - base, s.end - base);
   const commands: ShellCommand[] = [];
   visit(root, (n) => {
     if (n.type === "command") commands.push(toCommand(n, slice, text, base));
