@@ -3,7 +3,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { renderReadmeTable, renderTransformsDoc } from "../src/docs.ts";
+import { renderReadmeExample, renderReadmeTable, renderTransformsDoc } from "../src/docs.ts";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const check = process.argv.includes("--check");
@@ -16,7 +16,14 @@ const readme = fs.readFileSync(readmePath, "utf8");
 const a = readme.indexOf(START);
 const b = readme.indexOf(END);
 if (a === -1 || b === -1) throw new Error("README.md lacks the transforms markers");
-const newReadme = readme.slice(0, a + START.length) + "\n" + renderReadmeTable() + "\n" + readme.slice(b);
+let newReadme = readme.slice(0, a + START.length) + "\n" + renderReadmeTable() + "\n" + readme.slice(b);
+const EX_START = "<!-- example:start -->";
+const EX_END = "<!-- example:end -->";
+const c = newReadme.indexOf(EX_START);
+const d = newReadme.indexOf(EX_END);
+if (c === -1 || d === -1) throw new Error("README.md lacks the example markers");
+const example = await renderReadmeExample(path.join(root, "examples/node-api"));
+newReadme = newReadme.slice(0, c + EX_START.length) + "\n" + example + "\n" + newReadme.slice(d);
 const newDoc = await renderTransformsDoc(path.join(root, "fixtures"));
 
 const stale: string[] = [];

@@ -59,6 +59,17 @@ export async function renderTransformsDoc(fixturesDir: string): Promise<string> 
   return parts.join("\n");
 }
 
+/** The diff README.md shows for examples/node-api, as dfopt computes it today. */
+export async function renderReadmeExample(exampleDir: string): Promise<string> {
+  await initShell();
+  const input = fs.readFileSync(path.join(exampleDir, "Dockerfile"), "utf8");
+  const result = optimizeFile(input, folderContext(exampleDir), {
+    transforms: TRANSFORMS.filter((t) => !t.defaultOff),
+  });
+  const diff = unifiedDiff("examples/node-api/Dockerfile", result.original, result.output).trimEnd();
+  return ["```diff", diff, "```"].join("\n");
+}
+
 function firstExample(fixturesDir: string, id: string) {
   const dir = path.join(fixturesDir, id);
   if (!fs.existsSync(dir)) return null;

@@ -11,11 +11,14 @@ beforeAll(initShell);
 const cases = fixtureCases();
 
 describe.each(cases.map((c) => [`${c.transform}/${c.name}`, c] as const))("%s", (_name, c) => {
-  const transforms = c.transforms.length > 0 ? c.transforms.map((id) => {
-    const t = transformById(id);
-    if (!t) throw new Error(`fixture names unknown transform '${id}'`);
-    return t;
-  }) : TRANSFORMS;
+  const transforms =
+    c.transforms.length > 0
+      ? c.transforms.map((id) => {
+          const t = transformById(id);
+          if (!t) throw new Error(`fixture names unknown transform '${id}'`);
+          return t;
+        })
+      : TRANSFORMS;
   const run = (text: string) => optimizeFile(text, c.context, { transforms, options: c.options });
 
   test("produces the expected output", () => {

@@ -192,7 +192,7 @@ export const dockerignore: Transform = {
     "slower builds, cache busting on unrelated edits, and secrets baked into layers. The transform only adds patterns " +
     "for paths the Dockerfile does not name, never removes a line, and leaves out build outputs unless the image rebuilds them.",
   safety: "safe",
-  rules: ["DS-0002"],
+  rules: [],
   run({ model, context }): TransformResult {
     const none: TransformResult = { changes: [], refusals: [] };
     if (context.root === "<none>") return none;

@@ -52,7 +52,7 @@ export const apkNoCache: Transform = {
     "RUN is an `apk add` that uses --no-cache and the update opens the RUN or follows `&&`. RUNs with a " +
     "cache mount on the apk cache are left alone.",
   safety: "safe",
-  rules: ["DL3019"],
+  rules: ["DL3019", "DS-0025"],
   run({ model }) {
     const changes = [];
     for (const rs of runScripts(model)) {
@@ -64,6 +64,7 @@ export const apkNoCache: Transform = {
         changes.push(
           change(model, call.sub!.start, [insertAfterWord(call.sub!, "--no-cache")], "apk add --no-cache", [
             "DL3019",
+            "DS-0025",
           ]),
         );
       }
@@ -80,7 +81,7 @@ export const apkNoCache: Transform = {
             others[0].cmd.start,
             [edit],
             "drop `apk update`: apk add --no-cache fetches the index itself",
-            ["DL3019"],
+            ["DL3019", "DS-0025"],
           ),
         );
     }

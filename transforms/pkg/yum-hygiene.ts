@@ -38,7 +38,7 @@ const YUM_PROMPTING = [
 const MANAGERS: Record<string, Manager> = {
   yum: {
     yesRules: ["DL3030"],
-    cleanRules: ["DL3032"],
+    cleanRules: ["DL3032", "DS-0015"],
     prompting: new Set(YUM_PROMPTING),
     installs: new Set([
       "install",
@@ -54,7 +54,7 @@ const MANAGERS: Record<string, Manager> = {
   },
   dnf: {
     yesRules: ["DL3038"],
-    cleanRules: ["DL3040"],
+    cleanRules: ["DL3040", "DS-0019"],
     prompting: new Set(YUM_PROMPTING),
     installs: new Set([
       "install",
@@ -70,7 +70,7 @@ const MANAGERS: Record<string, Manager> = {
   },
   zypper: {
     yesRules: ["DL3034"],
-    cleanRules: ["DL3036"],
+    cleanRules: ["DL3036", "DS-0020"],
     prompting: new Set([
       "install",
       "in",
@@ -119,7 +119,7 @@ export const yumHygiene: Transform = {
     "from the layer. A later install simply downloads fresh metadata, so the clean-up never breaks a " +
     "later RUN. RUNs with a cache mount on the package cache are left alone. microdnf is not touched.",
   safety: "safe",
-  rules: ["DL3030", "DL3032", "DL3034", "DL3036", "DL3038", "DL3040"],
+  rules: ["DL3030", "DL3032", "DL3034", "DL3036", "DL3038", "DL3040", "DS-0015", "DS-0019", "DS-0020"],
   run({ model }) {
     const changes = [];
     for (const rs of runScripts(model)) {
