@@ -18,7 +18,7 @@ describe.each(cases.map((c) => [`${c.transform}/${c.name}`, c] as const))("%s", 
           if (!t) throw new Error(`fixture names unknown transform '${id}'`);
           return t;
         })
-      : TRANSFORMS;
+      : TRANSFORMS.filter((t) => !t.defaultOff);
   const run = (text: string) => optimizeFile(text, c.context, { transforms, options: c.options });
 
   test("produces the expected output", () => {

@@ -16,7 +16,10 @@ export function folderContext(root: string): BuildContext {
   const dirs = new Map<string, Map<string, fs.Dirent>>();
   const stats = new Map<string, fs.Stats | null>();
   const sorted = new Map<string, string[]>();
-  const norm = (rel: string) => rel.replace(/^(?:\.?\/)+/, "").replace(/\/+$/, "");
+  const norm = (rel: string) => {
+    const r = rel.replace(/^(?:\.?\/)+/, "").replace(/\/+$/, "");
+    return r === "." ? "" : r;
+  };
   const resolve = (rel: string) => {
     const p = path.resolve(abs, norm(rel));
     return p === abs || p.startsWith(abs + path.sep) ? p : null;
@@ -75,6 +78,7 @@ export function folderContext(root: string): BuildContext {
       return content;
     },
     exists(rel) {
+      if (norm(rel) === "") return true;
       const d = direntOf(rel);
       return d === undefined ? stat(rel) !== null : d !== null;
     },
