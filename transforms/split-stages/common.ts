@@ -849,6 +849,66 @@ export function installLine(model: DockerfileModel, manager: PackageManager, pac
 // Users
 // ---------------------------------------------------------------------------
 
+/**
+ * Why a runtime stage cannot get a non-root user: null when it can, or when
+ * the original sets USER itself (then `originalUser` is kept).
+ */
+export function runtimeUserRefusal(stage: Stage, start: StartCommand): SplitOutcome | null {
+  if (originalUser(stage) !== null) return null;
+  const daemon = rootDaemon(start);
+  if (daemon)
+    return refuse(
+      `starts ${daemon}, which expects to run as root; a non-root runtime user would break it`,
+      start.entrypoint ?? start.cmd,
+    );
+  const low = privilegedPorts(stage);
+  if (low.length) return refuse(`EXPOSE ${low[0]}: a non-root runtime user could not bind a port below 1024`);
+  return null;
+}
+
+/**
+ * RUN lines that install, in the runtime stage, the OS packages the app needs
+ * at run time out of those the build stage installs (compilers and headers
+ * stay behind; `-dev` packages map to their runtime libraries); or a refusal.
+ */
+export function runtimePackageLines(
+  model: DockerfileModel,
+  stage: Stage,
+  start: StartCommand,
+  osPackages: ReadonlyArray<{ manager: PackageManager; packages: string[]; instr: Instr }>,
+  image: { raw: string; alpine: boolean; family: string; providedDev?: Set<string> },
+): string[] | SplitOutcome {
+  const mentions = [
+    start.text,
+    ...stage.instructions.filter((i) => i.keyword === "HEALTHCHECK").map((i) => i.text),
+  ].join("\n");
+  const byManager = new Map<PackageManager, string[]>();
+  for (const o of osPackages) {
+    if (o.manager === "yum")
+      return refuse(`${quote(o.instr)} installs with yum on a ${image.family} image`, o.instr);
+    if (o.packages.includes("$?"))
+      return refuse(`${quote(o.instr)} installs packages named by variables`, o.instr);
+    if ((o.manager === "apk") !== image.alpine)
+      return refuse(`${quote(o.instr)} uses ${o.manager} on ${image.raw}`, o.instr);
+    const cls = classifyPackages(o.manager, o.packages, {
+      providedDev: image.providedDev,
+      neededAtRuntime: o.packages.filter((p) =>
+        new RegExp(`\\b${p.replace(/[.+]/g, "\\$&")}\\b`).test(mentions),
+      ),
+    });
+    if (cls.unknownDev.length)
+      return refuse(
+        `installs ${cls.unknownDev.join(", ")}: the runtime library it builds against is not known`,
+        o.instr,
+      );
+    byManager.set(o.manager, [...(byManager.get(o.manager) ?? []), ...cls.runtime]);
+  }
+  const lines: string[] = [];
+  for (const [mgr, pkgs] of byManager)
+    if (pkgs.length) lines.push(installLine(model, mgr, [...new Set(pkgs)]));
+  return lines;
+}
+
 /** The last USER of the stage, or null. */
 export function originalUser(stage: Stage): Instr | null {
   return [...stage.instructions].reverse().find((i) => i.keyword === "USER") ?? null;

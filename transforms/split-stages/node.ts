@@ -20,7 +20,6 @@ import {
   missingSources,
   RUNTIME_ONLY,
   baseImage,
-  classifyPackages,
   dedupeWorkdirs,
   linesBefore,
   commandWords,
@@ -30,19 +29,16 @@ import {
   stageVars,
   fromAsBuild,
   hasControlFlow,
-  installLine,
   isInside,
   isUserCreation,
   layoutRewrite,
   newLines,
   originalUser,
   osInstalls,
-  privilegedPorts,
   quote,
   readJson,
   refuse,
   repoName,
-  rootDaemon,
   resolvePath,
   runCommands,
   seg,
@@ -53,6 +49,8 @@ import {
   type PackageManager,
   type Piece,
   type Segment,
+  runtimePackageLines,
+  runtimeUserRefusal,
 } from "./common.ts";
 import type { Ecosystem, SplitInput, SplitOutcome } from "./types.ts";
 
@@ -540,48 +538,16 @@ function planNode(input: SplitInput): SplitOutcome {
   const addUser = user === null;
   if (addUser && major !== null && major < 4)
     return refuse(`node:${tag} images have no \`node\` user to run as`, stage.from);
-  const daemon = addUser ? rootDaemon(start) : null;
-  if (daemon)
-    return refuse(
-      `starts ${daemon}, which expects to run as root; a non-root runtime user would break it`,
-      start.entrypoint ?? start.cmd,
-    );
-  if (addUser) {
-    const low = privilegedPorts(stage);
-    if (low.length)
-      return refuse(`EXPOSE ${low[0]}: a non-root runtime user could not bind a port below 1024`);
-  }
+  const userRefusal = runtimeUserRefusal(stage, start);
+  if (userRefusal) return userRefusal;
 
   // ---- OS packages for the runtime stage
-  const runtimeInstall: string[] = [];
-  const mentions =
-    start.text +
-    "\n" +
-    stage.instructions
-      .filter((i) => i.keyword === "HEALTHCHECK")
-      .map((i) => i.text)
-      .join("\n");
-  const byManager = new Map<PackageManager, string[]>();
-  for (const o of osPackages) {
-    if (o.manager === "yum") return refuse(`${quote(o.instr)} installs with yum on a node image`, o.instr);
-    if (o.packages.includes("$?"))
-      return refuse(`${quote(o.instr)} installs packages named by variables`, o.instr);
-    if ((o.manager === "apk") !== alpine)
-      return refuse(`${quote(o.instr)} uses ${o.manager} on ${image.raw}`, o.instr);
-    const cls = classifyPackages(o.manager, o.packages, {
-      neededAtRuntime: o.packages.filter((p) =>
-        new RegExp(`\\b${p.replace(/[.+]/g, "\\$&")}\\b`).test(mentions),
-      ),
-    });
-    if (cls.unknownDev.length)
-      return refuse(
-        `installs ${cls.unknownDev.join(", ")}: the runtime library it builds against is not known`,
-        o.instr,
-      );
-    byManager.set(o.manager, [...(byManager.get(o.manager) ?? []), ...cls.runtime]);
-  }
-  for (const [mgr, pkgs] of byManager)
-    if (pkgs.length) runtimeInstall.push(installLine(model, mgr, [...new Set(pkgs)]));
+  const runtimeInstall = runtimePackageLines(model, stage, start, osPackages, {
+    raw: image.raw,
+    alpine,
+    family: "node",
+  });
+  if (!Array.isArray(runtimeInstall)) return runtimeInstall;
 
   // ---- build stage
   const { piece: fromPiece, name: buildName } = fromAsBuild(model, stage, segs.from);

@@ -21,7 +21,6 @@ import {
   PYTHON_PROVIDED_DEV,
   RUNTIME_ONLY,
   baseImage,
-  classifyPackages,
   dedupeWorkdirs,
   expandKnown,
   normPath,
@@ -36,7 +35,6 @@ import {
   stageVars,
   fromAsBuild,
   hasControlFlow,
-  installLine,
   isInside,
   isUserCreation,
   layoutRewrite,
@@ -44,11 +42,9 @@ import {
   newLines,
   originalUser,
   osInstalls,
-  privilegedPorts,
   quote,
   refuse,
   repoName,
-  rootDaemon,
   resolvePath,
   runCommands,
   seg,
@@ -59,6 +55,8 @@ import {
   type PackageManager,
   type Piece,
   type Segment,
+  runtimePackageLines,
+  runtimeUserRefusal,
 } from "./common.ts";
 import type { Ecosystem, SplitInput, SplitOutcome } from "./types.ts";
 
@@ -442,49 +440,17 @@ function planPython(input: SplitInput): SplitOutcome {
   // ---- user
   const user = originalUser(stage);
   const addUser = user === null;
-  const daemon = addUser ? rootDaemon(start) : null;
-  if (daemon)
-    return refuse(
-      `starts ${daemon}, which expects to run as root; a non-root runtime user would break it`,
-      start.entrypoint ?? start.cmd,
-    );
-  if (addUser) {
-    const low = privilegedPorts(stage);
-    if (low.length)
-      return refuse(`EXPOSE ${low[0]}: a non-root runtime user could not bind a port below 1024`);
-  }
+  const userRefusal = runtimeUserRefusal(stage, start);
+  if (userRefusal) return userRefusal;
 
-  // ---- OS packages
-  const runtimeInstall: string[] = [];
-  const mentions =
-    start.text +
-    "\n" +
-    stage.instructions
-      .filter((i) => i.keyword === "HEALTHCHECK")
-      .map((i) => i.text)
-      .join("\n");
-  const byManager = new Map<PackageManager, string[]>();
-  for (const o of osPackages) {
-    if (o.manager === "yum") return refuse(`${quote(o.instr)} installs with yum on a python image`, o.instr);
-    if (o.packages.includes("$?"))
-      return refuse(`${quote(o.instr)} installs packages named by variables`, o.instr);
-    if ((o.manager === "apk") !== alpine)
-      return refuse(`${quote(o.instr)} uses ${o.manager} on ${image.raw}`, o.instr);
-    const cls = classifyPackages(o.manager, o.packages, {
-      providedDev: PYTHON_PROVIDED_DEV,
-      neededAtRuntime: o.packages.filter((p) =>
-        new RegExp(`\\b${p.replace(/[.+]/g, "\\$&")}\\b`).test(mentions),
-      ),
-    });
-    if (cls.unknownDev.length)
-      return refuse(
-        `installs ${cls.unknownDev.join(", ")}: the runtime library it builds against is not known`,
-        o.instr,
-      );
-    byManager.set(o.manager, [...(byManager.get(o.manager) ?? []), ...cls.runtime]);
-  }
-  for (const [mgr, pkgs] of byManager)
-    if (pkgs.length) runtimeInstall.push(installLine(model, mgr, [...new Set(pkgs)]));
+  // ---- OS packages for the runtime stage
+  const runtimeInstall = runtimePackageLines(model, stage, start, osPackages, {
+    raw: image.raw,
+    alpine,
+    family: "python",
+    providedDev: PYTHON_PROVIDED_DEV,
+  });
+  if (!Array.isArray(runtimeInstall)) return runtimeInstall;
 
   // ---- reorder `COPY . .` after a manifest-only install
   const segs = stageSegments(model, stage);
