@@ -252,6 +252,7 @@ async function runFiles(paths: string[], opts: CliOptions, io: CliIo): Promise<n
   const showRefusals = !opts.quiet && (!!opts.explain || files.length <= MAX_FILES_WITH_REFUSALS);
   const color = opts.color !== false && !!io.stdout.isTTY && !process.env.NO_COLOR;
   const summary = createSummary();
+  for (const _ of found.problems) summary.addInputProblem("bad-path");
   const progress = createProgress(io.stderr, files.length, { enabled: format === "diff" && !opts.quiet });
   const markdown = opts.report ? createMarkdownReport(io.cwd, inputs) : null;
   const sarif = format === "sarif" ? createSarifWriter(io.stdout, [...TRANSFORMS], io.cwd) : null;
@@ -280,7 +281,7 @@ async function runFiles(paths: string[], opts: CliOptions, io: CliIo): Promise<n
   await processAll(files, settings, Math.max(1, Math.min(jobs, files.length)), onReport);
   progress.done();
 
-  const errors = summary.toJSON().errors + found.problems.length;
+  const errors = summary.toJSON().errors;
   if (format === "json") {
     const s = summary.toJSON();
     io.stdout.write(`],"summary":${JSON.stringify({ files: s.files, changed: s.changed, errors })}}\n`);

@@ -67,6 +67,12 @@ export function createSummary() {
       for (const r of report.refusals) inc(byReason, reasonKey(r.transform, r.reason));
     },
 
+    /** A command-line path that named nothing to process (missing, no Dockerfiles under it). */
+    addInputProblem(kind: string): void {
+      errors++;
+      inc(byKind, kind);
+    },
+
     toJSON(seconds = elapsed()): SummaryJson {
       return {
         files,
