@@ -52,24 +52,12 @@ import {
   runtimePackageLines,
   runtimeUserRefusal,
 } from "./common.ts";
+import { NODE_LTS_CODENAMES } from "../catalog/images.ts";
 import type { Ecosystem, SplitInput, SplitOutcome } from "./types.ts";
 
 const OTHER_LANGUAGE_IMAGES =
   /^(?:python|golang|maven|gradle|openjdk|eclipse-temurin|amazoncorretto|rust|mcr\.microsoft\.com\/dotnet\/.*|microsoft\/.*|php|ruby|nginx|httpd)$/;
 
-const CODENAMES: Record<string, number> = {
-  argon: 4,
-  boron: 6,
-  carbon: 8,
-  dubnium: 10,
-  erbium: 12,
-  fermium: 14,
-  gallium: 16,
-  hydrogen: 18,
-  iron: 20,
-  jod: 22,
-  krypton: 24,
-};
 
 /** Tools that compile, bundle or watch: running them at container start means the build happens at run time. */
 const BUILD_TOOLS = new Set([
@@ -143,7 +131,7 @@ function nodeMajor(tag: string): number | null {
   const m = /^(\d+)/.exec(tag);
   if (m) return Number(m[1]);
   const name = tag.split("-")[0];
-  return CODENAMES[name] ?? null;
+  return NODE_LTS_CODENAMES[name] ?? null;
 }
 
 /** The runtime image tag for a node build tag (null when it cannot be named). */
