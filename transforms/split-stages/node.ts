@@ -58,7 +58,6 @@ import type { Ecosystem, SplitInput, SplitOutcome } from "./types.ts";
 const OTHER_LANGUAGE_IMAGES =
   /^(?:python|golang|maven|gradle|openjdk|eclipse-temurin|amazoncorretto|rust|mcr\.microsoft\.com\/dotnet\/.*|microsoft\/.*|php|ruby|nginx|httpd)$/;
 
-
 /** Tools that compile, bundle or watch: running them at container start means the build happens at run time. */
 const BUILD_TOOLS = new Set([
   "tsc",
