@@ -666,7 +666,7 @@ export function osInstalls(model: DockerfileModel, instr: Instr): OsInstall[] {
         if (manager === "apt" && (v === "-o" || v === "-t")) i++;
         continue;
       }
-      packages.push(v.replace(/[=<>].*$/, ""));
+      packages.push(v.replace(/[=<>~].*$/, "")); // apt pkg=1.2, apk pkg>1 / pkg~1.2
     }
     out.push({ instr, manager, packages });
   }

@@ -3,7 +3,14 @@ import { argDeclarations, type DockerfileModel, type Instr, type Stage } from ".
 import { shellOf, type ShellCommand, type ShellScript } from "../../src/engine/shell.ts";
 import { keyword, removeInstruction } from "../../src/engine/style.ts";
 import type { BuildContext, Edit } from "../../src/engine/types.ts";
-import { baseImage, createUserLines, userLine } from "./common.ts";
+import {
+  baseImage,
+  createUserLines,
+  osInstalls,
+  userLine,
+  type OsInstall,
+  type PackageManager,
+} from "./common.ts";
 import type { SplitInput, SplitOutcome } from "./types.ts";
 
 /**
@@ -547,51 +554,15 @@ export function healthcheckTools(stage: Stage): string[] {
 
 // ---------------------------------------------------------------- OS packages
 
-export type PackageManager = "apt" | "apk" | "yum";
+export type { PackageManager };
+export type PackageInstall = OsInstall;
 
-export interface PackageInstall {
-  instr: Instr;
-  manager: PackageManager;
-  packages: string[];
-}
-
-/** Package installs of a RUN (apt-get/apt install, apk add, yum/dnf/microdnf install). */
+/** Package installs of a RUN (the shared parser); a package list built from shell expansions is refused. */
 export function packageInstalls(model: DockerfileModel, instr: Instr): PackageInstall[] {
-  const out: PackageInstall[] = [];
-  for (const cmd of runCommands(model, instr)) {
-    const name = commandName(cmd);
-    const words = cmd.args.map((w) => w.value);
-    let manager: PackageManager | null = null;
-    let rest: Array<string | null> = [];
-    if ((name === "apt-get" || name === "apt") && words.includes("install")) {
-      manager = "apt";
-      rest = words.slice(words.indexOf("install") + 1);
-    } else if (name === "apk" && words.includes("add")) {
-      manager = "apk";
-      rest = words.slice(words.indexOf("add") + 1);
-    } else if ((name === "yum" || name === "dnf" || name === "microdnf") && words.includes("install")) {
-      manager = "yum";
-      rest = words.slice(words.indexOf("install") + 1);
-    }
-    if (!manager) continue;
-    if (rest.some((w) => w === null)) refuse("package list uses shell expansions", instr.line);
-    const pkgs: string[] = [];
-    let skipNext = false;
-    for (const w of rest as string[]) {
-      if (skipNext) {
-        skipNext = false;
-        continue;
-      }
-      if (w.startsWith("-")) {
-        if (manager === "apk" && (w === "-t" || w === "--virtual" || w === "--repository" || w === "-X"))
-          skipNext = true;
-        continue;
-      }
-      pkgs.push(w.replace(/[=<>~].*$/, ""));
-    }
-    out.push({ instr, manager, packages: pkgs });
-  }
-  return out;
+  const installs = osInstalls(model, instr);
+  if (installs.some((i) => i.packages.includes("$?")))
+    refuse("package list uses shell expansions", instr.line);
+  return installs;
 }
 
 /** Packages only the build needs (compilers, headers, VCS, fetch tools). */
