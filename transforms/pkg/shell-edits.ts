@@ -79,6 +79,21 @@ export function inOpaqueContext(node: ShellNode): boolean {
 
 const basename = (s: string) => s.slice(s.lastIndexOf("/") + 1);
 
+/** yum options that take a value (dnf accepts the same, and more). */
+const YUM_VALUE_OPTIONS = [
+  "-c",
+  "--config",
+  "--installroot",
+  "--releasever",
+  "--setopt",
+  "-d",
+  "-e",
+  "--enablerepo",
+  "--disablerepo",
+  "-x",
+  "--exclude",
+];
+
 /** Options of each tool that take the next word as their value (when written without `=`). */
 const VALUE_OPTIONS: Record<string, Set<string>> = {
   "apt-get": new Set([
@@ -101,34 +116,8 @@ const VALUE_OPTIONS: Record<string, Set<string>> = {
     "--keys-dir",
     "--repositories-file",
   ]),
-  yum: new Set([
-    "-c",
-    "--config",
-    "--installroot",
-    "--releasever",
-    "--setopt",
-    "-d",
-    "-e",
-    "--enablerepo",
-    "--disablerepo",
-    "-x",
-    "--exclude",
-  ]),
-  dnf: new Set([
-    "-c",
-    "--config",
-    "--installroot",
-    "--releasever",
-    "--setopt",
-    "-d",
-    "-e",
-    "--enablerepo",
-    "--disablerepo",
-    "-x",
-    "--exclude",
-    "--repo",
-    "--repoid",
-  ]),
+  yum: new Set(YUM_VALUE_OPTIONS),
+  dnf: new Set([...YUM_VALUE_OPTIONS, "--repo", "--repoid"]),
   zypper: new Set([
     "-R",
     "--root",

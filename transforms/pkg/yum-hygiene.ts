@@ -35,20 +35,23 @@ const YUM_PROMPTING = [
   "swap",
 ];
 
+/** yum and dnf subcommands that install packages. */
+const YUM_INSTALLS = [
+  "install",
+  "groupinstall",
+  "localinstall",
+  "reinstall",
+  "update",
+  "upgrade",
+  "downgrade",
+];
+
 const MANAGERS: Record<string, Manager> = {
   yum: {
     yesRules: ["DL3030"],
     cleanRules: ["DL3032", "DS-0015"],
     prompting: new Set(YUM_PROMPTING),
-    installs: new Set([
-      "install",
-      "groupinstall",
-      "localinstall",
-      "reinstall",
-      "update",
-      "upgrade",
-      "downgrade",
-    ]),
+    installs: new Set(YUM_INSTALLS),
     clean: "yum clean all",
     cleaned: /\/var\/cache\/yum/,
   },
@@ -56,15 +59,7 @@ const MANAGERS: Record<string, Manager> = {
     yesRules: ["DL3038"],
     cleanRules: ["DL3040", "DS-0019"],
     prompting: new Set(YUM_PROMPTING),
-    installs: new Set([
-      "install",
-      "groupinstall",
-      "localinstall",
-      "reinstall",
-      "update",
-      "upgrade",
-      "downgrade",
-    ]),
+    installs: new Set(YUM_INSTALLS),
     clean: "dnf clean all",
     cleaned: /\/var\/cache\/dnf/,
   },
