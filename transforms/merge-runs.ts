@@ -141,39 +141,67 @@ function run({ model, options }: TransformInput): TransformResult {
   const commentLines = new Set(model.comments.map((c) => c.line));
 
   for (const stage of stages) {
-    let group: RunInfo[] = [];
-    const flush = () => {
-      if (group.length > 1) changes.push(mergeGroup(model, group));
-      group = [];
-    };
-    stage.instructions.forEach((instr, index) => {
-      if (!isShellRun(instr)) {
-        flush();
-        return;
-      }
-      const shell = effectiveShell(model, stage, index);
-      const info = analyse(model, instr, shell);
-      // A RUN the user exempted (`# hadolint ignore=DL3059`, `# dfopt ignore=merge-runs`) stays as it is.
-      if (!info || suppressions.isSuppressed(["merge-runs", ...RULE_IDS], instr.line)) {
-        flush();
-        return;
-      }
-      if (group.length === 0) {
-        group = [info];
-        return;
-      }
-      const verdict = canJoin(model, group, info, shell, commentLines);
-      if (verdict === true) {
-        group.push(info);
-        return;
-      }
-      if (verdict) refusals.push({ line: instr.line, reason: verdict, rules: RULE_IDS });
-      flush();
-      group = [info];
-    });
-    flush();
+    // Checking every growing group re-parses O(n²) text; check the finished
+    // groups instead, and redo the stage step by step if one fails.
+    const fast = mergeStage(model, stage, suppressions, commentLines, false);
+    const result = fast ?? mergeStage(model, stage, suppressions, commentLines, true)!;
+    changes.push(...result.changes);
+    refusals.push(...result.refusals);
   }
   return { changes, refusals };
+}
+
+/**
+ * Groups the stage's RUNs greedily from the top. With `checkEachStep`, every
+ * candidate group is re-parsed before it grows; without, only finished groups
+ * are, and null is returned when one of them fails.
+ */
+function mergeStage(
+  model: DockerfileModel,
+  stage: Stage,
+  suppressions: ReturnType<typeof readSuppressions>,
+  commentLines: Set<number>,
+  checkEachStep: boolean,
+): { changes: Change[]; refusals: Refusal[] } | null {
+  const changes: Change[] = [];
+  const refusals: Refusal[] = [];
+  let failed = false;
+  let group: RunInfo[] = [];
+  const flush = () => {
+    if (group.length > 1) {
+      if (!checkEachStep && !readsTheSame(model, group)) failed = true;
+      changes.push(mergeGroup(model, group));
+    }
+    group = [];
+  };
+  stage.instructions.forEach((instr, index) => {
+    if (failed) return;
+    if (!isShellRun(instr)) {
+      flush();
+      return;
+    }
+    const shell = effectiveShell(model, stage, index);
+    const info = analyse(model, instr, shell);
+    // A RUN the user exempted (`# hadolint ignore=DL3059`, `# dfopt ignore=merge-runs`) stays as it is.
+    if (!info || suppressions.isSuppressed(["merge-runs", ...RULE_IDS], instr.line)) {
+      flush();
+      return;
+    }
+    if (group.length === 0) {
+      group = [info];
+      return;
+    }
+    const verdict = canJoin(model, group, info, shell, commentLines, checkEachStep);
+    if (verdict === true) {
+      group.push(info);
+      return;
+    }
+    if (verdict) refusals.push({ line: instr.line, reason: verdict, rules: RULE_IDS });
+    flush();
+    group = [info];
+  });
+  if (!failed) flush();
+  return failed ? null : { changes, refusals };
 }
 
 function isShellRun(instr: Instr): boolean {
@@ -187,6 +215,7 @@ function canJoin(
   next: RunInfo,
   shell: ShellInfo,
   commentLines: Set<number>,
+  checkReading: boolean,
 ): true | string | null {
   const prev = group[group.length - 1];
   const p = prev.instr.line;
@@ -245,7 +274,7 @@ function canJoin(
   if (lines + comments + next.tailLines > MAX_MERGED_LINES) {
     return `merging line ${n} into the RUN at line ${group[0].instr.line} would make a RUN of more than ${MAX_MERGED_LINES} lines`;
   }
-  if (!readsTheSame(model, [...group, next])) {
+  if (checkReading && !readsTheSame(model, [...group, next])) {
     return `tree-sitter-bash reads the merged RUN differently from lines ${p} and ${n}; not merged`;
   }
   return true;

@@ -99,9 +99,13 @@ export function optimizeFile(raw: string, context: BuildContext, settings: RunSe
   const sideFiles = new Map<string, SideFile>();
   const seen = new Set<string>([source.text]);
   let converged = false;
+  // The text each transform last reached its fixed point on: transforms are
+  // pure, so a later round need not run one again on the same text.
+  const settledOn: Array<string | null> = settings.transforms.map(() => null);
   for (let round = 0; round < MAX_ROUNDS; round++) {
     const startText = model.text;
-    for (const transform of settings.transforms) {
+    for (const [index, transform] of settings.transforms.entries()) {
+      if (settledOn[index] === model.text) continue;
       let outcome: TransformOutcome;
       try {
         outcome = runTransform(transform, model, source, context, options);
@@ -124,6 +128,7 @@ export function optimizeFile(raw: string, context: BuildContext, settings: RunSe
         changes.push(...outcome.changes);
         model = outcome.model;
       }
+      settledOn[index] = model.text;
     }
     if (model.text === startText) {
       converged = true;

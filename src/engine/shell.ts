@@ -196,16 +196,42 @@ export function parseShell(dockerfileText: string, span: Span, escapeChar: strin
 
 function moveScript(script: ShellScript, delta: number, source: string): ShellScript {
   const base = script.base + delta;
+  const moved = new Map<ShellNode, ShellNode>();
   const move = (n: ShellNode, parent: ShellNode | null): ShellNode => {
-    const copy: ShellNode = { ...n, start: n.start + delta, end: n.end + delta, parent, children: [] };
-    copy.children = n.children.map((c) => move(c, copy));
+    const copy: ShellNode = {
+      type: n.type,
+      named: n.named,
+      field: n.field,
+      start: n.start + delta,
+      end: n.end + delta,
+      children: new Array<ShellNode>(n.children.length),
+      parent,
+    };
+    for (let i = 0; i < n.children.length; i++) copy.children[i] = move(n.children[i], copy);
+    if (n.type === "command") moved.set(n, copy);
     return copy;
   };
   const root = move(script.root, null);
   const slice = (s: Span) => source.slice(s.start - base, s.end - base);
-  const commands: ShellCommand[] = [];
-  visit(root, (n) => {
-    if (n.type === "command") commands.push(toCommand(n, slice, script.text, base));
+  const word = (w: ShellWord): ShellWord => ({
+    start: w.start + delta,
+    end: w.end + delta,
+    raw: w.raw,
+    value: w.value,
+  });
+  const commands = script.commands.map((c): ShellCommand => {
+    const name = c.name ? word(c.name) : null;
+    const args = c.args.map(word);
+    return {
+      node: moved.get(c.node)!,
+      start: c.start + delta,
+      end: c.end + delta,
+      name,
+      args,
+      words: name ? [name, ...args] : args,
+      assignments: c.assignments.map(word),
+      hasRedirects: c.hasRedirects,
+    };
   });
   return { base, text: script.text, root, commands, hasErrors: script.hasErrors, slice };
 }

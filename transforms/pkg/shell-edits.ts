@@ -30,6 +30,17 @@ export function runScripts(
   model: DockerfileModel,
   instrs: readonly Instr[] = model.instructions,
 ): RunScript[] {
+  if (instrs !== model.instructions) return trustedRunScripts(model, instrs);
+  let all = runScriptsOfModel.get(model);
+  if (!all) runScriptsOfModel.set(model, (all = trustedRunScripts(model, instrs)));
+  return all;
+}
+
+// Every repair asks for the same RUNs and tool calls of the same model.
+const runScriptsOfModel = new WeakMap<DockerfileModel, RunScript[]>();
+const callsOfRun = new WeakMap<RunScript, Array<ToolCall | null>>();
+
+function trustedRunScripts(model: DockerfileModel, instrs: readonly Instr[]): RunScript[] {
   const out: RunScript[] = [];
   for (const instr of instrs) {
     if (instr.keyword !== "RUN") continue;
@@ -233,11 +244,10 @@ export function toolCall(rs: RunScript, cmd: ShellCommand): ToolCall | null {
 
 /** Every tool call of the given tools in the RUN. */
 export function toolCalls(rs: RunScript, tools: readonly string[]): ToolCall[] {
+  let calls = callsOfRun.get(rs);
+  if (!calls) callsOfRun.set(rs, (calls = rs.script.commands.map((cmd) => toolCall(rs, cmd))));
   const out: ToolCall[] = [];
-  for (const cmd of rs.script.commands) {
-    const call = toolCall(rs, cmd);
-    if (call && tools.includes(call.tool)) out.push(call);
-  }
+  for (const call of calls) if (call && tools.includes(call.tool)) out.push(call);
   return out;
 }
 
