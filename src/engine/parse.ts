@@ -5,8 +5,14 @@ import {
   ModifiableInstruction,
   From,
   Run,
-  type Dockerfile,
 } from "dockerfile-ast";
+import {
+  copyAddHeredoc,
+  scanDockerfile,
+  type FromParts,
+  type ScannedFile,
+  type ScannedInstr,
+} from "./scan.ts";
 import { computeLineStarts, decodeSource, lineAt, type SourceText } from "./source.ts";
 
 // dockerfile-ast re-scans an instruction's arguments on every getArguments()
@@ -60,7 +66,6 @@ export interface FlagInfo extends Span {
 }
 
 export interface Instr extends Span {
-  node: Instruction;
   /** Upper-case keyword. */
   keyword: string;
   /** Keyword exactly as written (for matching the file's case). */
@@ -116,7 +121,6 @@ export interface CommentLine extends Span {
 export interface DockerfileModel {
   source: SourceText;
   text: string;
-  ast: Dockerfile;
   escapeChar: string;
   lineStarts: number[];
   instructions: Instr[];
@@ -136,30 +140,113 @@ export interface DockerfileModel {
 
 type LspPos = { line: number; character: number };
 
+let fastParse = true;
+
+/** Tests only: `false` makes every parse go through dockerfile-ast, to compare the two. */
+export function setFastParse(on: boolean): void {
+  fastParse = on;
+}
+
 export function parseDockerfile(raw: string): DockerfileModel {
   return parseSource(decodeSource(raw));
 }
 
+/** Parses with the fast scanner, or with dockerfile-ast for the inputs the scanner leaves to it. */
 export function parseSource(source: SourceText): DockerfileModel {
-  const text = source.text;
+  const lineStarts = computeLineStarts(source.text);
+  const scanned =
+    (fastParse ? scanDockerfile(source.text, lineStarts) : null) ??
+    scanWithDockerfileAst(source.text, lineStarts);
+  return buildModel(source, scanned, lineStarts);
+}
+
+/** The fast scanner alone; null when it would fall back to dockerfile-ast. */
+export function parseFast(source: SourceText): DockerfileModel | null {
+  const lineStarts = computeLineStarts(source.text);
+  const scanned = scanDockerfile(source.text, lineStarts);
+  return scanned && buildModel(source, scanned, lineStarts);
+}
+
+export function parseWithDockerfileAst(source: SourceText): DockerfileModel {
+  const lineStarts = computeLineStarts(source.text);
+  return buildModel(source, scanWithDockerfileAst(source.text, lineStarts), lineStarts);
+}
+
+function scanWithDockerfileAst(text: string, lineStarts: number[]): ScannedFile {
   const ast = DockerfileParser.parse(text);
-  const lineStarts = computeLineStarts(text);
   const offsetAt = (p: LspPos) => Math.min(text.length, lineStarts[p.line] + p.character);
   const span = (r: { start: LspPos; end: LspPos }): Span => ({
     start: offsetAt(r.start),
     end: offsetAt(r.end),
   });
+  const instructions = ast.getInstructions().map((node) => scanInstr(node, text, span));
+  const comments = ast
+    .getComments()
+    .map((c) => ({ ...span(c.getRange()), line: c.getRange().start.line + 1 }));
+  return { escapeChar: ast.getEscapeCharacter(), instructions, comments };
+}
 
+function scanInstr(
+  node: Instruction,
+  text: string,
+  span: (r: { start: LspPos; end: LspPos }) => Span,
+): ScannedInstr {
+  const keyword = node.getKeyword();
+  const range = span(node.getRange());
+  const flags: FlagInfo[] =
+    node instanceof ModifiableInstruction
+      ? node.getFlags().map((f) => ({
+          ...span(f.getRange()),
+          name: f.getName(),
+          value: f.getValue(),
+        }))
+      : [];
+  const args: Word[] = node.getArguments().map((a) => ({ ...span(a.getRange()), value: a.getValue() }));
+  let execForm = false;
+  if (node instanceof JSONInstruction) {
+    execForm = node.getOpeningBracket() !== null && node.getClosingBracket() !== null;
+  }
+  const hasHeredoc =
+    node instanceof Run
+      ? node.getHeredocs().length > 0
+      : copyAddHeredoc(keyword, text.slice(range.start, range.end));
+  let from: FromParts | null = null;
+  if (node instanceof From) {
+    const stageRange = node.getBuildStageRange();
+    const imageRange = node.getImageRange();
+    from = {
+      stageName: node.getBuildStage(),
+      stageNameSpan: stageRange ? span(stageRange) : null,
+      image: node.getImage(),
+      imageSpan: imageRange ? span(imageRange) : null,
+    };
+  }
+  return {
+    keyword,
+    keywordSpan: span(node.getInstructionRange()),
+    range,
+    flags,
+    args,
+    execForm,
+    hasHeredoc,
+    from,
+  };
+}
+
+function buildModel(source: SourceText, scanned: ScannedFile, lineStarts: number[]): DockerfileModel {
+  const text = source.text;
   const instructions: Instr[] = [];
   const stages: Stage[] = [];
   const globalArgs: Instr[] = [];
+  const fromParts: FromParts[] = [];
   let stageIndex = -1;
-  for (const node of ast.getInstructions()) {
-    const keyword = node.getKeyword();
+  for (const raw of scanned.instructions) {
+    const keyword = raw.keyword;
     if (keyword === "FROM") stageIndex++;
-    const instr = toInstr(node, stageIndex, text, span, lineStarts);
+    const instr = toInstr(raw, stageIndex, text, lineStarts);
     instructions.push(instr);
     if (keyword === "FROM") {
+      fromParts.push(raw.from!);
       stages.push({
         index: stageIndex,
         from: instr,
@@ -180,28 +267,25 @@ export function parseSource(source: SourceText): DockerfileModel {
     for (const [name, value] of argDeclarations(arg)) globalArgValues.set(name, value);
   }
   for (const stage of stages) {
-    const from = stage.from.node as From;
-    const stageName = from.getBuildStage();
-    const stageRange = from.getBuildStageRange();
-    stage.name = stageName;
-    stage.nameSpan = stageRange ? span(stageRange) : null;
-    const imageRange = from.getImageRange();
-    const image = from.getImage();
-    if (imageRange && image) {
-      stage.image = imageRef(image, span(imageRange), globalArgValues);
+    const from = fromParts[stage.index];
+    stage.name = from.stageName;
+    stage.nameSpan = from.stageNameSpan;
+    if (from.imageSpan && from.image) {
+      stage.image = imageRef(from.image, from.imageSpan, globalArgValues);
     }
   }
 
-  const comments: CommentLine[] = ast.getComments().map((c) => {
-    const s = span(c.getRange());
-    return { ...s, line: c.getRange().start.line + 1, text: text.slice(s.start, s.end) };
-  });
+  const comments: CommentLine[] = scanned.comments.map((c) => ({
+    start: c.start,
+    end: c.end,
+    line: c.line,
+    text: text.slice(c.start, c.end),
+  }));
 
   return {
     source,
     text,
-    ast,
-    escapeChar: ast.getEscapeCharacter(),
+    escapeChar: scanned.escapeChar,
     lineStarts,
     instructions,
     globalArgs,
@@ -217,44 +301,17 @@ export function parseSource(source: SourceText): DockerfileModel {
   };
 }
 
-function toInstr(
-  node: Instruction,
-  stage: number,
-  text: string,
-  span: (r: { start: LspPos; end: LspPos }) => Span,
-  lineStarts: number[],
-): Instr {
-  const range = span(node.getRange());
-  const keywordSpan = span(node.getInstructionRange());
-  const flags: FlagInfo[] =
-    node instanceof ModifiableInstruction
-      ? node.getFlags().map((f) => ({
-          ...span(f.getRange()),
-          name: f.getName(),
-          value: f.getValue(),
-        }))
-      : [];
-  const args: Word[] = node.getArguments().map((a) => ({ ...span(a.getRange()), value: a.getValue() }));
-  const argsRange = node.getArgumentsRange();
-  let argsSpan: Span | null = argsRange ? span(argsRange) : null;
+function toInstr(raw: ScannedInstr, stage: number, text: string, lineStarts: number[]): Instr {
+  const { range, keywordSpan, flags, args } = raw;
+  let argsSpan: Span | null =
+    args.length > 0 ? { start: args[0].start, end: args[args.length - 1].end } : null;
   if (argsSpan && flags.length > 0) {
     const afterFlags = flags[flags.length - 1].end;
-    argsSpan = args.length > 0 ? { start: args[0].start, end: argsSpan.end } : null;
-    if (argsSpan && argsSpan.start < afterFlags) argsSpan.start = afterFlags;
+    if (argsSpan.start < afterFlags) argsSpan.start = afterFlags;
   }
-  let execForm = false;
-  if (node instanceof JSONInstruction) {
-    execForm = node.getOpeningBracket() !== null && node.getClosingBracket() !== null;
-  }
-  const hasHeredoc =
-    node instanceof Run
-      ? node.getHeredocs().length > 0
-      : /<<-?["']?[A-Za-z_]/.test(text.slice(range.start, range.end)) &&
-        (node.getKeyword() === "COPY" || node.getKeyword() === "ADD");
   const end = Math.max(range.end, argsSpan?.end ?? 0);
   return {
-    node,
-    keyword: node.getKeyword(),
+    keyword: raw.keyword,
     keywordText: text.slice(keywordSpan.start, keywordSpan.end),
     keywordSpan,
     start: range.start,
@@ -265,8 +322,8 @@ function toInstr(
     flags,
     args,
     argsSpan,
-    execForm,
-    hasHeredoc,
+    execForm: raw.execForm,
+    hasHeredoc: raw.hasHeredoc,
     text: text.slice(range.start, end),
   };
 }

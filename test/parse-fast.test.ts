@@ -1,0 +1,311 @@
+import fs from "node:fs";
+import path from "node:path";
+import { isDeepStrictEqual } from "node:util";
+import { beforeAll, describe, expect, test } from "vitest";
+import { optimizeFile, type FileResult } from "../src/engine/engine.ts";
+import {
+  parseFast,
+  parseSource,
+  parseWithDockerfileAst,
+  setFastParse,
+  type DockerfileModel,
+} from "../src/engine/parse.ts";
+import { initShell } from "../src/engine/shell.ts";
+import { decodeSource } from "../src/engine/source.ts";
+import type { BuildContext, Transform, TransformOptions } from "../src/engine/types.ts";
+import { emptyContext } from "../src/io/context.ts";
+import { TRANSFORMS, transformById } from "../transforms/index.ts";
+import { CORPUS, corpusAvailable, corpusFiles } from "./corpus-check.ts";
+import { FIXTURES, fixtureCases } from "./fixture-cases.ts";
+
+beforeAll(initShell);
+
+/**
+ * Everything a model exposes, as plain data: its functions are called on
+ * every offset (or a sample of them for big files) and on every line.
+ */
+function observable(model: DockerfileModel, everyOffset = true) {
+  const { lineOf, lineStart, lineEndIncludingEol, globalArgValues, ...data } = model;
+  const step = everyOffset ? 1 : Math.max(1, Math.floor(model.text.length / 64));
+  const offsets: number[] = [-1];
+  for (let o = 0; o <= model.text.length + 1; o += step) offsets.push(o);
+  const lines: number[] = [];
+  for (let l = -1; l <= model.lineStarts.length + 2; l++) lines.push(l);
+  for (const [key, value] of Object.entries(data)) {
+    if (typeof value === "function") throw new Error(`observable() does not cover model.${key}`);
+  }
+  return {
+    ...data,
+    globalArgValues: [...globalArgValues],
+    lineOf: offsets.map(lineOf),
+    lineStart: lines.map(lineStart),
+    lineEndIncludingEol: offsets.map(lineEndIncludingEol),
+  };
+}
+
+/** Both parses of one text; `fast` is null when the scanner leaves it to dockerfile-ast. */
+function bothParses(raw: string) {
+  const source = decodeSource(raw);
+  return { fast: parseFast(source), slow: parseWithDockerfileAst(source) };
+}
+
+function collectDockerfiles(dir: string, out: string[] = []): string[] {
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, entry.name);
+    if (entry.isDirectory()) collectDockerfiles(p, out);
+    else if (entry.name === "Dockerfile" || entry.name === "expected.Dockerfile") out.push(p);
+  }
+  return out.sort();
+}
+
+// Each quirk of dockerfile-ast's reading; `fallback` marks the inputs the scanner leaves to it.
+const SNIPPETS: Array<{ name: string; text: string; fallback?: boolean }> = [
+  { name: "escape directive", text: "# escape=`\nFROM alpine\nRUN echo a `\n  b\nCOPY C:\\a\\b C:\\c\n" },
+  { name: "escape after syntax", text: "# syntax=docker/dockerfile:1\n# escape=`\nFROM x\nRUN a `\n b\n" },
+  { name: "escape after check", text: "# check=skip=all\n#escape=`\nFROM x\nRUN a `\n b\n" },
+  { name: "escape after a comment", text: "# hello\n# escape=`\nFROM x\nRUN a `\n b\n" },
+  { name: "escape after an instruction", text: "FROM x\n# escape=`\nRUN a `\n b\n" },
+  { name: "escape after a blank line", text: "\n# escape=`\nFROM x\nRUN a `\n b\n" },
+  { name: "escape with blanks", text: "  #  Escape = ` \t\nFROM x\nRUN a `\n b\n" },
+  { name: "two directives on one line", text: "# a=b  # escape=`\nFROM x\nRUN a `\nb\n" },
+  { name: "invalid escape value", text: "# escape=x\n# escape=`\nFROM x\nRUN a `\n b\n" },
+  { name: "directive without value", text: "# escape=\nFROM x\n" },
+  { name: "directive at end of file", text: "# escape=`" },
+  { name: "CRLF", text: 'FROM x\r\nRUN a \\\r\n  b \\ \r\n  c\r\n# c\r\nCMD ["a", \\\r\n "b"]\r\n' },
+  { name: "CRLF with backtick escape", text: "# escape=`\r\nFROM x\r\nRUN a `\r\n  b\r\n" },
+  { name: "comment inside a continuation", text: "FROM x\nRUN a \\\n# comment\n  b\n" },
+  { name: "indented comment inside a continuation", text: "FROM x\nRUN a \\\n   # c \\ d $e\n b\n" },
+  { name: "comment line ending in the escape", text: "FROM x\nRUN a \\\n# c \\\n b\nRUN c\n" },
+  { name: "blank line inside a continuation", text: "FROM x\nRUN a \\\n\n  b\n" },
+  { name: "empty continuation lines", text: "FROM x\nRUN a \\\n \\\n\\\n b\n" },
+  { name: "escape, blanks, line break", text: "FROM x\nRUN a \\  \n b \\\t\n c\n" },
+  { name: "escape, blanks, word", text: "FROM x\nRUN a \\  b c\\ d\n" },
+  { name: "escape, blanks, word after a continuation", text: "FROM x\nRUN a \\\n  \\  b\n" },
+  { name: "escaped characters", text: "FROM x\nRUN echo \\$HOME \\\\ \\a b\\ c\\\n" },
+  { name: "escape at end of file", text: "FROM x\nRUN echo \\" },
+  {
+    name: "lowercase keywords",
+    text: "from alpine as build\nrun echo hi\ncopy --from=build /a /b\nFrom build AS final\n",
+  },
+  { name: "unknown instruction", text: "FROM x\nFOO bar\nRU\\N x\n" },
+  {
+    name: "escaped line break in the keyword",
+    text: "FROM x\nRU\\\nN echo\nRUN\\\n echo\nRUN\\ \n echo\nR\\  UN x\n",
+  },
+  { name: "keyword then comment mark", text: "FROM x\nRUN#x\nRUN\\\n#c\n echo\n" },
+  { name: "ONBUILD", text: "FROM x\nONBUILD RUN echo hi\nONBUILD COPY --chown=1 . /app\nONBUILD\n" },
+  { name: "JSON with single quotes", text: "FROM x\nCMD ['a', 'b']\n" },
+  { name: "JSON without closing bracket", text: 'FROM x\nCMD ["a", "b"\nENTRYPOINT ["a"\n' },
+  { name: "JSON with continuation", text: 'FROM x\nCMD ["a", \\\n "b"]\nSHELL ["a", \\  \n "b"]\n' },
+  {
+    name: "JSON odd forms",
+    text: 'FROM x\nCMD ["a",]\nCMD []\nENTRYPOINT [ ]\nCMD [ "a" ] x\nVOLUME ["/a" "/b"]\n',
+  },
+  { name: "JSON escapes", text: 'FROM x\nCMD ["a \\"b\\"", "c\\\\d", "e\\ \n f"]\nCMD ["a\\tb"]\n' },
+  {
+    name: "JSON with backtick escape",
+    text: '# escape=`\nFROM x\nCMD ["a", `\n "b"]\nCMD ["c", \\\n "d"]\n',
+  },
+  {
+    name: "flags without values",
+    text: "FROM x\nCOPY --link a b\nRUN --network=none --security= echo\nADD --chmod=755 a b\n",
+  },
+  {
+    name: "mount with commas",
+    text: "FROM x\nRUN --mount=type=cache,target=/root/.cache,id=x \\\n  --mount=type=secret,id=s pip install a\n",
+  },
+  { name: "word with -- before a flag", text: "FROM x\nRUN a--b --mount=x cmd\nCOPY -- a b\n" },
+  { name: "flag only", text: "FROM x\nRUN --mount=type=cache\nCOPY --from=a\n" },
+  { name: "escaped flag", text: "FROM x\nRUN --mo\\\nunt=a\\=b echo\n" },
+  {
+    name: "HEALTHCHECK",
+    text: "FROM x\nHEALTHCHECK --interval=5s --timeout=3s CMD curl -f http://x/ || exit 1\nHEALTHCHECK NONE\n",
+  },
+  { name: "RUN heredoc", text: "FROM x\nRUN <<EOF\necho hi\nEOF\n", fallback: true },
+  {
+    name: "RUN tabbed quoted heredoc",
+    text: 'FROM x\nRUN <<-"EOF" bash\n\techo hi\n\tEOF\n',
+    fallback: true,
+  },
+  {
+    name: "several heredocs on one line",
+    text: "FROM x\nRUN <<A cat - <<B\na\nA\nb\nB\nRUN x\n",
+    fallback: true,
+  },
+  { name: "COPY heredoc", text: "FROM x\nCOPY <<EOF /x\nhi\nEOF\n", fallback: true },
+  { name: "ONBUILD heredoc", text: "FROM x\nONBUILD RUN <<EOF\necho\nEOF\n", fallback: true },
+  { name: "here-string", text: 'FROM x\nRUN cat <<< "$X"\nRUN bash -c "cat <<<hi"\n' },
+  { name: "bare <<", text: "FROM x\nRUN md5sum << file\nRUN a <<'q\n" },
+  { name: "COPY with << inside a word", text: "FROM x\nCOPY a<<b /c\n" },
+  { name: "instructions without arguments", text: "FROM\nRUN\nCMD\nRUN   \nCMD\t\n" },
+  { name: "only comments", text: "# a\n  # b\n#\n" },
+  { name: "no newline at end", text: "FROM x\nRUN echo hi" },
+  { name: "tabs", text: "FROM\tx\n\tRUN\techo\ta\n" },
+  { name: "BOM", text: "\uFEFFFROM x\n" },
+  { name: "BOM twice", text: "\uFEFF\uFEFFFROM x\n", fallback: true },
+  { name: "lone CR", text: "FROM x\rRUN a\n", fallback: true },
+  {
+    name: "FROM forms",
+    text: "ARG V=1\nARG R\nFROM --platform=$BUILDPLATFORM node:${V} AS build\nFROM build as final\nFROM registry:5000/img@sha256:abc\nFROM scratch\nFROM $R/x:${V:-2}\n",
+  },
+  { name: "FROM with the stage name on a continuation", text: "FROM alpine \\\n  AS x\nFROM \\\n  y\n" },
+  {
+    name: "property instructions",
+    text: 'ARG A="1 2" B\nFROM x\nENV X=1 Y="2 3" \\\n  Z=4\nLABEL a=b \\\n  c="d e"\nENV K V W\n',
+  },
+  { name: "non-ASCII", text: 'FROM x\nLABEL desc="héllo wörld 😀"\nRUN echo ü \\\n  ß\n' },
+  { name: "empty", text: "" },
+  { name: "blank", text: "  \n\t\n" },
+  { name: "escape only", text: "\\" },
+];
+
+describe("fast Dockerfile scanner: same model as dockerfile-ast", () => {
+  test.each(SNIPPETS)("$name", ({ text, fallback }) => {
+    const { fast, slow } = bothParses(text);
+    expect(fast === null).toBe(fallback === true);
+    if (fast) expect(observable(fast)).toEqual(observable(slow));
+  });
+
+  test("reads the quirks it must reproduce", () => {
+    const m = parseFast(decodeSource("# escape=`\nFROM x\nRUN a `\n# c `x\n  b`\n  c\n"))!;
+    expect(m.escapeChar).toBe("`");
+    expect(m.comments.map((c) => c.text)).toEqual(["# c `x"]);
+    // dockerfile-ast still reads the escape character inside the comment line (`x),
+    // then skips `b` as if it were still in the comment.
+    expect(m.instructions[1].args.map((a) => a.value)).toEqual(["a", "x", "c"]);
+    const f = parseFast(decodeSource("FROM x\nRUN a--b --mount=x cmd\n"))!;
+    expect(f.instructions[1].flags.map((x) => x.name)).toEqual(["mount"]);
+    expect(f.instructions[1].args.map((a) => a.value)).toEqual(["--mount=x", "cmd"]);
+  });
+
+  test("where dockerfile-ast throws, the scanner leaves the text to it, so parsing still throws", () => {
+    // Run.getHeredocs reads the line break after `\# b` as unescaped and fails.
+    const source = decodeSource("FROM x\nRUN a \\\n  \\# b\n  c\n");
+    expect(parseFast(source)).toBeNull();
+    expect(() => parseWithDockerfileAst(source)).toThrow();
+    expect(() => parseSource(source)).toThrow();
+  });
+
+  test("every fixture Dockerfile and expected.Dockerfile", () => {
+    const files = collectDockerfiles(FIXTURES);
+    expect(files.length).toBeGreaterThan(300);
+    const mismatches: string[] = [];
+    let fallbacks = 0;
+    for (const file of files) {
+      const { fast, slow } = bothParses(fs.readFileSync(file, "utf8"));
+      if (!fast) fallbacks++;
+      else if (!isDeepStrictEqual(observable(fast), observable(slow))) mismatches.push(file);
+    }
+    expect(mismatches).toEqual([]);
+    expect(fallbacks).toBeLessThan(files.length * 0.03);
+  });
+});
+
+// Fragments dockerfile-ast reads in unusual ways, for the random edits below.
+// prettier-ignore
+const FRAGMENTS = [
+  " ", "\t", "\n", "\r\n", "\\", "`", "#", "# escape=`\n", "--", "[", "]", '"', "'", ",", "<<", "<<<", "$",
+  "AS ", "x", "=", "\\\n", "\\ \n", "`\n", "\n\n", "\n#c\n", "\n  # c\n", "--a=b ", "\\\\", "\\$",
+];
+
+test("seeded random edits of the fixture files: same model, or a fallback where dockerfile-ast throws", () => {
+  let seed = 7;
+  const random = (n: number) => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return (seed >>> 8) % n;
+  };
+  const mismatches: string[] = [];
+  let compared = 0;
+  for (const file of collectDockerfiles(FIXTURES)) {
+    const original = fs.readFileSync(file, "utf8");
+    for (let k = 0; k < 6; k++) {
+      let text = original;
+      for (let edit = 0; edit < 3; edit++) {
+        const at = random(text.length + 1);
+        const insert = random(4) > 0 ? FRAGMENTS[random(FRAGMENTS.length)] : "";
+        text = text.slice(0, at) + insert + text.slice(insert ? at : at + 1 + random(3));
+      }
+      const source = decodeSource(text);
+      const fast = parseFast(source);
+      let slow: DockerfileModel | null = null;
+      try {
+        slow = parseWithDockerfileAst(source);
+      } catch {
+        // The fast path must have left this text to dockerfile-ast.
+      }
+      if (fast) compared++;
+      const same = slow ? !fast || isDeepStrictEqual(observable(fast), observable(slow)) : !fast;
+      if (!same) mismatches.push(JSON.stringify(text));
+    }
+  }
+  expect(mismatches.slice(0, 5)).toEqual([]);
+  expect(compared).toBeGreaterThan(2000);
+});
+
+describe("fast Dockerfile scanner on the corpus", () => {
+  if (!corpusAvailable) {
+    test.skip(`corpus comparison skipped: ${CORPUS} is absent (it lives in ../shared beside the project)`, () => {});
+    return;
+  }
+  const files = corpusFiles();
+
+  test("every file: same model, fallback under 3%", () => {
+    const mismatches: string[] = [];
+    let fallbacks = 0;
+    for (const f of files) {
+      const { fast, slow } = bothParses(fs.readFileSync(path.join(CORPUS, f), "utf8"));
+      if (!fast) fallbacks++;
+      else if (!isDeepStrictEqual(observable(fast, false), observable(slow, false))) mismatches.push(f);
+    }
+    const rate = (100 * fallbacks) / files.length;
+    console.log(`fast parse fallback: ${fallbacks}/${files.length} files (${rate.toFixed(2)}%)`);
+    expect(files.length).toBeGreaterThan(15000);
+    expect(mismatches.slice(0, 20)).toEqual([]);
+    expect(rate).toBeLessThan(3);
+  });
+});
+
+/** The engine re-parses after every change: its results must not depend on the parser used. */
+describe("engine results with the fast scanner on and off", () => {
+  function both(
+    raw: string,
+    context: BuildContext,
+    transforms: readonly Transform[],
+    options?: TransformOptions,
+  ) {
+    const run = (fast: boolean): FileResult => {
+      setFastParse(fast);
+      try {
+        return optimizeFile(raw, context, { transforms, options });
+      } finally {
+        setFastParse(true);
+      }
+    };
+    return { fast: run(true), slow: run(false) };
+  }
+
+  test("fixtures", () => {
+    let changed = 0;
+    for (const c of fixtureCases()) {
+      const transforms =
+        c.transforms.length > 0
+          ? c.transforms.map((id) => transformById(id)!)
+          : TRANSFORMS.filter((t) => !t.defaultOff);
+      const { fast, slow } = both(c.input, c.context, transforms, c.options);
+      expect(fast, `${c.transform}/${c.name}`).toEqual(slow);
+      if (fast.changed) changed++;
+    }
+    expect(changed).toBeGreaterThan(100);
+  });
+
+  test.skipIf(!corpusAvailable)("a corpus sample, all transforms", () => {
+    const sample = corpusFiles().filter((_, i) => i % 40 === 0);
+    let changed = 0;
+    for (const f of sample) {
+      const { fast, slow } = both(fs.readFileSync(path.join(CORPUS, f), "utf8"), emptyContext, TRANSFORMS);
+      expect(fast, f).toEqual(slow);
+      if (fast.changed) changed++;
+    }
+    expect(changed).toBeGreaterThan(sample.length / 4);
+  });
+});
