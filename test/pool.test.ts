@@ -120,6 +120,20 @@ describe("processAll", () => {
     ).rejects.toThrow(/worker/);
   });
 
+  it("redoes on the main thread a file too big for a worker's heap cap", async () => {
+    const big = path.join(dir, "big.Dockerfile");
+    const runs = Array.from({ length: 4000 }, (_, i) => `RUN apt-get install -y pkg${i} && echo ${i}`);
+    fs.writeFileSync(big, `FROM ubuntu:22.04\n${runs.join("\n")}\n`);
+    const files = [...good.slice(0, 30), big, ...good.slice(30, 60)];
+    const inProcess = await collect(files, 1);
+    const capped = await collect(files, 2, { resourceLimits: { maxOldGenerationSizeMb: 24 } });
+    expect(capped.map((r) => r.path)).toEqual(inProcess.map((r) => r.path));
+    const bigReport = capped.find((r) => r.path === "big.Dockerfile")!;
+    expect(bigReport.error).toBeNull();
+    expect(bigReport.changed).toBe(true);
+    expect(capped).toEqual(inProcess);
+  });
+
   it("handles an empty list and a single file in-process", async () => {
     expect(await collect([], 4)).toEqual([]);
     const one = await collect([good[0]], 4);

@@ -26,6 +26,12 @@ export interface PoolOptions {
 const MIN_FILES_PER_WORKER = 24;
 const DEFAULT_FILE_TIMEOUT_MS = 60_000;
 const DEFAULT_MAX_AHEAD = 4096;
+/**
+ * Old-generation heap cap of each worker. Left alone, V8 grows each
+ * isolate's heap far past what one file needs (600+ MB over 4,000 files); a
+ * file that truly needs more is redone on the main thread.
+ */
+const DEFAULT_WORKER_HEAP_MB = 128;
 
 export function defaultJobs(): number {
   return Math.max(1, os.availableParallelism());
@@ -225,8 +231,26 @@ function runPool(
       requeued.unshift(...rest);
       if (finished) return;
       if (nextToHand < files.length || requeued.length > 0) spawn();
-      if (culprit) emit(culprit.index, crashReport(culprit.path, settings, message, kind));
+      if (culprit && kind === "out-of-memory") redoOnMainThread(culprit);
+      else if (culprit) emit(culprit.index, crashReport(culprit.path, settings, message, kind));
       else if (slots.size === 0 && nextToEmit < files.length) spawn();
+    };
+
+    /** A file too big for a worker's heap cap: the main thread has no cap. */
+    const redoOnMainThread = (file: { index: number; path: string }) => {
+      initShell()
+        .then(() => processFile(file.path, settings))
+        .catch((e: unknown) =>
+          crashReport(
+            file.path,
+            settings,
+            `internal error: ${e instanceof Error ? e.message : String(e)}`,
+            "crash",
+          ),
+        )
+        .then((report) => {
+          if (!finished) emit(file.index, report);
+        });
     };
 
     const spawn = () => {
@@ -234,7 +258,7 @@ function runPool(
       const worker = new Worker(entry.script, {
         eval: entry.eval,
         workerData: { settings },
-        resourceLimits: poolOptions.resourceLimits,
+        resourceLimits: poolOptions.resourceLimits ?? { maxOldGenerationSizeMb: DEFAULT_WORKER_HEAP_MB },
         stdout: false,
         stderr: false,
       });
@@ -262,7 +286,10 @@ function runPool(
             break;
         }
       });
-      worker.on("error", (e) => fail(s, `internal error: worker crashed: ${e.message}`));
+      worker.on("error", (e: NodeJS.ErrnoException) => {
+        const kind = e.code === "ERR_WORKER_OUT_OF_MEMORY" && s.ready ? "out-of-memory" : "crash";
+        fail(s, `internal error: worker crashed: ${e.message}`, kind);
+      });
       worker.on("exit", (code) => {
         if (s.alive) fail(s, `internal error: worker exited with code ${code}`);
       });
