@@ -4,6 +4,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import v8 from "node:v8";
 import type { Instr, Span } from "./parse.ts";
+import { parseBashSubset } from "./shell-fast.ts";
 
 /**
  * Shell inside shell-form RUN (and CMD/ENTRYPOINT), parsed with tree-sitter-bash.
@@ -236,19 +237,30 @@ function moveScript(script: ShellScript, delta: number, source: string): ShellSc
   return { base, text: script.text, root, commands, hasErrors: script.hasErrors, slice };
 }
 
+let fastShell = true;
+
+/** Test switch: with `false`, every script goes through tree-sitter. Clears reused parses. */
+export function setFastShell(on: boolean): void {
+  fastShell = on;
+  recentScripts.clear();
+}
+
 function parseShellUncached(dockerfileText: string, span: Span, escapeChar: string): ShellScript {
-  if (!parser) throw new Error("initShell() must be awaited before parsing shell");
   const base = span.start;
   const text = normaliseForBash(dockerfileText.slice(span.start, span.end), escapeChar);
-  const tree = parser.parse(text);
-  if (!tree) throw new Error("tree-sitter returned no tree");
-  let root: ShellNode;
-  let hasErrors: boolean;
-  try {
-    hasErrors = tree.rootNode.hasError;
-    root = copyTree(tree.walk(), base);
-  } finally {
-    tree.delete();
+  // The common subset is parsed by hand into the very tree tree-sitter would build.
+  let root = fastShell ? parseBashSubset(text, base) : null;
+  let hasErrors = false;
+  if (!root) {
+    if (!parser) throw new Error("initShell() must be awaited before parsing shell");
+    const tree = parser.parse(text);
+    if (!tree) throw new Error("tree-sitter returned no tree");
+    try {
+      hasErrors = tree.rootNode.hasError;
+      root = copyTree(tree.walk(), base);
+    } finally {
+      tree.delete();
+    }
   }
   // Only spans inside the script: a reused parse may belong to a file that differs elsewhere.
   const own = dockerfileText.slice(span.start, span.end);
