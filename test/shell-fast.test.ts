@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { parseBashSubset } from "../src/engine/shell-fast.ts";
 import {
   initShell,
+  normaliseEveryLine,
   normaliseForBash,
   parseShell,
   setFastShell,
@@ -349,6 +350,39 @@ describe("every shell script of the fixtures", () => {
     expect(mismatches).toEqual([]);
     expect(scripts.size).toBeGreaterThan(200);
     expect(share).toBeGreaterThan(0.7);
+  });
+});
+
+describe("normaliseForBash's shortcut for scripts that need no change", () => {
+  const tricky = [
+    "apt-get update \\\n    && apt-get install -y curl",
+    "echo a \\  \n b",
+    "echo a \\\t\n b",
+    "echo a \\\r\n b",
+    "echo a \\\n# note\n  b",
+    "echo a \\\n   # note\n  b",
+    "echo a \\\n\n  b",
+    "echo a \\\n  \t\n  b",
+    "echo a\\\\\n# not a continuation",
+    "echo 'a \\' \\\n b",
+    "echo a \\",
+    "echo a \\\n",
+  ];
+  test("gives the full normalisation's result on tricky snippets and every corpus RUN", () => {
+    const raw: Array<[string, string]> = tricky.map((t) => [t, "\\"]);
+    raw.push(...tricky.map((t) => [t.replaceAll("\\", "`"), "`"] as [string, string]));
+    if (corpusAvailable) {
+      for (const f of corpusFiles().filter((_, i) => i % 4 === 0)) {
+        const model = parseDockerfile(fs.readFileSync(path.join(CORPUS, f), "utf8"));
+        for (const instr of model.instructions) {
+          if (instr.keyword === "RUN" && instr.argsSpan)
+            raw.push([model.text.slice(instr.argsSpan.start, instr.argsSpan.end), model.escapeChar]);
+        }
+      }
+    }
+    const differing = raw.filter(([t, e]) => normaliseForBash(t, e) !== normaliseEveryLine(t, e));
+    expect(differing).toEqual([]);
+    expect(raw.filter(([t, e]) => normaliseEveryLine(t, e) !== t).length).toBeGreaterThan(8);
   });
 });
 

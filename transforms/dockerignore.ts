@@ -5,7 +5,7 @@
  * clutter. Never ignores what the Dockerfile copies by name, never removes a
  * line, and does nothing without a real build context.
  */
-import ignore from "ignore";
+import ignore, { type Ignore } from "ignore";
 import type { DockerfileModel, Instr } from "../src/engine/parse.ts";
 import type { BuildContext, Transform, TransformResult } from "../src/engine/types.ts";
 
@@ -133,7 +133,7 @@ function wanted(model: DockerfileModel, context: BuildContext): Entry[] {
     );
   }
   if (has(context, "Cargo.toml") && /\bcargo\s+(?:build|install)\b/.test(runs)) out.push(...RUST_OUTPUTS);
-  if (list.some((f) => /\.(?:csproj|fsproj|sln)$/.test(f)) && /\bdotnet\s+(?:publish|build)\b/.test(runs))
+  if (/\bdotnet\s+(?:publish|build)\b/.test(runs) && list.some((f) => /\.(?:csproj|fsproj|sln)$/.test(f)))
     out.push(...DOTNET_OUTPUTS);
   const seen = new Set<string>();
   return out.filter((e) => !seen.has(e.pattern) && seen.add(e.pattern));
@@ -172,6 +172,19 @@ function sourcesOf(i: Instr): string[] {
     }
   }
   return words.slice(0, -1);
+}
+
+// Most files ask about the same few pattern lists; compiling one costs far more than a lookup.
+const compiled = new Map<string, Ignore>();
+
+function compiledIgnore(patterns: string[]): Ignore {
+  const key = patterns.join("\n");
+  let matcher = compiled.get(key);
+  if (!matcher) {
+    if (compiled.size >= 256) compiled.delete(compiled.keys().next().value!);
+    compiled.set(key, (matcher = ignore().add(patterns)));
+  }
+  return matcher;
 }
 
 /** Patterns in a .dockerignore body (comments and blanks dropped). */
@@ -227,12 +240,15 @@ export const dockerignore: Transform = {
       if (e.mentions.test(mentions)) continue;
       if (loadsEnvFiles && ENV_FILES.includes(e)) continue;
       if (existing !== undefined && e.probes.every((p) => current.ignores(p))) continue;
-      const probe = ignore().add([
-        ...patternsOf(existing ?? ""),
-        ...accepted.map((a) => a.pattern),
-        e.pattern,
-      ]);
-      if (explicit.some((s) => !/[*?[]/.test(s) && probe.ignores(s))) continue;
+      const plainSources = explicit.filter((s) => !/[*?[]/.test(s));
+      if (plainSources.length > 0) {
+        const probe = compiledIgnore([
+          ...patternsOf(existing ?? ""),
+          ...accepted.map((a) => a.pattern),
+          e.pattern,
+        ]);
+        if (plainSources.some((s) => probe.ignores(s))) continue;
+      }
       if (
         existing !== undefined &&
         patternsOf(existing).some((p) => p.startsWith("!") && ignore().add(e.pattern).ignores(p.slice(1)))

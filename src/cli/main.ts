@@ -6,7 +6,6 @@ import { ConfigError, parseTransformList } from "../config.ts";
 import { discover, parseShard, shardFiles } from "../io/discover.ts";
 import { processAll } from "../io/pool.ts";
 import type { FileReport, ProcessSettings } from "../io/process.ts";
-import { initShell } from "../engine/shell.ts";
 import { colorizeDiff } from "../report/diff.ts";
 import { jsonFileEntry } from "../report/json.ts";
 import { createJsonlWriter } from "../report/jsonl.ts";
@@ -277,7 +276,6 @@ async function runFiles(paths: string[], opts: CliOptions, io: CliIo): Promise<n
     }
   };
 
-  if (jobs === 1 || files.length < 2) await initShell();
   await processAll(files, settings, Math.max(1, Math.min(jobs, files.length)), onReport);
   progress.done();
 

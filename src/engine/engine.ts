@@ -2,6 +2,7 @@ import { newProblems, shellErrorCount, structuralProblems, type Problem } from "
 import { applyEdits, selectChanges } from "./edits.ts";
 import { parseSource, type DockerfileModel } from "./parse.ts";
 import { decodeSource, encodeSource, type SourceText } from "./source.ts";
+import { ShellParserNotLoaded } from "./shell.ts";
 import { readSuppressions } from "./suppress.ts";
 import {
   DEFAULT_OPTIONS,
@@ -110,6 +111,7 @@ export function optimizeFile(raw: string, context: BuildContext, settings: RunSe
       try {
         outcome = runTransform(transform, model, source, context, options);
       } catch (e) {
+        if (e instanceof ShellParserNotLoaded) throw e;
         const message = e instanceof Error ? e.message : String(e);
         return {
           ...base,

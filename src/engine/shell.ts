@@ -77,6 +77,29 @@ function findAsset(file: string, pkgPath: string): string {
   return createRequire(import.meta.url).resolve(pkgPath);
 }
 
+/**
+ * Thrown when a script needs tree-sitter and `initShell()` has not run: most
+ * scripts never need it, so a one-file run need not load the wasm. The caller
+ * loads it and starts the file again (see `withShellParser`).
+ */
+export class ShellParserNotLoaded extends Error {
+  constructor() {
+    super("the tree-sitter bash parser is not loaded: await initShell() first");
+  }
+}
+
+/** Runs `fn`; if it needed tree-sitter before it was loaded, loads it and runs `fn` again. */
+export async function withShellParser<T>(fn: () => T): Promise<T> {
+  if (parser) return fn();
+  try {
+    return fn();
+  } catch (e) {
+    if (!(e instanceof ShellParserNotLoaded)) throw e;
+    await initShell();
+    return fn();
+  }
+}
+
 /** Loads tree-sitter-bash once per process; call before parsing any shell. */
 export async function initShell(): Promise<void> {
   if (parser) return;
@@ -105,6 +128,13 @@ export function shellReady(): boolean {
  * continuation (Docker drops those) become spaces.
  */
 export function normaliseForBash(text: string, escapeChar: string): string {
+  // Most scripts need no change: plain `\⏎` continuations are bash already.
+  if (escapeChar === "\\" && !NEEDS_NORMALISING.test(text)) return text;
+  return normaliseEveryLine(text, escapeChar);
+}
+
+/** normaliseForBash without the shortcut (exported for tests). */
+export function normaliseEveryLine(text: string, escapeChar: string): string {
   const chars = text.split("");
   let i = 0;
   // Read line starts from the original text: blanked comment lines lose their "\n" in `chars`.
@@ -153,6 +183,9 @@ export function normaliseForBash(text: string, escapeChar: string): string {
   }
   return chars.join("");
 }
+
+/** CR, blanks after a `\\` before the line break, or a comment or blank line inside a continuation. */
+const NEEDS_NORMALISING = /\r|\\[ \t]+\n|\\\n[ \t]*(?:#|\n)/;
 
 const scriptCache = new WeakMap<Instr, ShellScript | null>();
 
@@ -252,7 +285,7 @@ function parseShellUncached(dockerfileText: string, span: Span, escapeChar: stri
   let root = fastShell ? parseBashSubset(text, base) : null;
   let hasErrors = false;
   if (!root) {
-    if (!parser) throw new Error("initShell() must be awaited before parsing shell");
+    if (!parser) throw new ShellParserNotLoaded();
     const tree = parser.parse(text);
     if (!tree) throw new Error("tree-sitter returned no tree");
     try {

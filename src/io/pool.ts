@@ -3,7 +3,7 @@ import os from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
-import { initShell } from "../engine/shell.ts";
+import { initShell, withShellParser } from "../engine/shell.ts";
 import { processFile, relativePath, type FileReport, type ProcessSettings } from "./process.ts";
 
 /** Messages between the pool and src/io/worker.ts. */
@@ -85,8 +85,7 @@ export async function processAll(
 ): Promise<void> {
   const workers = Math.min(Math.max(1, Math.floor(jobs)), Math.ceil(files.length / MIN_FILES_PER_WORKER));
   if (workers <= 1) {
-    await initShell();
-    for (const f of files) onReport(processFile(f, settings));
+    for (const f of files) onReport(await withShellParser(() => processFile(f, settings)));
     return;
   }
   await runPool(files, settings, workers, onReport, poolOptions);

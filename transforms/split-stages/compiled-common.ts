@@ -1087,8 +1087,9 @@ export function runsWith(
     let cmds: ShellCommand[];
     try {
       cmds = runCommands(input.model, instr);
-    } catch {
-      continue;
+    } catch (e) {
+      if (e instanceof Refusal) continue;
+      throw e;
     }
     for (const cmd of cmds) if (pred(cmd)) out.push({ instr, cmd });
   }

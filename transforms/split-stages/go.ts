@@ -29,6 +29,7 @@ import {
   runCwd,
   runsWith,
   runtimeFiles,
+  Refusal,
   shortName,
   walkStage,
   type StageWalk,
@@ -115,11 +116,18 @@ export const go: Ecosystem = {
   plan: (input) => guarded(() => planGo(input)),
 };
 
+// A folder of thousands of Dockerfiles is one context: look through it once.
+const goModSeen = new WeakMap<BuildContext, boolean>();
+
 function hasGoMod(context: BuildContext): boolean {
-  return (
-    context.exists("go.mod") ||
-    context.list("").some((d) => context.isDirectory(d) && context.exists(`${d}/go.mod`))
-  );
+  let found = goModSeen.get(context);
+  if (found === undefined) {
+    found =
+      context.exists("go.mod") ||
+      context.list("").some((d) => context.isDirectory(d) && context.exists(`${d}/go.mod`));
+    goModSeen.set(context, found);
+  }
+  return found;
 }
 
 interface GoBuild {
@@ -493,8 +501,8 @@ function lay0Installs(input: SplitInput): PackageInstall[] {
     if (i.keyword !== "RUN") continue;
     try {
       out.push(...packageInstalls(input.model, i));
-    } catch {
-      // reported by layout()
+    } catch (e) {
+      if (!(e instanceof Refusal)) throw e; // else reported by layout()
     }
   }
   return out;

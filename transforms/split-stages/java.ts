@@ -28,6 +28,7 @@ import {
   runCwd,
   runsWith,
   runtimeFiles,
+  Refusal,
   shortName,
   walkStage,
   within,
@@ -182,8 +183,9 @@ function planJava(input: SplitInput) {
     let cmds: ShellCommand[];
     try {
       cmds = runCommands(model, instr);
-    } catch {
-      return false;
+    } catch (e) {
+      if (e instanceof Refusal) return false;
+      throw e;
     }
     let places = false;
     for (const c of cmds) {

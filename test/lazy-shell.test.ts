@@ -1,0 +1,64 @@
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { optimizeFile } from "../src/engine/engine.ts";
+import { shellReady } from "../src/engine/shell.ts";
+import { emptyContext } from "../src/io/context.ts";
+import { processAll } from "../src/io/pool.ts";
+import type { FileReport, ProcessSettings } from "../src/io/process.ts";
+import { TRANSFORMS } from "../transforms/index.ts";
+
+// This file must not call initShell(): it checks that tree-sitter is loaded
+// only when a script needs it, and that the result is the same either way.
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dfopt-lazy-"));
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+const settings: ProcessSettings = {
+  mode: "diff",
+  only: null,
+  skip: [],
+  contextDir: null,
+  configPath: null,
+  cliOptions: {},
+  computeDiff: true,
+  cwd: dir,
+};
+
+function write(name: string, text: string): string {
+  const file = path.join(dir, name);
+  fs.writeFileSync(file, text);
+  return file;
+}
+
+async function runOne(file: string): Promise<FileReport> {
+  const out: FileReport[] = [];
+  await processAll([file], settings, 1, (r) => out.push(r));
+  return out[0];
+}
+
+const SIMPLE = "FROM ubuntu:22.04\nRUN apt-get update\nRUN apt-get install -y curl && echo done\n";
+const NEEDS_TREE_SITTER =
+  'FROM ubuntu:22.04\nRUN case "$(uname -m)" in x86_64) echo amd64 ;; *) echo other ;; esac\nRUN apt-get update && apt-get install -y curl\n';
+
+describe("tree-sitter is loaded only when a script needs it", () => {
+  it("a file of common shell runs without loading it", async () => {
+    expect(shellReady()).toBe(false);
+    const report = await runOne(write("simple.Dockerfile", SIMPLE));
+    expect(report.error).toBeNull();
+    expect(report.changed).toBe(true);
+    expect(shellReady()).toBe(false);
+  });
+
+  it("a file with a case statement loads it, and gets the same result as with it loaded first", async () => {
+    const file = write("case.Dockerfile", NEEDS_TREE_SITTER);
+    const lazy = await runOne(file);
+    expect(shellReady()).toBe(true);
+    expect(lazy.error).toBeNull();
+    const eager = await runOne(file);
+    expect(lazy).toEqual(eager);
+    const defaults = TRANSFORMS.filter((t) => !t.defaultOff);
+    const direct = optimizeFile(NEEDS_TREE_SITTER, emptyContext, { transforms: defaults });
+    expect(lazy.changes).toEqual(direct.changes);
+  });
+});
