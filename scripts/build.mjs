@@ -1,23 +1,44 @@
-// Bundles the CLI into dist/ (one file per entry) and copies the tree-sitter
-// .wasm files beside it, where src/engine/shell.ts looks first.
+// Bundles the CLI into dist/ and copies the tree-sitter .wasm files beside
+// it, where src/engine/shell.ts looks first:
+//   dist/dfopt.cjs  the CLI as one CommonJS file (run through V8's code cache),
+//   dist/dfopt.js   its launcher (src/cli/launch.ts),
+//   dist/worker.js  the worker-thread entry src/io/pool.ts starts.
 import { build } from "esbuild";
-import { copyFileSync, mkdirSync, rmSync } from "node:fs";
+import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 
 const require = createRequire(import.meta.url);
+const common = { bundle: true, platform: "node", target: "node20", sourcemap: false, logLevel: "warning" };
 rmSync("dist", { recursive: true, force: true });
 mkdirSync("dist");
+
 await build({
-  // worker: the worker-thread entry src/io/pool.ts starts beside the bundle (dist/worker.js).
-  entryPoints: { dfopt: "src/cli/index.ts", worker: "src/io/worker.ts" },
-  outdir: "dist",
-  bundle: true,
-  platform: "node",
-  target: "node20",
+  ...common,
+  entryPoints: ["src/cli/index.ts"],
+  outfile: "dist/dfopt.cjs",
+  format: "cjs",
+  define: { "import.meta.url": "__dfoptModuleUrl" },
+  banner: {
+    js: "const __dfoptModuleUrl = require('node:url').pathToFileURL(__filename).href; const __dfoptRequire = require;",
+  },
+});
+// web-tree-sitter loads Node built-ins with import(); a script run from V8's
+// code cache (vm.Script) has no loader for that on Node 20.
+const cjs = readFileSync("dist/dfopt.cjs", "utf8");
+const patched = cjs.replace(
+  /\bimport\((["'])((?:node:)?(?:module|fs\/promises|fs|path|url))\1\)/g,
+  'Promise.resolve(__dfoptRequire("$2"))',
+);
+if (/\bimport\(["']/.test(patched))
+  throw new Error("dist/dfopt.cjs still has a dynamic import() of a string");
+writeFileSync("dist/dfopt.cjs", patched);
+
+await build({ ...common, entryPoints: ["src/cli/launch.ts"], outfile: "dist/dfopt.js", format: "esm" });
+await build({
+  ...common,
+  entryPoints: ["src/io/worker.ts"],
+  outfile: "dist/worker.js",
   format: "esm",
-  splitting: false,
-  sourcemap: false,
-  logLevel: "warning",
   banner: {
     // Bundled CommonJS dependencies (dockerfile-ast, commander) call require().
     js: "import { createRequire as __dfoptCreateRequire } from 'node:module'; const require = __dfoptCreateRequire(import.meta.url);",

@@ -1,0 +1,108 @@
+import { spawnSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { Writable } from "node:stream";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { main } from "../src/cli/main.ts";
+import { initShell } from "../src/engine/shell.ts";
+
+// What users run: bin/dfopt.js → dist/dfopt.js (the launcher) → dist/dfopt.cjs,
+// with dist/worker.js and the .wasm files beside it. `npm ci` builds dist/.
+const ROOT = path.resolve(import.meta.dirname, "..");
+const BIN = path.join(ROOT, "bin/dfopt.js");
+const built = fs.existsSync(path.join(ROOT, "dist/dfopt.cjs"));
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dfopt-bundle-"));
+const cacheDir = path.join(dir, "compile-cache");
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+function write(rel: string, text: string): string {
+  const file = path.join(dir, rel);
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, text);
+  return file;
+}
+
+function bundled(args: string[], env: Record<string, string> = {}) {
+  const r = spawnSync(process.execPath, [BIN, ...args], {
+    cwd: dir,
+    encoding: "utf8",
+    env: { ...process.env, DFOPT_COMPILE_CACHE: cacheDir, NO_COLOR: "1", ...env },
+  });
+  return { code: r.status, stdout: r.stdout, stderr: untimed(r.stderr) };
+}
+
+/** The summary line says how long the run took. */
+const untimed = (text: string) => text.replace(/in [\d.]+ s, \d+ files\/s/g, "in <time>");
+
+async function inProcess(args: string[]) {
+  let stdout = "";
+  let stderr = "";
+  const sink = (add: (s: string) => void) =>
+    new Writable({
+      write(chunk, _enc, cb) {
+        add(chunk.toString());
+        cb();
+      },
+    });
+  const code = await main(args, {
+    stdout: sink((s) => (stdout += s)),
+    stderr: sink((s) => (stderr += s)),
+    cwd: dir,
+  });
+  return { code, stdout, stderr: untimed(stderr) };
+}
+
+const SIMPLE = "FROM ubuntu:22.04\nRUN apt-get update\nRUN apt-get install -y curl\n";
+const CASE =
+  'FROM ubuntu:22.04\nRUN case "$(uname -m)" in x86_64) echo amd64 ;; *) echo other ;; esac\nRUN apt-get update && apt-get install -y curl\n';
+
+describe.skipIf(!built)("the bundled CLI", () => {
+  beforeAll(async () => {
+    await initShell();
+    write("simple/Dockerfile", SIMPLE);
+    write("case/Dockerfile", CASE);
+    for (let i = 0; i < 60; i++)
+      write(`many/svc${i}/Dockerfile`, i % 2 ? SIMPLE : CASE.replace("amd64", `a${i}`));
+  });
+
+  test("prints what the in-process CLI prints, for a file of common shell and one that needs tree-sitter", async () => {
+    for (const args of [["simple/Dockerfile"], ["case/Dockerfile"], ["--format", "json", "simple", "case"]]) {
+      const b = bundled(args);
+      const p = await inProcess([...args, "--jobs", "1"]);
+      expect(b.stderr).toBe(p.stderr);
+      expect(b.stdout).toBe(p.stdout);
+      expect(b.code).toBe(p.code);
+    }
+  });
+
+  test("gives the same result from worker threads", async () => {
+    const b = bundled(["--format", "jsonl", "--jobs", "2", "many"]);
+    const p = await inProcess(["--format", "jsonl", "--jobs", "1", "many"]);
+    const timeless = (text: string) => text.replace(/"seconds":[\d.]+,"filesPerSecond":\d+/, "");
+    expect(timeless(b.stdout)).toBe(timeless(p.stdout));
+    expect(b.stdout.split("\n").filter(Boolean).length).toBe(61);
+  });
+
+  test("writes V8's code cache once, reuses it, and replaces a damaged one", () => {
+    fs.rmSync(cacheDir, { recursive: true, force: true });
+    const first = bundled(["simple/Dockerfile"]);
+    const files = fs.readdirSync(cacheDir);
+    expect(files).toHaveLength(1);
+    const cacheFile = path.join(cacheDir, files[0]);
+    const written = fs.statSync(cacheFile).mtimeMs;
+    expect(bundled(["simple/Dockerfile"])).toEqual(first);
+    expect(fs.statSync(cacheFile).mtimeMs).toBe(written);
+
+    fs.writeFileSync(cacheFile, "not a code cache");
+    expect(bundled(["simple/Dockerfile"])).toEqual(first);
+    expect(fs.readFileSync(cacheFile, "utf8")).not.toBe("not a code cache");
+
+    fs.rmSync(cacheDir, { recursive: true, force: true });
+    expect(bundled(["simple/Dockerfile"], { DFOPT_COMPILE_CACHE: "off" })).toEqual(first);
+    expect(fs.existsSync(cacheDir)).toBe(false);
+  });
+});
+
+test.skipIf(built)("bundle tests skipped: dist/ is not built (run `npm run build`)", () => {});
