@@ -52,12 +52,15 @@ interface Measured {
 function measure(tool: string, files: number, cmd: string, args: string[]): Measured {
   const devnull = fs.openSync("/dev/null", "w");
   const hasTime = fs.existsSync("/usr/bin/time");
+  // coreutils timeout stops the tool itself; spawnSync's timeout would only stop /usr/bin/time.
+  const limit = ["timeout", "-k", "10", String(TIMEOUT_MS / 1000)];
+  const argv = [...(hasTime ? ["/usr/bin/time", "-v"] : []), ...limit, cmd, ...args];
   const started = performance.now();
-  const r = spawnSync(hasTime ? "/usr/bin/time" : cmd, hasTime ? ["-v", cmd, ...args] : args, {
+  const r = spawnSync(argv[0], argv.slice(1), {
     cwd: CORPUS,
     stdio: ["ignore", devnull, "pipe"],
     maxBuffer: 256 * 1024 * 1024,
-    timeout: TIMEOUT_MS,
+    timeout: TIMEOUT_MS + 60_000,
   });
   const seconds = (performance.now() - started) / 1000;
   fs.closeSync(devnull);
@@ -73,7 +76,12 @@ function measure(tool: string, files: number, cmd: string, args: string[]): Meas
     peakMb: rss ? Number(rss[1]) / 1024 : NaN,
     cpuSeconds: user && sys ? Number(user[1]) + Number(sys[1]) : NaN,
     exitCode: status ? Number(status[1]) : r.status,
-    note: r.error ? String(r.error.message) : undefined,
+    note:
+      (status ? Number(status[1]) : r.status) === 124
+        ? `stopped after ${TIMEOUT_MS / 60_000} min`
+        : r.error
+          ? String(r.error.message)
+          : undefined,
   };
 }
 
@@ -252,7 +260,7 @@ function main(): void {
   console.log("|---|---:|---:|---:|---:|---:|---:|---:|");
   for (const r of results) {
     console.log(
-      `| ${r.tool} | ${r.files} | ${r.seconds.toFixed(2)} | ${Math.round(r.files / r.seconds)} | ${r.cpuSeconds.toFixed(1)} | ${((1000 * r.cpuSeconds) / r.files).toFixed(1)} | ${r.peakMb.toFixed(0)} | ${r.exitCode}${r.note ? ` (${r.note})` : ""} |`,
+      `| ${r.tool} | ${r.files} | ${r.seconds.toFixed(2)} | ${r.exitCode === 124 ? "< " : ""}${Math.round(r.files / r.seconds)} | ${r.cpuSeconds.toFixed(1)} | ${((1000 * r.cpuSeconds) / r.files).toFixed(1)} | ${r.peakMb.toFixed(0)} | ${r.exitCode}${r.note ? ` (${r.note})` : ""} |`,
     );
   }
   const dfopt = results[0];
