@@ -6,7 +6,7 @@ import { optimizeFile } from "../src/engine/engine.ts";
 import { shellReady } from "../src/engine/shell.ts";
 import { emptyContext } from "../src/io/context.ts";
 import { processAll } from "../src/io/pool.ts";
-import type { FileReport, ProcessSettings } from "../src/io/process.ts";
+import { dryRunSettings, type FileReport } from "../src/io/process.ts";
 import { TRANSFORMS } from "../transforms/index.ts";
 
 // This file must not call initShell(): it checks that tree-sitter is loaded
@@ -14,16 +14,7 @@ import { TRANSFORMS } from "../transforms/index.ts";
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dfopt-lazy-"));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-const settings: ProcessSettings = {
-  mode: "diff",
-  only: null,
-  skip: [],
-  contextDir: null,
-  configPath: null,
-  cliOptions: {},
-  computeDiff: true,
-  cwd: dir,
-};
+const settings = dryRunSettings(dir);
 
 function write(name: string, text: string): string {
   const file = path.join(dir, name);

@@ -5,7 +5,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { initShell } from "../src/engine/shell.ts";
 import { processAll } from "../src/io/pool.ts";
-import type { FileReport, ProcessSettings } from "../src/io/process.ts";
+import { dryRunSettings, type FileReport, type ProcessSettings } from "../src/io/process.ts";
 
 let dir: string;
 const good: string[] = [];
@@ -35,16 +35,7 @@ beforeAll(async () => {
     fs.writeFileSync(path.join(d, "requirements.txt"), "flask==3.0.0\n");
     good.push(path.join(d, "Dockerfile"));
   }
-  settings = {
-    mode: "diff",
-    only: null,
-    skip: [],
-    contextDir: null,
-    configPath: null,
-    cliOptions: {},
-    computeDiff: true,
-    cwd: dir,
-  };
+  settings = dryRunSettings(dir);
 });
 
 afterAll(() => {

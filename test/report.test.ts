@@ -5,7 +5,7 @@ import { PassThrough } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createProgress } from "../src/cli/progress.ts";
 import { initShell } from "../src/engine/shell.ts";
-import { processFile, type FileReport, type ProcessSettings } from "../src/io/process.ts";
+import { dryRunSettings, processFile, type FileReport } from "../src/io/process.ts";
 import { jsonFileEntry } from "../src/report/json.ts";
 import { createJsonlWriter } from "../src/report/jsonl.ts";
 import { createMarkdownReport, mdEscape } from "../src/report/markdown.ts";
@@ -38,16 +38,7 @@ beforeAll(async () => {
     fs.mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
     fs.writeFileSync(path.join(dir, rel), text);
   }
-  const settings: ProcessSettings = {
-    mode: "diff",
-    only: null,
-    skip: [],
-    contextDir: null,
-    configPath: null,
-    cliOptions: {},
-    computeDiff: false,
-    cwd: dir,
-  };
+  const settings = dryRunSettings(dir, { computeDiff: false });
   reports = [
     "repos/shop/api/Dockerfile",
     "repos/shop/web/Dockerfile",

@@ -6,7 +6,7 @@ import { PassThrough } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TRANSFORMS } from "../transforms/index.ts";
 import { initShell } from "../src/engine/shell.ts";
-import { processFile, type FileReport, type ProcessSettings } from "../src/io/process.ts";
+import { dryRunSettings, processFile, type FileReport, type ProcessSettings } from "../src/io/process.ts";
 import { unifiedDiff } from "../src/report/diff.ts";
 import { createSarifWriter, parseUnifiedDiff, type SarifReplacement } from "../src/report/sarif.ts";
 
@@ -64,16 +64,7 @@ beforeAll(async () => {
     fs.writeFileSync(path.join(dir, rel), text);
   }
   fs.writeFileSync(path.join(dir, "spaced dir/requirements.txt"), "flask==3.0.0\n");
-  settings = {
-    mode: "diff",
-    only: null,
-    skip: [],
-    contextDir: null,
-    configPath: null,
-    cliOptions: {},
-    computeDiff: true,
-    cwd: dir,
-  };
+  settings = dryRunSettings(dir);
 });
 
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));

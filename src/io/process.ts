@@ -31,6 +31,21 @@ export interface ProcessSettings {
   cwd: string;
 }
 
+/** A dry run with every default (diffs computed), as the CLI runs it without options. */
+export function dryRunSettings(cwd: string, overrides: Partial<ProcessSettings> = {}): ProcessSettings {
+  return {
+    mode: "diff",
+    only: null,
+    skip: [],
+    contextDir: null,
+    configPath: null,
+    cliOptions: {},
+    computeDiff: true,
+    cwd,
+    ...overrides,
+  };
+}
+
 export interface SideFileReport {
   path: string;
   message: string;
