@@ -673,13 +673,15 @@ export function osInstalls(model: DockerfileModel, instr: Instr): OsInstall[] {
   return out;
 }
 
-/** Packages only needed to build (compilers, headers, build tools, VCS, downloaders). */
-const BUILD_ONLY = new Set([
+/**
+ * Packages every planner treats as build-only: compilers, headers, build
+ * tools, VCS, archivers and interactive tools. Each planner adds its own.
+ */
+export const TOOLCHAIN_PACKAGES = [
   "build-essential",
   "build-base",
   "gcc",
   "g++",
-  "cpp",
   "clang",
   "make",
   "cmake",
@@ -696,34 +698,40 @@ const BUILD_ONLY = new Set([
   "git",
   "mercurial",
   "subversion",
-  "python3-dev",
-  "python-dev",
-  "python3-pip",
-  "python3",
-  "python",
-  "py3-pip",
   "gnupg",
-  "dirmngr",
-  "gfortran",
   "cargo",
-  "rust",
   "golang",
-  "nasm",
-  "yasm",
-  "patch",
   "unzip",
   "xz-utils",
-  "bzip2",
-  "gettext",
   "software-properties-common",
   "apt-transport-https",
   "vim",
   "nano",
   "less",
   "procps",
+  "openssh-client",
+];
+
+/** Packages only needed to build an interpreted app (adds the interpreters' dev tooling). */
+const BUILD_ONLY = new Set([
+  ...TOOLCHAIN_PACKAGES,
+  "cpp",
+  "python3-dev",
+  "python-dev",
+  "python3-pip",
+  "python3",
+  "python",
+  "py3-pip",
+  "dirmngr",
+  "gfortran",
+  "rust",
+  "nasm",
+  "yasm",
+  "patch",
+  "bzip2",
+  "gettext",
   "net-tools",
   "iputils-ping",
-  "openssh-client",
 ]);
 
 /**
