@@ -1,16 +1,10 @@
 import fs from "node:fs";
 import path from "node:path";
 import type { FileReport } from "../io/process.ts";
+import { jsonFileEntry } from "./json.ts";
 
-/** What the report keeps per file: no diff, no file contents. */
-interface FileEntry {
-  path: string;
-  changed: boolean;
-  changes: { transform: string; line: number; message: string; rules: string[] }[];
-  sideFiles: { path: string; message: string; created: boolean }[];
-  refusals: { transform: string; line: number | null; reason: string }[];
-  error: { kind: string; message: string; line: number | null } | null;
-}
+/** What the report keeps per file: the JSON entry (no diff, no file contents). */
+type FileEntry = ReturnType<typeof jsonFileEntry>;
 
 interface RepoGroup {
   /** Repository folder as shown (relative to the cwd where possible). */
@@ -91,21 +85,7 @@ export function createMarkdownReport(cwd: string, inputs: string[] = []) {
       if (report.refusals.length > 0) g.refused++;
       if (report.error) g.errors++;
       if (!report.changed && report.refusals.length === 0 && !report.error) return;
-      g.entries.push({
-        path: report.path,
-        changed: report.changed,
-        changes: report.changes.map((c) => ({
-          transform: c.transform,
-          line: c.line,
-          message: c.message,
-          rules: c.rules,
-        })),
-        sideFiles: report.sideFiles.map((f) => ({ path: f.path, message: f.message, created: f.created })),
-        refusals: report.refusals.map((r) => ({ transform: r.transform, line: r.line, reason: r.reason })),
-        error: report.error
-          ? { kind: report.error.kind, message: report.error.message, line: report.error.line }
-          : null,
-      });
+      g.entries.push(jsonFileEntry(report));
     },
 
     render(): string {
