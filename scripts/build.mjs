@@ -5,6 +5,7 @@
 //   dist/worker.js  the worker-thread entry src/io/pool.ts starts.
 import { build } from "esbuild";
 import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
 import { createRequire } from "node:module";
 
 const require = createRequire(import.meta.url);
@@ -33,7 +34,13 @@ if (/\bimport\(["']/.test(patched))
   throw new Error("dist/dfopt.cjs still has a dynamic import() of a string");
 writeFileSync("dist/dfopt.cjs", patched);
 
-await build({ ...common, entryPoints: ["src/cli/launch.ts"], outfile: "dist/dfopt.js", format: "esm" });
+await build({
+  ...common,
+  entryPoints: ["src/cli/launch.ts"],
+  outfile: "dist/dfopt.js",
+  format: "esm",
+  define: { __DFOPT_BUNDLE_SHA1__: JSON.stringify(createHash("sha1").update(patched).digest("hex")) },
+});
 await build({
   ...common,
   entryPoints: ["src/io/worker.ts"],

@@ -2,6 +2,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { Writable } from "node:stream";
+import { applyPatch } from "diff";
 import { beforeAll, describe, expect, test } from "vitest";
 import { main } from "../src/cli/main.ts";
 import { initShell } from "../src/engine/shell.ts";
@@ -132,8 +133,26 @@ describe("dfopt CLI", () => {
     expect(y).toMatchObject({
       path: "y/Dockerfile",
       changed: false,
+      diff: null,
       error: { message: "empty file", line: null },
     });
+    // The entry carries the patch: applied to the input, it gives what --write writes.
+    expect(x.diff).toMatch(/^--- a\/x\/Dockerfile\n\+\+\+ b\/x\/Dockerfile\n@@ /);
+    const patched = applyPatch(UNPINNED, x.diff);
+    await dfopt(["--write", "--only", "pin-tags", "x/Dockerfile"], dir);
+    expect(patched).toBe(fs.readFileSync(path.join(dir, "x/Dockerfile"), "utf8"));
+    expect(patched).not.toBe(UNPINNED);
+  });
+
+  test("--format jsonl with --write still carries each file's diff", async () => {
+    const dir = tree({ Dockerfile: UNPINNED });
+    const r = await dfopt(["--format", "jsonl", "--write", "--only", "pin-tags", "."], dir);
+    const [entry] = r.stdout
+      .trimEnd()
+      .split("\n")
+      .map((l) => JSON.parse(l));
+    expect(entry.changed).toBe(true);
+    expect(applyPatch(UNPINNED, entry.diff)).toBe(fs.readFileSync(path.join(dir, "Dockerfile"), "utf8"));
   });
 
   test("a config file with an unknown key is an error naming file and key", async () => {

@@ -6,7 +6,9 @@
  * system's temporary folder (or $DFOPT_COMPILE_CACHE); V8 checks it against
  * the source and it is rewritten when stale. DFOPT_COMPILE_CACHE=off turns it off.
  */
-import { createHash } from "node:crypto";
+
+/** The bundle's sha1, written in by scripts/build.mjs (hashing 1 MB at each start costs ~10 ms). */
+declare const __DFOPT_BUNDLE_SHA1__: string;
 import fs from "node:fs";
 import { createRequire } from "node:module";
 import os from "node:os";
@@ -45,8 +47,12 @@ function compileCacheFile(): string | null {
   const setting = process.env.DFOPT_COMPILE_CACHE;
   if (setting === "off" || setting === "0") return null;
   const dir = setting || path.join(os.tmpdir(), `dfopt-compile-cache-${process.getuid?.() ?? "user"}`);
-  const key = createHash("sha1").update(process.version).update(source).digest("hex").slice(0, 16);
-  return path.join(dir, `${key}.bin`);
+  // V8 checks only the length of the source against a cache, so the key must
+  // change with the content: the build's hash, and size and mtime for a bundle
+  // edited after the build (npm gives every installed file the same mtime).
+  const stat = fs.statSync(bundle);
+  const key = [__DFOPT_BUNDLE_SHA1__.slice(0, 16), process.version, process.arch, stat.size, stat.mtimeMs];
+  return path.join(dir, `${key.join("-")}.bin`);
 }
 
 /** Best effort: a read-only or full disk only costs the next run its speed-up. */

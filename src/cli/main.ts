@@ -242,7 +242,8 @@ async function runFiles(paths: string[], opts: CliOptions, io: CliIo): Promise<n
       runtimeFlavour: opts.runtime,
       registryPrefix: opts.registryPrefix,
     },
-    computeDiff: (mode === "diff" && format === "diff") || format === "sarif",
+    // Machine formats carry the patch in every mode; the human format prints it only in a dry run.
+    computeDiff: format !== "diff" || mode === "diff",
     cwd: io.cwd,
   };
 

@@ -18,6 +18,8 @@ export function jsonFileEntry(report: FileReport) {
       rules: r.rules,
     })),
     sideFiles: report.sideFiles,
+    /** Unified diff of the Dockerfile and side files (what --write writes); null when unchanged. */
+    diff: report.changed ? report.diff : null,
     error: report.error
       ? { kind: report.error.kind, message: report.error.message, line: report.error.line }
       : null,

@@ -57,7 +57,9 @@ export const npmCacheClean: Transform = {
     const refusals: Refusal[] = [];
     const finalStages = finalImageStages(model);
     for (const rs of runScripts(model)) {
-      if (!finalStages.has(rs.instr.stage) || cacheUsedAnyway(model, rs.instr)) continue;
+      if (!finalStages.has(rs.instr.stage)) continue;
+      const installers = toolCalls(rs, ["npm", "yarn"]);
+      if (installers.length === 0 || cacheUsedAnyway(model, rs.instr)) continue;
       const text = rs.instr.text;
       const npm = toolCalls(rs, ["npm"]).find(
         (c) =>

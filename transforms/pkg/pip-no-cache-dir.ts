@@ -22,10 +22,12 @@ export const pipNoCacheDir: Transform = {
   run({ model }) {
     const changes = [];
     for (const rs of runScripts(model)) {
+      const calls = toolCalls(rs, ["pip"]);
+      if (calls.length === 0) continue;
       if (cacheMountTargets(rs.instr).some((t) => /pip|\.cache\/?$|^\/root\/\.cache/.test(t))) continue;
       if (envBefore(model, rs.instr).has("PIP_NO_CACHE_DIR")) continue;
       if (/PIP_NO_CACHE_DIR|PIP_CACHE_DIR/.test(rs.instr.text)) continue;
-      for (const call of toolCalls(rs, ["pip"])) {
+      for (const call of calls) {
         if (call.sub?.value !== "install") continue;
         if (hasOption(call, "", ["--no-cache-dir", "--cache-dir", "--no-cache"])) continue;
         changes.push(

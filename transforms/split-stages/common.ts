@@ -506,26 +506,28 @@ export function runCommands(model: DockerfileModel, instr: Instr): ShellCommand[
   return s ? s.commands : null;
 }
 
+// Same property order as the objects src/engine/shell.ts builds: one hidden
+// class for every command and word keeps the hot paths monomorphic in V8.
 function fakeCommand(instr: Instr, argv: string[]): ShellCommand {
-  const w = (v: string) => ({ raw: v, value: v, start: instr.start, end: instr.end });
+  const w = (v: string) => ({ start: instr.start, end: instr.end, raw: v, value: v });
   const words = argv.map(w);
   return {
     node: {
       type: "command",
-      field: null,
       named: true,
-      children: [],
-      parent: null,
+      field: null,
       start: instr.start,
       end: instr.end,
+      children: [],
+      parent: null,
     },
+    start: instr.start,
+    end: instr.end,
     name: words[0] ?? null,
     args: words.slice(1),
     words,
     assignments: [],
     hasRedirects: false,
-    start: instr.start,
-    end: instr.end,
   };
 }
 

@@ -130,9 +130,10 @@ export function runCommands(model: DockerfileModel, instr: Instr): ShellCommand[
         node: null as never,
         start: instr.start,
         end: instr.end,
-        name: { raw: words[0] ?? "", value: words[0] ?? "", start: 0, end: 0 },
-        args: words.slice(1).map((w) => ({ raw: w, value: w, start: 0, end: 0 })),
-        words: words.map((w) => ({ raw: w, value: w, start: 0, end: 0 })),
+        // Property order as in src/engine/shell.ts (one hidden class per kind of object).
+        name: { start: 0, end: 0, raw: words[0] ?? "", value: words[0] ?? "" },
+        args: words.slice(1).map((w) => ({ start: 0, end: 0, raw: w, value: w })),
+        words: words.map((w) => ({ start: 0, end: 0, raw: w, value: w })),
         assignments: [],
         hasRedirects: false,
       },
