@@ -3,7 +3,7 @@
  *
  * Whole-process benchmark over ../shared/corpus/dockerfiles (16,000 real
  * files), one run each:
- *   - dfopt: the bundled CLI (`node dist/dfopt.js`, dry run, all transforms,
+ *   - dfopt: the bundled CLI (`node bin/dfopt.cjs`, dry run, all transforms,
  *     `--format json` to /dev/null);
  *   - dockerfilelint (npm devDependency) over the same files, less those
  *     that crash it (found once by bisection, cached);
@@ -28,7 +28,7 @@ const CORPUS = path.resolve(ROOT, "../shared/corpus/dockerfiles");
 const CACHE = path.join(ROOT, "node_modules/.cache/dfopt-bench");
 const TALLY = path.join(ROOT, "node_modules/@wharflab/tally-linux-x64/bin/tally");
 const DOCKERFILELINT = path.join(ROOT, "node_modules/dockerfilelint/bin/dockerfilelint");
-const DFOPT = path.join(ROOT, "dist/dfopt.js");
+const DFOPT = path.join(ROOT, "bin/dfopt.cjs");
 const TIMEOUT_MS = 30 * 60_000;
 const COLD_RUNS = 21;
 
@@ -201,8 +201,8 @@ function main(): void {
     console.log(`bench: ${CORPUS} not found; nothing to measure (the shared corpus is not on this machine).`);
     return;
   }
-  if (!fs.existsSync(DFOPT)) {
-    console.log("bench: dist/dfopt.js is missing: run `npm run build` first (npm run bench does).");
+  if (!fs.existsSync(path.join(ROOT, "dist/cli.cjs"))) {
+    console.log("bench: dist/cli.cjs is missing: run `npm run build` first (npm run bench does).");
     process.exitCode = 1;
     return;
   }

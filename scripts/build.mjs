@@ -1,7 +1,7 @@
 // Bundles the CLI into dist/ and copies the tree-sitter .wasm files beside
 // it, where src/engine/shell.ts looks first:
 //   dist/dfopt.cjs  the CLI as one CommonJS file (run through V8's code cache),
-//   dist/dfopt.js   its launcher (src/cli/launch.ts),
+//   dist/cli.cjs    its launcher (src/cli/launch.ts), run by bin/dfopt.cjs,
 //   dist/worker.js  the worker-thread entry src/io/pool.ts starts.
 import { build } from "esbuild";
 import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -37,8 +37,8 @@ writeFileSync("dist/dfopt.cjs", patched);
 await build({
   ...common,
   entryPoints: ["src/cli/launch.ts"],
-  outfile: "dist/dfopt.js",
-  format: "esm",
+  outfile: "dist/cli.cjs",
+  format: "cjs",
   define: { __DFOPT_BUNDLE_SHA1__: JSON.stringify(createHash("sha1").update(patched).digest("hex")) },
 });
 await build({

@@ -7,10 +7,10 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { main } from "../src/cli/main.ts";
 import { initShell } from "../src/engine/shell.ts";
 
-// What users run: bin/dfopt.js → dist/dfopt.js (the launcher) → dist/dfopt.cjs,
+// What users run: bin/dfopt.cjs → dist/cli.cjs (the launcher) → dist/dfopt.cjs,
 // with dist/worker.js and the .wasm files beside it. `npm ci` builds dist/.
 const ROOT = path.resolve(import.meta.dirname, "..");
-const BIN = path.join(ROOT, "bin/dfopt.js");
+const BIN = path.join(ROOT, "bin/dfopt.cjs");
 const built = fs.existsSync(path.join(ROOT, "dist/dfopt.cjs"));
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dfopt-bundle-"));
@@ -102,6 +102,36 @@ describe.skipIf(!built)("the bundled CLI", () => {
     fs.rmSync(cacheDir, { recursive: true, force: true });
     expect(bundled(["simple/Dockerfile"], { DFOPT_COMPILE_CACHE: "off" })).toEqual(first);
     expect(fs.existsSync(cacheDir)).toBe(false);
+  });
+
+  test("keeps only the code caches used last", () => {
+    fs.rmSync(cacheDir, { recursive: true, force: true });
+    fs.mkdirSync(cacheDir);
+    const day = 24 * 3600;
+    for (let i = 1; i <= 6; i++) {
+      const stale = path.join(cacheDir, `stale-${i}.bin`);
+      fs.writeFileSync(stale, "an older build's cache");
+      fs.utimesSync(stale, Date.now() / 1000 - i * day, Date.now() / 1000 - i * day);
+    }
+    bundled(["simple/Dockerfile"]);
+    const left = fs.readdirSync(cacheDir).sort();
+    expect(left).toHaveLength(4);
+    expect(left.filter((f) => f.startsWith("stale-"))).toEqual(["stale-1.bin", "stale-2.bin", "stale-3.bin"]);
+  });
+
+  test("the bin script runs the launcher, which is CommonJS (no ESM loader at start)", () => {
+    expect(fs.readFileSync(BIN, "utf8")).toContain("require(launcher)");
+    const r = spawnSync(
+      process.execPath,
+      [
+        "-e",
+        `require(${JSON.stringify(BIN)}); process.on("exit", () => { if (process.moduleLoadList.some((m) => m.includes("esm/module_job"))) process.exitCode = 9; })`,
+        "dfopt",
+        "simple/Dockerfile",
+      ],
+      { cwd: dir, encoding: "utf8", env: { ...process.env, DFOPT_COMPILE_CACHE: cacheDir } },
+    );
+    expect(r.status).toBe(0);
   });
 });
 

@@ -1,22 +1,24 @@
 /**
- * The entry of the bundled CLI (dist/dfopt.js). It runs the CommonJS bundle
- * dist/dfopt.cjs through V8's code cache, the way Node 22's
- * `module.enableCompileCache()` would: a one-file run then skips most of the
- * parsing and compiling of ~1 MB of JavaScript. The cache lives in the
+ * The entry of the bundled CLI (dist/cli.cjs, run by bin/dfopt.cjs). It runs
+ * the CommonJS bundle dist/dfopt.cjs through V8's code cache, the way Node
+ * 22's `module.enableCompileCache()` would: a one-file run then skips most of
+ * the parsing and compiling of ~1 MB of JavaScript. The cache lives in the
  * system's temporary folder (or $DFOPT_COMPILE_CACHE); V8 checks it against
  * the source and it is rewritten when stale. DFOPT_COMPILE_CACHE=off turns it off.
+ *
+ * Built as CommonJS, like bin/dfopt.cjs: an ES module entry would start
+ * Node's ESM loader, ~15 ms of a one-file run.
  */
-
-/** The bundle's sha1, written in by scripts/build.mjs (hashing 1 MB at each start costs ~10 ms). */
-declare const __DFOPT_BUNDLE_SHA1__: string;
 import fs from "node:fs";
 import { createRequire } from "node:module";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import vm from "node:vm";
 
-const bundle = path.join(path.dirname(fileURLToPath(import.meta.url)), "dfopt.cjs");
+/** The bundle's sha1, written in by scripts/build.mjs (hashing 1 MB at each start costs ~10 ms). */
+declare const __DFOPT_BUNDLE_SHA1__: string;
+
+const bundle = path.join(__dirname, "dfopt.cjs");
 const source = fs.readFileSync(bundle, "utf8");
 const cacheFile = compileCacheFile();
 let cached: Buffer | undefined;
@@ -62,7 +64,20 @@ function saveQuietly(file: string, data: () => Buffer): void {
     const temp = `${file}.${process.pid}.tmp`;
     fs.writeFileSync(temp, data(), { mode: 0o600 });
     fs.renameSync(temp, file);
+    pruneOldCaches(path.dirname(file));
   } catch {
     // leave it
   }
+}
+
+/** Each build or Node version writes a new ~0.5 MB file: keep the few used last. */
+const CACHES_KEPT = 4;
+
+function pruneOldCaches(dir: string): void {
+  const caches = fs
+    .readdirSync(dir)
+    .filter((name) => name.endsWith(".bin"))
+    .map((name) => ({ file: path.join(dir, name), mtime: fs.statSync(path.join(dir, name)).mtimeMs }))
+    .sort((a, b) => b.mtime - a.mtime);
+  for (const old of caches.slice(CACHES_KEPT)) fs.rmSync(old.file, { force: true });
 }
