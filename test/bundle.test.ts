@@ -2,10 +2,10 @@ import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { Writable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { main } from "../src/cli/main.ts";
 import { initShell } from "../src/engine/shell.ts";
+import { textSink } from "./text-sink.ts";
 
 // What users run: bin/dfopt.cjs → dist/cli.cjs (the launcher) → dist/dfopt.cjs,
 // with dist/worker.js and the .wasm files beside it. `npm ci` builds dist/.
@@ -37,21 +37,10 @@ function bundled(args: string[], env: Record<string, string> = {}) {
 const untimed = (text: string) => text.replace(/in [\d.]+ s, \d+ files\/s/g, "in <time>");
 
 async function inProcess(args: string[]) {
-  let stdout = "";
-  let stderr = "";
-  const sink = (add: (s: string) => void) =>
-    new Writable({
-      write(chunk, _enc, cb) {
-        add(chunk.toString());
-        cb();
-      },
-    });
-  const code = await main(args, {
-    stdout: sink((s) => (stdout += s)),
-    stderr: sink((s) => (stderr += s)),
-    cwd: dir,
-  });
-  return { code, stdout, stderr: untimed(stderr) };
+  const out = textSink();
+  const err = textSink();
+  const code = await main(args, { stdout: out.stream, stderr: err.stream, cwd: dir });
+  return { code, stdout: out.text(), stderr: untimed(err.text()) };
 }
 
 const SIMPLE = "FROM ubuntu:22.04\nRUN apt-get update\nRUN apt-get install -y curl\n";

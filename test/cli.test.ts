@@ -1,37 +1,21 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { Writable } from "node:stream";
 import { applyPatch } from "diff";
 import { beforeAll, describe, expect, test } from "vitest";
 import { main } from "../src/cli/main.ts";
 import { initShell } from "../src/engine/shell.ts";
 import { VERSION } from "../src/version.ts";
 import { TRANSFORMS } from "../transforms/index.ts";
+import { textSink } from "./text-sink.ts";
 
 beforeAll(initShell);
 
-function sink() {
-  let text = "";
-  const stream = new Writable({
-    write(chunk, _enc, cb) {
-      text += chunk.toString();
-      cb();
-    },
-  });
-  return {
-    stream,
-    get text() {
-      return text;
-    },
-  };
-}
-
 async function dfopt(args: string[], cwd: string) {
-  const out = sink();
-  const err = sink();
+  const out = textSink();
+  const err = textSink();
   const code = await main([...args, "--jobs", "1"], { stdout: out.stream, stderr: err.stream, cwd });
-  return { code, stdout: out.text, stderr: err.text };
+  return { code, stdout: out.text(), stderr: err.text() };
 }
 
 function tree(files: Record<string, string | Buffer>): string {

@@ -1,7 +1,6 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { Writable } from "node:stream";
 import { afterEach, describe, expect, test } from "vitest";
 import { detectBuilder, type Builder, type Probe } from "../src/verify/builder.ts";
 import { compareBuilds, outputsMatch, pickTouchFile, type Comparison } from "../src/verify/compare.ts";
@@ -14,6 +13,7 @@ import {
   renderTable,
   verdictOf,
 } from "../src/verify/report.ts";
+import { textSink } from "./text-sink.ts";
 
 const tmpDirs: string[] = [];
 function tmp(): string {
@@ -24,17 +24,6 @@ function tmp(): string {
 afterEach(() => {
   for (const d of tmpDirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
 });
-
-function sink() {
-  let text = "";
-  const stream = new Writable({
-    write(chunk, _enc, cb) {
-      text += chunk.toString();
-      cb();
-    },
-  });
-  return { stream, text: () => text };
-}
 
 function comparison(over: Partial<Comparison> = {}): Comparison {
   const run = (stdout: string) => ({
@@ -201,8 +190,8 @@ describe("runVerify", () => {
     const df = path.join(dir, "Dockerfile");
     const text = 'FROM node:20\nWORKDIR /app\nCOPY . .\nRUN npm ci\nCMD ["node", "index.js"]\n';
     fs.writeFileSync(df, text);
-    const out = sink();
-    const err = sink();
+    const out = textSink();
+    const err = textSink();
     const code = await runVerify({
       dockerfile: df,
       format: "table",
@@ -221,11 +210,11 @@ describe("runVerify", () => {
   });
 
   test("a missing Dockerfile is exit 2", async () => {
-    const err = sink();
+    const err = textSink();
     const code = await runVerify({
       dockerfile: path.join(tmp(), "nope"),
       format: "json",
-      stdout: sink().stream,
+      stdout: textSink().stream,
       stderr: err.stream,
     });
     expect(code).toBe(2);

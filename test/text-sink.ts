@@ -1,0 +1,13 @@
+import { Writable } from "node:stream";
+
+/** A writable stream that keeps what is written, for the CLI's stdout and stderr in tests. */
+export function textSink(): { stream: Writable; text: () => string } {
+  let text = "";
+  const stream = new Writable({
+    write(chunk: Buffer | string, _enc, cb) {
+      text += chunk.toString();
+      cb();
+    },
+  });
+  return { stream, text: () => text };
+}
