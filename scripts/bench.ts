@@ -1,10 +1,10 @@
 /**
- * npm run bench [-- --sample N] [-- --jobs N]
+ * npm run bench [-- --sample N] [-- --jobs N] [-- --timeout SECONDS]
  *
  * Whole-process benchmark over ../shared/corpus/dockerfiles (16,000 real
  * files), one run each:
  *   - dfopt: the bundled CLI (`node bin/dfopt.cjs`, dry run, all transforms,
- *     `--format json` to /dev/null);
+ *     `--format json` to /dev/null: each file's diff is computed, it is in the JSON);
  *   - dockerfilelint (npm devDependency) over the same files, less those
  *     that crash it (found once by bisection, cached);
  *   - tally (`@wharflab/tally-linux-x64`, `tally lint --slow-checks off
@@ -13,7 +13,8 @@
  *     node_modules/.cache/dfopt-bench/);
  * printing wall time, files/s and peak memory (/usr/bin/time -v) and the
  * ratios; then the cold start of the bundled CLI on one file against
- * `node -e 0` (median of 10).
+ * `node -e 0` (median of 21). Each tool is stopped after --timeout seconds
+ * (default 1,800); a stopped tool's files/s is then an upper bound.
  * Targets (2 cores): dfopt ≥ 2,000 files/s, one file within 40 ms of node, peak < 300 MB.
  */
 import { spawnSync } from "node:child_process";
@@ -29,8 +30,15 @@ const CACHE = path.join(ROOT, "node_modules/.cache/dfopt-bench");
 const TALLY = path.join(ROOT, "node_modules/@wharflab/tally-linux-x64/bin/tally");
 const DOCKERFILELINT = path.join(ROOT, "node_modules/dockerfilelint/bin/dockerfilelint");
 const DFOPT = path.join(ROOT, "bin/dfopt.cjs");
-const TIMEOUT_MS = 30 * 60_000;
+const TIMEOUT_MS = timeoutSeconds() * 1000;
 const COLD_RUNS = 21;
+
+function timeoutSeconds(): number {
+  const seconds = Number(arg("--timeout") ?? 1800);
+  if (!Number.isFinite(seconds) || seconds <= 0)
+    throw new Error("bench: --timeout takes a number of seconds");
+  return seconds;
+}
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(name);
