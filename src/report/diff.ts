@@ -1,25 +1,22 @@
-import { createTwoFilesPatch } from "diff";
+import { formatPatch } from "diff";
+import { diffHunks } from "./line-diff.ts";
 
 /**
  * A git-style unified diff (`a/path`, `b/path`); `before === null` is a new
  * file. Line endings are kept as they are, so a CRLF change would show.
+ * Same text as jsdiff's createTwoFilesPatch with 3 lines of context.
  */
 export function unifiedDiff(path: string, before: string | null, after: string): string {
   const file = path.replace(/^\/+/, "");
-  const patch = createTwoFilesPatch(
-    before === null ? "/dev/null" : `a/${file}`,
-    `b/${file}`,
-    before ?? "",
-    after,
-    undefined,
-    undefined,
-    { context: 3 },
-  );
+  const patch = formatPatch({
+    oldFileName: before === null ? "/dev/null" : `a/${file}`,
+    newFileName: `b/${file}`,
+    oldHeader: undefined,
+    newHeader: undefined,
+    hunks: diffHunks(before ?? "", after, 3),
+  });
   // jsdiff starts with an "Index:"-less "===" header line; keep only ---/+++ and hunks.
-  return patch
-    .split("\n")
-    .filter((line, i) => !(i === 0 && line.startsWith("=")))
-    .join("\n");
+  return patch.startsWith("=") ? patch.slice(patch.indexOf("\n") + 1) : patch;
 }
 
 const RESET = "\u001b[0m";
