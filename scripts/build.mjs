@@ -13,11 +13,30 @@ const common = { bundle: true, platform: "node", target: "node20", sourcemap: fa
 rmSync("dist", { recursive: true, force: true });
 mkdirSync("dist");
 
+// commander loads node:child_process (~5 ms of a one-file run) for
+// executable subcommands, which dfopt has none of: load it on first use.
+const lazyChildProcessInCommander = {
+  name: "lazy-child-process-in-commander",
+  setup(b) {
+    b.onLoad({ filter: /[\\/]commander[\\/]lib[\\/]command\.js$/ }, (args) => {
+      const code = readFileSync(args.path, "utf8");
+      const eager = "const childProcess = require('node:child_process');";
+      const uses = code.match(/childProcess\.\w+/g) ?? [];
+      if (!code.includes(eager) || uses.some((u) => u !== "childProcess.spawn"))
+        throw new Error(`build: ${args.path} no longer loads child_process as expected; update the patch`);
+      const lazy =
+        "let childProcessModule; const childProcess = { spawn: (...a) => (childProcessModule ??= require('node:child_process')).spawn(...a) };";
+      return { contents: code.replace(eager, lazy), loader: "js" };
+    });
+  },
+};
+
 await build({
   ...common,
   entryPoints: ["src/cli/index.ts"],
   outfile: "dist/dfopt.cjs",
   format: "cjs",
+  plugins: [lazyChildProcessInCommander],
   define: { "import.meta.url": "__dfoptModuleUrl" },
   banner: {
     js: "const __dfoptModuleUrl = require('node:url').pathToFileURL(__filename).href; const __dfoptRequire = require;",

@@ -108,19 +108,21 @@ describe.skipIf(!built)("the bundled CLI", () => {
     expect(left.filter((f) => f.startsWith("stale-"))).toEqual(["stale-1.bin", "stale-2.bin", "stale-3.bin"]);
   });
 
-  test("the bin script runs the launcher, which is CommonJS (no ESM loader at start)", () => {
+  test("a one-file run loads neither Node's ESM loader nor child_process (each costs ~5-15 ms)", () => {
     expect(fs.readFileSync(BIN, "utf8")).toContain("require(launcher)");
+    const report = `process.on("exit", () => process.stderr.write("LOADED " + JSON.stringify(process.moduleLoadList)))`;
     const r = spawnSync(
       process.execPath,
-      [
-        "-e",
-        `require(${JSON.stringify(BIN)}); process.on("exit", () => { if (process.moduleLoadList.some((m) => m.includes("esm/module_job"))) process.exitCode = 9; })`,
-        "dfopt",
-        "simple/Dockerfile",
-      ],
+      ["-e", `${report}; require(${JSON.stringify(BIN)})`, "dfopt", "simple/Dockerfile"],
       { cwd: dir, encoding: "utf8", env: { ...process.env, DFOPT_COMPILE_CACHE: cacheDir } },
     );
     expect(r.status).toBe(0);
+    expect(r.stdout).toContain("+++ b/simple/Dockerfile");
+    const loaded: string[] = JSON.parse(r.stderr.slice(r.stderr.lastIndexOf("LOADED ") + 7));
+    expect(loaded.filter((m) => m.includes("esm/module_job") || m === "NativeModule child_process")).toEqual(
+      [],
+    );
+    expect(loaded).toContain("NativeModule vm");
   });
 });
 

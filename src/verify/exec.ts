@@ -1,4 +1,10 @@
-import { spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
+import { createRequire } from "node:module";
+
+// Loaded on first use: node:child_process takes ~5 ms to load, and only
+// `dfopt verify` starts processes.
+const requireBuiltin = createRequire(import.meta.url);
+const childProcess = () => requireBuiltin("node:child_process") as typeof import("node:child_process");
 
 export interface ExecResult {
   /** Exit code, or null when killed by a signal (e.g. after the timeout). */
@@ -36,10 +42,10 @@ export function start(cmd: string, args: string[], opts: ExecOptions = {}): Runn
   let stdout = "";
   let stderr = "";
   let timedOut = false;
-  let child: ReturnType<typeof spawn>;
+  let child: ChildProcess;
   const seconds = () => Number(process.hrtime.bigint() - t0) / 1e9;
   try {
-    child = spawn(cmd, args, {
+    child = childProcess().spawn(cmd, args, {
       env: opts.env ?? process.env,
       cwd: opts.cwd,
       detached: true,
