@@ -18,7 +18,7 @@ type Stream = NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
  */
 export function createProgress(stream: Stream, total: number, opts: ProgressOptions) {
   const active = opts.enabled && !!stream.isTTY && total > 1;
-  const now = opts.now ?? (() => performance.now());
+  const now = opts.now ?? (() => Number(process.hrtime.bigint()) / 1e6);
   const interval = opts.intervalMs ?? 100;
   const started = now();
   let lastDraw = -Infinity;

@@ -2,7 +2,6 @@ import fs from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import v8 from "node:v8";
 import type { Instr, Span } from "./parse.ts";
 import { parseBashSubset } from "./shell-fast.ts";
 
@@ -105,6 +104,7 @@ export async function initShell(): Promise<void> {
   if (parser) return;
   // Without this, TurboFan compiles the wasm in the background and the
   // process lingers ~1 s at exit.
+  const v8 = createRequire(import.meta.url)("node:v8") as typeof import("node:v8");
   v8.setFlagsFromString("--liftoff-only");
   const { Parser, Language } = await import("web-tree-sitter");
   const runtimeWasm = findAsset("web-tree-sitter.wasm", "web-tree-sitter/web-tree-sitter.wasm");

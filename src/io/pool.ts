@@ -2,10 +2,12 @@ import { createRequire } from "node:module";
 import os from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
-import v8 from "node:v8";
-import { Worker } from "node:worker_threads";
+import type { ResourceLimits, Worker } from "node:worker_threads";
 import { initShell, withShellParser } from "../engine/shell.ts";
 import { processFile, relativePath, type FileReport, type ProcessSettings } from "./process.ts";
+
+// node:worker_threads and node:v8 load on first use: a one-file run needs neither.
+const requireBuiltin = createRequire(import.meta.url);
 
 /** Messages between the pool and src/io/worker.ts. */
 export type ToWorker = { type: "chunk"; files: { index: number; path: string }[] } | { type: "stop" };
@@ -20,7 +22,7 @@ export interface PoolOptions {
   /** At most this many reports are held while waiting for an earlier file (back-pressure). */
   maxAhead?: number;
   /** Memory limits for each worker (a worker over them dies: its file becomes an error). */
-  resourceLimits?: import("node:worker_threads").ResourceLimits;
+  resourceLimits?: ResourceLimits;
 }
 
 /** Below this many files per worker, starting threads costs more than it saves. */
@@ -110,6 +112,7 @@ let jitTuned = false;
 function tuneJitForBulkRuns(): void {
   if (jitTuned || process.env.DFOPT_V8_TUNING === "off") return;
   jitTuned = true;
+  const v8 = requireBuiltin("node:v8") as typeof import("node:v8");
   for (const flag of BULK_JIT_FLAGS) v8.setFlagsFromString(flag);
 }
 
@@ -276,6 +279,7 @@ function runPool(
 
     const spawn = () => {
       if (finished) return;
+      const { Worker } = requireBuiltin("node:worker_threads") as typeof import("node:worker_threads");
       const worker = new Worker(entry.script, {
         eval: entry.eval,
         workerData: { settings },
