@@ -98,12 +98,12 @@ export async function processAll(
 }
 
 /**
- * A bulk run spends as much CPU in TurboFan's background compiles as in
- * processing: every worker re-optimises the same large transform functions,
+ * A bulk run spends a large share of its CPU in TurboFan's background
+ * compiles: every worker optimises the same large transform functions itself,
  * and on a 2-core machine those compiles compete with the workers. Inlining
- * less and tiering up later cut that (about 10% less CPU over 4,000 corpus
- * files, see issue 5's notes). Both flags are compiler heuristics, safe to
- * change while running and read by worker isolates as they start.
+ * less and tiering up later cut that (the full corpus took 77 instead of 86
+ * CPU seconds, see issue 5's notes). Both flags are compiler heuristics, safe
+ * to change while running and read by worker isolates as they start.
  * `DFOPT_V8_TUNING=off` leaves V8's defaults (for comparisons).
  */
 const BULK_JIT_FLAGS = ["--max-inlined-bytecode-size-cumulative=150", "--interrupt-budget=300000"];
