@@ -12,11 +12,11 @@
 import fs from "node:fs";
 import path from "node:path";
 import { structuredPatch } from "diff";
-import { initShell } from "../src/engine/shell.ts";
 import { parseShard, shardFiles } from "../src/io/discover.ts";
 import { reasonKey } from "../src/report/summary.ts";
 import { TRANSFORMS } from "../transforms/index.ts";
 import { CORPUS, checkFile, corpusAvailable, corpusFiles } from "../test/corpus-check.ts";
+import { loadParsers } from "../src/engine/engine.ts";
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(name);
@@ -60,7 +60,7 @@ async function main(): Promise<void> {
     console.log(`corpus: ${CORPUS} not found; nothing to do (the shared corpus is not on this machine).`);
     return;
   }
-  await initShell();
+  await loadParsers();
   let files = corpusFiles();
   const sample = arg("--sample");
   if (sample) {

@@ -8,9 +8,8 @@
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { optimizeFile } from "../src/engine/engine.ts";
+import { optimizeFile, loadParsers } from "../src/engine/engine.ts";
 import { parseDockerfile, type DockerfileModel } from "../src/engine/parse.ts";
-import { initShell } from "../src/engine/shell.ts";
 import type { BuildContext } from "../src/engine/types.ts";
 import { folderContext } from "../src/io/context.ts";
 import { copyInfo, isInside, normPath, resolvePath, workdirs } from "../transforms/split-stages/common.ts";
@@ -117,7 +116,7 @@ export function runtimeCopyProblems(model: DockerfileModel, context: BuildContex
 const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 
 export async function runApps(root = APPS_DIR): Promise<AppRow[]> {
-  await initShell();
+  await loadParsers();
   const rows: AppRow[] = [];
   for (const app of listApps(root)) {
     const input = fs.readFileSync(app.dockerfile, "utf8");

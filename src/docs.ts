@@ -1,7 +1,6 @@
 import fs from "node:fs";
 import path from "node:path";
-import { optimizeFile } from "./engine/engine.ts";
-import { initShell } from "./engine/shell.ts";
+import { optimizeFile, loadParsers } from "./engine/engine.ts";
 import { folderContext, emptyContext } from "./io/context.ts";
 import { unifiedDiff } from "./report/diff.ts";
 import { TRANSFORMS } from "../transforms/index.ts";
@@ -18,7 +17,7 @@ export function renderReadmeTable(): string {
 }
 
 export async function renderTransformsDoc(fixturesDir: string): Promise<string> {
-  await initShell();
+  await loadParsers();
   const parts = [
     "# Transforms",
     "",
@@ -61,7 +60,7 @@ export async function renderTransformsDoc(fixturesDir: string): Promise<string> 
 
 /** The diff README.md shows for examples/node-api, as dfopt computes it today. */
 export async function renderReadmeExample(exampleDir: string): Promise<string> {
-  await initShell();
+  await loadParsers();
   const input = fs.readFileSync(path.join(exampleDir, "Dockerfile"), "utf8");
   const result = optimizeFile(input, folderContext(exampleDir), {
     transforms: TRANSFORMS.filter((t) => !t.defaultOff),

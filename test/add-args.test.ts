@@ -1,11 +1,10 @@
 import { beforeAll, describe, expect, test } from "vitest";
-import { optimizeFile } from "../src/engine/engine.ts";
+import { optimizeFile, loadParsers } from "../src/engine/engine.ts";
 import { parseDockerfile } from "../src/engine/parse.ts";
-import { initShell } from "../src/engine/shell.ts";
 import { emptyContext } from "../src/io/context.ts";
 import { addArgs, argNameFor, splitTag } from "../transforms/add-args.ts";
 
-beforeAll(initShell);
+beforeAll(loadParsers);
 
 const run = (text: string) => {
   const result = optimizeFile(text, emptyContext, { transforms: [addArgs] });

@@ -4,8 +4,8 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { main } from "../src/cli/main.ts";
-import { initShell } from "../src/engine/shell.ts";
 import { textSink } from "./text-sink.ts";
+import { loadParsers } from "../src/engine/engine.ts";
 
 // What users run: bin/dfopt.cjs → dist/cli.cjs (the launcher) → dist/dfopt.cjs,
 // with dist/worker.js and the .wasm files beside it. `npm ci` builds dist/.
@@ -49,7 +49,7 @@ const CASE =
 
 describe.skipIf(!built)("the bundled CLI", () => {
   beforeAll(async () => {
-    await initShell();
+    await loadParsers();
     write("simple/Dockerfile", SIMPLE);
     write("case/Dockerfile", CASE);
     for (let i = 0; i < 60; i++)

@@ -4,12 +4,12 @@ import path from "node:path";
 import { applyPatch } from "diff";
 import { beforeAll, describe, expect, test } from "vitest";
 import { main } from "../src/cli/main.ts";
-import { initShell } from "../src/engine/shell.ts";
 import { VERSION } from "../src/version.ts";
 import { TRANSFORMS } from "../transforms/index.ts";
 import { textSink } from "./text-sink.ts";
+import { loadParsers } from "../src/engine/engine.ts";
 
-beforeAll(initShell);
+beforeAll(loadParsers);
 
 async function dfopt(args: string[], cwd: string) {
   const out = textSink();

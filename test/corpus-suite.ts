@@ -1,11 +1,11 @@
 import fs from "node:fs";
 import path from "node:path";
 import { beforeAll, describe, expect, test } from "vitest";
-import { initShell } from "../src/engine/shell.ts";
 import { TRANSFORMS } from "../transforms/index.ts";
 import { CORPUS, checkFile, corpusAvailable, corpusFiles, type Violation } from "./corpus-check.ts";
+import { loadParsers } from "../src/engine/engine.ts";
 
-beforeAll(initShell);
+beforeAll(loadParsers);
 
 // The corpus is checked in two halves, so vitest runs them on both cores.
 export function corpusSuite(part: number, parts: number): void {

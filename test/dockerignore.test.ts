@@ -1,16 +1,15 @@
 import fs from "node:fs";
 import ignore from "ignore";
 import { beforeAll, describe, expect, test } from "vitest";
-import { optimizeFile } from "../src/engine/engine.ts";
+import { optimizeFile, loadParsers } from "../src/engine/engine.ts";
 import { parseDockerfile } from "../src/engine/parse.ts";
-import { initShell } from "../src/engine/shell.ts";
 import type { BuildContext } from "../src/engine/types.ts";
 import { emptyContext, folderContext, memoryContext } from "../src/io/context.ts";
 import { dockerignore } from "../transforms/dockerignore.ts";
 import { fixtureCases } from "./fixture-cases.ts";
 import { APPS_DIR, listApps } from "../scripts/split-apps-table.ts";
 
-beforeAll(initShell);
+beforeAll(loadParsers);
 
 const propose = (text: string, context: BuildContext) =>
   optimizeFile(text, context, { transforms: [dockerignore] }).sideFiles;

@@ -1,13 +1,13 @@
 import { beforeAll, describe, expect, test } from "vitest";
-import { optimizeFile } from "../src/engine/engine.ts";
+import { optimizeFile, loadParsers } from "../src/engine/engine.ts";
 import { applyEdits, selectChanges } from "../src/engine/edits.ts";
 import { parseDockerfile } from "../src/engine/parse.ts";
-import { initShell, normaliseForBash, shellOf } from "../src/engine/shell.ts";
+import { normaliseForBash, shellOf } from "../src/engine/shell.ts";
 import { readSuppressions } from "../src/engine/suppress.ts";
 import type { Transform } from "../src/engine/types.ts";
 import { emptyContext } from "../src/io/context.ts";
 
-beforeAll(initShell);
+beforeAll(loadParsers);
 
 /** Upper-cases the first word of every RUN: enough to exercise the engine. */
 const shout: Transform = {

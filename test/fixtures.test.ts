@@ -1,12 +1,11 @@
 import { beforeAll, describe, expect, test } from "vitest";
-import { optimizeFile } from "../src/engine/engine.ts";
+import { optimizeFile, loadParsers } from "../src/engine/engine.ts";
 import { parseDockerfile } from "../src/engine/parse.ts";
 import { structuralProblems } from "../src/engine/check.ts";
-import { initShell } from "../src/engine/shell.ts";
 import { TRANSFORMS, transformById } from "../transforms/index.ts";
 import { fixtureCases } from "./fixture-cases.ts";
 
-beforeAll(initShell);
+beforeAll(loadParsers);
 
 const cases = fixtureCases();
 

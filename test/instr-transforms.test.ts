@@ -2,9 +2,8 @@ import fs from "node:fs";
 import path from "node:path";
 import { beforeAll, describe, expect, test } from "vitest";
 import { structuralProblems } from "../src/engine/check.ts";
-import { optimizeFile } from "../src/engine/engine.ts";
+import { optimizeFile, loadParsers } from "../src/engine/engine.ts";
 import { parseDockerfile } from "../src/engine/parse.ts";
-import { initShell } from "../src/engine/shell.ts";
 import { emptyContext, memoryContext } from "../src/io/context.ts";
 import type { BuildContext, Transform } from "../src/engine/types.ts";
 import { legacyValueToWord } from "../transforms/instr/env-key-value.ts";
@@ -12,7 +11,7 @@ import { plainArgv } from "../transforms/instr/exec-form-cmd.ts";
 import { bashUnknown } from "../transforms/instr/shell-pipefail.ts";
 import { transformById } from "../transforms/index.ts";
 
-beforeAll(initShell);
+beforeAll(loadParsers);
 
 const IDS = [
   "add-to-copy",

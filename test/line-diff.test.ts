@@ -2,8 +2,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { applyPatch, createTwoFilesPatch } from "diff";
 import { describe, expect, test } from "vitest";
-import { optimizeFile } from "../src/engine/engine.ts";
-import { initShell } from "../src/engine/shell.ts";
+import { optimizeFile, loadParsers } from "../src/engine/engine.ts";
 import { emptyContext } from "../src/io/context.ts";
 import { unifiedDiff } from "../src/report/diff.ts";
 import { splitLinesKeepingEnds } from "../src/report/line-diff.ts";
@@ -96,7 +95,7 @@ describe("unifiedDiff", () => {
 
   const corpus = fs.existsSync(CORPUS);
   test.skipIf(!corpus)("matches jsdiff on dfopt's own rewrites of a corpus sample", async () => {
-    await initShell();
+    await loadParsers();
     const files = corpusFiles().filter((_, i) => i % 20 === 0);
     let compared = 0;
     for (const f of files) {

@@ -3,14 +3,14 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { beforeAll, describe, expect, test } from "vitest";
-import { optimizeFile } from "../src/engine/engine.ts";
+import { optimizeFile, loadParsers } from "../src/engine/engine.ts";
 import { parseDockerfile, type DockerfileModel } from "../src/engine/parse.ts";
-import { initShell, shellOf } from "../src/engine/shell.ts";
+import { shellOf } from "../src/engine/shell.ts";
 import { emptyContext } from "../src/io/context.ts";
 import { DEFAULT_OPTIONS, type MergeRunsScope } from "../src/engine/types.ts";
 import { MAX_MERGED_LINES, mergeRuns } from "../transforms/merge-runs.ts";
 
-beforeAll(initShell);
+beforeAll(loadParsers);
 
 const optimize = (text: string, mergeRunsScope: MergeRunsScope = "final") =>
   optimizeFile(text, emptyContext, {

@@ -2,7 +2,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { isDeepStrictEqual } from "node:util";
 import { beforeAll, describe, expect, test } from "vitest";
-import { optimizeFile, type FileResult } from "../src/engine/engine.ts";
+import { optimizeFile, type FileResult, loadParsers } from "../src/engine/engine.ts";
 import {
   parseFast,
   parseSource,
@@ -10,7 +10,6 @@ import {
   setFastParse,
   type DockerfileModel,
 } from "../src/engine/parse.ts";
-import { initShell } from "../src/engine/shell.ts";
 import { decodeSource } from "../src/engine/source.ts";
 import type { BuildContext, Transform, TransformOptions } from "../src/engine/types.ts";
 import { emptyContext } from "../src/io/context.ts";
@@ -18,7 +17,7 @@ import { TRANSFORMS, transformById } from "../transforms/index.ts";
 import { CORPUS, corpusAvailable, corpusFiles } from "./corpus-check.ts";
 import { FIXTURES, fixtureCases } from "./fixture-cases.ts";
 
-beforeAll(initShell);
+beforeAll(loadParsers);
 
 /**
  * Everything a model exposes, as plain data: its functions are called on

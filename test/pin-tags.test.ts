@@ -1,11 +1,10 @@
 import { beforeAll, describe, expect, test } from "vitest";
-import { optimizeFile } from "../src/engine/engine.ts";
-import { initShell } from "../src/engine/shell.ts";
+import { optimizeFile, loadParsers } from "../src/engine/engine.ts";
 import { emptyContext, memoryContext } from "../src/io/context.ts";
 import { CATALOG_CHECKED, IMAGES } from "../transforms/catalog/images.ts";
 import { canonicalImageName, chooseTag, pinTags } from "../transforms/pin-tags.ts";
 
-beforeAll(initShell);
+beforeAll(loadParsers);
 
 const run = (text: string, files: Record<string, string> = {}) => {
   const context = Object.keys(files).length > 0 ? memoryContext(files) : emptyContext;

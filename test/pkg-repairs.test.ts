@@ -1,11 +1,10 @@
 import { beforeAll, describe, expect, test } from "vitest";
-import { optimizeFile } from "../src/engine/engine.ts";
-import { initShell } from "../src/engine/shell.ts";
+import { optimizeFile, loadParsers } from "../src/engine/engine.ts";
 import { emptyContext, memoryContext } from "../src/io/context.ts";
 import type { BuildContext } from "../src/engine/types.ts";
 import { TRANSFORMS, transformById } from "../transforms/index.ts";
 
-beforeAll(initShell);
+beforeAll(loadParsers);
 
 const PKG_IDS = [
   "apt-to-apt-get",

@@ -3,9 +3,9 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { initShell } from "../src/engine/shell.ts";
 import { processAll } from "../src/io/pool.ts";
 import { dryRunSettings, type FileReport, type ProcessSettings } from "../src/io/process.ts";
+import { loadParsers } from "../src/engine/engine.ts";
 
 let dir: string;
 const good: string[] = [];
@@ -26,7 +26,7 @@ function collect(files: string[], jobs: number, opts = {}): Promise<FileReport[]
 }
 
 beforeAll(async () => {
-  await initShell();
+  await loadParsers();
   dir = fs.mkdtempSync(path.join(os.tmpdir(), "dfopt-pool-"));
   for (let i = 0; i < 70; i++) {
     const d = path.join(dir, `svc${String(i).padStart(2, "0")}`);

@@ -4,12 +4,12 @@ import path from "node:path";
 import { PassThrough } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createProgress } from "../src/cli/progress.ts";
-import { initShell } from "../src/engine/shell.ts";
 import { dryRunSettings, processFile, type FileReport } from "../src/io/process.ts";
 import { jsonFileEntry } from "../src/report/json.ts";
 import { createJsonlWriter } from "../src/report/jsonl.ts";
 import { createMarkdownReport, mdEscape } from "../src/report/markdown.ts";
 import { createSummary } from "../src/report/summary.ts";
+import { loadParsers } from "../src/engine/engine.ts";
 
 let dir: string;
 let reports: FileReport[];
@@ -32,7 +32,7 @@ function capture() {
 }
 
 beforeAll(async () => {
-  await initShell();
+  await loadParsers();
   dir = fs.mkdtempSync(path.join(os.tmpdir(), "dfopt-report-"));
   for (const [rel, text] of Object.entries(TREE)) {
     fs.mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });

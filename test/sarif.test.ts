@@ -5,10 +5,10 @@ import { createRequire } from "node:module";
 import { PassThrough } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TRANSFORMS } from "../transforms/index.ts";
-import { initShell } from "../src/engine/shell.ts";
 import { dryRunSettings, processFile, type FileReport, type ProcessSettings } from "../src/io/process.ts";
 import { unifiedDiff } from "../src/report/diff.ts";
 import { createSarifWriter, parseUnifiedDiff, type SarifReplacement } from "../src/report/sarif.ts";
+import { loadParsers } from "../src/engine/engine.ts";
 
 // The SARIF 2.1.0 schema as shipped by @microsoft/jest-sarif (devDependency), JSON Schema draft-04
 // (hence ajv-draft-04). Its `language` pattern is not valid as a unicode regex: unicodeRegExp off.
@@ -57,7 +57,7 @@ function applyReplacements(text: string, replacements: SarifReplacement[]): stri
 }
 
 beforeAll(async () => {
-  await initShell();
+  await loadParsers();
   dir = fs.mkdtempSync(path.join(os.tmpdir(), "dfopt-sarif-"));
   for (const [rel, text] of Object.entries(INPUTS)) {
     fs.mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });

@@ -3,7 +3,6 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { parseBashSubset } from "../src/engine/shell-fast.ts";
 import {
-  initShell,
   normaliseEveryLine,
   normaliseForBash,
   parseShell,
@@ -11,7 +10,7 @@ import {
   type ShellNode,
 } from "../src/engine/shell.ts";
 import { parseDockerfile } from "../src/engine/parse.ts";
-import { optimizeFile } from "../src/engine/engine.ts";
+import { optimizeFile, loadParsers } from "../src/engine/engine.ts";
 import { emptyContext } from "../src/io/context.ts";
 import { TRANSFORMS } from "../transforms/index.ts";
 import { CORPUS, corpusAvailable, corpusFiles } from "./corpus-check.ts";
@@ -20,7 +19,7 @@ import { FIXTURES, fixtureCases } from "./fixture-cases.ts";
 // The differential tests compare the fast parser with tree-sitter; parseShell
 // below goes through tree-sitter only.
 beforeAll(async () => {
-  await initShell();
+  await loadParsers();
   setFastShell(false);
 });
 afterAll(() => setFastShell(true));

@@ -1,8 +1,7 @@
 import fs from "node:fs";
 import { beforeAll, describe, expect, test } from "vitest";
-import { optimizeFile } from "../src/engine/engine.ts";
+import { optimizeFile, loadParsers } from "../src/engine/engine.ts";
 import { parseDockerfile } from "../src/engine/parse.ts";
-import { initShell } from "../src/engine/shell.ts";
 import { memoryContext } from "../src/io/context.ts";
 import { splitStages } from "../transforms/split-stages/index.ts";
 import {
@@ -68,7 +67,7 @@ describe.skipIf(!present)("split-stages over the real apps corpus", () => {
 });
 
 describe("runtimeCopyProblems (the check the apps test relies on)", () => {
-  beforeAll(initShell);
+  beforeAll(loadParsers);
   test("flags a runtime COPY --from=build of a path the build stage never makes", () => {
     const text = [
       "FROM node:20 AS build",

@@ -2,9 +2,8 @@ import fs from "node:fs";
 import path from "node:path";
 import { beforeAll, describe, expect, test } from "vitest";
 import { structuralProblems } from "../src/engine/check.ts";
-import { optimizeFile } from "../src/engine/engine.ts";
+import { optimizeFile, loadParsers } from "../src/engine/engine.ts";
 import { parseDockerfile } from "../src/engine/parse.ts";
-import { initShell } from "../src/engine/shell.ts";
 import { DEFAULT_OPTIONS } from "../src/engine/types.ts";
 import { folderContext } from "../src/io/context.ts";
 import { dotnet, sdkImage } from "../transforms/split-stages/dotnet.ts";
@@ -16,7 +15,7 @@ import { fixtureCases } from "./fixture-cases.ts";
 
 // The dispatcher may not list the compiled ecosystems yet; registering is idempotent.
 registerEcosystems(go, java, rust, dotnet);
-beforeAll(initShell);
+beforeAll(loadParsers);
 
 const run = (
   text: string,

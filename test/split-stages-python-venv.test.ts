@@ -5,15 +5,14 @@
 import fs from "node:fs";
 import path from "node:path";
 import { beforeAll, describe, expect, test } from "vitest";
-import { optimizeFile } from "../src/engine/engine.ts";
+import { optimizeFile, loadParsers } from "../src/engine/engine.ts";
 import { parseDockerfile } from "../src/engine/parse.ts";
-import { initShell } from "../src/engine/shell.ts";
 import { DEFAULT_OPTIONS } from "../src/engine/types.ts";
 import { folderContext, memoryContext } from "../src/io/context.ts";
 import { splitStages } from "../transforms/split-stages/index.ts";
 import { TRANSFORMS } from "../transforms/index.ts";
 
-beforeAll(initShell);
+beforeAll(loadParsers);
 
 const CTX = { "requirements.txt": "requests==2.32.3\n", "app.py": "import requests\n" };
 const run = (text: string, files: Record<string, string> = CTX) =>

@@ -1,7 +1,6 @@
 import { beforeAll, describe, expect, test } from "vitest";
-import { optimizeFile } from "../src/engine/engine.ts";
+import { optimizeFile, loadParsers } from "../src/engine/engine.ts";
 import { parseDockerfile } from "../src/engine/parse.ts";
-import { initShell } from "../src/engine/shell.ts";
 import { DEFAULT_OPTIONS, type TransformOptions } from "../src/engine/types.ts";
 import { emptyContext, memoryContext } from "../src/io/context.ts";
 import {
@@ -17,7 +16,7 @@ import { splitStages } from "../transforms/split-stages/index.ts";
 import { fixtureCases } from "./fixture-cases.ts";
 import { runtimeCopyProblems } from "../scripts/split-apps-table.ts";
 
-beforeAll(initShell);
+beforeAll(loadParsers);
 
 const run = (text: string, files: Record<string, string> | null, options: Partial<TransformOptions> = {}) =>
   optimizeFile(text, files ? memoryContext(files) : emptyContext, {

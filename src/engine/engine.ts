@@ -1,8 +1,9 @@
 import { newProblems, shellErrorCount, structuralProblems, type Problem } from "./check.ts";
 import { applyEdits, selectChanges } from "./edits.ts";
-import { parseSource, type DockerfileModel } from "./parse.ts";
+import { NotLoadedYet } from "./lazy.ts";
+import { loadFallbackParser, parseSource, type DockerfileModel } from "./parse.ts";
 import { decodeSource, encodeSource, type SourceText } from "./source.ts";
-import { ShellParserNotLoaded } from "./shell.ts";
+import { initShell } from "./shell.ts";
 import { readSuppressions } from "./suppress.ts";
 import {
   DEFAULT_OPTIONS,
@@ -53,6 +54,11 @@ export interface RunSettings {
 export const MAX_FILE_BYTES = 1024 * 1024;
 const MAX_PASSES_PER_TRANSFORM = 5;
 const MAX_ROUNDS = 3;
+
+/** Loads both lazy parsers (tree-sitter and dockerfile-ast), for callers that run optimizeFile directly. */
+export async function loadParsers(): Promise<void> {
+  await Promise.all([initShell(), loadFallbackParser()]);
+}
 
 /** Problems that make a file unprocessable, checked before any transform runs. */
 export function inputError(raw: string, model: DockerfileModel | null): FileError | null {
@@ -111,7 +117,7 @@ export function optimizeFile(raw: string, context: BuildContext, settings: RunSe
       try {
         outcome = runTransform(transform, model, source, context, options);
       } catch (e) {
-        if (e instanceof ShellParserNotLoaded) throw e;
+        if (e instanceof NotLoadedYet) throw e;
         const message = e instanceof Error ? e.message : String(e);
         return {
           ...base,

@@ -2,6 +2,7 @@ import fs from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { NotLoadedYet } from "./lazy.ts";
 import type { Instr, Span } from "./parse.ts";
 import { parseBashSubset } from "./shell-fast.ts";
 
@@ -79,23 +80,14 @@ function findAsset(file: string, pkgPath: string): string {
 /**
  * Thrown when a script needs tree-sitter and `initShell()` has not run: most
  * scripts never need it, so a one-file run need not load the wasm. The caller
- * loads it and starts the file again (see `withShellParser`).
+ * loads it and starts the file again (see `withLazyModules`).
  */
-export class ShellParserNotLoaded extends Error {
+export class ShellParserNotLoaded extends NotLoadedYet {
   constructor() {
     super("the tree-sitter bash parser is not loaded: await initShell() first");
   }
-}
-
-/** Runs `fn`; if it needed tree-sitter before it was loaded, loads it and runs `fn` again. */
-export async function withShellParser<T>(fn: () => T): Promise<T> {
-  if (parser) return fn();
-  try {
-    return fn();
-  } catch (e) {
-    if (!(e instanceof ShellParserNotLoaded)) throw e;
-    await initShell();
-    return fn();
+  load(): Promise<void> {
+    return initShell();
   }
 }
 

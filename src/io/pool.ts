@@ -3,7 +3,7 @@ import os from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import type { ResourceLimits, Worker } from "node:worker_threads";
-import { initShell, withShellParser } from "../engine/shell.ts";
+import { withLazyModules } from "../engine/lazy.ts";
 import { processFile, relativePath, type FileReport, type ProcessSettings } from "./process.ts";
 
 // node:worker_threads and node:v8 load on first use: a one-file run needs neither.
@@ -91,7 +91,7 @@ export async function processAll(
   const workers = Math.min(Math.max(1, Math.floor(jobs)), Math.ceil(files.length / MIN_FILES_PER_WORKER));
   if (files.length >= MIN_FILES_PER_WORKER) tuneJitForBulkRuns();
   if (workers <= 1) {
-    for (const f of files) onReport(await withShellParser(() => processFile(f, settings)));
+    for (const f of files) onReport(await withLazyModules(() => processFile(f, settings)));
     return;
   }
   await runPool(files, settings, workers, onReport, poolOptions);
@@ -262,8 +262,7 @@ function runPool(
 
     /** A file too big for a worker's heap cap: the main thread has no cap. */
     const redoOnMainThread = (file: { index: number; path: string }) => {
-      initShell()
-        .then(() => processFile(file.path, settings))
+      withLazyModules(() => processFile(file.path, settings))
         .catch((e: unknown) =>
           crashReport(
             file.path,

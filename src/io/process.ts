@@ -2,7 +2,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { optimizeFile, type AppliedChange, type FileError, type ReportedRefusal } from "../engine/engine.ts";
 import { MAX_FILE_BYTES } from "../engine/engine.ts";
-import { ShellParserNotLoaded } from "../engine/shell.ts";
+import { NotLoadedYet } from "../engine/lazy.ts";
 import type { Transform } from "../engine/types.ts";
 import { configFor, resolveTransforms } from "../config.ts";
 import { unifiedDiff } from "../report/diff.ts";
@@ -138,8 +138,8 @@ function readInput(file: string): { text: string } | { error: FileError } {
 
 /**
  * Reads, optimises, and (with --write) writes one Dockerfile. Never throws,
- * except ShellParserNotLoaded before anything is written: run it through
- * `withShellParser` unless `initShell()` has run.
+ * except NotLoadedYet before anything is written: run it through
+ * `withLazyModules` unless `loadParsers()` has run.
  */
 export function processFile(file: string, settings: ProcessSettings): FileReport {
   const shown = relativePath(file, settings.cwd);
@@ -203,7 +203,7 @@ export function processFile(file: string, settings: ProcessSettings): FileReport
     }
     return report;
   } catch (e) {
-    if (e instanceof ShellParserNotLoaded) throw e;
+    if (e instanceof NotLoadedYet) throw e;
     const err = e as Error;
     return {
       ...report,

@@ -1,10 +1,10 @@
 /**
- * Worker-thread entry for src/io/pool.ts: loads tree-sitter once, then runs
+ * Worker-thread entry for src/io/pool.ts: loads both parsers once, then runs
  * `processFile` over the chunks of files it is handed, posting one report
  * per file. Bundled as dist/worker.js.
  */
 import { parentPort, workerData } from "node:worker_threads";
-import { initShell } from "../engine/shell.ts";
+import { loadParsers } from "../engine/engine.ts";
 import type { FromWorker, ToWorker } from "./pool.ts";
 import { processFile, type ProcessSettings } from "./process.ts";
 
@@ -15,7 +15,7 @@ const settings = (workerData as { settings: ProcessSettings }).settings;
 const post = (msg: FromWorker) => port.postMessage(msg);
 
 try {
-  await initShell();
+  await loadParsers();
   port.on("message", (msg: ToWorker) => {
     if (msg.type === "stop") {
       port.close();

@@ -1,8 +1,7 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { optimizeFile } from "../engine/engine.ts";
-import { initShell } from "../engine/shell.ts";
+import { optimizeFile, loadParsers } from "../engine/engine.ts";
 import { folderContext } from "../io/context.ts";
 import { TRANSFORMS } from "../../transforms/index.ts";
 import { detectBuilder, makeBuilder, type Probe } from "./builder.ts";
@@ -55,7 +54,7 @@ export async function runVerify(opts: VerifyOptions): Promise<number> {
     say(NO_BUILDER_MESSAGE);
     return 2;
   }
-  await initShell();
+  await loadParsers();
   const result = optimizeFile(raw, folderContext(contextDir), { transforms: TRANSFORMS });
   if (result.error) {
     say(`dfopt verify: ${opts.dockerfile}: ${result.error.message}\n`);

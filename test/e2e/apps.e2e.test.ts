@@ -9,8 +9,7 @@ import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, expect, test } from "vitest";
-import { optimizeFile } from "../../src/engine/engine.ts";
-import { initShell } from "../../src/engine/shell.ts";
+import { optimizeFile, loadParsers } from "../../src/engine/engine.ts";
 import { folderContext } from "../../src/io/context.ts";
 import { makeBuilder, type Builder } from "../../src/verify/builder.ts";
 import { compareBuilds, type Comparison } from "../../src/verify/compare.ts";
@@ -59,7 +58,7 @@ beforeAll(async () => {
   process.env.CONTAINERS_REGISTRIES_CONF = path.join(WORK, "registries.conf");
   process.env.BUILDAH_ISOLATION = "chroot";
   builder = makeBuilder("buildah", builderVersion, { pull: "never" });
-  await initShell();
+  await loadParsers();
 });
 
 afterAll(() => {
