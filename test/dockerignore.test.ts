@@ -76,6 +76,37 @@ describe("dockerignore", () => {
     expect(propose("FROM node:20\nCOPY . .\nRUN npm ci\n", emptyContext)).toEqual([]);
   });
 
+  test("a context shared by several Dockerfiles gets no .dockerignore: it would apply to all of them", () => {
+    const app = "FROM node:20\nWORKDIR /app\nCOPY . .\nRUN npm ci && npm run build\nCMD node dist/index.js\n";
+    const alone = memoryContext({ "package.json": "{}", Dockerfile: app });
+    expect(propose(app, alone).map((f) => f.path)).toEqual([".dockerignore"]);
+
+    // Dockerfile.dev copies a prebuilt dist/ that Dockerfile's entries would hide.
+    const shared = memoryContext({
+      "package.json": "{}",
+      Dockerfile: app,
+      "Dockerfile.dev": "FROM node:20\nCOPY dist/ /app/\n",
+    });
+    const result = optimizeFile(app, shared, { transforms: [dockerignore] });
+    expect(result.sideFiles).toEqual([]);
+    expect(result.refusals).toEqual([
+      expect.objectContaining({
+        transform: "dockerignore",
+        reason: expect.stringMatching(
+          /the build context holds 2 Dockerfiles \(Dockerfile, Dockerfile\.dev\)/,
+        ),
+      }),
+    ]);
+    // Nothing to add: nothing to refuse either.
+    const covered = memoryContext({
+      ...Object.fromEntries([["package.json", "{}"]]),
+      Dockerfile: app,
+      "Dockerfile.dev": "FROM node:20\n",
+      ".dockerignore": "*\n",
+    });
+    expect(optimizeFile(app, covered, { transforms: [dockerignore] }).refusals).toEqual([]);
+  });
+
   test("a .dockerignore that already covers everything gets nothing added", () => {
     const ctx = memoryContext({ "package.json": "{}", ".dockerignore": "*\n!src\n!package.json\n" });
     expect(propose("FROM node:20\nWORKDIR /app\nCOPY . .\nRUN npm ci\nCMD node src/index.js\n", ctx)).toEqual(

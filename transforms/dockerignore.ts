@@ -6,6 +6,7 @@
  * line, and does nothing without a real build context.
  */
 import ignore, { type Ignore } from "ignore";
+import { isDockerfileName } from "../src/engine/dockerfile-names.ts";
 import type { DockerfileModel, Instr } from "../src/engine/parse.ts";
 import type { BuildContext, Transform, TransformResult } from "../src/engine/types.ts";
 
@@ -196,6 +197,19 @@ function patternsOf(text: string): string[] {
     .map((l) => l.replace(/^(!?)\/+/, "$1"));
 }
 
+// A folder of thousands of Dockerfiles is one context: look through it once.
+const dockerfilesSeen = new WeakMap<BuildContext, string[]>();
+
+/** The Dockerfiles at the root of the context (by name, as discovery finds them). */
+function dockerfilesIn(context: BuildContext): string[] {
+  let found = dockerfilesSeen.get(context);
+  if (!found) {
+    found = context.list("").filter((name) => isDockerfileName(name) && !context.isDirectory(name));
+    dockerfilesSeen.set(context, found);
+  }
+  return found;
+}
+
 export const dockerignore: Transform = {
   id: "dockerignore",
   description:
@@ -203,7 +217,8 @@ export const dockerignore: Transform = {
   rationale:
     "Without a .dockerignore every build sends .git, host node_modules or virtualenvs and local .env files to the builder: " +
     "slower builds, cache busting on unrelated edits, and secrets baked into layers. The transform only adds patterns " +
-    "for paths the Dockerfile does not name, never removes a line, and leaves out build outputs unless the image rebuilds them.",
+    "for paths the Dockerfile does not name, never removes a line, and leaves out build outputs unless the image rebuilds them. " +
+    "A context shared by several Dockerfiles is left alone: its .dockerignore applies to every one of them.",
   safety: "safe",
   rules: [],
   run({ model, context }): TransformResult {
@@ -257,6 +272,20 @@ export const dockerignore: Transform = {
       accepted.push(e);
     }
     if (accepted.length === 0) return none;
+    // A .dockerignore applies to every build of its context: entries chosen for
+    // this Dockerfile could hide a file another Dockerfile beside it copies.
+    const shared = dockerfilesIn(context);
+    if (shared.length > 1) {
+      return {
+        changes: [],
+        refusals: [
+          {
+            line: null,
+            reason: `the build context holds ${shared.length} Dockerfiles (${shared.slice(0, 3).join(", ")}${shared.length > 3 ? ", ..." : ""}); a .dockerignore would apply to all of them, so it is left to you`,
+          },
+        ],
+      };
+    }
     const eol = existing !== undefined && existing.includes("\r\n") ? "\r\n" : model.source.eol;
     const lines = accepted.map((e) => e.pattern);
     let content: string;

@@ -2,6 +2,9 @@ import fs from "node:fs";
 import path from "node:path";
 import { InvalidArgumentError } from "commander";
 import ignore, { type Ignore } from "ignore";
+import { isDockerfileName, isNeverDockerfile } from "../engine/dockerfile-names.ts";
+
+export { isDockerfileName };
 
 export interface DiscoverOptions {
   /** Gitignore-style patterns, relative to the cwd or to the input root. */
@@ -16,57 +19,7 @@ export interface DiscoverProblem {
 
 /** Folders never walked into. */
 const SKIP_DIRS = new Set([".git", "node_modules", "vendor"]);
-/** `Dockerfile.<ext>` files that are backups, patches, ignore files or templates, not Dockerfiles. */
-const NOT_DOCKERFILE_EXT = new Set([
-  "orig",
-  "bak",
-  "rej",
-  "swp",
-  "swo",
-  "tmp",
-  "old",
-  "patch",
-  "diff",
-  "dockerignore",
-  "md",
-  "txt",
-  "j2",
-  "jinja",
-  "jinja2",
-  "tmpl",
-  "tpl",
-  "template",
-  "in",
-  "erb",
-  "m4",
-]);
 const GLOB_CHARS = /[*?[\]{}]/;
-
-/**
- * `Dockerfile`, `Containerfile`, `*.Dockerfile`, `*.dockerfile`, `Dockerfile.*`
- * (case-insensitive), except `.dockerignore` files, editor backups, patch
- * leftovers and templates (`Dockerfile.j2`, `Dockerfile.in`, ...).
- */
-export function isDockerfileName(name: string): boolean {
-  if (isNeverDockerfile(name)) return false;
-  const lower = name.toLowerCase();
-  if (lower === "dockerfile" || lower === "containerfile") return true;
-  if (lower.endsWith(".dockerfile") || lower.endsWith(".containerfile")) {
-    return !lower.startsWith(".") || lower.length > ".dockerfile".length;
-  }
-  return /^(?:dockerfile|containerfile)\../.test(lower);
-}
-
-/** Editor backups, patch leftovers, ignore files and templates: not taken even when a glob matches them. */
-export function isNeverDockerfile(name: string): boolean {
-  if (name.endsWith("~") || name.startsWith(".#")) return true;
-  const lower = name.toLowerCase();
-  if (lower === ".dockerignore" || lower.endsWith(".dockerignore")) return true;
-  const m = /^(?:dockerfile|containerfile)\.(.+)$/.exec(lower);
-  if (!m) return /\.(?:orig|bak|rej|swp|swo)$/.test(lower);
-  const ext = m[1].slice(m[1].lastIndexOf(".") + 1);
-  return NOT_DOCKERFILE_EXT.has(ext) || NOT_DOCKERFILE_EXT.has(m[1]);
-}
 
 /** One `.gitignore`: its rules apply to paths relative to `dir`. */
 interface IgnoreLevel {
