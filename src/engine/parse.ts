@@ -150,15 +150,6 @@ export function parseWithDockerfileAst(source: SourceText): DockerfileModel {
  */
 let astScanner: ((text: string, lineStarts: number[]) => ScannedFile) | null = null;
 
-export class FallbackParserNotLoaded extends NotLoadedYet {
-  constructor() {
-    super("the dockerfile-ast parser is not loaded: await loadFallbackParser() first");
-  }
-  load(): Promise<void> {
-    return loadFallbackParser();
-  }
-}
-
 export async function loadFallbackParser(): Promise<void> {
   astScanner ??= (await import("./parse-ast.ts")).scanWithDockerfileAst;
 }
@@ -168,7 +159,11 @@ export function fallbackParserReady(): boolean {
 }
 
 function scanWithDockerfileAst(text: string, lineStarts: number[]): ScannedFile {
-  if (!astScanner) throw new FallbackParserNotLoaded();
+  if (!astScanner)
+    throw new NotLoadedYet(
+      "the dockerfile-ast parser is not loaded: await loadFallbackParser() first",
+      loadFallbackParser,
+    );
   return astScanner(text, lineStarts);
 }
 

@@ -2,7 +2,7 @@ import fs from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { NotLoadedYet } from "./lazy.ts";
+import { builtin, NotLoadedYet } from "./lazy.ts";
 import type { Instr, Span } from "./parse.ts";
 import { parseBashSubset } from "./shell-fast.ts";
 
@@ -77,26 +77,12 @@ function findAsset(file: string, pkgPath: string): string {
   return createRequire(import.meta.url).resolve(pkgPath);
 }
 
-/**
- * Thrown when a script needs tree-sitter and `initShell()` has not run: most
- * scripts never need it, so a one-file run need not load the wasm. The caller
- * loads it and starts the file again (see `withLazyModules`).
- */
-export class ShellParserNotLoaded extends NotLoadedYet {
-  constructor() {
-    super("the tree-sitter bash parser is not loaded: await initShell() first");
-  }
-  load(): Promise<void> {
-    return initShell();
-  }
-}
-
 /** Loads tree-sitter-bash once per process; call before parsing any shell. */
 export async function initShell(): Promise<void> {
   if (parser) return;
   // Without this, TurboFan compiles the wasm in the background and the
   // process lingers ~1 s at exit.
-  const v8 = createRequire(import.meta.url)("node:v8") as typeof import("node:v8");
+  const v8 = builtin<typeof import("node:v8")>("node:v8");
   v8.setFlagsFromString("--liftoff-only");
   const { Parser, Language } = await import("web-tree-sitter");
   const runtimeWasm = findAsset("web-tree-sitter.wasm", "web-tree-sitter/web-tree-sitter.wasm");
@@ -279,7 +265,10 @@ function parseShellUncached(dockerfileText: string, span: Span, escapeChar: stri
   let root = fastShell ? parseBashSubset(text, base) : null;
   let hasErrors = false;
   if (!root) {
-    if (!parser) throw new ShellParserNotLoaded();
+    // Most scripts never need tree-sitter, so a one-file run need not load the
+    // wasm: the caller loads it and starts the file again (withLazyModules).
+    if (!parser)
+      throw new NotLoadedYet("the tree-sitter bash parser is not loaded: await initShell() first", initShell);
     const tree = parser.parse(text);
     if (!tree) throw new Error("tree-sitter returned no tree");
     try {

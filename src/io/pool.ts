@@ -3,11 +3,8 @@ import os from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import type { ResourceLimits, Worker } from "node:worker_threads";
-import { withLazyModules } from "../engine/lazy.ts";
+import { builtin, withLazyModules } from "../engine/lazy.ts";
 import { processFile, relativePath, type FileReport, type ProcessSettings } from "./process.ts";
-
-// node:worker_threads and node:v8 load on first use: a one-file run needs neither.
-const requireBuiltin = createRequire(import.meta.url);
 
 /** Messages between the pool and src/io/worker.ts. */
 export type ToWorker = { type: "chunk"; files: { index: number; path: string }[] } | { type: "stop" };
@@ -112,7 +109,7 @@ let jitTuned = false;
 function tuneJitForBulkRuns(): void {
   if (jitTuned || process.env.DFOPT_V8_TUNING === "off") return;
   jitTuned = true;
-  const v8 = requireBuiltin("node:v8") as typeof import("node:v8");
+  const v8 = builtin<typeof import("node:v8")>("node:v8");
   for (const flag of BULK_JIT_FLAGS) v8.setFlagsFromString(flag);
 }
 
@@ -278,7 +275,8 @@ function runPool(
 
     const spawn = () => {
       if (finished) return;
-      const { Worker } = requireBuiltin("node:worker_threads") as typeof import("node:worker_threads");
+      // Loaded here, not at start-up: a one-file run starts no worker.
+      const { Worker } = builtin<typeof import("node:worker_threads")>("node:worker_threads");
       const worker = new Worker(entry.script, {
         eval: entry.eval,
         workerData: { settings },

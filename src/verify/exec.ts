@@ -1,10 +1,8 @@
 import type { ChildProcess } from "node:child_process";
-import { createRequire } from "node:module";
+import { builtin } from "../engine/lazy.ts";
 
-// Loaded on first use: node:child_process takes ~5 ms to load, and only
-// `dfopt verify` starts processes.
-const requireBuiltin = createRequire(import.meta.url);
-const childProcess = () => requireBuiltin("node:child_process") as typeof import("node:child_process");
+// Loaded on first use: only `dfopt verify` starts processes.
+const childProcess = () => builtin<typeof import("node:child_process")>("node:child_process");
 
 export interface ExecResult {
   /** Exit code, or null when killed by a signal (e.g. after the timeout). */

@@ -61,17 +61,19 @@ export const npmCacheClean: Transform = {
       const installers = toolCalls(rs, ["npm", "yarn"]);
       if (installers.length === 0 || cacheUsedAnyway(model, rs.instr)) continue;
       const text = rs.instr.text;
-      const npm = toolCalls(rs, ["npm"]).find(
+      const npm = installers.find(
         (c) =>
+          c.tool === "npm" &&
           c.sub?.value &&
           NPM_INSTALLS.has(c.sub.value) &&
           !c.words.some((w) => /^--cache\b/.test(w.value ?? "")),
       );
-      const yarn = toolCalls(rs, ["yarn"]).find(
+      const yarn = installers.find(
         (c) =>
-          (c.sub === null && c.words.length === 1) ||
-          (c.sub?.value && YARN_INSTALLS.has(c.sub.value)) ||
-          (c.sub === null && c.words.slice(1).every((w) => w.value?.startsWith("-"))),
+          c.tool === "yarn" &&
+          ((c.sub === null && c.words.length === 1) ||
+            (c.sub?.value && YARN_INSTALLS.has(c.sub.value)) ||
+            (c.sub === null && c.words.slice(1).every((w) => w.value?.startsWith("-")))),
       );
       const adds: string[] = [];
       const rules: string[] = [];
