@@ -19,6 +19,7 @@ function withIgnore(context: BuildContext, content: string): BuildContext {
   return {
     root: context.root,
     readFile: (p) => (p === ".dockerignore" ? content : context.readFile(p)),
+    readStart: (p, bytes) => (p === ".dockerignore" ? content.slice(0, bytes) : context.readStart(p, bytes)),
     exists: (p) => p === ".dockerignore" || context.exists(p),
     isDirectory: (p) => context.isDirectory(p),
     list: (d) => {

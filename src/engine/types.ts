@@ -44,6 +44,12 @@ export interface BuildContext {
   readonly root: string;
   /** File contents, or undefined when absent or unreadable. Paths are relative, `/`-separated. */
   readFile(relPath: string): string | undefined;
+  /**
+   * The first `bytes` bytes of a file, one character per byte (latin1), for
+   * magic-number checks without reading (or keeping) the whole file; undefined
+   * when absent or unreadable.
+   */
+  readStart(relPath: string, bytes: number): string | undefined;
   exists(relPath: string): boolean;
   /** Entry names of a folder (files and folders), empty when absent. */
   list(relDir: string): string[];

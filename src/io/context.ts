@@ -3,6 +3,21 @@ import path from "node:path";
 import type { BuildContext } from "../engine/types.ts";
 
 const MAX_CONTEXT_FILE = 2 * 1024 * 1024;
+/**
+ * File contents a context keeps for reuse. A folder with thousands of files
+ * (an `ADD * /app/` beside them makes add-to-copy look at each) must not
+ * keep them all: reads past this budget are not kept.
+ */
+const MAX_CACHED_BYTES = 8 * 1024 * 1024;
+/** The same for file starts (readStart): 2,048 of 512 bytes. */
+const MAX_CACHED_START_BYTES = 1024 * 1024;
+
+/** What the context needs from a stat; a full fs.Stats (with four Dates) is ~500 bytes. */
+interface EntryStat {
+  isFile: boolean;
+  isDirectory: boolean;
+  size: number;
+}
 
 /**
  * A build context backed by a folder on disk. Reads, listings and stats are
@@ -14,8 +29,23 @@ export function folderContext(root: string): BuildContext {
   const abs = path.resolve(root);
   const files = new Map<string, string | undefined>();
   const dirs = new Map<string, Map<string, fs.Dirent>>();
-  const stats = new Map<string, fs.Stats | null>();
+  const stats = new Map<string, EntryStat | null>();
   const sorted = new Map<string, string[]>();
+  const starts = new Map<string, string | undefined>();
+  const keptBytes = new Map<object, number>();
+  const keep = <T extends string | undefined>(
+    cache: Map<string, T>,
+    budget: number,
+    key: string,
+    value: T,
+  ) => {
+    const used = (keptBytes.get(cache) ?? 0) + (value?.length ?? 0);
+    if (used <= budget) {
+      cache.set(key, value);
+      keptBytes.set(cache, used);
+    }
+    return value;
+  };
   const norm = (rel: string) => {
     const r = rel.replace(/^(?:\.?\/)+/, "").replace(/\/+$/, "");
     return r === "." ? "" : r;
@@ -42,10 +72,11 @@ export function folderContext(root: string): BuildContext {
   const stat = (rel: string) => {
     const key = norm(rel);
     if (stats.has(key)) return stats.get(key)!;
-    let result: fs.Stats | null = null;
+    let result: EntryStat | null = null;
     const p = resolve(key);
     try {
-      result = p ? fs.statSync(p) : null;
+      const s = p ? fs.statSync(p) : null;
+      if (s) result = { isFile: s.isFile(), isDirectory: s.isDirectory(), size: s.size };
     } catch {
       result = null;
     }
@@ -70,12 +101,33 @@ export function folderContext(root: string): BuildContext {
       const s = stat(key);
       const p = resolve(key);
       try {
-        if (p && s?.isFile() && s.size <= MAX_CONTEXT_FILE) content = fs.readFileSync(p, "utf8");
+        if (p && s?.isFile && s.size <= MAX_CONTEXT_FILE) content = fs.readFileSync(p, "utf8");
       } catch {
         content = undefined;
       }
-      files.set(key, content);
-      return content;
+      return keep(files, MAX_CACHED_BYTES, key, content);
+    },
+    readStart(rel, bytes) {
+      const key = norm(rel);
+      const whole = files.get(key);
+      if (whole !== undefined && !/[^\x00-\x7f]/.test(whole.slice(0, bytes))) return whole.slice(0, bytes);
+      const cacheKey = `${bytes}\0${key}`;
+      if (starts.has(cacheKey)) return starts.get(cacheKey);
+      let start: string | undefined;
+      const p = resolve(key);
+      if (p && stat(key)?.isFile) {
+        let fd: number | null = null;
+        try {
+          fd = fs.openSync(p, "r");
+          const buffer = Buffer.alloc(bytes);
+          start = buffer.toString("latin1", 0, fs.readSync(fd, buffer, 0, bytes, 0));
+        } catch {
+          start = undefined;
+        } finally {
+          if (fd !== null) fs.closeSync(fd);
+        }
+      }
+      return keep(starts, MAX_CACHED_START_BYTES, cacheKey, start);
     },
     exists(rel) {
       if (norm(rel) === "") return true;
@@ -85,7 +137,7 @@ export function folderContext(root: string): BuildContext {
     isDirectory(rel) {
       if (norm(rel) === "") return true;
       const d = direntOf(rel);
-      return d === undefined ? (stat(rel)?.isDirectory() ?? false) : (d?.isDirectory() ?? false);
+      return d === undefined ? (stat(rel)?.isDirectory ?? false) : (d?.isDirectory() ?? false);
     },
     list(rel) {
       const key = norm(rel);
@@ -112,6 +164,7 @@ export function memoryContext(entries: Record<string, string>, root = "<memory>"
   return {
     root,
     readFile: (rel) => map.get(norm(rel)),
+    readStart: (rel, bytes) => map.get(norm(rel))?.slice(0, bytes),
     exists: (rel) => map.has(norm(rel)) || isDir(rel),
     isDirectory: isDir,
     list(rel) {

@@ -11,17 +11,20 @@ const URL_LIKE = /^[a-z][a-z0-9+.-]*:\/\/|^git@|\.git(?:#.*)?$/i;
 const GLOB = /[*?[\]]/;
 const FLAGS_KEPT = new Set(["chown", "chmod", "link"]);
 
+/** Bytes that hold every magic number below (a tar header is one 512-byte block). */
+const ARCHIVE_MAGIC_BYTES = 512;
+
 /**
- * Whether ADD might extract `text` (content read from the build context):
- * tar (`ustar` magic), gzip, bzip2, xz, zstd. Binary bytes arrive as U+FFFD
- * after UTF-8 decoding, so magic numbers with high bytes are matched loosely.
+ * Whether ADD might extract a file starting with `start` (one character per
+ * byte): tar (`ustar` magic), gzip, bzip2, xz, zstd. Contexts that hold text
+ * rather than bytes give U+FFFD for high bytes, so those are matched loosely.
  */
-function looksLikeArchive(text: string): boolean {
-  if (text.length > 262 && text.slice(257, 262) === "ustar") return true;
-  if (/^\x1f(?:\x8b|\uFFFD)/.test(text)) return true;
-  if (text.startsWith("BZh")) return true;
-  if (/^(?:\xFD|\uFFFD)7zXZ/.test(text)) return true;
-  if (/^\x28(?:\xB5|\uFFFD)\x2F/.test(text)) return true;
+function looksLikeArchive(start: string): boolean {
+  if (start.length >= 262 && start.slice(257, 262) === "ustar") return true;
+  if (/^\x1f(?:\x8b|\uFFFD)/.test(start)) return true;
+  if (start.startsWith("BZh")) return true;
+  if (/^(?:\xFD|\uFFFD)7zXZ/.test(start)) return true;
+  if (/^\x28(?:\xB5|\uFFFD)\x2F/.test(start)) return true;
   return false;
 }
 
@@ -70,10 +73,10 @@ function judgeSource(src: string, context: BuildContext): Verdict {
   }
   if (ARCHIVE_NAME.test(rel)) return { ok: false, refuse: null }; // ADD extracts it: legitimate use
   if (rel !== "" && context.exists(rel) && !context.isDirectory(rel)) {
-    const content = context.readFile(rel);
-    if (content === undefined)
+    const start = context.readStart(rel, ARCHIVE_MAGIC_BYTES);
+    if (start === undefined)
       return { ok: false, refuse: `source '${src}' could not be read to rule out an archive` };
-    if (looksLikeArchive(content)) return { ok: false, refuse: null };
+    if (looksLikeArchive(start)) return { ok: false, refuse: null };
   }
   return { ok: true };
 }

@@ -1,0 +1,88 @@
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import zlib from "node:zlib";
+import { afterEach, beforeAll, describe, expect, test } from "vitest";
+import { loadParsers, optimizeFile } from "../src/engine/engine.ts";
+import { folderContext } from "../src/io/context.ts";
+import { addToCopy } from "../transforms/instr/add-to-copy.ts";
+
+let dir = "";
+beforeAll(loadParsers);
+afterEach(() => {
+  if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  dir = "";
+});
+
+function folder(files: Record<string, string | Buffer>): string {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), "dfopt-context-"));
+  for (const [name, content] of Object.entries(files)) fs.writeFileSync(path.join(dir, name), content);
+  return dir;
+}
+
+/** A tar header block: name, then `ustar` at byte 257. */
+function tarHeader(name: string): Buffer {
+  const block = Buffer.alloc(512);
+  block.write(name, 0, "utf8");
+  block.write("ustar", 257, "latin1");
+  return block;
+}
+
+describe("folderContext.readStart", () => {
+  test("gives the first bytes one character per byte, whatever the encoding", () => {
+    const root = folder({ "a.gz": zlib.gzipSync("hello"), "t.tar": tarHeader("ünïcödé/名前.txt") });
+    const context = folderContext(root);
+    expect(context.readStart("a.gz", 2)).toBe("\x1f\x8b");
+    // UTF-8 decoding would shift `ustar` away from byte 257 (multi-byte name).
+    expect(context.readStart("t.tar", 512)!.slice(257, 262)).toBe("ustar");
+    expect(context.readStart("missing", 4)).toBeUndefined();
+    expect(context.readStart(".", 4)).toBeUndefined();
+  });
+});
+
+describe("add-to-copy over a real folder", () => {
+  test("archives stay ADD by their bytes; text files, even past the 2 MB read limit, become COPY", () => {
+    const root = folder({
+      "payload.bin": zlib.gzipSync("data"),
+      "bundle.dat": tarHeader("ünï/名前.txt"),
+      "big.txt": "x".repeat(3 * 1024 * 1024),
+      "notes.txt": "hello\n",
+    });
+    const df =
+      "FROM alpine\nADD payload.bin /opt/\nADD bundle.dat /opt/\nADD big.txt /opt/\nADD notes.txt /opt/\n";
+    const r = optimizeFile(df, folderContext(root), { transforms: [addToCopy] });
+    expect(r.output).toBe(
+      "FROM alpine\nADD payload.bin /opt/\nADD bundle.dat /opt/\nCOPY big.txt /opt/\nCOPY notes.txt /opt/\n",
+    );
+  });
+
+  test("a wildcard over a folder of many files reads only their first bytes", () => {
+    const files: Record<string, string | Buffer> = {};
+    for (let i = 0; i < 50; i++) files[`part${i}.txt`] = `${i}\n`.repeat(1000);
+    const root = folder(files);
+    const r = optimizeFile("FROM alpine\nADD *.txt /opt/\n", folderContext(root), {
+      transforms: [addToCopy],
+    });
+    expect(r.output).toBe("FROM alpine\nCOPY *.txt /opt/\n");
+    fs.writeFileSync(path.join(root, "part7.txt"), zlib.gzipSync("now an archive"));
+    const again = optimizeFile("FROM alpine\nADD *.txt /opt/\n", folderContext(root), {
+      transforms: [addToCopy],
+    });
+    expect(again.changed).toBe(false);
+  });
+});
+
+describe("folderContext keeps a bounded amount of file content", () => {
+  test("reads past 8 MB are not kept: a later change on disk is seen for them only", () => {
+    const files: Record<string, string> = {};
+    const names = Array.from({ length: 20 }, (_, i) => `f${String(i).padStart(2, "0")}.txt`);
+    for (const n of names) files[n] = "a".repeat(1024 * 1024);
+    const root = folder(files);
+    const context = folderContext(root);
+    for (const n of names) expect(context.readFile(n)).toHaveLength(1024 * 1024);
+    for (const n of names) fs.writeFileSync(path.join(root, n), "changed");
+    const kept = names.filter((n) => context.readFile(n) !== "changed");
+    // The first 8 files (8 MB) are kept, so a run sees one consistent version of them; the rest are re-read.
+    expect(kept).toEqual(names.slice(0, 8));
+  });
+});
