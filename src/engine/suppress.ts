@@ -36,6 +36,9 @@ const splitIds = (list: string) =>
 
 const cache = new WeakMap<DockerfileModel, Suppressions>();
 
+/** What every suppression comment has after its `#`: a cheap test that most files fail. */
+const MAYBE_SUPPRESSION = /#\s*(?:dfopt|hadolint|check|trivy:)/i;
+
 export function readSuppressions(model: DockerfileModel): Suppressions {
   let found = cache.get(model);
   if (!found) {
@@ -51,7 +54,7 @@ function scanSuppressions(model: DockerfileModel): Suppressions {
   let ignoreFile = false;
   let pending: string[] = [];
   const instrByLine = new Map(model.instructions.map((i) => [i.line, i]));
-  const lines = model.text.split("\n");
+  const lines = MAYBE_SUPPRESSION.test(model.text) ? model.text.split("\n") : [];
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i].trim();
     const lineNo = i + 1;
@@ -84,6 +87,7 @@ function scanSuppressions(model: DockerfileModel): Suppressions {
     byLine,
     isSuppressed(ids, line) {
       if (ignoreFile) return true;
+      if (fileWide.size === 0 && byLine.size === 0) return false;
       const wanted = ids.map(normaliseRuleId);
       if (fileWide.has("all") || wanted.some((id) => fileWide.has(id))) return true;
       if (line === null) return false;

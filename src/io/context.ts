@@ -47,6 +47,9 @@ export function folderContext(root: string): BuildContext {
     return value;
   };
   const norm = (rel: string) => {
+    // Most paths asked about are already plain (`package.json`, `src/app`).
+    const first = rel.charCodeAt(0);
+    if (first !== 46 && first !== 47 && rel.charCodeAt(rel.length - 1) !== 47 && rel !== "") return rel;
     const r = rel.replace(/^(?:\.?\/)+/, "").replace(/\/+$/, "");
     return r === "." ? "" : r;
   };

@@ -63,9 +63,11 @@ export function resolvePath(cwd: string, rel: string): string {
   return normPath(`${cwd}/${rel}`) || "/";
 }
 
+/** The last non-empty path segment: `a/b/` → `b`, `/` → `` (called for every command a planner looks at). */
 export function basename(p: string): string {
-  const parts = p.split("/").filter(Boolean);
-  return parts[parts.length - 1] ?? "";
+  let end = p.length;
+  while (end > 0 && p.charCodeAt(end - 1) === 47) end--;
+  return end === 0 ? "" : p.slice(p.lastIndexOf("/", end - 1) + 1, end);
 }
 
 export function dirname(p: string): string {
