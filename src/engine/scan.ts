@@ -323,6 +323,8 @@ function hasHeredoc(keyword: string, args: Word[], text: string, range: Span): b
  */
 function breaksRunHeredocs(text: string, args: Word[], end: number, esc: number): boolean {
   if (args.length === 0) return false;
+  const lf = text.indexOf("\n", args[0].start);
+  if (lf === -1 || lf >= end) return false;
   let escaping = false;
   scan: for (let i = args[0].start; i < end; i++) {
     const c = text.charCodeAt(i);
@@ -446,6 +448,15 @@ function rawArguments(text: string, from: number, to: number, esc: number): Word
         marker = -1;
         value.add(i);
         if (found === -1) found = i;
+        // The plain characters that follow would each take this branch again.
+        let j = i + 1;
+        while (j < to) {
+          const d = text.charCodeAt(j);
+          if (d === SPACE || d === TAB || d === LF || d === CR || d === esc) break;
+          j++;
+        }
+        value.extend(j);
+        i = j - 1;
       }
       lineStart = false;
     }
@@ -469,6 +480,11 @@ class WordBuilder {
       this.start = i;
     }
     this.end = i + 1;
+  }
+
+  /** Appends the characters up to `end`, which follow the last one added. */
+  extend(end: number): void {
+    this.end = end;
   }
 
   /** The word from `start` to `end` with the characters added so far; starts a new one. */

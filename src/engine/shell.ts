@@ -193,18 +193,21 @@ export function shellOf(instr: Instr, dockerfileText: string, escapeChar: string
 // ShellScripts are treated as immutable by every caller. Reuse is within a
 // file (corpus files have at most ~110 scripts); a larger cache only keeps
 // trees alive in the heap: 1,024 cost ~25 MB and more GC in a bulk run.
-const recentScripts = new Map<string, ShellScript>();
+// One map per escape character, keyed by the script text itself, so no key
+// string is built (and hashed) per lookup.
+const recentScripts = new Map<string, Map<string, ShellScript>>();
 const MAX_RECENT_SCRIPTS = 256;
 
 export function parseShell(dockerfileText: string, span: Span, escapeChar: string): ShellScript {
   const source = dockerfileText.slice(span.start, span.end);
-  const key = `${escapeChar}\u0000${source}`;
-  let script = recentScripts.get(key);
-  if (script) recentScripts.delete(key);
+  let recent = recentScripts.get(escapeChar);
+  if (!recent) recentScripts.set(escapeChar, (recent = new Map()));
+  let script = recent.get(source);
+  if (script) recent.delete(source);
   else script = parseShellUncached(dockerfileText, span, escapeChar);
   if (script.base !== span.start) script = moveScript(script, span.start - script.base, source);
-  if (recentScripts.size >= MAX_RECENT_SCRIPTS) recentScripts.delete(recentScripts.keys().next().value!);
-  recentScripts.set(key, script);
+  if (recent.size >= MAX_RECENT_SCRIPTS) recent.delete(recent.keys().next().value!);
+  recent.set(source, script);
   return script;
 }
 
