@@ -6,6 +6,7 @@ import { afterEach, beforeAll, describe, expect, test } from "vitest";
 import { loadParsers, optimizeFile } from "../src/engine/engine.ts";
 import { folderContext } from "../src/io/context.ts";
 import { addToCopy } from "../transforms/instr/add-to-copy.ts";
+import { mergeRuns } from "../transforms/merge-runs.ts";
 
 let dir = "";
 beforeAll(loadParsers);
@@ -69,6 +70,25 @@ describe("add-to-copy over a real folder", () => {
       transforms: [addToCopy],
     });
     expect(again.changed).toBe(false);
+  });
+});
+
+describe("what depends only on the build context is worked out once per context", () => {
+  test("add-to-copy reads each file a wildcard matches once, over every look and every Dockerfile", () => {
+    const files: Record<string, string> = {};
+    for (let i = 0; i < 40; i++) files[`part${i}.txt`] = "text\n";
+    const context = folderContext(folder(files));
+    let reads = 0;
+    const counting = {
+      ...context,
+      readStart: (rel: string, bytes: number) => (reads++, context.readStart(rel, bytes)),
+    };
+    const df = "FROM alpine\nADD *.txt /opt/\nRUN true\nRUN true\n";
+    for (let i = 0; i < 3; i++) {
+      const r = optimizeFile(df, counting, { transforms: [addToCopy, mergeRuns] });
+      expect(r.output).toBe("FROM alpine\nCOPY *.txt /opt/\nRUN true \\\n    && true\n");
+    }
+    expect(reads).toBe(40);
   });
 });
 

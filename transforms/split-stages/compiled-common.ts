@@ -374,7 +374,18 @@ export function contextPathOf(walk: StageWalk, imageDir: string, before?: Instr)
 
 // ---------------------------------------------------------------- .dockerignore
 
+// A build context does not change during a run, and the Dockerfiles of one
+// folder share it: what is read from it alone is worked out once.
+const ignoreMatchers = new WeakMap<BuildContext, (path: string) => boolean>();
+const runtimeFileLists = new WeakMap<BuildContext, Map<string, string[]>>();
+
 export function dockerignore(context: BuildContext): (path: string) => boolean {
+  let matcher = ignoreMatchers.get(context);
+  if (!matcher) ignoreMatchers.set(context, (matcher = compileDockerignore(context)));
+  return matcher;
+}
+
+function compileDockerignore(context: BuildContext): (path: string) => boolean {
   const text = context.readFile(".dockerignore");
   if (!text) return () => false;
   const ig = ignore().add(
@@ -472,20 +483,31 @@ export function runtimeFiles(
   contextDir: string,
   extraNames: Set<string> = new Set(),
 ): string[] {
+  let lists = runtimeFileLists.get(context);
+  if (!lists) runtimeFileLists.set(context, (lists = new Map()));
+  const key = [contextDir, ...[...extraNames].sort()].join("\0");
+  let list = lists.get(key);
+  if (!list) {
+    if (lists.size >= 256) lists.clear();
+    lists.set(key, (list = listRuntimeFiles(context, contextDir, extraNames)));
+  }
+  return [...list];
+}
+
+function listRuntimeFiles(context: BuildContext, contextDir: string, extraNames: Set<string>): string[] {
   const ignored = dockerignore(context);
   const out: string[] = [];
   for (const name of context.list(contextDir)) {
+    const lower = name.toLowerCase();
+    const asDir = RUNTIME_DIRS.has(lower);
+    const asFile =
+      (lower === ".env" || (!lower.startsWith(".") && RUNTIME_FILE.test(lower) && CONFIG_NAME.test(lower))) &&
+      !NOT_RUNTIME_FILE.has(lower);
+    // Names first: a context folder may hold thousands of entries, few of them candidates.
+    if (!asDir && !asFile && !extraNames.has(name)) continue;
     const rel = contextDir ? `${contextDir}/${name}` : name;
     if (ignored(rel)) continue;
-    const lower = name.toLowerCase();
-    const isDir = context.isDirectory(rel);
-    let wanted = extraNames.has(name);
-    if (isDir) wanted ||= RUNTIME_DIRS.has(lower);
-    else if (!lower.startsWith(".") || lower === ".env") {
-      wanted ||=
-        (lower === ".env" || (RUNTIME_FILE.test(lower) && CONFIG_NAME.test(lower))) &&
-        !NOT_RUNTIME_FILE.has(lower);
-    }
+    const wanted = extraNames.has(name) || (context.isDirectory(rel) ? asDir : asFile);
     if (wanted) out.push(rel);
   }
   return out;
