@@ -170,6 +170,18 @@ class Scanner {
    */
   instruction(start: number): number {
     const { text, esc } = this;
+    // Most keywords are a plain word ended by a blank, a line break or the
+    // end of the text: the loop below would read them one character at a time.
+    let plainEnd = start + 1;
+    for (; plainEnd < text.length; plainEnd++) {
+      const c = text.charCodeAt(plainEnd);
+      if (c === this.escCode || isBlank(c) || isBreak(c)) break;
+    }
+    if (plainEnd === text.length) return this.add(text.slice(start), start, plainEnd, plainEnd);
+    const stop = text.charCodeAt(plainEnd);
+    if (isBlank(stop))
+      return this.add(text.slice(start, plainEnd), start, plainEnd, this.argumentsEnd(plainEnd));
+    if (isBreak(stop)) return this.add(text.slice(start, plainEnd), start, plainEnd, plainEnd);
     let keyword = text[start];
     let keywordEnd = -1;
     let escaped = false;
