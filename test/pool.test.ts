@@ -70,7 +70,7 @@ describe("processAll", () => {
     expect(goodReports.every((r) => !r.changed || (r.diff ?? "").startsWith("--- "))).toBe(true);
 
     // Worker threads and in-process give the same reports.
-    const inProcess = await collect(files, 1);
+    const inProcess = await collect(files, 1, { threads: false });
     expect(threaded).toEqual(inProcess);
   });
 
@@ -86,7 +86,7 @@ describe("processAll", () => {
       // "timeout" while reads block on a FIFO; "unreadable" once processFile refuses non-regular files.
       expect(["timeout", "unreadable"]).toContain(reports[30].error?.kind);
       expect(reports.filter((r) => r.error)).toHaveLength(1);
-      const expected = await collect(good, 1);
+      const expected = await collect(good, 1, { threads: false });
       expect(reports.filter((r) => !r.error)).toEqual(expected);
     } finally {
       // Unblock the stuck read so that the terminated worker can exit.
@@ -97,6 +97,14 @@ describe("processAll", () => {
         // no reader left
       }
     }
+  });
+
+  it("with one job, a bulk run still goes through a worker (isolation and heap cap), a small one does not", async () => {
+    // A worker that cannot start fails the run: proof that one was used.
+    const starved = { resourceLimits: { maxOldGenerationSizeMb: 1, maxYoungGenerationSizeMb: 1 } };
+    await expect(collect(good.slice(0, 30), 1, starved)).rejects.toThrow(/worker/);
+    expect(await collect(good.slice(0, 23), 1, starved)).toHaveLength(23);
+    expect(await collect(good.slice(0, 30), 1, { ...starved, threads: false })).toHaveLength(30);
   });
 
   it("keeps input order under a tight back-pressure window", async () => {
@@ -116,7 +124,7 @@ describe("processAll", () => {
     const runs = Array.from({ length: 4000 }, (_, i) => `RUN apt-get install -y pkg${i} && echo ${i}`);
     fs.writeFileSync(big, `FROM ubuntu:22.04\n${runs.join("\n")}\n`);
     const files = [...good.slice(0, 30), big, ...good.slice(30, 60)];
-    const inProcess = await collect(files, 1);
+    const inProcess = await collect(files, 1, { threads: false });
     const capped = await collect(files, 2, { resourceLimits: { maxOldGenerationSizeMb: 24 } });
     expect(capped.map((r) => r.path)).toEqual(inProcess.map((r) => r.path));
     const bigReport = capped.find((r) => r.path === "big.Dockerfile")!;
