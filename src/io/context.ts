@@ -19,33 +19,38 @@ interface EntryStat {
   size: number;
 }
 
+/** A cache of texts that keeps entries while their total length is within `budget`. */
+function boundedCache(budget: number) {
+  const entries = new Map<string, string | undefined>();
+  let used = 0;
+  return {
+    has: (key: string) => entries.has(key),
+    get: (key: string) => entries.get(key),
+    keep(key: string, value: string | undefined): string | undefined {
+      const size = value?.length ?? 0;
+      if (used + size <= budget) {
+        entries.set(key, value);
+        used += size;
+      }
+      return value;
+    },
+  };
+}
+
 /**
- * A build context backed by a folder on disk. Reads, listings and stats are
- * cached (a run never changes the context it reads) and never throw; entry
+ * A build context backed by a folder on disk. Listings, stats and reads (up
+ * to a budget) are cached, as a run never changes the context it reads, and
+ * never throw; entry
  * types come from the folder listing, so asking about every entry of a large
  * folder costs one readdir, not one stat each.
  */
 export function folderContext(root: string): BuildContext {
   const abs = path.resolve(root);
-  const files = new Map<string, string | undefined>();
   const dirs = new Map<string, Map<string, fs.Dirent>>();
   const stats = new Map<string, EntryStat | null>();
   const sorted = new Map<string, string[]>();
-  const starts = new Map<string, string | undefined>();
-  const keptBytes = new Map<object, number>();
-  const keep = <T extends string | undefined>(
-    cache: Map<string, T>,
-    budget: number,
-    key: string,
-    value: T,
-  ) => {
-    const used = (keptBytes.get(cache) ?? 0) + (value?.length ?? 0);
-    if (used <= budget) {
-      cache.set(key, value);
-      keptBytes.set(cache, used);
-    }
-    return value;
-  };
+  const files = boundedCache(MAX_CACHED_BYTES);
+  const starts = boundedCache(MAX_CACHED_START_BYTES);
   const norm = (rel: string) => {
     // Most paths asked about are already plain (`package.json`, `src/app`).
     const first = rel.charCodeAt(0);
@@ -108,7 +113,7 @@ export function folderContext(root: string): BuildContext {
       } catch {
         content = undefined;
       }
-      return keep(files, MAX_CACHED_BYTES, key, content);
+      return files.keep(key, content);
     },
     readStart(rel, bytes) {
       const key = norm(rel);
@@ -130,7 +135,7 @@ export function folderContext(root: string): BuildContext {
           if (fd !== null) fs.closeSync(fd);
         }
       }
-      return keep(starts, MAX_CACHED_START_BYTES, cacheKey, start);
+      return starts.keep(cacheKey, start);
     },
     exists(rel) {
       if (norm(rel) === "") return true;
