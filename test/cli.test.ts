@@ -14,7 +14,9 @@ beforeAll(loadParsers);
 async function dfopt(args: string[], cwd: string) {
   const out = textSink();
   const err = textSink();
-  const code = await main([...args, "--jobs", "1"], { stdout: out.stream, stderr: err.stream, cwd });
+  // In this thread unless a test asks for workers: starting one through tsx takes a second.
+  const jobs = args.includes("--jobs") ? [] : ["--jobs", "0"];
+  const code = await main([...args, ...jobs], { stdout: out.stream, stderr: err.stream, cwd });
   return { code, stdout: out.text(), stderr: err.text() };
 }
 
@@ -95,6 +97,22 @@ describe("dfopt CLI", () => {
     expect(r.stderr).toContain("d/Dockerfile:2: error: unknown instruction 'FORM'");
     expect(r.stderr).toContain("e/Dockerfile: error: file is larger than");
     expect(r.stderr).toMatch(/missing: .*no such file/);
+  });
+
+  test("--jobs: 0 runs every file in this thread, 1 through a worker; same output; below 0 is a usage error", async () => {
+    const files: Record<string, string> = {};
+    for (let i = 0; i < 30; i++)
+      files[`svc${i}/Dockerfile`] = i % 2 ? UNPINNED : "FROM alpine:3.20\nRUN a\nRUN b\n";
+    const dir = tree(files);
+    const timeless = (text: string) => text.replace(/"seconds":[\d.]+,"filesPerSecond":\d+/, "");
+    const inThread = await dfopt(["--format", "json", "."], dir);
+    const oneWorker = await dfopt(["--format", "json", ".", "--jobs", "1"], dir);
+    expect(inThread.code).toBe(0);
+    expect(JSON.parse(inThread.stdout).files).toHaveLength(30);
+    expect(timeless(oneWorker.stdout)).toBe(timeless(inThread.stdout));
+    const bad = await dfopt([".", "--jobs", "-1"], dir);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("--jobs must be a whole number ≥ 0, not '-1'");
   });
 
   test("a folder without Dockerfiles is an error", async () => {

@@ -113,7 +113,7 @@ function buildProgram(io: CliIo, run: (paths: string[], opts: CliOptions) => Pro
       "--registry-prefix <prefix>",
       "prefix for base images dfopt introduces (a mirror), e.g. mirror.local/",
     )
-    .option("-j, --jobs <n>", "worker threads (default: number of cores)")
+    .option("-j, --jobs <n>", "worker threads (default: number of cores; 0: none, all files in this thread)")
     .option(
       "--exclude <glob>",
       "skip paths matching a gitignore-style glob (repeatable)",
@@ -214,8 +214,8 @@ async function runFiles(paths: string[], opts: CliOptions, io: CliIo): Promise<n
   }
   if (opts.jobs !== undefined) {
     jobs = Number(opts.jobs);
-    if (!Number.isInteger(jobs) || jobs < 1)
-      return fail(`--jobs must be a whole number ≥ 1, not '${opts.jobs}'`);
+    if (!Number.isInteger(jobs) || jobs < 0)
+      return fail(`--jobs must be a whole number ≥ 0, not '${opts.jobs}'`);
   }
   if (opts.context && !isDirectory(path.resolve(io.cwd, opts.context)))
     return fail(`--context: no such folder: ${opts.context}`);
@@ -277,7 +277,9 @@ async function runFiles(paths: string[], opts: CliOptions, io: CliIo): Promise<n
     }
   };
 
-  await processAll(files, settings, Math.max(1, Math.min(jobs, files.length)), onReport);
+  await processAll(files, settings, Math.max(1, Math.min(jobs, files.length)), onReport, {
+    threads: jobs > 0,
+  });
   progress.done();
 
   const errors = summary.toJSON().errors;
