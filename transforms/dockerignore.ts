@@ -9,6 +9,7 @@ import ignore, { type Ignore } from "ignore";
 import { isDockerfileName } from "../src/engine/dockerfile-names.ts";
 import type { DockerfileModel, Instr } from "../src/engine/parse.ts";
 import type { BuildContext, Transform, TransformResult } from "../src/engine/types.ts";
+import { contextMemo } from "./lib/context-memo.ts";
 
 interface Entry {
   pattern: string;
@@ -198,16 +199,13 @@ function patternsOf(text: string): string[] {
 }
 
 // A folder of thousands of Dockerfiles is one context: look through it once.
-const dockerfilesSeen = new WeakMap<BuildContext, string[]>();
+const dockerfilesSeen = contextMemo<string[]>(1);
 
 /** The Dockerfiles at the root of the context (by name, as discovery finds them). */
 function dockerfilesIn(context: BuildContext): string[] {
-  let found = dockerfilesSeen.get(context);
-  if (!found) {
-    found = context.list("").filter((name) => isDockerfileName(name) && !context.isDirectory(name));
-    dockerfilesSeen.set(context, found);
-  }
-  return found;
+  return dockerfilesSeen(context, "", () =>
+    context.list("").filter((name) => isDockerfileName(name) && !context.isDirectory(name)),
+  );
 }
 
 export const dockerignore: Transform = {

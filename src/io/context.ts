@@ -40,9 +40,8 @@ function boundedCache(budget: number) {
 /**
  * A build context backed by a folder on disk. Listings, stats and reads (up
  * to a budget) are cached, as a run never changes the context it reads, and
- * never throw; entry
- * types come from the folder listing, so asking about every entry of a large
- * folder costs one readdir, not one stat each.
+ * nothing throws. Entry types come from the folder listing, so asking about
+ * every entry of a large folder costs one readdir, not one stat each.
  */
 export function folderContext(root: string): BuildContext {
   const abs = path.resolve(root);
@@ -117,8 +116,6 @@ export function folderContext(root: string): BuildContext {
     },
     readStart(rel, bytes) {
       const key = norm(rel);
-      const whole = files.get(key);
-      if (whole !== undefined && !/[^\x00-\x7f]/.test(whole.slice(0, bytes))) return whole.slice(0, bytes);
       const cacheKey = `${bytes}\0${key}`;
       if (starts.has(cacheKey)) return starts.get(cacheKey);
       let start: string | undefined;

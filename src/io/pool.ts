@@ -75,8 +75,9 @@ function workerEntry(): { script: URL | string; eval: boolean } {
 /**
  * Runs `processFile` over `files`, in up to `jobs` worker threads when
  * there are enough files (one per 24, and at least one from 24 files on),
- * and calls `onReport` once per file IN INPUT ORDER. Work is handed out in chunks on demand; a worker that crashes
- * (or hangs) costs only the file it was on, which becomes an error report.
+ * and calls `onReport` once per file IN INPUT ORDER. Work is handed out in
+ * chunks on demand; a worker that crashes (or hangs) costs only the file it
+ * was on, which becomes an error report.
  * Reports are streamed: only those that arrive ahead of an earlier, slower
  * file are held, and no more than `maxAhead` of them.
  */

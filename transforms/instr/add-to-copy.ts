@@ -1,5 +1,6 @@
 import type { Instr } from "../../src/engine/parse.ts";
 import type { BuildContext, Change, Refusal, Transform } from "../../src/engine/types.ts";
+import { contextMemo } from "../lib/context-memo.ts";
 import { matchCase } from "./util.ts";
 
 const RULES = ["DL3020", "DS-0005", "CKV_DOCKER_4"];
@@ -42,21 +43,9 @@ function addWords(instr: Instr, text: string): string[] | null {
 
 type Verdict = { ok: true } | { ok: false; refuse: string | null };
 
-// A verdict depends only on the source and the build context, which does not
-// change during a run: a wildcard over a large folder reads its files once,
-// not once per look at the Dockerfile (or per Dockerfile sharing the folder).
-const verdicts = new WeakMap<BuildContext, Map<string, Verdict>>();
-
-function judgeSourceOnce(src: string, context: BuildContext): Verdict {
-  let known = verdicts.get(context);
-  if (!known) verdicts.set(context, (known = new Map()));
-  let verdict = known.get(src);
-  if (!verdict) {
-    if (known.size >= 4096) known.clear(); // a context shared by many files (the empty one) stays small
-    known.set(src, (verdict = judgeSource(src, context)));
-  }
-  return verdict;
-}
+// A verdict depends only on the source and the build context: a wildcard
+// over a large folder reads its files once, not once per look at the file.
+const verdicts = contextMemo<Verdict>(4096);
 
 function judgeSource(src: string, context: BuildContext): Verdict {
   if (URL_LIKE.test(src)) return { ok: false, refuse: null }; // remote ADD: not this smell
@@ -143,7 +132,7 @@ export const addToCopy: Transform = {
       if (!words || words.length < 2) continue;
       let verdict: Verdict = { ok: true };
       for (const src of words.slice(0, -1)) {
-        verdict = judgeSourceOnce(src, context);
+        verdict = verdicts(context, src, () => judgeSource(src, context));
         if (!verdict.ok) break;
       }
       if (!verdict.ok) {

@@ -3,6 +3,7 @@ import { argDeclarations, type DockerfileModel, type Instr, type Stage } from ".
 import { shellOf, type ShellCommand, type ShellScript } from "../../src/engine/shell.ts";
 import { keyword, removeInstruction } from "../../src/engine/style.ts";
 import type { BuildContext, Edit } from "../../src/engine/types.ts";
+import { contextMemo } from "../lib/context-memo.ts";
 import {
   baseImage,
   createUserLines,
@@ -374,15 +375,11 @@ export function contextPathOf(walk: StageWalk, imageDir: string, before?: Instr)
 
 // ---------------------------------------------------------------- .dockerignore
 
-// A build context does not change during a run, and the Dockerfiles of one
-// folder share it: what is read from it alone is worked out once.
-const ignoreMatchers = new WeakMap<BuildContext, (path: string) => boolean>();
-const runtimeFileLists = new WeakMap<BuildContext, Map<string, string[]>>();
+const ignoreMatchers = contextMemo<(path: string) => boolean>(1);
+const runtimeFileLists = contextMemo<string[]>(256);
 
 export function dockerignore(context: BuildContext): (path: string) => boolean {
-  let matcher = ignoreMatchers.get(context);
-  if (!matcher) ignoreMatchers.set(context, (matcher = compileDockerignore(context)));
-  return matcher;
+  return ignoreMatchers(context, "", () => compileDockerignore(context));
 }
 
 function compileDockerignore(context: BuildContext): (path: string) => boolean {
@@ -483,15 +480,8 @@ export function runtimeFiles(
   contextDir: string,
   extraNames: Set<string> = new Set(),
 ): string[] {
-  let lists = runtimeFileLists.get(context);
-  if (!lists) runtimeFileLists.set(context, (lists = new Map()));
   const key = [contextDir, ...[...extraNames].sort()].join("\0");
-  let list = lists.get(key);
-  if (!list) {
-    if (lists.size >= 256) lists.clear();
-    lists.set(key, (list = listRuntimeFiles(context, contextDir, extraNames)));
-  }
-  return [...list];
+  return [...runtimeFileLists(context, key, () => listRuntimeFiles(context, contextDir, extraNames))];
 }
 
 function listRuntimeFiles(context: BuildContext, contextDir: string, extraNames: Set<string>): string[] {
