@@ -3,10 +3,13 @@ import path from "node:path";
 import { isDeepStrictEqual } from "node:util";
 import { beforeAll, describe, expect, test } from "vitest";
 import { optimizeFile, type FileResult, loadParsers } from "../src/engine/engine.ts";
+import { applyEdits } from "../src/engine/edits.ts";
 import {
+  parseEdited,
   parseFast,
   parseSource,
   parseWithDockerfileAst,
+  setCheckEditedParses,
   setFastParse,
   type DockerfileModel,
 } from "../src/engine/parse.ts";
@@ -207,12 +210,15 @@ const FRAGMENTS = [
   "AS ", "x", "=", "\\\n", "\\ \n", "`\n", "\n\n", "\n#c\n", "\n  # c\n", "--a=b ", "\\\\", "\\$",
 ];
 
-test("seeded random edits of the fixture files: same model, or a fallback where dockerfile-ast throws", () => {
-  let seed = 7;
-  const random = (n: number) => {
+function seededRandom(seed: number): (n: number) => number {
+  return (n: number) => {
     seed = (seed * 1103515245 + 12345) & 0x7fffffff;
     return (seed >>> 8) % n;
   };
+}
+
+test("seeded random edits of the fixture files: same model, or a fallback where dockerfile-ast throws", () => {
+  const random = seededRandom(7);
   const mismatches: string[] = [];
   let compared = 0;
   for (const file of collectDockerfiles(FIXTURES)) {
@@ -239,6 +245,106 @@ test("seeded random edits of the fixture files: same model, or a fallback where 
   }
   expect(mismatches.slice(0, 5)).toEqual([]);
   expect(compared).toBeGreaterThan(2000);
+});
+
+/** parseEdited's model, or the error it threw; the same for parseSource. */
+function parseOutcome(parse: () => DockerfileModel) {
+  try {
+    return { model: observable(parse(), false) };
+  } catch (e) {
+    return { error: String(e) };
+  }
+}
+
+describe("parse after edits reads only what the edits change, as a full parse would", () => {
+  test("seeded random edits of the fixture files, one to three at once", () => {
+    const random = seededRandom(11);
+    const mismatches: string[] = [];
+    let incremental = 0;
+    for (const file of collectDockerfiles(FIXTURES)) {
+      const prev = parseSource(decodeSource(fs.readFileSync(file, "utf8")));
+      for (let k = 0; k < 6; k++) {
+        const offsets = [
+          random(prev.text.length + 1),
+          random(prev.text.length + 1),
+          random(prev.text.length + 1),
+        ]
+          .slice(0, 1 + random(3))
+          .sort((a, b) => a - b);
+        const edits: Array<{ start: number; end: number; text: string }> = [];
+        for (const at of offsets) {
+          if (edits.length > 0 && at < edits[edits.length - 1].end) continue;
+          const insert = random(4) > 0 ? FRAGMENTS[random(FRAGMENTS.length)] : "";
+          const end = insert ? at + random(2) * random(8) : at + 1 + random(3);
+          edits.push({ start: at, end: Math.min(end, prev.text.length), text: insert });
+        }
+        const source = { ...prev.source, text: applyEdits(prev.text, edits) };
+        const edited = parseOutcome(() => parseEdited(prev, source, edits));
+        const full = parseOutcome(() => parseSource(source));
+        if (!isDeepStrictEqual(edited, full)) mismatches.push(`${file}: ${JSON.stringify(edits)}`);
+        if (edited.model && edited.model.instructions.some((i, n) => i === prev.instructions[n]))
+          incremental++;
+      }
+    }
+    expect(mismatches.slice(0, 5)).toEqual([]);
+    expect(incremental).toBeGreaterThan(1000);
+  });
+
+  test("edits around the parser directives and at the ends of the text", () => {
+    const cases: Array<[string, Array<{ start: number; end: number; text: string }>]> = [
+      ["FROM x\nRUN a\n", [{ start: 0, end: 0, text: "# escape=`\n" }]],
+      ["# escape=`\nFROM x\nRUN a `\n b\n", [{ start: 11, end: 11, text: "# syntax=x\n" }]],
+      ["# escape=`\nFROM x\nRUN a `\n b\n", [{ start: 11, end: 11, text: "ARG V=1\n" }]],
+      ["# escape=`\n\nFROM x\nRUN a\n", [{ start: 11, end: 12, text: "" }]],
+      ["FROM x\nRUN a\n", [{ start: 13, end: 13, text: " \\" }]],
+      ["FROM x\nRUN a \\\n b\nRUN c\n", [{ start: 13, end: 15, text: "" }]],
+      [
+        "FROM x\nRUN a\nRUN b\n",
+        [
+          { start: 12, end: 13, text: " && \\\n" },
+          { start: 13, end: 17, text: "   " },
+        ],
+      ],
+      ["FROM x\nRUN a\n# c\nRUN b\n", [{ start: 7, end: 7, text: "RUN z \\\n" }]],
+      ["FROM x\nRUN a", [{ start: 12, end: 12, text: " b" }]],
+    ];
+    for (const [text, edits] of cases) {
+      const prev = parseSource(decodeSource(text));
+      const source = { ...prev.source, text: applyEdits(prev.text, edits) };
+      expect(
+        parseOutcome(() => parseEdited(prev, source, edits)),
+        JSON.stringify(source.text),
+      ).toEqual(parseOutcome(() => parseSource(source)));
+    }
+  });
+
+  test("keeps the instructions before the first edit, and what is cached for them", () => {
+    const prev = parseSource(decodeSource("FROM x\nRUN a\nRUN b\nRUN c\n"));
+    const edits = [{ start: 17, end: 18, text: "b2" }];
+    const next = parseEdited(prev, { ...prev.source, text: applyEdits(prev.text, edits) }, edits);
+    expect(next.instructions.slice(0, 2)).toEqual(prev.instructions.slice(0, 2));
+    expect(next.instructions[0]).toBe(prev.instructions[0]);
+    expect(next.instructions[1]).toBe(prev.instructions[1]);
+    expect(next.instructions[2]).not.toBe(prev.instructions[2]);
+    expect(next.instructions[2].text).toBe("RUN b2");
+    expect(next.instructions[3].start).toBe(prev.instructions[3].start + 1);
+  });
+
+  test.skipIf(!corpusAvailable)("every edit the engine makes on a corpus sample (every 8th file)", () => {
+    setCheckEditedParses(true);
+    try {
+      const internal: string[] = [];
+      for (const f of corpusFiles().filter((_, i) => i % 8 === 0)) {
+        const r = optimizeFile(fs.readFileSync(path.join(CORPUS, f), "utf8"), emptyContext, {
+          transforms: TRANSFORMS,
+        });
+        if (r.error?.kind === "internal") internal.push(`${f}: ${r.error.message.slice(0, 500)}`);
+      }
+      expect(internal).toEqual([]);
+    } finally {
+      setCheckEditedParses(false);
+    }
+  });
 });
 
 describe("fast Dockerfile scanner on the corpus", () => {

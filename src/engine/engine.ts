@@ -1,7 +1,7 @@
 import { newProblems, shellErrorCount, structuralProblems, type Problem } from "./check.ts";
 import { applyEdits, selectChanges } from "./edits.ts";
 import { NotLoadedYet } from "./lazy.ts";
-import { loadFallbackParser, parseSource, type DockerfileModel } from "./parse.ts";
+import { loadFallbackParser, parseEdited, parseSource, type DockerfileModel } from "./parse.ts";
 import { decodeSource, encodeSource, type SourceText } from "./source.ts";
 import { initShell } from "./shell.ts";
 import { readSuppressions } from "./suppress.ts";
@@ -115,7 +115,7 @@ export function optimizeFile(raw: string, context: BuildContext, settings: RunSe
       if (settledOn[index] === model.text) continue;
       let outcome: TransformOutcome;
       try {
-        outcome = runTransform(transform, model, source, context, options);
+        outcome = runTransform(transform, model, source, context, options, round === 0);
       } catch (e) {
         if (e instanceof NotLoadedYet) throw e;
         const message = e instanceof Error ? e.message : String(e);
@@ -179,6 +179,7 @@ function runTransform(
   source: SourceText,
   context: BuildContext,
   options: TransformOptions,
+  reportRefusals: boolean,
 ): TransformOutcome {
   let model = start;
   const changes: AppliedChange[] = [];
@@ -191,7 +192,7 @@ function runTransform(
     const ids = (rules?: string[]) => [transform.id, ...(rules ?? transform.rules ?? [])];
     // Only the first pass saw the text the transform was asked about; later
     // passes see its own output (split-stages would call it multi-stage).
-    if (pass === 0)
+    if (pass === 0 && reportRefusals)
       refusals = result.refusals
         .filter((r) => !suppressions.isSuppressed(ids(r.rules), r.line))
         .map((r) => ({
@@ -206,12 +207,10 @@ function runTransform(
     );
     const { accepted } = selectChanges(wanted);
     if (accepted.length === 0) break;
-    const text = applyEdits(
-      model.text,
-      accepted.flatMap((c) => c.edits),
-    );
+    const edits = accepted.flatMap((c) => c.edits);
+    const text = applyEdits(model.text, edits);
     if (text === model.text) break;
-    const next = parseSource({ ...source, text });
+    const next = parseEdited(model, { ...source, text }, edits);
     baseline ??= structuralProblems(start);
     const added = newProblems(baseline, structuralProblems(next));
     const beforeRuns = new Set(start.instructions.filter((i) => i.keyword === "RUN").map((i) => i.text));

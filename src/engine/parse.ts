@@ -1,5 +1,11 @@
 import { NotLoadedYet } from "./lazy.ts";
-import { scanDockerfile, type FromParts, type ScannedFile, type ScannedInstr } from "./scan.ts";
+import {
+  rescanDockerfile,
+  scanDockerfile,
+  type FromParts,
+  type ScannedFile,
+  type ScannedInstr,
+} from "./scan.ts";
 import { computeLineStarts, decodeSource, lineAt, type SourceText } from "./source.ts";
 
 export const KNOWN_INSTRUCTIONS = new Set([
@@ -125,10 +131,63 @@ export function parseDockerfile(raw: string): DockerfileModel {
 /** Parses with the fast scanner, or with dockerfile-ast for the inputs the scanner leaves to it. */
 export function parseSource(source: SourceText): DockerfileModel {
   const lineStarts = computeLineStarts(source.text);
-  const scanned =
-    (fastParse ? scanDockerfile(source.text, lineStarts) : null) ??
-    scanWithDockerfileAst(source.text, lineStarts);
-  return buildModel(source, scanned, lineStarts);
+  const fast = fastParse ? scanDockerfile(source.text, lineStarts) : null;
+  const model = buildModel(source, fast ?? scanWithDockerfileAst(source.text, lineStarts), lineStarts);
+  if (fast) fastScans.set(model, fast);
+  return model;
+}
+
+// What the fast scanner read for a model, so that a parse after edits reads only what they change.
+const fastScans = new WeakMap<DockerfileModel, ScannedFile>();
+
+let checkEditedParses = false;
+
+/** Tests only: `true` makes every parseEdited compare its model with a full parse and throw on a difference. */
+export function setCheckEditedParses(on: boolean): void {
+  checkEditedParses = on;
+}
+
+/**
+ * Parses `source`, the text of `prev` after `edits` (offsets in `prev.text`),
+ * as parseSource would, reading again only the instructions the edits can
+ * change. Instructions before the first edit keep their objects, and so
+ * whatever is cached for them.
+ */
+export function parseEdited(
+  prev: DockerfileModel,
+  source: SourceText,
+  edits: ReadonlyArray<Span & { text: string }>,
+): DockerfileModel {
+  const prevScan = fastParse ? fastScans.get(prev) : undefined;
+  if (!prevScan) return parseSource(source);
+  const lineStarts = computeLineStarts(source.text);
+  const rescan = rescanDockerfile(prevScan, prev.lineStarts, source.text, lineStarts, edits);
+  if (!rescan) return parseSource(source);
+  const kept = prev.instructions.slice(0, rescan.keptInstructions);
+  const model = buildModel(source, rescan.scanned, lineStarts, kept);
+  fastScans.set(model, rescan.scanned);
+  if (checkEditedParses) {
+    const full = parseSource(source);
+    if (modelShape(full) !== modelShape(model)) {
+      throw new Error(
+        `parseEdited read differently from a full parse:\n${modelShape(model)}\n---\n${modelShape(full)}`,
+      );
+    }
+  }
+  return model;
+}
+
+/** Everything a model says, as text, for comparing two parses. */
+export function modelShape(model: DockerfileModel): string {
+  return JSON.stringify({
+    escapeChar: model.escapeChar,
+    lineStarts: model.lineStarts,
+    instructions: model.instructions,
+    globalArgs: model.globalArgs,
+    globalArgValues: [...model.globalArgValues],
+    stages: model.stages,
+    comments: model.comments,
+  });
 }
 
 /** The fast scanner alone; null when it would fall back to dockerfile-ast. */
@@ -167,17 +226,23 @@ function scanWithDockerfileAst(text: string, lineStarts: number[]): ScannedFile 
   return astScanner(text, lineStarts);
 }
 
-function buildModel(source: SourceText, scanned: ScannedFile, lineStarts: number[]): DockerfileModel {
+function buildModel(
+  source: SourceText,
+  scanned: ScannedFile,
+  lineStarts: number[],
+  kept: readonly Instr[] = [],
+): DockerfileModel {
   const text = source.text;
   const instructions: Instr[] = [];
   const stages: Stage[] = [];
   const globalArgs: Instr[] = [];
   const fromParts: FromParts[] = [];
   let stageIndex = -1;
-  for (const raw of scanned.instructions) {
+  for (let index = 0; index < scanned.instructions.length; index++) {
+    const raw = scanned.instructions[index];
     const keyword = raw.keyword;
     if (keyword === "FROM") stageIndex++;
-    const instr = toInstr(raw, stageIndex, text, lineStarts);
+    const instr = index < kept.length ? kept[index] : toInstr(raw, stageIndex, text, lineStarts);
     instructions.push(instr);
     if (keyword === "FROM") {
       fromParts.push(raw.from!);

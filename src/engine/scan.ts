@@ -43,6 +43,8 @@ export interface ScannedComment extends Span {
 
 export interface ScannedFile {
   escapeChar: string;
+  /** Where the body starts, after the parser directives (fast scans only). */
+  bodyStart?: number;
   instructions: ScannedInstr[];
   comments: ScannedComment[];
 }
@@ -66,22 +68,147 @@ const isBreak = (c: number) => c === LF || c === CR;
 
 /** Returns null when the text is left to dockerfile-ast. */
 export function scanDockerfile(text: string, lineStarts: readonly number[]): ScannedFile | null {
-  if (text.charCodeAt(0) === 0xfeff || /\r(?!\n)/.test(text)) return null;
+  if (!fastScannable(text)) return null;
   const { escapeChar, count } = readDirectives(text);
   const scanner = new Scanner(text, escapeChar, lineStarts);
   // The body starts on the line after the last directive (Parser.parse).
   const bodyStart = count > 0 ? (lineStarts[count] ?? text.length) : 0;
-  for (let i = bodyStart; i < text.length; i++) {
+  if (scanItems(scanner, bodyStart, () => false) === -1) return null;
+  return { escapeChar, bodyStart, instructions: scanner.instructions, comments: scanner.comments };
+}
+
+const fastScannable = (text: string) => text.charCodeAt(0) !== 0xfeff && !/\r(?!\n)/.test(text);
+
+/**
+ * The scanner's top level from `from`: skips blanks and line breaks, reads
+ * comments and instructions. Stops before an instruction starting at an
+ * offset `stopAt` accepts and returns that offset; returns the text's length
+ * at its end and -1 to fall back.
+ */
+function scanItems(scanner: Scanner, from: number, stopAt: (offset: number) => boolean): number {
+  const text = scanner.text;
+  for (let i = from; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (isBlank(c) || isBreak(c)) continue;
     if (c === HASH) {
       i = scanner.comment(i);
     } else {
+      if (stopAt(i)) return i;
       i = scanner.instruction(i);
-      if (i < 0) return null;
+      if (i < 0) return -1;
     }
   }
-  return { escapeChar, instructions: scanner.instructions, comments: scanner.comments };
+  return text.length;
+}
+
+/** A rescan after edits: the scanned file, and how many instructions at its start are the previous scan's own. */
+export interface Rescan {
+  scanned: ScannedFile;
+  keptInstructions: number;
+}
+
+/**
+ * Scans `text`, the result of applying `edits` (offsets in the previous text)
+ * to a text scanned as `prev`, reading again only what the edits can change.
+ *
+ * The scanner reads an instruction from its keyword up to the line break
+ * that ends it and nothing beyond, and its top level carries no state from
+ * one instruction to the next. So every instruction that starts before the
+ * instruction holding the first edit reads the same, and once the rescan
+ * reaches, at its top level, the start of an old instruction that lies wholly
+ * after the last edit, the rest reads as before, moved by the edits' length
+ * change. Returns null when the text needs a full scan (an edit before the
+ * first instruction, where parser directives live; input left to dockerfile-ast).
+ */
+export function rescanDockerfile(
+  prev: ScannedFile,
+  prevLineStarts: readonly number[],
+  text: string,
+  lineStarts: readonly number[],
+  edits: ReadonlyArray<Span & { text: string }>,
+): Rescan | null {
+  if (edits.length === 0 || !fastScannable(text)) return null;
+  let first = Infinity;
+  let last = -Infinity;
+  let delta = 0;
+  for (const e of edits) {
+    if (e.start < first) first = e.start;
+    if (e.end > last) last = e.end;
+    delta += e.text.length - (e.end - e.start);
+  }
+  const old = prev.instructions;
+  // Rescanning begins with the last instruction that starts before the first
+  // edit, or at the body's start when the edits leave the directives as they were.
+  let kept = 0;
+  while (kept < old.length && old[kept].range.start < first) kept++;
+  let from: number;
+  if (kept > 0) {
+    kept--;
+    from = old[kept].range.start;
+  } else {
+    if (prev.bodyStart === undefined || first < prev.bodyStart) return null;
+    const { escapeChar, count } = readDirectives(text);
+    const bodyStart = count > 0 ? (lineStarts[count] ?? text.length) : 0;
+    if (escapeChar !== prev.escapeChar || bodyStart !== prev.bodyStart) return null;
+    from = bodyStart;
+  }
+  const scanner = new Scanner(text, prev.escapeChar, lineStarts);
+  // Old instructions the rescan may meet again, unchanged, and resume from.
+  let next = kept;
+  const resumeAt = (offset: number): boolean => {
+    while (next < old.length && (old[next].range.start < last || old[next].range.start + delta < offset))
+      next++;
+    return next < old.length && old[next].range.start + delta === offset;
+  };
+  const stop = scanItems(scanner, from, resumeAt);
+  if (stop === -1) return null;
+  const instructions = old.slice(0, kept);
+  const comments: ScannedComment[] = [];
+  for (const c of prev.comments) {
+    if (c.start >= from) break;
+    comments.push(c);
+  }
+  instructions.push(...scanner.instructions);
+  comments.push(...scanner.comments);
+  if (stop < text.length) {
+    const resumeOld = old[next].range.start;
+    const lineDelta = lineAt(lineStarts, stop) - lineAt(prevLineStarts, resumeOld);
+    for (let k = next; k < old.length; k++) instructions.push(movedInstr(old[k], delta));
+    for (const c of prev.comments) {
+      if (c.start >= resumeOld)
+        comments.push({ start: c.start + delta, end: c.end + delta, line: c.line + lineDelta });
+    }
+  }
+  return {
+    scanned: { escapeChar: prev.escapeChar, bodyStart: prev.bodyStart, instructions, comments },
+    keptInstructions: kept,
+  };
+}
+
+const moved = (s: Span, delta: number): Span => ({ start: s.start + delta, end: s.end + delta });
+
+function movedInstr(instr: ScannedInstr, delta: number): ScannedInstr {
+  const from = instr.from;
+  return {
+    keyword: instr.keyword,
+    keywordSpan: moved(instr.keywordSpan, delta),
+    range: moved(instr.range, delta),
+    flags: instr.flags.map((f) => ({
+      start: f.start + delta,
+      end: f.end + delta,
+      name: f.name,
+      value: f.value,
+    })),
+    args: instr.args.map((a) => ({ start: a.start + delta, end: a.end + delta, value: a.value })),
+    execForm: instr.execForm,
+    hasHeredoc: instr.hasHeredoc,
+    from: from && {
+      stageName: from.stageName,
+      stageNameSpan: from.stageNameSpan && moved(from.stageNameSpan, delta),
+      image: from.image,
+      imageSpan: from.imageSpan && moved(from.imageSpan, delta),
+    },
+  };
 }
 
 /**
@@ -147,7 +274,7 @@ class Scanner {
   private readonly escCode: number;
 
   constructor(
-    private readonly text: string,
+    readonly text: string,
     private readonly esc: string,
     private readonly lineStarts: readonly number[],
   ) {
