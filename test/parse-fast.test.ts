@@ -5,6 +5,7 @@ import { beforeAll, describe, expect, test } from "vitest";
 import { optimizeFile, type FileResult, loadParsers } from "../src/engine/engine.ts";
 import { applyEdits } from "../src/engine/edits.ts";
 import {
+  modelShape,
   parseEdited,
   parseFast,
   parseSource,
@@ -262,8 +263,10 @@ describe("parse after edits reads only what the edits change, as a full parse wo
     const mismatches: string[] = [];
     let incremental = 0;
     for (const file of collectDockerfiles(FIXTURES)) {
-      const prev = parseSource(decodeSource(fs.readFileSync(file, "utf8")));
+      const raw = fs.readFileSync(file, "utf8");
       for (let k = 0; k < 6; k++) {
+        // parseEdited reads incrementally after the latest parse only.
+        const prev = parseSource(decodeSource(raw));
         const offsets = [
           random(prev.text.length + 1),
           random(prev.text.length + 1),
@@ -328,6 +331,11 @@ describe("parse after edits reads only what the edits change, as a full parse wo
     expect(next.instructions[2]).not.toBe(prev.instructions[2]);
     expect(next.instructions[2].text).toBe("RUN b2");
     expect(next.instructions[3].start).toBe(prev.instructions[3].start + 1);
+    // After another parse, `prev` is no longer the latest: a full parse, same model.
+    parseSource(decodeSource("FROM y\n"));
+    const again = parseEdited(prev, { ...prev.source, text: next.text }, edits);
+    expect(again.instructions[0]).not.toBe(prev.instructions[0]);
+    expect(modelShape(again)).toBe(modelShape(next));
   });
 
   test.skipIf(!corpusAvailable)("every edit the engine makes on a corpus sample (every 8th file)", () => {

@@ -3,7 +3,7 @@ import { applyEdits, selectChanges } from "./edits.ts";
 import { NotLoadedYet } from "./lazy.ts";
 import { loadFallbackParser, parseEdited, parseSource, type DockerfileModel } from "./parse.ts";
 import { decodeSource, encodeSource, type SourceText } from "./source.ts";
-import { initShell } from "./shell.ts";
+import { forgetReusableParses, initShell } from "./shell.ts";
 import { readSuppressions } from "./suppress.ts";
 import {
   DEFAULT_OPTIONS,
@@ -96,6 +96,7 @@ export function optimizeFile(raw: string, context: BuildContext, settings: RunSe
   };
   const early = inputError(raw, null);
   if (early) return { ...base, error: early };
+  forgetReusableParses();
   const source = decodeSource(raw);
   let model = parseSource(source);
   const error = inputError(raw, model);

@@ -133,12 +133,14 @@ export function parseSource(source: SourceText): DockerfileModel {
   const lineStarts = computeLineStarts(source.text);
   const fast = fastParse ? scanDockerfile(source.text, lineStarts) : null;
   const model = buildModel(source, fast ?? scanWithDockerfileAst(source.text, lineStarts), lineStarts);
-  if (fast) fastScans.set(model, fast);
+  lastScan = fast && { model, scanned: fast };
   return model;
 }
 
-// What the fast scanner read for a model, so that a parse after edits reads only what they change.
-const fastScans = new WeakMap<DockerfileModel, ScannedFile>();
+// What the fast scanner read for the model parsed last, so that a parse after
+// edits to it (the engine's next parse, as a rule) reads only what they
+// change. One slot, not a map: nothing of earlier models stays alive.
+let lastScan: { model: DockerfileModel; scanned: ScannedFile } | null = null;
 
 let checkEditedParses = false;
 
@@ -158,14 +160,13 @@ export function parseEdited(
   source: SourceText,
   edits: ReadonlyArray<Span & { text: string }>,
 ): DockerfileModel {
-  const prevScan = fastParse ? fastScans.get(prev) : undefined;
+  const prevScan = fastParse && lastScan?.model === prev ? lastScan.scanned : null;
   if (!prevScan) return parseSource(source);
   const lineStarts = computeLineStarts(source.text);
   const rescan = rescanDockerfile(prevScan, prev.lineStarts, source.text, lineStarts, edits);
   if (!rescan) return parseSource(source);
   const kept = prev.instructions.slice(0, rescan.keptInstructions);
   const model = buildModel(source, rescan.scanned, lineStarts, kept);
-  fastScans.set(model, rescan.scanned);
   if (checkEditedParses) {
     const full = parseSource(source);
     if (modelShape(full) !== modelShape(model)) {
@@ -174,6 +175,7 @@ export function parseEdited(
       );
     }
   }
+  lastScan = { model, scanned: rescan.scanned };
   return model;
 }
 

@@ -198,6 +198,15 @@ export function shellOf(instr: Instr, dockerfileText: string, escapeChar: string
 const recentScripts = new Map<string, Map<string, ShellScript>>();
 const MAX_RECENT_SCRIPTS = 256;
 
+/**
+ * Drops the parses kept for reuse. The engine calls it before each file:
+ * reuse pays within a file, and trees kept from earlier files only make the
+ * live heap, and so a bulk run's peak memory, larger.
+ */
+export function forgetReusableParses(): void {
+  recentScripts.clear();
+}
+
 export function parseShell(dockerfileText: string, span: Span, escapeChar: string): ShellScript {
   const source = dockerfileText.slice(span.start, span.end);
   let recent = recentScripts.get(escapeChar);

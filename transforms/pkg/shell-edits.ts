@@ -36,24 +36,33 @@ export function runScripts(
   return all;
 }
 
-// Every repair asks for the same RUNs and tool calls of the same model.
+// Every repair asks for the same RUNs and tool calls of the same model. A
+// parse after an edit keeps the instructions before it, and so their RunScripts
+// and tool calls: an instruction object stands for the same text at the same place.
 const runScriptsOfModel = new WeakMap<DockerfileModel, RunScript[]>();
+const runScriptOfInstr = new WeakMap<Instr, RunScript | null>();
 const callsOfRun = new WeakMap<RunScript, Array<ToolCall | null>>();
 
 function trustedRunScripts(model: DockerfileModel, instrs: readonly Instr[]): RunScript[] {
   const out: RunScript[] = [];
   for (const instr of instrs) {
     if (instr.keyword !== "RUN") continue;
-    const script = shellOf(instr, model.text, model.escapeChar);
-    if (!script || script.hasErrors) continue;
-    let comment = false;
-    visit(script.root, (n) => {
-      if (n.type === "comment") comment = true;
-      if (comment) return false;
-    });
-    if (!comment) out.push({ instr, script });
+    let rs = runScriptOfInstr.get(instr);
+    if (rs === undefined) runScriptOfInstr.set(instr, (rs = trustedRunScript(model, instr)));
+    if (rs) out.push(rs);
   }
   return out;
+}
+
+function trustedRunScript(model: DockerfileModel, instr: Instr): RunScript | null {
+  const script = shellOf(instr, model.text, model.escapeChar);
+  if (!script || script.hasErrors) return null;
+  let comment = false;
+  visit(script.root, (n) => {
+    if (n.type === "comment") comment = true;
+    if (comment) return false;
+  });
+  return comment ? null : { instr, script };
 }
 
 /** A package-manager (or curl, npm, pip) invocation inside a RUN. */
