@@ -247,12 +247,12 @@ export const dockerignore: Transform = {
     const explicit = explicitSources(model)
       .map((s) => s.replace(/^(?:\.?\/)+/, ""))
       .filter((s) => s !== "" && !s.includes("$") && ignore.isPathValid(s));
-    const current = ignore().add(patternsOf(existing ?? ""));
+    const current = existing === undefined ? null : ignore().add(patternsOf(existing));
     const accepted: Entry[] = [];
     for (const e of wanted(model, context)) {
       if (e.mentions.test(mentions)) continue;
       if (loadsEnvFiles && ENV_FILES.includes(e)) continue;
-      if (existing !== undefined && e.probes.every((p) => current.ignores(p))) continue;
+      if (current && e.probes.every((p) => current.ignores(p))) continue;
       const plainSources = explicit.filter((s) => !/[*?[]/.test(s));
       if (plainSources.length > 0) {
         const probe = compiledIgnore([

@@ -60,7 +60,10 @@ export function structuralProblems(model: DockerfileModel): Problem[] {
   return problems;
 }
 
+const NO_REFERENCES: string[] = [];
+
 function stageReferences(instr: DockerfileModel["instructions"][number]): string[] {
+  if (instr.flags.length === 0) return NO_REFERENCES;
   const refs: string[] = [];
   for (const flag of instr.flags) {
     if (flag.name === "from" && flag.value) refs.push(flag.value);
