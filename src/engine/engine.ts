@@ -4,7 +4,7 @@ import { NotLoadedYet } from "./lazy.ts";
 import { loadFallbackParser, parseEdited, parseSource, type DockerfileModel } from "./parse.ts";
 import { decodeSource, encodeSource, type SourceText } from "./source.ts";
 import { forgetReusableParses, initShell } from "./shell.ts";
-import { readSuppressions } from "./suppress.ts";
+import { NO_SUPPRESSIONS, readSuppressions } from "./suppress.ts";
 import {
   DEFAULT_OPTIONS,
   type BuildContext,
@@ -190,21 +190,23 @@ function runTransform(
   for (let pass = 0; pass < MAX_PASSES_PER_TRANSFORM; pass++) {
     const result = transform.run({ model, context, options });
     const suppressions = readSuppressions(model);
+    const anySuppressed = suppressions !== NO_SUPPRESSIONS;
     const ids = (rules?: string[]) => [transform.id, ...(rules ?? transform.rules ?? [])];
     // Only the first pass saw the text the transform was asked about; later
     // passes see its own output (split-stages would call it multi-stage).
     if (pass === 0 && reportRefusals)
       refusals = result.refusals
-        .filter((r) => !suppressions.isSuppressed(ids(r.rules), r.line))
+        .filter((r) => !anySuppressed || !suppressions.isSuppressed(ids(r.rules), r.line))
         .map((r) => ({
           transform: transform.id,
           line: r.line,
           reason: r.reason,
           rules: r.rules ?? transform.rules ?? [],
         }));
-    sideFiles = suppressions.isSuppressed([transform.id], null) ? [] : (result.sideFiles ?? []);
+    sideFiles =
+      anySuppressed && suppressions.isSuppressed([transform.id], null) ? [] : (result.sideFiles ?? []);
     const wanted = result.changes.filter(
-      (c) => c.edits.length > 0 && !suppressions.isSuppressed(ids(c.rules), c.line),
+      (c) => c.edits.length > 0 && (!anySuppressed || !suppressions.isSuppressed(ids(c.rules), c.line)),
     );
     const { accepted } = selectChanges(wanted);
     if (accepted.length === 0) break;

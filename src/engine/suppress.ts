@@ -48,13 +48,22 @@ export function readSuppressions(model: DockerfileModel): Suppressions {
   return found;
 }
 
+/** What a file without suppression comments suppresses: nothing. */
+export const NO_SUPPRESSIONS: Suppressions = {
+  ignoreFile: false,
+  fileWide: new Set(),
+  byLine: new Map(),
+  isSuppressed: () => false,
+};
+
 function scanSuppressions(model: DockerfileModel): Suppressions {
+  if (!MAYBE_SUPPRESSION.test(model.text)) return NO_SUPPRESSIONS;
   const fileWide = new Set<string>();
   const byLine = new Map<number, Set<string>>();
   let ignoreFile = false;
   let pending: string[] = [];
   const instrByLine = new Map(model.instructions.map((i) => [i.line, i]));
-  const lines = MAYBE_SUPPRESSION.test(model.text) ? model.text.split("\n") : [];
+  const lines = model.text.split("\n");
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i].trim();
     const lineNo = i + 1;
