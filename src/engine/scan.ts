@@ -117,8 +117,8 @@ export interface Rescan {
  * instruction holding the first edit reads the same, and once the rescan
  * reaches, at its top level, the start of an old instruction that lies wholly
  * after the last edit, the rest reads as before, moved by the edits' length
- * change. Returns null when the text needs a full scan (an edit before the
- * first instruction, where parser directives live; input left to dockerfile-ast).
+ * change. Returns null when the text needs a full scan: the edits change the
+ * parser directives, or the text is left to dockerfile-ast.
  */
 export function rescanDockerfile(
   prev: ScannedFile,
