@@ -121,6 +121,54 @@ describe("engine", () => {
   });
 });
 
+/** Appends `USER app` as a new last line. */
+const appendUser: Transform = {
+  id: "append-user",
+  description: "test transform",
+  safety: "safe",
+  run({ model }) {
+    if (model.instructions.some((i) => i.keyword === "USER")) return { changes: [], refusals: [] };
+    const end = model.text.length;
+    const text = model.text.endsWith("\n") ? "USER app\n" : "\nUSER app";
+    return { changes: [{ line: 1, message: "user", edits: [{ start: end, end, text }] }], refusals: [] };
+  },
+};
+
+describe("edits after a line continuation that ends the file", () => {
+  const open = [
+    "FROM a:1\nRUN make \\\n\n\n",
+    "FROM a:1\nRUN make \\\n# done\n\n",
+    "FROM a:1\r\nRUN make \\  \r\n\r\n",
+    "FROM a:1\nRUN make \\",
+    "# escape=`\nFROM a:1\nRUN make `\n\n",
+  ];
+  test.each(open)("are dropped, saying why: %j", (input) => {
+    const r = run(input, [appendUser]);
+    expect(r.output).toBe(input);
+    expect(r.refusals.map((x) => x.reason).join()).toMatch(
+      /the RUN at line \d ends with a line continuation \(.\), so a line added after it would become part of it/,
+    );
+  });
+
+  test("a closed last instruction takes the new line", () => {
+    for (const input of [
+      "FROM a:1\nRUN make \\\n  install\n\n",
+      "FROM a:1\nRUN make\n# \\\n",
+      "FROM a:1\nRUN make",
+    ]) {
+      const r = run(input, [appendUser]);
+      expect(r.changed, input).toBe(true);
+      expect(r.output.trimEnd().endsWith("USER app"), input).toBe(true);
+      expect(run(r.output, [appendUser]).changed).toBe(false);
+    }
+  });
+
+  test("edits before the escape character still apply", () => {
+    const r = run("FROM a:1\nRUN echo x \\\n\n", [shout]);
+    expect(r.output).toBe("FROM a:1\nRUN ECHO x \\\n\n");
+  });
+});
+
 describe("parse model", () => {
   test("reads stages, names, images with global ARG expansion, flags and exec form", () => {
     const m = parseDockerfile(

@@ -1,4 +1,5 @@
 import { KNOWN_INSTRUCTIONS, type DockerfileModel } from "./parse.ts";
+import type { Edit } from "./types.ts";
 import { shellOf } from "./shell.ts";
 
 export interface Problem {
@@ -96,4 +97,40 @@ export function newProblems(before: Problem[], after: Problem[]): Problem[] {
     else added.push(p);
   }
   return added;
+}
+
+/**
+ * An edit that adds text after the escape character ending the last
+ * instruction's last non-blank line (`RUN a \` followed by blank lines or
+ * comments up to the end of the file): the builder reads whatever it adds
+ * as more of that instruction, so a line meant as a new instruction would
+ * silently join its arguments. Returns the problem, or null.
+ */
+export function editIntoOpenContinuation(model: DockerfileModel, edits: readonly Edit[]): Problem | null {
+  const last = model.instructions[model.instructions.length - 1];
+  if (!last || last.hasHeredoc) return null;
+  const escape = openContinuationOffset(last.text, model.escapeChar);
+  if (escape === -1) return null;
+  const at = last.start + escape;
+  if (!edits.some((e) => e.start > at && e.text.trim() !== "")) return null;
+  return {
+    key: "open-continuation",
+    line: last.line,
+    message: `the ${last.keyword} at line ${last.line} ends with a line continuation (${model.escapeChar}), so a line added after it would become part of it`,
+  };
+}
+
+/** Offset in `text` of the escape character that ends its last non-blank, non-comment line, or -1. */
+function openContinuationOffset(text: string, escapeChar: string): number {
+  let end = text.length;
+  while (end > 0) {
+    const start = text.lastIndexOf("\n", end - 1) + 1;
+    const line = text.slice(start, end).trimEnd();
+    // Comment lines inside a continuation are dropped by the builder; the first line is the keyword's.
+    if (line !== "" && !(start > 0 && line.trimStart().startsWith("#"))) {
+      return line.endsWith(escapeChar) ? start + line.length - 1 : -1;
+    }
+    end = start - 1;
+  }
+  return -1;
 }

@@ -1,4 +1,10 @@
-import { newProblems, shellErrorCount, structuralProblems, type Problem } from "./check.ts";
+import {
+  editIntoOpenContinuation,
+  newProblems,
+  shellErrorCount,
+  structuralProblems,
+  type Problem,
+} from "./check.ts";
 import { applyEdits, selectChanges } from "./edits.ts";
 import { NotLoadedYet } from "./lazy.ts";
 import { loadFallbackParser, parseEdited, parseSource, type DockerfileModel } from "./parse.ts";
@@ -215,7 +221,8 @@ function runTransform(
     if (text === model.text) break;
     const next = parseEdited(model, { ...source, text }, edits);
     baseline ??= structuralProblems(start);
-    const added = newProblems(baseline, structuralProblems(next));
+    const absorbed = editIntoOpenContinuation(model, edits);
+    const added = absorbed ? [absorbed] : newProblems(baseline, structuralProblems(next));
     const beforeRuns = new Set(start.instructions.filter((i) => i.keyword === "RUN").map((i) => i.text));
     const shellBroken =
       added.length === 0 &&
