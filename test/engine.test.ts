@@ -169,6 +169,47 @@ describe("edits after a line continuation that ends the file", () => {
   });
 });
 
+describe("passes and rounds", () => {
+  /** Upper-cases the first word of the first lower-case RUN only: one repair uncovers the next. */
+  const oneAtATime = (multiPass: boolean, calls: { n: number }): Transform => ({
+    id: "one-at-a-time",
+    description: "test transform",
+    safety: "safe",
+    multiPass,
+    run(input) {
+      calls.n++;
+      const all = shout.run(input).changes;
+      return { changes: all.slice(0, 1), refusals: [] };
+    },
+  });
+  const input = "FROM a:1\nRUN echo a\nRUN echo b\nRUN echo c\n";
+  const expected = "FROM a:1\nRUN ECHO a\nRUN ECHO b\nRUN ECHO c\n";
+
+  test("a multiPass transform reaches its own fixed point before the next transform runs", () => {
+    const calls = { n: 0 };
+    const r = run(input, [oneAtATime(true, calls), appendUser]);
+    expect(r.output).toBe(expected + "USER app\n");
+    expect(r.changes.map((c) => c.transform)).toEqual([...Array(3).fill("one-at-a-time"), "append-user"]);
+    expect(calls.n).toBe(5); // 3 changes and a pass that settles; once more after append-user
+  });
+
+  test("another transform is confirmed by the next round, which reaches the same result", () => {
+    const calls = { n: 0 };
+    const r = run(input, [oneAtATime(false, calls), appendUser]);
+    expect(r.output).toBe(expected + "USER app\n");
+    expect(run(r.output, [oneAtATime(false, { n: 0 }), appendUser]).changed).toBe(false);
+    expect(calls.n).toBe(4); // one change per round, then a round that changes nothing
+  });
+
+  test("a one-pass transform is not run again before the next round", () => {
+    const calls = { n: 0 };
+    const counted: Transform = { ...shout, run: (i) => (calls.n++, shout.run(i)) };
+    const r = run(input, [counted, appendUser]);
+    expect(r.output).toBe(expected + "USER app\n");
+    expect(calls.n).toBe(2); // round 0, and round 1 on append-user's result
+  });
+});
+
 describe("parse model", () => {
   test("reads stages, names, images with global ARG expansion, flags and exec form", () => {
     const m = parseDockerfile(

@@ -59,7 +59,7 @@ export interface RunSettings {
 
 export const MAX_FILE_BYTES = 1024 * 1024;
 const MAX_PASSES_PER_TRANSFORM = 5;
-const MAX_ROUNDS = 3;
+const MAX_ROUNDS = 4;
 
 /** Loads both lazy parsers (tree-sitter and dockerfile-ast), for callers that run optimizeFile directly. */
 export async function loadParsers(): Promise<void> {
@@ -84,10 +84,13 @@ export function inputError(raw: string, model: DockerfileModel | null): FileErro
 }
 
 /**
- * Runs the transforms over one Dockerfile. Each transform runs to its own
- * fixed point; after each, the result is re-parsed and checked, and a
- * transform whose output adds a problem is undone for this file. The whole
- * pipeline repeats until the text is stable, so a second run changes nothing.
+ * Runs the transforms over one Dockerfile. After each transform the result is
+ * re-parsed and checked, and a transform whose output adds a problem is
+ * undone for this file. The whole pipeline repeats until a round changes
+ * nothing, so a second run changes nothing. A transform that changed the text
+ * is confirmed by the next round (which runs it again anyway once a later
+ * transform has changed the text), except a `multiPass` one, which runs to
+ * its own fixed point before the next transform sees the text.
  */
 export function optimizeFile(raw: string, context: BuildContext, settings: RunSettings): FileResult {
   const options = settings.options ?? DEFAULT_OPTIONS;
@@ -113,7 +116,7 @@ export function optimizeFile(raw: string, context: BuildContext, settings: RunSe
   const sideFiles = new Map<string, SideFile>();
   const seen = new Set<string>([source.text]);
   let converged = false;
-  // The text each transform last reached its fixed point on: transforms are
+  // The text each transform last found nothing to change in: transforms are
   // pure, so a later round need not run one again on the same text.
   const settledOn: Array<string | null> = settings.transforms.map(() => null);
   for (let round = 0; round < MAX_ROUNDS; round++) {
@@ -143,7 +146,7 @@ export function optimizeFile(raw: string, context: BuildContext, settings: RunSe
         changes.push(...outcome.changes);
         model = outcome.model;
       }
-      settledOn[index] = model.text;
+      settledOn[index] = outcome.settled ? model.text : null;
     }
     if (model.text === startText) {
       converged = true;
@@ -175,6 +178,8 @@ export function optimizeFile(raw: string, context: BuildContext, settings: RunSe
 
 interface TransformOutcome {
   model: DockerfileModel;
+  /** Its last pass proposed nothing: `model` is a fixed point of the transform. */
+  settled: boolean;
   changes: AppliedChange[];
   refusals: ReportedRefusal[];
   sideFiles: SideFile[];
@@ -193,7 +198,9 @@ function runTransform(
   let refusals: ReportedRefusal[] = [];
   let sideFiles: SideFile[] = [];
   let baseline: Problem[] | null = null;
-  for (let pass = 0; pass < MAX_PASSES_PER_TRANSFORM; pass++) {
+  let settled = false;
+  const passes = transform.multiPass ? MAX_PASSES_PER_TRANSFORM : 1;
+  for (let pass = 0; pass < passes; pass++) {
     const result = transform.run({ model, context, options });
     const suppressions = readSuppressions(model);
     const anySuppressed = suppressions !== NO_SUPPRESSIONS;
@@ -215,10 +222,12 @@ function runTransform(
       (c) => c.edits.length > 0 && (!anySuppressed || !suppressions.isSuppressed(ids(c.rules), c.line)),
     );
     const { accepted } = selectChanges(wanted);
-    if (accepted.length === 0) break;
     const edits = accepted.flatMap((c) => c.edits);
-    const text = applyEdits(model.text, edits);
-    if (text === model.text) break;
+    const text = accepted.length === 0 ? model.text : applyEdits(model.text, edits);
+    if (text === model.text) {
+      settled = true;
+      break;
+    }
     const next = parseEdited(model, { ...source, text }, edits);
     baseline ??= structuralProblems(start);
     const absorbed = editIntoOpenContinuation(model, edits);
@@ -233,6 +242,7 @@ function runTransform(
         added.length > 0 ? `${added[0].message} (line ${added[0].line})` : "a RUN's shell no longer parses";
       return {
         model: start,
+        settled: true,
         changes: [],
         refusals: [
           ...refusals,
@@ -256,7 +266,7 @@ function runTransform(
     }
     model = next;
   }
-  return { model, changes, refusals, sideFiles };
+  return { model, settled, changes, refusals, sideFiles };
 }
 
 function dedupeRefusals(refusals: ReportedRefusal[]): ReportedRefusal[] {

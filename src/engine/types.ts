@@ -94,6 +94,12 @@ export interface Transform {
   rules?: string[];
   /** Off unless named with --only or enabled in the config. */
   defaultOff?: boolean;
+  /**
+   * Its own output may hold more for it to change (one repair uncovers
+   * another): the engine runs it again at once until it is stable. Others
+   * run once per round, and the next round confirms them.
+   */
+  multiPass?: boolean;
   run(input: TransformInput): TransformResult;
 }
 

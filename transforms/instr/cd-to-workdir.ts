@@ -74,6 +74,8 @@ export const cdToWorkdir: Transform = {
     "where `cd` would fail the build, so a Dockerfile that built before builds the same after.",
   safety: "safe",
   rules: RULES,
+  // Each rewrite splits a RUN; the RUNs after it are read again with the new WORKDIRs.
+  multiPass: true,
   run({ model }) {
     const changes: Change[] = [];
     const refusals: Refusal[] = [];

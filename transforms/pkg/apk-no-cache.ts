@@ -53,6 +53,8 @@ export const apkNoCache: Transform = {
     "cache mount on the apk cache are left alone.",
   safety: "safe",
   rules: ["DL3019", "DS-0025"],
+  // Dropping `apk update` waits for the --no-cache repairs of the RUNs after it.
+  multiPass: true,
   run({ model }) {
     const changes = [];
     for (const rs of runScripts(model)) {

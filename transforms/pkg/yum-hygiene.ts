@@ -115,6 +115,8 @@ export const yumHygiene: Transform = {
     "later RUN. RUNs with a cache mount on the package cache are left alone. microdnf is not touched.",
   safety: "safe",
   rules: ["DL3030", "DL3032", "DL3034", "DL3036", "DL3038", "DL3040", "DS-0015", "DS-0019", "DS-0020"],
+  // In `RUN yum update`, -y and the appended clean-up edit the same spot: the clean-up waits a pass.
+  multiPass: true,
   run({ model }) {
     const changes = [];
     for (const rs of runScripts(model)) {
