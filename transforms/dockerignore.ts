@@ -248,6 +248,9 @@ export const dockerignore: Transform = {
       .map((s) => s.replace(/^(?:\.?\/)+/, ""))
       .filter((s) => s !== "" && !s.includes("$") && ignore.isPathValid(s));
     const current = existing === undefined ? null : ignore().add(patternsOf(existing));
+    // A .dockerignore applies to every build of its context: entries chosen for
+    // this Dockerfile could hide a file another Dockerfile beside it copies.
+    const shared = dockerfilesIn(context);
     const accepted: Entry[] = [];
     for (const e of wanted(model, context)) {
       if (e.mentions.test(mentions)) continue;
@@ -268,11 +271,9 @@ export const dockerignore: Transform = {
       )
         continue;
       accepted.push(e);
+      if (shared.length > 1) break; // one entry is enough to refuse
     }
     if (accepted.length === 0) return none;
-    // A .dockerignore applies to every build of its context: entries chosen for
-    // this Dockerfile could hide a file another Dockerfile beside it copies.
-    const shared = dockerfilesIn(context);
     if (shared.length > 1) {
       return {
         changes: [],

@@ -22,12 +22,18 @@ import type { SplitInput, SplitOutcome } from "./types.ts";
  * and assembling the build + runtime stages as edits to the original text.
  */
 
-export class Refusal extends Error {
+/**
+ * Thrown by the planners to give up with a reason. Not an Error: most files
+ * end in one, and an Error would capture a stack trace each time.
+ */
+export class Refusal {
   constructor(
     readonly reason: string,
     readonly line: number | null,
-  ) {
-    super(reason);
+  ) {}
+
+  toString(): string {
+    return this.reason;
   }
 }
 
