@@ -44,20 +44,20 @@ async function inProcess(args: string[]) {
 }
 
 const SIMPLE = "FROM ubuntu:22.04\nRUN apt-get update\nRUN apt-get install -y curl\n";
-const CASE =
-  'FROM ubuntu:22.04\nRUN case "$(uname -m)" in x86_64) echo amd64 ;; *) echo other ;; esac\nRUN apt-get update && apt-get install -y curl\n';
+const NEEDS_TREE_SITTER =
+  'FROM ubuntu:22.04\nRUN if [[ "$(uname -m)" == x86_64 ]]; then echo amd64; else echo other; fi\nRUN apt-get update && apt-get install -y curl\n';
 
 describe.skipIf(!built)("the bundled CLI", () => {
   beforeAll(async () => {
     await loadParsers();
     write("simple/Dockerfile", SIMPLE);
-    write("case/Dockerfile", CASE);
+    write("test/Dockerfile", NEEDS_TREE_SITTER);
     for (let i = 0; i < 60; i++)
-      write(`many/svc${i}/Dockerfile`, i % 2 ? SIMPLE : CASE.replace("amd64", `a${i}`));
+      write(`many/svc${i}/Dockerfile`, i % 2 ? SIMPLE : NEEDS_TREE_SITTER.replace("amd64", `a${i}`));
   });
 
   test("prints what the in-process CLI prints, for a file of common shell and one that needs tree-sitter", async () => {
-    for (const args of [["simple/Dockerfile"], ["case/Dockerfile"], ["--format", "json", "simple", "case"]]) {
+    for (const args of [["simple/Dockerfile"], ["test/Dockerfile"], ["--format", "json", "simple", "test"]]) {
       const b = bundled(args);
       const p = await inProcess([...args, "--jobs", "1"]);
       expect(b.stderr).toBe(p.stderr);

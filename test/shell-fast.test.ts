@@ -144,16 +144,40 @@ describe("hand-written snippets", () => {
     "(a; b) && (cd x && make) | tee log; { a; b; } > f; ! a && ! [ -f x ] || ! (b)",
     "x && if a; then b; fi; if a; then (b); fi",
     'chsh -s `which zsh` && A="x `date` y" B=`id -u`; echo `a | b`c "$(`x`)" `a`b `c` d',
+    "case $x in a) b;; c|d) e; f;; *) g ;; esac",
+    'case "$(uname -m)" in \\\n  amd64) A=x64;; \\\n  arm64|aarch64) A=arm64 ;; \\\n  *) exit 1 ;; \\\nesac && b',
+    "case ${A} in amd64|x86_64) a;; armv7l|i?86|*.tar) b | c;; 'q'|\"$B\"|$C|${D}) ;; 1|-a|--x|a-b|_a) d & ;; esac",
+    "x && case $x in esacx|e|es|else-1) b;;esac > f; case $x in a) b;; esac;",
+    "a | b | c && d",
+    "curl -fsSL x | tar -xz -C /y | cat && rm -f z || exit 1 && b | c | d",
+    "a | b | c | d && e && f; x && { a | b | c | d | e | f | g || h; }",
+    "echo $(a | b | c && d && e) `a | b | c || d`",
+    "a && b | c | d | e && f || g | h | i && j; A=1 | [ -f x ] && c | d | e && f",
+    "case $x in (a) b;; ( amd64 | x86_64 ) c;; - | 'x' ) d;; (*) e;; esac",
+    "a # comment",
+    'sed -i "s/^x=(.+)$/y/" f && echo "$.y" "x$\'" "a$)$}$|$;$<$>" && export P=${P=$}:/lib',
+    'f() { a; }; _fetch () { local f="$1"; shift; } && function g { b; } | x; function h() { if a; then b; fi; }; _fetch x',
+    "a > f && b | c | d && e; a && b > f && c | d | e && f",
+    'make -j${A-$(nproc)} ${A-`getconf X `} "${A:-$B}" ${A:+${B}} ${A-\'/x:/y\'} ${A:-""} ${A:="x y"}',
+    "a && b > f 2>&1; echo a#b `c` # c `d` $(e) \\",
+    "export A=1;#c",
+    'make -j"$(( $(nproc) + 1 ))" && echo $(($NB_CORES * 2)) $((n+1)) $((8 * ${B} + 32 - c / 2)) A=$((1))x',
+    'echo ${A%%[a-z]*} "${A%%[a-z]*}" ${A%%[^0-9.]*} ${A%%[-~bu]*} ${A%.[[:digit:]]*} ${A%%;*} ${A#*;}',
   ];
   // prettier-ignore
   const rejected = [
-    "case $x in a) b;; esac",
+    "case $x in -a ) b;; esac",
+    "case $x in a) b;;& esac",
+    'case $x in *"x"*) b;; esac',
+    "case $x in [ab]) b;; esac",
+    "case $x in a) b; esac",
     "[[ -f x ]] && y",
     "[ -f x -a -f y ]",
     "[ $A == x ]",
     "[ -f x]",
-    "f() { a; }",
-    "function f { a; }",
+    "f() ( a )",
+    "f() { a; } > log",
+    "function f ( ) { a; }",
     "for ((i=0;i<3;i++)); do a; done",
     "for x; do y; done",
     "if a; then fi",
@@ -161,16 +185,29 @@ describe("hand-written snippets", () => {
     "echo `a` `b`",
     "echo `a && A=1`",
     "cat <<EOF\nx\nEOF",
-    "echo ${#A} ${A[0]} ${A:-$B} ${A:-a-b} ${_}",
-    "echo $((1 + 2))",
+    "echo ${#A} ${A[0]} ${A:-a-b} ${_} ${A:-$((1))} ${A-$_} ${A-`a $b`}",
+    "echo ${A%a]} ${A%[a} ${A%[ ]}",
+    "echo $((1 % 2))",
+    "echo $((i++)) $((-1)) $((a ** 2)) $((a += 1)) $(((a + 1) * 2)) $((a, b))",
+    "echo $((2%3)) $((a[1])) $((1a))",
     "x=(a b)",
     "echo {1..3}",
     "echo { }",
-    "a | b | c && d",
+    "a | b | c && d | e | f && g",
+    "(a | b | c | d && e)",
+    "a | b | c | d | e | f | g | h && i",
+    "a | b | c && d > f",
+    "a | b && c | d | e | f && g",
+    "(a) && b | c | d && e",
+    "a > f && b | c | d | e && g",
+    "a > f && b | c | (d) && e",
+    "a > f | b | c && d",
     "a | b | c > f",
     "a | b | c | d > f || e",
     "echo $(a | b | c > f)",
-    "a # comment",
+    "a # comment\nb",
+    "echo $(a # c)",
+    "if a # c",
     "a \\\n",
     "a\\\n 2>&1 && b",
     "echo x\\\n 2>&1",
@@ -274,6 +311,65 @@ describe("operator chains", () => {
   });
 });
 
+describe("chains after a pipeline of three or more", () => {
+  test("seeded chains in every kind of frame: whatever the fast parser takes matches tree-sitter", () => {
+    // The peeled shape holds for pipelines of up to 7 commands, but only of
+    // 3 inside ( ), $( ), backticks and case items.
+    const rnd = seeded(11);
+    const pick = <T>(a: readonly T[]): T => a[Math.floor(rnd() * a.length)];
+    // prettier-ignore
+    const units = ["a", "b x", 'a "x" $B', "A=1 b", "x=$(y | z)", "unset A", "local a=1", "[ -f x ]", "(a)", "( a | b )",
+      "{ b; }", "! c", "if a; then b; fi", "while a; do b; done", "export A=$(x)", "echo `a`", "case $x in a) b;; esac"];
+    // prettier-ignore
+    const frames = ["%", "echo $(%)", "x && { %; }", "if %; then y; fi", "( % ) | z", "while %; do :; done", "(%)", "x; %",
+      'A="$(%)"', "case $x in a) %;; esac", "echo $({ %; })", "{ x | (%); }", "echo `%`", "if a; then (b; %); fi",
+      "for i in 1; do %; done", "x | { %; }"];
+    const scripts: string[] = [];
+    for (let k = 0; k < 3000; k++) {
+      let t = pick(units);
+      for (let n = 2 + Math.floor(rnd() * 6); n > 0; n--) t += ` | ${pick(units)}`;
+      for (let operands = 1 + Math.floor(rnd() * 4); operands > 0; operands--) {
+        t += ` ${pick(["&&", "||", "&&"])} ${pick(units)}`;
+        if (rnd() < 0.3) for (let e = 1 + Math.floor(rnd() * 3); e > 0; e--) t += ` | ${pick(units)}`;
+        if (rnd() < 0.05) t += pick([" > f", " 2>&1"]);
+      }
+      if (rnd() < 0.2) t += pick(["; y", " & y", " | z", " > f"]);
+      scripts.push(pick(frames).replace("%", t));
+    }
+    const { fast, mismatches } = compareAll(scripts);
+    expect(mismatches).toEqual([]);
+    expect(fast).toBeGreaterThan(600);
+  });
+
+  test("seeded chains with later pipelines of three or more, redirects and compound operands", () => {
+    // Whether the chain nests to the left depends on what its first operand is.
+    const rnd = seeded(12);
+    const pick = <T>(a: readonly T[]): T => a[Math.floor(rnd() * a.length)];
+    // prettier-ignore
+    const units = ["a", "b x", 'a "x" $B', "A=1 b", "x=$(y | z)", "unset A", "local a=1", "[ -f x ]", "(a)", "( a | b )",
+      "{ b; }", "! c", "if a; then b; fi", "while a; do b; done", "export A=$(x)", "echo `a`", "case $x in a) b;; esac"];
+    // prettier-ignore
+    const frames = ["%", "echo $(%)", "x && { %; }", "if %; then y; fi", "( % ) | z", "(%)", "x; %", 'A="$(%)"',
+      "case $x in a) %;; esac", "echo `%`", "for i in 1; do %; done"];
+    const redirect = (p = 0.07) => (rnd() < p ? pick([" > f", " 2>&1", " < g"]) : "");
+    const scripts: string[] = [];
+    for (let k = 0; k < 3000; k++) {
+      let t = pick(units) + redirect(0.3);
+      for (let n = Math.floor(rnd() * 3); n > 0; n--) t += ` | ${pick(units)}${redirect()}`;
+      for (let operands = 1 + Math.floor(rnd() * 5); operands > 0; operands--) {
+        t += ` ${pick(["&&", "||", "&&"])} ${pick(units)}${redirect()}`;
+        if (rnd() < 0.5)
+          for (let e = 1 + Math.floor(rnd() * 5); e > 0; e--) t += ` | ${pick(units)}${redirect()}`;
+      }
+      if (rnd() < 0.2) t += pick(["; y", " & y", " | z", " > f"]);
+      scripts.push(pick(frames).replace("%", t));
+    }
+    const { fast, mismatches } = compareAll(scripts);
+    expect(mismatches).toEqual([]);
+    expect(fast).toBeGreaterThan(1000);
+  });
+});
+
 describe("random scripts near the subset's edges", () => {
   test("seeded token soup: whatever the fast parser takes matches tree-sitter", () => {
     const rnd = seeded(20240611);
@@ -325,6 +421,275 @@ describe("backticks", () => {
     const { fast, mismatches } = compareAll(scripts);
     expect(mismatches).toEqual([]);
     expect(fast).toBeGreaterThan(1000);
+  });
+});
+
+describe("expansion patterns", () => {
+  test("seeded ${A%...} and ${A#...} with bracket expressions: whatever the fast parser takes matches tree-sitter", () => {
+    const rnd = seeded(5);
+    const pick = <T>(a: readonly T[]): T => a[Math.floor(rnd() * a.length)];
+    const chars = [..."a9_.-*?/:;,+=@[]^!~[]{}#%$ '\""];
+    // prettier-ignore
+    const common = ["[a-z]*", "[^0-9.]*", ".[[:digit:]]*", "[-~bu]*", ";*", "*;", "[!a]", "[[:space:]]", "*[0-9]"];
+    const scripts: string[] = [];
+    for (let k = 0; k < 3000; k++) {
+      let t = pick(["echo ", "A=", "x ", 'echo "', "[ -n "]);
+      for (let n = 1 + Math.floor(rnd() * 3); n > 0; n--) {
+        let p = "";
+        for (let m = Math.floor(rnd() * 8); m > 0; m--) p += pick(chars);
+        if (rnd() < 0.6) p = pick(common);
+        t += `${pick(["", "x", "$B", " "])}\${A${pick(["%", "%%", "#", "##"])}${p}}${pick(["", "x", ".tar", " "])}`;
+      }
+      scripts.push(t + pick(["", '"', " ]", " && b"]));
+    }
+    const { fast, mismatches } = compareAll(scripts);
+    expect(mismatches).toEqual([]);
+    expect(fast).toBeGreaterThan(600);
+  });
+});
+
+describe("expansion operands", () => {
+  test("seeded ${A:-...} operands: whatever the fast parser takes matches tree-sitter", () => {
+    const rnd = seeded(29);
+    const pick = <T>(a: readonly T[]): T => a[Math.floor(rnd() * a.length)];
+    // prettier-ignore
+    const operands = ["$", "`a b`", "`getconf X `", "`a | b`", "`a`b", '`a "b"`', "`a $c`", "`a (b)`", "`a \\b`", "`a`", "``",
+      "`a {b}`", "`a;b`", "$(nproc)", "$( getconf X ;)", "'/x:/y'", "''", '""', '"x y"', '"$B"', "$B", "$1", "$_", "$@",
+      "${B}", "${B:-x}", "${B:-$C}", "-DX=ON", ":$A", "==", "$", "msg here", "a-b", "12", "$B$C", "'a'b", "$((1))",
+      "$(a)x", "\"a\"'b'", "$B}", "${#B}"];
+    const operators = [":-", "-", ":+", "+", ":=", "=", ":?", "?"];
+    // prettier-ignore
+    const frames = ["echo %", 'echo "%"', "A=%", "x%y", 'echo "a % b"', "[ % = x ]", "echo %$B", "export A=%",
+      "make -j%"];
+    const scripts: string[] = [];
+    for (let k = 0; k < 3000; k++) {
+      scripts.push(pick(frames).replace("%", `\${A${pick(operators)}${pick(operands)}}`));
+    }
+    const { fast, mismatches } = compareAll(scripts);
+    expect(mismatches).toEqual([]);
+    expect(fast).toBeGreaterThan(1000);
+  });
+});
+
+describe("function definitions", () => {
+  test("seeded definitions and calls: whatever the fast parser takes matches tree-sitter", () => {
+    const rnd = seeded(37);
+    const pick = <T>(a: readonly T[]): T => a[Math.floor(rnd() * a.length)];
+    const names = [
+      "f",
+      "_fetch",
+      "_update_repo",
+      "my_f",
+      "F1",
+      "_",
+      "_1",
+      "__x",
+      "a-b",
+      "0f",
+      "if",
+      "do",
+      "f.x",
+    ];
+    // prettier-ignore
+    const bodies = ["a;", "a; b;", 'local f="$1"; shift;', "a && b;", "if a; then b; fi;", "a | b | c;", "echo $x > f;",
+      "return 1;", "a &", "(a);"];
+    const gaps = ["", " ", "  ", "\t"];
+    const forms = [
+      () => `${pick(names)}${pick(gaps)}()${pick([" ", " \\\n "])}{ ${pick(bodies)}${pick([" ", " \\\n "])}}`,
+      () => `function ${pick(names)}${pick(["", "()", " ()"])} { ${pick(bodies)} }`,
+      () => `${pick(names)}() ( a )`,
+      () => `${pick(names)}() { a; } > log`,
+      () => `${pick(names)}(){ a; }`,
+      () => `${pick(names)}() {a; }`,
+    ];
+    const after = () =>
+      pick([
+        "",
+        `; ${pick(names)} x`,
+        ` && ${pick(names)}`,
+        " | x",
+        " & y",
+        "; _x=1 _y",
+        "; _a b; _ c; _-x; _1 y",
+      ]);
+    const frames = ["%", "x && %", "set -e; %", "(%)", "echo $(%)", "{ %; }", "if a; then %; fi"];
+    const scripts: string[] = [];
+    for (let k = 0; k < 3000; k++) scripts.push(pick(frames).replace("%", pick(forms)() + after()));
+    const { fast, mismatches } = compareAll(scripts);
+    expect(mismatches).toEqual([]);
+    expect(fast).toBeGreaterThan(600);
+  });
+});
+
+describe("dollar signs in strings", () => {
+  test("seeded strings with `$` before other characters: whatever the fast parser takes matches tree-sitter", () => {
+    const rnd = seeded(41);
+    const pick = <T>(a: readonly T[]): T => a[Math.floor(rnd() * a.length)];
+    // prettier-ignore
+    const parts = ["x", " ", "  ", "$", "$/", "$.", "$'", "$,", "$:", "$=", "$+", "$%", "$^", "$~", "$]", "$}", "$)", "$|",
+      "$&", "$;", "$<", "$>", "$A", "${A}", "$(a)", "/y/", "\\$", '\\"', "`a`", "$1", "$$", "\t", "$ ", "$!", "$["];
+    const frames = ['echo "%"', 'sed -i "s/^x=(.+)%" f', 'A="%" b', 'echo "%"x', 'x "%" "%"', '[ "%" = x ]'];
+    const scripts: string[] = [];
+    for (let k = 0; k < 3000; k++) {
+      let t = "";
+      for (let n = 1 + Math.floor(rnd() * 6); n > 0; n--) t += pick(parts);
+      scripts.push(pick(frames).replace(/%/g, t));
+    }
+    const { fast, mismatches } = compareAll(scripts);
+    expect(mismatches).toEqual([]);
+    expect(fast).toBeGreaterThan(1500);
+  });
+});
+
+describe("words that start with a reserved word", () => {
+  test("seeded `do_x`, `unsetA`, `fi2`... in every position: whatever the fast parser takes matches tree-sitter", () => {
+    const rnd = seeded(43);
+    const pick = <T>(a: readonly T[]): T => a[Math.floor(rnd() * a.length)];
+    // prettier-ignore
+    const keywords = ["do", "done", "if", "then", "fi", "elif", "else", "for", "in", "while", "until", "case", "esac",
+      "function", "export", "local", "unset", "declare", "readonly", "select", "typeset", "unsetenv"];
+    const suffixes = ["_x", "1", "X", "_", "A_b", "", "", "-x", ".sh", "=1", "=", "/x"];
+    const w = () => pick(keywords) + pick(suffixes);
+    const units = [
+      () => `${w()} a`,
+      () => `a ${w()}`,
+      () => `A=1 ${w()}`,
+      () => `if ${w()}; then ${w()}; fi`,
+      () => `for i in ${w()} b; do ${w()}; done`,
+      () => `case $x in ${w()}) ${w()};; esac`,
+      () => `while ${w()}; do :; done`,
+      () => `echo $(${w()})`,
+      () => w(),
+    ];
+    const scripts: string[] = [];
+    for (let k = 0; k < 3000; k++) {
+      let t = pick(units)();
+      for (let n = Math.floor(rnd() * 3); n > 0; n--) t += pick(["; ", " && ", " | "]) + pick(units)();
+      scripts.push(t);
+    }
+    const { fast, mismatches } = compareAll(scripts);
+    expect(mismatches).toEqual([]);
+    expect(fast).toBeGreaterThan(600);
+  });
+});
+
+describe("assignments after a continuation", () => {
+  test("seeded `op\\⏎ A=1 cmd` at statement starts: whatever the fast parser takes matches tree-sitter", () => {
+    const rnd = seeded(47);
+    const pick = <T>(a: readonly T[]): T => a[Math.floor(rnd() * a.length)];
+    // prettier-ignore
+    const frames: Array<[string, string]> = [["a &&", ""], ["a ||", ""], ["a |", ""], ["a;", ""], ["a &", ""], ["(", ")"],
+      ["{", "; }"], ["if", "; then b; fi"], ["if a; then", "; fi"], ["if a; then b; else", "; fi"], ["while a; do", "; done"],
+      ["while", "; do b; done"], ["echo $(", ")"], ["x && {", "; }"], ["case $x in a)", ";; esac"], ["!", ""], ["", ""],
+      ["a", ""], ["A=1", ""], ["echo `", "`"], ["for i in 1; do", "; done"]];
+    // prettier-ignore
+    const assignments = ["A=1", "DEBIAN_FRONTEND=x", "A=", "A=$B", "A=1 B=2", "A=1\\\n B=2", "_=1", "A_1=x", 'A="x y"',
+      "A=$(b)"];
+    const scripts: string[] = [];
+    for (let k = 0; k < 3000; k++) {
+      const [before, after] = pick(frames);
+      const gap = pick(["\\\n ", "\\\n\t", "\\\n  \\\n ", " \\\n "]);
+      scripts.push(before + gap + pick(assignments) + pick(["", " b", " b c", " 2>&1", " > f"]) + after);
+    }
+    const { fast, mismatches } = compareAll(scripts);
+    expect(mismatches).toEqual([]);
+    expect(fast).toBeGreaterThan(1000);
+  });
+});
+
+describe("comments", () => {
+  test("seeded comments at the end and in the middle: whatever the fast parser takes matches tree-sitter", () => {
+    const rnd = seeded(23);
+    const pick = <T>(a: readonly T[]): T => a[Math.floor(rnd() * a.length)];
+    // prettier-ignore
+    const pieces = ["a", "b x", 'echo "$A"', "A=1", "export A=1", "[ -f x ]", "(a)", "{ b; }", "if a; then b; fi", "a > f",
+      "a 2>&1", "echo `a`", "echo $(a)", "case $x in a) b;; esac", "a | b", "a && b", "x=$(y)", "for i in 1; do a; done"];
+    const separators = [" && ", " || ", " | ", "; ", " & ", " \\\n && ", ";", " \\\n "];
+    const comments = ["# c", "#", "#c d", "# `x` $(y) 'z", "# \\", "# a && b", "#!x", "# ;", "##"];
+    const scripts: string[] = [];
+    for (let k = 0; k < 3000; k++) {
+      let t = pick(pieces);
+      for (let n = Math.floor(rnd() * 4); n > 0; n--) t += pick(separators) + pick(pieces);
+      const comment = pick(["", " ", "\t", ";", "; ", " & ", " | ", "&&"]) + pick(comments);
+      const at = rnd() < 0.6 ? t.length : Math.floor(rnd() * t.length);
+      scripts.push(t.slice(0, at) + comment + t.slice(at));
+    }
+    const { fast, mismatches } = compareAll(scripts);
+    expect(mismatches).toEqual([]);
+    expect(fast).toBeGreaterThan(1000);
+  });
+});
+
+describe("arithmetic expansions", () => {
+  test("seeded operands, operators and blanks: whatever the fast parser takes matches tree-sitter", () => {
+    const rnd = seeded(17);
+    const pick = <T>(a: readonly T[]): T => a[Math.floor(rnd() * a.length)];
+    // prettier-ignore
+    const operands = ["1", "2", "10", "010", "0x1F", "n", "i", "N_2", "_a", "_", "$n", "$N_CORES", "${A}", "${A:-1}",
+      "$(nproc)", "$( nproc ;)", "$(a | b)", "1a", "$1", "$#", "'1'", '"1"', "a[1]", "$((1))"];
+    const operators = ["+", "-", "*", "/", "+", "-", "*", "/", "%", "**", "+=", "==", "<", ""];
+    const blanks = ["", "", " ", "  ", "\t", " \\\n "];
+    // prettier-ignore
+    const frames = ["echo $((%))", 'echo "$((%))"', "A=$((%))", "make -j$((%))", "x$((%))y", 'echo "a $((%)) b"',
+      "[ $((%)) -gt 1 ]", "for i in $((%)); do :; done", "echo $(echo $((%)))", 'A="$((%))" && b'];
+    const scripts: string[] = [];
+    for (let k = 0; k < 3000; k++) {
+      let e = pick(blanks) + (rnd() < 0.1 ? pick(["-", "+", "!", "("]) : "") + pick(operands);
+      for (let n = Math.floor(rnd() * 4); n > 0; n--)
+        e += pick(blanks) + pick(operators) + pick(blanks) + pick(operands);
+      scripts.push(pick(frames).replace("%", e + pick(blanks) + (rnd() < 0.05 ? ")" : "")));
+    }
+    const { fast, mismatches } = compareAll(scripts);
+    expect(mismatches).toEqual([]);
+    expect(fast).toBeGreaterThan(300);
+  });
+});
+
+describe("case statements", () => {
+  test("seeded patterns, alternatives and blanks: whatever the fast parser takes matches tree-sitter", () => {
+    // Whether a pattern is an extglob_pattern or a word depends on its
+    // characters, on what precedes it and on whether a continuation does.
+    const rnd = seeded(31);
+    const pick = <T>(a: readonly T[]): T => a[Math.floor(rnd() * a.length)];
+    const chars = [..."aesczAE019_.*?/-"];
+    const randomPattern = () => {
+      let p = "";
+      for (let n = 1 + Math.floor(rnd() * 6); n > 0; n--) p += pick(chars);
+      return p;
+    };
+    // prettier-ignore
+    const patterns = ["amd64", "x86_64", "arm64", "armhf", "*", "i?86", "a", "ab", "1", "3.8", "-a", "--x", "a-b",
+      "_a", "a_b", "esac", "else", "e", "es", "esacx", "'a'", '"a"', '"$A"', "$A", "${A}", "*-a", "a*", "v1.*", "/x/*",
+      ".", "-", "?", "e-1", "-1", "-ex"];
+    // prettier-ignore
+    const bodies = ["b", "b; c", "A=x64", "", "b && c", "b | c", "echo $x", "b > f", "b;", "b &", "if a; then b; fi",
+      "echo 'x' \"y\"", "export A=x", "for i in 1; do b; done", "case $y in a) b;; esac", "local a=1 && b"];
+    const gaps = [" ", " ", "\t", " \\\n ", " \\\n\t", "\\\n ", " \\\n  \\\n "];
+    const values = ["$x", '"$x"', "${x}", "$(uname -m)", '"$(dpkg --print-architecture)"', "x", "${x%%-*}"];
+    // prettier-ignore
+    const frames = ["%", "a && %", "% && b", "% | c", "% > f", "{ %; }", "if a; then %; fi", "echo $(%)",
+      "for i in 1; do %; done", "(%)", "x; %; y"];
+    const scripts: string[] = [];
+    for (let k = 0; k < 3000; k++) {
+      let t = `case ${pick(values)}${pick([" ", " \\\n "])}in`;
+      const items = 1 + Math.floor(rnd() * 4);
+      for (let j = 0; j < items; j++) {
+        const alternatives: string[] = [];
+        for (let n = 1 + Math.floor(rnd() * 3); n > 0; n--) {
+          alternatives.push(rnd() < 0.5 ? pick(patterns) : randomPattern());
+        }
+        const body = pick(bodies);
+        const end = j === items - 1 && rnd() < 0.1 ? "" : ";;";
+        const open = rnd() < 0.3 ? pick(["(", "( "]) : "";
+        const joined = alternatives.join(pick(["|", "|", " |", "| ", " | "])) + pick(["", "", " ", "\t"]);
+        t += `${pick(gaps)}${open}${joined})${body ? pick([" ", "\t", " \\\n "]) : ""}${body}`;
+        t += pick(["", " ", " \\\n "]) + end;
+      }
+      scripts.push(pick(frames).replace("%", `${t}${pick(gaps)}esac`));
+    }
+    const { fast, mismatches } = compareAll(scripts);
+    expect(mismatches).toEqual([]);
+    expect(fast).toBeGreaterThan(1500);
   });
 });
 

@@ -7,21 +7,28 @@ import type { ShellNode } from "./shell.ts";
  * types, `named`, fields, spans, children and parent links.
  *
  * The subset: commands with words, numbers, quotes, `$x`/`${x}` (and the
- * common `${x:-y}`, `${x%y}`, `${x/y/z}`, `${x:1:2}` forms), `$(...)`,
- * concatenations, brackets as words (`{}`), `VAR=x` prefixes and statements,
- * declarations (`export`, `local`, ...), `unset`, file redirects, `&&` `||`
- * `|` `;` `&`, `[ test ]`, `( )`, `{ ; }`, `!`, if/elif/else, for-in,
- * while/until. It reproduces tree-sitter's odd shapes: a redirect after
- * `a && b` wraps the whole list; blanks before an expansion inside a string
- * belong to the expansion; `a$B.c$D.e` ends in a bare `$`.
+ * common `${x:-y}`, `${x%y}`, `${x/y/z}`, `${x:1:2}` forms, with bracket
+ * expressions in patterns and a quoted string or expansion as the operand),
+ * `$(...)`, backticks, `$(( ))` with `+ - * /`, concatenations, brackets as
+ * words (`{}`), `VAR=x` prefixes and statements, declarations (`export`,
+ * `local`, ...), `unset`, file redirects, `&&` `||` `|` `;` `&`, `[ test ]`,
+ * `( )`, `{ ; }`, `!`, if/elif/else, for-in, while/until, `case` with plain
+ * or quoted patterns, function definitions, and a comment that ends the
+ * script. It reproduces tree-sitter's odd shapes: a redirect after `a && b`
+ * wraps the whole list; blanks before an expansion inside a string belong to
+ * the expansion; `a$B.c$D.e` ends in a bare `$`; `&&` after a first pipeline
+ * of three or more peels commands off its front (see peeledChain); a case
+ * pattern is an `extglob_pattern` or a `word` as the external scanner decides
+ * (see caseExtglob); `${A:-`cmd`}` is a word; the last case item's `;;` has
+ * no field.
  *
- * Whatever it does not recognise with certainty (heredocs, backticks,
- * `case`, functions, `[[ ]]`, arithmetic, comments, `&&` after a pipeline of
- * three or more, where tree-sitter's GLR tie-breaks depend on the whole
- * chain, ...) makes it return null, and the caller falls back to
- * tree-sitter. test/shell-fast.test.ts checks it against tree-sitter on
- * every script of the fixtures and the corpus, on exhaustive operator
- * chains and on seeded random scripts.
+ * Whatever it does not recognise with certainty (heredocs, `[[ ]]`, other
+ * arithmetic, comments before more lines, `&&` after a later pipeline of
+ * three or more unless the chain before is simple, where tree-sitter's GLR
+ * tie-breaks depend on the whole chain, ...) makes it return null, and the
+ * caller falls back to tree-sitter. test/shell-fast.test.ts checks it
+ * against tree-sitter on every script of the fixtures and the corpus, on
+ * exhaustive operator chains and on seeded random scripts.
  */
 export function parseBashSubset(text: string, base: number): ShellNode | null {
   const p = new FastParser(text, base);
@@ -107,10 +114,18 @@ const DIGITS = charSet("0123456789");
 /** Operand of `${A:-...}`: plain characters only. */
 const EXP_WORD = charSet(ALNUM + "./,-");
 /** Pattern of `${A%...}`, `${A#...}`. */
-const EXP_PATTERN = charSet(ALNUM + "./,-*?@:+=");
+const EXP_PATTERN = charSet(ALNUM + "./,-*?@:+=;");
+/** Also inside a bracket expression of such a pattern. */
+const IN_BRACKETS = charSet("^!~");
 const EXP_PATTERN_NO_SLASH = charSet(ALNUM + ".,-*?@:+=");
 /** Replacement of `${A/x/...}`. */
 const EXP_REPLACEMENT = charSet(ALNUM + "./,-");
+/** Characters that make the scanner give up a backtick operand as a word (see backtickWord). */
+const SPECIAL_IN_BACKTICK_WORD = charSet("\"'$(){}");
+/** In a string, `$` followed by one of these is a `$` token of its own. */
+const BARE_DOLLAR_BEFORE = charSet("/.',:=+%^~]})|&;<>");
+/** A plain case pattern. */
+const CASE_PATTERN = charSet(ALNUM + "._*?/-");
 
 /** Words tree-sitter-bash turns into keywords at the start of a statement. */
 const KEYWORDS = new Set([
@@ -137,6 +152,16 @@ const KEYWORDS = new Set([
   "unset",
   "unsetenv",
 ]);
+/** Statements that leave tree-sitter's nesting of a later `&&` chain alone (see andOr). */
+const SIMPLE = new Set([
+  "command",
+  "declaration_command",
+  "unset_command",
+  "variable_assignment",
+  "variable_assignments",
+  "test_command",
+  "negated_command",
+]);
 const DECLARATIONS = new Set(["declare", "typeset", "export", "readonly", "local"]);
 const THEN = new Set(["then"]);
 const AFTER_THEN = new Set(["elif", "else", "fi"]);
@@ -160,6 +185,8 @@ class FastParser {
   private inName = false;
   /** Inside `...`. */
   private inBacktick = false;
+  /** Inside `( )`, `$( )`, backticks or a case item. */
+  private nested = 0;
 
   constructor(text: string, base: number) {
     this.s = text;
@@ -251,25 +278,40 @@ class FastParser {
     for (;;) {
       out.push(this.andOr());
       this.skip();
-      let c = this.code(this.i);
-      if (c === -1) {
-        if (closer !== -1) bail();
-        return;
-      }
-      if (c === closer) return;
+      if (this.statementsEnd(out, closer)) return;
+      const c = this.code(this.i);
       const d = this.code(this.i + 1);
       if (c === SEMI && d !== SEMI) out.push(this.token(";", this.i, this.i + 1));
       else if (c === AMP && d !== AMP && d !== GT) out.push(this.token("&", this.i, this.i + 1));
       else bail();
       this.i++;
       this.skip();
-      c = this.code(this.i);
-      if (c === -1) {
-        if (closer !== -1) bail();
-        return;
-      }
-      if (c === closer) return;
+      if (this.statementsEnd(out, closer)) return;
     }
+  }
+
+  /**
+   * At `closer` (-1: the end of the text), or at a comment that runs to the
+   * end of the text, which tree-sitter makes the program's last child.
+   */
+  private statementsEnd(out: ShellNode[], closer: number): boolean {
+    const c = this.code(this.i);
+    if (c === closer) return true;
+    if (c === -1) bail();
+    if (closer === -1 && this.atComment()) {
+      out.push(this.node("comment", true, this.i, this.n, []));
+      this.i = this.n;
+      return true;
+    }
+    return false;
+  }
+
+  /** A `#` after a blank or `;`/`&`, with no line break after it. */
+  private atComment(): boolean {
+    if (this.code(this.i) !== HASH) return false;
+    const b = this.code(this.i - 1);
+    if (!(b === SPACE || b === TAB || b === SEMI || b === AMP)) return false;
+    return this.s.indexOf("\n", this.i) === -1;
   }
 
   /**
@@ -284,7 +326,10 @@ class FastParser {
     let tail = acc;
     let tailParent: ShellNode | null = null;
     let tailOpen = false; // tail is a pipeline that `|` extends in place
-    let longPipeline = false; // the chain holds a pipeline of three or more
+    let firstLength = 0; // commands in the pipeline before the first `&&`/`||` (0: none yet)
+    let firstSimple = false; // those are all simple commands
+    let redirected = false; // the chain holds a redirect
+    let chainSimple = SIMPLE.has(acc.type); // every statement in the chain is a simple command
     const s = this.s;
     for (;;) {
       this.skip();
@@ -297,10 +342,10 @@ class FastParser {
         this.i = i + 1;
         this.skip();
         const next = this.pipeElement();
+        chainSimple &&= SIMPLE.has(next.type);
         if (tailOpen) {
           tail.children.push(op, next);
           tail.end = next.end;
-          longPipeline = true;
         } else {
           const pipe = this.wrap("pipeline", [tail, op, next]);
           if (tailParent) tailParent.children[tailParent.children.length - 1] = pipe;
@@ -309,13 +354,31 @@ class FastParser {
           tailOpen = true;
         }
       } else if ((c === AMP && d === AMP) || (c === PIPE && d === PIPE)) {
+        const length = tailOpen ? (tail.children.length + 1) / 2 : 1;
+        if (firstLength === 0) {
+          firstLength = length;
+          firstSimple = (tailOpen ? tail.children : [acc]).every((n) => !n.named || SIMPLE.has(n.type));
+          if (length >= 3) {
+            if (redirected) bail();
+            return this.peeledChain(acc);
+          }
+        } else if (length >= 3) {
+          // `&&`/`||` after a later pipeline of three or more nest to the
+          // left only after a first operand of one simple command, or of two
+          // and a pipeline of three, or after a redirect in a chain of
+          // simple commands and a pipeline of three (tree-sitter's GLR
+          // tie-breaks; checked on every chain of up to 12 commands, 8 with
+          // a redirect, and on seeded chains of compound statements).
+          const normal = redirected
+            ? chainSimple && length === 3
+            : firstSimple && (firstLength === 1 || (firstLength === 2 && length <= 3));
+          if (!normal) bail();
+        }
         const op = this.token(s.slice(i, i + 2), i, i + 2);
         this.i = i + 2;
         this.skip();
         const next = this.pipeElement();
-        // After a pipeline of three or more, `&&`/`||` nest in ways that
-        // depend on the whole chain (tree-sitter's GLR tie-breaks).
-        if (longPipeline) bail();
+        chainSimple &&= SIMPLE.has(next.type);
         // Inside backticks, `a && A=1` is a syntax error for tree-sitter.
         if (this.inBacktick && next.type.startsWith("variable_assignment")) bail();
         fixSpine(acc);
@@ -327,6 +390,9 @@ class FastParser {
         // A redirect after a pipeline of three or more may wrap only its tail
         // (inside `$(...)`, or depending on what the pipeline holds).
         if (tailOpen && tail.children.length >= 5) bail();
+        // The redirected statement starts the chain anew.
+        redirected = true;
+        firstLength = 0;
         fixSpine(acc);
         acc.field = "body";
         const children = [acc];
@@ -338,6 +404,64 @@ class FastParser {
       } else break;
     }
     fixSpine(acc);
+    return acc;
+  }
+
+  /**
+   * `c1 | ... | cn && x1 && ... && xk` (or `||`) at `&&`, after a first
+   * pipeline of three or more: tree-sitter's GLR tie-breaks peel one command
+   * off the pipeline's front per operand, m = min(k, n - 2) times, as in
+   * `c1 | list(c2 | list(c3 | c4 && x1) && x2)`, and nest the other operands
+   * to the left (`a | b | c && d && e` is `list(a | list(b | c && d) && e)`).
+   * Found by comparing every chain of up to 12 simple commands; it holds for
+   * n <= 7 and, inside `( )`, `$( )`, backticks and case items, only for
+   * n = 3 (tracked by `nested`). Later pipelines of three or more (unless
+   * last) and redirects bail.
+   */
+  private peeledChain(first: ShellNode): ShellNode {
+    const s = this.s;
+    const pipe = first.children;
+    const n = (pipe.length + 1) / 2;
+    if (n > (this.nested > 0 ? 3 : 7)) bail();
+    const ops: ShellNode[] = [];
+    const operands: ShellNode[] = [];
+    for (;;) {
+      this.skip();
+      const i = this.i;
+      const c = this.code(i);
+      const d = this.code(i + 1);
+      if (!((c === AMP && d === AMP) || (c === PIPE && d === PIPE))) break;
+      const previous = operands[operands.length - 1];
+      if (previous && previous.type === "pipeline" && previous.children.length >= 5) bail();
+      ops.push(this.token(s.slice(i, i + 2), i, i + 2));
+      this.i = i + 2;
+      this.skip();
+      let operand = this.pipeElement();
+      if (this.inBacktick && operand.type.startsWith("variable_assignment")) bail();
+      for (;;) {
+        this.skip();
+        const j = this.i;
+        if (!(this.code(j) === PIPE && this.code(j + 1) !== PIPE)) break;
+        if (this.code(j + 1) === AMP) bail();
+        const op = this.token("|", j, j + 1);
+        this.i = j + 1;
+        this.skip();
+        const next = this.pipeElement();
+        if (operand.type === "pipeline") operand.children.push(op, next);
+        else operand = this.wrap("pipeline", [operand, op, next]);
+        operand.end = next.end;
+      }
+      operands.push(operand);
+    }
+    if (this.atRedirect()) bail();
+    const k = operands.length;
+    const m = Math.min(k, n - 2);
+    let acc = this.wrap("pipeline", pipe.slice(2 * m));
+    for (let j = 1; j <= m; j++) {
+      const list = this.wrap("list", [acc, ops[j - 1], operands[j - 1]]);
+      acc = this.wrap("pipeline", [pipe[2 * (m - j)], pipe[2 * (m - j) + 1], list]);
+    }
+    for (let j = m; j < k; j++) acc = this.wrap("list", [acc, ops[j], operands[j]]);
     return acc;
   }
 
@@ -365,9 +489,61 @@ class FastParser {
       if (word === "if") return this.ifStatement();
       if (word === "for") return this.forStatement();
       if (word === "while" || word === "until") return this.whileStatement(word);
+      if (word === "case") return this.caseStatement();
+      if (word === "function") return this.functionDefinition(true);
       bail();
     }
+    if (this.atFunctionName()) return this.functionDefinition(false);
     return this.command();
+  }
+
+  /** At `name()` or `name ()`. */
+  private atFunctionName(): boolean {
+    const s = this.s;
+    let j = this.i;
+    const c = this.code(j);
+    if (!(c < 128 && IDENT[c] && !(c >= ZERO && c <= NINE))) return false;
+    while (j < this.n && IDENT[s.charCodeAt(j)]) j++;
+    while (isBlank(this.code(j))) j++;
+    return this.code(j) === LPAREN;
+  }
+
+  /** `name() { ...; }`, `function name { ...; }`, `function name() { ...; }` */
+  private functionDefinition(keyword: boolean): ShellNode {
+    const s = this.s;
+    const start = this.i;
+    const children: ShellNode[] = [];
+    if (keyword) {
+      children.push(this.keyword("function"));
+      this.skip();
+    }
+    const nameStart = this.i;
+    let j = nameStart;
+    const c = this.code(j);
+    if (!(c < 128 && IDENT[c] && !(c >= ZERO && c <= NINE))) bail();
+    while (j < this.n && IDENT[s.charCodeAt(j)]) j++;
+    if (!(isBlank(this.code(j)) || this.code(j) === LPAREN)) bail();
+    const name = this.node("word", true, nameStart, j, []);
+    name.field = "name";
+    children.push(name);
+    this.i = j;
+    this.skip();
+    if (this.code(this.i) === LPAREN) {
+      if (this.code(this.i + 1) !== RPAREN) bail();
+      children.push(this.token("(", this.i, this.i + 1), this.token(")", this.i + 1, this.i + 2));
+      this.i += 2;
+      this.skip();
+    } else if (!keyword) bail();
+    if (!(this.code(this.i) === LBRACE && isBlank(this.code(this.i + 1)))) bail();
+    this.nested++;
+    const body = this.group();
+    this.nested--;
+    body.field = "body";
+    children.push(body);
+    // A redirect after the body belongs to the definition.
+    this.skip();
+    if (this.atRedirect()) bail();
+    return this.node("function_definition", true, start, body.end - this.base, children);
   }
 
   /** The reserved word at the current position, if one stands there as a whole word. */
@@ -380,6 +556,9 @@ class FastParser {
     if (j - i < 2 || j - i > 8) return null;
     const word = s.slice(i, j);
     if (!KEYWORDS.has(word)) return null;
+    // `do_x`, `unsetA`, `fi2` are plain words.
+    const c = this.code(j);
+    if (c > 0 && c < 128 && IDENT[c]) return null;
     if (!this.endsWord(j)) bail();
     return word;
   }
@@ -500,6 +679,254 @@ class FastParser {
     return this.node("while_statement", true, start, this.i, children);
   }
 
+  /** `case x in a|b) c;; *) d;; esac` */
+  private caseStatement(): ShellNode {
+    const start = this.i;
+    const children = [this.keyword("case")];
+    this.skip();
+    const c = this.code(this.i);
+    if (c === -1 || c >= 128 || (SPECIAL[c] && c !== DQUOTE && c !== SQUOTE && c !== DOLLAR) || c === HASH)
+      bail();
+    const value = this.literal();
+    value.field = "value";
+    children.push(value);
+    children.push(this.expectKeyword("in"));
+    let last: ShellNode | null = null;
+    for (;;) {
+      const gap = this.i;
+      this.skip();
+      const word = this.keywordAt();
+      if (word === "esac") break;
+      if (word !== null) bail();
+      last = this.caseItem(gap);
+      children.push(last);
+    }
+    if (!last) bail();
+    // The last item is tree-sitter's `last_case_item`, whose `;;` has no field.
+    last.children[last.children.length - 1].field = null;
+    children.push(this.keyword("esac"));
+    return this.node("case_statement", true, start, this.i, children);
+  }
+
+  /** `a|b) statements ;;` (every item ends in `;;`); the blanks before it start at `gap`. */
+  private caseItem(gap: number): ShellNode {
+    const children: ShellNode[] = [];
+    if (this.code(this.i) === LPAREN) {
+      children.push(this.token("(", this.i, this.i + 1));
+      gap = ++this.i;
+    }
+    for (;;) {
+      this.skip();
+      const value = this.casePattern(gap);
+      value.field = "value";
+      children.push(value);
+      this.skip();
+      const i = this.i;
+      const c = this.code(i);
+      children.push(this.token(c === PIPE ? "|" : ")", i, i + 1));
+      this.i = gap = i + 1;
+      if (c === RPAREN) break;
+    }
+    this.nested++;
+    for (;;) {
+      this.skip();
+      const i = this.i;
+      const c = this.code(i);
+      const d = this.code(i + 1);
+      if (c === SEMI && d === SEMI) {
+        if (this.code(i + 2) === AMP) bail();
+        const t = this.token(";;", i, i + 2);
+        t.field = "termination";
+        children.push(t);
+        this.i = i + 2;
+        this.nested--;
+        return this.wrap("case_item", children);
+      }
+      if (c === -1 || this.keywordAt() === "esac") bail();
+      children.push(this.andOr());
+      this.skip();
+      const j = this.i;
+      const e = this.code(j);
+      const f = this.code(j + 1);
+      if (e === SEMI && f === SEMI) continue;
+      if (e === SEMI && f !== AMP) children.push(this.token(";", j, j + 1));
+      else if (e === AMP && f !== AMP && f !== GT) children.push(this.token("&", j, j + 1));
+      else bail();
+      this.i = j + 1;
+    }
+  }
+
+  /**
+   * One pattern of a case item, followed by `|`, `)` or a blank: a quoted string,
+   * `$x`, `${x}`, or plain characters, which are an `extglob_pattern` or a
+   * `word` as tree-sitter's scanner decides (see caseExtglob).
+   */
+  private casePattern(gap: number): ShellNode {
+    const s = this.s;
+    const start = this.i;
+    const c = this.code(start);
+    let value: ShellNode;
+    if (c === DQUOTE || c === SQUOTE || c === DOLLAR) {
+      value = this.primary(false);
+      if (value.type !== "string" && value.type !== "raw_string" && value.type !== "simple_expansion") {
+        if (value.type !== "expansion") bail();
+      }
+    } else {
+      let j = start;
+      while (j < this.n && CASE_PATTERN[s.charCodeAt(j)]) j++;
+      if (j === start) bail();
+      const d = this.code(j);
+      if (d !== PIPE && d !== RPAREN && !isBlank(d)) bail();
+      if (this.caseExtglob(gap, start, j)) {
+        value = this.node("extglob_pattern", true, start, j, []);
+        this.i = j;
+      } else {
+        value = this.word(true);
+        if (this.i !== j) bail();
+      }
+    }
+    const d = this.code(this.i);
+    if (d !== PIPE && d !== RPAREN && !isBlank(d)) bail();
+    return value;
+  }
+
+  /**
+   * Whether tree-sitter-bash's external scanner, called at `gap` (right
+   * after the previous token) in a case pattern, returns the plain pattern
+   * [start, end) as an `extglob_pattern`; false when it returns nothing, and
+   * the lexer then reads a word. A transcription of the scanner's test
+   * operator and extglob paths for the characters casePattern allows; any
+   * other outcome bails. A continuation before the pattern always fails it.
+   */
+  private caseExtglob(gap: number, start: number, end: number): boolean {
+    const code = (k: number) => {
+      const c = this.code(k);
+      if (c >= 128) bail();
+      return c;
+    };
+    const alpha = (c: number) => (c | 32) >= 97 && (c | 32) <= 122;
+    const alnum = (c: number) => alpha(c) || (c >= ZERO && c <= NINE);
+    const space = (c: number) => c === SPACE || (c >= TAB && c <= 13);
+    let i = gap;
+    while (code(i) === SPACE || code(i) === TAB) i++;
+    if (code(i) === BACKSLASH) return false;
+    if (i !== start) bail();
+    let mark = i;
+    /** The scanner returns an extglob_pattern ending at `mark` (if `ok`). */
+    const result = (ok: boolean) => {
+      if (!ok) return false;
+      if (mark !== end) bail();
+      return true;
+    };
+    // The test operator path: `-` and letters are consumed into the token.
+    if (code(i) === MINUS) {
+      i++;
+      while (alpha(code(i))) i++;
+      if (space(code(i))) {
+        // `-x ` is a test operator, `- ` a pattern.
+        if (i > start + 1) bail();
+        mark = i;
+        return result(true);
+      }
+    }
+    let c = code(i);
+    if (!(
+      c === QUESTION ||
+      c === STAR ||
+      c === PLUS ||
+      c === AT ||
+      c === BANG ||
+      c === MINUS ||
+      c === RPAREN ||
+      c === DOT ||
+      c === LBRACKET ||
+      alpha(c)
+    )) {
+      return false;
+    }
+    if (c === RPAREN) {
+      mark = i;
+      i++;
+      if (space(code(i))) return false;
+    }
+    mark = i;
+    const wasNonAlpha = !alpha(code(i));
+    if (code(i) !== LBRACKET) {
+      if (code(i) === 101 /* e */) {
+        mark = i;
+        i++;
+        // `esac` is not a pattern.
+        for (const letter of [115, 97, 99]) {
+          if (code(i) !== letter) break;
+          i++;
+          if (letter === 99 && space(code(i))) return false;
+        }
+      } else i++;
+    }
+    if (code(i) === MINUS) {
+      mark = i;
+      i++;
+      while (alnum(code(i))) i++;
+      c = code(i);
+      if (c === RPAREN || c === BACKSLASH || c === DOT) return false;
+      mark = i;
+    }
+    if (code(i) === RPAREN) {
+      mark = i;
+      i++;
+      if (space(code(i))) return result(wasNonAlpha);
+    }
+    if (space(code(i))) {
+      mark = i;
+      return result(true);
+    }
+    if (code(i) === DOLLAR) bail();
+    if (code(i) === PIPE) {
+      mark = i;
+      return result(true);
+    }
+    c = code(i);
+    if (!(alnum(c) || c === LPAREN || c === DQUOTE || c === LBRACKET || c === QUESTION || c === SLASH)) {
+      if (!(c === BACKSLASH || c === UNDERSCORE || c === STAR)) return false;
+    }
+    let sawNonAlphaDot = wasNonAlpha;
+    let parens = 0;
+    let brackets = 0;
+    let braces = 0;
+    for (;;) {
+      c = code(i);
+      let done = false;
+      if (c === -1) return false;
+      if (c === LPAREN) parens++;
+      else if (c === LBRACKET) brackets++;
+      else if (c === LBRACE) braces++;
+      else if (c === RPAREN) done = parens-- === 0;
+      else if (c === RBRACKET) done = brackets-- === 0;
+      else if (c === RBRACE) done = braces-- === 0;
+      if (c === PIPE) {
+        mark = i;
+        i++;
+        if (parens === 0 && brackets === 0 && braces === 0) return result(true);
+      }
+      if (done) return result(sawNonAlphaDot);
+      c = code(i);
+      const wasSpace = space(c);
+      if (c === DOLLAR) bail();
+      if (wasSpace || c === DQUOTE) {
+        mark = i;
+        return result(sawNonAlphaDot);
+      }
+      if (c === BACKSLASH) {
+        i++;
+        if (space(code(i)) || code(i) === DQUOTE) i++;
+      } else {
+        if (!alpha(c) && c !== DOT) sawNonAlphaDot = true;
+        i++;
+      }
+      mark = i;
+    }
+  }
+
   private doGroup(): ShellNode {
     const children = [this.expectKeyword("do")];
     this.terminated(children, null, DONE);
@@ -518,7 +945,9 @@ class FastParser {
     if (this.code(this.i) === RPAREN) bail();
     const inName = this.inName;
     this.inName = false;
+    this.nested++;
     this.statements(children, RPAREN);
+    this.nested--;
     this.inName = inName;
     children.push(this.token(")", this.i, this.i + 1));
     this.i++;
@@ -689,6 +1118,7 @@ class FastParser {
     const c = this.code(this.i);
     if (c === -1 || c === SEMI || c === PIPE || c === RPAREN) return true;
     if (c === BACKTICK && this.inBacktick) return true;
+    if (c === HASH) return this.atComment();
     return c === AMP && this.code(this.i + 1) !== GT;
   }
 
@@ -778,7 +1208,8 @@ class FastParser {
       let j = i + 1;
       while (j < this.n && IDENT[s.charCodeAt(j)]) j++;
       if (s.charCodeAt(j) !== EQ) break;
-      if (this.afterBackslashGap()) bail();
+      // At the start of a statement the scanner reads past a continuation.
+      if (children.length > 0 && this.afterBackslashGap()) bail();
       children.push(this.assignment());
       this.skip();
       if (this.atCommandEnd() || this.atAndOr()) {
@@ -796,7 +1227,7 @@ class FastParser {
       c === QUESTION ||
       c === MINUS ||
       c === ZERO ||
-      c === UNDERSCORE ||
+      (c === UNDERSCORE && !IDENT[this.code(i + 1)]) ||
       c === HASH ||
       c === BANG ||
       c >= 128 ||
@@ -1101,7 +1532,10 @@ class FastParser {
   private dollar(): ShellNode {
     const d = this.code(this.i + 1);
     if (d === LBRACE) return this.expansion(this.i);
-    if (d === LPAREN) return this.commandSubstitution(this.i);
+    if (d === LPAREN) {
+      if (this.code(this.i + 2) === LPAREN) return this.arithmeticExpansion(this.i);
+      return this.commandSubstitution(this.i);
+    }
     return this.simpleExpansion(this.i);
   }
 
@@ -1200,13 +1634,30 @@ class FastParser {
       return j;
     }
     if (c === COLON || c === MINUS || c === PLUS || c === EQ || c === QUESTION) {
-      // ${A:-word} and the like; the word is plain.
+      // ${A:-word} and the like; the word is plain, or one quoted string or expansion.
       if (c === COLON) {
         if (!(d === MINUS || d === PLUS || d === EQ || d === QUESTION)) bail();
         op(2);
       } else op(1);
       const k = run(j, EXP_WORD);
-      if (k === j) return j;
+      if (k === j) {
+        const e = this.code(j);
+        if (e === BACKTICK) return this.backtickWord(j, children);
+        if (e !== SQUOTE && e !== DQUOTE && e !== DOLLAR) return j;
+        if (e === DOLLAR) {
+          // Here `$((1))` is a subshell in `$( )`, and `$_` and `$` words.
+          const f = this.code(j + 1);
+          if (f === RBRACE) {
+            children.push(this.node("word", true, j, j + 1, []));
+            return j + 1;
+          }
+          if (f === LPAREN && this.code(j + 2) === LPAREN) bail();
+          if (f === UNDERSCORE && !IDENT[this.code(j + 2)]) bail();
+        }
+        this.i = j;
+        children.push(this.primary(false));
+        return this.i;
+      }
       // A leading name followed by `-` is read as a variable name (`${A:-a-b}`).
       const lead = run(j, IDENT);
       if (lead > j && this.code(lead) === MINUS) bail();
@@ -1219,7 +1670,7 @@ class FastParser {
         if (this.code(j + 2) === RBRACE) bail();
         op(2);
       } else op(1);
-      const k = run(j, EXP_PATTERN);
+      const k = this.bracketedRun(j, EXP_PATTERN);
       if (k === j) bail();
       children.push(this.node("regex", true, j, k, []));
       return k;
@@ -1243,6 +1694,139 @@ class FastParser {
     bail();
   }
 
+  /**
+   * `${A:-`cmd`}`: the scanner reads the backticks and what they hold as one
+   * word when nothing in them is a quote or an expansion (then bails).
+   */
+  private backtickWord(j: number, children: ShellNode[]): number {
+    const close = this.s.indexOf("}", j);
+    if (close < j + 2 || this.code(close - 1) !== BACKTICK) bail();
+    for (let k = j + 1; k < close - 1; k++) {
+      const c = this.s.charCodeAt(k);
+      if (c >= 128 || c === LF || c === BACKTICK || c === BACKSLASH || SPECIAL_IN_BACKTICK_WORD[c]) bail();
+    }
+    children.push(this.node("word", true, j, close, []));
+    return close;
+  }
+
+  /**
+   * The end of a run of characters in `set` and bracket expressions
+   * (`[a-z]`, `[^0-9.]`, `[[:digit:]]`) from k; the scanner's regex ends at
+   * a `]` it cannot match, so that ends the run too.
+   */
+  private bracketedRun(k: number, set: Uint8Array): number {
+    const s = this.s;
+    let depth = 0;
+    for (;;) {
+      const c = k < this.n ? s.charCodeAt(k) : -1;
+      if (c === LBRACKET) depth++;
+      else if (c === RBRACKET) {
+        if (depth === 0) return k;
+        depth--;
+      } else if (c === -1 || c >= 128 || !(set[c] || (depth > 0 && IN_BRACKETS[c]))) {
+        if (depth > 0) bail();
+        return k;
+      }
+      k++;
+    }
+  }
+
+  /**
+   * `$(( a + 1 ))` starting at `$`; the node starts at `from`. One
+   * expression of `+ - * /` (left-associative, `* /` binding tighter) over
+   * numbers, names, `$x`, `${x}` and `$(...)`.
+   */
+  private arithmeticExpansion(from: number): ShellNode {
+    const open = this.i;
+    if (this.inBacktick) bail();
+    const children = [this.token("$((", from, open + 3)];
+    this.i = open + 3;
+    children.push(this.arithmeticSum());
+    this.arithmeticBlanks();
+    const close = this.i;
+    if (this.code(close) !== RPAREN || this.code(close + 1) !== RPAREN) bail();
+    children.push(this.token("))", close, close + 2));
+    this.i = close + 2;
+    return this.node("arithmetic_expansion", true, from, close + 2, children);
+  }
+
+  private arithmeticBlanks(): void {
+    while (isBlank(this.code(this.i))) this.i++;
+  }
+
+  /** `a + b - c`: products joined by `+` and `-`, nesting to the left. */
+  private arithmeticSum(): ShellNode {
+    let left = this.arithmeticProduct();
+    for (;;) {
+      const c = this.arithmeticOperator();
+      if (c !== PLUS && c !== MINUS) return left;
+      left = this.arithmeticBinary(left, () => this.arithmeticProduct());
+    }
+  }
+
+  /** `a * b / c` */
+  private arithmeticProduct(): ShellNode {
+    let left = this.arithmeticOperand();
+    for (;;) {
+      const c = this.arithmeticOperator();
+      if (c !== STAR && c !== SLASH) return left;
+      left = this.arithmeticBinary(left, () => this.arithmeticOperand());
+    }
+  }
+
+  /** The one-character operator after the blanks here (-1 at `))`); bails on longer ones. */
+  private arithmeticOperator(): number {
+    this.arithmeticBlanks();
+    const c = this.code(this.i);
+    if (c === RPAREN) return -1;
+    if (!(c === PLUS || c === MINUS || c === STAR || c === SLASH)) bail();
+    // `++`, `**`, `+=`, ...
+    const d = this.code(this.i + 1);
+    if (d === c || d === EQ) bail();
+    return c;
+  }
+
+  /** `left <op> right` at the operator. */
+  private arithmeticBinary(left: ShellNode, readRight: () => ShellNode): ShellNode {
+    const op = this.token(this.s[this.i], this.i, this.i + 1);
+    op.field = "operator";
+    this.i++;
+    const right = readRight();
+    left.field = "left";
+    right.field = "right";
+    return this.wrap("binary_expression", [left, op, right]);
+  }
+
+  /** A number, a name, `$x`, `${x}` or `$(...)`. */
+  private arithmeticOperand(): ShellNode {
+    const s = this.s;
+    this.arithmeticBlanks();
+    const start = this.i;
+    const c = this.code(start);
+    let operand: ShellNode;
+    if (c === DOLLAR) {
+      const d = this.code(start + 1);
+      if (d === LPAREN && this.code(start + 2) === LPAREN) bail();
+      if (d === LBRACE) operand = this.expansion(start);
+      else if (d === LPAREN) operand = this.commandSubstitution(start);
+      else {
+        if (!(d >= 0 && d < 128 && IDENT[d] && !(d >= ZERO && d <= NINE))) bail();
+        operand = this.simpleExpansion(start);
+      }
+    } else if (c >= 0 && c < 128 && IDENT[c]) {
+      let j = start + 1;
+      while (j < this.n && IDENT[s.charCodeAt(j)]) j++;
+      const digits = /^[0-9]+$/.test(s.slice(start, j));
+      if (c >= ZERO && c <= NINE && !digits) bail();
+      operand = this.node(digits ? "number" : "variable_name", true, start, j, []);
+      this.i = j;
+    } else bail();
+    // What follows a name or number changes how the scanner reads it (`2%3`).
+    const e = this.code(this.i);
+    if (!(isBlank(e) || e === PLUS || e === MINUS || e === STAR || e === SLASH || e === RPAREN)) bail();
+    return operand;
+  }
+
   /** `$( statements )` starting at `$`; the node starts at `from`. */
   private commandSubstitution(from: number): ShellNode {
     const open = this.i;
@@ -1253,7 +1837,9 @@ class FastParser {
     if (this.code(this.i) === RPAREN) bail();
     const inName = this.inName;
     this.inName = false;
+    this.nested++;
     this.statements(children, RPAREN);
+    this.nested--;
     this.inName = inName;
     const close = this.i;
     children.push(this.token(")", close, close + 1));
@@ -1271,7 +1857,9 @@ class FastParser {
     const inName = this.inName;
     this.inName = false;
     this.inBacktick = true;
+    this.nested++;
     this.statements(children, BACKTICK);
+    this.nested--;
     this.inBacktick = false;
     this.inName = inName;
     const close = this.i;
@@ -1315,12 +1903,20 @@ class FastParser {
         this.i = j;
         let part: ShellNode;
         if (d === LBRACE) part = this.expansion(i);
+        else if (d === LPAREN && this.code(j + 2) === LPAREN) part = this.arithmeticExpansion(i);
         else if (d === LPAREN) part = this.commandSubstitution(i);
         else if (d === DQUOTE) {
           children.push(this.token("$", i, j + 1));
           children.push(this.token('"', j + 1, j + 2));
           this.i = j + 2;
           return this.node("string", true, start, j + 2, children);
+        } else if (d > 0 && d < 128 && BARE_DOLLAR_BEFORE[d]) {
+          // `"s/x$/y/"`: a `$` token, and the text goes on.
+          if (j !== i) bail();
+          children.push(this.token("$", j, j + 1));
+          i = j + 1;
+          fresh = false;
+          continue;
         } else part = this.simpleExpansion(i);
         children.push(part);
         i = this.i;
