@@ -198,6 +198,7 @@ function runTransform(
   let refusals: ReportedRefusal[] = [];
   let sideFiles: SideFile[] = [];
   let baseline: Problem[] | null = null;
+  let beforeRuns: Set<string> | null = null;
   let settled = false;
   const passes = transform.multiPass ? MAX_PASSES_PER_TRANSFORM : 1;
   for (let pass = 0; pass < passes; pass++) {
@@ -222,8 +223,8 @@ function runTransform(
       (c) => c.edits.length > 0 && (!anySuppressed || !suppressions.isSuppressed(ids(c.rules), c.line)),
     );
     const { accepted } = selectChanges(wanted);
-    const edits = accepted.flatMap((c) => c.edits);
-    const text = accepted.length === 0 ? model.text : applyEdits(model.text, edits);
+    const edits = accepted.length === 0 ? [] : accepted.flatMap((c) => c.edits);
+    const text = edits.length === 0 ? model.text : applyEdits(model.text, edits);
     if (text === model.text) {
       settled = true;
       break;
@@ -232,10 +233,11 @@ function runTransform(
     baseline ??= structuralProblems(start);
     const absorbed = editIntoOpenContinuation(model, edits);
     const added = absorbed ? [absorbed] : newProblems(baseline, structuralProblems(next));
-    const beforeRuns = new Set(start.instructions.filter((i) => i.keyword === "RUN").map((i) => i.text));
+    beforeRuns ??= new Set(start.instructions.filter((i) => i.keyword === "RUN").map((i) => i.text));
+    const before = beforeRuns;
     const shellBroken =
       added.length === 0 &&
-      shellErrorCount(next, (t) => !beforeRuns.has(t)) > 0 &&
+      shellErrorCount(next, (t) => !before.has(t)) > 0 &&
       shellErrorCount(next) > shellErrorCount(start);
     if (added.length > 0 || shellBroken) {
       const why =
