@@ -272,7 +272,9 @@ export function setFastShell(on: boolean): void {
 
 function parseShellUncached(dockerfileText: string, span: Span, escapeChar: string): ShellScript {
   const base = span.start;
-  const text = normaliseForBash(dockerfileText.slice(span.start, span.end), escapeChar);
+  // Only spans inside the script: a reused parse may belong to a file that differs elsewhere.
+  const own = dockerfileText.slice(span.start, span.end);
+  const text = normaliseForBash(own, escapeChar);
   // The common subset is parsed by hand into the very tree tree-sitter would build.
   let root = fastShell ? parseBashSubset(text, base) : null;
   let hasErrors = false;
@@ -290,12 +292,12 @@ function parseShellUncached(dockerfileText: string, span: Span, escapeChar: stri
       tree.delete();
     }
   }
-  // Only spans inside the script: a reused parse may belong to a file that differs elsewhere.
-  const own = dockerfileText.slice(span.start, span.end);
   const slice = (s: Span) => own.slice(s.start - base, s.end - base);
+  // Most scripts need no normalising: a word's raw text is then the text its value is read from.
+  const normalised = text === own ? null : text;
   const commands: ShellCommand[] = [];
   visit(root, (n) => {
-    if (n.type === "command") commands.push(toCommand(n, slice, text, base));
+    if (n.type === "command") commands.push(toCommand(n, slice, normalised, base));
   });
   return { base, text, root, commands, hasErrors, slice };
 }
@@ -337,18 +339,18 @@ export function visit(node: ShellNode, fn: (n: ShellNode) => void | false): void
   for (const child of node.children) visit(child, fn);
 }
 
+/** `normalised`: the script as bash reads it, or null when that is its own text. */
 function toCommand(
   node: ShellNode,
   slice: (s: Span) => string,
-  normalised: string,
+  normalised: string | null,
   base: number,
 ): ShellCommand {
-  const word = (n: ShellNode): ShellWord => ({
-    start: n.start,
-    end: n.end,
-    raw: slice(n),
-    value: wordValue(n, normalised.slice(n.start - base, n.end - base)),
-  });
+  const word = (n: ShellNode): ShellWord => {
+    const raw = slice(n);
+    const read = normalised === null ? raw : normalised.slice(n.start - base, n.end - base);
+    return { start: n.start, end: n.end, raw, value: wordValue(n, read) };
+  };
   let name: ShellWord | null = null;
   const args: ShellWord[] = [];
   const assignments: ShellWord[] = [];
