@@ -63,6 +63,13 @@ function compareAll(scripts: Iterable<string>): Comparison {
   return { fast, mismatches };
 }
 
+/** Every tree the fast parser gives equals tree-sitter's, and it takes more than `atLeast` scripts. */
+function expectAgreement(scripts: Iterable<string>, atLeast: number): void {
+  const { fast, mismatches } = compareAll(scripts);
+  expect(mismatches).toEqual([]);
+  expect(fast).toBeGreaterThan(atLeast);
+}
+
 /** The normalised shell of every shell-form RUN/CMD/ENTRYPOINT/HEALTHCHECK, as shellOf reads it. */
 function scriptsOf(dockerfile: string): string[] {
   const model = parseDockerfile(dockerfile);
@@ -89,6 +96,12 @@ function seeded(seed: number): () => number {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
+}
+
+/** A seeded random source, and a pick of one element with it. */
+function randomPicks(seed: number) {
+  const rnd = seeded(seed);
+  return { rnd, pick: <T>(a: readonly T[]): T => a[Math.floor(rnd() * a.length)] };
 }
 
 describe("hand-written snippets", () => {
@@ -278,16 +291,13 @@ describe("operator chains", () => {
     ["in a loop body", "for i in 1 2; do %; done"],
   ])("all of them, %s", (_name, frame) => {
     const all = [...chains()].map((c) => frame.replace("%", c));
-    const { fast, mismatches } = compareAll(all);
-    expect(mismatches).toEqual([]);
-    expect(fast).toBeGreaterThan(all.length * 0.9);
+    expectAgreement(all, all.length * 0.9);
   });
 
   test("random chains of compound statements in compound frames", () => {
     // Which nesting tree-sitter picks depends on what the operands are, so
     // the operands here are tests, groups, loops, negations and commands.
-    const rnd = seeded(7);
-    const pick = <T>(a: readonly T[]): T => a[Math.floor(rnd() * a.length)];
+    const { rnd, pick } = randomPicks(7);
     // prettier-ignore
     const units = [
       "a", "b x", 'a "x" $B', "A=1 b", "x=$(y | z)", "unset A", "local a=1", "echo ${A:-x}",
@@ -305,9 +315,7 @@ describe("operator chains", () => {
       for (let i = 1; i < n; i++) t += ` ${pick(ops)} ${pick(units)}${pick(redirects)}`;
       scripts.push(pick(frames).replace("%", t));
     }
-    const { fast, mismatches } = compareAll(scripts);
-    expect(mismatches).toEqual([]);
-    expect(fast).toBeGreaterThan(scripts.length * 0.6);
+    expectAgreement(scripts, scripts.length * 0.6);
   });
 });
 
@@ -315,8 +323,7 @@ describe("chains after a pipeline of three or more", () => {
   test("seeded chains in every kind of frame: whatever the fast parser takes matches tree-sitter", () => {
     // The peeled shape holds for pipelines of up to 7 commands, but only of
     // 3 inside ( ), $( ), backticks and case items.
-    const rnd = seeded(11);
-    const pick = <T>(a: readonly T[]): T => a[Math.floor(rnd() * a.length)];
+    const { rnd, pick } = randomPicks(11);
     // prettier-ignore
     const units = ["a", "b x", 'a "x" $B', "A=1 b", "x=$(y | z)", "unset A", "local a=1", "[ -f x ]", "(a)", "( a | b )",
       "{ b; }", "! c", "if a; then b; fi", "while a; do b; done", "export A=$(x)", "echo `a`", "case $x in a) b;; esac"];
@@ -336,15 +343,12 @@ describe("chains after a pipeline of three or more", () => {
       if (rnd() < 0.2) t += pick(["; y", " & y", " | z", " > f"]);
       scripts.push(pick(frames).replace("%", t));
     }
-    const { fast, mismatches } = compareAll(scripts);
-    expect(mismatches).toEqual([]);
-    expect(fast).toBeGreaterThan(600);
+    expectAgreement(scripts, 600);
   });
 
   test("seeded chains with later pipelines of three or more, redirects and compound operands", () => {
     // Whether the chain nests to the left depends on what its first operand is.
-    const rnd = seeded(12);
-    const pick = <T>(a: readonly T[]): T => a[Math.floor(rnd() * a.length)];
+    const { rnd, pick } = randomPicks(12);
     // prettier-ignore
     const units = ["a", "b x", 'a "x" $B', "A=1 b", "x=$(y | z)", "unset A", "local a=1", "[ -f x ]", "(a)", "( a | b )",
       "{ b; }", "! c", "if a; then b; fi", "while a; do b; done", "export A=$(x)", "echo `a`", "case $x in a) b;; esac"];
@@ -364,16 +368,13 @@ describe("chains after a pipeline of three or more", () => {
       if (rnd() < 0.2) t += pick(["; y", " & y", " | z", " > f"]);
       scripts.push(pick(frames).replace("%", t));
     }
-    const { fast, mismatches } = compareAll(scripts);
-    expect(mismatches).toEqual([]);
-    expect(fast).toBeGreaterThan(1000);
+    expectAgreement(scripts, 1000);
   });
 });
 
 describe("random scripts near the subset's edges", () => {
   test("seeded token soup: whatever the fast parser takes matches tree-sitter", () => {
-    const rnd = seeded(20240611);
-    const pick = <T>(a: readonly T[]): T => a[Math.floor(rnd() * a.length)];
+    const { rnd, pick } = randomPicks(20240611);
     // prettier-ignore
     const pieces = [
       "a", "b", "x", "A", " ", " ", " ", "$", "$", '"', '"', "'", "\\", "\\\n", " \\\n ", "|", "&",
@@ -390,9 +391,7 @@ describe("random scripts near the subset's edges", () => {
       for (let i = 0; i < len; i++) t += pick(pieces);
       scripts.push(t);
     }
-    const { fast, mismatches } = compareAll(scripts);
-    expect(mismatches).toEqual([]);
-    expect(fast).toBeGreaterThan(400);
+    expectAgreement(scripts, 400);
   });
 });
 
@@ -400,8 +399,7 @@ describe("backticks", () => {
   test("seeded scripts with `...` in every position", () => {
     // The scanner decides whether a backtick joins a word by looking at the
     // next backtick anywhere in the text, so several per script matter.
-    const rnd = seeded(99);
-    const pick = <T>(a: readonly T[]): T => a[Math.floor(rnd() * a.length)];
+    const { rnd, pick } = randomPicks(99);
     // prettier-ignore
     const inner = ["a", "a b", "a | b", "a && b", "a; b", "A=1", "a > f", "a 2>&1", 'echo "$X"', "a $B", "x=$(y)",
       "a -x", "[ -f x ]", "a;", "a ;", " a ", "a\\\n b", "a=b c", "a.b", "a/b"];
@@ -418,16 +416,13 @@ describe("backticks", () => {
       for (let i = 0; i < n; i++) t += (i ? pick(seps) : "") + pick(wraps).replace("%", pick(inner));
       scripts.push(t + pick(tails));
     }
-    const { fast, mismatches } = compareAll(scripts);
-    expect(mismatches).toEqual([]);
-    expect(fast).toBeGreaterThan(1000);
+    expectAgreement(scripts, 1000);
   });
 });
 
 describe("expansion patterns", () => {
   test("seeded ${A%...} and ${A#...} with bracket expressions: whatever the fast parser takes matches tree-sitter", () => {
-    const rnd = seeded(5);
-    const pick = <T>(a: readonly T[]): T => a[Math.floor(rnd() * a.length)];
+    const { rnd, pick } = randomPicks(5);
     const chars = [..."a9_.-*?/:;,+=@[]^!~[]{}#%$ '\""];
     // prettier-ignore
     const common = ["[a-z]*", "[^0-9.]*", ".[[:digit:]]*", "[-~bu]*", ";*", "*;", "[!a]", "[[:space:]]", "*[0-9]"];
@@ -442,16 +437,13 @@ describe("expansion patterns", () => {
       }
       scripts.push(t + pick(["", '"', " ]", " && b"]));
     }
-    const { fast, mismatches } = compareAll(scripts);
-    expect(mismatches).toEqual([]);
-    expect(fast).toBeGreaterThan(600);
+    expectAgreement(scripts, 600);
   });
 });
 
 describe("expansion operands", () => {
   test("seeded ${A:-...} operands: whatever the fast parser takes matches tree-sitter", () => {
-    const rnd = seeded(29);
-    const pick = <T>(a: readonly T[]): T => a[Math.floor(rnd() * a.length)];
+    const { pick } = randomPicks(29);
     // prettier-ignore
     const operands = ["$", "`a b`", "`getconf X `", "`a | b`", "`a`b", '`a "b"`', "`a $c`", "`a (b)`", "`a \\b`", "`a`", "``",
       "`a {b}`", "`a;b`", "$(nproc)", "$( getconf X ;)", "'/x:/y'", "''", '""', '"x y"', '"$B"', "$B", "$1", "$_", "$@",
@@ -465,16 +457,13 @@ describe("expansion operands", () => {
     for (let k = 0; k < 3000; k++) {
       scripts.push(pick(frames).replace("%", `\${A${pick(operators)}${pick(operands)}}`));
     }
-    const { fast, mismatches } = compareAll(scripts);
-    expect(mismatches).toEqual([]);
-    expect(fast).toBeGreaterThan(1000);
+    expectAgreement(scripts, 1000);
   });
 });
 
 describe("function definitions", () => {
   test("seeded definitions and calls: whatever the fast parser takes matches tree-sitter", () => {
-    const rnd = seeded(37);
-    const pick = <T>(a: readonly T[]): T => a[Math.floor(rnd() * a.length)];
+    const { pick } = randomPicks(37);
     const names = [
       "f",
       "_fetch",
@@ -515,16 +504,13 @@ describe("function definitions", () => {
     const frames = ["%", "x && %", "set -e; %", "(%)", "echo $(%)", "{ %; }", "if a; then %; fi"];
     const scripts: string[] = [];
     for (let k = 0; k < 3000; k++) scripts.push(pick(frames).replace("%", pick(forms)() + after()));
-    const { fast, mismatches } = compareAll(scripts);
-    expect(mismatches).toEqual([]);
-    expect(fast).toBeGreaterThan(600);
+    expectAgreement(scripts, 600);
   });
 });
 
 describe("dollar signs in strings", () => {
   test("seeded strings with `$` before other characters: whatever the fast parser takes matches tree-sitter", () => {
-    const rnd = seeded(41);
-    const pick = <T>(a: readonly T[]): T => a[Math.floor(rnd() * a.length)];
+    const { rnd, pick } = randomPicks(41);
     // prettier-ignore
     const parts = ["x", " ", "  ", "$", "$/", "$.", "$'", "$,", "$:", "$=", "$+", "$%", "$^", "$~", "$]", "$}", "$)", "$|",
       "$&", "$;", "$<", "$>", "$A", "${A}", "$(a)", "/y/", "\\$", '\\"', "`a`", "$1", "$$", "\t", "$ ", "$!", "$["];
@@ -535,16 +521,13 @@ describe("dollar signs in strings", () => {
       for (let n = 1 + Math.floor(rnd() * 6); n > 0; n--) t += pick(parts);
       scripts.push(pick(frames).replace(/%/g, t));
     }
-    const { fast, mismatches } = compareAll(scripts);
-    expect(mismatches).toEqual([]);
-    expect(fast).toBeGreaterThan(1500);
+    expectAgreement(scripts, 1500);
   });
 });
 
 describe("words that start with a reserved word", () => {
   test("seeded `do_x`, `unsetA`, `fi2`... in every position: whatever the fast parser takes matches tree-sitter", () => {
-    const rnd = seeded(43);
-    const pick = <T>(a: readonly T[]): T => a[Math.floor(rnd() * a.length)];
+    const { rnd, pick } = randomPicks(43);
     // prettier-ignore
     const keywords = ["do", "done", "if", "then", "fi", "elif", "else", "for", "in", "while", "until", "case", "esac",
       "function", "export", "local", "unset", "declare", "readonly", "select", "typeset", "unsetenv"];
@@ -567,16 +550,13 @@ describe("words that start with a reserved word", () => {
       for (let n = Math.floor(rnd() * 3); n > 0; n--) t += pick(["; ", " && ", " | "]) + pick(units)();
       scripts.push(t);
     }
-    const { fast, mismatches } = compareAll(scripts);
-    expect(mismatches).toEqual([]);
-    expect(fast).toBeGreaterThan(600);
+    expectAgreement(scripts, 600);
   });
 });
 
 describe("assignments after a continuation", () => {
   test("seeded `op\\⏎ A=1 cmd` at statement starts: whatever the fast parser takes matches tree-sitter", () => {
-    const rnd = seeded(47);
-    const pick = <T>(a: readonly T[]): T => a[Math.floor(rnd() * a.length)];
+    const { pick } = randomPicks(47);
     // prettier-ignore
     const frames: Array<[string, string]> = [["a &&", ""], ["a ||", ""], ["a |", ""], ["a;", ""], ["a &", ""], ["(", ")"],
       ["{", "; }"], ["if", "; then b; fi"], ["if a; then", "; fi"], ["if a; then b; else", "; fi"], ["while a; do", "; done"],
@@ -591,16 +571,13 @@ describe("assignments after a continuation", () => {
       const gap = pick(["\\\n ", "\\\n\t", "\\\n  \\\n ", " \\\n "]);
       scripts.push(before + gap + pick(assignments) + pick(["", " b", " b c", " 2>&1", " > f"]) + after);
     }
-    const { fast, mismatches } = compareAll(scripts);
-    expect(mismatches).toEqual([]);
-    expect(fast).toBeGreaterThan(1000);
+    expectAgreement(scripts, 1000);
   });
 });
 
 describe("comments", () => {
   test("seeded comments at the end and in the middle: whatever the fast parser takes matches tree-sitter", () => {
-    const rnd = seeded(23);
-    const pick = <T>(a: readonly T[]): T => a[Math.floor(rnd() * a.length)];
+    const { rnd, pick } = randomPicks(23);
     // prettier-ignore
     const pieces = ["a", "b x", 'echo "$A"', "A=1", "export A=1", "[ -f x ]", "(a)", "{ b; }", "if a; then b; fi", "a > f",
       "a 2>&1", "echo `a`", "echo $(a)", "case $x in a) b;; esac", "a | b", "a && b", "x=$(y)", "for i in 1; do a; done"];
@@ -614,16 +591,13 @@ describe("comments", () => {
       const at = rnd() < 0.6 ? t.length : Math.floor(rnd() * t.length);
       scripts.push(t.slice(0, at) + comment + t.slice(at));
     }
-    const { fast, mismatches } = compareAll(scripts);
-    expect(mismatches).toEqual([]);
-    expect(fast).toBeGreaterThan(1000);
+    expectAgreement(scripts, 1000);
   });
 });
 
 describe("arithmetic expansions", () => {
   test("seeded operands, operators and blanks: whatever the fast parser takes matches tree-sitter", () => {
-    const rnd = seeded(17);
-    const pick = <T>(a: readonly T[]): T => a[Math.floor(rnd() * a.length)];
+    const { rnd, pick } = randomPicks(17);
     // prettier-ignore
     const operands = ["1", "2", "10", "010", "0x1F", "n", "i", "N_2", "_a", "_", "$n", "$N_CORES", "${A}", "${A:-1}",
       "$(nproc)", "$( nproc ;)", "$(a | b)", "1a", "$1", "$#", "'1'", '"1"', "a[1]", "$((1))"];
@@ -639,9 +613,7 @@ describe("arithmetic expansions", () => {
         e += pick(blanks) + pick(operators) + pick(blanks) + pick(operands);
       scripts.push(pick(frames).replace("%", e + pick(blanks) + (rnd() < 0.05 ? ")" : "")));
     }
-    const { fast, mismatches } = compareAll(scripts);
-    expect(mismatches).toEqual([]);
-    expect(fast).toBeGreaterThan(300);
+    expectAgreement(scripts, 300);
   });
 });
 
@@ -649,8 +621,7 @@ describe("case statements", () => {
   test("seeded patterns, alternatives and blanks: whatever the fast parser takes matches tree-sitter", () => {
     // Whether a pattern is an extglob_pattern or a word depends on its
     // characters, on what precedes it and on whether a continuation does.
-    const rnd = seeded(31);
-    const pick = <T>(a: readonly T[]): T => a[Math.floor(rnd() * a.length)];
+    const { rnd, pick } = randomPicks(31);
     const chars = [..."aesczAE019_.*?/-"];
     const randomPattern = () => {
       let p = "";
@@ -687,9 +658,7 @@ describe("case statements", () => {
       }
       scripts.push(pick(frames).replace("%", `${t}${pick(gaps)}esac`));
     }
-    const { fast, mismatches } = compareAll(scripts);
-    expect(mismatches).toEqual([]);
-    expect(fast).toBeGreaterThan(1500);
+    expectAgreement(scripts, 1500);
   });
 });
 
