@@ -1756,21 +1756,21 @@ class FastParser {
 
   /** `a + b - c`: products joined by `+` and `-`, nesting to the left. */
   private arithmeticSum(): ShellNode {
-    let left = this.arithmeticProduct();
-    for (;;) {
-      const c = this.arithmeticOperator();
-      if (c !== PLUS && c !== MINUS) return left;
-      left = this.arithmeticBinary(left, () => this.arithmeticProduct());
-    }
+    return this.arithmeticChain(PLUS, MINUS, () => this.arithmeticProduct());
   }
 
   /** `a * b / c` */
   private arithmeticProduct(): ShellNode {
-    let left = this.arithmeticOperand();
+    return this.arithmeticChain(STAR, SLASH, () => this.arithmeticOperand());
+  }
+
+  /** Operands joined by either of two operators of one precedence, nesting to the left. */
+  private arithmeticChain(op1: number, op2: number, operand: () => ShellNode): ShellNode {
+    let left = operand();
     for (;;) {
       const c = this.arithmeticOperator();
-      if (c !== STAR && c !== SLASH) return left;
-      left = this.arithmeticBinary(left, () => this.arithmeticOperand());
+      if (c !== op1 && c !== op2) return left;
+      left = this.arithmeticBinary(left, operand);
     }
   }
 
