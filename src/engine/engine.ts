@@ -233,8 +233,9 @@ function runTransform(
     baseline ??= structuralProblems(start);
     const absorbed = editIntoOpenContinuation(model, edits);
     const added = absorbed ? [absorbed] : newProblems(baseline, structuralProblems(next));
-    beforeRuns ??= new Set(start.instructions.filter((i) => i.keyword === "RUN").map((i) => i.text));
-    const before = beforeRuns;
+    const before = (beforeRuns ??= new Set(
+      start.instructions.filter((i) => i.keyword === "RUN").map((i) => i.text),
+    ));
     const shellBroken =
       added.length === 0 &&
       shellErrorCount(next, (t) => !before.has(t)) > 0 &&
