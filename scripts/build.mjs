@@ -45,9 +45,11 @@ await build({
 // web-tree-sitter loads Node built-ins with import(); a script run from V8's
 // code cache (vm.Script) has no loader for that on Node 20.
 const cjs = readFileSync("dist/dfopt.cjs", "utf8");
-const patched = cjs.replace(
-  /\bimport\((["'])((?:node:)?(?:module|fs\/promises|fs|path|url))\1\)/g,
-  'Promise.resolve(__dfoptRequire("$2"))',
+const patched = asciiOnly(
+  cjs.replace(
+    /\bimport\((["'])((?:node:)?(?:module|fs\/promises|fs|path|url))\1\)/g,
+    'Promise.resolve(__dfoptRequire("$2"))',
+  ),
 );
 if (/\bimport\(["']/.test(patched))
   throw new Error("dist/dfopt.cjs still has a dynamic import() of a string");
@@ -70,5 +72,18 @@ await build({
     js: "import { createRequire as __dfoptCreateRequire } from 'node:module'; const require = __dfoptCreateRequire(import.meta.url);",
   },
 });
+writeFileSync("dist/worker.js", asciiOnly(readFileSync("dist/worker.js", "utf8")));
 copyFileSync(require.resolve("web-tree-sitter/web-tree-sitter.wasm"), "dist/web-tree-sitter.wasm");
 copyFileSync(require.resolve("tree-sitter-bash/tree-sitter-bash.wasm"), "dist/tree-sitter-bash.wasm");
+
+/**
+ * esbuild escapes non-ASCII characters in strings and identifiers but keeps
+ * them in the comments it preserves. One such character makes Node decode the
+ * whole ~1 MB bundle into a two-byte string at every start (~20 million
+ * instructions, a fifth of a one-file run's own cost). A \uXXXX escape of
+ * each UTF-16 unit reads the same in a comment, and in a string or a regular
+ * expression too, should one ever hold such a character.
+ */
+function asciiOnly(code) {
+  return code.replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+}

@@ -122,6 +122,14 @@ describe.skipIf(!built)("the bundled CLI", () => {
     expect(loaded.filter((m) => m.includes("esm/module_job") || heavy.includes(m))).toEqual([]);
     expect(loaded).toContain("NativeModule vm");
   });
+
+  test("the bundles are ASCII, so Node reads them as one-byte strings (one non-ASCII character in a comment doubles that)", () => {
+    for (const file of ["dist/dfopt.cjs", "dist/cli.cjs", "dist/worker.js"]) {
+      const bytes = fs.readFileSync(path.join(ROOT, file));
+      const at = bytes.findIndex((b) => b > 0x7f);
+      expect({ file, at }).toEqual({ file, at: -1 });
+    }
+  });
 });
 
 test.skipIf(built)("bundle tests skipped: dist/ is not built (run `npm run build`)", () => {});
