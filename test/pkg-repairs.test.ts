@@ -97,6 +97,12 @@ describe("shell positions", () => {
     expect(run(text).output).toBe(text);
   });
 
+  test("an inline comment keeps the RUN untouchable after an edit above moves it", () => {
+    const runText = "RUN apt-get install curl # note \\\n    git\n";
+    const r = run(`FROM debian:12\nMAINTAINER someone\n${runText}`, [...PKG_IDS, "maintainer-to-label"]);
+    expect(r.output).toBe(`FROM debian:12\nLABEL org.opencontainers.image.authors="someone"\n${runText}`);
+  });
+
   test("curl: combined short flags are recognised and extended in place", () => {
     const r = run("FROM debian:12\nRUN curl -sSL https://x/i.sh | bash && curl -Ls https://x/a -o a\n", [
       "curl-flags",

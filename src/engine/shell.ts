@@ -48,6 +48,8 @@ export interface ShellScript {
   commands: ShellCommand[];
   /** tree-sitter found syntax it could not read. */
   hasErrors: boolean;
+  /** The script holds a `#` comment. */
+  hasComment: boolean;
   /** Source text of a span inside the script (offsets are Dockerfile offsets). */
   slice(span: Span): string;
 }
@@ -259,7 +261,15 @@ function moveScript(script: ShellScript, delta: number, source: string): ShellSc
       hasRedirects: c.hasRedirects,
     };
   });
-  return { base, text: script.text, root, commands, hasErrors: script.hasErrors, slice };
+  return {
+    base,
+    text: script.text,
+    root,
+    commands,
+    hasErrors: script.hasErrors,
+    hasComment: script.hasComment,
+    slice,
+  };
 }
 
 let fastShell = true;
@@ -296,10 +306,12 @@ function parseShellUncached(dockerfileText: string, span: Span, escapeChar: stri
   // Most scripts need no normalising: a word's raw text is then the text its value is read from.
   const normalised = text === own ? null : text;
   const commands: ShellCommand[] = [];
+  let hasComment = false;
   visit(root, (n) => {
     if (n.type === "command") commands.push(toCommand(n, slice, normalised, base));
+    else if (n.type === "comment") hasComment = true;
   });
-  return { base, text, root, commands, hasErrors, slice };
+  return { base, text, root, commands, hasErrors, hasComment, slice };
 }
 
 function copyTree(cursor: TsCursor, base: number): ShellNode {

@@ -1,7 +1,6 @@
 import type { DockerfileModel, Instr, Stage } from "../../src/engine/parse.ts";
 import {
   shellOf,
-  visit,
   type ShellCommand,
   type ShellNode,
   type ShellScript,
@@ -56,13 +55,8 @@ function trustedRunScripts(model: DockerfileModel, instrs: readonly Instr[]): Ru
 
 function trustedRunScript(model: DockerfileModel, instr: Instr): RunScript | null {
   const script = shellOf(instr, model.text, model.escapeChar);
-  if (!script || script.hasErrors) return null;
-  let comment = false;
-  visit(script.root, (n) => {
-    if (n.type === "comment") comment = true;
-    if (comment) return false;
-  });
-  return comment ? null : { instr, script };
+  if (!script || script.hasErrors || script.hasComment) return null;
+  return { instr, script };
 }
 
 /** A package-manager (or curl, npm, pip) invocation inside a RUN. */

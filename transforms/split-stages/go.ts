@@ -111,7 +111,8 @@ export const go: Ecosystem = {
   detect(input) {
     const image = input.stage.image;
     if (image && /^golang$/.test(shortName(image.name))) return true;
-    return runsWith(input, isGoBuild).length > 0 && hasGoMod(input.context);
+    // The context check first: it is memoised per context, the RUN walk is not.
+    return hasGoMod(input.context) && runsWith(input, isGoBuild).length > 0;
   },
   plan: (input) => guarded(() => planGo(input)),
 };
