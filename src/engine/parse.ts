@@ -6,6 +6,7 @@ import {
   type ScannedFile,
   type ScannedInstr,
 } from "./scan.ts";
+import type { ShellScript } from "./shell.ts";
 import { computeLineStarts, decodeSource, lineAt, type SourceText } from "./source.ts";
 
 export const KNOWN_INSTRUCTIONS = new Set([
@@ -66,6 +67,12 @@ export interface Instr extends Span {
   hasHeredoc: boolean;
   /** The exact source text of the instruction. */
   text: string;
+  /**
+   * shellOf's reading of the instruction, kept on it once asked for (undefined
+   * until then). A field, not a WeakMap: every edit makes new instructions,
+   * and a WeakMap's entries cost every young-generation GC (~2% of a bulk run).
+   */
+  shellScript: ShellScript | null | undefined;
 }
 
 export interface ImageRef {
@@ -181,15 +188,19 @@ export function parseEdited(
 
 /** Everything a model says, as text, for comparing two parses. */
 export function modelShape(model: DockerfileModel): string {
-  return JSON.stringify({
-    escapeChar: model.escapeChar,
-    lineStarts: model.lineStarts,
-    instructions: model.instructions,
-    globalArgs: model.globalArgs,
-    globalArgValues: [...model.globalArgValues],
-    stages: model.stages,
-    comments: model.comments,
-  });
+  const withoutMemo = (key: string, value: unknown) => (key === "shellScript" ? undefined : value);
+  return JSON.stringify(
+    {
+      escapeChar: model.escapeChar,
+      lineStarts: model.lineStarts,
+      instructions: model.instructions,
+      globalArgs: model.globalArgs,
+      globalArgValues: [...model.globalArgValues],
+      stages: model.stages,
+      comments: model.comments,
+    },
+    withoutMemo,
+  );
 }
 
 /** The fast scanner alone; null when it would fall back to dockerfile-ast. */
@@ -326,6 +337,7 @@ function toInstr(raw: ScannedInstr, stage: number, text: string, lineStarts: num
     execForm: raw.execForm,
     hasHeredoc: raw.hasHeredoc,
     text: text.slice(range.start, end),
+    shellScript: undefined,
   };
 }
 

@@ -167,14 +167,12 @@ export function normaliseEveryLine(text: string, escapeChar: string): string {
 /** CR, blanks after a `\\` before the line break, or a comment or blank line inside a continuation. */
 const NEEDS_NORMALISING = /\r|\\[ \t]+\n|\\\n[ \t]*(?:#|\n)/;
 
-const scriptCache = new WeakMap<Instr, ShellScript | null>();
-
 /**
  * The shell script of a shell-form RUN/CMD/ENTRYPOINT/HEALTHCHECK; null for
  * exec form, heredocs and empty instructions.
  */
 export function shellOf(instr: Instr, dockerfileText: string, escapeChar: string): ShellScript | null {
-  if (scriptCache.has(instr)) return scriptCache.get(instr)!;
+  if (instr.shellScript !== undefined) return instr.shellScript;
   let script: ShellScript | null = null;
   if (!instr.execForm && !instr.hasHeredoc && instr.argsSpan) {
     let start = instr.argsSpan.start;
@@ -184,7 +182,7 @@ export function shellOf(instr: Instr, dockerfileText: string, escapeChar: string
     }
     script = parseShell(dockerfileText, { start, end: instr.argsSpan.end }, escapeChar);
   }
-  scriptCache.set(instr, script);
+  instr.shellScript = script;
   return script;
 }
 

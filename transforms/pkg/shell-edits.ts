@@ -17,6 +17,8 @@ import type { Change, Edit, Refusal } from "../../src/engine/types.ts";
 export interface RunScript {
   instr: Instr;
   script: ShellScript;
+  /** The RUN's commands as tool calls, once asked for (a field: see Instr.shellScript). */
+  calls: Array<ToolCall | null> | undefined;
 }
 
 /**
@@ -40,7 +42,6 @@ export function runScripts(
 // and tool calls: an instruction object stands for the same text at the same place.
 const runScriptsOfModel = new WeakMap<DockerfileModel, RunScript[]>();
 const runScriptOfInstr = new WeakMap<Instr, RunScript | null>();
-const callsOfRun = new WeakMap<RunScript, Array<ToolCall | null>>();
 
 function trustedRunScripts(model: DockerfileModel, instrs: readonly Instr[]): RunScript[] {
   const out: RunScript[] = [];
@@ -56,7 +57,7 @@ function trustedRunScripts(model: DockerfileModel, instrs: readonly Instr[]): Ru
 function trustedRunScript(model: DockerfileModel, instr: Instr): RunScript | null {
   const script = shellOf(instr, model.text, model.escapeChar);
   if (!script || script.hasErrors || script.hasComment) return null;
-  return { instr, script };
+  return { instr, script, calls: undefined };
 }
 
 /** A package-manager (or curl, npm, pip) invocation inside a RUN. */
@@ -192,7 +193,7 @@ function canonicalTool(name: string): string {
 }
 
 /** Resolves `[VAR=x] [sudo [-E]] [env [VAR=x]] tool ...` and `python -m pip ...`. */
-export function toolCall(rs: RunScript, cmd: ShellCommand): ToolCall | null {
+export function toolCall(rs: Pick<RunScript, "instr" | "script">, cmd: ShellCommand): ToolCall | null {
   if (inOpaqueContext(cmd.node)) return null;
   const words = cmd.words;
   let i = 0;
@@ -247,8 +248,7 @@ export function toolCall(rs: RunScript, cmd: ShellCommand): ToolCall | null {
 
 /** Every tool call of the given tools in the RUN. */
 export function toolCalls(rs: RunScript, tools: readonly string[]): ToolCall[] {
-  let calls = callsOfRun.get(rs);
-  if (!calls) callsOfRun.set(rs, (calls = rs.script.commands.map((cmd) => toolCall(rs, cmd))));
+  const calls = (rs.calls ??= rs.script.commands.map((cmd) => toolCall(rs, cmd)));
   const out: ToolCall[] = [];
   for (const call of calls) if (call && tools.includes(call.tool)) out.push(call);
   return out;
