@@ -14,6 +14,7 @@ import {
   setFastParse,
   type DockerfileModel,
 } from "../src/engine/parse.ts";
+import { forgetReusableParses, shellOf, type ShellScript } from "../src/engine/shell.ts";
 import { decodeSource } from "../src/engine/source.ts";
 import type { BuildContext, Transform, TransformOptions } from "../src/engine/types.ts";
 import { emptyContext } from "../src/io/context.ts";
@@ -336,6 +337,58 @@ describe("parse after edits reads only what the edits change, as a full parse wo
     const again = parseEdited(prev, { ...prev.source, text: next.text }, edits);
     expect(again.instructions[0]).not.toBe(prev.instructions[0]);
     expect(modelShape(again)).toBe(modelShape(next));
+  });
+
+  test("a moved instruction takes its shell script along, moved; the old instruction reads its own again", () => {
+    const prev = parseSource(decodeSource("FROM x\nRUN a\nRUN apt-get install -y curl && echo 'x y'\n"));
+    const moved = prev.instructions[2];
+    const script = shellOf(moved, prev.text, prev.escapeChar)!;
+    const edits = [{ start: 11, end: 12, text: "aaa" }];
+    const next = parseEdited(prev, { ...prev.source, text: applyEdits(prev.text, edits) }, edits);
+    const nextScript = shellOf(next.instructions[2], next.text, next.escapeChar)!;
+    expect(nextScript).toBe(script);
+    const fresh = (m: DockerfileModel, i: number) => {
+      forgetReusableParses(); // or the parse would reuse the very script under test
+      return shellOf(parseSource(m.source).instructions[i], m.text, m.escapeChar)!;
+    };
+    const shape = (s: ShellScript) => ({
+      base: s.base,
+      root: JSON.stringify(s.root, (k, v) => (k === "parent" ? undefined : v)),
+      commands: s.commands.map((c) => [c.start, c.end, c.words.map((w) => [w.start, w.end, w.value])]),
+      words: s.commands.map((c) => c.words.map((w) => s.slice(w))),
+    });
+    expect(shape(nextScript)).toEqual(shape(fresh(next, 2)));
+    expect(nextScript.slice(nextScript.commands[0].name!)).toBe("apt-get");
+    const oldAgain = shellOf(moved, prev.text, prev.escapeChar)!;
+    expect(oldAgain).not.toBe(script);
+    expect(shape(oldAgain)).toEqual(shape(fresh(prev, 2)));
+  });
+
+  test("a rewrite rolled back after moving scripts leaves later repairs their right positions", () => {
+    const input =
+      "FROM a:1 AS build\nRUN apt-get install --no-install-recommends curl\nFROM b:2\nCOPY --from=build /out /out\n";
+    // Renames the stage, longer, and not the --from that uses it: the check undoes it.
+    const breaksStageRefs: Transform = {
+      id: "breaks",
+      description: "test transform",
+      safety: "safe",
+      run({ model }) {
+        const s = model.stages.find((x) => x.nameSpan);
+        if (!s?.nameSpan || model.text.includes("builder")) return { changes: [], refusals: [] };
+        return {
+          changes: [{ line: s.from.line, message: "rename", edits: [{ ...s.nameSpan, text: "builder" }] }],
+          refusals: [],
+        };
+      },
+    };
+    const [recommends, yes] = ["apt-get-no-install-recommends", "apt-get-yes"].map((id) =>
+      transformById(id)!,
+    );
+    const withoutBreaking = optimizeFile(input, emptyContext, { transforms: [recommends, yes] });
+    expect(withoutBreaking.output).toContain("RUN apt-get install -y --no-install-recommends curl\n");
+    const r = optimizeFile(input, emptyContext, { transforms: [recommends, breaksStageRefs, yes] });
+    expect(r.refusals.map((x) => x.transform)).toContain("breaks");
+    expect(r.output).toBe(withoutBreaking.output);
   });
 
   test.skipIf(!corpusAvailable)("every edit the engine makes on a corpus sample (every 8th file)", () => {

@@ -244,7 +244,9 @@ function runTransform(
       const why =
         added.length > 0 ? `${added[0].message} (line ${added[0].line})` : "a RUN's shell no longer parses";
       return {
-        model: start,
+        // Parsed anew: parseEdited moved shell scripts of `start`'s instructions to
+        // `next`'s, and caches keyed by those instructions would read them moved.
+        model: parseSource(start.source),
         settled: true,
         changes: [],
         refusals: [

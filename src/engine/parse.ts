@@ -6,7 +6,7 @@ import {
   type ScannedFile,
   type ScannedInstr,
 } from "./scan.ts";
-import type { ShellScript } from "./shell.ts";
+import { moveScriptInPlace, type ShellScript } from "./shell.ts";
 import { computeLineStarts, decodeSource, lineAt, type SourceText } from "./source.ts";
 
 export const KNOWN_INSTRUCTIONS = new Set([
@@ -174,6 +174,7 @@ export function parseEdited(
   if (!rescan) return parseSource(source);
   const kept = prev.instructions.slice(0, rescan.keptInstructions);
   const model = buildModel(source, rescan.scanned, lineStarts, kept);
+  if (rescan.movedTail) handOverShellScripts(prev, model, rescan.movedTail);
   if (checkEditedParses) {
     const full = parseSource(source);
     if (modelShape(full) !== modelShape(model)) {
@@ -184,6 +185,33 @@ export function parseEdited(
   }
   lastScan = { model, scanned: rescan.scanned };
   return model;
+}
+
+/**
+ * An instruction after the edits reads as before, only moved: its shell
+ * script moves with it, in place, rather than as a copy (copies were ~7% of
+ * the engine's time and a quarter of what survived young-generation GCs).
+ * The old instruction gives it up, so that were the old model used again
+ * (a rewrite rolled back), it would parse its script anew.
+ */
+function handOverShellScripts(
+  prev: DockerfileModel,
+  next: DockerfileModel,
+  moved: { from: number; to: number; delta: number },
+): void {
+  const count = prev.instructions.length - moved.from;
+  for (let k = 0; k < count; k++) {
+    const old = prev.instructions[moved.from + k];
+    const script = old.shellScript;
+    if (script === undefined) continue;
+    const instr = next.instructions[moved.to + k];
+    if (moved.delta === 0) {
+      instr.shellScript = script;
+      continue;
+    }
+    old.shellScript = undefined;
+    instr.shellScript = script && moveScriptInPlace(script, moved.delta);
+  }
 }
 
 /** Everything a model says, as text, for comparing two parses. */

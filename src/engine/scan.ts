@@ -105,6 +105,11 @@ function scanItems(scanner: Scanner, from: number, stopAt: (offset: number) => b
 export interface Rescan {
   scanned: ScannedFile;
   keptInstructions: number;
+  /**
+   * The old instructions read again as they were, only moved by `delta`: the
+   * previous scan's instructions from `from` on are this scan's from `to` on.
+   */
+  movedTail: { from: number; to: number; delta: number } | null;
 }
 
 /**
@@ -170,7 +175,9 @@ export function rescanDockerfile(
   }
   instructions.push(...scanner.instructions);
   comments.push(...scanner.comments);
+  let movedTail: Rescan["movedTail"] = null;
   if (stop < text.length) {
+    movedTail = { from: next, to: instructions.length, delta };
     const resumeOld = old[next].range.start;
     const lineDelta = lineAt(lineStarts, stop) - lineAt(prevLineStarts, resumeOld);
     for (let k = next; k < old.length; k++) instructions.push(movedInstr(old[k], delta));
@@ -182,6 +189,7 @@ export function rescanDockerfile(
   return {
     scanned: { escapeChar: prev.escapeChar, bodyStart: prev.bodyStart, instructions, comments },
     keptInstructions: kept,
+    movedTail,
   };
 }
 

@@ -238,7 +238,7 @@ function moveScript(script: ShellScript, delta: number, source: string): ShellSc
     return copy;
   };
   const root = move(script.root, null);
-  const slice = (s: Span) => source.slice(s.start - base, s.end - base);
+
   const word = (w: ShellWord): ShellWord => ({
     start: w.start + delta,
     end: w.end + delta,
@@ -259,15 +259,44 @@ function moveScript(script: ShellScript, delta: number, source: string): ShellSc
       hasRedirects: c.hasRedirects,
     };
   });
-  return {
+  const copy: ShellScript = {
     base,
     text: script.text,
     root,
     commands,
     hasErrors: script.hasErrors,
     hasComment: script.hasComment,
-    slice,
+    slice: (s) => source.slice(s.start - copy.base, s.end - copy.base),
   };
+  return copy;
+}
+
+/**
+ * Moves a script by `delta` by shifting its offsets, for its instruction's
+ * next version when an edit before it only moved it (see parseEdited). Only
+ * for a script nothing else will read at its old place.
+ */
+export function moveScriptInPlace(script: ShellScript, delta: number): ShellScript {
+  script.base += delta;
+  const shift = (n: ShellNode) => {
+    n.start += delta;
+    n.end += delta;
+    for (const child of n.children) shift(child);
+  };
+  shift(script.root);
+  // `words` holds the same objects as `name` and `args`.
+  const shiftWord = (w: ShellWord) => {
+    w.start += delta;
+    w.end += delta;
+  };
+  for (const c of script.commands) {
+    c.start += delta;
+    c.end += delta;
+    if (c.name) shiftWord(c.name);
+    for (const w of c.args) shiftWord(w);
+    for (const w of c.assignments) shiftWord(w);
+  }
+  return script;
 }
 
 let fastShell = true;
@@ -300,16 +329,26 @@ function parseShellUncached(dockerfileText: string, span: Span, escapeChar: stri
       tree.delete();
     }
   }
-  const slice = (s: Span) => own.slice(s.start - base, s.end - base);
+  const sliceAtBase = (s: Span) => own.slice(s.start - base, s.end - base);
   // Most scripts need no normalising: a word's raw text is then the text its value is read from.
   const normalised = text === own ? null : text;
   const commands: ShellCommand[] = [];
   let hasComment = false;
   visit(root, (n) => {
-    if (n.type === "command") commands.push(toCommand(n, slice, normalised, base));
+    if (n.type === "command") commands.push(toCommand(n, sliceAtBase, normalised, base));
     else if (n.type === "comment") hasComment = true;
   });
-  return { base, text, root, commands, hasErrors, hasComment, slice };
+  const script: ShellScript = {
+    base,
+    text,
+    root,
+    commands,
+    hasErrors,
+    hasComment,
+    // The script may move later (moveScriptInPlace).
+    slice: (s) => own.slice(s.start - script.base, s.end - script.base),
+  };
+  return script;
 }
 
 function copyTree(cursor: TsCursor, base: number): ShellNode {
