@@ -134,6 +134,45 @@ const appendUser: Transform = {
   },
 };
 
+/** Replaces every RUN text `from` with `to` (a test of the shell check). */
+const replaceInRuns = (from: string, to: string): Transform => ({
+  id: "replace",
+  description: "test transform",
+  safety: "safe",
+  run({ model }) {
+    const changes = model.instructions
+      .filter((i) => i.keyword === "RUN" && i.text.includes(from))
+      .map((i) => {
+        const at = i.start + i.text.indexOf(from);
+        return { line: i.line, message: "replace", edits: [{ start: at, end: at + from.length, text: to }] };
+      });
+    return { changes, refusals: [] };
+  },
+});
+
+describe("the shell check", () => {
+  test("undoes a rewrite that leaves a RUN's shell unreadable, and says why", () => {
+    const input = "FROM a:1\nRUN echo one && echo two\nRUN echo three\n";
+    const r = run(input, [replaceInRuns("&& echo two", "&& (echo two")]);
+    expect(r.output).toBe(input);
+    expect(r.refusals).toEqual([
+      expect.objectContaining({
+        transform: "replace",
+        reason: expect.stringMatching(/a RUN's shell no longer parses/),
+      }),
+    ]);
+  });
+
+  test("keeps a rewrite beside a RUN that was unreadable before, and one that leaves it no worse", () => {
+    const broken = "RUN echo $(( 1 +\n";
+    const beside = run(`FROM a:1\n${broken}RUN echo two\n`, [replaceInRuns("echo two", "echo 2")]);
+    expect(beside.output).toBe(`FROM a:1\n${broken}RUN echo 2\n`);
+    const inside = run(`FROM a:1\n${broken}`, [replaceInRuns("echo $((", "printf $((")]);
+    expect(inside.output).toBe("FROM a:1\nRUN printf $(( 1 +\n");
+    expect(inside.refusals).toEqual([]);
+  });
+});
+
 describe("edits after a line continuation that ends the file", () => {
   const open = [
     "FROM a:1\nRUN make \\\n\n\n",

@@ -77,13 +77,29 @@ function stageReferences(instr: DockerfileModel["instructions"][number]): string
 }
 
 /** Number of shell-form RUNs whose shell tree-sitter cannot read. */
-export function shellErrorCount(model: DockerfileModel, only?: (text: string) => boolean): number {
+export function shellErrorCount(model: DockerfileModel): number {
   let n = 0;
   for (const instr of model.instructions) {
-    if (instr.keyword !== "RUN" || (only && !only(instr.text))) continue;
-    if (shellOf(instr, model.text, model.escapeChar)?.hasErrors) n++;
+    if (instr.keyword === "RUN" && shellOf(instr, model.text, model.escapeChar)?.hasErrors) n++;
   }
   return n;
+}
+
+/**
+ * Whether `next`, made from `start` by one transform, has a RUN with a new
+ * text whose shell no longer parses, and more such RUNs than `start` had.
+ * Most files have no RUN with shell errors at all: the RUN texts of `start`
+ * are only gathered (and hashed) when `next` has one.
+ */
+export function shellNewlyBroken(start: DockerfileModel, next: DockerfileModel): boolean {
+  const broken: string[] = [];
+  for (const instr of next.instructions) {
+    if (instr.keyword === "RUN" && shellOf(instr, next.text, next.escapeChar)?.hasErrors)
+      broken.push(instr.text);
+  }
+  if (broken.length === 0) return false;
+  const before = new Set(start.instructions.filter((i) => i.keyword === "RUN").map((i) => i.text));
+  return broken.some((t) => !before.has(t)) && broken.length > shellErrorCount(start);
 }
 
 /** Problems in `after` that `before` did not have (compared by key, counting). */

@@ -1,7 +1,7 @@
 import {
   editIntoOpenContinuation,
   newProblems,
-  shellErrorCount,
+  shellNewlyBroken,
   structuralProblems,
   type Problem,
 } from "./check.ts";
@@ -14,6 +14,7 @@ import { NO_SUPPRESSIONS, readSuppressions } from "./suppress.ts";
 import {
   DEFAULT_OPTIONS,
   type BuildContext,
+  type Edit,
   type SideFile,
   type Transform,
   type TransformOptions,
@@ -114,7 +115,9 @@ export function optimizeFile(raw: string, context: BuildContext, settings: RunSe
   const changes: AppliedChange[] = [];
   const refusals: ReportedRefusal[] = [];
   const sideFiles = new Map<string, SideFile>();
-  const seen = new Set<string>([source.text]);
+  // Texts after each round, for spotting transforms that undo each other. At
+  // most MAX_ROUNDS: compared one by one, which is cheaper than hashing them.
+  const seen: string[] = [source.text];
   let converged = false;
   // The text each transform last found nothing to change in: transforms are
   // pure, so a later round need not run one again on the same text.
@@ -152,8 +155,8 @@ export function optimizeFile(raw: string, context: BuildContext, settings: RunSe
       converged = true;
       break;
     }
-    if (seen.has(model.text)) break; // a cycle: transforms undo each other
-    seen.add(model.text);
+    if (seen.includes(model.text)) break; // a cycle: transforms undo each other
+    seen.push(model.text);
   }
   if (!converged) {
     return {
@@ -198,7 +201,6 @@ function runTransform(
   let refusals: ReportedRefusal[] = [];
   let sideFiles: SideFile[] = [];
   let baseline: Problem[] | null = null;
-  let beforeRuns: Set<string> | null = null;
   let settled = false;
   const passes = transform.multiPass ? MAX_PASSES_PER_TRANSFORM : 1;
   for (let pass = 0; pass < passes; pass++) {
@@ -223,7 +225,8 @@ function runTransform(
       (c) => c.edits.length > 0 && (!anySuppressed || !suppressions.isSuppressed(ids(c.rules), c.line)),
     );
     const { accepted } = selectChanges(wanted);
-    const edits = accepted.length === 0 ? [] : accepted.flatMap((c) => c.edits);
+    const edits: Edit[] = [];
+    for (const c of accepted) for (const e of c.edits) edits.push(e);
     const text = edits.length === 0 ? model.text : applyEdits(model.text, edits);
     if (text === model.text) {
       settled = true;
@@ -233,13 +236,7 @@ function runTransform(
     baseline ??= structuralProblems(start);
     const absorbed = editIntoOpenContinuation(model, edits);
     const added = absorbed ? [absorbed] : newProblems(baseline, structuralProblems(next));
-    const before = (beforeRuns ??= new Set(
-      start.instructions.filter((i) => i.keyword === "RUN").map((i) => i.text),
-    ));
-    const shellBroken =
-      added.length === 0 &&
-      shellErrorCount(next, (t) => !before.has(t)) > 0 &&
-      shellErrorCount(next) > shellErrorCount(start);
+    const shellBroken = added.length === 0 && shellNewlyBroken(start, next);
     if (added.length > 0 || shellBroken) {
       const why =
         added.length > 0 ? `${added[0].message} (line ${added[0].line})` : "a RUN's shell no longer parses";
