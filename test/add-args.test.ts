@@ -28,6 +28,8 @@ describe("naming", () => {
     ["localhost:5000/team/my-api", "MY_API_VERSION"],
     ["bitnami/kubectl", "KUBECTL_VERSION"],
     ["example.com/3proxy", "IMAGE_3PROXY_VERSION"],
+    ["constructor", "CONSTRUCTOR_VERSION"],
+    ["team/__proto__", "PROTO_VERSION"],
   ])("%s → %s", (image, name) => {
     expect(argNameFor(image)).toBe(name);
   });

@@ -86,6 +86,7 @@ describe("declaredVersions", () => {
       source: '.nvmrc "v20.11.0"',
     });
     expect(declared({ ".nvmrc": "lts/hydrogen" }).node?.version).toBe("18");
+    expect(declared({ ".nvmrc": "lts/constructor" }).node?.version ?? null).toBeNull();
     expect(declared({ ".nvmrc": "lts/*" }).node?.version).toBe(IMAGES.node.tag);
     expect(declared({ ".node-version": "22\n" }).node).toEqual({
       version: "22",

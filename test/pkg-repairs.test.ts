@@ -97,6 +97,11 @@ describe("shell positions", () => {
     expect(run(text).output).toBe(text);
   });
 
+  test("commands named like Object.prototype's members are ordinary commands", () => {
+    const r = run("FROM debian:12\nRUN toString -x && constructor install && apt-get install curl\n");
+    expect(r.output).toContain("constructor install && apt-get install -y --no-install-recommends curl");
+  });
+
   test("an inline comment keeps the RUN untouchable after an edit above moves it", () => {
     const runText = "RUN apt-get install curl # note \\\n    git\n";
     const r = run(`FROM debian:12\nMAINTAINER someone\n${runText}`, [...PKG_IDS, "maintainer-to-label"]);

@@ -3,6 +3,7 @@ import { keyword } from "../src/engine/style.ts";
 import { readSuppressions } from "../src/engine/suppress.ts";
 import type { Edit, Refusal, Transform, TransformResult } from "../src/engine/types.ts";
 import { canonicalImageName } from "./pin-tags.ts";
+import { own } from "./lib/own.ts";
 
 const ID = "add-args";
 
@@ -15,7 +16,8 @@ export function argNameFor(imageName: string): string {
     python: "PYTHON_VERSION",
     "eclipse-temurin": "TEMURIN_VERSION",
   };
-  if (special[name]) return special[name];
+  const known = own(special, name);
+  if (known) return known;
   const dotnet = /^mcr\.microsoft\.com\/dotnet\/(?:core\/)?([^/]+)$/.exec(name);
   const base = dotnet ? `DOTNET_${dotnet[1]}` : name.slice(name.lastIndexOf("/") + 1);
   const upper = base

@@ -8,6 +8,7 @@ import {
 import type { Change, Edit, Refusal, Transform, TransformResult } from "../src/engine/types.ts";
 import { CATALOG_CHECKED, IMAGES } from "./catalog/images.ts";
 import { declaredVersions, type DeclaredVersions } from "./lib/declared-versions.ts";
+import { own } from "./lib/own.ts";
 
 /** Docker Hub name without `docker.io/` or `library/`, lower-cased: the catalog key. */
 export function canonicalImageName(name: string): string {
@@ -21,7 +22,7 @@ type Decision = { tag: string; source: string } | { refuse: string };
 
 /** The tag an untagged / `:latest` image should get: the project's declared version, else the catalog. */
 export function chooseTag(name: string, declared: DeclaredVersions): Decision {
-  const entry = IMAGES[canonicalImageName(name)];
+  const entry = own(IMAGES, canonicalImageName(name));
   if (!entry) return { refuse: `no known current tag for image ${name}; pin it by hand` };
   const d = entry.ecosystem ? declared[entry.ecosystem] : undefined;
   if (d && entry.ecosystem) {

@@ -29,6 +29,7 @@ import {
   PYTHON_MINORS,
   type Ecosystem,
 } from "../catalog/images.ts";
+import { own } from "./own.ts";
 
 export interface DeclaredVersion {
   /**
@@ -299,7 +300,7 @@ function nodeSpec(spec: string): string | null | undefined {
   const lts = /^lts\/(.+)$/i.exec(s);
   if (lts) {
     if (lts[1] === "*") return IMAGES.node.tag ?? null;
-    const major = NODE_LTS_CODENAMES[lts[1].toLowerCase()];
+    const major = own(NODE_LTS_CODENAMES, lts[1].toLowerCase());
     return major ? String(major) : null;
   }
   if (/^(node|stable|latest|current|system|\*)$/i.test(s) || s === "") return undefined;

@@ -109,80 +109,87 @@ const YUM_VALUE_OPTIONS = [
   "--exclude",
 ];
 
-/** Options of each tool that take the next word as their value (when written without `=`). */
-const VALUE_OPTIONS: Record<string, Set<string>> = {
-  "apt-get": new Set([
-    "-o",
-    "-c",
-    "-t",
-    "--option",
-    "--config-file",
-    "--target-release",
-    "--default-release",
-  ]),
-  apt: new Set(["-o", "-c", "-t", "--option", "--config-file", "--target-release", "--default-release"]),
-  apk: new Set([
-    "-X",
-    "--repository",
-    "-p",
-    "--root",
-    "--arch",
-    "--cache-dir",
-    "--keys-dir",
-    "--repositories-file",
-  ]),
-  yum: new Set(YUM_VALUE_OPTIONS),
-  dnf: new Set([...YUM_VALUE_OPTIONS, "--repo", "--repoid"]),
-  zypper: new Set([
-    "-R",
-    "--root",
-    "-c",
-    "--config",
-    "-D",
-    "--reposd-dir",
-    "-C",
-    "--cache-dir",
-    "--raw-cache-dir",
-    "--solv-cache-dir",
-    "--pkg-cache-dir",
-    "-p",
-    "--plus-repo",
-    "-r",
-  ]),
-  pip: new Set([
-    "--proxy",
-    "--log",
-    "--cache-dir",
-    "--python",
-    "--timeout",
-    "--retries",
-    "--exists-action",
-    "--cert",
-    "--client-cert",
-    "--trusted-host",
-    "-i",
-    "--index-url",
-  ]),
-  npm: new Set([
-    "--prefix",
-    "-C",
-    "--cache",
-    "--registry",
-    "--loglevel",
-    "--userconfig",
-    "-w",
-    "--workspace",
-  ]),
-  yarn: new Set([
-    "--cwd",
-    "--cache-folder",
-    "--modules-folder",
-    "--network-timeout",
-    "--registry",
-    "--mutex",
-  ]),
-  curl: new Set(),
-};
+/**
+ * Options of each tool that take the next word as their value (when written
+ * without `=`). A Map: a command named `constructor` or `toString` must not
+ * find Object.prototype's members.
+ */
+const VALUE_OPTIONS = new Map<string, ReadonlySet<string>>(
+  Object.entries({
+    "apt-get": new Set([
+      "-o",
+      "-c",
+      "-t",
+      "--option",
+      "--config-file",
+      "--target-release",
+      "--default-release",
+    ]),
+    apt: new Set(["-o", "-c", "-t", "--option", "--config-file", "--target-release", "--default-release"]),
+    apk: new Set([
+      "-X",
+      "--repository",
+      "-p",
+      "--root",
+      "--arch",
+      "--cache-dir",
+      "--keys-dir",
+      "--repositories-file",
+    ]),
+    yum: new Set(YUM_VALUE_OPTIONS),
+    dnf: new Set([...YUM_VALUE_OPTIONS, "--repo", "--repoid"]),
+    zypper: new Set([
+      "-R",
+      "--root",
+      "-c",
+      "--config",
+      "-D",
+      "--reposd-dir",
+      "-C",
+      "--cache-dir",
+      "--raw-cache-dir",
+      "--solv-cache-dir",
+      "--pkg-cache-dir",
+      "-p",
+      "--plus-repo",
+      "-r",
+    ]),
+    pip: new Set([
+      "--proxy",
+      "--log",
+      "--cache-dir",
+      "--python",
+      "--timeout",
+      "--retries",
+      "--exists-action",
+      "--cert",
+      "--client-cert",
+      "--trusted-host",
+      "-i",
+      "--index-url",
+    ]),
+    npm: new Set([
+      "--prefix",
+      "-C",
+      "--cache",
+      "--registry",
+      "--loglevel",
+      "--userconfig",
+      "-w",
+      "--workspace",
+    ]),
+    yarn: new Set([
+      "--cwd",
+      "--cache-folder",
+      "--modules-folder",
+      "--network-timeout",
+      "--registry",
+      "--mutex",
+    ]),
+    curl: new Set(),
+  }),
+);
+const NO_VALUE_OPTIONS: ReadonlySet<string> = new Set();
 
 const SUDO_VALUE_FLAGS = new Set(["-u", "-g", "-U", "-h", "-p", "-C", "-D", "-r", "-t"]);
 
@@ -229,7 +236,7 @@ export function toolCall(rs: Pick<RunScript, "instr" | "script">, cmd: ShellComm
     rest = rest.slice(2);
     tool = "pip";
   }
-  const valueOpts = VALUE_OPTIONS[tool] ?? new Set<string>();
+  const valueOpts = VALUE_OPTIONS.get(tool) ?? NO_VALUE_OPTIONS;
   let sub: ShellWord | null = null;
   let subIndex = -1;
   for (let k = 1; k < rest.length; k++) {
@@ -308,7 +315,7 @@ export function operands(call: ToolCall, valueOpts: ReadonlySet<string> = new Se
  * → `-q`), so an added flag lands after them; the subcommand when none.
  */
 export function afterLeadingFlags(call: ToolCall): ShellWord {
-  const valueOpts = VALUE_OPTIONS[call.tool] ?? new Set<string>();
+  const valueOpts = VALUE_OPTIONS.get(call.tool) ?? NO_VALUE_OPTIONS;
   let last = call.sub!;
   for (let k = call.subIndex + 1; k < call.words.length; k++) {
     const v = call.words[k].value;

@@ -14,6 +14,7 @@ import {
   type PackageManager,
 } from "./common.ts";
 import type { SplitInput, SplitOutcome } from "./types.ts";
+import { own } from "../lib/own.ts";
 
 /**
  * Helpers shared by the compiled-ecosystem planners (Go, Java, Rust, .NET):
@@ -639,7 +640,7 @@ function runtimeLibraryOf(dev: string, codename: string): string | null {
     "libsasl2-dev": "libsasl2-2",
     "libcurl4-openssl-dev": "libcurl4",
   };
-  return table[dev] ?? null;
+  return own(table, dev) ?? null;
 }
 
 export interface RuntimePackages {

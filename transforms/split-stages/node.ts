@@ -54,6 +54,7 @@ import {
 } from "./common.ts";
 import { NODE_LTS_CODENAMES } from "../catalog/images.ts";
 import type { Ecosystem, SplitInput, SplitOutcome } from "./types.ts";
+import { own } from "../lib/own.ts";
 
 const OTHER_LANGUAGE_IMAGES =
   /^(?:python|golang|maven|gradle|openjdk|eclipse-temurin|amazoncorretto|rust|mcr\.microsoft\.com\/dotnet\/.*|microsoft\/.*|php|ruby|nginx|httpd)$/;
@@ -130,7 +131,7 @@ function nodeMajor(tag: string): number | null {
   const m = /^(\d+)/.exec(tag);
   if (m) return Number(m[1]);
   const name = tag.split("-")[0];
-  return NODE_LTS_CODENAMES[name] ?? null;
+  return own(NODE_LTS_CODENAMES, name) ?? null;
 }
 
 /** The runtime image tag for a node build tag (null when it cannot be named). */
@@ -480,7 +481,7 @@ function planNode(input: SplitInput): SplitOutcome {
       if (file && /\.(?:ts|mts|cts|tsx)$/.test(file)) return `runs TypeScript source ${file} directly`;
       return null;
     }
-    const pkgName = BIN_PACKAGE[name] ?? name;
+    const pkgName = own(BIN_PACKAGE, name) ?? name;
     if (globalPackages.has(pkgName) || globalPackages.has(name)) return null;
     if (pkg.devDeps.has(pkgName) && !pkg.deps.has(pkgName))
       return `uses ${name} from devDependencies, which the prune removes`;
