@@ -6,6 +6,7 @@ import { normaliseForBash, shellOf } from "../src/engine/shell.ts";
 import { readSuppressions } from "../src/engine/suppress.ts";
 import type { Transform } from "../src/engine/types.ts";
 import { emptyContext } from "../src/io/context.ts";
+import { transformById } from "../transforms/index.ts";
 
 beforeAll(loadParsers);
 
@@ -28,7 +29,7 @@ const shout: Transform = {
 };
 
 /** Renames the only stage's name but not the --from that uses it: the check must undo it. */
-const breaksStageRefs: Transform = {
+const renamesStage = (name: string): Transform => ({
   id: "breaks",
   description: "test transform",
   safety: "safe",
@@ -36,11 +37,12 @@ const breaksStageRefs: Transform = {
     const s = model.stages.find((x) => x.nameSpan);
     if (!s?.nameSpan) return { changes: [], refusals: [] };
     return {
-      changes: [{ line: s.from.line, message: "rename", edits: [{ ...s.nameSpan, text: "other" }] }],
+      changes: [{ line: s.from.line, message: "rename", edits: [{ ...s.nameSpan, text: name }] }],
       refusals: [],
     };
   },
-};
+});
+const breaksStageRefs = renamesStage("other");
 
 const run = (text: string, transforms: Transform[]) => optimizeFile(text, emptyContext, { transforms });
 
@@ -58,6 +60,20 @@ describe("engine", () => {
     const r = run(input, [breaksStageRefs]);
     expect(r.output).toBe(input);
     expect(r.refusals[0].reason).toMatch(/--from=build names no earlier stage/);
+  });
+
+  test("a rewrite undone after moving the RUNs below it leaves later repairs their right positions", () => {
+    const input =
+      "FROM a:1 AS build\nRUN apt-get install --no-install-recommends curl\nFROM b:2\nCOPY --from=build /out /out\n";
+    const [recommends, yes] = ["apt-get-no-install-recommends", "apt-get-yes"].map((id) =>
+      transformById(id)!,
+    );
+    const alone = run(input, [recommends, yes]);
+    expect(alone.output).toContain("RUN apt-get install -y --no-install-recommends curl\n");
+    // A longer name moves the RUN (and its parsed shell) before the check undoes the rename.
+    const r = run(input, [recommends, renamesStage("builder"), yes]);
+    expect(r.refusals.map((x) => x.transform)).toContain("breaks");
+    expect(r.output).toBe(alone.output);
   });
 
   test("rejects empty, binary and unknown-instruction files with a line", () => {

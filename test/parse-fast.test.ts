@@ -364,33 +364,6 @@ describe("parse after edits reads only what the edits change, as a full parse wo
     expect(shape(oldAgain)).toEqual(shape(fresh(prev, 2)));
   });
 
-  test("a rewrite rolled back after moving scripts leaves later repairs their right positions", () => {
-    const input =
-      "FROM a:1 AS build\nRUN apt-get install --no-install-recommends curl\nFROM b:2\nCOPY --from=build /out /out\n";
-    // Renames the stage, longer, and not the --from that uses it: the check undoes it.
-    const breaksStageRefs: Transform = {
-      id: "breaks",
-      description: "test transform",
-      safety: "safe",
-      run({ model }) {
-        const s = model.stages.find((x) => x.nameSpan);
-        if (!s?.nameSpan || model.text.includes("builder")) return { changes: [], refusals: [] };
-        return {
-          changes: [{ line: s.from.line, message: "rename", edits: [{ ...s.nameSpan, text: "builder" }] }],
-          refusals: [],
-        };
-      },
-    };
-    const [recommends, yes] = ["apt-get-no-install-recommends", "apt-get-yes"].map((id) =>
-      transformById(id)!,
-    );
-    const withoutBreaking = optimizeFile(input, emptyContext, { transforms: [recommends, yes] });
-    expect(withoutBreaking.output).toContain("RUN apt-get install -y --no-install-recommends curl\n");
-    const r = optimizeFile(input, emptyContext, { transforms: [recommends, breaksStageRefs, yes] });
-    expect(r.refusals.map((x) => x.transform)).toContain("breaks");
-    expect(r.output).toBe(withoutBreaking.output);
-  });
-
   test.skipIf(!corpusAvailable)("every edit the engine makes on a corpus sample (every 8th file)", () => {
     setCheckEditedParses(true);
     try {
