@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, test } from "vitest";
 import { optimizeFile, loadParsers } from "../src/engine/engine.ts";
 import { applyEdits, selectChanges } from "../src/engine/edits.ts";
 import { parseDockerfile } from "../src/engine/parse.ts";
-import { normaliseForBash, shellOf } from "../src/engine/shell.ts";
+import { normaliseEveryLine, normaliseForBash, shellOf } from "../src/engine/shell.ts";
 import { readSuppressions } from "../src/engine/suppress.ts";
 import type { Transform } from "../src/engine/types.ts";
 import { emptyContext } from "../src/io/context.ts";
@@ -296,6 +296,18 @@ describe("parse model", () => {
     const b = script.commands[1].args[0];
     expect(m.text.slice(b.start, b.end)).toBe("b");
     expect(normaliseForBash("a \\  \nb", "\\")).toHaveLength("a \\  \nb".length);
+  });
+
+  test.each([
+    ["a \\\n  # note\n\n  b", "\\", "a \\\n            b"],
+    ["a \\  \r\n  b\r", "\\", "a    \\\n  b "],
+    ['echo \\" x\\\\ \\\n b', "\\", 'echo \\" x\\\\ \\\n b'],
+    ["a `\r\n  #c\r\n  && b", "`", "a  \\\n        && b"],
+    ["a ` b `\n c", "`", "a ` b \\\n c"],
+    ["a\r\nb", "\\", "a \nb"],
+  ])("normalises %j (escape %s) for bash, keeping its length", (text, escape, bash) => {
+    expect(normaliseEveryLine(text, escape)).toBe(bash);
+    expect(bash).toHaveLength(text.length);
   });
 
   test("shell words carry exact offsets, also after non-ASCII text", () => {
