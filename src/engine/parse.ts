@@ -182,6 +182,8 @@ export function parseEdited(
         `parseEdited read differently from a full parse:\n${modelShape(model)}\n---\n${modelShape(full)}`,
       );
     }
+    const misplaced = misplacedShellWord(model);
+    if (misplaced) throw new Error(`parseEdited left a shell script out of place: ${misplaced}`);
   }
   lastScan = { model, scanned: rescan.scanned };
   return model;
@@ -212,6 +214,20 @@ function handOverShellScripts(
     old.shellScript = undefined;
     instr.shellScript = script && moveScriptInPlace(script, moved.delta);
   }
+}
+
+/** A word of a shell script already kept on an instruction that its text no longer holds there. */
+function misplacedShellWord(model: DockerfileModel): string | null {
+  for (const instr of model.instructions) {
+    for (const command of instr.shellScript?.commands ?? []) {
+      for (const w of [...command.words, ...command.assignments]) {
+        const there = model.text.slice(w.start, w.end);
+        if (there !== w.raw)
+          return `line ${instr.line}: ${JSON.stringify(w.raw)} reads ${JSON.stringify(there)}`;
+      }
+    }
+  }
+  return null;
 }
 
 /** Everything a model says, as text, for comparing two parses. */
