@@ -3,6 +3,7 @@ import {
   rescanDockerfile,
   scanDockerfile,
   type FromParts,
+  type MovedTail,
   type ScannedFile,
   type ScannedInstr,
 } from "./scan.ts";
@@ -196,11 +197,7 @@ export function parseEdited(
  * The old instruction gives it up, so that were the old model used again
  * (a rewrite rolled back), it would parse its script anew.
  */
-function handOverShellScripts(
-  prev: DockerfileModel,
-  next: DockerfileModel,
-  moved: { from: number; to: number; delta: number },
-): void {
+function handOverShellScripts(prev: DockerfileModel, next: DockerfileModel, moved: MovedTail): void {
   const count = prev.instructions.length - moved.from;
   for (let k = 0; k < count; k++) {
     const old = prev.instructions[moved.from + k];

@@ -109,7 +109,13 @@ export interface Rescan {
    * The old instructions read again as they were, only moved by `delta`: the
    * previous scan's instructions from `from` on are this scan's from `to` on.
    */
-  movedTail: { from: number; to: number; delta: number } | null;
+  movedTail: MovedTail | null;
+}
+
+export interface MovedTail {
+  from: number;
+  to: number;
+  delta: number;
 }
 
 /**
@@ -175,7 +181,7 @@ export function rescanDockerfile(
   }
   instructions.push(...scanner.instructions);
   comments.push(...scanner.comments);
-  let movedTail: Rescan["movedTail"] = null;
+  let movedTail: MovedTail | null = null;
   if (stop < text.length) {
     movedTail = { from: next, to: instructions.length, delta };
     const resumeOld = old[next].range.start;

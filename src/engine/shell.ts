@@ -238,7 +238,6 @@ function moveScript(script: ShellScript, delta: number, source: string): ShellSc
     return copy;
   };
   const root = move(script.root, null);
-
   const word = (w: ShellWord): ShellWord => ({
     start: w.start + delta,
     end: w.end + delta,
