@@ -10,6 +10,7 @@ import { legacyValueToWord } from "../transforms/instr/env-key-value.ts";
 import { plainArgv } from "../transforms/instr/exec-form-cmd.ts";
 import { bashUnknown } from "../transforms/instr/shell-pipefail.ts";
 import { transformById } from "../transforms/index.ts";
+import { CORPUS, corpusAvailable } from "./corpus-check.ts";
 
 beforeAll(loadParsers);
 
@@ -130,8 +131,7 @@ describe("cd-to-workdir", () => {
 });
 
 // All repairs together over real Dockerfiles: no crash, output parses, second run changes nothing.
-const CORPUS = "/work/shared/corpus/dockerfiles";
-const sample = fs.existsSync(CORPUS)
+const sample = corpusAvailable
   ? fs
       .readdirSync(CORPUS)
       .sort()

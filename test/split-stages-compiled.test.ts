@@ -12,6 +12,7 @@ import { splitStages, registerEcosystems } from "../transforms/split-stages/inde
 import { java, jdkMajor } from "../transforms/split-stages/java.ts";
 import { binNames, runtimeLibraries, rust, rustCodename } from "../transforms/split-stages/rust.ts";
 import { fixtureCases } from "./fixture-cases.ts";
+import { APPS_DIR } from "../scripts/split-apps-table.ts";
 
 // The dispatcher may not list the compiled ecosystems yet; registering is idempotent.
 registerEcosystems(go, java, rust, dotnet);
@@ -137,7 +138,7 @@ describe("version and name helpers", () => {
 });
 
 // Real apps (Dockerfile + manifests) of the compiled ecosystems: outcome per app.
-const APPS = "/work/shared/corpus/apps";
+const APPS = APPS_DIR;
 const EXPECTED_APPS: Record<string, "converted" | "refused"> = {
   "206081__Trello": "refused",
   "Capstone-Kelompok-11__local-art-and-culture-be": "converted",
