@@ -104,6 +104,11 @@ export function loadConfigFile(file: string): LoadedConfig | null {
 
 const byDirectory = new Map<string, LoadedConfig | ConfigError>();
 
+/** Drops the configs read so far: a new run reads them again (files may have changed in between). */
+export function forgetConfigs(): void {
+  byDirectory.clear();
+}
+
 function findConfig(dir: string): LoadedConfig | ConfigError {
   const cached = byDirectory.get(dir);
   if (cached) return cached;

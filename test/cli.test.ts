@@ -3,31 +3,13 @@ import os from "node:os";
 import path from "node:path";
 import { applyPatch } from "diff";
 import { beforeAll, describe, expect, test } from "vitest";
-import { main } from "../src/cli/main.ts";
 import { VERSION } from "../src/version.ts";
 import { TRANSFORMS } from "../transforms/index.ts";
-import { textSink, withoutTimings } from "./text-sink.ts";
+import { dfopt, tree } from "./cli-run.ts";
+import { withoutTimings } from "./text-sink.ts";
 import { loadParsers } from "../src/engine/engine.ts";
 
 beforeAll(loadParsers);
-
-async function dfopt(args: string[], cwd: string) {
-  const out = textSink();
-  const err = textSink();
-  // In this thread unless a test asks for workers: starting one through tsx takes a second.
-  const jobs = args.includes("--jobs") ? [] : ["--jobs", "0"];
-  const code = await main([...args, ...jobs], { stdout: out.stream, stderr: err.stream, cwd });
-  return { code, stdout: out.text(), stderr: err.text() };
-}
-
-function tree(files: Record<string, string | Buffer>): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dfopt-cli-"));
-  for (const [rel, content] of Object.entries(files)) {
-    fs.mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
-    fs.writeFileSync(path.join(dir, rel), content);
-  }
-  return dir;
-}
 
 const UNPINNED = "FROM node:latest\r\nRUN echo hi\r\n";
 

@@ -4,6 +4,7 @@ import path from "node:path";
 import zlib from "node:zlib";
 import { afterEach, beforeAll, describe, expect, test } from "vitest";
 import { loadParsers, optimizeFile } from "../src/engine/engine.ts";
+import { recordReads } from "../src/engine/context-reads.ts";
 import { folderContext } from "../src/io/context.ts";
 import { addToCopy } from "../transforms/instr/add-to-copy.ts";
 import { mergeRuns } from "../transforms/merge-runs.ts";
@@ -104,5 +105,36 @@ describe("folderContext keeps a bounded amount of file content", () => {
     const kept = names.filter((n) => context.readFile(n) !== "changed");
     // The first 8 files (8 MB) are kept, so a run sees one consistent version of them; the rest are re-read.
     expect(kept).toEqual(names.slice(0, 8));
+  });
+});
+
+describe("folderContext's read keys (for --cache)", () => {
+  test("each answer is noted under a key whose digest changes exactly when the answer can", () => {
+    const root = folder({ "package.json": "{}", "app.tar": tarHeader("a").toString("latin1") });
+    fs.mkdirSync(path.join(root, "src"));
+    const context = folderContext(root);
+    const { value, reads } = recordReads(() => [
+      context.readFile("./package.json"),
+      context.readStart("app.tar", 4),
+      context.list(""),
+      context.isDirectory("src"),
+      context.exists("src/missing.ts"),
+    ]);
+    expect(value).toEqual(["{}", "a\0\0\0", ["app.tar", "package.json", "src"], true, false]);
+    // src's existence and type come from the root listing; the missing file from its own stat.
+    expect([...reads].sort()).toEqual(["F:package.json", "H:4:app.tar", "L:", "S:src/missing.ts"]);
+    const before = [...reads].map((k) => context.readDigest(k));
+
+    fs.writeFileSync(path.join(root, "package.json"), '{"name":"x"}');
+    fs.writeFileSync(path.join(root, "src/missing.ts"), "");
+    const after = folderContext(root);
+    const now = [...reads].map((k) => after.readDigest(k));
+    expect(now[0]).not.toBe(before[0]); // package.json's content
+    expect(now.slice(1, 3)).toEqual(before.slice(1, 3)); // app.tar's start, the root listing
+    expect(now[3]).not.toBe(before[3]); // src/missing.ts exists now
+    fs.rmSync(path.join(root, "src"), { recursive: true });
+    fs.writeFileSync(path.join(root, "src"), "now a file");
+    expect(folderContext(root).readDigest("L:")).not.toBe(before[2]);
+    expect(() => folderContext(root).readDigest("Q:x")).toThrow(/unknown context read key/);
   });
 });

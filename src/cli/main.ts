@@ -3,6 +3,7 @@ import os from "node:os";
 import path from "node:path";
 import { Command, CommanderError, Option } from "commander";
 import { ConfigError, parseTransformList } from "../config.ts";
+import { DEFAULT_CACHE_DIR, resultCacheKey } from "../io/cache.ts";
 import { discover, parseShard, shardFiles } from "../io/discover.ts";
 import { processAll } from "../io/pool.ts";
 import type { FileReport, ProcessSettings } from "../io/process.ts";
@@ -43,6 +44,8 @@ interface CliOptions {
   shard?: string;
   report?: string;
   color?: boolean;
+  cache?: boolean;
+  cacheLocation?: string;
 }
 
 export interface CliIo {
@@ -74,6 +77,7 @@ Examples:
   dfopt --check --only pin-tags .    fail CI when an image is unpinned
   dfopt --format sarif repos/ > dfopt.sarif
   dfopt --shard 1/4 --report migration.md repos/
+  dfopt --cache repos/               review again: unchanged files come from the cache
   dfopt verify Dockerfile --smoke "node -e 'console.log(1)'"
 `;
 
@@ -123,6 +127,11 @@ function buildProgram(io: CliIo, run: (paths: string[], opts: CliOptions) => Pro
     .option("--follow-symlinks", "follow symbolic links while searching folders")
     .option("--shard <i/n>", "process only part i of n of the files (stable split for CI matrices)")
     .option("--report <file.md>", "write a markdown migration report grouped by repository")
+    .option(
+      "--cache",
+      "keep each file's result and reuse it while the file, its build context, its config, the options and dfopt stay the same",
+    )
+    .option("--cache-location <dir>", `folder for --cache (default: ${DEFAULT_CACHE_DIR}); implies --cache`)
     .option("--no-color", "never color the diff")
     .addHelpText("after", HELP_AFTER)
     .configureOutput({
@@ -221,6 +230,16 @@ async function runFiles(paths: string[], opts: CliOptions, io: CliIo): Promise<n
     return fail(`--context: no such folder: ${opts.context}`);
   if (opts.config && !fs.existsSync(path.resolve(io.cwd, opts.config)))
     return fail(`--config: no such file: ${opts.config}`);
+  const cacheDir =
+    opts.cache || opts.cacheLocation ? path.resolve(io.cwd, opts.cacheLocation ?? DEFAULT_CACHE_DIR) : null;
+  if (cacheDir) {
+    try {
+      fs.mkdirSync(cacheDir, { recursive: true });
+      fs.accessSync(cacheDir, fs.constants.W_OK);
+    } catch (e) {
+      return fail(`--cache: cannot use ${cacheDir}: ${(e as Error).message}`);
+    }
+  }
 
   const started = Date.now();
   // Paths are relative to io.cwd (the process's own folder in real use, a temp folder in tests).
@@ -246,6 +265,7 @@ async function runFiles(paths: string[], opts: CliOptions, io: CliIo): Promise<n
     computeDiff: format !== "diff" || mode === "diff",
     cwd: io.cwd,
   };
+  if (cacheDir) settings.cache = { dir: cacheDir, key: resultCacheKey(settings) };
 
   // Per-file refusals for small runs or --explain; a bulk run gets them
   // counted by reason in the summary instead.

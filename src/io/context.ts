@@ -1,6 +1,8 @@
 import fs from "node:fs";
 import path from "node:path";
+import { noteRead } from "../engine/context-reads.ts";
 import type { BuildContext } from "../engine/types.ts";
+import { sha1 } from "./hash.ts";
 
 const MAX_CONTEXT_FILE = 2 * 1024 * 1024;
 /**
@@ -37,13 +39,25 @@ function boundedCache(budget: number) {
   };
 }
 
+/** A folder context also answers, for the result cache, what each read it noted gave. */
+export interface FolderContext extends BuildContext {
+  /**
+   * A digest of the current answer behind a read key noted while reading
+   * (src/engine/context-reads.ts): the same digest means every answer under
+   * that key is the same. Keys: `L:dir` a folder listing with entry types,
+   * `S:path` an entry's type from its own stat, `F:path` a file's content,
+   * `H:bytes:path` its first bytes. Throws on a key it does not know.
+   */
+  readDigest(key: string): string;
+}
+
 /**
  * A build context backed by a folder on disk. Listings, stats and reads (up
  * to a budget) are cached, as a run never changes the context it reads, and
  * nothing throws. Entry types come from the folder listing, so asking about
  * every entry of a large folder costs one readdir, not one stat each.
  */
-export function folderContext(root: string): BuildContext {
+export function folderContext(root: string): FolderContext {
   const abs = path.resolve(root);
   const dirs = new Map<string, Map<string, fs.Dirent>>();
   const stats = new Map<string, EntryStat | null>();
@@ -99,10 +113,20 @@ export function folderContext(root: string): BuildContext {
     const d = dirs.get(parent)!.get(key.slice(slash + 1));
     return d && !d.isSymbolicLink() ? d : d === undefined ? null : undefined;
   };
-  return {
+  /** Notes where an entry's existence and type were read from: its parent's listing, or its own stat. */
+  const noteEntry = (key: string, fromListing: boolean) => {
+    if (!fromListing) noteRead(`S:${key}`);
+    else {
+      const slash = key.lastIndexOf("/");
+      noteRead(`L:${slash === -1 ? "" : key.slice(0, slash)}`);
+    }
+  };
+  const digests = new Map<string, string>();
+  const context: FolderContext = {
     root: abs,
     readFile(rel) {
       const key = norm(rel);
+      noteRead(`F:${key}`);
       if (files.has(key)) return files.get(key);
       let content: string | undefined;
       const s = stat(key);
@@ -116,6 +140,7 @@ export function folderContext(root: string): BuildContext {
     },
     readStart(rel, bytes) {
       const key = norm(rel);
+      noteRead(`H:${bytes}:${key}`);
       const cacheKey = `${bytes}\0${key}`;
       if (starts.has(cacheKey)) return starts.get(cacheKey);
       let start: string | undefined;
@@ -135,17 +160,22 @@ export function folderContext(root: string): BuildContext {
       return starts.keep(cacheKey, start);
     },
     exists(rel) {
-      if (norm(rel) === "") return true;
-      const d = direntOf(rel);
-      return d === undefined ? stat(rel) !== null : d !== null;
+      const key = norm(rel);
+      if (key === "") return true;
+      const d = direntOf(key);
+      noteEntry(key, d !== undefined);
+      return d === undefined ? stat(key) !== null : d !== null;
     },
     isDirectory(rel) {
-      if (norm(rel) === "") return true;
-      const d = direntOf(rel);
-      return d === undefined ? (stat(rel)?.isDirectory ?? false) : (d?.isDirectory() ?? false);
+      const key = norm(rel);
+      if (key === "") return true;
+      const d = direntOf(key);
+      noteEntry(key, d !== undefined);
+      return d === undefined ? (stat(key)?.isDirectory ?? false) : (d?.isDirectory() ?? false);
     },
     list(rel) {
       const key = norm(rel);
+      noteRead(`L:${key}`);
       let names = sorted.get(key);
       if (!names) {
         names = [...listing(key).keys()].sort();
@@ -153,7 +183,44 @@ export function folderContext(root: string): BuildContext {
       }
       return names;
     },
+    readDigest(readKey) {
+      let digest = digests.get(readKey);
+      if (digest === undefined) {
+        digest = digestOf(readKey);
+        digests.set(readKey, digest);
+      }
+      return digest;
+    },
   };
+  const typeOf = (d: fs.Dirent) =>
+    d.isDirectory() ? "d" : d.isSymbolicLink() ? "l" : d.isFile() ? "f" : "o";
+  const digestOf = (readKey: string): string => {
+    const colon = readKey.indexOf(":");
+    const kind = readKey.slice(0, colon);
+    const rest = readKey.slice(colon + 1);
+    switch (kind) {
+      case "L": {
+        const entries = [...listing(rest)].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+        return sha1(entries.map(([name, d]) => `${typeOf(d)}${name}`).join("\0"), "base64");
+      }
+      case "S": {
+        const s = stat(rest);
+        return s === null ? "-" : s.isDirectory ? "d" : s.isFile ? "f" : "o";
+      }
+      case "F": {
+        const content = context.readFile(rest);
+        return content === undefined ? "-" : sha1(content, "base64");
+      }
+      case "H": {
+        const at = rest.indexOf(":");
+        const start = context.readStart(rest.slice(at + 1), Number(rest.slice(0, at)));
+        return start === undefined ? "-" : sha1(start, "base64");
+      }
+      default:
+        throw new Error(`unknown context read key: ${readKey}`);
+    }
+  };
+  return context;
 }
 
 /** An in-memory build context: `{ "package.json": "...", "src/app.ts": "" }`. */

@@ -4,7 +4,13 @@ import path from "node:path";
 import { pathToFileURL } from "node:url";
 import type { ResourceLimits, Worker } from "node:worker_threads";
 import { builtin, withLazyModules } from "../engine/lazy.ts";
-import { processFile, relativePath, type FileReport, type ProcessSettings } from "./process.ts";
+import {
+  forgetRunCaches,
+  processFile,
+  relativePath,
+  type FileReport,
+  type ProcessSettings,
+} from "./process.ts";
 
 /** Messages between the pool and src/io/worker.ts. */
 export type ToWorker = { type: "chunk"; files: { index: number; path: string }[] } | { type: "stop" };
@@ -88,6 +94,7 @@ export async function processAll(
   onReport: (r: FileReport) => void,
   poolOptions: PoolOptions = {},
 ): Promise<void> {
+  forgetRunCaches();
   const bulk = files.length >= MIN_FILES_PER_WORKER;
   if (bulk) tuneJitForBulkRuns();
   if (!bulk || poolOptions.threads === false) {

@@ -4,9 +4,11 @@ import { optimizeFile, type AppliedChange, type FileError, type ReportedRefusal 
 import { MAX_FILE_BYTES } from "../engine/engine.ts";
 import { NotLoadedYet } from "../engine/lazy.ts";
 import type { Transform } from "../engine/types.ts";
-import { configFor, resolveTransforms } from "../config.ts";
+import { configFor, forgetConfigs, resolveTransforms, type EffectiveConfig } from "../config.ts";
+import { recordReads } from "../engine/context-reads.ts";
 import { unifiedDiff } from "../report/diff.ts";
-import { folderContext } from "./context.ts";
+import { cachedReport, probeFor, storeReport, type ResultCacheSettings } from "./cache.ts";
+import { folderContext, type FolderContext } from "./context.ts";
 import { writeFileAtomic } from "./write.ts";
 
 /** Plain, serialisable settings: the same object drives in-process and worker-thread runs. */
@@ -29,6 +31,8 @@ export interface ProcessSettings {
   computeDiff: boolean;
   /** Folder paths in reports are relative to. */
   cwd: string;
+  /** --cache: reuse reports of files whose inputs have not changed since they were kept. */
+  cache?: ResultCacheSettings | null;
 }
 
 /** A dry run with every default (diffs computed), as the CLI runs it without options. */
@@ -42,6 +46,7 @@ export function dryRunSettings(cwd: string, overrides: Partial<ProcessSettings> 
     cliOptions: {},
     computeDiff: true,
     cwd,
+    cache: null,
     ...overrides,
   };
 }
@@ -64,6 +69,8 @@ export interface FileReport {
   /** With --write: the files written. */
   written: string[];
   sideFiles: SideFileReport[];
+  /** Taken from the result cache (--cache), not computed in this run. */
+  cached?: boolean;
 }
 
 export function relativePath(file: string, cwd: string): string {
@@ -75,6 +82,15 @@ export function relativePath(file: string, cwd: string): string {
 // keeps memory flat over thousands of repositories.
 const contexts = new Map<string, ReturnType<typeof folderContext>>();
 const MAX_CACHED_CONTEXTS = 32;
+
+/**
+ * Drops what earlier runs in this process read (contexts, configs): files may
+ * have changed since, and a run must see them as they are.
+ */
+export function forgetRunCaches(): void {
+  contexts.clear();
+  forgetConfigs();
+}
 
 function contextFor(dir: string) {
   let context = contexts.get(dir);
@@ -159,49 +175,21 @@ export function processFile(file: string, settings: ProcessSettings): FileReport
     const config = configFor(file, settings);
     if (config.error) return { ...report, error: config.error };
     if (config.excluded) return report;
-    const transforms: Transform[] = resolveTransforms(config, settings);
     const contextDir = settings.contextDir ?? path.dirname(file);
     const context = contextFor(contextDir);
-    const result = optimizeFile(input.text, context, { transforms, options: config.options });
-    report.changes = result.changes;
-    report.refusals = result.refusals;
-    report.error = result.error;
-    if (result.error) return report;
-
-    const sideOutputs = result.sideFiles
-      .map((f) => {
-        const abs = path.join(context.root, f.path);
-        const before = context.readFile(f.path);
-        return { abs, before, after: f.content, message: f.message };
-      })
-      .filter((f) => f.before !== f.after);
-    report.sideFiles = sideOutputs.map((f) => ({
-      path: relativePath(f.abs, settings.cwd),
-      message: f.message,
-      created: f.before === undefined,
-    }));
-    report.changed = result.changed || sideOutputs.length > 0;
-    if (!report.changed) return report;
-
-    if (settings.computeDiff) {
-      let diff = result.changed ? unifiedDiff(shown, result.original, result.output) : "";
-      for (const f of sideOutputs) {
-        diff += unifiedDiff(relativePath(f.abs, settings.cwd), f.before ?? null, f.after);
-      }
-      report.diff = diff;
-    }
-    if (settings.mode === "write") {
-      if (result.changed) {
-        writeFileAtomic(file, result.output);
-        report.written.push(shown);
-      }
-      for (const f of sideOutputs) {
-        writeFileAtomic(f.abs, f.after);
-        report.written.push(relativePath(f.abs, settings.cwd));
-      }
-      if (sideOutputs.length > 0) contexts.delete(contextDir);
-    }
-    return report;
+    const cache = settings.cache ?? null;
+    if (!cache) return optimizeInto(report, file, input.text, config, context, settings);
+    const probe = probeFor(cache, file, input.text, configDigest(config));
+    const kept = cachedReport(cache, probe, context);
+    // A kept change still has to be written: --write takes only kept "nothing to change".
+    if (kept && (settings.mode !== "write" || !kept.changed)) return { ...kept, cached: true };
+    const { value, reads } = recordReads(() =>
+      optimizeInto(report, file, input.text, config, context, settings),
+    );
+    const reproducible = value.error?.kind !== "internal";
+    if (reproducible && (settings.mode !== "write" || !value.changed))
+      storeReport(cache, probe, context, reads, value);
+    return value;
   } catch (e) {
     if (e instanceof NotLoadedYet) throw e;
     const err = e as Error;
@@ -212,4 +200,70 @@ export function processFile(file: string, settings: ProcessSettings): FileReport
       error: { kind: "internal", message: `internal error: ${err.message}`, line: null },
     };
   }
+}
+
+const configDigests = new WeakMap<object, string>();
+
+/** What a report depends on in the config that applies to its file (the CLI's overrides are in the cache key). */
+function configDigest(config: EffectiveConfig): string {
+  let digest = configDigests.get(config.config);
+  if (digest === undefined) {
+    digest = JSON.stringify([config.file, config.config]);
+    configDigests.set(config.config, digest);
+  }
+  return digest;
+}
+
+/** Optimises the text and fills in `report`; with --write, writes the results. */
+function optimizeInto(
+  report: FileReport,
+  file: string,
+  text: string,
+  config: EffectiveConfig,
+  context: FolderContext,
+  settings: ProcessSettings,
+): FileReport {
+  const shown = report.path;
+  const contextDir = settings.contextDir ?? path.dirname(file);
+  const transforms: Transform[] = resolveTransforms(config, settings);
+  const result = optimizeFile(text, context, { transforms, options: config.options });
+  report.changes = result.changes;
+  report.refusals = result.refusals;
+  report.error = result.error;
+  if (result.error) return report;
+
+  const sideOutputs = result.sideFiles
+    .map((f) => {
+      const abs = path.join(context.root, f.path);
+      const before = context.readFile(f.path);
+      return { abs, before, after: f.content, message: f.message };
+    })
+    .filter((f) => f.before !== f.after);
+  report.sideFiles = sideOutputs.map((f) => ({
+    path: relativePath(f.abs, settings.cwd),
+    message: f.message,
+    created: f.before === undefined,
+  }));
+  report.changed = result.changed || sideOutputs.length > 0;
+  if (!report.changed) return report;
+
+  if (settings.computeDiff) {
+    let diff = result.changed ? unifiedDiff(shown, result.original, result.output) : "";
+    for (const f of sideOutputs) {
+      diff += unifiedDiff(relativePath(f.abs, settings.cwd), f.before ?? null, f.after);
+    }
+    report.diff = diff;
+  }
+  if (settings.mode === "write") {
+    if (result.changed) {
+      writeFileAtomic(file, result.output);
+      report.written.push(shown);
+    }
+    for (const f of sideOutputs) {
+      writeFileAtomic(f.abs, f.after);
+      report.written.push(relativePath(f.abs, settings.cwd));
+    }
+    if (sideOutputs.length > 0) contexts.delete(contextDir);
+  }
+  return report;
 }

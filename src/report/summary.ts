@@ -8,6 +8,8 @@ export interface SummaryJson {
   errors: number;
   /** Files written (--write). */
   written: number;
+  /** Reports taken from the result cache (--cache). */
+  fromCache: number;
   /** Transform id → changes applied. */
   changesByTransform: Record<string, number>;
   /** `transform: reason` → refusals, most frequent first. */
@@ -49,6 +51,7 @@ export function createSummary() {
   let refused = 0;
   let errors = 0;
   let written = 0;
+  let fromCache = 0;
   const byTransform = new Map<string, number>();
   const byReason = new Map<string, number>();
   const byKind = new Map<string, number>();
@@ -64,6 +67,7 @@ export function createSummary() {
       if (report.changed) changed++;
       if (report.refusals.length > 0) refused++;
       if (report.written.length > 0) written++;
+      if (report.cached) fromCache++;
       for (const c of report.changes) inc(byTransform, c.transform);
       for (const r of report.refusals) inc(byReason, reasonKey(r.transform, r.reason));
     },
@@ -81,6 +85,7 @@ export function createSummary() {
         refused,
         errors,
         written,
+        fromCache,
         changesByTransform: Object.fromEntries(sorted(byTransform)),
         refusalsByReason: Object.fromEntries(sorted(byReason)),
         errorsByKind: Object.fromEntries(sorted(byKind)),
@@ -100,6 +105,7 @@ export function createSummary() {
         `dfopt: ${plural(files, "file")} scanned in ${seconds.toFixed(1)} s${rate}: ` +
           `${changed} ${verb}, ${refused} with refusals, ${plural(errors, "error")}` +
           (opts.mode === "write" ? `, ${plural(written, "file")} written` : "") +
+          (fromCache > 0 ? ` (${thousands(fromCache)} from the cache)` : "") +
           ".",
       ];
       if (byTransform.size > 0) {

@@ -30,6 +30,7 @@ import {
   type Ecosystem,
 } from "../catalog/images.ts";
 import { own } from "./own.ts";
+import { contextMemo } from "./context-memo.ts";
 
 export interface DeclaredVersion {
   /**
@@ -46,15 +47,10 @@ export interface DeclaredVersion {
 export type DeclaredVersions = Partial<Record<Ecosystem, DeclaredVersion>>;
 
 // Several transforms ask per pass; a context's files do not change during a run.
-const memo = new WeakMap<BuildContext, DeclaredVersions>();
+const memo = contextMemo<DeclaredVersions>(1);
 
 export function declaredVersions(context: BuildContext): DeclaredVersions {
-  let found = memo.get(context);
-  if (!found) {
-    found = computeDeclaredVersions(context);
-    memo.set(context, found);
-  }
-  return found;
+  return memo(context, "", () => computeDeclaredVersions(context));
 }
 
 function computeDeclaredVersions(context: BuildContext): DeclaredVersions {

@@ -35,6 +35,7 @@ import {
   type StageWalk,
 } from "./compiled-common.ts";
 import type { Ecosystem, SplitInput } from "./types.ts";
+import { contextMemo } from "../lib/context-memo.ts";
 
 /**
  * Go: the build stage keeps the original steps (with `CGO_ENABLED=0` on the
@@ -118,17 +119,16 @@ export const go: Ecosystem = {
 };
 
 // A folder of thousands of Dockerfiles is one context: look through it once.
-const goModSeen = new WeakMap<BuildContext, boolean>();
+const goModSeen = contextMemo<boolean>(1);
 
 function hasGoMod(context: BuildContext): boolean {
-  let found = goModSeen.get(context);
-  if (found === undefined) {
-    found =
+  return goModSeen(
+    context,
+    "go.mod",
+    () =>
       context.exists("go.mod") ||
-      context.list("").some((d) => context.isDirectory(d) && context.exists(`${d}/go.mod`));
-    goModSeen.set(context, found);
-  }
-  return found;
+      context.list("").some((d) => context.isDirectory(d) && context.exists(`${d}/go.mod`)),
+  );
 }
 
 interface GoBuild {
