@@ -146,6 +146,9 @@ export function cachedReport(
   return entry.report;
 }
 
+/** Entry folders known to exist (at most 256 per cache). */
+const madeFolders = new Set<string>();
+
 export function storeReport(
   cache: ResultCacheSettings,
   probe: CacheProbe,
@@ -163,7 +166,11 @@ export function storeReport(
       reads: [...reads].map((r) => [r, context.readDigest(r)]),
       report,
     };
-    fs.mkdirSync(path.dirname(probe.entry), { recursive: true });
+    const folder = path.dirname(probe.entry);
+    if (!madeFolders.has(folder)) {
+      fs.mkdirSync(folder, { recursive: true });
+      madeFolders.add(folder);
+    }
     // A reader (another dfopt run on the same cache) never sees half an entry.
     const { threadId } = builtin<typeof import("node:worker_threads")>("node:worker_threads");
     const tmp = `${probe.entry}.${process.pid}-${threadId}.tmp`;
