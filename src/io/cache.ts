@@ -135,7 +135,9 @@ export function cachedReport(
     entry.text !== probe.text ||
     entry.config !== probe.config ||
     entry.contextRoot !== context.root ||
-    !Array.isArray(entry.reads)
+    !Array.isArray(entry.reads) ||
+    typeof entry.report !== "object" ||
+    entry.report === null
   )
     return null;
   try {
