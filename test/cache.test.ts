@@ -103,6 +103,17 @@ describe("--cache", () => {
     expect(fs.readFileSync(path.join(dir, "a/Dockerfile"), "utf8")).toBe(written);
   });
 
+  test("--check answers from the cache with the same list and exit code", async () => {
+    const dir = tree({ "a/Dockerfile": APT, "b/Dockerfile": "FROM scratch\nCOPY x /x\n" });
+    const first = await dfopt(["--only", "apt-get-update-alone", "--check", "--cache", "."], dir);
+    const second = await dfopt(["--only", "apt-get-update-alone", "--check", "--cache", "."], dir);
+    expect(first.code).toBe(1);
+    expect(second.code).toBe(1);
+    expect(first.stdout).toBe("a/Dockerfile\n");
+    expect(second.stdout).toBe(first.stdout);
+    expect(fromCache(second.stderr)).toBe("2");
+  });
+
   test("an entry that cannot be read is processed again and rewritten", async () => {
     const dir = tree({ "a/Dockerfile": APT });
     const first = await dfopt(["--cache-location", "cache", "."], dir);
