@@ -176,8 +176,13 @@ export function storeReport(
     // A reader (another dfopt run on the same cache) never sees half an entry.
     const { threadId } = builtin<typeof import("node:worker_threads")>("node:worker_threads");
     const tmp = `${probe.entry}.${process.pid}-${threadId}.tmp`;
-    fs.writeFileSync(tmp, JSON.stringify(entry));
-    fs.renameSync(tmp, probe.entry);
+    try {
+      fs.writeFileSync(tmp, JSON.stringify(entry));
+      fs.renameSync(tmp, probe.entry);
+    } catch (e) {
+      fs.rmSync(tmp, { force: true });
+      throw e;
+    }
   } catch {
     // best effort: the next run processes the file again
   }
