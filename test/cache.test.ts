@@ -2,6 +2,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { beforeAll, describe, expect, test } from "vitest";
 import { loadParsers } from "../src/engine/engine.ts";
+import { entryPath } from "../src/io/cache.ts";
 import { dfopt, tree } from "./cli-run.ts";
 import { withoutTimings } from "./text-sink.ts";
 
@@ -123,6 +124,19 @@ describe("--cache", () => {
     expect(fromCache(second.stderr)).toBe("0");
     expect(second.stdout).toBe(first.stdout);
     expect(fromCache((await dfopt(["--cache-location", "cache", "."], dir)).stderr)).toBe("1");
+  });
+
+  test("an entry that cannot be written costs only the reuse: the run goes on and leaves no temporary file", async () => {
+    const dir = tree({ "a/Dockerfile": APT });
+    const cache = path.join(dir, "cache");
+    const entry = entryPath(cache, path.join(dir, "a/Dockerfile"));
+    fs.mkdirSync(entry, { recursive: true }); // a folder where the entry would go: the rename fails
+    const first = await dfopt(["--cache-location", "cache", "."], dir);
+    const second = await dfopt(["--cache-location", "cache", "."], dir);
+    expect(first.code).toBe(0);
+    expect(second.stdout).toBe(first.stdout);
+    expect(fromCache(second.stderr)).toBe("0");
+    expect(fs.readdirSync(path.dirname(entry))).toEqual([path.basename(entry)]);
   });
 
   test("a cache folder that cannot be made is a usage error naming it", async () => {
