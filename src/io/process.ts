@@ -92,15 +92,17 @@ export function forgetRunCaches(): void {
   forgetConfigs();
 }
 
+/** The (cached) context of a folder, keyed by its absolute path: the context's root. */
 function contextFor(dir: string) {
-  let context = contexts.get(dir);
+  const root = path.resolve(dir);
+  let context = contexts.get(root);
   if (context) {
-    contexts.delete(dir);
+    contexts.delete(root);
   } else {
-    context = folderContext(dir);
+    context = folderContext(root);
     if (contexts.size >= MAX_CACHED_CONTEXTS) contexts.delete(contexts.keys().next().value!);
   }
-  contexts.set(dir, context);
+  contexts.set(root, context);
   return context;
 }
 
@@ -175,20 +177,18 @@ export function processFile(file: string, settings: ProcessSettings): FileReport
     const config = configFor(file, settings);
     if (config.error) return { ...report, error: config.error };
     if (config.excluded) return report;
-    const contextDir = settings.contextDir ?? path.dirname(file);
-    const context = contextFor(contextDir);
+    const context = contextFor(settings.contextDir ?? path.dirname(file));
     const cache = settings.cache ?? null;
     if (!cache) return optimizeInto(report, file, input.text, config, context, settings);
+    // A change still has to be written: --write keeps and reuses only "nothing to change".
+    const reusable = (r: FileReport) => settings.mode !== "write" || !r.changed;
     const probe = probeFor(cache, file, input.text, configDigest(config));
     const kept = cachedReport(cache, probe, context);
-    // A kept change still has to be written: --write takes only kept "nothing to change".
-    if (kept && (settings.mode !== "write" || !kept.changed)) return { ...kept, cached: true };
+    if (kept && reusable(kept)) return { ...kept, cached: true };
     const { value, reads } = recordReads(() =>
       optimizeInto(report, file, input.text, config, context, settings),
     );
-    const reproducible = value.error?.kind !== "internal";
-    if (reproducible && (settings.mode !== "write" || !value.changed))
-      storeReport(cache, probe, context, reads, value);
+    if (value.error?.kind !== "internal" && reusable(value)) storeReport(cache, probe, context, reads, value);
     return value;
   } catch (e) {
     if (e instanceof NotLoadedYet) throw e;
@@ -224,7 +224,6 @@ function optimizeInto(
   settings: ProcessSettings,
 ): FileReport {
   const shown = report.path;
-  const contextDir = settings.contextDir ?? path.dirname(file);
   const transforms: Transform[] = resolveTransforms(config, settings);
   const result = optimizeFile(text, context, { transforms, options: config.options });
   report.changes = result.changes;
@@ -263,7 +262,7 @@ function optimizeInto(
       writeFileAtomic(f.abs, f.after);
       report.written.push(relativePath(f.abs, settings.cwd));
     }
-    if (sideOutputs.length > 0) contexts.delete(contextDir);
+    if (sideOutputs.length > 0) contexts.delete(context.root);
   }
   return report;
 }
