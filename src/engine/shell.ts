@@ -190,7 +190,10 @@ export function shellOf(instr: Instr, dockerfileText: string, escapeChar: string
 // Instr objects for unchanged RUNs, often at shifted offsets. The same script
 // text parses to the same tree, so recent parses are reused, moved to the new
 // offset when needed (a copy in JS is far cheaper than a wasm parse).
-// ShellScripts are treated as immutable by every caller. Reuse is within a
+// Callers treat ShellScripts as immutable; the one exception is
+// moveScriptInPlace, when an edit only moved the script's instruction (its
+// offsets shift, and a reuse here compares `base` before handing it out,
+// copying it when it sits elsewhere). Reuse is within a
 // file (corpus files have at most ~110 scripts); a larger cache only keeps
 // trees alive in the heap: 1,024 cost ~25 MB and more GC in a bulk run.
 // One map per escape character, keyed by the script text itself, so no key

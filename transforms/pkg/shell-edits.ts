@@ -297,7 +297,7 @@ export function hasOption(
 }
 
 /** Package arguments after the subcommand (non-option words, values may be null). */
-export function operands(call: ToolCall, valueOpts: ReadonlySet<string> = new Set()): ShellWord[] {
+export function operands(call: ToolCall, valueOpts: ReadonlySet<string> = NO_VALUE_OPTIONS): ShellWord[] {
   const out: ShellWord[] = [];
   for (let k = call.subIndex + 1; k < call.words.length; k++) {
     const v = call.words[k].value;
