@@ -86,6 +86,15 @@ describe("summary", () => {
     expect(text).toContain("unknown-instruction");
     for (const id of Object.keys(j.changesByTransform)) expect(text).toContain(id);
   });
+
+  it("gives no rate for a run shorter than a second", () => {
+    const s = createSummary();
+    for (const r of reports) s.add(r);
+    expect(s.render({ seconds: 0.02, mode: "diff" })).toMatch(
+      /^dfopt: 4 files scanned in 0\.0 s: \d+ with changes,/,
+    );
+    expect(s.render({ seconds: 1, mode: "diff" })).toMatch(/^dfopt: 4 files scanned in 1\.0 s, 4 files\/s: /);
+  });
 });
 
 describe("markdown report", () => {

@@ -98,7 +98,8 @@ export function createSummary() {
       const seconds = opts.seconds ?? elapsed();
       const top = opts.topReasons ?? 10;
       const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
-      const rate = seconds > 0 ? `, ${thousands(Math.round(files / seconds))} files/s` : "";
+      // A rate over a run shorter than a second says more about start-up than about speed.
+      const rate = seconds >= 1 ? `, ${thousands(Math.round(files / seconds))} files/s` : "";
       const verb =
         opts.mode === "write" ? "changed" : opts.mode === "check" ? "would change" : "with changes";
       const lines = [
