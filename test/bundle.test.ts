@@ -34,7 +34,7 @@ function bundled(args: string[], env: Record<string, string> = {}) {
 }
 
 /** The summary line says how long the run took. */
-const untimed = (text: string) => text.replace(/in [\d.]+ s, \d+ files\/s/g, "in <time>");
+const untimed = (text: string) => text.replace(/in [\d.]+ s(?:, [\d,]+ files\/s)?/g, "in <time>");
 
 async function inProcess(args: string[]) {
   const out = textSink();
