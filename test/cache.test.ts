@@ -147,6 +147,15 @@ describe("--cache", () => {
     expect(r.stdout).toBe("");
   });
 
+  test("a cache folder deleted between two runs of one process is filled again", async () => {
+    const dir = tree({ "a/Dockerfile": APT });
+    await dfopt(["--cache", "."], dir);
+    fs.rmSync(path.join(dir, "node_modules/.cache/dfopt"), { recursive: true });
+    await dfopt(["--cache", "."], dir);
+    expect(cacheEntries(path.join(dir, "node_modules/.cache/dfopt"))).toHaveLength(1);
+    expect(fromCache((await dfopt(["--cache", "."], dir)).stderr)).toBe("1");
+  });
+
   test("worker threads read and write the same entries", async () => {
     const files: Record<string, string> = {};
     for (let i = 0; i < 30; i++) files[`s${i}/Dockerfile`] = APT.replace("curl", `pkg${i}`);

@@ -151,6 +151,11 @@ export function cachedReport(
 /** Entry folders known to exist (at most 256 per cache). */
 const madeFolders = new Set<string>();
 
+/** Forgets which entry folders exist: the cache may have been deleted since the last run. */
+export function forgetMadeFolders(): void {
+  madeFolders.clear();
+}
+
 export function storeReport(
   cache: ResultCacheSettings,
   probe: CacheProbe,

@@ -7,7 +7,7 @@ import type { Transform } from "../engine/types.ts";
 import { configFor, forgetConfigs, resolveTransforms, type EffectiveConfig } from "../config.ts";
 import { recordReads } from "../engine/context-reads.ts";
 import { unifiedDiff } from "../report/diff.ts";
-import { cachedReport, probeFor, storeReport, type ResultCacheSettings } from "./cache.ts";
+import { cachedReport, forgetMadeFolders, probeFor, storeReport, type ResultCacheSettings } from "./cache.ts";
 import { folderContext, type FolderContext } from "./context.ts";
 import { writeFileAtomic } from "./write.ts";
 
@@ -84,12 +84,13 @@ const contexts = new Map<string, ReturnType<typeof folderContext>>();
 const MAX_CACHED_CONTEXTS = 32;
 
 /**
- * Drops what earlier runs in this process read (contexts, configs): files may
- * have changed since, and a run must see them as they are.
+ * Drops what earlier runs in this process read (contexts, configs, the cache's
+ * folders): files may have changed since, and a run must see them as they are.
  */
 export function forgetRunCaches(): void {
   contexts.clear();
   forgetConfigs();
+  forgetMadeFolders();
 }
 
 /** The (cached) context of a folder, keyed by its absolute path: the context's root. */
