@@ -79,15 +79,16 @@ function measure(tool: string, files: number, cmd: string, args: string[]): Meas
   const status = /Exit status: (\d+)/.exec(err);
   const user = /User time \(seconds\): ([\d.]+)/.exec(err);
   const sys = /System time \(seconds\): ([\d.]+)/.exec(err);
+  const exitCode = status ? Number(status[1]) : r.status;
   return {
     tool,
     files,
     seconds,
     peakMb: rss ? Number(rss[1]) / 1024 : NaN,
     cpuSeconds: user && sys ? Number(user[1]) + Number(sys[1]) : NaN,
-    exitCode: status ? Number(status[1]) : r.status,
+    exitCode,
     note:
-      (status ? Number(status[1]) : r.status) === 124
+      exitCode === 124
         ? TIMEOUT_MS % 60_000 === 0
           ? `stopped after ${TIMEOUT_MS / 60_000} min`
           : `stopped after ${TIMEOUT_MS / 1000} s`
