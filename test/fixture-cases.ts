@@ -32,7 +32,7 @@ export function fixtureCases(): FixtureCase[] {
   if (!fs.existsSync(FIXTURES)) return cases;
   for (const transform of fs.readdirSync(FIXTURES).sort()) {
     const tdir = path.join(FIXTURES, transform);
-    if (!fs.statSync(tdir).isDirectory() || transform === "e2e") continue;
+    if (!fs.statSync(tdir).isDirectory() || transform.startsWith("e2e")) continue;
     for (const name of fs.readdirSync(tdir).sort()) {
       const dir = path.join(tdir, name);
       const inputPath = path.join(dir, "Dockerfile");

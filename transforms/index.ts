@@ -1,6 +1,7 @@
 import type { Transform } from "../src/engine/types.ts";
 import { dockerignore } from "./dockerignore.ts";
 import { splitStages } from "./split-stages/index.ts";
+import { testStage } from "./test-stage.ts";
 import { addToCopy } from "./instr/add-to-copy.ts";
 import { cdToWorkdir } from "./instr/cd-to-workdir.ts";
 import { envKeyValue } from "./instr/env-key-value.ts";
@@ -34,6 +35,7 @@ export const TRANSFORMS: readonly Transform[] = [
   // structure: pin first, so split-stages derives the runtime image from a real version
   pinTags,
   splitStages,
+  testStage,
   dockerignore,
   // smell repairs
   aptToAptGet,

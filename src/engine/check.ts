@@ -63,7 +63,8 @@ export function structuralProblems(model: DockerfileModel): Problem[] {
 
 const NO_REFERENCES: string[] = [];
 
-function stageReferences(instr: DockerfileModel["instructions"][number]): string[] {
+/** Stage names or indices an instruction reads from (`--from`, `--mount=...,from=`). */
+export function stageReferences(instr: DockerfileModel["instructions"][number]): string[] {
   if (instr.flags.length === 0) return NO_REFERENCES;
   const refs: string[] = [];
   for (const flag of instr.flags) {

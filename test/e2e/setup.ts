@@ -1,0 +1,28 @@
+import { execFileSync } from "node:child_process";
+import path from "node:path";
+import { makeBuilder, type Builder } from "../../src/verify/builder.ts";
+
+export const ROOT = path.resolve(import.meta.dirname, "../..");
+export const WORK = path.resolve(process.env.DFOPT_E2E_WORK ?? "/tmp/dfopt-e2e");
+
+/**
+ * A buildah builder over the e2e storage with the local stand-in base images
+ * (built, or restored from the cache, unless DFOPT_E2E_SKIP_BASE=1 says they are there).
+ */
+export function e2eBuilder(): { builder: Builder; version: string } {
+  if (process.getuid?.() !== 0)
+    throw new Error("the e2e suite builds images with buildah as root (run scripts/e2e/ci.sh)");
+  const version = execFileSync("buildah", ["--version"], { encoding: "utf8" })
+    .trim()
+    .replace(/\s*\(.*\)\s*$/, "");
+  if (process.env.DFOPT_E2E_SKIP_BASE !== "1") {
+    execFileSync(path.join(ROOT, "scripts/e2e/base-images.sh"), ["ensure"], {
+      env: { ...process.env, WORK },
+      stdio: ["ignore", "inherit", "inherit"],
+    });
+  }
+  process.env.CONTAINERS_STORAGE_CONF = path.join(WORK, "storage.conf");
+  process.env.CONTAINERS_REGISTRIES_CONF = path.join(WORK, "registries.conf");
+  process.env.BUILDAH_ISOLATION = "chroot";
+  return { builder: makeBuilder("buildah", version, { pull: "never" }), version };
+}
