@@ -28,6 +28,11 @@ export interface PoolOptions {
   resourceLimits?: ResourceLimits;
   /** false: process every file in the calling thread (no hang or crash isolation, no heap cap). */
   threads?: boolean;
+  /**
+   * Asked before each file is started: once it returns true no new file is
+   * started; those under way are finished and reported, then the run ends.
+   */
+  shouldStop?: () => boolean;
 }
 
 /** Below this many files (per worker) a run stays in the main thread: a worker costs more to start than it saves. */
@@ -98,7 +103,13 @@ export async function processAll(
   const bulk = files.length >= MIN_FILES_PER_WORKER;
   if (bulk) tuneJitForBulkRuns();
   if (!bulk || poolOptions.threads === false) {
-    for (const f of files) onReport(await withLazyModules(() => processFile(f, settings)));
+    const stop = poolOptions.shouldStop;
+    for (const f of files) {
+      if (stop?.()) return;
+      onReport(await withLazyModules(() => processFile(f, settings)));
+      // Lets a failed write to stdout be heard (its 'error' event) before the next file.
+      if (stop) await new Promise((resolve) => setImmediate(resolve));
+    }
     return;
   }
   // A bulk run uses at least one worker, even with --jobs 1: a file that
@@ -162,6 +173,8 @@ function runPool(
     const slots = new Set<Slot>();
     let finished = false;
     let startupFailures = 0;
+    /** Files to hand out: all of them, or, once the run is told to stop, those already handed out. */
+    const total = () => (poolOptions.shouldStop?.() ? nextToHand : files.length);
 
     const finish = (err?: unknown) => {
       if (finished) return;
@@ -190,7 +203,7 @@ function runPool(
         finish(e);
         return;
       }
-      if (nextToEmit === files.length) finish();
+      if (nextToEmit === total()) finish();
       else for (const s of slots) if (s.parked) feed(s);
     };
 
@@ -220,7 +233,7 @@ function runPool(
       if (requeued.length > 0) {
         chunk = requeued.splice(0, 1); // one at a time, so a second crash names its file
       } else {
-        if (nextToHand >= files.length) {
+        if (nextToHand >= total()) {
           s.parked = false;
           retire(s);
           return;
@@ -266,10 +279,10 @@ function runPool(
       s.pending = [];
       requeued.unshift(...rest);
       if (finished) return;
-      if (nextToHand < files.length || requeued.length > 0) spawn();
+      if (nextToHand < total() || requeued.length > 0) spawn();
       if (culprit && kind === "out-of-memory") redoOnMainThread(culprit);
       else if (culprit) emit(culprit.index, crashReport(culprit.path, settings, message, kind));
-      else if (slots.size === 0 && nextToEmit < files.length) spawn();
+      else if (slots.size === 0 && nextToEmit < total()) spawn();
     };
 
     /** A file too big for a worker's heap cap: the main thread has no cap. */
