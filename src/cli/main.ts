@@ -174,6 +174,9 @@ interface OutputState {
   told: boolean;
 }
 
+const lostOutput = (code: string) =>
+  code === "EPIPE" ? "stdout closed early (EPIPE)" : `cannot write to stdout (${code})`;
+
 function watchOutput(io: CliIo): OutputState {
   const state: OutputState = { lost: null, told: false };
   io.stdout.on("error", (e: NodeJS.ErrnoException) => {
@@ -204,7 +207,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
   }
   await settled(io.stdout);
   if (output.lost && !output.told) {
-    io.stderr.write(`dfopt: stdout closed early (${output.lost}); output was lost\n`);
+    io.stderr.write(`dfopt: ${lostOutput(output.lost)}; output was lost\n`);
     return EXIT_ERROR;
   }
   return code;
@@ -372,7 +375,7 @@ async function runFiles(paths: string[], opts: CliOptions, io: CliIo, output: Ou
       done < files.length
         ? `stopped after ${done} of ${files.length} files`
         : `all ${files.length} files processed`;
-    io.stderr.write(`dfopt: stdout closed early (${output.lost}); ${where}; output was lost\n`);
+    io.stderr.write(`dfopt: ${lostOutput(output.lost)}; ${where}; output was lost\n`);
     output.told = true;
     return EXIT_ERROR;
   }

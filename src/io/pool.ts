@@ -17,6 +17,8 @@ export type ToWorker = { type: "chunk"; files: { index: number; path: string }[]
 export type FromWorker =
   | { type: "ready" }
   | { type: "report"; index: number; report: FileReport }
+  /** The run was told to stop: these files of the chunk were not started. */
+  | { type: "skipped"; indices: number[] }
   | { type: "fatal"; message: string };
 
 export interface PoolOptions {
@@ -169,12 +171,19 @@ function runPool(
     const requeued: { index: number; path: string }[] = [];
     let nextToHand = 0;
     let nextToEmit = 0;
-    const buffer = new Map<number, FileReport>();
+    /** Reports that arrived ahead of an earlier file; null: a file skipped after a stop. */
+    const buffer = new Map<number, FileReport | null>();
     const slots = new Set<Slot>();
     let finished = false;
     let startupFailures = 0;
+    // Set once the run is told to stop; a worker reads it before each file of its chunk.
+    const stopFlag = poolOptions.shouldStop ? new Int32Array(new SharedArrayBuffer(4)) : null;
     /** Files to hand out: all of them, or, once the run is told to stop, those already handed out. */
-    const total = () => (poolOptions.shouldStop?.() ? nextToHand : files.length);
+    const total = () => {
+      if (!poolOptions.shouldStop?.()) return files.length;
+      if (stopFlag) Atomics.store(stopFlag, 0, 1);
+      return nextToHand;
+    };
 
     const finish = (err?: unknown) => {
       if (finished) return;
@@ -190,14 +199,14 @@ function runPool(
       else resolve();
     };
 
-    const emit = (index: number, report: FileReport) => {
+    const emit = (index: number, report: FileReport | null) => {
       buffer.set(index, report);
       try {
         while (buffer.has(nextToEmit)) {
-          const r = buffer.get(nextToEmit)!;
+          const r = buffer.get(nextToEmit);
           buffer.delete(nextToEmit);
           nextToEmit++;
-          onReport(r);
+          if (r) onReport(r);
         }
       } catch (e) {
         finish(e);
@@ -307,7 +316,7 @@ function runPool(
       const { Worker } = builtin<typeof import("node:worker_threads")>("node:worker_threads");
       const worker = new Worker(entry.script, {
         eval: entry.eval,
-        workerData: { settings },
+        workerData: { settings, stop: stopFlag },
         resourceLimits: poolOptions.resourceLimits ?? {
           maxOldGenerationSizeMb: DEFAULT_WORKER_HEAP_MB,
           maxYoungGenerationSizeMb: DEFAULT_WORKER_YOUNG_MB,
@@ -333,6 +342,12 @@ function runPool(
             if (s.pending.length === 0) feed(s);
             break;
           }
+          case "skipped":
+            s.pending = s.pending.filter((p) => !msg.indices.includes(p.index));
+            armTimer(s);
+            for (const index of msg.indices) emit(index, null);
+            if (s.pending.length === 0) feed(s);
+            break;
           case "fatal":
             // The worker could not start (e.g. tree-sitter failed to load): no point retrying.
             finish(new Error(`worker failed to start: ${msg.message}`));
