@@ -264,17 +264,6 @@ async function runFiles(paths: string[], opts: CliOptions, io: CliIo, output: Ou
     return fail(`--context: no such folder: ${opts.context}`);
   if (opts.config && !fs.existsSync(path.resolve(io.cwd, opts.config)))
     return fail(`--config: no such file: ${opts.config}`);
-  const cacheDir =
-    opts.cache || opts.cacheLocation ? path.resolve(io.cwd, opts.cacheLocation ?? DEFAULT_CACHE_DIR) : null;
-  if (cacheDir) {
-    try {
-      fs.mkdirSync(cacheDir, { recursive: true });
-      fs.accessSync(cacheDir, fs.constants.W_OK);
-    } catch (e) {
-      return fail(`--cache: cannot use ${cacheDir}: ${(e as Error).message}`);
-    }
-  }
-
   const started = Date.now();
   // Paths are relative to io.cwd (the process's own folder in real use, a temp folder in tests).
   const inputs = io.cwd === process.cwd() ? paths : paths.map((p) => path.resolve(io.cwd, p));
@@ -290,6 +279,17 @@ async function runFiles(paths: string[], opts: CliOptions, io: CliIo, output: Ou
       throw e;
     }
   }
+  const cacheDir =
+    opts.cache || opts.cacheLocation ? path.resolve(io.cwd, opts.cacheLocation ?? DEFAULT_CACHE_DIR) : null;
+  if (cacheDir) {
+    try {
+      fs.mkdirSync(cacheDir, { recursive: true });
+      fs.accessSync(cacheDir, fs.constants.W_OK);
+    } catch (e) {
+      return fail(`--cache: cannot use ${cacheDir}: ${(e as Error).message}`);
+    }
+  }
+
   const found = discover(inputs, { exclude: opts.exclude, followSymlinks: !!opts.followSymlinks });
   for (const p of found.problems) io.stderr.write(`dfopt: ${p.path}: ${p.message}\n`);
   const files = shard ? shardFiles(found.files, shard.index, shard.count) : found.files;
