@@ -55,8 +55,8 @@ function lstatOrNull(file: string): fs.Stats | null {
 
 /**
  * Checks that `file` may be written and how. `linksWithin`: the folder a
- * symbolic link's target (and the file's real folder) must lie in, labelled
- * `boundaryShown` in messages; null: a link is never written through.
+ * symbolic link's target (and the file's real folder) must lie in, named
+ * `linksWithin.shown` in messages; null: a link is never written through.
  */
 export function planWrite(
   file: string,
@@ -81,8 +81,8 @@ export function planWrite(
         throw refuse(`${shown} is a symbolic link to a file that does not exist`);
       }
       if (!isInside(real, fs.realpathSync(linksWithin.dir))) {
-        const what = link?.isSymbolicLink() ? "a symbolic link" : "reached through a symbolic link";
-        throw refuse(`${shown} is ${what} to a file outside ${linksWithin.shown}`);
+        const where = link?.isSymbolicLink() ? "is a symbolic link to a file" : "lies in a linked folder";
+        throw refuse(`${shown} ${where} outside ${linksWithin.shown}`);
       }
       target = real;
     }
