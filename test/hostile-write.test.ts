@@ -208,6 +208,19 @@ describe("--report", () => {
   });
 });
 
+describe("--cache", () => {
+  test("a cache folder reached through a link a scanned repository planted is refused before any file is written", () => {
+    const dir = tree({ "repo/.git/HEAD": "", "repo/Dockerfile": APT });
+    fs.mkdirSync(path.join(dir, "elsewhere"));
+    fs.symlinkSync(path.join(dir, "elsewhere"), path.join(dir, "repo/node_modules"));
+    const r = cli(["--write", ...ONLY, "--cache", "."], path.join(dir, "repo"));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--cache: node_modules is a symbolic link inside a scanned folder/);
+    expect(fs.readdirSync(path.join(dir, "elsewhere"))).toEqual([]);
+    expect(read(path.join(dir, "repo/Dockerfile"))).toBe(APT);
+  });
+});
+
 describe("a side file that cannot be written", () => {
   test("the report says what was written and names the side file that failed", () => {
     // A build context the user may not write; run unprivileged (root writes anywhere).

@@ -7,7 +7,7 @@ import { DEFAULT_CACHE_DIR, resultCacheKey } from "../io/cache.ts";
 import { discover, parseShard, shardFiles } from "../io/discover.ts";
 import { processAll } from "../io/pool.ts";
 import type { FileReport, ProcessSettings } from "../io/process.ts";
-import { planReport, WriteError, writePlanned } from "../io/write.ts";
+import { linkedFolderUnder, planReport, WriteError, writePlanned } from "../io/write.ts";
 import { colorizeDiff } from "../report/diff.ts";
 import { jsonFileEntry } from "../report/json.ts";
 import { createJsonlWriter } from "../report/jsonl.ts";
@@ -282,6 +282,12 @@ async function runFiles(paths: string[], opts: CliOptions, io: CliIo, output: Ou
   const cacheDir =
     opts.cache || opts.cacheLocation ? path.resolve(io.cwd, opts.cacheLocation ?? DEFAULT_CACHE_DIR) : null;
   if (cacheDir) {
+    // The default folder is under the current one, which may be a scanned repository.
+    const linked = linkedFolderUnder(cacheDir, scannedFolders);
+    if (linked)
+      return fail(
+        `--cache: ${path.relative(io.cwd, linked) || "."} is a symbolic link inside a scanned folder; dfopt does not write through it (choose another --cache-location)`,
+      );
     try {
       fs.mkdirSync(cacheDir, { recursive: true });
       fs.accessSync(cacheDir, fs.constants.W_OK);

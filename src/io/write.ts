@@ -183,13 +183,24 @@ export function planReport(file: string, cwd: string, scanned: string[]): WriteP
     throw refuse(`cannot write ${show(file)}: folder ${show(dir)} does not exist`);
   }
   if (!st.isDirectory()) throw refuse(`cannot write ${show(file)}: ${show(dir)} is not a folder`);
+  const linked = linkedFolderUnder(dir, scanned);
+  if (linked)
+    throw refuse(
+      `cannot write ${show(file)}: ${show(linked)} is a symbolic link inside a scanned folder; dfopt does not write through it`,
+    );
+  return planWrite(file, show(file), null);
+}
+
+/**
+ * The first folder, from `dir` up to (not including) a scanned folder that
+ * holds it, that is a symbolic link; null when there is none (folders that do
+ * not exist yet are skipped). A scanned repository could have planted it.
+ */
+export function linkedFolderUnder(dir: string, scanned: string[]): string | null {
   for (const root of scanned) {
     for (let d = dir; d !== root && isInside(d, root); d = path.dirname(d)) {
-      if (fs.lstatSync(d).isSymbolicLink())
-        throw refuse(
-          `cannot write ${show(file)}: ${show(d)} is a symbolic link inside a scanned folder; dfopt does not write through it`,
-        );
+      if (lstatOrNull(d)?.isSymbolicLink()) return d;
     }
   }
-  return planWrite(file, show(file), null);
+  return null;
 }
