@@ -5,8 +5,10 @@ import { applyPatch } from "diff";
 import { beforeAll, describe, expect, test } from "vitest";
 import { VERSION } from "../src/version.ts";
 import { TRANSFORMS } from "../transforms/index.ts";
+import { Writable } from "node:stream";
+import { main } from "../src/cli/main.ts";
 import { dfopt, tree } from "./cli-run.ts";
-import { withoutTimings } from "./text-sink.ts";
+import { textSink, withoutTimings } from "./text-sink.ts";
 import { loadParsers } from "../src/engine/engine.ts";
 
 beforeAll(loadParsers);
@@ -110,7 +112,7 @@ describe("dfopt CLI", () => {
     const doc = JSON.parse(r.stdout);
     expect(doc.summary).toEqual({ files: 2, changed: 1, errors: 1 });
     const [x, y] = doc.files;
-    expect(x).toMatchObject({ path: "x/Dockerfile", changed: true, error: null });
+    expect(x).toMatchObject({ path: "x/Dockerfile", changed: true, written: [], error: null });
     expect(x.changes[0]).toMatchObject({ transform: "pin-tags", line: 1 });
     expect(typeof x.changes[0].message).toBe("string");
     expect(y).toMatchObject({
@@ -135,7 +137,29 @@ describe("dfopt CLI", () => {
       .split("\n")
       .map((l) => JSON.parse(l));
     expect(entry.changed).toBe(true);
+    expect(entry.written).toEqual(["Dockerfile"]);
     expect(applyPatch(UNPINNED, entry.diff)).toBe(fs.readFileSync(path.join(dir, "Dockerfile"), "utf8"));
+  });
+
+  test("a stdout that fails (EPIPE) stops the run before the next file: exit 2, where it stopped on stderr", async () => {
+    const dir = tree({ "a/Dockerfile": UNPINNED, "b/Dockerfile": UNPINNED, "c/Dockerfile": UNPINNED });
+    let lines = 0;
+    const closed = new Writable({
+      write(_chunk, _enc, cb) {
+        cb(++lines > 1 ? Object.assign(new Error("write EPIPE"), { code: "EPIPE" }) : null);
+      },
+    });
+    const err = textSink();
+    const args = ["--write", "--only", "pin-tags", "--jobs", "0", "."];
+    const code = await main(args, { stdout: closed, stderr: err.stream, cwd: dir });
+    expect(code).toBe(2);
+    expect(err.text()).toMatch(
+      /2 files written\.[\s\S]*stdout closed early \(EPIPE\); stopped after 2 of 3 files/,
+    );
+    const written = ["a", "b", "c"].filter(
+      (d) => fs.readFileSync(path.join(dir, d, "Dockerfile"), "utf8") !== UNPINNED,
+    );
+    expect(written).toEqual(["a", "b"]);
   });
 
   test("a config file with an unknown key is an error naming file and key", async () => {

@@ -133,6 +133,25 @@ describe("processAll", () => {
     expect(capped).toEqual(inProcess);
   });
 
+  it("told to stop, starts no new file, not even within a worker's chunk; what it did is reported in order", async () => {
+    for (const threads of [true, false]) {
+      let seen = 0;
+      const reports: FileReport[] = [];
+      await processAll(good, settings, 2, (r) => reports.push(r) && seen++, {
+        threads,
+        shouldStop: () => seen >= 3,
+      });
+      // Each of the two workers is handed 9 files at a time here; they stop within their chunks.
+      if (threads) expect(reports.length).toBeGreaterThanOrEqual(3);
+      if (threads) expect(reports.length).toBeLessThan(18);
+      else expect(reports).toHaveLength(3);
+      // In input order; a file another worker finished after an earlier one was skipped is still reported.
+      const indices = reports.map((r) => good.indexOf(path.join(dir, r.path)));
+      expect(indices.slice(0, 3)).toEqual([0, 1, 2]);
+      expect(indices).toEqual([...indices].sort((a, b) => a - b));
+    }
+  });
+
   it("handles an empty list and a single file in-process", async () => {
     expect(await collect([], 4)).toEqual([]);
     const one = await collect([good[0]], 4);

@@ -7,6 +7,7 @@ import { DEFAULT_CACHE_DIR, resultCacheKey } from "../io/cache.ts";
 import { discover, parseShard, shardFiles } from "../io/discover.ts";
 import { processAll } from "../io/pool.ts";
 import type { FileReport, ProcessSettings } from "../io/process.ts";
+import { linkedFolderUnder, planReport, WriteError, writePlanned } from "../io/write.ts";
 import { colorizeDiff } from "../report/diff.ts";
 import { jsonFileEntry } from "../report/json.ts";
 import { createJsonlWriter } from "../report/jsonl.ts";
@@ -65,7 +66,9 @@ do. Use --write to apply it, --check in CI.
 Exit codes:
   0  success (also when a diff was printed)
   1  --check: some files would change
-  2  a file could not be processed, or bad usage (other files are still processed)
+  2  a file could not be processed or written, or bad usage (other files are
+     still processed); or stdout closed early (e.g. | head): no new file is
+     started, those under way are finished, the summary goes to stderr
 
 Suppress a change: "# dfopt ignore=<transform-id>" on the line before an
 instruction, "# dfopt ignore-file" anywhere; hadolint, BuildKit check=skip,
@@ -164,19 +167,50 @@ function buildProgram(io: CliIo, run: (paths: string[], opts: CliOptions) => Pro
   return program;
 }
 
+/** What became of stdout: `lost` is the error code once a write failed (EPIPE: the reader is gone). */
+interface OutputState {
+  lost: string | null;
+  /** runFiles said where it stopped. */
+  told: boolean;
+}
+
+const lostOutput = (code: string) =>
+  code === "EPIPE" ? "stdout closed early (EPIPE)" : `cannot write to stdout (${code})`;
+
+function watchOutput(io: CliIo): OutputState {
+  const state: OutputState = { lost: null, told: false };
+  io.stdout.on("error", (e: NodeJS.ErrnoException) => {
+    state.lost ??= e.code ?? e.message;
+  });
+  io.stderr.on("error", () => {
+    // Nowhere left to report it; the exit code still tells.
+  });
+  return state;
+}
+
+/** Resolves once what was written to `stream` so far has been handed on (or failed). */
+function settled(stream: NodeJS.WritableStream): Promise<void> {
+  return new Promise((resolve) => stream.write("", () => setImmediate(resolve)));
+}
+
 export async function main(argv: string[], io: CliIo): Promise<number> {
-  const program = buildProgram(io, (paths, opts) => runFiles(paths, opts, io));
+  const output = watchOutput(io);
+  const program = buildProgram(io, (paths, opts) => runFiles(paths, opts, io, output));
+  let code: number;
   try {
     await program.parseAsync(argv, { from: "user" });
+    code = (program.getOptionValue("__exit") as number | undefined) ?? EXIT_OK;
   } catch (e) {
-    if (e instanceof CommanderError) {
-      if (e.code === "commander.helpDisplayed" || e.code === "commander.version" || e.exitCode === 0)
-        return EXIT_OK;
-      return EXIT_ERROR;
-    }
-    throw e;
+    if (!(e instanceof CommanderError)) throw e;
+    const ok = e.code === "commander.helpDisplayed" || e.code === "commander.version" || e.exitCode === 0;
+    code = ok ? EXIT_OK : EXIT_ERROR;
   }
-  return (program.getOptionValue("__exit") as number | undefined) ?? EXIT_OK;
+  await settled(io.stdout);
+  if (output.lost && !output.told) {
+    io.stderr.write(`dfopt: ${lostOutput(output.lost)}; output was lost\n`);
+    return EXIT_ERROR;
+  }
+  return code;
 }
 
 function listTransforms(io: CliIo, format: Format): number {
@@ -202,7 +236,7 @@ function listTransforms(io: CliIo, format: Format): number {
   return EXIT_OK;
 }
 
-async function runFiles(paths: string[], opts: CliOptions, io: CliIo): Promise<number> {
+async function runFiles(paths: string[], opts: CliOptions, io: CliIo, output: OutputState): Promise<number> {
   const fail = (message: string) => {
     io.stderr.write(`dfopt: ${message}\n`);
     return EXIT_ERROR;
@@ -230,9 +264,30 @@ async function runFiles(paths: string[], opts: CliOptions, io: CliIo): Promise<n
     return fail(`--context: no such folder: ${opts.context}`);
   if (opts.config && !fs.existsSync(path.resolve(io.cwd, opts.config)))
     return fail(`--config: no such file: ${opts.config}`);
+  const started = Date.now();
+  // Paths are relative to io.cwd (the process's own folder in real use, a temp folder in tests).
+  const inputs = io.cwd === process.cwd() ? paths : paths.map((p) => path.resolve(io.cwd, p));
+  // The report's target is checked before any file is touched, and again when it is written.
+  const reportFile = opts.report ? path.resolve(io.cwd, opts.report) : null;
+  const scannedFolders = inputs.map((p) => nearestFolder(path.resolve(io.cwd, p)));
+  const checkReport = () => planReport(reportFile!, io.cwd, scannedFolders);
+  if (reportFile) {
+    try {
+      checkReport();
+    } catch (e) {
+      if (e instanceof WriteError) return fail(`--report: ${e.message}`);
+      throw e;
+    }
+  }
   const cacheDir =
     opts.cache || opts.cacheLocation ? path.resolve(io.cwd, opts.cacheLocation ?? DEFAULT_CACHE_DIR) : null;
   if (cacheDir) {
+    // The default folder is under the current one, which may be a scanned repository.
+    const linked = linkedFolderUnder(cacheDir, scannedFolders);
+    if (linked)
+      return fail(
+        `--cache: ${path.relative(io.cwd, linked) || "."} is a symbolic link inside a scanned folder; dfopt does not write through it (choose another --cache-location)`,
+      );
     try {
       fs.mkdirSync(cacheDir, { recursive: true });
       fs.accessSync(cacheDir, fs.constants.W_OK);
@@ -241,9 +296,6 @@ async function runFiles(paths: string[], opts: CliOptions, io: CliIo): Promise<n
     }
   }
 
-  const started = Date.now();
-  // Paths are relative to io.cwd (the process's own folder in real use, a temp folder in tests).
-  const inputs = io.cwd === process.cwd() ? paths : paths.map((p) => path.resolve(io.cwd, p));
   const found = discover(inputs, { exclude: opts.exclude, followSymlinks: !!opts.followSymlinks });
   for (const p of found.problems) io.stderr.write(`dfopt: ${p.path}: ${p.message}\n`);
   const files = shard ? shardFiles(found.files, shard.index, shard.count) : found.files;
@@ -297,8 +349,10 @@ async function runFiles(paths: string[], opts: CliOptions, io: CliIo): Promise<n
     }
   };
 
+  // Once stdout is gone no new file is started: the run could not report it.
   await processAll(files, settings, Math.max(1, Math.min(jobs, files.length)), onReport, {
     threads: jobs > 0,
+    shouldStop: () => output.lost !== null,
   });
   progress.done();
 
@@ -309,17 +363,30 @@ async function runFiles(paths: string[], opts: CliOptions, io: CliIo): Promise<n
   }
   jsonl?.end({ errors });
   sarif?.end();
-  if (markdown && opts.report) {
+  await settled(io.stdout);
+  let reportFailed = false;
+  if (markdown && reportFile) {
     try {
-      fs.writeFileSync(path.resolve(io.cwd, opts.report), markdown.render());
+      writePlanned(checkReport(), markdown.render());
     } catch (e) {
-      io.stderr.write(`dfopt: cannot write report ${opts.report}: ${(e as Error).message}\n`);
-      return EXIT_ERROR;
+      if (!(e instanceof WriteError)) throw e;
+      io.stderr.write(`dfopt: --report: ${e.message}\n`);
+      reportFailed = true;
     }
   }
   if (!opts.quiet) io.stderr.write(summary.render({ seconds: (Date.now() - started) / 1000, mode }) + "\n");
+  if (output.lost) {
+    const done = summary.toJSON().files;
+    const where =
+      done < files.length
+        ? `stopped after ${done} of ${files.length} files`
+        : `all ${files.length} files processed`;
+    io.stderr.write(`dfopt: ${lostOutput(output.lost)}; ${where}; output was lost\n`);
+    output.told = true;
+    return EXIT_ERROR;
+  }
 
-  if (errors > 0) return EXIT_ERROR;
+  if (errors > 0 || reportFailed) return EXIT_ERROR;
   if (mode === "check" && summary.toJSON().changed > 0) return EXIT_CHANGES;
   return EXIT_OK;
 }
@@ -332,7 +399,11 @@ function printHuman(
   showRefusals: boolean,
   io: CliIo,
 ): void {
+  const wrote = () => {
+    for (const w of report.written) io.stdout.write(`wrote ${w}\n`);
+  };
   if (report.error) {
+    wrote(); // a write that failed midway: what was written is said
     const where = report.error.line ? `${report.path}:${report.error.line}` : report.path;
     io.stderr.write(`dfopt: ${where}: error: ${report.error.message}\n`);
     return;
@@ -352,11 +423,16 @@ function printHuman(
   }
   if (!report.changed) return;
   if (mode === "check") io.stdout.write(`${report.path}\n`);
-  else if (mode === "write") {
-    for (const w of report.written) io.stdout.write(`wrote ${w}\n`);
-  } else if (report.diff) {
+  else if (mode === "write") wrote();
+  else if (report.diff) {
     io.stdout.write(color ? colorizeDiff(report.diff) : report.diff);
   }
+}
+
+/** `p` if it is a folder, else the nearest folder above it (a file or glob input's folder). */
+function nearestFolder(p: string): string {
+  while (!isDirectory(p) && path.dirname(p) !== p) p = path.dirname(p);
+  return p;
 }
 
 function isDirectory(p: string): boolean {

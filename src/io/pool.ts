@@ -17,6 +17,8 @@ export type ToWorker = { type: "chunk"; files: { index: number; path: string }[]
 export type FromWorker =
   | { type: "ready" }
   | { type: "report"; index: number; report: FileReport }
+  /** The run was told to stop: these files of the chunk were not started. */
+  | { type: "skipped"; indices: number[] }
   | { type: "fatal"; message: string };
 
 export interface PoolOptions {
@@ -28,6 +30,11 @@ export interface PoolOptions {
   resourceLimits?: ResourceLimits;
   /** false: process every file in the calling thread (no hang or crash isolation, no heap cap). */
   threads?: boolean;
+  /**
+   * Asked before each file is started: once it returns true no new file is
+   * started; those under way are finished and reported, then the run ends.
+   */
+  shouldStop?: () => boolean;
 }
 
 /** Below this many files (per worker) a run stays in the main thread: a worker costs more to start than it saves. */
@@ -98,7 +105,13 @@ export async function processAll(
   const bulk = files.length >= MIN_FILES_PER_WORKER;
   if (bulk) tuneJitForBulkRuns();
   if (!bulk || poolOptions.threads === false) {
-    for (const f of files) onReport(await withLazyModules(() => processFile(f, settings)));
+    const stop = poolOptions.shouldStop;
+    for (const f of files) {
+      if (stop?.()) return;
+      onReport(await withLazyModules(() => processFile(f, settings)));
+      // Lets a failed write to stdout be heard (its 'error' event) before the next file.
+      if (stop) await new Promise((resolve) => setImmediate(resolve));
+    }
     return;
   }
   // A bulk run uses at least one worker, even with --jobs 1: a file that
@@ -158,10 +171,19 @@ function runPool(
     const requeued: { index: number; path: string }[] = [];
     let nextToHand = 0;
     let nextToEmit = 0;
-    const buffer = new Map<number, FileReport>();
+    /** Reports that arrived ahead of an earlier file; null: a file skipped after a stop. */
+    const buffer = new Map<number, FileReport | null>();
     const slots = new Set<Slot>();
     let finished = false;
     let startupFailures = 0;
+    // Set once the run is told to stop; a worker reads it before each file of its chunk.
+    const stopFlag = poolOptions.shouldStop ? new Int32Array(new SharedArrayBuffer(4)) : null;
+    /** Files to hand out: all of them, or, once the run is told to stop, those already handed out. */
+    const total = () => {
+      if (!poolOptions.shouldStop?.()) return files.length;
+      if (stopFlag) Atomics.store(stopFlag, 0, 1);
+      return nextToHand;
+    };
 
     const finish = (err?: unknown) => {
       if (finished) return;
@@ -177,20 +199,20 @@ function runPool(
       else resolve();
     };
 
-    const emit = (index: number, report: FileReport) => {
+    const emit = (index: number, report: FileReport | null) => {
       buffer.set(index, report);
       try {
         while (buffer.has(nextToEmit)) {
-          const r = buffer.get(nextToEmit)!;
+          const r = buffer.get(nextToEmit);
           buffer.delete(nextToEmit);
           nextToEmit++;
-          onReport(r);
+          if (r) onReport(r);
         }
       } catch (e) {
         finish(e);
         return;
       }
-      if (nextToEmit === files.length) finish();
+      if (nextToEmit === total()) finish();
       else for (const s of slots) if (s.parked) feed(s);
     };
 
@@ -220,7 +242,7 @@ function runPool(
       if (requeued.length > 0) {
         chunk = requeued.splice(0, 1); // one at a time, so a second crash names its file
       } else {
-        if (nextToHand >= files.length) {
+        if (nextToHand >= total()) {
           s.parked = false;
           retire(s);
           return;
@@ -266,10 +288,10 @@ function runPool(
       s.pending = [];
       requeued.unshift(...rest);
       if (finished) return;
-      if (nextToHand < files.length || requeued.length > 0) spawn();
+      if (nextToHand < total() || requeued.length > 0) spawn();
       if (culprit && kind === "out-of-memory") redoOnMainThread(culprit);
       else if (culprit) emit(culprit.index, crashReport(culprit.path, settings, message, kind));
-      else if (slots.size === 0 && nextToEmit < files.length) spawn();
+      else if (slots.size === 0 && nextToEmit < total()) spawn();
     };
 
     /** A file too big for a worker's heap cap: the main thread has no cap. */
@@ -294,7 +316,7 @@ function runPool(
       const { Worker } = builtin<typeof import("node:worker_threads")>("node:worker_threads");
       const worker = new Worker(entry.script, {
         eval: entry.eval,
-        workerData: { settings },
+        workerData: { settings, stop: stopFlag },
         resourceLimits: poolOptions.resourceLimits ?? {
           maxOldGenerationSizeMb: DEFAULT_WORKER_HEAP_MB,
           maxYoungGenerationSizeMb: DEFAULT_WORKER_YOUNG_MB,
@@ -320,6 +342,12 @@ function runPool(
             if (s.pending.length === 0) feed(s);
             break;
           }
+          case "skipped":
+            s.pending = s.pending.filter((p) => !msg.indices.includes(p.index));
+            armTimer(s);
+            for (const index of msg.indices) emit(index, null);
+            if (s.pending.length === 0) feed(s);
+            break;
           case "fatal":
             // The worker could not start (e.g. tree-sitter failed to load): no point retrying.
             finish(new Error(`worker failed to start: ${msg.message}`));

@@ -9,7 +9,7 @@ import { recordReads } from "../engine/context-reads.ts";
 import { unifiedDiff } from "../report/diff.ts";
 import { cachedReport, forgetMadeFolders, probeFor, storeReport, type ResultCacheSettings } from "./cache.ts";
 import { folderContext, type FolderContext } from "./context.ts";
-import { writeFileAtomic } from "./write.ts";
+import { planWrite, WriteError, writePlanned } from "./write.ts";
 
 /** Plain, serialisable settings: the same object drives in-process and worker-thread runs. */
 export interface ProcessSettings {
@@ -66,7 +66,7 @@ export interface FileReport {
   error: FileError | null;
   /** Unified diff of the Dockerfile and any side files, when requested and changed. */
   diff: string | null;
-  /** With --write: the files written. */
+  /** With --write: the files written, in the order they were written (side files first). */
   written: string[];
   sideFiles: SideFileReport[];
   /** Taken from the result cache (--cache), not computed in this run. */
@@ -89,8 +89,21 @@ const MAX_CACHED_CONTEXTS = 32;
  */
 export function forgetRunCaches(): void {
   contexts.clear();
+  repositories.clear();
   forgetConfigs();
   forgetMadeFolders();
+}
+
+const repositories = new Map<string, string | null>();
+
+/** The nearest folder at or above `dir` holding `.git` (a repository's root), or null; `memo` caches folders. */
+export function repositoryRoot(dir: string, memo: Map<string, string | null> = repositories): string | null {
+  const known = memo.get(dir);
+  if (known !== undefined) return known;
+  const up = path.dirname(dir);
+  const found = fs.existsSync(path.join(dir, ".git")) ? dir : up === dir ? null : repositoryRoot(up, memo);
+  memo.set(dir, found);
+  return found;
 }
 
 /** The (cached) context of a folder, keyed by its absolute path: the context's root. */
@@ -255,15 +268,51 @@ function optimizeInto(
     report.diff = diff;
   }
   if (settings.mode === "write") {
+    const outputs = sideOutputs.map((f) => ({
+      file: f.abs,
+      content: f.after,
+      within: { dir: context.root, what: "its build context" },
+    }));
     if (result.changed) {
-      writeFileAtomic(file, result.output);
-      report.written.push(shown);
+      // A Dockerfile may link anywhere in its repository; outside one, only within its own folder.
+      const dir = path.resolve(path.dirname(file));
+      const repo = repositoryRoot(dir);
+      const within = repo ? { dir: repo, what: "its repository" } : { dir, what: "its folder" };
+      outputs.push({ file, content: result.output, within });
     }
-    for (const f of sideOutputs) {
-      writeFileAtomic(f.abs, f.after);
-      report.written.push(relativePath(f.abs, settings.cwd));
-    }
-    if (sideOutputs.length > 0) contexts.delete(context.root);
+    writeOutputs(report, outputs, settings.cwd);
+    if (report.written.length > 0 && sideOutputs.length > 0) contexts.delete(context.root);
   }
   return report;
+}
+
+/**
+ * Writes a Dockerfile's outputs (side files first, the Dockerfile last), each
+ * checked before any is written: one that is refused or cannot be written
+ * leaves them all unwritten. A write that fails midway stops the rest; the
+ * report then lists what was written and names the file that failed.
+ */
+function writeOutputs(
+  report: FileReport,
+  outputs: { file: string; content: string; within: { dir: string; what: string } }[],
+  cwd: string,
+): void {
+  const label = (dir: string) => (path.resolve(dir) === path.resolve(cwd) ? "." : relativePath(dir, cwd));
+  try {
+    const plans = outputs.map(({ file, within }) =>
+      planWrite(file, relativePath(file, cwd), {
+        dir: within.dir,
+        shown: `${within.what} (${label(within.dir)})`,
+      }),
+    );
+    plans.forEach((plan, i) => {
+      writePlanned(plan, outputs[i].content);
+      report.written.push(plan.shown);
+    });
+  } catch (e) {
+    if (!(e instanceof WriteError)) throw e;
+    const done =
+      report.written.length > 0 ? `only ${report.written.join(", ")} was written` : "nothing was written";
+    report.error = { kind: e.kind, message: `${e.message}; ${done}`, line: null };
+  }
 }

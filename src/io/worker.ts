@@ -10,7 +10,7 @@ import { processFile, type ProcessSettings } from "./process.ts";
 
 const port = parentPort;
 if (!port) throw new Error("src/io/worker.ts must run in a worker thread");
-const settings = (workerData as { settings: ProcessSettings }).settings;
+const { settings, stop } = workerData as { settings: ProcessSettings; stop: Int32Array | null };
 
 const post = (msg: FromWorker) => port.postMessage(msg);
 
@@ -21,8 +21,13 @@ try {
       port.close();
       return;
     }
-    for (const f of msg.files)
+    for (const [i, f] of msg.files.entries()) {
+      if (stop && Atomics.load(stop, 0) === 1) {
+        post({ type: "skipped", indices: msg.files.slice(i).map((s) => s.index) });
+        break;
+      }
       post({ type: "report", index: f.index, report: processFile(f.path, settings) });
+    }
   });
   post({ type: "ready" });
 } catch (e) {

@@ -18,6 +18,8 @@ export function jsonFileEntry(report: FileReport) {
       rules: r.rules,
     })),
     sideFiles: report.sideFiles,
+    /** With --write: the files written (side files first); a failed write leaves the rest out. */
+    written: report.written,
     /** Unified diff of the Dockerfile and side files (what --write writes); null when unchanged. */
     diff: report.changed ? report.diff : null,
     error: report.error

@@ -1,6 +1,6 @@
 import fs from "node:fs";
 import path from "node:path";
-import type { FileReport } from "../io/process.ts";
+import { repositoryRoot, type FileReport } from "../io/process.ts";
 import { jsonFileEntry } from "./json.ts";
 
 /** What the report keeps per file: the JSON entry (no diff, no file contents). */
@@ -40,26 +40,13 @@ export function createMarkdownReport(cwd: string, inputs: string[] = []) {
     .map((i) => path.resolve(cwd, i))
     .map((abs) => (isDir(abs) ? abs : path.dirname(abs)))
     .sort((a, b) => b.length - a.length);
-  const repoOfDir = new Map<string, string>();
+  const repoOfDir = new Map<string, string | null>();
   const groups = new Map<string, RepoGroup>();
   let total = 0;
 
-  const findRepo = (dir: string): string => {
-    const cached = repoOfDir.get(dir);
-    if (cached !== undefined) return cached;
-    let found: string;
-    if (fs.existsSync(path.join(dir, ".git"))) found = dir;
-    else {
-      const up = path.dirname(dir);
-      found = up === dir ? "" : findRepo(up);
-    }
-    repoOfDir.set(dir, found);
-    return found;
-  };
-
   const repoFor = (abs: string): string => {
     const dir = path.dirname(abs);
-    const repo = findRepo(dir);
+    const repo = repositoryRoot(dir, repoOfDir);
     if (repo) return repo;
     const root = roots.find((r) => dir === r || dir.startsWith(r + path.sep));
     return root ?? cwd;
