@@ -83,6 +83,15 @@ export interface TransformInput {
   options: TransformOptions;
 }
 
+/**
+ * One key a transform reads from its `options` object in the config file
+ * (`"options": { "<id>": { "<key>": value } }`); the config is checked
+ * against it, so a misspelt key or a wrong value is an error, not a no-op.
+ */
+export type OptionSpec =
+  | { type: "boolean"; description: string }
+  | { type: "string"; values: readonly string[]; description: string };
+
 export interface Transform {
   id: string;
   /** One line, shown by --list-transforms. */
@@ -100,6 +109,8 @@ export interface Transform {
    * run once per round, and the next round confirms them.
    */
   multiPass?: boolean;
+  /** The keys it reads from `options.perTransform[id]`; none when absent. */
+  options?: Readonly<Record<string, OptionSpec>>;
   run(input: TransformInput): TransformResult;
 }
 
