@@ -5,8 +5,8 @@
  * clutter. Never ignores what the Dockerfile copies by name, never removes a
  * line, and does nothing without a real build context.
  */
-import ignore, { type Ignore } from "ignore";
 import { isDockerfileName } from "../src/engine/dockerfile-names.ts";
+import { dockerignoreMatcher, dockerignorePatterns } from "../src/engine/dockerignore-rules.ts";
 import type { DockerfileModel, Instr } from "../src/engine/parse.ts";
 import type { BuildContext, Transform, TransformResult } from "../src/engine/types.ts";
 import { contextMemo } from "./lib/context-memo.ts";
@@ -176,28 +176,6 @@ function sourcesOf(i: Instr): string[] {
   return words.slice(0, -1);
 }
 
-// Most files ask about the same few pattern lists; compiling one costs far more than a lookup.
-const compiled = new Map<string, Ignore>();
-
-function compiledIgnore(patterns: string[]): Ignore {
-  const key = patterns.join("\n");
-  let matcher = compiled.get(key);
-  if (!matcher) {
-    if (compiled.size >= 256) compiled.delete(compiled.keys().next().value!);
-    compiled.set(key, (matcher = ignore().add(patterns)));
-  }
-  return matcher;
-}
-
-/** Patterns in a .dockerignore body (comments and blanks dropped). */
-function patternsOf(text: string): string[] {
-  return text
-    .split(/\r?\n/)
-    .map((l) => l.trim())
-    .filter((l) => l !== "" && !l.startsWith("#"))
-    .map((l) => l.replace(/^(!?)\/+/, "$1"));
-}
-
 // A folder of thousands of Dockerfiles is one context: look through it once.
 const dockerfilesSeen = contextMemo<string[]>(1);
 
@@ -223,7 +201,19 @@ export const dockerignore: Transform = {
     const none: TransformResult = { changes: [], refusals: [] };
     if (context.root === "<none>") return none;
     const existing = context.readFile(".dockerignore");
-    if (existing === undefined && context.exists(".dockerignore")) return none; // unreadable: leave it alone
+    if (existing === undefined && context.exists(".dockerignore")) {
+      // A link out of the context, a FIFO or a huge file: never read, so never replaced either.
+      return {
+        changes: [],
+        refusals: [
+          {
+            line: null,
+            reason:
+              ".dockerignore is there but dfopt does not read it (a link out of the build context, not a regular file, or too large), so it is left alone",
+          },
+        ],
+      };
+    }
     const mentions = mentionedText(model);
     // An app that loads .env files itself (dotenv, django-environ, ...) may rely on the copied file.
     const manifests = [
@@ -243,11 +233,12 @@ export const dockerignore: Transform = {
       manifests,
     );
     // Sources as .dockerignore sees them: relative to the context root; ones
-    // outside it or built from variables cannot be matched (and `ignore` rejects them).
+    // outside it or built from variables cannot be matched.
     const explicit = explicitSources(model)
       .map((s) => s.replace(/^(?:\.?\/)+/, ""))
-      .filter((s) => s !== "" && !s.includes("$") && ignore.isPathValid(s));
-    const current = existing === undefined ? null : ignore().add(patternsOf(existing));
+      .filter((s) => s !== "" && !s.includes("$") && !s.startsWith("/") && !s.startsWith("../"));
+    const existingPatterns = existing === undefined ? [] : dockerignorePatterns(existing);
+    const current = existing === undefined ? null : dockerignoreMatcher(existingPatterns);
     // A .dockerignore applies to every build of its context: entries chosen for
     // this Dockerfile could hide a file another Dockerfile beside it copies.
     const shared = dockerfilesIn(context);
@@ -258,16 +249,17 @@ export const dockerignore: Transform = {
       if (current && e.probes.every((p) => current.ignores(p))) continue;
       const plainSources = explicit.filter((s) => !/[*?[]/.test(s));
       if (plainSources.length > 0) {
-        const probe = compiledIgnore([
-          ...patternsOf(existing ?? ""),
+        const probe = dockerignoreMatcher([
+          ...existingPatterns,
           ...accepted.map((a) => a.pattern),
           e.pattern,
         ]);
         if (plainSources.some((s) => probe.ignores(s))) continue;
       }
       if (
-        existing !== undefined &&
-        patternsOf(existing).some((p) => p.startsWith("!") && ignore().add(e.pattern).ignores(p.slice(1)))
+        existingPatterns.some(
+          (p) => p.startsWith("!") && dockerignoreMatcher([e.pattern]).ignores(p.slice(1)),
+        )
       )
         continue;
       accepted.push(e);
