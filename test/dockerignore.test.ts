@@ -10,6 +10,7 @@ import { emptyContext, folderContext, memoryContext } from "../src/io/context.ts
 import { dockerignore } from "../transforms/dockerignore.ts";
 import { npmCi } from "../transforms/pkg/npm-ci.ts";
 import { dockerignore as splitStagesIgnored } from "../transforms/split-stages/compiled-common.ts";
+import { dfopt, tree } from "./cli-run.ts";
 import { fixtureCases } from "./fixture-cases.ts";
 import { APPS_DIR, listApps } from "../scripts/split-apps-table.ts";
 
@@ -256,5 +257,59 @@ describe("the other readers of .dockerignore use Docker's rules", () => {
     expect(ignored("docs/keep.md")).toBe(false);
     expect(ignored("app.log")).toBe(true);
     expect(ignored("logs/app.log")).toBe(false);
+  });
+});
+
+describe("a --context shared by several Dockerfiles, or not the Dockerfile's own folder (through the CLI)", () => {
+  // a/ copies the dist/ it was given; b/ builds its own, so b alone would ignore dist.
+  const repo = () =>
+    tree({
+      "package.json": '{"name":"x","scripts":{"build":"tsc"}}',
+      "dist/index.js": "",
+      "a/Dockerfile":
+        'FROM node:20\nWORKDIR /app\nCOPY package.json ./\nRUN npm install\nCOPY dist ./dist\nCMD ["node","dist/index.js"]\n',
+      "b/Dockerfile":
+        'FROM node:20\nWORKDIR /app\nCOPY . .\nRUN npm install && npm run build\nCMD ["node","dist/index.js"]\n',
+    });
+  const json = async (args: string[], cwd: string) => {
+    const run = await dfopt([...args, "--only", "dockerignore", "--format", "json"], cwd);
+    return { code: run.code, files: JSON.parse(run.stdout).files as Record<string, unknown>[] };
+  };
+
+  test("one --context for two Dockerfiles: no .dockerignore for either, and each says why", async () => {
+    const dir = repo();
+    try {
+      const { code, files } = await json(["--write", "--context", ".", "a/Dockerfile", "b/Dockerfile"], dir);
+      expect(code).toBe(0);
+      expect(fs.existsSync(path.join(dir, ".dockerignore"))).toBe(false);
+      for (const f of files) {
+        expect(f.sideFiles).toEqual([]);
+        expect(f.refusals).toEqual([
+          expect.objectContaining({
+            transform: "dockerignore",
+            reason: expect.stringMatching(/--context\) is shared by the Dockerfiles of this run/),
+          }),
+        ]);
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("a --context that is not the Dockerfile's own folder is left alone; its own folder is not", async () => {
+    const dir = repo();
+    try {
+      const other = await json(["--context", ".", "b/Dockerfile"], dir);
+      expect(other.files[0].sideFiles).toEqual([]);
+      expect(other.files[0].refusals).toEqual([
+        expect.objectContaining({ reason: expect.stringMatching(/not the Dockerfile's own folder/) }),
+      ]);
+      const own = await json(["--context", "b", "b/Dockerfile"], dir);
+      expect(own.files[0].sideFiles).toEqual([
+        expect.objectContaining({ path: "b/.dockerignore", created: true }),
+      ]);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

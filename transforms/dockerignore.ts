@@ -8,7 +8,7 @@
 import { isDockerfileName } from "../src/engine/dockerfile-names.ts";
 import { dockerignoreMatcher, dockerignorePatterns } from "../src/engine/dockerignore-rules.ts";
 import type { DockerfileModel, Instr } from "../src/engine/parse.ts";
-import type { BuildContext, Transform, TransformResult } from "../src/engine/types.ts";
+import type { BuildContext, Transform, TransformOptions, TransformResult } from "../src/engine/types.ts";
 import { contextMemo } from "./lib/context-memo.ts";
 
 interface Entry {
@@ -186,6 +186,16 @@ function dockerfilesIn(context: BuildContext): string[] {
   );
 }
 
+/** Why the context's .dockerignore is not this Dockerfile's alone to edit; null when it is. */
+function sharedReason(inRoot: string[], use: TransformOptions["contextUse"]): string | null {
+  if (inRoot.length > 1)
+    return `the build context holds ${inRoot.length} Dockerfiles (${inRoot.slice(0, 3).join(", ")}${inRoot.length > 3 ? ", ..." : ""})`;
+  if (use?.sharedInRun) return "the build context (--context) is shared by the Dockerfiles of this run";
+  if (use && !use.ownFolder)
+    return "the build context (--context) is not the Dockerfile's own folder and may serve other Dockerfiles";
+  return null;
+}
+
 export const dockerignore: Transform = {
   id: "dockerignore",
   description:
@@ -194,10 +204,11 @@ export const dockerignore: Transform = {
     "Without a .dockerignore every build sends .git, host node_modules or virtualenvs and local .env files to the builder: " +
     "slower builds, cache busting on unrelated edits, and secrets baked into layers. The transform only adds patterns " +
     "for paths the Dockerfile does not name, never removes a line, and leaves out build outputs unless the image rebuilds them. " +
-    "A context shared by several Dockerfiles is left alone: its .dockerignore applies to every one of them.",
+    "A context shared by several Dockerfiles (several in its root, or one `--context` for several Dockerfiles, " +
+    "or a `--context` that is not the Dockerfile's own folder) is left alone: its .dockerignore applies to every one of them.",
   safety: "safe",
   rules: [],
-  run({ model, context }): TransformResult {
+  run({ model, context, options }): TransformResult {
     const none: TransformResult = { changes: [], refusals: [] };
     if (context.root === "<none>") return none;
     const existing = context.readFile(".dockerignore");
@@ -242,6 +253,7 @@ export const dockerignore: Transform = {
     // A .dockerignore applies to every build of its context: entries chosen for
     // this Dockerfile could hide a file another Dockerfile beside it copies.
     const shared = dockerfilesIn(context);
+    const sharedBecause = sharedReason(shared, options.contextUse);
     const accepted: Entry[] = [];
     for (const e of wanted(model, context)) {
       if (e.mentions.test(mentions)) continue;
@@ -263,16 +275,16 @@ export const dockerignore: Transform = {
       )
         continue;
       accepted.push(e);
-      if (shared.length > 1) break; // one entry is enough to refuse
+      if (sharedBecause) break; // one entry is enough to refuse
     }
     if (accepted.length === 0) return none;
-    if (shared.length > 1) {
+    if (sharedBecause) {
       return {
         changes: [],
         refusals: [
           {
             line: null,
-            reason: `the build context holds ${shared.length} Dockerfiles (${shared.slice(0, 3).join(", ")}${shared.length > 3 ? ", ..." : ""}); a .dockerignore would apply to all of them, so it is left to you`,
+            reason: `${sharedBecause}; a .dockerignore would apply to all of them, so it is left to you`,
           },
         ],
       };

@@ -68,6 +68,18 @@ export interface TransformOptions {
   registryPrefix: string;
   /** Per-transform options from the config file, keyed by transform id. */
   perTransform: Record<string, Record<string, unknown>>;
+  /**
+   * How the run uses the build context, when it knows (absent: the
+   * Dockerfile's own folder, used by it alone). A file that applies to
+   * every build of the context (.dockerignore) is only edited for a context
+   * that is the Dockerfile's own folder and serves no other Dockerfile of the run.
+   */
+  contextUse?: {
+    /** The context is the folder the Dockerfile is in. */
+    ownFolder: boolean;
+    /** The context was given once (--context) for several Dockerfiles of the run. */
+    sharedInRun: boolean;
+  };
 }
 
 export const DEFAULT_OPTIONS: TransformOptions = {

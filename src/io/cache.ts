@@ -37,7 +37,7 @@ export const DEFAULT_CACHE_DIR = "node_modules/.cache/dfopt";
  * serve --check and --write (which takes only kept "nothing to change").
  */
 export function resultCacheKey(settings: Omit<ProcessSettings, "cache" | "mode">): string {
-  const { only, skip, contextDir, configPath, cliOptions, computeDiff, cwd } = settings;
+  const { only, skip, contextDir, contextShared, configPath, cliOptions, computeDiff, cwd } = settings;
   return sha1(
     JSON.stringify([
       codeFingerprint(),
@@ -45,6 +45,7 @@ export function resultCacheKey(settings: Omit<ProcessSettings, "cache" | "mode">
       only,
       skip,
       contextDir,
+      contextShared === true,
       configPath,
       cliOptions,
       computeDiff,

@@ -19,6 +19,8 @@ export interface ProcessSettings {
   skip: string[];
   /** --context: one build context for every file; null = each Dockerfile's folder. */
   contextDir: string | null;
+  /** --context serves more than one Dockerfile of the run (every shard counted). */
+  contextShared?: boolean;
   /** --config: one config file for every file; null = search upward from each Dockerfile. */
   configPath: string | null;
   /** CLI options that override the config file (`--merge-runs`, `--runtime`, `--registry-prefix`). */
@@ -202,7 +204,11 @@ function optimizeInto(
 ): FileReport {
   const shown = report.path;
   const transforms: Transform[] = resolveTransforms(config, settings);
-  const result = optimizeFile(text, context, { transforms, options: config.options });
+  const contextUse = {
+    ownFolder: path.resolve(path.dirname(file)) === context.root,
+    sharedInRun: settings.contextShared === true,
+  };
+  const result = optimizeFile(text, context, { transforms, options: { ...config.options, contextUse } });
   report.changes = result.changes;
   report.refusals = result.refusals;
   report.error = result.error;
