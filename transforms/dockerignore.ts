@@ -205,7 +205,10 @@ export const dockerignore: Transform = {
     "slower builds, cache busting on unrelated edits, and secrets baked into layers. The transform only adds patterns " +
     "for paths the Dockerfile does not name, never removes a line, and leaves out build outputs unless the image rebuilds them. " +
     "A context shared by several Dockerfiles (several in its root, or one `--context` for several Dockerfiles, " +
-    "or a `--context` that is not the Dockerfile's own folder) is left alone: its .dockerignore applies to every one of them.",
+    "or a `--context` that is not the Dockerfile's own folder) is left alone: its .dockerignore applies to every one of them. " +
+    "An existing .dockerignore is read with Docker's own rules (moby's patternmatcher: `secret.txt` names the root file " +
+    "only, `!` re-includes under an excluded folder), not gitignore's; one dfopt does not read (a link out of the " +
+    "context, a FIFO, a file over 2 MiB) is left alone, with a refusal saying so.",
   safety: "safe",
   rules: [],
   run({ model, context, options }): TransformResult {
