@@ -2,6 +2,7 @@ import fs from "node:fs";
 import path from "node:path";
 import ignore from "ignore";
 import type { FileError } from "./engine/engine.ts";
+import { jsonErrorMessage, readRegularFile } from "./io/safe-read.ts";
 import { DEFAULT_OPTIONS, type Transform, type TransformOptions } from "./engine/types.ts";
 import { TRANSFORMS, transformById } from "../transforms/index.ts";
 
@@ -30,6 +31,35 @@ export const CONFIG_FILE = "dfopt.config.json";
 
 export class ConfigError extends Error {}
 
+/** A config file is small: a larger one is refused unread (package.json included). */
+const MAX_CONFIG_BYTES = 2 * 1024 * 1024;
+
+/** Edit distance between two short strings (insertions, deletions, substitutions). */
+function distance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      row[j] = Math.min(previous[j] + 1, row[j - 1] + 1, previous[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    previous = row;
+  }
+  return previous[b.length];
+}
+
+/** `; did you mean 'x'?` for the known name closest to `name`, when one is close enough. */
+export function didYouMean(name: string, known: readonly string[]): string {
+  let best: string | null = null;
+  let bestDistance = Infinity;
+  for (const k of known) {
+    const d = distance(name.toLowerCase(), k.toLowerCase());
+    if (d < bestDistance) [best, bestDistance] = [k, d];
+  }
+  return best !== null && bestDistance <= Math.max(1, Math.floor(best.length / 3))
+    ? `; did you mean '${best}'?`
+    : "";
+}
+
 export function validateConfig(value: unknown, where: string): DfoptConfig {
   const fail = (msg: string): never => {
     throw new ConfigError(`${where}: ${msg}`);
@@ -39,22 +69,27 @@ export function validateConfig(value: unknown, where: string): DfoptConfig {
   const config = value as Record<string, unknown>;
   const known = ["transforms", "options", "mergeRuns", "runtime", "registryPrefix", "exclude", "$schema"];
   for (const key of Object.keys(config)) {
-    if (!known.includes(key))
-      fail(`unknown key '${key}' (known: ${known.filter((k) => k !== "$schema").join(", ")})`);
+    if (!known.includes(key)) {
+      const keys = known.filter((k) => k !== "$schema");
+      fail(`unknown key '${key}'${didYouMean(key, keys)} (known: ${keys.join(", ")})`);
+    }
   }
   const isObject = (v: unknown) => typeof v === "object" && v !== null && !Array.isArray(v);
   if (config.transforms !== undefined) {
     if (!isObject(config.transforms)) fail("'transforms' must be an object of transform id → true/false");
     for (const [id, on] of Object.entries(config.transforms as object)) {
-      if (!transformById(id)) fail(`unknown transform '${id}' in 'transforms'`);
+      if (!transformById(id)) fail(`unknown transform '${id}' in 'transforms'${transformHint(id)}`);
       if (typeof on !== "boolean") fail(`'transforms.${id}' must be true or false`);
     }
   }
   if (config.options !== undefined) {
     if (!isObject(config.options)) fail("'options' must be an object of transform id → options object");
     for (const [id, opts] of Object.entries(config.options as object)) {
-      if (!transformById(id)) fail(`unknown transform '${id}' in 'options'`);
+      const transform = transformById(id);
+      if (!transform) return fail(`unknown transform '${id}' in 'options'${transformHint(id)}`);
       if (!isObject(opts)) fail(`'options.${id}' must be an object`);
+      const problem = optionProblem(transform, opts as Record<string, unknown>);
+      if (problem) fail(problem);
     }
   }
   if (config.mergeRuns !== undefined && config.mergeRuns !== "final" && config.mergeRuns !== "all") {
@@ -75,24 +110,59 @@ export function validateConfig(value: unknown, where: string): DfoptConfig {
   return config as DfoptConfig;
 }
 
+const transformHint = (id: string) =>
+  didYouMean(
+    id,
+    TRANSFORMS.map((t) => t.id),
+  );
+
+/** What is wrong with a transform's options object, checked against the keys it declares. */
+function optionProblem(transform: Transform, options: Record<string, unknown>): string | null {
+  const specs = transform.options ?? {};
+  const keys = Object.keys(specs);
+  for (const [key, value] of Object.entries(options)) {
+    const where = `'options.${transform.id}.${key}'`;
+    const spec = specs[key];
+    if (!spec) {
+      const known = keys.length > 0 ? `known: ${keys.join(", ")}` : `${transform.id} takes no options`;
+      return `unknown option ${where}${didYouMean(key, keys)} (${known})`;
+    }
+    if (spec.type === "boolean" && typeof value !== "boolean")
+      return `${where} must be true or false, not ${JSON.stringify(value)}`;
+    if (spec.type === "string" && (typeof value !== "string" || !spec.values.includes(value))) {
+      const allowed = spec.values.map((v) => JSON.stringify(v)).join(" or ");
+      const hint = typeof value === "string" ? didYouMean(value, spec.values) : "";
+      return `${where} must be ${allowed}, not ${JSON.stringify(value)}${hint}`;
+    }
+  }
+  return null;
+}
+
 interface LoadedConfig {
   file: string | null;
   config: DfoptConfig;
 }
 
-/** Reads a config file (dfopt.config.json or package.json with a "dfopt" key); throws ConfigError. */
-export function loadConfigFile(file: string): LoadedConfig | null {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, "utf8");
-  } catch (e) {
-    throw new ConfigError(`${file}: cannot read config (${(e as NodeJS.ErrnoException).code})`);
+/**
+ * Reads a config file (dfopt.config.json or package.json with a "dfopt" key);
+ * throws ConfigError. Found upward, a file must really be inside `within`
+ * (its repository): a link out of it is an error, not read, except for a
+ * package.json found upward, which is then no config (`optional`): it is
+ * mainly the app's file, and the transforms see it as unreadable too.
+ * Messages never quote the file's text.
+ */
+export function loadConfigFile(file: string, within?: string, optional = false): LoadedConfig | null {
+  const read = readRegularFile(file, { maxBytes: MAX_CONFIG_BYTES, within });
+  if ("failure" in read) {
+    if (optional && read.failure.refusal !== "unreadable") return null;
+    throw new ConfigError(`${file}: cannot read config: ${read.failure.message}`);
   }
+  const text = read.bytes.toString("utf8");
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (e) {
-    throw new ConfigError(`${file}: invalid JSON (${(e as Error).message})`);
+    throw new ConfigError(`${file}: ${jsonErrorMessage(e, text)}`);
   }
   if (path.basename(file) === "package.json") {
     const section = (json as Record<string, unknown> | null)?.dfopt;
@@ -107,6 +177,35 @@ const byDirectory = new Map<string, LoadedConfig | ConfigError>();
 /** Drops the configs read so far: a new run reads them again (files may have changed in between). */
 export function forgetConfigs(): void {
   byDirectory.clear();
+  repositoryRoots.clear();
+}
+
+/** Whether an entry is there (a dangling link is not; a link out of the repository is, and is refused). */
+function present(file: string): boolean {
+  try {
+    return fs.lstatSync(file).isSymbolicLink() ? fs.existsSync(file) : true;
+  } catch {
+    return false;
+  }
+}
+
+const repositoryRoots = new Map<string, string | null>();
+
+/** The real path of the repository (the nearest folder upward with `.git`) holding `dir`; null when none. */
+function repositoryOf(dir: string): string | null {
+  let root = repositoryRoots.get(dir);
+  if (root === undefined) {
+    const parent = path.dirname(dir);
+    if (fs.existsSync(path.join(dir, ".git"))) {
+      try {
+        root = fs.realpathSync.native(dir);
+      } catch {
+        root = dir;
+      }
+    } else root = parent === dir ? null : repositoryOf(parent);
+    repositoryRoots.set(dir, root);
+  }
+  return root;
 }
 
 function findConfig(dir: string): LoadedConfig | ConfigError {
@@ -116,8 +215,20 @@ function findConfig(dir: string): LoadedConfig | ConfigError {
   try {
     const own = path.join(dir, CONFIG_FILE);
     const pkg = path.join(dir, "package.json");
-    const loaded =
-      (fs.existsSync(own) ? loadConfigFile(own) : null) ?? (fs.existsSync(pkg) ? loadConfigFile(pkg) : null);
+    const load = (file: string, optional: boolean) => {
+      if (!present(file)) return null;
+      // Outside a repository a config file may not lead out of its own folder.
+      let within = repositoryOf(dir);
+      if (within === null) {
+        try {
+          within = fs.realpathSync.native(dir);
+        } catch {
+          within = dir;
+        }
+      }
+      return loadConfigFile(file, within, optional);
+    };
+    const loaded = load(own, false) ?? load(pkg, true);
     const parent = path.dirname(dir);
     found =
       loaded ??

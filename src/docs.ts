@@ -38,6 +38,11 @@ export async function renderTransformsDoc(fixturesDir: string): Promise<string> 
       `Safety: **${t.safety}**${t.defaultOff ? " (off by default)" : ""}.`,
     );
     if (t.rules?.length) parts.push("", `Peer rule IDs: ${t.rules.join(", ")}.`);
+    for (const [key, spec] of Object.entries(t.options ?? {})) {
+      const values =
+        spec.type === "boolean" ? "true or false" : spec.values.map((v) => `"${v}"`).join(" or ");
+      parts.push("", `Option \`options.${t.id}.${key}\` (${values}): ${spec.description}.`);
+    }
     if (t.rationale) parts.push("", t.rationale);
     const example = firstExample(fixturesDir, t.id);
     if (example) {

@@ -4,7 +4,7 @@ import path from "node:path";
 import { applyPatch } from "diff";
 import { beforeAll, describe, expect, test } from "vitest";
 import { VERSION } from "../src/version.ts";
-import { TRANSFORMS } from "../transforms/index.ts";
+import { TRANSFORMS, transformById } from "../transforms/index.ts";
 import { Writable } from "node:stream";
 import { main } from "../src/cli/main.ts";
 import { dfopt, tree } from "./cli-run.ts";
@@ -167,6 +167,49 @@ describe("dfopt CLI", () => {
     const r = await dfopt(["."], dir);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain("dfopt.config.json: unknown key 'colour'");
+  });
+
+  test("a misspelt or wrong transform option is an error naming file and key, with a hint", async () => {
+    const config = (options: object) =>
+      tree({ Dockerfile: UNPINNED, "dfopt.config.json": JSON.stringify({ options }) });
+    let r = await dfopt(["."], config({ "split-stages": { goRuntme: "scratch" } }));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(
+      "dfopt.config.json: unknown option 'options.split-stages.goRuntme'; did you mean 'goRuntime'? (known: goRuntime)",
+    );
+    r = await dfopt(["."], config({ "split-stages": { goRuntime: "scrach" } }));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(
+      `'options.split-stages.goRuntime' must be "scratch", not "scrach"; did you mean 'scratch'?`,
+    );
+    r = await dfopt(["."], config({ "exec-form-cmd": { entrypoint: "yes" } }));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`'options.exec-form-cmd.entrypoint' must be true or false, not "yes"`);
+    r = await dfopt(["."], config({ "pin-tags": { resolve: true } }));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("unknown option 'options.pin-tags.resolve' (pin-tags takes no options)");
+    r = await dfopt(
+      ["."],
+      config({ "split-stages": { goRuntime: "scratch" }, "exec-form-cmd": { entrypoint: true } }),
+    );
+    expect(r.code).toBe(0);
+    expect(r.stderr).not.toContain("dfopt.config.json");
+  });
+
+  test("every option a transform reads is one it declares", () => {
+    // A transform reads its options as options.perTransform["<id>"]?.<key>: each such key must be in its schema.
+    const reads = new Set<string>();
+    const root = path.resolve(import.meta.dirname, "../transforms");
+    for (const file of fs.readdirSync(root, { recursive: true }) as string[]) {
+      if (!file.endsWith(".ts")) continue;
+      const text = fs.readFileSync(path.join(root, file), "utf8");
+      for (const m of text.matchAll(/perTransform\["([\w-]+)"\]\??\.(\w+)/g)) reads.add(`${m[1]}.${m[2]}`);
+    }
+    expect(reads.size).toBeGreaterThan(0);
+    for (const read of reads) {
+      const [id, key] = read.split(".");
+      expect(Object.keys(transformById(id)?.options ?? {}), read).toContain(key);
+    }
   });
 
   test("a config file can turn a transform off", async () => {

@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -6,6 +7,7 @@ import { afterEach, beforeAll, describe, expect, test } from "vitest";
 import { loadParsers, optimizeFile } from "../src/engine/engine.ts";
 import { recordReads } from "../src/engine/context-reads.ts";
 import { folderContext } from "../src/io/context.ts";
+import { jsonErrorMessage, readRegularFile } from "../src/io/safe-read.ts";
 import { addToCopy } from "../transforms/instr/add-to-copy.ts";
 import { mergeRuns } from "../transforms/merge-runs.ts";
 
@@ -136,5 +138,88 @@ describe("folderContext's read keys (for --cache)", () => {
     fs.writeFileSync(path.join(root, "src"), "now a file");
     expect(folderContext(root).readDigest("L:")).not.toBe(before[2]);
     expect(() => folderContext(root).readDigest("Q:x")).toThrow(/unknown context read key/);
+  });
+});
+
+describe("folderContext never follows a link out of the context", () => {
+  test("links out (file, folder, /dev/zero) and FIFOs are there but not read; links inside are followed", () => {
+    const root = folder({ "real.json": '{"a":1}' });
+    const outsideDir = fs.mkdtempSync(path.join(os.tmpdir(), "dfopt-outside-"));
+    try {
+      fs.writeFileSync(path.join(outsideDir, "secret"), "OUTSIDE");
+      fs.mkdirSync(path.join(root, "sub"));
+      fs.writeFileSync(path.join(root, "sub", "inner.txt"), "inner");
+      fs.symlinkSync(path.join(outsideDir, "secret"), path.join(root, "out-file"));
+      fs.symlinkSync(outsideDir, path.join(root, "out-dir"));
+      fs.symlinkSync("/dev/zero", path.join(root, "zero"));
+      fs.symlinkSync("real.json", path.join(root, "in-file"));
+      fs.symlinkSync("sub", path.join(root, "in-dir"));
+      fs.symlinkSync("../" + path.basename(root) + "/real.json", path.join(root, "roundabout"));
+      spawnSync("mkfifo", [path.join(root, "fifo")]);
+      const context = folderContext(root);
+      for (const name of ["out-file", "out-dir", "zero", "fifo"]) {
+        expect(context.exists(name), name).toBe(true);
+        expect(context.isDirectory(name), name).toBe(false);
+        expect(context.readFile(name), name).toBeUndefined();
+        expect(context.readStart(name, 4), name).toBeUndefined();
+      }
+      // Nothing beyond a link out is in the context.
+      expect(context.list("out-dir")).toEqual([]);
+      expect(context.exists("out-dir/secret")).toBe(false);
+      expect(context.readFile("out-dir/secret")).toBeUndefined();
+      expect(context.readFile("../" + path.basename(outsideDir) + "/secret")).toBeUndefined();
+      expect(context.readFile("sub/../out-file")).toBeUndefined();
+      // Links that stay inside are followed.
+      expect(context.readFile("in-file")).toBe('{"a":1}');
+      expect(context.readFile("roundabout")).toBe('{"a":1}');
+      expect(context.isDirectory("in-dir")).toBe(true);
+      expect(context.list("in-dir")).toEqual(["inner.txt"]);
+      expect(context.readStart("in-dir/inner.txt", 3)).toBe("inn");
+    } finally {
+      fs.rmSync(outsideDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("readRegularFile", () => {
+  test("refuses FIFOs and devices without blocking, large files unread, and links when asked", () => {
+    const root = folder({ "a.txt": "hello", "big.bin": "" });
+    fs.truncateSync(path.join(root, "big.bin"), 10_000);
+    spawnSync("mkfifo", [path.join(root, "fifo")]);
+    fs.symlinkSync("a.txt", path.join(root, "link"));
+    const refusal = (file: string, opts: Parameters<typeof readRegularFile>[1]) => {
+      const r = readRegularFile(path.join(root, file), opts);
+      return "failure" in r ? r.failure.refusal : r.bytes.toString();
+    };
+    expect(refusal("a.txt", { maxBytes: 100 })).toBe("hello");
+    expect(refusal("fifo", { maxBytes: 100 })).toBe("not-regular");
+    expect(refusal("big.bin", { maxBytes: 100 })).toBe("too-large");
+    expect(refusal("link", { maxBytes: 100 })).toBe("hello");
+    expect(refusal("link", { maxBytes: 100, noFollow: true })).toBe("symlink");
+    expect(refusal("missing", { maxBytes: 100 })).toBe("missing");
+    expect(refusal("", { maxBytes: 100 })).toBe("directory");
+    const zero = readRegularFile("/dev/zero", { maxBytes: 100 });
+    expect("failure" in zero && zero.failure.refusal).toBe("not-regular");
+  });
+
+  test("a JSON error never quotes the text (V8's own message does)", () => {
+    for (const text of ["SECRET-TEXT here", '{"a": 1,\n  SECRET-TEXT }']) {
+      let error: unknown;
+      try {
+        JSON.parse(text);
+      } catch (e) {
+        error = e;
+      }
+      const message = jsonErrorMessage(error, text);
+      expect(message).toMatch(/^invalid JSON/);
+      expect(message).not.toContain("SECRET");
+    }
+    let error: unknown;
+    try {
+      JSON.parse('{"a": 1,\n  x }');
+    } catch (e) {
+      error = e;
+    }
+    expect(jsonErrorMessage(error, '{"a": 1,\n  x }')).toBe("invalid JSON at line 2, column 3");
   });
 });

@@ -1,11 +1,16 @@
 import fs from "node:fs";
-import ignore from "ignore";
+import os from "node:os";
+import path from "node:path";
 import { beforeAll, describe, expect, test } from "vitest";
+import { parseDockerignore } from "../src/engine/dockerignore-rules.ts";
 import { optimizeFile, loadParsers } from "../src/engine/engine.ts";
 import { parseDockerfile } from "../src/engine/parse.ts";
 import type { BuildContext } from "../src/engine/types.ts";
 import { emptyContext, folderContext, memoryContext } from "../src/io/context.ts";
 import { dockerignore } from "../transforms/dockerignore.ts";
+import { npmCi } from "../transforms/pkg/npm-ci.ts";
+import { dockerignore as splitStagesIgnored } from "../transforms/split-stages/compiled-common.ts";
+import { dfopt, tree } from "./cli-run.ts";
 import { fixtureCases } from "./fixture-cases.ts";
 import { APPS_DIR, listApps } from "../scripts/split-apps-table.ts";
 
@@ -65,7 +70,7 @@ function checkProposal(name: string, dockerfile: string, context: BuildContext) 
     expect(content.slice(existing.length)).toContain("# added by dfopt");
   }
   // never ignores what the Dockerfile copies by name
-  const ig = ignore().add(patterns(content));
+  const ig = parseDockerignore(content);
   for (const src of explicitSources(dockerfile)) expect(ig.ignores(src), `${name}: ${src}`).toBe(false);
   // idempotent: with the proposal written, nothing more is proposed
   expect(propose(dockerfile, withIgnore(context, content)), name).toEqual([]);
@@ -73,6 +78,39 @@ function checkProposal(name: string, dockerfile: string, context: BuildContext) 
 }
 
 describe("dockerignore", () => {
+  test("a .dockerignore linked out of the build context is not read, not replaced, and the refusal says why", () => {
+    const outside = fs.mkdtempSync(path.join(os.tmpdir(), "dfopt-outside-"));
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), "dfopt-ctx-"));
+    try {
+      fs.writeFileSync(path.join(outside, "notes.txt"), "OUTSIDE-CONTENT\n");
+      fs.writeFileSync(path.join(root, "package.json"), "{}");
+      fs.symlinkSync(path.join(outside, "notes.txt"), path.join(root, ".dockerignore"));
+      const context = folderContext(root);
+      expect(context.readFile(".dockerignore")).toBeUndefined();
+      const result = optimizeFile("FROM node:20\nCOPY . .\nRUN npm ci\n", context, {
+        transforms: [dockerignore],
+      });
+      expect(result.sideFiles).toEqual([]);
+      expect(result.refusals).toEqual([
+        expect.objectContaining({
+          transform: "dockerignore",
+          reason: expect.stringMatching(/does not read it/),
+        }),
+      ]);
+      expect(JSON.stringify(result)).not.toContain("OUTSIDE-CONTENT");
+    } finally {
+      fs.rmSync(outside, { recursive: true, force: true });
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  test("existing rules are read as Docker reads them: a name without a slash covers the root only", () => {
+    // gitignore rules would take `node_modules` as covering packages/a/node_modules too.
+    const ctx = memoryContext({ "package.json": "{}", ".dockerignore": "node_modules\n" });
+    const content = checkProposal("root only", "FROM node:20\nCOPY . .\nRUN npm ci\n", ctx)!;
+    expect(patterns(content)).toContain("**/node_modules");
+  });
+
   test("does nothing without a real build context", () => {
     expect(propose("FROM node:20\nCOPY . .\nRUN npm ci\n", emptyContext)).toEqual([]);
   });
@@ -109,10 +147,15 @@ describe("dockerignore", () => {
   });
 
   test("a .dockerignore that already covers everything gets nothing added", () => {
-    const ctx = memoryContext({ "package.json": "{}", ".dockerignore": "*\n!src\n!package.json\n" });
-    expect(propose("FROM node:20\nWORKDIR /app\nCOPY . .\nRUN npm ci\nCMD node src/index.js\n", ctx)).toEqual(
-      [],
-    );
+    const df = "FROM node:20\nWORKDIR /app\nCOPY . .\nRUN npm ci\nCMD node src/index.js\n";
+    const ctx = memoryContext({ "package.json": "{}", ".dockerignore": "*\n!src/index.js\n!package.json\n" });
+    expect(propose(df, ctx)).toEqual([]);
+    // `!src` re-includes the whole folder for Docker, src/.DS_Store and src/a.swp with it.
+    const reincluded = memoryContext({ "package.json": "{}", ".dockerignore": "*\n!src\n!package.json\n" });
+    expect(patterns(checkProposal("re-included", df, reincluded)!).slice(3)).toEqual([
+      "**/.DS_Store",
+      "**/*.swp",
+    ]);
   });
 
   test("never ignores a file the Dockerfile copies by name (.env, dist/, .git/config)", () => {
@@ -183,4 +226,90 @@ describe("dockerignore", () => {
       expect(proposed).toBeGreaterThan(0);
     },
   );
+});
+
+describe("the other readers of .dockerignore use Docker's rules", () => {
+  test("npm-ci: a lock file re-included under an excluded folder is in the context", () => {
+    const files = {
+      "app/package.json": '{"name":"a","version":"1.0.0"}',
+      "app/package-lock.json":
+        '{"name":"a","version":"1.0.0","lockfileVersion":3,"packages":{"":{"name":"a","version":"1.0.0"}}}',
+    };
+    const df =
+      "FROM node:20\nWORKDIR /app\nCOPY app/package.json app/package-lock.json ./\nRUN npm install\n";
+    const run = (rules: string) =>
+      optimizeFile(df, memoryContext({ ...files, ".dockerignore": rules }), { transforms: [npmCi] });
+    // Docker re-includes app/package*.json; gitignore rules could not (their folder is excluded).
+    const reincluded = run("app\n!app/package.json\n!app/package-lock.json\n");
+    expect(reincluded.refusals).toEqual([]);
+    expect(reincluded.output).toContain("npm ci");
+    // `package-lock.json` names the root file only: app/package-lock.json is still sent.
+    expect(run("package-lock.json\n").output).toContain("npm ci");
+    // An exclusion that does match is still a refusal.
+    expect(run("app/package-lock.json\n").refusals).toEqual([
+      expect.objectContaining({ reason: expect.stringMatching(/excluded by \.dockerignore/) }),
+    ]);
+  });
+
+  test("split-stages: what a .dockerignore leaves out of the context", () => {
+    const ignored = splitStagesIgnored(memoryContext({ ".dockerignore": "docs\n!docs/keep.md\n*.log\n" }));
+    expect(ignored("docs/other.md")).toBe(true);
+    expect(ignored("docs/keep.md")).toBe(false);
+    expect(ignored("app.log")).toBe(true);
+    expect(ignored("logs/app.log")).toBe(false);
+  });
+});
+
+describe("a --context shared by several Dockerfiles, or not the Dockerfile's own folder (through the CLI)", () => {
+  // a/ copies the dist/ it was given; b/ builds its own, so b alone would ignore dist.
+  const repo = () =>
+    tree({
+      "package.json": '{"name":"x","scripts":{"build":"tsc"}}',
+      "dist/index.js": "",
+      "a/Dockerfile":
+        'FROM node:20\nWORKDIR /app\nCOPY package.json ./\nRUN npm install\nCOPY dist ./dist\nCMD ["node","dist/index.js"]\n',
+      "b/Dockerfile":
+        'FROM node:20\nWORKDIR /app\nCOPY . .\nRUN npm install && npm run build\nCMD ["node","dist/index.js"]\n',
+    });
+  const json = async (args: string[], cwd: string) => {
+    const run = await dfopt([...args, "--only", "dockerignore", "--format", "json"], cwd);
+    return { code: run.code, files: JSON.parse(run.stdout).files as Record<string, unknown>[] };
+  };
+
+  test("one --context for two Dockerfiles: no .dockerignore for either, and each says why", async () => {
+    const dir = repo();
+    try {
+      const { code, files } = await json(["--write", "--context", ".", "a/Dockerfile", "b/Dockerfile"], dir);
+      expect(code).toBe(0);
+      expect(fs.existsSync(path.join(dir, ".dockerignore"))).toBe(false);
+      for (const f of files) {
+        expect(f.sideFiles).toEqual([]);
+        expect(f.refusals).toEqual([
+          expect.objectContaining({
+            transform: "dockerignore",
+            reason: expect.stringMatching(/--context\) is shared by the Dockerfiles of this run/),
+          }),
+        ]);
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("a --context that is not the Dockerfile's own folder is left alone; its own folder is not", async () => {
+    const dir = repo();
+    try {
+      const other = await json(["--context", ".", "b/Dockerfile"], dir);
+      expect(other.files[0].sideFiles).toEqual([]);
+      expect(other.files[0].refusals).toEqual([
+        expect.objectContaining({ reason: expect.stringMatching(/not the Dockerfile's own folder/) }),
+      ]);
+      const own = await json(["--context", "b", "b/Dockerfile"], dir);
+      expect(own.files[0].sideFiles).toEqual([
+        expect.objectContaining({ path: "b/.dockerignore", created: true }),
+      ]);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

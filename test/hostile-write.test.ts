@@ -223,32 +223,23 @@ describe("--cache", () => {
 
 describe("a side file that cannot be written", () => {
   test("the report says what was written and names the side file that failed", () => {
-    // A build context the user may not write; run unprivileged (root writes anywhere).
-    const dir = tree({ "app/Dockerfile": APT + "COPY . /src\n", "ctx/.env": "SECRET=1\n" });
-    fs.chmodSync(path.join(dir, "ctx"), 0o555);
-    if (isRoot) fs.chownSync(path.join(dir, "app"), OTHER, OTHER);
+    // A build folder the user may not create files in; run unprivileged (root writes anywhere).
+    const dir = tree({ "app/Dockerfile": APT + "COPY . /src\n", "app/.env": "SECRET=1\n" });
     if (isRoot) fs.chownSync(path.join(dir, "app/Dockerfile"), OTHER, OTHER);
-    const args = [
-      "--write",
-      "--format",
-      "json",
-      "--only",
-      "apt-get-update-alone,dockerignore",
-      "--context",
-      "ctx",
-    ];
+    fs.chmodSync(path.join(dir, "app"), 0o555);
+    const args = ["--write", "--format", "json", "--only", "apt-get-update-alone,dockerignore"];
     const r = cli([...args, "app/Dockerfile"], dir, isRoot ? OTHER : undefined);
     expect(r.code).toBe(2);
     const [entry] = JSON.parse(r.stdout).files;
     expect(entry.changed).toBe(true);
     expect(entry.diff).toContain("+++ b/app/Dockerfile");
-    expect(entry.error.message).toContain("ctx/.dockerignore");
+    expect(entry.error.message).toContain("app/.dockerignore");
     // What the report says was written is what is on disk.
     const onDisk = read(path.join(dir, "app/Dockerfile"));
     expect(onDisk).toBe(
       entry.written.includes("app/Dockerfile") ? FIXED + "COPY . /src\n" : APT + "COPY . /src\n",
     );
-    expect(fs.existsSync(path.join(dir, "ctx/.dockerignore"))).toBe(false);
+    expect(fs.existsSync(path.join(dir, "app/.dockerignore"))).toBe(false);
     // Checked before anything is written: the pair is written whole or not at all.
     expect(entry.written).toEqual([]);
   });

@@ -5,10 +5,10 @@
  * clutter. Never ignores what the Dockerfile copies by name, never removes a
  * line, and does nothing without a real build context.
  */
-import ignore, { type Ignore } from "ignore";
 import { isDockerfileName } from "../src/engine/dockerfile-names.ts";
+import { dockerignoreMatcher, dockerignorePatterns } from "../src/engine/dockerignore-rules.ts";
 import type { DockerfileModel, Instr } from "../src/engine/parse.ts";
-import type { BuildContext, Transform, TransformResult } from "../src/engine/types.ts";
+import type { BuildContext, Transform, TransformOptions, TransformResult } from "../src/engine/types.ts";
 import { contextMemo } from "./lib/context-memo.ts";
 
 interface Entry {
@@ -176,28 +176,6 @@ function sourcesOf(i: Instr): string[] {
   return words.slice(0, -1);
 }
 
-// Most files ask about the same few pattern lists; compiling one costs far more than a lookup.
-const compiled = new Map<string, Ignore>();
-
-function compiledIgnore(patterns: string[]): Ignore {
-  const key = patterns.join("\n");
-  let matcher = compiled.get(key);
-  if (!matcher) {
-    if (compiled.size >= 256) compiled.delete(compiled.keys().next().value!);
-    compiled.set(key, (matcher = ignore().add(patterns)));
-  }
-  return matcher;
-}
-
-/** Patterns in a .dockerignore body (comments and blanks dropped). */
-function patternsOf(text: string): string[] {
-  return text
-    .split(/\r?\n/)
-    .map((l) => l.trim())
-    .filter((l) => l !== "" && !l.startsWith("#"))
-    .map((l) => l.replace(/^(!?)\/+/, "$1"));
-}
-
 // A folder of thousands of Dockerfiles is one context: look through it once.
 const dockerfilesSeen = contextMemo<string[]>(1);
 
@@ -208,6 +186,16 @@ function dockerfilesIn(context: BuildContext): string[] {
   );
 }
 
+/** Why the context's .dockerignore is not this Dockerfile's alone to edit; null when it is. */
+function sharedReason(inRoot: string[], use: TransformOptions["contextUse"]): string | null {
+  if (inRoot.length > 1)
+    return `the build context holds ${inRoot.length} Dockerfiles (${inRoot.slice(0, 3).join(", ")}${inRoot.length > 3 ? ", ..." : ""})`;
+  if (use?.sharedInRun) return "the build context (--context) is shared by the Dockerfiles of this run";
+  if (use && !use.ownFolder)
+    return "the build context (--context) is not the Dockerfile's own folder and may serve other Dockerfiles";
+  return null;
+}
+
 export const dockerignore: Transform = {
   id: "dockerignore",
   description:
@@ -216,14 +204,30 @@ export const dockerignore: Transform = {
     "Without a .dockerignore every build sends .git, host node_modules or virtualenvs and local .env files to the builder: " +
     "slower builds, cache busting on unrelated edits, and secrets baked into layers. The transform only adds patterns " +
     "for paths the Dockerfile does not name, never removes a line, and leaves out build outputs unless the image rebuilds them. " +
-    "A context shared by several Dockerfiles is left alone: its .dockerignore applies to every one of them.",
+    "A context shared by several Dockerfiles (several in its root, or one `--context` for several Dockerfiles, " +
+    "or a `--context` that is not the Dockerfile's own folder) is left alone: its .dockerignore applies to every one of them. " +
+    "An existing .dockerignore is read with Docker's own rules (moby's patternmatcher: `secret.txt` names the root file " +
+    "only, `!` re-includes under an excluded folder), not gitignore's; one dfopt does not read (a link out of the " +
+    "context, a FIFO, a file over 2 MiB) is left alone, with a refusal saying so.",
   safety: "safe",
   rules: [],
-  run({ model, context }): TransformResult {
+  run({ model, context, options }): TransformResult {
     const none: TransformResult = { changes: [], refusals: [] };
     if (context.root === "<none>") return none;
     const existing = context.readFile(".dockerignore");
-    if (existing === undefined && context.exists(".dockerignore")) return none; // unreadable: leave it alone
+    if (existing === undefined && context.exists(".dockerignore")) {
+      // A link out of the context, a FIFO or a huge file: never read, so never replaced either.
+      return {
+        changes: [],
+        refusals: [
+          {
+            line: null,
+            reason:
+              ".dockerignore is there but dfopt does not read it (a link out of the build context, not a regular file, or too large), so it is left alone",
+          },
+        ],
+      };
+    }
     const mentions = mentionedText(model);
     // An app that loads .env files itself (dotenv, django-environ, ...) may rely on the copied file.
     const manifests = [
@@ -243,14 +247,16 @@ export const dockerignore: Transform = {
       manifests,
     );
     // Sources as .dockerignore sees them: relative to the context root; ones
-    // outside it or built from variables cannot be matched (and `ignore` rejects them).
+    // outside it or built from variables cannot be matched.
     const explicit = explicitSources(model)
       .map((s) => s.replace(/^(?:\.?\/)+/, ""))
-      .filter((s) => s !== "" && !s.includes("$") && ignore.isPathValid(s));
-    const current = existing === undefined ? null : ignore().add(patternsOf(existing));
+      .filter((s) => s !== "" && !s.includes("$") && !s.startsWith("/") && !s.startsWith("../"));
+    const existingPatterns = existing === undefined ? [] : dockerignorePatterns(existing);
+    const current = existing === undefined ? null : dockerignoreMatcher(existingPatterns);
     // A .dockerignore applies to every build of its context: entries chosen for
     // this Dockerfile could hide a file another Dockerfile beside it copies.
     const shared = dockerfilesIn(context);
+    const sharedBecause = sharedReason(shared, options.contextUse);
     const accepted: Entry[] = [];
     for (const e of wanted(model, context)) {
       if (e.mentions.test(mentions)) continue;
@@ -258,29 +264,30 @@ export const dockerignore: Transform = {
       if (current && e.probes.every((p) => current.ignores(p))) continue;
       const plainSources = explicit.filter((s) => !/[*?[]/.test(s));
       if (plainSources.length > 0) {
-        const probe = compiledIgnore([
-          ...patternsOf(existing ?? ""),
+        const probe = dockerignoreMatcher([
+          ...existingPatterns,
           ...accepted.map((a) => a.pattern),
           e.pattern,
         ]);
         if (plainSources.some((s) => probe.ignores(s))) continue;
       }
       if (
-        existing !== undefined &&
-        patternsOf(existing).some((p) => p.startsWith("!") && ignore().add(e.pattern).ignores(p.slice(1)))
+        existingPatterns.some(
+          (p) => p.startsWith("!") && dockerignoreMatcher([e.pattern]).ignores(p.slice(1)),
+        )
       )
         continue;
       accepted.push(e);
-      if (shared.length > 1) break; // one entry is enough to refuse
+      if (sharedBecause) break; // one entry is enough to refuse
     }
     if (accepted.length === 0) return none;
-    if (shared.length > 1) {
+    if (sharedBecause) {
       return {
         changes: [],
         refusals: [
           {
             line: null,
-            reason: `the build context holds ${shared.length} Dockerfiles (${shared.slice(0, 3).join(", ")}${shared.length > 3 ? ", ..." : ""}); a .dockerignore would apply to all of them, so it is left to you`,
+            reason: `${sharedBecause}; a .dockerignore would apply to all of them, so it is left to you`,
           },
         ],
       };

@@ -307,6 +307,8 @@ async function runFiles(paths: string[], opts: CliOptions, io: CliIo, output: Ou
     only,
     skip,
     contextDir: opts.context ? path.resolve(io.cwd, opts.context) : null,
+    // Before sharding: the other shards' Dockerfiles build from the same context.
+    contextShared: !!opts.context && found.files.length > 1,
     configPath: opts.config ? path.resolve(io.cwd, opts.config) : null,
     cliOptions: {
       mergeRuns: opts.mergeRuns,

@@ -68,6 +68,18 @@ export interface TransformOptions {
   registryPrefix: string;
   /** Per-transform options from the config file, keyed by transform id. */
   perTransform: Record<string, Record<string, unknown>>;
+  /**
+   * How the run uses the build context, when it knows (absent: the
+   * Dockerfile's own folder, used by it alone). A file that applies to
+   * every build of the context (.dockerignore) is only edited for a context
+   * that is the Dockerfile's own folder and serves no other Dockerfile of the run.
+   */
+  contextUse?: {
+    /** The context is the folder the Dockerfile is in. */
+    ownFolder: boolean;
+    /** The context was given once (--context) for several Dockerfiles of the run. */
+    sharedInRun: boolean;
+  };
 }
 
 export const DEFAULT_OPTIONS: TransformOptions = {
@@ -82,6 +94,15 @@ export interface TransformInput {
   context: BuildContext;
   options: TransformOptions;
 }
+
+/**
+ * One key a transform reads from its `options` object in the config file
+ * (`"options": { "<id>": { "<key>": value } }`); the config is checked
+ * against it, so a misspelt key or a wrong value is an error, not a no-op.
+ */
+export type OptionSpec =
+  | { type: "boolean"; description: string }
+  | { type: "string"; values: readonly string[]; description: string };
 
 export interface Transform {
   id: string;
@@ -100,6 +121,8 @@ export interface Transform {
    * run once per round, and the next round confirms them.
    */
   multiPass?: boolean;
+  /** The keys it reads from `options.perTransform[id]`; none when absent. */
+  options?: Readonly<Record<string, OptionSpec>>;
   run(input: TransformInput): TransformResult;
 }
 

@@ -17,6 +17,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { builtin } from "../engine/lazy.ts";
 import type { FolderContext } from "./context.ts";
+import { readTextOrUndefined } from "./safe-read.ts";
 import { sha1 } from "./hash.ts";
 import type { FileReport, ProcessSettings } from "./process.ts";
 
@@ -36,7 +37,7 @@ export const DEFAULT_CACHE_DIR = "node_modules/.cache/dfopt";
  * serve --check and --write (which takes only kept "nothing to change").
  */
 export function resultCacheKey(settings: Omit<ProcessSettings, "cache" | "mode">): string {
-  const { only, skip, contextDir, configPath, cliOptions, computeDiff, cwd } = settings;
+  const { only, skip, contextDir, contextShared, configPath, cliOptions, computeDiff, cwd } = settings;
   return sha1(
     JSON.stringify([
       codeFingerprint(),
@@ -44,6 +45,7 @@ export function resultCacheKey(settings: Omit<ProcessSettings, "cache" | "mode">
       only,
       skip,
       contextDir,
+      contextShared === true,
       configPath,
       cliOptions,
       computeDiff,
@@ -86,6 +88,9 @@ function codeFingerprint(): string {
   );
 }
 
+/** An entry holds one report, its diff included (for a Dockerfile of at most 1 MiB). */
+const MAX_ENTRY_BYTES = 32 * 1024 * 1024;
+
 /** Bump when the entry layout changes. */
 const ENTRY_FORMAT = 1;
 
@@ -124,8 +129,12 @@ export function cachedReport(
   context: FolderContext,
 ): FileReport | null {
   let entry: Entry;
+  // The cache folder may sit in the repository being processed: an entry is
+  // read as a regular file only (not a FIFO or link planted there), and capped.
+  const text = readTextOrUndefined(probe.entry, { maxBytes: MAX_ENTRY_BYTES, noFollow: true });
+  if (text === undefined) return null;
   try {
-    entry = JSON.parse(fs.readFileSync(probe.entry, "utf8")) as Entry;
+    entry = JSON.parse(text) as Entry;
   } catch {
     return null;
   }
@@ -182,7 +191,9 @@ export function storeReport(
     const { threadId } = builtin<typeof import("node:worker_threads")>("node:worker_threads");
     const tmp = `${probe.entry}.${process.pid}-${threadId}.tmp`;
     try {
-      fs.writeFileSync(tmp, JSON.stringify(entry));
+      // Never through a link planted at the temporary name: remove it, then create anew.
+      fs.rmSync(tmp, { force: true });
+      fs.writeFileSync(tmp, JSON.stringify(entry), { flag: "wx" });
       fs.renameSync(tmp, probe.entry);
     } catch (e) {
       fs.rmSync(tmp, { force: true });

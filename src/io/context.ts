@@ -3,6 +3,7 @@ import path from "node:path";
 import { noteRead } from "../engine/context-reads.ts";
 import type { BuildContext } from "../engine/types.ts";
 import { sha1 } from "./hash.ts";
+import { readRegularStart, readTextOrUndefined, realPathWithin } from "./safe-read.ts";
 
 const MAX_CONTEXT_FILE = 2 * 1024 * 1024;
 /**
@@ -14,12 +15,19 @@ const MAX_CACHED_BYTES = 8 * 1024 * 1024;
 /** The same for file starts (readStart): 2,048 of 512 bytes. */
 const MAX_CACHED_START_BYTES = 1024 * 1024;
 
-/** What the context needs from a stat; a full fs.Stats (with four Dates) is ~500 bytes. */
+/**
+ * What the context needs from a stat; a full fs.Stats (with four Dates) is ~500 bytes.
+ * `real` is the entry's path with every link resolved (inside the context).
+ */
 interface EntryStat {
+  real: string;
   isFile: boolean;
   isDirectory: boolean;
   size: number;
 }
+
+/** A link out of the context: it is there, but is neither a file nor a folder dfopt looks into. */
+const OUTSIDE: EntryStat = { real: "", isFile: false, isDirectory: false, size: 0 };
 
 /** A cache of texts that keeps entries while their total length is within `budget`. */
 function boundedCache(budget: number) {
@@ -71,38 +79,75 @@ export function folderContext(root: string): FolderContext {
     const r = rel.replace(/^(?:\.?\/)+/, "").replace(/\/+$/, "");
     return r === "." ? "" : r;
   };
-  const resolve = (rel: string) => {
-    const p = path.resolve(abs, norm(rel));
-    return p === abs || p.startsWith(abs + path.sep) ? p : null;
+  let rootReal: string | null = null;
+  /** The context's own real path: links inside it are followed only to places under it. */
+  const realRoot = () => {
+    if (rootReal === null) {
+      try {
+        rootReal = fs.realpathSync.native(abs);
+      } catch {
+        rootReal = abs;
+      }
+    }
+    return rootReal;
+  };
+  /** The key with `.` and `..` segments resolved, or null when it leaves the context. */
+  const canonical = (key: string) => {
+    if (!/(?:^|\/)\.\.?(?:\/|$)|\/\//.test(key)) return key;
+    const p = path.resolve(abs, key);
+    if (p !== abs && !p.startsWith(abs + path.sep)) return null;
+    return path.relative(abs, p).split(path.sep).join("/");
   };
   const listing = (rel: string) => {
     const key = norm(rel);
     let entries = dirs.get(key);
     if (!entries) {
       entries = new Map();
-      const p = resolve(key);
+      const s = stat(key);
       try {
-        if (p) for (const d of fs.readdirSync(p, { withFileTypes: true })) entries.set(d.name, d);
+        if (s?.isDirectory)
+          for (const d of fs.readdirSync(s.real, { withFileTypes: true })) entries.set(d.name, d);
       } catch {
-        // absent or unreadable: no entries
+        // unreadable: no entries
       }
       dirs.set(key, entries);
     }
     return entries;
   };
-  const stat = (rel: string) => {
-    const key = norm(rel);
+  /**
+   * The entry at `rel`, one component at a time: a component that is a link
+   * is resolved, and one resolving out of the context is OUTSIDE (the entry
+   * is there but is not read); whatever lies beyond it is not in the context.
+   */
+  const stat = (rel: string): EntryStat | null => {
+    const key = canonical(norm(rel));
+    if (key === null) return null;
     if (stats.has(key)) return stats.get(key)!;
     let result: EntryStat | null = null;
-    const p = resolve(key);
-    try {
-      const s = p ? fs.statSync(p) : null;
-      if (s) result = { isFile: s.isFile(), isDirectory: s.isDirectory(), size: s.size };
-    } catch {
-      result = null;
+    if (key === "") result = { real: realRoot(), isFile: false, isDirectory: true, size: 0 };
+    else {
+      const slash = key.lastIndexOf("/");
+      const parent = stat(slash === -1 ? "" : key.slice(0, slash));
+      if (parent?.isDirectory) result = entryIn(parent.real, key.slice(slash + 1));
     }
     stats.set(key, result);
     return result;
+  };
+  const entryIn = (parentReal: string, name: string): EntryStat | null => {
+    const p = path.join(parentReal, name);
+    try {
+      let s = fs.lstatSync(p);
+      let real = p;
+      if (s.isSymbolicLink()) {
+        const target = realPathWithin(realRoot(), p);
+        if ("failure" in target) return target.failure.refusal === "outside" ? OUTSIDE : null;
+        real = target.real;
+        s = fs.statSync(real);
+      }
+      return { real, isFile: s.isFile(), isDirectory: s.isDirectory(), size: s.size };
+    } catch {
+      return null; // absent, or a dangling link
+    }
   };
   /** The entry's type from its parent's listing when that is cached and not a link. */
   const direntOf = (rel: string) => {
@@ -128,14 +173,11 @@ export function folderContext(root: string): FolderContext {
       const key = norm(rel);
       noteRead(`F:${key}`);
       if (files.has(key)) return files.get(key);
-      let content: string | undefined;
       const s = stat(key);
-      const p = resolve(key);
-      try {
-        if (p && s?.isFile && s.size <= MAX_CONTEXT_FILE) content = fs.readFileSync(p, "utf8");
-      } catch {
-        content = undefined;
-      }
+      const content =
+        s?.isFile && s.size <= MAX_CONTEXT_FILE
+          ? readTextOrUndefined(s.real, { within: realRoot(), maxBytes: MAX_CONTEXT_FILE })
+          : undefined;
       return files.keep(key, content);
     },
     readStart(rel, bytes) {
@@ -143,20 +185,9 @@ export function folderContext(root: string): FolderContext {
       noteRead(`H:${bytes}:${key}`);
       const cacheKey = `${bytes}\0${key}`;
       if (starts.has(cacheKey)) return starts.get(cacheKey);
-      let start: string | undefined;
-      const p = resolve(key);
-      if (p && stat(key)?.isFile) {
-        let fd: number | null = null;
-        try {
-          fd = fs.openSync(p, "r");
-          const buffer = Buffer.alloc(bytes);
-          start = buffer.toString("latin1", 0, fs.readSync(fd, buffer, 0, bytes, 0));
-        } catch {
-          start = undefined;
-        } finally {
-          if (fd !== null) fs.closeSync(fd);
-        }
-      }
+      const s = stat(key);
+      const read = s?.isFile ? readRegularStart(s.real, { within: realRoot(), maxBytes: bytes }) : null;
+      const start = read && "bytes" in read ? read.bytes.toString("latin1") : undefined;
       return starts.keep(cacheKey, start);
     },
     exists(rel) {

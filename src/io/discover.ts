@@ -3,6 +3,7 @@ import path from "node:path";
 import { InvalidArgumentError } from "commander";
 import ignore, { type Ignore } from "ignore";
 import { isDockerfileName, isNeverDockerfile } from "../engine/dockerfile-names.ts";
+import { readTextOrUndefined } from "./safe-read.ts";
 
 export { isDockerfileName };
 
@@ -28,15 +29,16 @@ interface IgnoreLevel {
   ig: Ignore;
 }
 
+/** A .gitignore larger than this is not read (git's own limit is 100 MiB; real ones are a few KiB). */
+const MAX_GITIGNORE_BYTES = 1024 * 1024;
+
+/** A folder's .gitignore: a regular file, never a link (git does not follow one either), FIFO or device. */
 function readGitignore(dir: string): IgnoreLevel | null {
-  let text: string;
-  try {
-    text = fs.readFileSync(path.join(dir, ".gitignore"), "utf8");
-  } catch {
-    return null;
-  }
-  const ig = ignore().add(text);
-  return { dir, ig };
+  const text = readTextOrUndefined(path.join(dir, ".gitignore"), {
+    maxBytes: MAX_GITIGNORE_BYTES,
+    noFollow: true,
+  });
+  return text === undefined ? null : { dir, ig: ignore().add(text) };
 }
 
 /** Git's rule: a deeper .gitignore overrides a shallower one; a `!` rule re-includes. */
@@ -188,13 +190,10 @@ function walk(
       const abs = path.join(frame.abs, name);
       const rel = frame.rel ? `${frame.rel}/${name}` : name;
       let isDir = e.isDirectory();
-      let isFile = e.isFile();
       if (e.isSymbolicLink()) {
         if (!w.opts.followSymlinks) continue;
         try {
-          const st = fs.statSync(abs);
-          isDir = st.isDirectory();
-          isFile = st.isFile();
+          isDir = fs.statSync(abs).isDirectory();
         } catch {
           continue; // dangling link
         }
@@ -221,7 +220,9 @@ function walk(
           continue;
         }
         if (rel.split("/").length < maxDepth) stack.push({ shown, abs, rel, levels: here });
-      } else if (isFile) {
+      } else {
+        // A FIFO, device or socket with a Dockerfile's name is taken too: reading it
+        // reports it as an error naming it, rather than leaving it out unsaid.
         const wanted = match ? match(rel) : isDockerfileName(name);
         if (!wanted) continue;
         if (here.length > 0 && gitIgnored(here, abs, false)) continue;

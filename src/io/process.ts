@@ -9,6 +9,7 @@ import { recordReads } from "../engine/context-reads.ts";
 import { unifiedDiff } from "../report/diff.ts";
 import { cachedReport, forgetMadeFolders, probeFor, storeReport, type ResultCacheSettings } from "./cache.ts";
 import { folderContext, type FolderContext } from "./context.ts";
+import { readRegularFile } from "./safe-read.ts";
 import { planWrite, WriteError, writePlanned } from "./write.ts";
 
 /** Plain, serialisable settings: the same object drives in-process and worker-thread runs. */
@@ -19,6 +20,8 @@ export interface ProcessSettings {
   skip: string[];
   /** --context: one build context for every file; null = each Dockerfile's folder. */
   contextDir: string | null;
+  /** --context serves more than one Dockerfile of the run (every shard counted). */
+  contextShared?: boolean;
   /** --config: one config file for every file; null = search upward from each Dockerfile. */
   configPath: string | null;
   /** CLI options that override the config file (`--merge-runs`, `--runtime`, `--registry-prefix`). */
@@ -121,44 +124,20 @@ function contextFor(dir: string) {
 }
 
 function readInput(file: string): { text: string } | { error: FileError } {
-  let stat: fs.Stats;
-  try {
-    stat = fs.statSync(file);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
+  // A FIFO or device would block the read forever, or never end: regular files only.
+  const read = readRegularFile(file, { maxBytes: MAX_FILE_BYTES });
+  if ("failure" in read) {
+    const { refusal, message } = read.failure;
+    const kind = refusal === "missing" ? "missing" : refusal === "too-large" ? "too-large" : "unreadable";
     return {
       error: {
-        kind: code === "ENOENT" ? "missing" : "unreadable",
-        message: code === "ENOENT" ? "no such file" : `cannot read file (${code})`,
+        kind,
+        message: refusal === "too-large" ? `file is larger than ${MAX_FILE_BYTES} bytes (1 MiB)` : message,
         line: null,
       },
     };
   }
-  if (stat.isDirectory())
-    return { error: { kind: "unreadable", message: "is a directory, not a file", line: null } };
-  // A FIFO or device would block the read forever.
-  if (!stat.isFile()) return { error: { kind: "unreadable", message: "not a regular file", line: null } };
-  if (stat.size > MAX_FILE_BYTES) {
-    return {
-      error: {
-        kind: "too-large",
-        message: `file is larger than ${MAX_FILE_BYTES} bytes (1 MiB)`,
-        line: null,
-      },
-    };
-  }
-  let buf: Buffer;
-  try {
-    buf = fs.readFileSync(file);
-  } catch (e) {
-    return {
-      error: {
-        kind: "unreadable",
-        message: `cannot read file (${(e as NodeJS.ErrnoException).code})`,
-        line: null,
-      },
-    };
-  }
+  const buf = read.bytes;
   if (buf.includes(0))
     return { error: { kind: "binary", message: "binary file (contains NUL bytes)", line: null } };
   const text = buf.toString("utf8");
@@ -239,7 +218,11 @@ function optimizeInto(
 ): FileReport {
   const shown = report.path;
   const transforms: Transform[] = resolveTransforms(config, settings);
-  const result = optimizeFile(text, context, { transforms, options: config.options });
+  const contextUse = {
+    ownFolder: path.resolve(path.dirname(file)) === context.root,
+    sharedInRun: settings.contextShared === true,
+  };
+  const result = optimizeFile(text, context, { transforms, options: { ...config.options, contextUse } });
   report.changes = result.changes;
   report.refusals = result.refusals;
   report.error = result.error;

@@ -93,6 +93,12 @@ export const execFormCmd: Transform = {
     "args` does.",
   safety: "safe",
   rules: RULES,
+  options: {
+    entrypoint: {
+      type: "boolean",
+      description: "also write a shell-form ENTRYPOINT in exec form when the stage has no CMD",
+    },
+  },
   run({ model, options }) {
     const changes: Change[] = [];
     const refusals: Refusal[] = [];

@@ -1,5 +1,5 @@
 import path from "node:path/posix";
-import ignore from "ignore";
+import { parseDockerignore } from "../../src/engine/dockerignore-rules.ts";
 import type { DockerfileModel, Instr } from "../../src/engine/parse.ts";
 import type { BuildContext, Change, Refusal, Transform } from "../../src/engine/types.ts";
 import {
@@ -265,8 +265,9 @@ function planCi(model: DockerfileModel, ctx: BuildContext, rs: RunScript, call: 
     return no("package.json or the lock file is not in the build context");
   const dockerignore = ctx.readFile(".dockerignore");
   if (dockerignore !== undefined) {
-    const ig = ignore().add(dockerignore);
-    for (const p of [pkg.path, lockPath]) if (ig.ignores(p)) return no(`${p} is excluded by .dockerignore`);
+    const ignored = parseDockerignore(dockerignore);
+    for (const p of [pkg.path, lockPath])
+      if (ignored.ignores(p)) return no(`${p} is excluded by .dockerignore`);
   }
   const mismatch = lockMismatch(pkgText, lockText);
   if (mismatch) return no(mismatch);

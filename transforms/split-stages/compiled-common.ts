@@ -1,4 +1,4 @@
-import ignore from "ignore";
+import { parseDockerignore } from "../../src/engine/dockerignore-rules.ts";
 import { argDeclarations, type DockerfileModel, type Instr, type Stage } from "../../src/engine/parse.ts";
 import { shellOf, type ShellCommand, type ShellScript } from "../../src/engine/shell.ts";
 import { keyword, removeInstruction } from "../../src/engine/style.ts";
@@ -392,21 +392,8 @@ export function dockerignore(context: BuildContext): (path: string) => boolean {
 function compileDockerignore(context: BuildContext): (path: string) => boolean {
   const text = context.readFile(".dockerignore");
   if (!text) return () => false;
-  const ig = ignore().add(
-    text
-      .split(/\r?\n/)
-      .map((l) => l.trim())
-      .filter((l) => l && !l.startsWith("#"))
-      .map((l) => l.replace(/^\/+/, "")),
-  );
-  return (p: string) => {
-    if (!p) return false;
-    try {
-      return ig.ignores(p) || ig.ignores(p + "/");
-    } catch {
-      return false;
-    }
-  };
+  const matcher = parseDockerignore(text);
+  return (p: string) => p !== "" && matcher.ignores(p);
 }
 
 // ---------------------------------------------------------------- runtime files

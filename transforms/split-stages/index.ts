@@ -26,6 +26,14 @@ export const splitStages: Transform = {
     "result still builds and runs the same app.",
   safety: "opinionated",
   rules: ["DL3002"],
+  options: {
+    goRuntime: {
+      type: "string",
+      values: ["scratch"],
+      description:
+        'base of a Go runtime stage: "scratch" for an empty image (default: distroless, or Debian when packages are needed)',
+    },
+  },
   run({ model, context, options }): TransformResult {
     const none: TransformResult = { changes: [], refusals: [] };
     if (model.stages.length !== 1) {

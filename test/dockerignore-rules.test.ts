@@ -1,0 +1,160 @@
+import ignore from "ignore";
+import { describe, expect, test } from "vitest";
+import {
+  cleanPath,
+  dockerignoreMatcher,
+  dockerignorePatterns,
+  parseDockerignore,
+} from "../src/engine/dockerignore-rules.ts";
+
+/** moby/patternmatcher patternmatcher_test.go TestMatches (MatchesOrParentMatches): pattern, path, ignored. */
+const MOBY_SINGLE: [string, string, boolean][] = [
+  ["**", "file", true],
+  ["**", "file/", true],
+  ["**/", "file", true],
+  ["**/", "file/", true],
+  // moby also has ["**", "/", true] and ["**/", "/", true]: a context path is never absolute, and
+  // dfopt answers false for one (see "paths outside the context" below).
+  ["**", "dir/file", true],
+  ["**/", "dir/file", true],
+  ["**", "dir/file/", true],
+  ["**/", "dir/file/", true],
+  ["**/**", "dir/file", true],
+  ["**/**", "dir/file/", true],
+  ["dir/**", "dir/file", true],
+  ["dir/**", "dir/file/", true],
+  ["dir/**", "dir/dir2/file", true],
+  ["dir/**", "dir/dir2/file/", true],
+  ["**/dir", "dir", true],
+  ["**/dir", "dir/file", true],
+  ["**/dir2/*", "dir/dir2/file", true],
+  ["**/dir2/*", "dir/dir2/file/", true],
+  ["**/dir2/**", "dir/dir2/dir3/file", true],
+  ["**/dir2/**", "dir/dir2/dir3/file/", true],
+  ["**file", "file", true],
+  ["**file", "dir/file", true],
+  ["**/file", "dir/file", true],
+  ["**file", "dir/dir/file", true],
+  ["**/file", "dir/dir/file", true],
+  ["**/file*", "dir/dir/file", true],
+  ["**/file*", "dir/dir/file.txt", true],
+  ["**/file*txt", "dir/dir/file.txt", true],
+  ["**/file*.txt", "dir/dir/file.txt", true],
+  ["**/file*.txt*", "dir/dir/file.txt", true],
+  ["**/**/*.txt", "dir/dir/file.txt", true],
+  ["**/**/*.txt2", "dir/dir/file.txt", false],
+  ["**/*.txt", "file.txt", true],
+  ["**/**/*.txt", "file.txt", true],
+  ["a**/*.txt", "a/file.txt", true],
+  ["a**/*.txt", "a/dir/file.txt", true],
+  ["a**/*.txt", "a/dir/dir/file.txt", true],
+  ["a/*.txt", "a/dir/file.txt", false],
+  ["a/*.txt", "a/file.txt", true],
+  ["a/*.txt**", "a/file.txt", true],
+  ["a[b-d]e", "ae", false],
+  ["a[b-d]e", "ace", true],
+  ["a[b-d]e", "aae", false],
+  ["a[^b-d]e", "aze", true],
+  [".*", ".foo", true],
+  [".*", "foo", false],
+  ["abc.def", "abcdef", false],
+  ["abc.def", "abc.def", true],
+  ["abc.def", "abcZdef", false],
+  ["abc?def", "abcZdef", true],
+  ["abc?def", "abcdef", false],
+  ["a\\\\", "a\\", true],
+  ["**/foo/bar", "foo/bar", true],
+  ["**/foo/bar", "dir/foo/bar", true],
+  ["**/foo/bar", "dir/dir2/foo/bar", true],
+  ["abc/**", "abc", false],
+  ["abc/**", "abc/def", true],
+  ["abc/**", "abc/def/ghi", true],
+  ["**/.foo", ".foo", true],
+  ["**/.foo", "bar.foo", false],
+  ["a(b)c/def", "a(b)c/def", true],
+  ["a(b)c/def", "a(b)c/xyz", false],
+  ["a.|)$(}+{bc", "a.|)$(}+{bc", true],
+  [
+    "dist/proxy.py-2.4.0rc3.dev36+g08acad9-py3-none-any.whl",
+    "dist/proxy.py-2.4.0rc3.dev36+g08acad9-py3-none-any.whl",
+    true,
+  ],
+  ["dist/*.whl", "dist/proxy.py-2.4.0rc3.dev36+g08acad9-py3-none-any.whl", true],
+  ["a\\*b", "a*b", true],
+];
+
+/** moby's multi-pattern cases, and its folder-exclusion tests (TestPatternMatchesFolder*). */
+const MOBY_MULTI: [string[], string, boolean][] = [
+  [["**", "!util/docker/web"], "util/docker/web/foo", false],
+  [["**", "!util/docker/web", "util/docker/web/foo"], "util/docker/web/foo", true],
+  [
+    ["**", "!dist/proxy.py-2.4.0rc3.dev36+g08acad9-py3-none-any.whl"],
+    "dist/proxy.py-2.4.0rc3.dev36+g08acad9-py3-none-any.whl",
+    false,
+  ],
+  [["**", "!dist/*.whl"], "dist/proxy.py-2.4.0rc3.dev36+g08acad9-py3-none-any.whl", false],
+  [["docs", "!docs/README.md"], "docs/README.md", false],
+  [["docs/", "!docs/README.md"], "docs/README.md", false],
+  [["docs/*", "!docs/README.md"], "docs/README.md", false],
+  [["!fileutils.go", "*.go"], "fileutils.go", true],
+  [["*.go", "!fileutils.go"], "fileutils.go", false],
+  [["*.go"], ".", false],
+  [["*"], "fileutils.go", true],
+];
+
+describe("Docker's .dockerignore rules (moby/patternmatcher)", () => {
+  test.each(MOBY_SINGLE)("%s against %s: %s", (pattern, path, ignored) => {
+    expect(dockerignoreMatcher(dockerignorePatterns(pattern)).ignores(path)).toBe(ignored);
+  });
+  test.each(MOBY_MULTI)("%j against %s: %s", (patterns, path, ignored) => {
+    expect(dockerignoreMatcher(patterns).ignores(path)).toBe(ignored);
+  });
+
+  test("a malformed pattern is reported and skipped", () => {
+    const m = dockerignoreMatcher(["[", "a"]);
+    expect(m.malformed).toBe(true);
+    expect(m.ignores("a")).toBe(true);
+    expect(dockerignoreMatcher(["!"]).malformed).toBe(true);
+  });
+
+  test("reading a file: BOM, comments, trimming, cleaning and a leading / (moby's ignorefile.ReadAll)", () => {
+    expect(
+      dockerignorePatterns("\uFEFF# comment\r\n  /a/b/../c/  \n\n ! /d\n  # not a comment\n/\n!./e/\n"),
+    ).toEqual(["a/c", "!d", "# not a comment", "/", "!e"]);
+    expect(cleanPath("./a//b/./c/..")).toBe("a/b");
+    expect(cleanPath("../a")).toBe("../a");
+    expect(cleanPath("/../a")).toBe("/a");
+  });
+});
+
+/**
+ * Where gitignore rules (the `ignore` package, which dfopt used before) and
+ * Docker's disagree: the answer Docker gives is the one that counts.
+ */
+const DISAGREEMENTS: { rules: string; path: string; docker: boolean }[] = [
+  // A name without a slash matches at the root only.
+  { rules: "secret.txt", path: "config/secret.txt", docker: false },
+  { rules: "*.log", path: "logs/app.log", docker: false },
+  { rules: "node_modules", path: "packages/a/node_modules/x.js", docker: false },
+  // A `!` re-include works under an excluded folder.
+  { rules: "docs\n!docs/README.md", path: "docs/README.md", docker: false },
+  { rules: "build/\n!build/keep.txt", path: "build/keep.txt", docker: false },
+  // A trailing slash does not restrict the pattern to folders: the file `out` is ignored.
+  { rules: "out/", path: "out", docker: true },
+];
+
+describe("Docker's rules where gitignore's differ", () => {
+  test.each(DISAGREEMENTS)("$rules against $path: Docker says $docker", ({ rules, path, docker }) => {
+    expect(parseDockerignore(rules).ignores(path)).toBe(docker);
+    // The case is one where the two disagree: gitignore rules would give the other answer.
+    expect(ignore().add(rules).ignores(path)).toBe(!docker);
+  });
+
+  test("paths outside the context and the root itself are never ignored", () => {
+    const m = parseDockerignore("**");
+    expect(m.ignores(".")).toBe(false);
+    expect(m.ignores("../x")).toBe(false);
+    expect(m.ignores("/")).toBe(false);
+    expect(m.ignores("./x")).toBe(true);
+  });
+});

@@ -1,0 +1,264 @@
+/**
+ * dfopt run, as users run it (bin/dfopt.cjs), on repositories built to turn
+ * it against its host: links out of the build context, links to /dev/zero,
+ * FIFOs where dfopt reads files, huge files. Whatever the repository holds,
+ * dfopt must end (the spawn timeout is a guard against a hang, not a speed
+ * target), never print what lies outside the repository, exit with the
+ * documented code and go on with the rest of the run.
+ */
+import { spawnSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { entryPath } from "../src/io/cache.ts";
+
+const ROOT = path.resolve(import.meta.dirname, "..");
+const BIN = path.join(ROOT, "bin/dfopt.cjs");
+const built = fs.existsSync(path.join(ROOT, "dist/dfopt.cjs"));
+const canMkfifo = spawnSync("mkfifo", ["--version"]).status === 0 && fs.existsSync("/dev/zero");
+
+/** Far longer than any of these runs takes: only a hang reaches it. */
+const HANG_GUARD_MS = 60_000;
+const SECRET = `HOSTILE-SECRET-${process.pid}`;
+
+let base = "";
+let outside = "";
+
+function run(args: string[], cwd: string) {
+  const r = spawnSync(process.execPath, [BIN, ...args], {
+    cwd,
+    encoding: "utf8",
+    timeout: HANG_GUARD_MS,
+    env: { ...process.env, NO_COLOR: "1", DFOPT_COMPILE_CACHE: path.join(base, "compile-cache") },
+  });
+  // A hang is killed by the guard (signal set); a crash has a signal or an abort message.
+  expect(r.error, `dfopt ${args.join(" ")} did not end`).toBeUndefined();
+  expect(r.signal).toBeNull();
+  const output = r.stdout + r.stderr;
+  expect(output).not.toContain(SECRET);
+  expect(output).not.toMatch(/bad_alloc|FATAL ERROR|Aborted/);
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+const json = (stdout: string) =>
+  JSON.parse(stdout) as {
+    files: {
+      path: string;
+      changed: boolean;
+      refusals: { transform: string; reason: string }[];
+      sideFiles: { path: string }[];
+      error: { kind: string; message: string } | null;
+    }[];
+  };
+
+/** A repository folder with `files`; a value `{ link }` is a symbolic link, `{ fifo: true }` a FIFO, `{ sparse }` a huge file. */
+type Entry = string | { link: string } | { fifo: true } | { sparse: number };
+function repo(name: string, files: Record<string, Entry>): string {
+  const dir = path.join(base, name);
+  for (const [rel, entry] of Object.entries(files)) {
+    const p = path.join(dir, rel);
+    fs.mkdirSync(path.dirname(p), { recursive: true });
+    if (typeof entry === "string") fs.writeFileSync(p, entry);
+    else if ("link" in entry) fs.symlinkSync(entry.link, p);
+    else if ("fifo" in entry) expect(spawnSync("mkfifo", [p]).status).toBe(0);
+    else {
+      fs.writeFileSync(p, "");
+      fs.truncateSync(p, entry.sparse);
+    }
+  }
+  return dir;
+}
+
+const NODE_APP =
+  'FROM node:20\nWORKDIR /app\nCOPY package.json ./\nRUN npm install\nCOPY . .\nCMD ["node", "index.js"]\n';
+const PY_APP =
+  'FROM python:3.12\nWORKDIR /app\nCOPY requirements.txt ./\nRUN pip install -r requirements.txt\nCOPY . .\nCMD ["python", "app.py"]\n';
+
+describe.skipIf(!built || !canMkfifo)(
+  "a hostile repository (bin/dfopt.cjs; run `node scripts/build.mjs` first)",
+  () => {
+    beforeAll(() => {
+      base = fs.mkdtempSync(path.join(os.tmpdir(), "dfopt-hostile-"));
+      outside = path.join(base, "outside");
+      fs.mkdirSync(outside);
+      // Not JSON: a parser's error message would quote its first characters.
+      fs.writeFileSync(path.join(outside, "secret.txt"), `${SECRET} dotenv\n`);
+      fs.writeFileSync(
+        path.join(outside, "package.json"),
+        `{"dependencies":{"dotenv":"1"},"note":"${SECRET}"}`,
+      );
+      fs.mkdirSync(path.join(outside, "dir"));
+      fs.writeFileSync(path.join(outside, "dir", "index.js"), SECRET);
+    });
+    afterAll(() => fs.rmSync(base, { recursive: true, force: true }));
+
+    test("files linked out of the context are not read, quoted or replaced", () => {
+      const secret = path.join(outside, "secret.txt");
+      const dir = repo("escape", {
+        Dockerfile: NODE_APP,
+        "package.json": { link: secret },
+        ".dockerignore": { link: secret },
+        "go.mod": { link: secret },
+        "requirements.txt": { link: path.join(outside, "package.json") },
+        src: { link: path.join(outside, "dir") },
+      });
+      const r = run(["--format", "json", "--write", "."], dir);
+      expect(r.code).toBe(0);
+      const [file] = json(r.stdout).files;
+      expect(file.error).toBeNull();
+      expect(file.sideFiles).toEqual([]);
+      expect(file.refusals).toContainEqual(
+        expect.objectContaining({
+          transform: "dockerignore",
+          reason: expect.stringMatching(/does not read it/),
+        }),
+      );
+      // --write left the link and its target alone.
+      expect(fs.lstatSync(path.join(dir, ".dockerignore")).isSymbolicLink()).toBe(true);
+      expect(fs.readFileSync(secret, "utf8")).toBe(`${SECRET} dotenv\n`);
+    });
+
+    test("a link inside the context to a file inside it is followed", () => {
+      // The linked package.json loads .env files itself (dotenv): the proposed .dockerignore keeps .env.
+      const inside = repo("inside-link", {
+        Dockerfile: NODE_APP,
+        "config/package.json": '{"dependencies":{"dotenv":"16"}}',
+        "package.json": { link: "config/package.json" },
+      });
+      const out = repo("outside-link", {
+        Dockerfile: NODE_APP,
+        "package.json": { link: path.join(outside, "package.json") },
+      });
+      const created = (dir: string) => {
+        const r = run(["--only", "dockerignore", "."], dir);
+        expect(r.code).toBe(0);
+        return r.stdout.split("\n").filter((l) => l.startsWith("+") && !l.startsWith("+++"));
+      };
+      expect(created(inside)).not.toContain("+.env");
+      // The same file reached through a link out of the context is not read: .env is ignored as usual.
+      expect(created(out)).toContain("+.env");
+    });
+
+    test("a dfopt.config.json linked out of the repository is an error naming it, without its content", () => {
+      const dir = repo("config-escape", {
+        Dockerfile: NODE_APP,
+        "dfopt.config.json": { link: path.join(outside, "secret.txt") },
+      });
+      const r = run(["."], dir);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/dfopt\.config\.json: cannot read config: is a symbolic link out of/);
+    });
+
+    test("links to /dev/zero end in neither a crash nor a hang", () => {
+      const dir = repo("devzero", {
+        Dockerfile: PY_APP,
+        "package.json": { link: "/dev/zero" },
+        "requirements.txt": { link: "/dev/zero" },
+        ".dockerignore": { link: "/dev/zero" },
+        ".gitignore": { link: "/dev/zero" },
+        "app.py": { link: "/dev/zero" },
+      });
+      const r = run(["--format", "json", "."], dir);
+      expect(r.code).toBe(0);
+      expect(json(r.stdout).files[0].error).toBeNull();
+      // The Dockerfile itself: an error naming it, and the other files are processed.
+      repo("devzero-dockerfile", { Dockerfile: { link: "/dev/zero" }, "ok/Dockerfile": PY_APP });
+      const d = run(["--follow-symlinks", "--format", "json", "devzero-dockerfile"], base);
+      expect(d.code).toBe(2);
+      const files = json(d.stdout).files;
+      expect(files.find((f) => f.path === "devzero-dockerfile/Dockerfile")?.error?.message).toMatch(
+        /not a regular file/,
+      );
+      expect(files.find((f) => f.path === "devzero-dockerfile/ok/Dockerfile")?.changed).toBe(true);
+    });
+
+    test("FIFOs as package.json, .gitignore, .dockerignore and in the context never block", () => {
+      const dir = repo("fifos", {
+        Dockerfile: NODE_APP,
+        "package.json": { fifo: true },
+        ".gitignore": { fifo: true },
+        ".dockerignore": { fifo: true },
+        "index.js": { fifo: true },
+      });
+      const r = run(["--format", "json", "."], dir);
+      expect(r.code).toBe(0);
+      const [file] = json(r.stdout).files;
+      expect(file.error).toBeNull();
+      expect(file.refusals).toContainEqual(
+        expect.objectContaining({
+          transform: "dockerignore",
+          reason: expect.stringMatching(/does not read it/),
+        }),
+      );
+      // A .gitignore above the input, up to the repository root, is read too.
+      const above = repo("fifo-gitignore-above", {
+        ".git/HEAD": "",
+        ".gitignore": { fifo: true },
+        "app/Dockerfile": PY_APP,
+      });
+      expect(run(["app"], above).code).toBe(0);
+    });
+
+    test("a FIFO as dfopt.config.json or as the Dockerfile is an error naming it; the run goes on", () => {
+      repo("fifo-config", { Dockerfile: NODE_APP, "dfopt.config.json": { fifo: true } });
+      repo("fifo-dockerfile", { Dockerfile: { fifo: true } });
+      repo("plain", { Dockerfile: PY_APP });
+      const r = run(["fifo-config", "fifo-dockerfile/Dockerfile", "plain"], base);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/fifo-config\/dfopt\.config\.json: cannot read config: not a regular file/);
+      expect(r.stderr).toMatch(/fifo-dockerfile\/Dockerfile: error: not a regular file/);
+      expect(r.stdout).toContain("+++ b/plain/Dockerfile");
+      // Found by a folder search, a FIFO named Dockerfile is reported too, not skipped in silence.
+      const found = run(["fifo-dockerfile"], base);
+      expect(found.code).toBe(2);
+      expect(found.stderr).toMatch(/fifo-dockerfile\/Dockerfile: error: not a regular file/);
+    });
+
+    test("huge files are not read", () => {
+      const GIB = 1024 * 1024 * 1024;
+      const dir = repo("huge", {
+        Dockerfile: NODE_APP,
+        "package.json": { sparse: 3 * GIB },
+        ".gitignore": { sparse: 3 * GIB },
+        ".dockerignore": { sparse: 3 * GIB },
+        "big/Dockerfile": { sparse: 3 * GIB },
+      });
+      const r = run(["--format", "json", "."], dir);
+      expect(r.code).toBe(2);
+      const files = json(r.stdout).files;
+      expect(files.find((f) => f.path === "Dockerfile")?.error).toBeNull();
+      expect(files.find((f) => f.path === "big/Dockerfile")?.error).toEqual({
+        kind: "too-large",
+        message: expect.stringMatching(/larger than/),
+        line: null,
+      });
+    });
+
+    test("a bulk run in worker threads over all of them ends, and reports every good file", () => {
+      const r = run(["--jobs", "2", "--format", "json", "."], base);
+      expect(r.code).toBe(2);
+      const files = json(r.stdout).files;
+      expect(files.find((f) => f.path === "plain/Dockerfile")?.changed).toBe(true);
+      expect(files.filter((f) => f.error).map((f) => f.path)).toEqual(
+        expect.arrayContaining([
+          "config-escape/Dockerfile",
+          "fifo-config/Dockerfile",
+          "fifo-dockerfile/Dockerfile",
+        ]),
+      );
+    });
+
+    test("--cache: a rerun checks its context reads without following links out, and a planted entry is not read", () => {
+      const dir = path.join(base, "escape");
+      const first = run(["--cache", "--format", "json", "."], dir);
+      const second = run(["--cache", "--format", "json", "."], dir);
+      expect(second.stdout).toBe(first.stdout);
+      // A FIFO where the next run looks for an entry (the cache folder may be in the repository).
+      const entry = entryPath(path.join(dir, "node_modules/.cache/dfopt"), path.join(dir, "Dockerfile"));
+      fs.rmSync(entry);
+      expect(spawnSync("mkfifo", [entry]).status).toBe(0);
+      expect(run(["--cache", "--format", "json", "."], dir).stdout).toBe(first.stdout);
+    });
+  },
+);
