@@ -36,7 +36,9 @@ export const DEFAULT_CACHE_DIR = "node_modules/.cache/dfopt";
  * serve --check and --write (which takes only kept "nothing to change").
  */
 export function resultCacheKey(settings: Omit<ProcessSettings, "cache" | "mode">): string {
-  const { only, skip, contextDir, configPath, cliOptions, computeDiff, cwd } = settings;
+  const { only, skip, contextDir, configPath, cliOptions, computeDiff, cwd, allowConfigPlugins } = settings;
+  // A plugin's code is part of the code that computes reports.
+  const plugins = (settings.plugins ?? []).map((file) => [file, fileDigest(file)]);
   return sha1(
     JSON.stringify([
       codeFingerprint(),
@@ -48,6 +50,7 @@ export function resultCacheKey(settings: Omit<ProcessSettings, "cache" | "mode">
       cliOptions,
       computeDiff,
       cwd,
+      ...(plugins.length > 0 || allowConfigPlugins ? [plugins, !!allowConfigPlugins] : []),
     ]),
   );
 }
@@ -190,5 +193,13 @@ export function storeReport(
     }
   } catch {
     // best effort: the next run processes the file again
+  }
+}
+
+function fileDigest(file: string): string {
+  try {
+    return sha1(fs.readFileSync(file, "utf8"));
+  } catch {
+    return "-";
   }
 }
