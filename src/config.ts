@@ -170,6 +170,9 @@ interface SelectionSettings {
   plugins?: string[];
   /** Load the plugins of configs found upward (configPath's are always loaded). */
   allowConfigPlugins?: boolean;
+  /** The API's config keys, laid over the config file's; with `noConfig`, no file is read. */
+  configOverrides?: DfoptConfig;
+  noConfig?: boolean;
   cliOptions: {
     mergeRuns?: "final" | "all";
     runtimeFlavour?: "slim" | "alpine" | "distroless";
@@ -179,7 +182,9 @@ interface SelectionSettings {
 
 export function configFor(dockerfile: string, settings: SelectionSettings): EffectiveConfig {
   let loaded: LoadedConfig | ConfigError;
-  if (settings.configPath) {
+  if (settings.noConfig) {
+    loaded = { file: null, config: {} };
+  } else if (settings.configPath) {
     const key = `explicit:${path.resolve(settings.configPath)}`;
     loaded =
       byDirectory.get(key) ??
@@ -208,6 +213,8 @@ export function configFor(dockerfile: string, settings: SelectionSettings): Effe
     error: { kind, message, line: null },
   });
   if (loaded instanceof ConfigError) return failed("config", loaded.message);
+  if (settings.configOverrides)
+    loaded = { ...loaded, config: { ...loaded.config, ...settings.configOverrides } };
   const { config, file } = loaded;
   let transforms: readonly Transform[];
   try {

@@ -4,7 +4,13 @@ import { optimizeFile, type AppliedChange, type FileError, type ReportedRefusal 
 import { MAX_FILE_BYTES } from "../engine/engine.ts";
 import { NotLoadedYet } from "../engine/lazy.ts";
 import type { BuildContext, Transform } from "../engine/types.ts";
-import { configFor, forgetConfigs, resolveTransforms, type EffectiveConfig } from "../config.ts";
+import {
+  configFor,
+  forgetConfigs,
+  resolveTransforms,
+  type DfoptConfig,
+  type EffectiveConfig,
+} from "../config.ts";
 import { recordReads } from "../engine/context-reads.ts";
 import { unifiedDiff } from "../report/diff.ts";
 import { cachedReport, forgetMadeFolders, probeFor, storeReport, type ResultCacheSettings } from "./cache.ts";
@@ -37,6 +43,9 @@ export interface ProcessSettings {
   plugins?: string[];
   /** --allow-config-plugins: load the plugins a config found upward lists. */
   allowConfigPlugins?: boolean;
+  /** The API's config keys, laid over each file's config; with `noConfig`, no config file is read. */
+  configOverrides?: DfoptConfig;
+  noConfig?: boolean;
   /** Keep the rewritten text and side files' contents in the report (--stdin, the API). */
   keepOutput?: boolean;
 }
