@@ -204,7 +204,8 @@ export function processText(
     if (config.excluded) return settings.keepOutput ? { ...report, output: text } : report;
     if (context) return optimizeInto(report, file, text, config, context, settings);
     const folder = contextFor(settings.contextDir ?? path.dirname(file));
-    const cache = settings.cache ?? null;
+    // A config's plugins are code the result cache cannot fingerprint: not cached.
+    const cache = config.config.plugins?.length ? null : (settings.cache ?? null);
     if (!cache) return optimizeInto(report, file, text, config, folder, settings);
     // A change still has to be written: --write keeps and reuses only "nothing to change".
     const reusable = (r: FileReport) => settings.mode !== "write" || !r.changed;
