@@ -31,8 +31,8 @@ import type { DfoptConfig } from "./config.ts";
 export class PluginError extends Error {}
 
 const requireHere = createRequire(import.meta.url);
-/** Loaded plugin files (absolute path → their transforms, or why they could not be loaded). */
-const loaded = new Map<string, Transform[] | PluginError>();
+/** Loaded plugin files (absolute path → their transforms). A failure is not kept: the file may be fixed. */
+const loaded = new Map<string, Transform[]>();
 
 /** The transforms of plugin files (absolute paths), loaded on first use; throws PluginError. */
 export function loadPlugins(files: readonly string[]): Transform[] {
@@ -41,10 +41,10 @@ export function loadPlugins(files: readonly string[]): Transform[] {
   for (const file of files) {
     let entry = loaded.get(file);
     if (!entry) {
-      entry = loadPluginFile(file);
-      loaded.set(file, entry);
+      const result = loadPluginFile(file);
+      if (result instanceof PluginError) throw result;
+      loaded.set(file, (entry = result));
     }
-    if (entry instanceof PluginError) throw entry;
     for (const t of entry) {
       const taken = seen.get(t.id);
       if (taken) throw new PluginError(`${file}: plugin id '${t.id}' is already used by ${taken}`);
@@ -184,7 +184,8 @@ export function configPluginFiles(configFile: string, specs: readonly string[]):
   });
 }
 
-const available = new Map<string, readonly Transform[] | PluginError>();
+/** Lists made so far, by the plugins and config keys they were made for (failures are not kept). */
+const available = new Map<string, readonly Transform[]>();
 
 /**
  * The built-ins followed by the plugins that apply under `loaded` (a config
@@ -213,22 +214,14 @@ export function availableTransforms(
     Object.keys(transforms ?? {}),
     Object.keys(options ?? {}),
   ]);
-  let result = available.get(key);
-  if (!result) {
-    try {
-      const files = [...new Set([...cliFiles, ...(configFile ? configPluginFiles(configFile, specs) : [])])];
-      const all = [...TRANSFORMS, ...loadPlugins(files)];
-      for (const section of ["transforms", "options"] as const)
-        for (const id of Object.keys(loaded.config[section] ?? {}))
-          if (!all.some((t) => t.id === id))
-            throw new PluginError(`${configFile}: unknown transform '${id}' in '${section}'`);
-      result = all;
-    } catch (e) {
-      if (!(e instanceof PluginError)) throw e;
-      result = e;
-    }
-    available.set(key, result);
-  }
-  if (result instanceof PluginError) throw result;
-  return result;
+  const kept = available.get(key);
+  if (kept) return kept;
+  const files = [...new Set([...cliFiles, ...(configFile ? configPluginFiles(configFile, specs) : [])])];
+  const all = [...TRANSFORMS, ...loadPlugins(files)];
+  for (const section of ["transforms", "options"] as const)
+    for (const id of Object.keys(loaded.config[section] ?? {}))
+      if (!all.some((t) => t.id === id))
+        throw new PluginError(`${configFile}: unknown transform '${id}' in '${section}'`);
+  available.set(key, all);
+  return all;
 }

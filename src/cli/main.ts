@@ -380,18 +380,11 @@ async function runStdin(settings: ProcessSettings, opts: CliOptions, io: CliIo):
   const report = await withLazyModules(() =>
     processText(file, text, { ...settings, mode: "diff", computeDiff: false, keepOutput: true }),
   );
-  if (report.error) {
-    const where = report.error.line ? `${report.path}:${report.error.line}` : report.path;
-    io.stderr.write(`dfopt: ${where}: error: ${report.error.message}\n`);
-    return EXIT_ERROR;
-  }
-  if (!opts.quiet) {
-    for (const r of report.refusals)
-      io.stderr.write(
-        `${r.line ? `${report.path}:${r.line}` : report.path}: left alone [${r.transform}]: ${r.reason}\n`,
-      );
+  // Errors and refusals as a dry run prints them, on stderr; no diff (none was computed).
+  printHuman(report, { ...opts, explain: false }, "diff", false, !opts.quiet, io);
+  if (report.error) return EXIT_ERROR;
+  if (!opts.quiet)
     for (const f of report.sideFiles) io.stderr.write(`${f.path}: not written with --stdin: ${f.message}\n`);
-  }
   io.stdout.write(report.output ?? text);
   return opts.check && report.changed ? EXIT_CHANGES : EXIT_OK;
 }
