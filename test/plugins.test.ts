@@ -188,5 +188,10 @@ describe("plugins listed in a config file", () => {
     );
     const off = await dfopt(["--config", "dfopt.config.json", "--explain", "--check", "svc"], dir);
     expect(off.stdout).not.toContain("[no-sudo]");
+    // Its plugins' ids are known to --only and --list-transforms.
+    const only = await dfopt(["--config", "dfopt.config.json", "--only", "no-sudo", "--check", "svc"], dir);
+    expect(only).toMatchObject({ code: 1, stdout: "svc/Dockerfile\n" });
+    const list = await dfopt(["--config", "dfopt.config.json", "--list-transforms"], dir);
+    expect(list.stdout).toMatch(/^no-sudo\s+opinionated/m);
   });
 });

@@ -2,14 +2,14 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { Command, CommanderError, Option } from "commander";
-import { ConfigError, parseTransformList } from "../config.ts";
+import { ConfigError, loadConfigFile, parseTransformList } from "../config.ts";
 import { DEFAULT_CACHE_DIR, resultCacheKey } from "../io/cache.ts";
 import { discover, parseShard, shardFiles } from "../io/discover.ts";
 import { processAll } from "../io/pool.ts";
 import { processText, type FileReport, type ProcessSettings } from "../io/process.ts";
 import { withLazyModules } from "../engine/lazy.ts";
 import type { Transform } from "../engine/types.ts";
-import { loadPlugins, PluginError } from "../plugins.ts";
+import { availableTransforms, loadPlugins, PluginError } from "../plugins.ts";
 import { colorizeDiff } from "../report/diff.ts";
 import { jsonFileEntry } from "../report/json.ts";
 import { createJsonlWriter } from "../report/jsonl.ts";
@@ -240,6 +240,14 @@ async function runFiles(paths: string[], opts: CliOptions, io: CliIo): Promise<n
   } catch (e) {
     if (e instanceof PluginError) return fail(`--transform: ${e.message}`);
     throw e;
+  }
+  // The plugins of a config named with --config count as known ids (for --only, the list, SARIF).
+  try {
+    const named = opts.config ? loadConfigFile(path.resolve(io.cwd, opts.config)) : null;
+    if (named?.config.plugins) known = availableTransforms({ plugins: pluginFiles }, named, true);
+  } catch (e) {
+    if (!(e instanceof PluginError || e instanceof ConfigError)) throw e;
+    // reported with each file, as without --only
   }
   if (opts.listTransforms) return listTransforms(io, opts.format, known);
   if (opts.write && opts.check) return fail("--write and --check cannot be used together");
