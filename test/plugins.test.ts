@@ -46,6 +46,10 @@ describe("the example plugin (examples/plugins/no-sudo.mjs)", () => {
       },
     ]);
     expect(r.refusals.map((x) => [x.transform, x.line])).toEqual([["no-sudo", 4]]);
+    const quoted = 'FROM debian:12\nRUN echo "run: && sudo make" && sudo make\n';
+    const left = await optimize(quoted, { plugins: [NO_SUDO], only: ["no-sudo"] });
+    expect(left.output).toBe(quoted);
+    expect(left.refusals[0].reason).toBe("sudo inside quotes: not sure it is a command");
   });
 
   test("is listed by --list-transforms, and --skip and suppression comments turn it off", async () => {

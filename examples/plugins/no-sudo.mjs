@@ -26,11 +26,19 @@ export default {
         if (instr.keyword !== "RUN" || instr.execForm || instr.hasHeredoc || !instr.argsSpan) continue;
         const script = model.text.slice(instr.argsSpan.start, instr.argsSpan.end);
         const edits = [];
+        let quoted = false;
         for (const m of script.matchAll(SUDO)) {
+          // A `sudo` inside quotes is text (echo "… && sudo …"), not a command.
+          const before = script.slice(0, m.index);
+          quoted ||= (before.match(/"/g) ?? []).length % 2 === 1 || (before.match(/'/g) ?? []).length % 2 === 1;
           const start = instr.argsSpan.start + m.index + m[1].length + m[2].length;
           edits.push({ start, end: start + m[0].length - m[1].length - m[2].length, text: "" });
         }
         if (edits.length === 0) continue;
+        if (quoted) {
+          refusals.push({ line: instr.line, reason: "sudo inside quotes: not sure it is a command", rules: RULES });
+          continue;
+        }
         if (user !== "root" && user !== "0") {
           refusals.push({ line: instr.line, reason: `runs as ${user}: sudo may be needed`, rules: RULES });
           continue;
