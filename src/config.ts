@@ -5,6 +5,7 @@ import type { FileError } from "./engine/engine.ts";
 import { jsonErrorMessage, readRegularFile } from "./io/safe-read.ts";
 import { DEFAULT_OPTIONS, type Transform, type TransformOptions } from "./engine/types.ts";
 import { TRANSFORMS, transformById } from "../transforms/index.ts";
+import { availableTransforms, PluginError } from "./plugins.ts";
 
 /**
  * dfopt.config.json (or the "dfopt" key of package.json), found upward from
@@ -15,8 +16,11 @@ import { TRANSFORMS, transformById } from "../transforms/index.ts";
  *     "mergeRuns": "final" | "all",
  *     "runtime": "slim" | "alpine" | "distroless",
  *     "registryPrefix": "mirror.example.com/",
- *     "exclude": ["legacy/**"]
+ *     "exclude": ["legacy/**"],
+ *     "plugins": ["./dfopt/no-latest.mjs"]
  *   }
+ * `plugins` (custom transforms, src/plugins.ts) of a config found upward run
+ * only with --allow-config-plugins.
  */
 export interface DfoptConfig {
   transforms?: Record<string, boolean>;
@@ -25,6 +29,7 @@ export interface DfoptConfig {
   runtime?: "slim" | "alpine" | "distroless";
   registryPrefix?: string;
   exclude?: string[];
+  plugins?: string[];
 }
 
 export const CONFIG_FILE = "dfopt.config.json";
@@ -67,7 +72,16 @@ export function validateConfig(value: unknown, where: string): DfoptConfig {
   if (typeof value !== "object" || value === null || Array.isArray(value))
     fail("the config must be a JSON object");
   const config = value as Record<string, unknown>;
-  const known = ["transforms", "options", "mergeRuns", "runtime", "registryPrefix", "exclude", "$schema"];
+  const known = [
+    "transforms",
+    "options",
+    "mergeRuns",
+    "runtime",
+    "registryPrefix",
+    "exclude",
+    "plugins",
+    "$schema",
+  ];
   for (const key of Object.keys(config)) {
     if (!known.includes(key)) {
       const keys = known.filter((k) => k !== "$schema");
@@ -78,7 +92,8 @@ export function validateConfig(value: unknown, where: string): DfoptConfig {
   if (config.transforms !== undefined) {
     if (!isObject(config.transforms)) fail("'transforms' must be an object of transform id → true/false");
     for (const [id, on] of Object.entries(config.transforms as object)) {
-      if (!transformById(id)) fail(`unknown transform '${id}' in 'transforms'${transformHint(id)}`);
+      if (!transformById(id) && !config.plugins)
+        fail(`unknown transform '${id}' in 'transforms'${transformHint(id)}`);
       if (typeof on !== "boolean") fail(`'transforms.${id}' must be true or false`);
     }
   }
@@ -86,9 +101,11 @@ export function validateConfig(value: unknown, where: string): DfoptConfig {
     if (!isObject(config.options)) fail("'options' must be an object of transform id → options object");
     for (const [id, opts] of Object.entries(config.options as object)) {
       const transform = transformById(id);
-      if (!transform) return fail(`unknown transform '${id}' in 'options'${transformHint(id)}`);
+      // A plugin's id is known only once the plugins are loaded, and a plugin declares no option schema.
+      if (!transform && !config.plugins)
+        return fail(`unknown transform '${id}' in 'options'${transformHint(id)}`);
       if (!isObject(opts)) fail(`'options.${id}' must be an object`);
-      const problem = optionProblem(transform, opts as Record<string, unknown>);
+      const problem = transform && optionProblem(transform, opts as Record<string, unknown>);
       if (problem) fail(problem);
     }
   }
@@ -106,6 +123,12 @@ export function validateConfig(value: unknown, where: string): DfoptConfig {
     (!Array.isArray(config.exclude) || config.exclude.some((g) => typeof g !== "string"))
   ) {
     fail("'exclude' must be an array of glob strings");
+  }
+  if (
+    config.plugins !== undefined &&
+    (!Array.isArray(config.plugins) || config.plugins.some((p) => typeof p !== "string" || p === ""))
+  ) {
+    fail("'plugins' must be an array of plugin files (relative to the config) or package names");
   }
   return config as DfoptConfig;
 }
@@ -247,6 +270,8 @@ export interface EffectiveConfig {
   file: string | null;
   config: DfoptConfig;
   options: TransformOptions;
+  /** The built-in transforms and the plugins that apply to this file. */
+  transforms: readonly Transform[];
   excluded: boolean;
   error: FileError | null;
 }
@@ -255,6 +280,13 @@ interface SelectionSettings {
   only: string[] | null;
   skip: string[];
   configPath: string | null;
+  /** Plugin files from --transform (absolute paths). */
+  plugins?: string[];
+  /** Load the plugins of configs found upward (configPath's are always loaded). */
+  allowConfigPlugins?: boolean;
+  /** The API's config keys, laid over the config file's; with `noConfig`, no file is read. */
+  configOverrides?: DfoptConfig;
+  noConfig?: boolean;
   cliOptions: {
     mergeRuns?: "final" | "all";
     runtimeFlavour?: "slim" | "alpine" | "distroless";
@@ -264,7 +296,9 @@ interface SelectionSettings {
 
 export function configFor(dockerfile: string, settings: SelectionSettings): EffectiveConfig {
   let loaded: LoadedConfig | ConfigError;
-  if (settings.configPath) {
+  if (settings.noConfig) {
+    loaded = { file: null, config: {} };
+  } else if (settings.configPath) {
     const key = `explicit:${path.resolve(settings.configPath)}`;
     loaded =
       byDirectory.get(key) ??
@@ -284,16 +318,26 @@ export function configFor(dockerfile: string, settings: SelectionSettings): Effe
   } else {
     loaded = findConfig(path.dirname(path.resolve(dockerfile)));
   }
-  if (loaded instanceof ConfigError) {
-    return {
-      file: null,
-      config: {},
-      options: DEFAULT_OPTIONS,
-      excluded: false,
-      error: { kind: "config", message: loaded.message, line: null },
-    };
-  }
+  const failed = (kind: string, message: string): EffectiveConfig => ({
+    file: null,
+    config: {},
+    options: DEFAULT_OPTIONS,
+    transforms: TRANSFORMS,
+    excluded: false,
+    error: { kind, message, line: null },
+  });
+  if (loaded instanceof ConfigError) return failed("config", loaded.message);
+  if (settings.configOverrides)
+    loaded = { ...loaded, config: { ...loaded.config, ...settings.configOverrides } };
   const { config, file } = loaded;
+  let transforms: readonly Transform[];
+  try {
+    transforms = availableTransforms(settings, loaded, !!settings.configPath);
+  } catch (e) {
+    if (e instanceof PluginError) return failed("plugin", e.message);
+    if (e instanceof ConfigError) return failed("config", e.message);
+    throw e;
+  }
   let excluded = false;
   if (file && config.exclude?.length) {
     const rel = path.relative(path.dirname(file), path.resolve(dockerfile)).split(path.sep).join("/");
@@ -306,16 +350,16 @@ export function configFor(dockerfile: string, settings: SelectionSettings): Effe
       settings.cliOptions.registryPrefix ?? config.registryPrefix ?? DEFAULT_OPTIONS.registryPrefix,
     perTransform: config.options ?? {},
   };
-  return { file, config, options, excluded, error: null };
+  return { file, config, options, transforms, excluded, error: null };
 }
 
 /** Transforms to run: --only wins; else defaults adjusted by the config; then --skip. */
 export function resolveTransforms(
-  effective: { config: DfoptConfig },
+  effective: { config: DfoptConfig; transforms: readonly Transform[] },
   settings: SelectionSettings,
 ): Transform[] {
   const toggles = effective.config.transforms ?? {};
-  return TRANSFORMS.filter((t) => {
+  return effective.transforms.filter((t) => {
     if (settings.skip.includes(t.id)) return false;
     if (settings.only) return settings.only.includes(t.id);
     return toggles[t.id] ?? !t.defaultOff;
@@ -323,15 +367,19 @@ export function resolveTransforms(
 }
 
 /** Throws with a message listing the known ids when one is unknown. */
-export function parseTransformList(value: string, flag: string): string[] {
+export function parseTransformList(
+  value: string,
+  flag: string,
+  known: readonly Transform[] = TRANSFORMS,
+): string[] {
   const ids = value
     .split(",")
     .map((s) => s.trim())
     .filter(Boolean);
-  const unknown = ids.filter((id) => !transformById(id));
+  const unknown = ids.filter((id) => !known.some((t) => t.id === id));
   if (unknown.length > 0) {
     throw new ConfigError(
-      `${flag}: unknown transform${unknown.length > 1 ? "s" : ""} ${unknown.map((u) => `'${u}'`).join(", ")} (known: ${TRANSFORMS.map((t) => t.id).join(", ")})`,
+      `${flag}: unknown transform${unknown.length > 1 ? "s" : ""} ${unknown.map((u) => `'${u}'`).join(", ")} (known: ${known.map((t) => t.id).join(", ")})`,
     );
   }
   return ids;

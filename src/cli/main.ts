@@ -2,12 +2,15 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { Command, CommanderError, Option } from "commander";
-import { ConfigError, parseTransformList } from "../config.ts";
+import { ConfigError, loadConfigFile, parseTransformList } from "../config.ts";
 import { DEFAULT_CACHE_DIR, resultCacheKey } from "../io/cache.ts";
 import { discover, parseShard, shardFiles } from "../io/discover.ts";
 import { processAll } from "../io/pool.ts";
-import type { FileReport, ProcessSettings } from "../io/process.ts";
+import { processText, type FileReport, type ProcessSettings } from "../io/process.ts";
 import { linkedFolderUnder, planReport, WriteError, writePlanned } from "../io/write.ts";
+import { withLazyModules } from "../engine/lazy.ts";
+import type { Transform } from "../engine/types.ts";
+import { availableTransforms, loadPlugins, PluginError } from "../plugins.ts";
 import { colorizeDiff } from "../report/diff.ts";
 import { jsonFileEntry } from "../report/json.ts";
 import { createJsonlWriter } from "../report/jsonl.ts";
@@ -47,9 +50,15 @@ interface CliOptions {
   color?: boolean;
   cache?: boolean;
   cacheLocation?: string;
+  transform: string[];
+  allowConfigPlugins?: boolean;
+  stdin?: boolean;
+  stdinFilepath?: string;
 }
 
 export interface CliIo {
+  /** Read with --stdin. */
+  stdin?: NodeJS.ReadableStream;
   stdout: NodeJS.WritableStream & { isTTY?: boolean };
   stderr: NodeJS.WritableStream & { isTTY?: boolean };
   cwd: string;
@@ -82,6 +91,8 @@ Examples:
   dfopt --shard 1/4 --report migration.md repos/
   dfopt --cache repos/               review again: unchanged files come from the cache
   dfopt verify Dockerfile --smoke "node -e 'console.log(1)'"
+  dfopt --transform ./no-latest.mjs --only no-latest .
+  dfopt --stdin --stdin-filepath api/Dockerfile < api/Dockerfile
 `;
 
 function buildProgram(io: CliIo, run: (paths: string[], opts: CliOptions) => Promise<number>): Command {
@@ -136,6 +147,21 @@ function buildProgram(io: CliIo, run: (paths: string[], opts: CliOptions) => Pro
     )
     .option("--cache-location <dir>", `folder for --cache (default: ${DEFAULT_CACHE_DIR}); implies --cache`)
     .option("--no-color", "never color the diff")
+    .option(
+      "--transform <file>",
+      "also run the custom transform (plugin) in this JavaScript file (repeatable)",
+      (v: string, prev: string[]) => [...prev, v],
+      [],
+    )
+    .option(
+      "--allow-config-plugins",
+      "load the plugins a config file found beside the Dockerfiles lists (code from the scanned repository)",
+    )
+    .option("--stdin", "read one Dockerfile from stdin and print the rewritten text to stdout (for editors)")
+    .option(
+      "--stdin-filepath <path>",
+      "with --stdin: where the Dockerfile lives, for its config and build context (default: ./Dockerfile)",
+    )
     .addHelpText("after", HELP_AFTER)
     .configureOutput({
       writeOut: (s) => io.stdout.write(s),
@@ -213,9 +239,9 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
   return code;
 }
 
-function listTransforms(io: CliIo, format: Format): number {
+function listTransforms(io: CliIo, format: Format, transforms: readonly Transform[]): number {
   if (format === "json") {
-    const list = TRANSFORMS.map((t) => ({
+    const list = transforms.map((t) => ({
       id: t.id,
       safety: t.safety,
       enabledByDefault: !t.defaultOff,
@@ -225,9 +251,9 @@ function listTransforms(io: CliIo, format: Format): number {
     io.stdout.write(JSON.stringify({ transforms: list }, null, 2) + "\n");
     return EXIT_OK;
   }
-  const idWidth = Math.max(...TRANSFORMS.map((t) => t.id.length), 2);
+  const idWidth = Math.max(...transforms.map((t) => t.id.length), 2);
   io.stdout.write(`${"ID".padEnd(idWidth)}  SAFETY       DEFAULT  RULES / DESCRIPTION\n`);
-  for (const t of TRANSFORMS) {
+  for (const t of transforms) {
     const rules = t.rules?.length ? `[${t.rules.join(", ")}] ` : "";
     io.stdout.write(
       `${t.id.padEnd(idWidth)}  ${t.safety.padEnd(11)}  ${(t.defaultOff ? "off" : "on").padEnd(7)}  ${rules}${t.description}\n`,
@@ -241,15 +267,34 @@ async function runFiles(paths: string[], opts: CliOptions, io: CliIo, output: Ou
     io.stderr.write(`dfopt: ${message}\n`);
     return EXIT_ERROR;
   };
-  if (opts.listTransforms) return listTransforms(io, opts.format);
+  const pluginFiles = opts.transform.map((f) => path.resolve(io.cwd, f));
+  let known: readonly Transform[] = TRANSFORMS;
+  try {
+    if (pluginFiles.length > 0) known = [...TRANSFORMS, ...loadPlugins(pluginFiles)];
+  } catch (e) {
+    if (e instanceof PluginError) return fail(`--transform: ${e.message}`);
+    throw e;
+  }
+  // The plugins of a config named with --config count as known ids (for --only, the list, SARIF).
+  try {
+    const named = opts.config ? loadConfigFile(path.resolve(io.cwd, opts.config)) : null;
+    if (named?.config.plugins) known = availableTransforms({ plugins: pluginFiles }, named, true);
+  } catch (e) {
+    if (!(e instanceof PluginError || e instanceof ConfigError)) throw e;
+    // reported with each file, as without --only
+  }
+  if (opts.listTransforms) return listTransforms(io, opts.format, known);
   if (opts.write && opts.check) return fail("--write and --check cannot be used together");
+  if (opts.stdinFilepath && !opts.stdin) return fail("--stdin-filepath needs --stdin");
+  if (opts.stdin && (opts.write || paths.length > 1 || paths[0] !== "."))
+    return fail("--stdin reads one Dockerfile from stdin: give no paths and no --write");
   let only: string[] | null = null;
   let skip: string[] = [];
   let shard: { index: number; count: number } | null = null;
   let jobs = os.availableParallelism();
   try {
-    if (opts.only) only = parseTransformList(opts.only, "--only");
-    if (opts.skip) skip = parseTransformList(opts.skip, "--skip");
+    if (opts.only) only = parseTransformList(opts.only, "--only", known);
+    if (opts.skip) skip = parseTransformList(opts.skip, "--skip", known);
     if (opts.shard) shard = parseShard(opts.shard);
   } catch (e) {
     if (e instanceof ConfigError || e instanceof Error) return fail(e.message);
@@ -296,10 +341,6 @@ async function runFiles(paths: string[], opts: CliOptions, io: CliIo, output: Ou
     }
   }
 
-  const found = discover(inputs, { exclude: opts.exclude, followSymlinks: !!opts.followSymlinks });
-  for (const p of found.problems) io.stderr.write(`dfopt: ${p.path}: ${p.message}\n`);
-  const files = shard ? shardFiles(found.files, shard.index, shard.count) : found.files;
-
   const format = opts.format;
   const mode: ProcessSettings["mode"] = opts.write ? "write" : opts.check ? "check" : "diff";
   const settings: ProcessSettings = {
@@ -307,8 +348,6 @@ async function runFiles(paths: string[], opts: CliOptions, io: CliIo, output: Ou
     only,
     skip,
     contextDir: opts.context ? path.resolve(io.cwd, opts.context) : null,
-    // Before sharding: the other shards' Dockerfiles build from the same context.
-    contextShared: !!opts.context && found.files.length > 1,
     configPath: opts.config ? path.resolve(io.cwd, opts.config) : null,
     cliOptions: {
       mergeRuns: opts.mergeRuns,
@@ -318,7 +357,16 @@ async function runFiles(paths: string[], opts: CliOptions, io: CliIo, output: Ou
     // Machine formats carry the patch in every mode; the human format prints it only in a dry run.
     computeDiff: format !== "diff" || mode === "diff",
     cwd: io.cwd,
+    plugins: pluginFiles,
+    allowConfigPlugins: !!opts.allowConfigPlugins,
   };
+  if (opts.stdin) return runStdin(settings, opts, io);
+
+  const found = discover(inputs, { exclude: opts.exclude, followSymlinks: !!opts.followSymlinks });
+  for (const p of found.problems) io.stderr.write(`dfopt: ${p.path}: ${p.message}\n`);
+  const files = shard ? shardFiles(found.files, shard.index, shard.count) : found.files;
+  // Before sharding: the other shards' Dockerfiles build from the same context.
+  settings.contextShared = !!opts.context && found.files.length > 1;
   if (cacheDir) settings.cache = { dir: cacheDir, key: resultCacheKey(settings) };
 
   // Per-file refusals for small runs or --explain; a bulk run gets them
@@ -329,7 +377,7 @@ async function runFiles(paths: string[], opts: CliOptions, io: CliIo, output: Ou
   for (const _ of found.problems) summary.addInputProblem("bad-path");
   const progress = createProgress(io.stderr, files.length, { enabled: format === "diff" && !opts.quiet });
   const markdown = opts.report ? createMarkdownReport(io.cwd, inputs) : null;
-  const sarif = format === "sarif" ? createSarifWriter(io.stdout, [...TRANSFORMS], io.cwd) : null;
+  const sarif = format === "sarif" ? createSarifWriter(io.stdout, [...known], io.cwd) : null;
   const jsonl = format === "jsonl" ? createJsonlWriter(io.stdout) : null;
   let jsonStarted = false;
   if (format === "json") io.stdout.write('{"files":[');
@@ -391,6 +439,37 @@ async function runFiles(paths: string[], opts: CliOptions, io: CliIo, output: Ou
   if (errors > 0 || reportFailed) return EXIT_ERROR;
   if (mode === "check" && summary.toJSON().changed > 0) return EXIT_CHANGES;
   return EXIT_OK;
+}
+
+/**
+ * --stdin (prettier's convention, for editors): the Dockerfile comes from
+ * stdin and its rewrite goes to stdout, nothing else; --stdin-filepath says
+ * where it lives, for its config and build context. Side files (a new
+ * .dockerignore) are only named on stderr: --write on the file creates them.
+ */
+async function runStdin(settings: ProcessSettings, opts: CliOptions, io: CliIo): Promise<number> {
+  if (opts.format !== "diff") {
+    io.stderr.write("dfopt: --stdin prints the rewritten Dockerfile; it takes no --format\n");
+    return EXIT_ERROR;
+  }
+  const file = path.resolve(io.cwd, opts.stdinFilepath ?? "Dockerfile");
+  const text = await readAll(io.stdin ?? process.stdin);
+  const report = await withLazyModules(() =>
+    processText(file, text, { ...settings, mode: "diff", computeDiff: false, keepOutput: true }),
+  );
+  // Errors and refusals as a dry run prints them, on stderr; no diff (none was computed).
+  printHuman(report, { ...opts, explain: false }, "diff", false, !opts.quiet, io);
+  if (report.error) return EXIT_ERROR;
+  if (!opts.quiet)
+    for (const f of report.sideFiles) io.stderr.write(`${f.path}: not written with --stdin: ${f.message}\n`);
+  io.stdout.write(report.output ?? text);
+  return opts.check && report.changed ? EXIT_CHANGES : EXIT_OK;
+}
+
+async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(typeof chunk === "string" ? Buffer.from(chunk) : chunk);
+  return Buffer.concat(chunks).toString("utf8");
 }
 
 function printHuman(

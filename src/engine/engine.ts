@@ -13,6 +13,7 @@ import { forgetReusableParses, initShell } from "./shell.ts";
 import { NO_SUPPRESSIONS, readSuppressions } from "./suppress.ts";
 import {
   DEFAULT_OPTIONS,
+  PluginFailure,
   type BuildContext,
   type Edit,
   type SideFile,
@@ -132,11 +133,12 @@ export function optimizeFile(raw: string, context: BuildContext, settings: RunSe
       } catch (e) {
         if (e instanceof NotLoadedYet) throw e;
         const message = e instanceof Error ? e.message : String(e);
+        const plugin = e instanceof PluginFailure;
         return {
           ...base,
           error: {
-            kind: "internal",
-            message: `transform ${transform.id} failed: ${message} (please report)`,
+            kind: plugin ? "plugin" : "internal",
+            message: plugin ? message : `transform ${transform.id} failed: ${message} (please report)`,
             line: null,
           },
         };

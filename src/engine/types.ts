@@ -127,3 +127,6 @@ export interface Transform {
 }
 
 export const noChange = (): TransformResult => ({ changes: [], refusals: [] });
+
+/** A custom transform (src/plugins.ts) threw or returned a bad result: reported as that file's error. */
+export class PluginFailure extends Error {}

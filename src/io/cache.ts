@@ -37,7 +37,19 @@ export const DEFAULT_CACHE_DIR = "node_modules/.cache/dfopt";
  * serve --check and --write (which takes only kept "nothing to change").
  */
 export function resultCacheKey(settings: Omit<ProcessSettings, "cache" | "mode">): string {
-  const { only, skip, contextDir, contextShared, configPath, cliOptions, computeDiff, cwd } = settings;
+  const {
+    only,
+    skip,
+    contextDir,
+    contextShared,
+    configPath,
+    cliOptions,
+    computeDiff,
+    cwd,
+    allowConfigPlugins,
+  } = settings;
+  // A plugin's code is part of the code that computes reports.
+  const plugins = (settings.plugins ?? []).map((file) => [file, fileDigest(file)]);
   return sha1(
     JSON.stringify([
       codeFingerprint(),
@@ -50,6 +62,7 @@ export function resultCacheKey(settings: Omit<ProcessSettings, "cache" | "mode">
       cliOptions,
       computeDiff,
       cwd,
+      ...(plugins.length > 0 || allowConfigPlugins ? [plugins, !!allowConfigPlugins] : []),
     ]),
   );
 }
@@ -201,5 +214,13 @@ export function storeReport(
     }
   } catch {
     // best effort: the next run processes the file again
+  }
+}
+
+function fileDigest(file: string): string {
+  try {
+    return sha1(fs.readFileSync(file, "utf8"));
+  } catch {
+    return "-";
   }
 }

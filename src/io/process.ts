@@ -3,12 +3,18 @@ import path from "node:path";
 import { optimizeFile, type AppliedChange, type FileError, type ReportedRefusal } from "../engine/engine.ts";
 import { MAX_FILE_BYTES } from "../engine/engine.ts";
 import { NotLoadedYet } from "../engine/lazy.ts";
-import type { Transform } from "../engine/types.ts";
-import { configFor, forgetConfigs, resolveTransforms, type EffectiveConfig } from "../config.ts";
+import type { BuildContext, Transform } from "../engine/types.ts";
+import {
+  configFor,
+  forgetConfigs,
+  resolveTransforms,
+  type DfoptConfig,
+  type EffectiveConfig,
+} from "../config.ts";
 import { recordReads } from "../engine/context-reads.ts";
 import { unifiedDiff } from "../report/diff.ts";
 import { cachedReport, forgetMadeFolders, probeFor, storeReport, type ResultCacheSettings } from "./cache.ts";
-import { folderContext, type FolderContext } from "./context.ts";
+import { folderContext } from "./context.ts";
 import { readRegularFile } from "./safe-read.ts";
 import { planWrite, WriteError, writePlanned } from "./write.ts";
 
@@ -36,6 +42,15 @@ export interface ProcessSettings {
   cwd: string;
   /** --cache: reuse reports of files whose inputs have not changed since they were kept. */
   cache?: ResultCacheSettings | null;
+  /** Plugin files from --transform (absolute paths), loaded in each thread that processes files. */
+  plugins?: string[];
+  /** --allow-config-plugins: load the plugins a config found upward lists. */
+  allowConfigPlugins?: boolean;
+  /** The API's config keys, laid over each file's config; with `noConfig`, no config file is read. */
+  configOverrides?: DfoptConfig;
+  noConfig?: boolean;
+  /** Keep the rewritten text and side files' contents in the report (--stdin, the API). */
+  keepOutput?: boolean;
 }
 
 /** A dry run with every default (diffs computed), as the CLI runs it without options. */
@@ -59,6 +74,8 @@ export interface SideFileReport {
   message: string;
   /** New file (true) or changed existing one. */
   created: boolean;
+  /** Its new content, with `keepOutput`. */
+  content?: string;
 }
 
 export interface FileReport {
@@ -74,6 +91,8 @@ export interface FileReport {
   sideFiles: SideFileReport[];
   /** Taken from the result cache (--cache), not computed in this run. */
   cached?: boolean;
+  /** The rewritten Dockerfile (the input when unchanged), with `keepOutput`. */
+  output?: string;
 }
 
 export function relativePath(file: string, cwd: string): string {
@@ -153,8 +172,49 @@ function readInput(file: string): { text: string } | { error: FileError } {
  * `withLazyModules` unless `loadParsers()` has run.
  */
 export function processFile(file: string, settings: ProcessSettings): FileReport {
-  const shown = relativePath(file, settings.cwd);
-  const report: FileReport = {
+  const report = emptyReport(relativePath(file, settings.cwd));
+  const input = readInput(file);
+  if ("error" in input) return { ...report, error: input.error };
+  return processText(file, input.text, settings, report);
+}
+
+/**
+ * `processFile` for a text already read (--stdin, the API): `file` says where
+ * it would live, for its config and its default build context, which
+ * `context` replaces when given. Throws like processFile.
+ */
+export function processText(
+  file: string,
+  text: string,
+  settings: ProcessSettings,
+  report: FileReport = emptyReport(relativePath(file, settings.cwd)),
+  context?: BuildContext,
+): FileReport {
+  try {
+    const config = configFor(file, settings);
+    if (config.error) return { ...report, error: config.error };
+    if (config.excluded) return settings.keepOutput ? { ...report, output: text } : report;
+    if (context) return optimizeInto(report, file, text, config, context, settings);
+    const folder = contextFor(settings.contextDir ?? path.dirname(file));
+    // A config's plugins are code the result cache cannot fingerprint: not cached.
+    const cache = config.config.plugins?.length ? null : (settings.cache ?? null);
+    if (!cache) return optimizeInto(report, file, text, config, folder, settings);
+    // A change still has to be written: --write keeps and reuses only "nothing to change".
+    const reusable = (r: FileReport) => settings.mode !== "write" || !r.changed;
+    const probe = probeFor(cache, file, text, configDigest(config));
+    const kept = cachedReport(cache, probe, folder);
+    if (kept && reusable(kept)) return { ...kept, cached: true };
+    const { value, reads } = recordReads(() => optimizeInto(report, file, text, config, folder, settings));
+    if (value.error?.kind !== "internal" && reusable(value)) storeReport(cache, probe, folder, reads, value);
+    return value;
+  } catch (e) {
+    if (e instanceof NotLoadedYet) throw e;
+    return internalError(report, e);
+  }
+}
+
+function emptyReport(shown: string): FileReport {
+  return {
     path: shown,
     changed: false,
     changes: [],
@@ -164,35 +224,11 @@ export function processFile(file: string, settings: ProcessSettings): FileReport
     written: [],
     sideFiles: [],
   };
-  try {
-    const input = readInput(file);
-    if ("error" in input) return { ...report, error: input.error };
-    const config = configFor(file, settings);
-    if (config.error) return { ...report, error: config.error };
-    if (config.excluded) return report;
-    const context = contextFor(settings.contextDir ?? path.dirname(file));
-    const cache = settings.cache ?? null;
-    if (!cache) return optimizeInto(report, file, input.text, config, context, settings);
-    // A change still has to be written: --write keeps and reuses only "nothing to change".
-    const reusable = (r: FileReport) => settings.mode !== "write" || !r.changed;
-    const probe = probeFor(cache, file, input.text, configDigest(config));
-    const kept = cachedReport(cache, probe, context);
-    if (kept && reusable(kept)) return { ...kept, cached: true };
-    const { value, reads } = recordReads(() =>
-      optimizeInto(report, file, input.text, config, context, settings),
-    );
-    if (value.error?.kind !== "internal" && reusable(value)) storeReport(cache, probe, context, reads, value);
-    return value;
-  } catch (e) {
-    if (e instanceof NotLoadedYet) throw e;
-    const err = e as Error;
-    return {
-      ...report,
-      changed: false,
-      diff: null,
-      error: { kind: "internal", message: `internal error: ${err.message}`, line: null },
-    };
-  }
+}
+
+function internalError(report: FileReport, e: unknown): FileReport {
+  const message = `internal error: ${e instanceof Error ? e.message : String(e)}`;
+  return { ...report, changed: false, diff: null, error: { kind: "internal", message, line: null } };
 }
 
 const configDigests = new WeakMap<object, string>();
@@ -213,7 +249,7 @@ function optimizeInto(
   file: string,
   text: string,
   config: EffectiveConfig,
-  context: FolderContext,
+  context: BuildContext,
   settings: ProcessSettings,
 ): FileReport {
   const shown = report.path;
@@ -226,6 +262,7 @@ function optimizeInto(
   report.changes = result.changes;
   report.refusals = result.refusals;
   report.error = result.error;
+  if (settings.keepOutput) report.output = result.output;
   if (result.error) return report;
 
   const sideOutputs = result.sideFiles
@@ -239,6 +276,7 @@ function optimizeInto(
     path: relativePath(f.abs, settings.cwd),
     message: f.message,
     created: f.before === undefined,
+    ...(settings.keepOutput ? { content: f.after } : {}),
   }));
   report.changed = result.changed || sideOutputs.length > 0;
   if (!report.changed) return report;
