@@ -4,8 +4,9 @@ import {
   cacheMountTargets,
   change,
   laterInstructions,
-  prefixableAt,
+  effectiveShell,
   prefixText,
+  prependCommand,
   refusal,
   runScripts,
   toolCall,
@@ -23,9 +24,11 @@ export const aptGetUpdateAlone: Transform = {
     "Docker reuses the old lists and the install fails on packages that have since moved, or installs " +
     "stale versions. The standalone RUN is removed and `apt-get update && ` is put right before the first " +
     "install of every later RUN (same stage or stages built FROM it) that would have read its lists, so " +
-    "each install gets fresh lists in its own layer. Refused when one of those RUNs cannot be read, runs a " +
-    "script, or has the install after `||` (a prefix would regroup the list), and when a comment sits on " +
-    "the RUN (it may be a suppression for the next instruction).",
+    "each install gets fresh lists in its own layer. A failing update must still fail the build: where the " +
+    "install is not in the RUN's final `&&` chain (`install; echo done`, `false || install`), the update goes " +
+    "in front of the whole script, grouped: `apt-get update && ( ... )`. Refused when one of those RUNs " +
+    "cannot be read, runs a script, runs under a non-POSIX SHELL or ends in a background job, and when a " +
+    "comment sits on the RUN (it may be a suppression for the next instruction).",
   safety: "safe",
   rules: ["DS-0017"],
   run({ model }) {
@@ -73,9 +76,13 @@ export const aptGetUpdateAlone: Transform = {
           const sub = call.sub?.value ?? null;
           if (sub === "update") break;
           if (sub !== null && NO_LISTS.has(sub)) continue;
-          const point = prefixableAt(cmd);
-          if (point === null) why = `the install on line ${model.lineOf(cmd.start)} cannot take a prefix`;
-          else edits.push({ start: point, end: point, text: `${prefixText(call)}${insert} && ` });
+          const stage = model.stages[i.stage];
+          const shell = effectiveShell(model, stage, stage.instructions.indexOf(i));
+          const prefix = shell.posix ? prependCommand(p, cmd, `${prefixText(call)}${insert}`) : null;
+          if (!shell.posix) why = `${shell.note}; the RUN on line ${i.line} may not read \`&&\` as sh does`;
+          else if (!prefix)
+            why = `the RUN on line ${i.line} ends in a background job and cannot take a prefix`;
+          else edits.push(...prefix);
           break;
         }
         if (why) break;
