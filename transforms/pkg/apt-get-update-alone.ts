@@ -3,6 +3,7 @@ import { removeInstruction } from "../../src/engine/style.ts";
 import {
   cacheMountTargets,
   change,
+  descendantStages,
   laterInstructions,
   effectiveShell,
   prefixText,
@@ -11,10 +12,21 @@ import {
   runScripts,
   toolCall,
   toolCalls,
+  type RunScript,
+  type ToolCall,
 } from "./shell-edits.ts";
 
 const APT_TOOLS = ["apt-get", "apt", "aptitude", "apt-cache", "apt-file"];
 const NO_LISTS = new Set(["update", "clean", "autoclean", "remove", "purge", "autoremove"]);
+
+/** The `apt-get update` calls of a RUN that runs nothing else, or null. */
+function standaloneUpdates(rs: RunScript): ToolCall[] | null {
+  const cmds = rs.script.commands;
+  const updates = toolCalls(rs, ["apt-get", "apt"]).filter(
+    (c) => c.sub?.value === "update" && c.prefix.length === 0,
+  );
+  return cmds.length > 0 && updates.length === cmds.length ? updates : null;
+}
 
 export const aptGetUpdateAlone: Transform = {
   id: "apt-get-update-alone",
@@ -35,11 +47,8 @@ export const aptGetUpdateAlone: Transform = {
     const changes = [];
     const refusals: Refusal[] = [];
     for (const rs of runScripts(model)) {
-      const cmds = rs.script.commands;
-      const updates = toolCalls(rs, ["apt-get", "apt"]).filter(
-        (c) => c.sub?.value === "update" && c.prefix.length === 0,
-      );
-      if (cmds.length === 0 || updates.length !== cmds.length) continue;
+      const updates = standaloneUpdates(rs);
+      if (!updates) continue;
       if (rs.instr.flags.length > 0 || cacheMountTargets(rs.instr).length > 0) continue;
       const at = updates[0].sub!.start;
       const no = (why: string) =>
@@ -60,7 +69,10 @@ export const aptGetUpdateAlone: Transform = {
       const parsed = new Map(runScripts(model, later).map((p) => [p.instr, p]));
       const edits: Edit[] = [];
       let why: string | null = null;
+      // Stages whose later RUNs read the lists of another standalone update, which moves there itself.
+      const shadowed = new Set<number>();
       for (const i of later) {
+        if (shadowed.has(i.stage)) continue;
         if (i.keyword === "ONBUILD" && /\bapt/.test(i.text)) why = `an ONBUILD uses apt (line ${i.line})`;
         if (i.keyword !== "RUN") continue;
         const p = parsed.get(i);
@@ -70,6 +82,10 @@ export const aptGetUpdateAlone: Transform = {
           continue;
         }
         if (/\.sh\b/.test(i.text)) why = `a later RUN runs a script (line ${i.line})`;
+        if (standaloneUpdates(p)) {
+          for (const s of [i.stage, ...descendantStages(model, i.stage)]) shadowed.add(s);
+          continue;
+        }
         for (const cmd of p.script.commands) {
           const call = toolCall(p, cmd);
           if (!call || !APT_TOOLS.includes(call.tool)) continue;
