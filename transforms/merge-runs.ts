@@ -3,7 +3,7 @@ import { applyEdits } from "../src/engine/edits.ts";
 import { parseShell, shellOf, type ShellNode, type ShellScript } from "../src/engine/shell.ts";
 import { continuationIndent } from "../src/engine/style.ts";
 import { readSuppressions } from "../src/engine/suppress.ts";
-import { effectiveShell, isAndChain, type ShellInfo } from "./pkg/shell-edits.ts";
+import { effectiveShell, isAndChain, isSimpleTail, setsErrexit, type ShellInfo } from "./pkg/shell-edits.ts";
 import type {
   Change,
   Edit,
@@ -91,16 +91,6 @@ const SPECIAL_BUILTINS = new Set([":", "times", "break", "continue"]);
 const ISOLATED = new Set(["subshell", "command_substitution", "process_substitution"]);
 
 const ARITH_ASSIGN = new Set(["=", "+=", "-=", "*=", "/=", "%=", "<<=", ">>=", "&=", "^=", "|=", "++", "--"]);
-
-/** Node types that are fine as the last operand left of `&&` under set -e. */
-const SIMPLE_OPERANDS = new Set([
-  "command",
-  "test_command",
-  "negated_command",
-  "variable_assignment",
-  "declaration_command",
-  "unset_command",
-]);
 
 const LINTER_DIRECTIVE = /^#\s*(hadolint\b|dfopt\b|trivy:|checkov:|tally\b|check\s*=)/i;
 
@@ -410,37 +400,6 @@ function analyse(model: DockerfileModel, instr: Instr, shell: ShellInfo): RunInf
   };
 }
 
-/** `set -e`, `set -euxo pipefail`, `set -o errexit`, or arguments we cannot read. */
-function setsErrexit(args: Array<string | null>): boolean {
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i];
-    if (a === null) return true;
-    if (/^[-+][A-Za-z]*e/.test(a) && !a.startsWith("--")) return true;
-    if ((a === "-o" || a === "+o") && (args[i + 1] === "errexit" || args[i + 1] === null)) return true;
-  }
-  return false;
-}
-
-/** The command that becomes "tested" when `&& next` is appended: the rightmost operand. */
-function isSimpleTail(node: ShellNode): boolean {
-  let n = node;
-  while (n.type === "list") {
-    const operands = n.children.filter((c) => c.named && c.type !== "comment");
-    n = operands[operands.length - 1];
-    if (!n) return false;
-  }
-  if (n.type === "redirected_statement") {
-    const body = n.children.find((c) => c.field === "body");
-    if (!body) return false;
-    n = body;
-  }
-  if (n.type === "pipeline") {
-    return n.children
-      .filter((c) => c.named && c.type !== "comment")
-      .every((c) => SIMPLE_OPERANDS.has(c.type));
-  }
-  return SIMPLE_OPERANDS.has(n.type);
-}
 
 function mergeGroup(model: DockerfileModel, group: RunInfo[]): Change {
   const esc = model.escapeChar;

@@ -347,12 +347,63 @@ function lastCommand(n: ShellNode): ShellNode | null {
   return null;
 }
 
+/** Node types that are fine as the last operand left of `&&` under set -e. */
+const SIMPLE_OPERANDS = new Set([
+  "command",
+  "test_command",
+  "negated_command",
+  "variable_assignment",
+  "declaration_command",
+  "unset_command",
+]);
+
+/** The command that becomes "tested" when `&& next` is appended: the rightmost operand. */
+export function isSimpleTail(node: ShellNode): boolean {
+  let n = node;
+  while (n.type === "list") {
+    const operands = n.children.filter((c) => c.named && c.type !== "comment");
+    n = operands[operands.length - 1];
+    if (!n) return false;
+  }
+  if (n.type === "redirected_statement") {
+    const body = n.children.find((c) => c.field === "body");
+    if (!body) return false;
+    n = body;
+  }
+  if (n.type === "pipeline") {
+    return n.children
+      .filter((c) => c.named && c.type !== "comment")
+      .every((c) => SIMPLE_OPERANDS.has(c.type));
+  }
+  return SIMPLE_OPERANDS.has(n.type);
+}
+
+/** `set -e`, `set -euxo pipefail`, `set -o errexit`, or arguments we cannot read. */
+export function setsErrexit(args: Array<string | null>): boolean {
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a === null) return true;
+    if (/^[-+][A-Za-z]*e/.test(a) && !a.startsWith("--")) return true;
+    if ((a === "-o" || a === "+o") && (args[i + 1] === "errexit" || args[i + 1] === null)) return true;
+  }
+  return false;
+}
+
+/** Whether the RUN may run with errexit: its SHELL has -e, or it runs `set -e`. */
+function mayErrexit(model: DockerfileModel, rs: RunScript): boolean {
+  const stage = model.stages[rs.instr.stage];
+  if (stage && effectiveShell(model, stage, stage.instructions.indexOf(rs.instr)).errexit) return true;
+  return rs.script.commands.some((c) => c.name?.value === "set" && setsErrexit(c.args.map((a) => a.value)));
+}
+
 /**
  * Offset where ` && <cmd>` can be appended so it runs after everything else
  * in the RUN: the end of the last top-level statement. Null when that would
- * be unsafe (background job, `exit`/`exec` last).
+ * be unsafe: a background job or `exit`/`exec` last, or a last compound
+ * command (`( ... )`, `{ ...; }`, if, loops) under errexit, which the shell
+ * would ignore inside it once `&&` follows.
  */
-export function appendPoint(rs: RunScript): number | null {
+export function appendPoint(model: DockerfileModel, rs: RunScript): number | null {
   const root = rs.script.root;
   const kids = root.children;
   if (kids.length === 0) return null;
@@ -362,6 +413,7 @@ export function appendPoint(rs: RunScript): number | null {
   if (stmts.length === 0) return null;
   const last = stmts[stmts.length - 1];
   if (last.end < rs.script.base + rs.script.text.trimEnd().length) return null;
+  if (!isSimpleTail(last) && mayErrexit(model, rs)) return null;
   const lc = lastCommand(last);
   if (lc) {
     const cmd = rs.script.commands.find((c) => c.node.start === lc.start && c.node.end === lc.end);
@@ -372,8 +424,8 @@ export function appendPoint(rs: RunScript): number | null {
 }
 
 /** Edit appending ` && <text>` at the end of the RUN's shell, or null. */
-export function appendCommand(rs: RunScript, text: string): Edit | null {
-  const at = appendPoint(rs);
+export function appendCommand(model: DockerfileModel, rs: RunScript, text: string): Edit | null {
+  const at = appendPoint(model, rs);
   return at === null ? null : { start: at, end: at, text: ` && ${text}` };
 }
 
