@@ -21,7 +21,10 @@ import { behaviourDifference, simulateBuild } from "./shell-sim.ts";
 
 beforeAll(loadParsers);
 
-function rewrite(dockerfile: string, files: Record<string, string> = {}): { output: string; report: FileReport } {
+function rewrite(
+  dockerfile: string,
+  files: Record<string, string> = {},
+): { output: string; report: FileReport } {
   const dir = tree({ Dockerfile: dockerfile, ...files });
   const file = path.join(dir, "Dockerfile");
   const report = processFile(file, dryRunSettings(dir, { mode: "write" }));
@@ -62,7 +65,8 @@ function leakingCommands(dockerfile: string, name: string): string[] {
     for (const cmd of script.commands) {
       if (cmd.name?.value !== name) continue;
       let isolated = false;
-      for (let p: ShellNode | null = cmd.node.parent; p; p = p.parent) if (p.type === "subshell") isolated = true;
+      for (let p: ShellNode | null = cmd.node.parent; p; p = p.parent)
+        if (p.type === "subshell") isolated = true;
       const later = script.commands.some((c) => c.start > cmd.end);
       if (!isolated && later) out.push(instr.text);
     }
@@ -135,7 +139,8 @@ describe("merge-runs keeps the meaning of lists (defect 2)", () => {
   });
 
   test("SHELL bash -c: lists are grouped as for sh", () => {
-    const input = 'FROM debian:12\nSHELL ["/bin/bash", "-c"]\nRUN make\nRUN make install; echo done\nCMD ["sh"]\n';
+    const input =
+      'FROM debian:12\nSHELL ["/bin/bash", "-c"]\nRUN make\nRUN make install; echo done\nCMD ["sh"]\n';
     const { output } = rewrite(input);
     expectSameBehaviour(input, output);
     expect(runs(output)).toEqual(["make && ( make install; echo done )"]);
@@ -197,14 +202,16 @@ describe("merge-runs keeps the meaning of lists (defect 2)", () => {
   });
 
   test("a Dockerfile comment inside a RUN's continuation stays a comment line", () => {
-    const input = 'FROM alpine:3.20\nRUN make \\\n# the tests\n    && make check\nRUN make install || true\nCMD ["sh"]\n';
+    const input =
+      'FROM alpine:3.20\nRUN make \\\n# the tests\n    && make check\nRUN make install || true\nCMD ["sh"]\n';
     const { output } = rewrite(input);
     expectSameBehaviour(input, output);
     expect(output).toContain("\n# the tests\n");
   });
 
   test("the escape directive: backtick continuations are kept and lists grouped", () => {
-    const input = '# escape=`\nFROM alpine:3.20\nRUN make `\n    && make check\nRUN make install || true\nCMD ["sh"]\n';
+    const input =
+      '# escape=`\nFROM alpine:3.20\nRUN make `\n    && make check\nRUN make install || true\nCMD ["sh"]\n';
     const { output } = rewrite(input);
     expectSameBehaviour(input, output);
     expect(output.startsWith("# escape=`\n")).toBe(true);
@@ -227,7 +234,8 @@ describe("merge-runs keeps the meaning of lists (defect 2)", () => {
   });
 
   test("non-POSIX shells: powershell SHELL and Windows images are left alone", () => {
-    const pwsh = 'FROM debian:12\nSHELL ["pwsh", "-Command"]\nRUN make\nRUN make install; echo done\nCMD ["sh"]\n';
+    const pwsh =
+      'FROM debian:12\nSHELL ["pwsh", "-Command"]\nRUN make\nRUN make install; echo done\nCMD ["sh"]\n';
     const a = rewrite(pwsh);
     expect(runs(a.output)).toEqual(runs(pwsh));
     expect(refusalOf(a.report, "merge-runs")).toMatch(/uses pwsh/);
@@ -269,7 +277,8 @@ describe("apt-get-update-alone keeps a failing update fatal (defect 3)", () => {
   }
 
   test("`apt-get update` + `apt-get install -y curl; echo installed` groups the script", () => {
-    const input = 'FROM debian:12\nRUN apt-get update\nRUN apt-get install -y curl; echo installed\nCMD ["sh"]\n';
+    const input =
+      'FROM debian:12\nRUN apt-get update\nRUN apt-get install -y curl; echo installed\nCMD ["sh"]\n';
     const { output } = rewrite(input);
     expect(runs(output)).toEqual([
       "apt-get update && ( apt-get install -y curl; echo installed ) && rm -rf /var/lib/apt/lists/*",
@@ -277,7 +286,8 @@ describe("apt-get-update-alone keeps a failing update fatal (defect 3)", () => {
   });
 
   test("an install in a plain && chain takes the prefix in place", () => {
-    const input = 'FROM debian:12\nRUN apt-get update\nRUN echo start && apt-get install -y curl\nCMD ["sh"]\n';
+    const input =
+      'FROM debian:12\nRUN apt-get update\nRUN echo start && apt-get install -y curl\nCMD ["sh"]\n';
     const { output } = rewrite(input);
     expect(runs(output)).toEqual([
       "echo start && apt-get update && apt-get install -y curl && rm -rf /var/lib/apt/lists/*",
@@ -310,7 +320,8 @@ describe("apt-get-update-alone keeps a failing update fatal (defect 3)", () => {
   });
 
   test("a clean-up is not appended after a group that runs with set -e", () => {
-    const input = 'FROM debian:12\nRUN apt-get update\nRUN set -e; apt-get install -y curl; echo installed\nCMD ["sh"]\n';
+    const input =
+      'FROM debian:12\nRUN apt-get update\nRUN set -e; apt-get install -y curl; echo installed\nCMD ["sh"]\n';
     const { output } = rewrite(input);
     expect(runs(output)).toEqual(["apt-get update && ( set -e; apt-get install -y curl; echo installed )"]);
   });
@@ -335,7 +346,10 @@ describe("non-root-user never switches the user of an image meant to be extended
   });
 
   test("a CMD only in another, unrelated stage does not count", () => {
-    noUser('FROM node:20 AS app\nCMD ["node", "index.js"]\n\nFROM node:20\nRUN npm install -g serve\n', /extended/);
+    noUser(
+      'FROM node:20 AS app\nCMD ["node", "index.js"]\n\nFROM node:20\nRUN npm install -g serve\n',
+      /extended/,
+    );
   });
 
   test("an entrypoint script", () => {
@@ -346,7 +360,10 @@ describe("non-root-user never switches the user of an image meant to be extended
   });
 
   test("a Windows image", () => {
-    noUser('FROM node:20-windowsservercore-ltsc2022\nCOPY . /app\nCMD ["node", "/app/index.js"]\n', /Windows/);
+    noUser(
+      'FROM node:20-windowsservercore-ltsc2022\nCOPY . /app\nCMD ["node", "/app/index.js"]\n',
+      /Windows/,
+    );
   });
 
   test("a final stage that already ends with USER is left as it is", () => {
@@ -365,7 +382,8 @@ describe("non-root-user never switches the user of an image meant to be extended
 
 describe("ARG scope across FROM", () => {
   test("an ARG before FROM that a stage also reads is not moved or shadowed", () => {
-    const input = 'ARG NODE_VERSION=18\nFROM node:${NODE_VERSION}\nARG NODE_VERSION\nRUN echo "$NODE_VERSION" > /v\nCMD ["node"]\n';
+    const input =
+      'ARG NODE_VERSION=18\nFROM node:${NODE_VERSION}\nARG NODE_VERSION\nRUN echo "$NODE_VERSION" > /v\nCMD ["node"]\n';
     const { output } = rewrite(input);
     const model = parseSource(decodeSource(output));
     expect(model.stages[0].image?.expanded).toBe("node:18");

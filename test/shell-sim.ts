@@ -66,7 +66,11 @@ export function commandNames(dockerfile: string): string[] {
  * a command on purpose), whose failures still count. Returns the first
  * difference, or null.
  */
-export function behaviourDifference(original: string, rewritten: string, movable: string[] = []): string | null {
+export function behaviourDifference(
+  original: string,
+  rewritten: string,
+  movable: string[] = [],
+): string | null {
   const names = commandNames(original);
   if (names.length > 10) throw new Error("too many commands to try every failure");
   const known = new Set(names.filter((n) => !movable.includes(n)));
@@ -160,7 +164,10 @@ class Shell {
         return this.eval(right, tested);
       }
       case "redirected_statement":
-        return this.eval(node.children.find((c) => c.field === "body")!, tested);
+        return this.eval(
+          node.children.find((c) => c.field === "body")!,
+          tested,
+        );
       case "negated_command": {
         const inner = node.children.find((c) => c.named)!;
         return this.eval(inner, true) === 0 ? 1 : 0;

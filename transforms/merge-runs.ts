@@ -400,7 +400,6 @@ function analyse(model: DockerfileModel, instr: Instr, shell: ShellInfo): RunInf
   };
 }
 
-
 function mergeGroup(model: DockerfileModel, group: RunInfo[]): Change {
   const esc = model.escapeChar;
   const eol = model.source.eol;
