@@ -3,6 +3,7 @@ import { applyEdits } from "../src/engine/edits.ts";
 import { parseShell, shellOf, type ShellNode, type ShellScript } from "../src/engine/shell.ts";
 import { continuationIndent } from "../src/engine/style.ts";
 import { readSuppressions } from "../src/engine/suppress.ts";
+import { effectiveShell, isAndChain, isSimpleTail, setsErrexit, type ShellInfo } from "./pkg/shell-edits.ts";
 import type {
   Change,
   Edit,
@@ -91,16 +92,6 @@ const ISOLATED = new Set(["subshell", "command_substitution", "process_substitut
 
 const ARITH_ASSIGN = new Set(["=", "+=", "-=", "*=", "/=", "%=", "<<=", ">>=", "&=", "^=", "|=", "++", "--"]);
 
-/** Node types that are fine as the last operand left of `&&` under set -e. */
-const SIMPLE_OPERANDS = new Set([
-  "command",
-  "test_command",
-  "negated_command",
-  "variable_assignment",
-  "declaration_command",
-  "unset_command",
-]);
-
 const LINTER_DIRECTIVE = /^#\s*(hadolint\b|dfopt\b|trivy:|checkov:|tally\b|check\s*=)/i;
 
 interface RunInfo {
@@ -123,13 +114,6 @@ interface RunInfo {
   flagsKey: string;
   /** Lines this part contributes to a merged RUN when it is not first. */
   tailLines: number;
-}
-
-interface ShellInfo {
-  posix: boolean;
-  /** Why the shell is not POSIX, or where errexit comes from. */
-  note: string;
-  errexit: boolean;
 }
 
 function run({ model, options }: TransformInput): TransformResult {
@@ -394,7 +378,7 @@ function analyse(model: DockerfileModel, instr: Instr, shell: ShellInfo): RunInf
   const top = root.children.filter((c) => c.type !== "comment");
   const statements = top.filter((c) => c.named);
   const lastTop = top[top.length - 1];
-  const andChain = statements.length === 1 && isAndChain(statements[0]);
+  const andChain = isAndChain(root);
   const trailingSeparator = lastTop !== undefined && !lastTop.named && lastTop.type !== "&";
   const last = statements[statements.length - 1];
   const argsLine = model.lineOf(instr.argsSpan!.start);
@@ -414,91 +398,6 @@ function analyse(model: DockerfileModel, instr: Instr, shell: ShellInfo): RunInf
       .join("\0"),
     tailLines: instr.endLine - argsLine + 1 + leadingComments(model, instr).length,
   };
-}
-
-/** `set -e`, `set -euxo pipefail`, `set -o errexit`, or arguments we cannot read. */
-function setsErrexit(args: Array<string | null>): boolean {
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i];
-    if (a === null) return true;
-    if (/^[-+][A-Za-z]*e/.test(a) && !a.startsWith("--")) return true;
-    if ((a === "-o" || a === "+o") && (args[i + 1] === "errexit" || args[i + 1] === null)) return true;
-  }
-  return false;
-}
-
-function isAndChain(node: ShellNode): boolean {
-  if (node.type === "function_definition") return false;
-  if (node.type !== "list") return true;
-  for (const c of node.children) {
-    if (!c.named && c.type !== "&&") return false;
-    if (c.type === "list" && !isAndChain(c)) return false;
-  }
-  return true;
-}
-
-/** The command that becomes "tested" when `&& next` is appended: the rightmost operand. */
-function isSimpleTail(node: ShellNode): boolean {
-  let n = node;
-  while (n.type === "list") {
-    const operands = n.children.filter((c) => c.named && c.type !== "comment");
-    n = operands[operands.length - 1];
-    if (!n) return false;
-  }
-  if (n.type === "redirected_statement") {
-    const body = n.children.find((c) => c.field === "body");
-    if (!body) return false;
-    n = body;
-  }
-  if (n.type === "pipeline") {
-    return n.children
-      .filter((c) => c.named && c.type !== "comment")
-      .every((c) => SIMPLE_OPERANDS.has(c.type));
-  }
-  return SIMPLE_OPERANDS.has(n.type);
-}
-
-const POSIX_SHELL = /^(sh|bash|dash|ash|ksh|mksh|zsh|busybox)$/;
-const WINDOWS_IMAGE =
-  /(^|\/)(windows|nanoserver|servercore|windowsservercore)(\/|$)|mcr\.microsoft\.com\/windows/i;
-
-/** The shell RUN instructions at `index` of `stage` run with. */
-function effectiveShell(model: DockerfileModel, stage: Stage, index: number, depth = 0): ShellInfo {
-  for (let i = index - 1; i >= 0; i--) {
-    const instr = stage.instructions[i];
-    if (instr.keyword !== "SHELL") continue;
-    let argv: unknown = null;
-    try {
-      argv = instr.argsSpan ? JSON.parse(model.text.slice(instr.argsSpan.start, instr.argsSpan.end)) : null;
-    } catch {
-      argv = null;
-    }
-    if (!Array.isArray(argv) || argv.length === 0 || !argv.every((a) => typeof a === "string")) {
-      return { posix: false, note: `SHELL at line ${instr.line} cannot be read`, errexit: false };
-    }
-    const exe = (argv[0] as string).split(/[\\/]/).pop()!.toLowerCase();
-    if (!POSIX_SHELL.test(exe)) {
-      return { posix: false, note: `SHELL at line ${instr.line} uses ${exe}`, errexit: false };
-    }
-    const opts = argv.slice(1) as string[];
-    const errexit = opts.some(
-      (a, k) => (/^-[A-Za-z]*e/.test(a) && !a.startsWith("--")) || (a === "-o" && opts[k + 1] === "errexit"),
-    );
-    return { posix: true, note: `SHELL at line ${instr.line} has -e`, errexit };
-  }
-  // No SHELL in this stage: inherit from a parent stage, else the base image's default.
-  const image = stage.image;
-  if (image && depth < 20) {
-    const parent = model.stages.find(
-      (s) =>
-        s.index < stage.index && s.name !== null && s.name.toLowerCase() === image.expanded.toLowerCase(),
-    );
-    if (parent) return effectiveShell(model, parent, parent.instructions.length, depth + 1);
-    if (WINDOWS_IMAGE.test(image.expanded)) {
-      return { posix: false, note: `the base image ${image.raw} runs RUN with cmd`, errexit: false };
-    }
-  }
-  return { posix: true, note: "", errexit: false };
 }
 
 function mergeGroup(model: DockerfileModel, group: RunInfo[]): Change {

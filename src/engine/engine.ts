@@ -7,6 +7,7 @@ import {
 } from "./check.ts";
 import { applyEdits, selectChanges } from "./edits.ts";
 import { NotLoadedYet } from "./lazy.ts";
+import { LineMap } from "./line-map.ts";
 import { loadFallbackParser, parseEdited, parseSource, type DockerfileModel } from "./parse.ts";
 import { decodeSource, encodeSource, type SourceText } from "./source.ts";
 import { forgetReusableParses, initShell } from "./shell.ts";
@@ -116,6 +117,8 @@ export function optimizeFile(raw: string, context: BuildContext, settings: RunSe
   const changes: AppliedChange[] = [];
   const refusals: ReportedRefusal[] = [];
   const sideFiles = new Map<string, SideFile>();
+  // Transforms see the text earlier ones made; what they report is mapped back to the user's lines.
+  const lines = new LineMap(model);
   // Texts after each round, for spotting transforms that undo each other. At
   // most MAX_ROUNDS: compared one by one, which is cheaper than hashing them.
   const seen: string[] = [source.text];
@@ -129,7 +132,7 @@ export function optimizeFile(raw: string, context: BuildContext, settings: RunSe
       if (settledOn[index] === model.text) continue;
       let outcome: TransformOutcome;
       try {
-        outcome = runTransform(transform, model, source, context, options, round === 0);
+        outcome = runTransform(transform, model, source, context, options, round === 0, lines);
       } catch (e) {
         if (e instanceof NotLoadedYet) throw e;
         const message = e instanceof Error ? e.message : String(e);
@@ -197,8 +200,10 @@ function runTransform(
   context: BuildContext,
   options: TransformOptions,
   reportRefusals: boolean,
+  lines: LineMap,
 ): TransformOutcome {
   let model = start;
+  const recordedBefore = lines.size;
   const changes: AppliedChange[] = [];
   let refusals: ReportedRefusal[] = [];
   let sideFiles: SideFile[] = [];
@@ -217,8 +222,8 @@ function runTransform(
         .filter((r) => !anySuppressed || !suppressions.isSuppressed(ids(r.rules), r.line))
         .map((r) => ({
           transform: transform.id,
-          line: r.line,
-          reason: r.reason,
+          line: r.line === null ? null : lines.line(model, r.line),
+          reason: lines.text(model, r.reason),
           rules: r.rules ?? transform.rules ?? [],
         }));
     sideFiles =
@@ -240,8 +245,13 @@ function runTransform(
     const added = absorbed ? [absorbed] : newProblems(baseline, structuralProblems(next));
     const shellBroken = added.length === 0 && shellNewlyBroken(start, next);
     if (added.length > 0 || shellBroken) {
-      const why =
-        added.length > 0 ? `${added[0].message} (line ${added[0].line})` : "a RUN's shell no longer parses";
+      // An absorbed edit is told in lines of the text before the edits; other problems in lines of `next`.
+      const why = absorbed
+        ? lines.text(model, `${absorbed.message} (line ${absorbed.line})`)
+        : added.length > 0
+          ? lines.text(next, `${added[0].message} (line ${added[0].line})`, edits)
+          : "a RUN's shell no longer parses";
+      lines.truncate(recordedBefore);
       return {
         // Parsed anew: parseEdited moved shell scripts of `start`'s instructions to
         // `next`'s, and caches keyed by those instructions would read them moved.
@@ -263,11 +273,12 @@ function runTransform(
     for (const c of accepted) {
       changes.push({
         transform: transform.id,
-        line: c.line,
-        message: c.message,
+        line: lines.line(model, c.line),
+        message: lines.text(model, c.message),
         rules: c.rules ?? transform.rules ?? [],
       });
     }
+    lines.push(edits);
     model = next;
   }
   return { model, settled, changes, refusals, sideFiles };

@@ -8,9 +8,13 @@ export interface Edit extends Span {
 /** One atomic change: all of its edits apply, or none do. */
 export interface Change {
   edits: Edit[];
-  /** 1-based line the change is about (in the text the transform saw). */
+  /** 1-based line the change is about (in the text the transform saw; the engine maps it to the user's file). */
   line: number;
-  /** Human reason, shown in reports. */
+  /**
+   * Human reason, shown in reports. Lines it names are written `line N` or
+   * `lines N, M and K` (lines of the text the transform saw): the engine maps
+   * them to lines of the user's file, as it maps `line`.
+   */
   message: string;
   /** Peer rule IDs this change fixes (hadolint DL3009, Trivy DS-0029, ...). */
   rules?: string[];
@@ -19,6 +23,7 @@ export interface Change {
 /** A transform saw something it would change but cannot prove safe. */
 export interface Refusal {
   line: number | null;
+  /** Why; lines are named as in Change.message, and mapped the same way. */
   reason: string;
   /** Peer rule IDs concerned, where any. */
   rules?: string[];

@@ -1,6 +1,7 @@
 import { indentAt, insertLinesAfter } from "../../src/engine/style.ts";
+import type { Instr } from "../../src/engine/parse.ts";
 import type { Change, Refusal, Transform } from "../../src/engine/types.ts";
-import { matchCase, rootImage, stageChain } from "./util.ts";
+import { isWindowsImage, matchCase, rootImage, stageChain } from "./util.ts";
 
 const RULES = ["DL3002", "DS-0002", "CKV_DOCKER_3"];
 const ROOT_USER = /^(?:root|0)(?::.*)?$/;
@@ -15,6 +16,39 @@ function knownUser(name: string, tag: string | null): string | null | undefined 
   return undefined;
 }
 
+/**
+ * Why the image looks like a base for other images, or null. USER is
+ * inherited: every RUN of a child image, and every ONBUILD trigger, would run
+ * as the new user, and `apt-get install` there fails without root.
+ */
+function meantToBeExtended(body: readonly Instr[]): string | null {
+  const onbuild = body.find((i) => i.keyword === "ONBUILD");
+  if (onbuild) {
+    return `it has ONBUILD triggers (line ${onbuild.line}), so it is a base image; the images built from it would run their triggers and RUNs as a non-root user`;
+  }
+  if (!body.some((i) => i.keyword === "CMD" || i.keyword === "ENTRYPOINT")) {
+    return "it has no CMD or ENTRYPOINT of its own, so it looks like a base image meant to be extended; the images built from it would run their RUNs as a non-root user";
+  }
+  return null;
+}
+
+/** The shell script the last ENTRYPOINT (else CMD) starts, when it starts one (`./entrypoint.sh`). */
+function entrypointScript(body: readonly Instr[]): string | null {
+  const last = (keyword: string) => body.filter((i) => i.keyword === keyword).pop();
+  const starter = last("ENTRYPOINT") ?? last("CMD");
+  if (!starter?.argsSpan) return null;
+  let first: string | undefined;
+  if (starter.execForm) {
+    try {
+      const argv: unknown = JSON.parse(starter.text.slice(starter.argsSpan.start - starter.start));
+      if (Array.isArray(argv) && typeof argv[0] === "string") first = argv[0];
+    } catch {
+      first = undefined;
+    }
+  } else first = starter.args[0]?.value;
+  return first !== undefined && /\.sh$/.test(first) ? first : null;
+}
+
 export const nonRootUser: Transform = {
   id: "non-root-user",
   description: "Switch the final stage to the image's non-root user where one is known",
@@ -24,8 +58,11 @@ export const nonRootUser: Transform = {
     "gcr.io/distroless (its :nonroot tags and Chainguard images already run as non-root). USER goes after the " +
     "last RUN/COPY/ADD/WORKDIR, so everything is still built as root and stays world-readable as before. It is " +
     "opinionated: an app that writes into root-owned folders would fail at run time, so dfopt refuses when the " +
-    "stage declares a VOLUME, exposes a port below 1024, switches users itself (gosu, su-exec, setpriv) or creates " +
-    "its own user; elsewhere it only reports that the final stage runs as root.",
+    "stage declares a VOLUME, exposes a port below 1024, switches users itself (gosu, su-exec, setpriv), creates " +
+    "its own user or starts through an entrypoint script. USER is inherited, so it is never added to an image " +
+    "meant to be extended (ONBUILD triggers, or no CMD or ENTRYPOINT of its own): the RUNs of every image built " +
+    "from it would no longer run as root. Windows images are left alone; elsewhere dfopt only reports that the " +
+    "final stage runs as root.",
   safety: "opinionated",
   rules: RULES,
   run({ model }) {
@@ -52,8 +89,18 @@ export const nonRootUser: Transform = {
     const line = final.from.line;
     const report = (why: string) =>
       refusals.push({ line, reason: `final stage runs as root; ${why}`, rules: RULES });
+    const body = chain.flatMap((s) => s.instructions);
+    const extended = meantToBeExtended(body);
+    if (extended) {
+      report(extended);
+      return { changes, refusals };
+    }
     if (!img) {
       report("the base image is not known");
+      return { changes, refusals };
+    }
+    if (isWindowsImage(img.name, img.tag)) {
+      report(`${img.raw} is a Windows image, whose users and USER semantics differ`);
       return { changes, refusals };
     }
     const user = knownUser(img.name, img.tag);
@@ -62,7 +109,6 @@ export const nonRootUser: Transform = {
       report(`no known non-root user in image ${img.raw}`);
       return { changes, refusals };
     }
-    const body = chain.flatMap((s) => s.instructions);
     const volume = body.find((i) => i.keyword === "VOLUME");
     if (volume) {
       report(`it declares a VOLUME (line ${volume.line}) the app may need to write to as root`);
@@ -89,6 +135,13 @@ export const nonRootUser: Transform = {
     );
     if (rootHome) {
       report(`line ${rootHome.line} uses /root, which only root can read`);
+      return { changes, refusals };
+    }
+    const script = entrypointScript(body);
+    if (script) {
+      report(
+        `its entrypoint runs the script ${script}, which dfopt does not read; entrypoint scripts often need root to fix permissions or drop privileges themselves`,
+      );
       return { changes, refusals };
     }
     const daemon = body.find(

@@ -81,13 +81,13 @@ export const aptGetCleanLists: Transform = {
         );
         continue;
       }
-      const edit = appendCommand(rs, `${prefixText(update)}rm -rf /var/lib/apt/lists/*`);
+      const edit = appendCommand(model, rs, `${prefixText(update)}rm -rf /var/lib/apt/lists/*`);
       if (!edit) {
         refusals.push(
           refusal(
             model,
             update.sub!.start,
-            "apt lists kept: the RUN ends in a way a clean-up cannot follow (exit, exec or &)",
+            "apt lists kept: the RUN ends in a way a clean-up cannot follow (exit, exec, &, or a group under set -e)",
             ["DL3009"],
           ),
         );

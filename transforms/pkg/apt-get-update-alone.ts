@@ -3,17 +3,30 @@ import { removeInstruction } from "../../src/engine/style.ts";
 import {
   cacheMountTargets,
   change,
+  descendantStages,
   laterInstructions,
-  prefixableAt,
+  effectiveShell,
   prefixText,
+  prependCommand,
   refusal,
   runScripts,
   toolCall,
   toolCalls,
+  type RunScript,
+  type ToolCall,
 } from "./shell-edits.ts";
 
 const APT_TOOLS = ["apt-get", "apt", "aptitude", "apt-cache", "apt-file"];
 const NO_LISTS = new Set(["update", "clean", "autoclean", "remove", "purge", "autoremove"]);
+
+/** The `apt-get update` calls of a RUN that runs nothing else, or null. */
+function standaloneUpdates(rs: RunScript): ToolCall[] | null {
+  const cmds = rs.script.commands;
+  const updates = toolCalls(rs, ["apt-get", "apt"]).filter(
+    (c) => c.sub?.value === "update" && c.prefix.length === 0,
+  );
+  return cmds.length > 0 && updates.length === cmds.length ? updates : null;
+}
 
 export const aptGetUpdateAlone: Transform = {
   id: "apt-get-update-alone",
@@ -23,20 +36,19 @@ export const aptGetUpdateAlone: Transform = {
     "Docker reuses the old lists and the install fails on packages that have since moved, or installs " +
     "stale versions. The standalone RUN is removed and `apt-get update && ` is put right before the first " +
     "install of every later RUN (same stage or stages built FROM it) that would have read its lists, so " +
-    "each install gets fresh lists in its own layer. Refused when one of those RUNs cannot be read, runs a " +
-    "script, or has the install after `||` (a prefix would regroup the list), and when a comment sits on " +
-    "the RUN (it may be a suppression for the next instruction).",
+    "each install gets fresh lists in its own layer. A failing update must still fail the build: where the " +
+    "install is not in the RUN's final `&&` chain (`install; echo done`, `false || install`), the update goes " +
+    "in front of the whole script, grouped: `apt-get update && ( ... )`. Refused when one of those RUNs " +
+    "cannot be read, runs a script, runs under a non-POSIX SHELL or ends in a background job, and when a " +
+    "comment sits on the RUN (it may be a suppression for the next instruction).",
   safety: "safe",
   rules: ["DS-0017"],
   run({ model }) {
     const changes = [];
     const refusals: Refusal[] = [];
     for (const rs of runScripts(model)) {
-      const cmds = rs.script.commands;
-      const updates = toolCalls(rs, ["apt-get", "apt"]).filter(
-        (c) => c.sub?.value === "update" && c.prefix.length === 0,
-      );
-      if (cmds.length === 0 || updates.length !== cmds.length) continue;
+      const updates = standaloneUpdates(rs);
+      if (!updates) continue;
       if (rs.instr.flags.length > 0 || cacheMountTargets(rs.instr).length > 0) continue;
       const at = updates[0].sub!.start;
       const no = (why: string) =>
@@ -57,7 +69,10 @@ export const aptGetUpdateAlone: Transform = {
       const parsed = new Map(runScripts(model, later).map((p) => [p.instr, p]));
       const edits: Edit[] = [];
       let why: string | null = null;
+      // Stages whose later RUNs read the lists of another standalone update, which moves there itself.
+      const shadowed = new Set<number>();
       for (const i of later) {
+        if (shadowed.has(i.stage)) continue;
         if (i.keyword === "ONBUILD" && /\bapt/.test(i.text)) why = `an ONBUILD uses apt (line ${i.line})`;
         if (i.keyword !== "RUN") continue;
         const p = parsed.get(i);
@@ -67,15 +82,23 @@ export const aptGetUpdateAlone: Transform = {
           continue;
         }
         if (/\.sh\b/.test(i.text)) why = `a later RUN runs a script (line ${i.line})`;
+        if (standaloneUpdates(p)) {
+          for (const s of [i.stage, ...descendantStages(model, i.stage)]) shadowed.add(s);
+          continue;
+        }
         for (const cmd of p.script.commands) {
           const call = toolCall(p, cmd);
           if (!call || !APT_TOOLS.includes(call.tool)) continue;
           const sub = call.sub?.value ?? null;
           if (sub === "update") break;
           if (sub !== null && NO_LISTS.has(sub)) continue;
-          const point = prefixableAt(cmd);
-          if (point === null) why = `the install on line ${model.lineOf(cmd.start)} cannot take a prefix`;
-          else edits.push({ start: point, end: point, text: `${prefixText(call)}${insert} && ` });
+          const stage = model.stages[i.stage];
+          const shell = effectiveShell(model, stage, stage.instructions.indexOf(i));
+          const prefix = shell.posix ? prependCommand(p, cmd, `${prefixText(call)}${insert}`) : null;
+          if (!shell.posix) why = `${shell.note}; the RUN on line ${i.line} may not read \`&&\` as sh does`;
+          else if (!prefix)
+            why = `the RUN on line ${i.line} ends in a background job and cannot take a prefix`;
+          else edits.push(...prefix);
           break;
         }
         if (why) break;

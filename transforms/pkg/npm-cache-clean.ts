@@ -96,7 +96,7 @@ export const npmCacheClean: Transform = {
         }
       }
       if (adds.length === 0 || at === null) continue;
-      const edit = appendCommand(rs, adds.join(" && "));
+      const edit = appendCommand(model, rs, adds.join(" && "));
       if (edit)
         changes.push(change(model, at, [edit], `clean the package cache (${adds.join(", ")})`, rules));
     }

@@ -347,12 +347,63 @@ function lastCommand(n: ShellNode): ShellNode | null {
   return null;
 }
 
+/** Node types that are fine as the last operand left of `&&` under set -e. */
+const SIMPLE_OPERANDS = new Set([
+  "command",
+  "test_command",
+  "negated_command",
+  "variable_assignment",
+  "declaration_command",
+  "unset_command",
+]);
+
+/** The command that becomes "tested" when `&& next` is appended: the rightmost operand. */
+export function isSimpleTail(node: ShellNode): boolean {
+  let n = node;
+  while (n.type === "list") {
+    const operands = n.children.filter((c) => c.named && c.type !== "comment");
+    n = operands[operands.length - 1];
+    if (!n) return false;
+  }
+  if (n.type === "redirected_statement") {
+    const body = n.children.find((c) => c.field === "body");
+    if (!body) return false;
+    n = body;
+  }
+  if (n.type === "pipeline") {
+    return n.children
+      .filter((c) => c.named && c.type !== "comment")
+      .every((c) => SIMPLE_OPERANDS.has(c.type));
+  }
+  return SIMPLE_OPERANDS.has(n.type);
+}
+
+/** `set -e`, `set -euxo pipefail`, `set -o errexit`, or arguments we cannot read. */
+export function setsErrexit(args: Array<string | null>): boolean {
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a === null) return true;
+    if (/^[-+][A-Za-z]*e/.test(a) && !a.startsWith("--")) return true;
+    if ((a === "-o" || a === "+o") && (args[i + 1] === "errexit" || args[i + 1] === null)) return true;
+  }
+  return false;
+}
+
+/** Whether the RUN may run with errexit: its SHELL has -e, or it runs `set -e`. */
+function mayErrexit(model: DockerfileModel, rs: RunScript): boolean {
+  const stage = model.stages[rs.instr.stage];
+  if (stage && effectiveShell(model, stage, stage.instructions.indexOf(rs.instr)).errexit) return true;
+  return rs.script.commands.some((c) => c.name?.value === "set" && setsErrexit(c.args.map((a) => a.value)));
+}
+
 /**
  * Offset where ` && <cmd>` can be appended so it runs after everything else
  * in the RUN: the end of the last top-level statement. Null when that would
- * be unsafe (background job, `exit`/`exec` last).
+ * be unsafe: a background job or `exit`/`exec` last, or a last compound
+ * command (`( ... )`, `{ ...; }`, if, loops) under errexit, which the shell
+ * would ignore inside it once `&&` follows.
  */
-export function appendPoint(rs: RunScript): number | null {
+export function appendPoint(model: DockerfileModel, rs: RunScript): number | null {
   const root = rs.script.root;
   const kids = root.children;
   if (kids.length === 0) return null;
@@ -362,6 +413,7 @@ export function appendPoint(rs: RunScript): number | null {
   if (stmts.length === 0) return null;
   const last = stmts[stmts.length - 1];
   if (last.end < rs.script.base + rs.script.text.trimEnd().length) return null;
+  if (!isSimpleTail(last) && mayErrexit(model, rs)) return null;
   const lc = lastCommand(last);
   if (lc) {
     const cmd = rs.script.commands.find((c) => c.node.start === lc.start && c.node.end === lc.end);
@@ -372,17 +424,53 @@ export function appendPoint(rs: RunScript): number | null {
 }
 
 /** Edit appending ` && <text>` at the end of the RUN's shell, or null. */
-export function appendCommand(rs: RunScript, text: string): Edit | null {
-  const at = appendPoint(rs);
+export function appendCommand(model: DockerfileModel, rs: RunScript, text: string): Edit | null {
+  const at = appendPoint(model, rs);
   return at === null ? null : { start: at, end: at, text: ` && ${text}` };
 }
 
 /**
- * Whether `X && ` can be put right before the command without changing how
- * the surrounding list groups: the command (or the pipeline it starts) must
- * open its statement or follow `&&`/`;`, never `||`.
+ * Whether `X && <script>` fails whenever X fails, with the script as written
+ * (no grouping): its top level is one and-or list whose operators are all
+ * `&&`, not run in the background. This is the one grouping decision for
+ * every rewrite that joins commands with `&&` (merge-runs, a prefixed
+ * `apt-get update`): a script with `;`, `||`, `&`, `!`, or a function must be
+ * grouped first. tree-sitter-bash hangs a redirect on the last command of a
+ * list on the whole list (`a || b > f` reads as `(a || b) > f`); the shell
+ * binds it to `b` alone, so the operators inside such a list count too.
  */
-export function prefixableAt(cmd: ShellCommand): number | null {
+export function isAndChain(root: ShellNode): boolean {
+  const top = root.children.filter((c) => c.type !== "comment");
+  const statements = top.filter((c) => c.named);
+  if (statements.length !== 1) return false;
+  if (top.some((c) => !c.named && c.type !== ";")) return false;
+  return andOperands(statements[0]);
+}
+
+function andOperands(node: ShellNode): boolean {
+  switch (node.type) {
+    case "list":
+      return node.children.every((c) =>
+        c.type === "comment" ? true : c.named ? andOperands(c) : c.type === "&&",
+      );
+    case "redirected_statement": {
+      const body = node.children.find((c) => c.field === "body");
+      return body ? andOperands(body) : true;
+    }
+    case "negated_command":
+    case "function_definition":
+      return false;
+    default:
+      return true;
+  }
+}
+
+/**
+ * The statement unit `X && ` would go in front of to run right before the
+ * command: the command, or the pipeline (or redirected statement) it opens.
+ * Null when it does not open one.
+ */
+function prefixUnit(cmd: ShellCommand): ShellNode | null {
   let unit = cmd.node;
   for (;;) {
     const p = unit.parent;
@@ -392,14 +480,127 @@ export function prefixableAt(cmd: ShellCommand): number | null {
       unit = p;
       continue;
     }
-    break;
+    return unit;
   }
+}
+
+/**
+ * Whether `X && ` can be put right before the command without changing how
+ * the surrounding list groups: the command (or the pipeline it starts) must
+ * open its statement or follow `&&`/`;`, never `||`.
+ */
+export function prefixableAt(cmd: ShellCommand): number | null {
+  const unit = prefixUnit(cmd);
+  if (!unit) return null;
   const parent = unit.parent!;
   const idx = parent.children.indexOf(unit);
   const prev = idx > 0 ? parent.children[idx - 1] : null;
   if (!prev) return parent.type === "program" || parent.type === "list" ? unit.start : null;
   if (["&&", ";", "(", "{", "then", "else", "do"].includes(prev.type)) return unit.start;
   return null;
+}
+
+/**
+ * Whether a failing `node` (a statement unit) fails the whole script: only
+ * `&&` follows it in its lists, and it is the last statement of the script
+ * (or of a subshell or `{ }` group that is). `set -e` does not help: the shell
+ * ignores it for every command of an and-or list but the last.
+ */
+function failureEndsScript(node: ShellNode): boolean {
+  for (let n = node; ;) {
+    const p = n.parent;
+    if (!p) return false;
+    const after = p.children.slice(p.children.indexOf(n) + 1).filter((c) => c.type !== "comment");
+    if (p.type === "list") {
+      if (after.some((c) => !c.named && c.type !== "&&")) return false;
+    } else if (p.type === "redirected_statement") {
+      if (n.field !== "body") return false;
+    } else if (p.type === "program") {
+      return after.every((c) => c.type === ";");
+    } else if (p.type === "subshell" || p.type === "compound_statement") {
+      if (!after.every((c) => [";", ")", "}"].includes(c.type))) return false;
+    } else {
+      return false;
+    }
+    n = p;
+  }
+}
+
+/**
+ * Edits that run `text` right before `cmd` and join it with `&&`, so that a
+ * failing `text` still fails the RUN, as it did in a RUN of its own. In place
+ * (`text && cmd`) when the list allows it; else in front of the whole script,
+ * grouped unless it is a plain `&&` chain (`text && ( script )`). Null when the
+ * script cannot be grouped (a background job at its end).
+ */
+export function prependCommand(rs: RunScript, cmd: ShellCommand, text: string): Edit[] | null {
+  const point = prefixableAt(cmd);
+  const unit = prefixUnit(cmd);
+  if (point !== null && unit && failureEndsScript(unit)) {
+    return [{ start: point, end: point, text: `${text} && ` }];
+  }
+  const root = rs.script.root;
+  const statements = statementChildren(root);
+  if (statements.length === 0) return null;
+  const start = statements[0].start;
+  if (isAndChain(root)) return [{ start, end: start, text: `${text} && ` }];
+  const kids = root.children.filter((c) => c.type !== "comment");
+  if (kids[kids.length - 1].type === "&" || rs.script.hasComment) return null;
+  const end = kids[kids.length - 1].end;
+  return [
+    { start, end: start, text: `${text} && ( ` },
+    { start: end, end, text: " )" },
+  ];
+}
+
+export interface ShellInfo {
+  posix: boolean;
+  /** Why the shell is not POSIX, or where errexit comes from. */
+  note: string;
+  errexit: boolean;
+}
+
+const POSIX_SHELL = /^(sh|bash|dash|ash|ksh|mksh|zsh|busybox)$/;
+const WINDOWS_IMAGE =
+  /(^|\/)(windows|nanoserver|servercore|windowsservercore)(\/|$)|mcr\.microsoft\.com\/windows/i;
+
+/** The shell RUN instructions at `index` of `stage` run with. */
+export function effectiveShell(model: DockerfileModel, stage: Stage, index: number, depth = 0): ShellInfo {
+  for (let i = index - 1; i >= 0; i--) {
+    const instr = stage.instructions[i];
+    if (instr.keyword !== "SHELL") continue;
+    let argv: unknown = null;
+    try {
+      argv = instr.argsSpan ? JSON.parse(model.text.slice(instr.argsSpan.start, instr.argsSpan.end)) : null;
+    } catch {
+      argv = null;
+    }
+    if (!Array.isArray(argv) || argv.length === 0 || !argv.every((a) => typeof a === "string")) {
+      return { posix: false, note: `SHELL at line ${instr.line} cannot be read`, errexit: false };
+    }
+    const exe = (argv[0] as string).split(/[\\/]/).pop()!.toLowerCase();
+    if (!POSIX_SHELL.test(exe)) {
+      return { posix: false, note: `SHELL at line ${instr.line} uses ${exe}`, errexit: false };
+    }
+    const opts = argv.slice(1) as string[];
+    const errexit = opts.some(
+      (a, k) => (/^-[A-Za-z]*e/.test(a) && !a.startsWith("--")) || (a === "-o" && opts[k + 1] === "errexit"),
+    );
+    return { posix: true, note: `SHELL at line ${instr.line} has -e`, errexit };
+  }
+  // No SHELL in this stage: inherit from a parent stage, else the base image's default.
+  const image = stage.image;
+  if (image && depth < 20) {
+    const parent = model.stages.find(
+      (s) =>
+        s.index < stage.index && s.name !== null && s.name.toLowerCase() === image.expanded.toLowerCase(),
+    );
+    if (parent) return effectiveShell(model, parent, parent.instructions.length, depth + 1);
+    if (WINDOWS_IMAGE.test(image.expanded)) {
+      return { posix: false, note: `the base image ${image.raw} runs RUN with cmd`, errexit: false };
+    }
+  }
+  return { posix: true, note: "", errexit: false };
 }
 
 /** A RUN's `--mount=type=cache` targets. */

@@ -152,7 +152,7 @@ export const yumHygiene: Transform = {
         rules.push(...m.cleanRules);
       }
       if (!first || cleanups.length === 0) continue;
-      const edit = appendCommand(rs, cleanups.join(" && "));
+      const edit = appendCommand(model, rs, cleanups.join(" && "));
       if (edit)
         changes.push(
           change(model, first.sub!.start, [edit], `clean the package cache (${cleanups.join(", ")})`, rules),
