@@ -10,13 +10,13 @@ import { loadParsers, optimizeFile } from "../../src/engine/engine.ts";
 import { folderContext } from "../../src/io/context.ts";
 import type { Builder } from "../../src/verify/builder.ts";
 import { TRANSFORMS } from "../../transforms/index.ts";
-import { e2eBuilder, ROOT, WORK } from "./setup.ts";
+import { ROOT, setUpBuildah, WORK } from "./buildah-env.ts";
 
 const APP = path.join(ROOT, "fixtures/e2e-cases/test-stage");
 let builder: Builder;
 
 beforeAll(async () => {
-  builder = e2eBuilder().builder;
+  builder = setUpBuildah().builder;
   await loadParsers();
 });
 
