@@ -14,7 +14,8 @@ import { TRANSFORMS, transformById } from "../transforms/index.ts";
  *     "mergeRuns": "final" | "all",
  *     "runtime": "slim" | "alpine" | "distroless",
  *     "registryPrefix": "mirror.example.com/",
- *     "exclude": ["legacy/**"]
+ *     "exclude": ["legacy/**"],
+ *     "safe": true
  *   }
  */
 export interface DfoptConfig {
@@ -24,6 +25,8 @@ export interface DfoptConfig {
   runtime?: "slim" | "alpine" | "distroless";
   registryPrefix?: string;
   exclude?: string[];
+  /** Apply only safe changes, as --safe does. */
+  safe?: boolean;
 }
 
 export const CONFIG_FILE = "dfopt.config.json";
@@ -37,7 +40,16 @@ export function validateConfig(value: unknown, where: string): DfoptConfig {
   if (typeof value !== "object" || value === null || Array.isArray(value))
     fail("the config must be a JSON object");
   const config = value as Record<string, unknown>;
-  const known = ["transforms", "options", "mergeRuns", "runtime", "registryPrefix", "exclude", "$schema"];
+  const known = [
+    "transforms",
+    "options",
+    "mergeRuns",
+    "runtime",
+    "registryPrefix",
+    "exclude",
+    "safe",
+    "$schema",
+  ];
   for (const key of Object.keys(config)) {
     if (!known.includes(key))
       fail(`unknown key '${key}' (known: ${known.filter((k) => k !== "$schema").join(", ")})`);
@@ -66,6 +78,7 @@ export function validateConfig(value: unknown, where: string): DfoptConfig {
   if (config.registryPrefix !== undefined && typeof config.registryPrefix !== "string") {
     fail("'registryPrefix' must be a string");
   }
+  if (config.safe !== undefined && typeof config.safe !== "boolean") fail("'safe' must be true or false");
   if (
     config.exclude !== undefined &&
     (!Array.isArray(config.exclude) || config.exclude.some((g) => typeof g !== "string"))

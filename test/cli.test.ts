@@ -22,12 +22,19 @@ describe("dfopt CLI", () => {
     expect(r.stdout.trim()).toBe(VERSION);
   });
 
-  test("--list-transforms names every transform with its safety", async () => {
+  test("--list-transforms names every transform with its applicability", async () => {
     const r = await dfopt(["--list-transforms"], os.tmpdir());
     expect(r.code).toBe(0);
-    for (const t of TRANSFORMS) expect(r.stdout).toMatch(new RegExp(`^${t.id}\\s+${t.safety}`, "m"));
+    for (const t of TRANSFORMS)
+      expect(r.stdout).toMatch(new RegExp(`^${t.id}\\s+${t.applicability}\\s+(on|off)\\s`, "m"));
+    expect(r.stdout).toMatch(/^pin-tags\s+unsafe\s/m);
+    expect(r.stdout).toMatch(/^merge-runs\s+safe\s/m);
     const json = JSON.parse((await dfopt(["--list-transforms", "--format", "json"], os.tmpdir())).stdout);
     expect(json.transforms.map((t: { id: string }) => t.id)).toEqual(TRANSFORMS.map((t) => t.id));
+    for (const t of json.transforms as Array<{ applicability: string; applicabilityNote: string }>) {
+      expect(["safe", "unsafe"]).toContain(t.applicability);
+      expect(t.applicabilityNote.length).toBeGreaterThan(10);
+    }
   });
 
   test("an unknown transform id is a usage error (exit 2) naming it", async () => {

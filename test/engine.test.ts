@@ -14,7 +14,7 @@ beforeAll(loadParsers);
 const shout: Transform = {
   id: "shout",
   description: "test transform",
-  safety: "safe",
+  applicability: "safe",
   rules: ["DL9999"],
   run({ model }) {
     const changes = model.instructions
@@ -32,7 +32,7 @@ const shout: Transform = {
 const renamesStage = (name: string): Transform => ({
   id: "breaks",
   description: "test transform",
-  safety: "safe",
+  applicability: "safe",
   run({ model }) {
     const s = model.stages.find((x) => x.nameSpan);
     if (!s?.nameSpan) return { changes: [], refusals: [] };
@@ -90,7 +90,7 @@ describe("engine", () => {
     const crash: Transform = {
       id: "crash",
       description: "",
-      safety: "safe",
+      applicability: "safe",
       run: () => {
         throw new Error("boom");
       },
@@ -141,7 +141,7 @@ describe("engine", () => {
 const appendUser: Transform = {
   id: "append-user",
   description: "test transform",
-  safety: "safe",
+  applicability: "safe",
   run({ model }) {
     if (model.instructions.some((i) => i.keyword === "USER")) return { changes: [], refusals: [] };
     const end = model.text.length;
@@ -154,7 +154,7 @@ const appendUser: Transform = {
 const replaceInRuns = (from: string, to: string): Transform => ({
   id: "replace",
   description: "test transform",
-  safety: "safe",
+  applicability: "safe",
   run({ model }) {
     const changes = model.instructions
       .filter((i) => i.keyword === "RUN" && i.text.includes(from))
@@ -229,7 +229,7 @@ describe("passes and rounds", () => {
   const oneAtATime = (multiPass: boolean, calls: { n: number }): Transform => ({
     id: "one-at-a-time",
     description: "test transform",
-    safety: "safe",
+    applicability: "safe",
     multiPass,
     run(input) {
       calls.n++;

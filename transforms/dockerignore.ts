@@ -163,6 +163,26 @@ function explicitSources(model: DockerfileModel): string[] {
   return out;
 }
 
+/**
+ * Whether the image can hold files the new entries leave out: a COPY/ADD of
+ * `.`, a folder, a wildcard or a variable from the context, or a RUN that
+ * mounts the context. Otherwise only what is sent to the builder changes.
+ */
+function copiesBroadly(model: DockerfileModel, context: BuildContext): boolean {
+  return model.instructions.some((i) => {
+    if (i.keyword === "RUN") return i.flags.some((f) => f.name === "mount" && bindsContext(f.value ?? ""));
+    if ((i.keyword !== "COPY" && i.keyword !== "ADD") || i.flags.some((f) => f.name === "from")) return false;
+    return sourcesOf(i).some((src) => {
+      const s = src.replace(/^(?:\.?\/)+/, "").replace(/\/+$/, "");
+      return s === "" || s === "." || /[*?[$]/.test(s) || context.isDirectory(s);
+    });
+  });
+}
+
+/** A RUN --mount of the build context: type bind (the default type) without `from`. */
+const bindsContext = (mount: string) =>
+  (/(?:^|,)type=bind(?:,|$)/.test(mount) || !/(?:^|,)type=/.test(mount)) && !/(?:^|,)from=/.test(mount);
+
 function sourcesOf(i: Instr): string[] {
   let words = i.args.map((a) => a.value);
   if (i.execForm && i.argsSpan) {
@@ -217,7 +237,9 @@ export const dockerignore: Transform = {
     "slower builds, cache busting on unrelated edits, and secrets baked into layers. The transform only adds patterns " +
     "for paths the Dockerfile does not name, never removes a line, and leaves out build outputs unless the image rebuilds them. " +
     "A context shared by several Dockerfiles is left alone: its .dockerignore applies to every one of them.",
-  safety: "safe",
+  applicability: "unsafe",
+  applicabilityNote:
+    "Safe when every COPY/ADD from the build context names single files the new entries leave in: then only what is sent to the builder changes. When the image copies `.`, a folder or a wildcard, files it held (.git, host dependencies, build outputs) are no longer in it.",
   rules: [],
   run({ model, context }): TransformResult {
     const none: TransformResult = { changes: [], refusals: [] };
@@ -301,6 +323,11 @@ export const dockerignore: Transform = {
       content = base + ["# added by dfopt", ...lines].join(eol) + eol;
       message = `add missing .dockerignore entries (${lines.join(", ")})`;
     }
-    return { changes: [], refusals: [], sideFiles: [{ path: ".dockerignore", content, message }] };
+    const applicability = copiesBroadly(model, context) ? "unsafe" : "safe";
+    return {
+      changes: [],
+      refusals: [],
+      sideFiles: [{ path: ".dockerignore", content, message, applicability }],
+    };
   },
 };

@@ -36,7 +36,7 @@ export const DEFAULT_CACHE_DIR = "node_modules/.cache/dfopt";
  * serve --check and --write (which takes only kept "nothing to change").
  */
 export function resultCacheKey(settings: Omit<ProcessSettings, "cache" | "mode">): string {
-  const { only, skip, contextDir, configPath, cliOptions, computeDiff, cwd } = settings;
+  const { only, skip, contextDir, configPath, cliOptions, computeDiff, cwd, safe } = settings;
   return sha1(
     JSON.stringify([
       codeFingerprint(),
@@ -48,6 +48,7 @@ export function resultCacheKey(settings: Omit<ProcessSettings, "cache" | "mode">
       cliOptions,
       computeDiff,
       cwd,
+      safe === true,
     ]),
   );
 }

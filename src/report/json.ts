@@ -10,6 +10,7 @@ export function jsonFileEntry(report: FileReport) {
       line: c.line,
       message: c.message,
       rules: c.rules,
+      applicability: c.applicability,
     })),
     refusals: report.refusals.map((r) => ({
       transform: r.transform,
@@ -17,7 +18,12 @@ export function jsonFileEntry(report: FileReport) {
       reason: r.reason,
       rules: r.rules,
     })),
-    sideFiles: report.sideFiles,
+    sideFiles: report.sideFiles.map((f) => ({
+      path: f.path,
+      message: f.message,
+      created: f.created,
+      applicability: f.applicability,
+    })),
     /** Unified diff of the Dockerfile and side files (what --write writes); null when unchanged. */
     diff: report.changed ? report.diff : null,
     error: report.error

@@ -23,10 +23,12 @@ export const nonRootUser: Transform = {
     "the base image ships a known unprivileged user: `node` in the official node images, `nonroot` in " +
     "gcr.io/distroless (its :nonroot tags and Chainguard images already run as non-root). USER goes after the " +
     "last RUN/COPY/ADD/WORKDIR, so everything is still built as root and stays world-readable as before. It is " +
-    "opinionated: an app that writes into root-owned folders would fail at run time, so dfopt refuses when the " +
+    "unsafe: an app that writes into root-owned folders would fail at run time, so dfopt refuses when the " +
     "stage declares a VOLUME, exposes a port below 1024, switches users itself (gosu, su-exec, setpriv) or creates " +
     "its own user; elsewhere it only reports that the final stage runs as root.",
-  safety: "opinionated",
+  applicability: "unsafe",
+  applicabilityNote:
+    "The container runs as an unprivileged user, and an app (or an image built FROM this one) that writes to root-owned paths fails.",
   rules: RULES,
   run({ model }) {
     const changes: Change[] = [];

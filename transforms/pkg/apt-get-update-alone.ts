@@ -26,7 +26,9 @@ export const aptGetUpdateAlone: Transform = {
     "each install gets fresh lists in its own layer. Refused when one of those RUNs cannot be read, runs a " +
     "script, or has the install after `||` (a prefix would regroup the list), and when a comment sits on " +
     "the RUN (it may be a suppression for the next instruction).",
-  safety: "safe",
+  applicability: "safe",
+  applicabilityNote:
+    "Every install that read the standalone update's lists runs the same update right before it, in its own RUN; no RUN that could read them is left without.",
   rules: ["DS-0017"],
   run({ model }) {
     const changes = [];

@@ -22,10 +22,12 @@ export const aptToAptGet: Transform = {
     "apt is meant for people at a terminal: its output and options may change between releases and it " +
     "warns so on every call. apt-get has the same install/update/remove/purge/autoremove semantics with " +
     "a stable interface. `apt upgrade` is not rewritten (it also installs new dependencies, unlike " +
-    "`apt-get upgrade`), nor apt-only subcommands (list, search, show). Opinionated because apt deletes " +
+    "`apt-get upgrade`), nor apt-only subcommands (list, search, show). Unsafe because apt deletes " +
     "downloaded .deb files after installing while apt-get keeps them unless the image cleans them " +
     "(the official Debian and Ubuntu images do, with docker-clean).",
-  safety: "opinionated",
+  applicability: "unsafe",
+  applicabilityNote:
+    "apt deletes the downloaded .deb files after installing and apt-get keeps them, so on a base image that does not clean them (the official Debian and Ubuntu images do) the image grows.",
   rules: ["DL3027"],
   run({ model }) {
     const changes = [];
