@@ -51,7 +51,9 @@ describe("engine", () => {
     const input = "\uFEFF# top\r\nFROM a:1\r\n\tRUN echo one \\\r\n\t  # inner\r\n\t  two\r\n";
     const r = run(input, [shout]);
     expect(r.output).toBe("\uFEFF# top\r\nFROM a:1\r\n\tRUN ECHO one \\\r\n\t  # inner\r\n\t  two\r\n");
-    expect(r.changes).toEqual([{ transform: "shout", line: 3, message: "shout", rules: ["DL9999"] }]);
+    expect(r.changes).toEqual([
+      { transform: "shout", line: 3, message: "shout", rules: ["DL9999"], applicability: "safe" },
+    ]);
     expect(run(r.output, [shout]).changed).toBe(false);
   });
 
