@@ -1,5 +1,43 @@
-import type { Transform } from "../../src/engine/types.ts";
+import type { DockerfileModel, Instr } from "../../src/engine/parse.ts";
+import type { Applicability, Transform } from "../../src/engine/types.ts";
+import { rootImage } from "../instr/util.ts";
 import { change, refusal, runScripts, toolCalls } from "./shell-edits.ts";
+
+/**
+ * Official Docker Hub images built on the official Debian or Ubuntu images,
+ * whose /etc/apt/apt.conf.d/docker-clean deletes downloaded .deb files after
+ * apt-get as apt does.
+ */
+const CLEANS_DEBS = new Set([
+  "debian",
+  "ubuntu",
+  "buildpack-deps",
+  "node",
+  "python",
+  "golang",
+  "ruby",
+  "php",
+  "perl",
+  "rust",
+  "openjdk",
+  "eclipse-temurin",
+  "maven",
+  "gradle",
+  "elixir",
+  "erlang",
+  "haskell",
+  "julia",
+  "r-base",
+  "swift",
+]);
+
+/** Safe where the base image already deletes what apt-get keeps; unsafe where it is not known to. */
+function applicabilityOn(model: DockerfileModel, instr: Instr): Applicability {
+  const stage = model.stages[instr.stage];
+  const img = stage ? rootImage(model, stage) : null;
+  const known = img !== null && CLEANS_DEBS.has(img.name) && !/alpine|windows/.test(img.tag ?? "");
+  return known ? "safe" : "unsafe";
+}
 
 /** `apt` subcommands that mean the same with `apt-get`. */
 const SAME = new Set([
@@ -27,7 +65,7 @@ export const aptToAptGet: Transform = {
     "(the official Debian and Ubuntu images do, with docker-clean).",
   applicability: "unsafe",
   applicabilityNote:
-    "apt deletes the downloaded .deb files after installing and apt-get keeps them, so on a base image that does not clean them (the official Debian and Ubuntu images do) the image grows.",
+    "apt deletes the downloaded .deb files after installing and apt-get keeps them, so on a base image that does not clean them the image grows. Safe on the official Debian and Ubuntu images and the official images built on them, which clean them (docker-clean).",
   rules: ["DL3027"],
   run({ model }) {
     const changes = [];
@@ -49,15 +87,16 @@ export const aptToAptGet: Transform = {
           }
           continue;
         }
-        changes.push(
-          change(
+        changes.push({
+          ...change(
             model,
             name.start,
             [{ start: name.end, end: name.end, text: "-get" }],
             `apt ${call.sub.value} → apt-get ${call.sub.value}`,
             ["DL3027"],
           ),
-        );
+          applicability: applicabilityOn(model, rs.instr),
+        });
       }
     }
     return { changes, refusals };
