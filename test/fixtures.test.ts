@@ -5,6 +5,7 @@ import { optimizeFile, loadParsers, type FileResult } from "../src/engine/engine
 import { parseDockerfile } from "../src/engine/parse.ts";
 import { structuralProblems } from "../src/engine/check.ts";
 import { TRANSFORMS, transformById } from "../transforms/index.ts";
+import { changeEntry, refusalEntry } from "../src/report/json.ts";
 import { fixtureCases, REPORT_FILE } from "./fixture-cases.ts";
 
 beforeAll(loadParsers);
@@ -16,19 +17,8 @@ const UPDATE = process.env.DFOPT_UPDATE_FIXTURES === "1";
 /** The whole report of a fixture run, as its expected.report.json records it. */
 function reportOf(result: FileResult) {
   return {
-    changes: result.changes.map((c) => ({
-      transform: c.transform,
-      line: c.line,
-      message: c.message,
-      rules: c.rules,
-      applicability: c.applicability,
-    })),
-    refusals: result.refusals.map((r) => ({
-      transform: r.transform,
-      line: r.line,
-      reason: r.reason,
-      rules: r.rules,
-    })),
+    changes: result.changes.map(changeEntry),
+    refusals: result.refusals.map(refusalEntry),
     sideFiles: result.sideFiles.map((f) => ({
       path: f.path,
       message: f.message,

@@ -2,39 +2,20 @@ import type { DockerfileModel, Instr, Stage } from "../../src/engine/parse.ts";
 import { shellOf, visit } from "../../src/engine/shell.ts";
 import { indentAt } from "../../src/engine/style.ts";
 import type { Change, Refusal, Transform } from "../../src/engine/types.ts";
-import { matchCase, rootImage, stageChain, insertionPointBefore } from "./util.ts";
+import { matchCase, rootImage, stageChain, insertionPointBefore, OFFICIAL_DEBIAN_FAMILY } from "./util.ts";
 
 const RULES = ["DL4006"];
 const SHELL_JSON = '["/bin/bash", "-o", "pipefail", "-c"]';
 
 /** Official images known to ship /bin/bash in every non-alpine variant. */
 const BASH_IMAGES = new Set([
-  "debian",
-  "ubuntu",
-  "node",
-  "python",
-  "golang",
-  "eclipse-temurin",
-  "maven",
-  "gradle",
-  "rust",
-  "buildpack-deps",
+  ...OFFICIAL_DEBIAN_FAMILY,
   "centos",
   "fedora",
   "amazonlinux",
-  "ruby",
-  "php",
-  "openjdk",
   "rockylinux",
   "almalinux",
   "oraclelinux",
-  "perl",
-  "elixir",
-  "erlang",
-  "haskell",
-  "julia",
-  "r-base",
-  "swift",
   "redhat/ubi8",
   "redhat/ubi9",
   "mcr.microsoft.com/devcontainers/base",

@@ -1,41 +1,13 @@
 import type { DockerfileModel, Instr } from "../../src/engine/parse.ts";
 import type { Applicability, Transform } from "../../src/engine/types.ts";
-import { rootImage } from "../instr/util.ts";
+import { OFFICIAL_DEBIAN_FAMILY, rootImage } from "../instr/util.ts";
 import { change, refusal, runScripts, toolCalls } from "./shell-edits.ts";
-
-/**
- * Official Docker Hub images built on the official Debian or Ubuntu images,
- * whose /etc/apt/apt.conf.d/docker-clean deletes downloaded .deb files after
- * apt-get as apt does.
- */
-const CLEANS_DEBS = new Set([
-  "debian",
-  "ubuntu",
-  "buildpack-deps",
-  "node",
-  "python",
-  "golang",
-  "ruby",
-  "php",
-  "perl",
-  "rust",
-  "openjdk",
-  "eclipse-temurin",
-  "maven",
-  "gradle",
-  "elixir",
-  "erlang",
-  "haskell",
-  "julia",
-  "r-base",
-  "swift",
-]);
 
 /** Safe where the base image already deletes what apt-get keeps; unsafe where it is not known to. */
 function applicabilityOn(model: DockerfileModel, instr: Instr): Applicability {
   const stage = model.stages[instr.stage];
   const img = stage ? rootImage(model, stage) : null;
-  const known = img !== null && CLEANS_DEBS.has(img.name) && !/alpine|windows/.test(img.tag ?? "");
+  const known = img !== null && OFFICIAL_DEBIAN_FAMILY.has(img.name) && !/alpine|windows/.test(img.tag ?? "");
   return known ? "safe" : "unsafe";
 }
 
