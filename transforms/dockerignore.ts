@@ -164,17 +164,19 @@ function explicitSources(model: DockerfileModel): string[] {
 }
 
 /**
- * Whether the image can hold files the new entries leave out: a COPY/ADD of
- * `.`, a folder, a wildcard or a variable from the context, or a RUN that
- * mounts the context. Otherwise only what is sent to the builder changes.
+ * Whether the image can hold files the new entries leave out: a COPY/ADD from
+ * the context of `.`, a folder, a wildcard, a variable or a path the context
+ * lacks, or a RUN that mounts the context. Otherwise only what is sent to the
+ * builder changes.
  */
 function copiesBroadly(model: DockerfileModel, context: BuildContext): boolean {
   return model.instructions.some((i) => {
     if (i.keyword === "RUN") return i.flags.some((f) => f.name === "mount" && bindsContext(f.value ?? ""));
     if ((i.keyword !== "COPY" && i.keyword !== "ADD") || i.flags.some((f) => f.name === "from")) return false;
+    // Only a file the context holds is known not to be a folder.
     return sourcesOf(i).some((src) => {
-      const s = src.replace(/^(?:\.?\/)+/, "").replace(/\/+$/, "");
-      return s === "" || s === "." || /[*?[$]/.test(s) || context.isDirectory(s);
+      const s = src.replace(/^(?:\.?\/)+/, "");
+      return /[*?[$]|^\.?$|\/$/.test(s) || !context.exists(s) || context.isDirectory(s);
     });
   });
 }
