@@ -256,7 +256,8 @@ function runTransform(
     sideFiles = sideFiles.map((f) => ({ ...f, applicability: applicability(f) }));
     if (safeOnly) {
       for (const f of sideFiles)
-        if (applicability(f) === "unsafe") withhold(null, `${f.path}: ${f.message}`, []);
+        if (applicability(f) === "unsafe")
+          withhold(null, f.message.includes(f.path) ? f.message : `${f.path}: ${f.message}`, []);
       sideFiles = sideFiles.filter((f) => applicability(f) === "safe");
       for (const c of wanted)
         if (applicability(c) === "unsafe") withhold(c.line, c.message, c.rules ?? transform.rules ?? []);
