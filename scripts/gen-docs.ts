@@ -3,27 +3,31 @@
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { renderReadmeExample, renderReadmeTable, renderTransformsDoc } from "../src/docs.ts";
+import {
+  renderReadmeExample,
+  renderReadmeTable,
+  renderSafetyTable,
+  renderTransformsDoc,
+} from "../src/docs.ts";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const check = process.argv.includes("--check");
 const readmePath = path.join(root, "README.md");
 const docPath = path.join(root, "docs/transforms.md");
 
-const START = "<!-- transforms:start -->";
-const END = "<!-- transforms:end -->";
-const readme = fs.readFileSync(readmePath, "utf8");
-const a = readme.indexOf(START);
-const b = readme.indexOf(END);
-if (a === -1 || b === -1) throw new Error("README.md lacks the transforms markers");
-let newReadme = readme.slice(0, a + START.length) + "\n" + renderReadmeTable() + "\n" + readme.slice(b);
-const EX_START = "<!-- example:start -->";
-const EX_END = "<!-- example:end -->";
-const c = newReadme.indexOf(EX_START);
-const d = newReadme.indexOf(EX_END);
-if (c === -1 || d === -1) throw new Error("README.md lacks the example markers");
-const example = await renderReadmeExample(path.join(root, "examples/node-api"));
-newReadme = newReadme.slice(0, c + EX_START.length) + "\n" + example + "\n" + newReadme.slice(d);
+/** `text` with what lies between `<!-- name:start -->` and `<!-- name:end -->` replaced by `body`. */
+function between(text: string, name: string, body: string): string {
+  const start = `<!-- ${name}:start -->`;
+  const a = text.indexOf(start);
+  const b = text.indexOf(`<!-- ${name}:end -->`);
+  if (a === -1 || b === -1) throw new Error(`README.md lacks the ${name} markers`);
+  return text.slice(0, a + start.length) + "\n" + body + "\n" + text.slice(b);
+}
+
+let newReadme = fs.readFileSync(readmePath, "utf8");
+newReadme = between(newReadme, "transforms", renderReadmeTable());
+newReadme = between(newReadme, "safety", renderSafetyTable());
+newReadme = between(newReadme, "example", await renderReadmeExample(path.join(root, "examples/node-api")));
 const newDoc = await renderTransformsDoc(path.join(root, "fixtures"));
 
 const stale: string[] = [];

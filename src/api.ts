@@ -26,7 +26,7 @@ export type {
   Change,
   Edit,
   Refusal,
-  Safety,
+  Applicability,
   SideFile,
   Transform,
   TransformInput,

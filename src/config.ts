@@ -17,7 +17,8 @@ import { availableTransforms, PluginError } from "./plugins.ts";
  *     "runtime": "slim" | "alpine" | "distroless",
  *     "registryPrefix": "mirror.example.com/",
  *     "exclude": ["legacy/**"],
- *     "plugins": ["./dfopt/no-latest.mjs"]
+ *     "plugins": ["./dfopt/no-latest.mjs"],
+ *     "safe": true
  *   }
  * `plugins` (custom transforms, src/plugins.ts) of a config found upward run
  * only with --allow-config-plugins.
@@ -30,6 +31,8 @@ export interface DfoptConfig {
   registryPrefix?: string;
   exclude?: string[];
   plugins?: string[];
+  /** Apply only safe changes, as --safe does. */
+  safe?: boolean;
 }
 
 export const CONFIG_FILE = "dfopt.config.json";
@@ -80,6 +83,7 @@ export function validateConfig(value: unknown, where: string): DfoptConfig {
     "registryPrefix",
     "exclude",
     "plugins",
+    "safe",
     "$schema",
   ];
   for (const key of Object.keys(config)) {
@@ -118,6 +122,7 @@ export function validateConfig(value: unknown, where: string): DfoptConfig {
   if (config.registryPrefix !== undefined && typeof config.registryPrefix !== "string") {
     fail("'registryPrefix' must be a string");
   }
+  if (config.safe !== undefined && typeof config.safe !== "boolean") fail("'safe' must be true or false");
   if (
     config.exclude !== undefined &&
     (!Array.isArray(config.exclude) || config.exclude.some((g) => typeof g !== "string"))

@@ -88,7 +88,10 @@ function shapeProblem(t: unknown): string | null {
   if (typeof o.id !== "string" || !ID.test(o.id))
     return "'id' must be a string of letters, digits, '.', '_' or '-'";
   if (typeof o.description !== "string" || o.description === "") return "'description' must be a string";
-  if (o.safety !== "safe" && o.safety !== "opinionated") return `'safety' must be "safe" or "opinionated"`;
+  if (o.applicability !== "safe" && o.applicability !== "unsafe")
+    return `'applicability' must be "safe" or "unsafe"`;
+  if (o.applicabilityNote !== undefined && typeof o.applicabilityNote !== "string")
+    return "'applicabilityNote' must be a string";
   if (typeof o.run !== "function") return "'run' must be a function";
   if (o.rationale !== undefined && typeof o.rationale !== "string") return "'rationale' must be a string";
   if (o.rules !== undefined && !(Array.isArray(o.rules) && o.rules.every((r) => typeof r === "string")))

@@ -24,12 +24,19 @@ describe("dfopt CLI", () => {
     expect(r.stdout.trim()).toBe(VERSION);
   });
 
-  test("--list-transforms names every transform with its safety", async () => {
+  test("--list-transforms names every transform with its applicability", async () => {
     const r = await dfopt(["--list-transforms"], os.tmpdir());
     expect(r.code).toBe(0);
-    for (const t of TRANSFORMS) expect(r.stdout).toMatch(new RegExp(`^${t.id}\\s+${t.safety}`, "m"));
+    for (const t of TRANSFORMS)
+      expect(r.stdout).toMatch(new RegExp(`^${t.id}\\s+${t.applicability}\\s+(on|off)\\s`, "m"));
+    expect(r.stdout).toMatch(/^pin-tags\s+unsafe\s/m);
+    expect(r.stdout).toMatch(/^merge-runs\s+safe\s/m);
     const json = JSON.parse((await dfopt(["--list-transforms", "--format", "json"], os.tmpdir())).stdout);
     expect(json.transforms.map((t: { id: string }) => t.id)).toEqual(TRANSFORMS.map((t) => t.id));
+    for (const t of json.transforms as Array<{ applicability: string; applicabilityNote: string }>) {
+      expect(["safe", "unsafe"]).toContain(t.applicability);
+      expect(t.applicabilityNote.length).toBeGreaterThan(10);
+    }
   });
 
   test("an unknown transform id is a usage error (exit 2) naming it", async () => {
@@ -217,6 +224,72 @@ describe("dfopt CLI", () => {
     const r = await dfopt(["--format", "json", "."], dir);
     const doc = JSON.parse(r.stdout);
     expect(doc.files[0].changes.map((c: { transform: string }) => c.transform)).not.toContain("pin-tags");
+  });
+
+  describe("--safe", () => {
+    // Safe: apt-get-update-alone, apt-get-clean-lists, merge-runs. Unsafe: exec-form-cmd, non-root-user.
+    const BOTH = "FROM node:20\nRUN apt-get update\nRUN apt-get install -y curl\nCMD node server.js\n";
+
+    test("applies only safe changes and reports each unsafe one as left alone; a second run changes nothing", async () => {
+      const dir = tree({ Dockerfile: BOTH });
+      const full = JSON.parse((await dfopt(["--format", "json", "Dockerfile"], dir)).stdout).files[0];
+      const kinds = new Set(full.changes.map((c: { applicability: string }) => c.applicability));
+      expect([...kinds].sort()).toEqual(["safe", "unsafe"]);
+
+      const r = await dfopt(["--safe", "--write", "Dockerfile"], dir);
+      expect(r.code).toBe(0);
+      const written = fs.readFileSync(path.join(dir, "Dockerfile"), "utf8");
+      expect(written).toBe(
+        "FROM node:20\nRUN apt-get update && apt-get install -y curl && rm -rf /var/lib/apt/lists/*\nCMD node server.js\n",
+      );
+      // A .dockerignore is safe for an image that copies nothing from the context.
+      expect(fs.existsSync(path.join(dir, ".dockerignore"))).toBe(true);
+      expect(r.stderr).toMatch(
+        /^Dockerfile:\d: left alone \[exec-form-cmd\]: unsafe change not applied under --safe: /m,
+      );
+      expect(r.stderr).toMatch(/left alone \[non-root-user\]: unsafe change not applied under --safe: /);
+      expect(r.stderr).toMatch(/\d+ {2}exec-form-cmd: unsafe change not applied under --safe$/m);
+
+      const again = await dfopt(["--safe", "--check", "--format", "json", "Dockerfile"], dir);
+      expect(again.code).toBe(0);
+      const entry = JSON.parse(again.stdout).files[0];
+      expect(entry.changes).toEqual([]);
+      expect(entry.refusals.map((x: { transform: string }) => x.transform)).toEqual(
+        expect.arrayContaining(["exec-form-cmd", "non-root-user"]),
+      );
+      // Without --safe the unsafe changes are still there to make.
+      expect((await dfopt(["--check", "Dockerfile"], dir)).code).toBe(1);
+    });
+
+    test('the config\'s "safe": true does the same, and JSON marks every change safe', async () => {
+      const dir = tree({ Dockerfile: BOTH, "dfopt.config.json": '{"safe":true}' });
+      const r = await dfopt(["--format", "json", "--explain", "Dockerfile"], dir);
+      const entry = JSON.parse(r.stdout).files[0];
+      expect(entry.changes.length).toBeGreaterThan(0);
+      for (const c of entry.changes) expect(c.applicability).toBe("safe");
+      const held = entry.refusals.filter((x: { reason: string }) =>
+        x.reason.startsWith("unsafe change not applied under --safe: "),
+      );
+      expect(held.map((x: { transform: string }) => x.transform)).toEqual([
+        "exec-form-cmd",
+        "non-root-user",
+        "add-args",
+      ]);
+      expect(held.find((x: { transform: string }) => x.transform === "non-root-user").line).toBe(1);
+      const bad = tree({ Dockerfile: BOTH, "dfopt.config.json": '{"safe":"yes"}' });
+      const e = await dfopt(["Dockerfile"], bad);
+      expect(e.code).toBe(2);
+      expect(e.stderr).toContain("dfopt.config.json: 'safe' must be true or false");
+    });
+
+    test("--explain names each change's applicability", async () => {
+      const dir = tree({ Dockerfile: BOTH });
+      const r = await dfopt(["--explain", "-q", "Dockerfile"], dir);
+      expect(r.stdout).toMatch(/^Dockerfile:2: \[apt-get-update-alone, safe\] /m);
+      expect(r.stdout).toMatch(
+        /^Dockerfile:\d+: \[exec-form-cmd, unsafe\] \(DL3025, JSONArgsRecommended\) /m,
+      );
+    });
   });
 
   test("# dfopt ignore-file leaves the file alone", async () => {

@@ -14,7 +14,7 @@ beforeAll(loadParsers);
 const shout: Transform = {
   id: "shout",
   description: "test transform",
-  safety: "safe",
+  applicability: "safe",
   rules: ["DL9999"],
   run({ model }) {
     const changes = model.instructions
@@ -32,7 +32,7 @@ const shout: Transform = {
 const renamesStage = (name: string): Transform => ({
   id: "breaks",
   description: "test transform",
-  safety: "safe",
+  applicability: "safe",
   run({ model }) {
     const s = model.stages.find((x) => x.nameSpan);
     if (!s?.nameSpan) return { changes: [], refusals: [] };
@@ -51,7 +51,9 @@ describe("engine", () => {
     const input = "\uFEFF# top\r\nFROM a:1\r\n\tRUN echo one \\\r\n\t  # inner\r\n\t  two\r\n";
     const r = run(input, [shout]);
     expect(r.output).toBe("\uFEFF# top\r\nFROM a:1\r\n\tRUN ECHO one \\\r\n\t  # inner\r\n\t  two\r\n");
-    expect(r.changes).toEqual([{ transform: "shout", line: 3, message: "shout", rules: ["DL9999"] }]);
+    expect(r.changes).toEqual([
+      { transform: "shout", line: 3, message: "shout", rules: ["DL9999"], applicability: "safe" },
+    ]);
     expect(run(r.output, [shout]).changed).toBe(false);
   });
 
@@ -90,7 +92,7 @@ describe("engine", () => {
     const crash: Transform = {
       id: "crash",
       description: "",
-      safety: "safe",
+      applicability: "safe",
       run: () => {
         throw new Error("boom");
       },
@@ -141,7 +143,7 @@ describe("engine", () => {
 const appendUser: Transform = {
   id: "append-user",
   description: "test transform",
-  safety: "safe",
+  applicability: "safe",
   run({ model }) {
     if (model.instructions.some((i) => i.keyword === "USER")) return { changes: [], refusals: [] };
     const end = model.text.length;
@@ -154,7 +156,7 @@ const appendUser: Transform = {
 const replaceInRuns = (from: string, to: string): Transform => ({
   id: "replace",
   description: "test transform",
-  safety: "safe",
+  applicability: "safe",
   run({ model }) {
     const changes = model.instructions
       .filter((i) => i.keyword === "RUN" && i.text.includes(from))
@@ -229,7 +231,7 @@ describe("passes and rounds", () => {
   const oneAtATime = (multiPass: boolean, calls: { n: number }): Transform => ({
     id: "one-at-a-time",
     description: "test transform",
-    safety: "safe",
+    applicability: "safe",
     multiPass,
     run(input) {
       calls.n++;

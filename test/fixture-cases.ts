@@ -6,12 +6,16 @@ import { DEFAULT_OPTIONS } from "../src/engine/types.ts";
 
 export const FIXTURES = path.resolve(import.meta.dirname, "../fixtures");
 
+/** Each case's expected report; regenerate with `DFOPT_UPDATE_FIXTURES=1 npx vitest run test/fixtures.test.ts`. */
+export const REPORT_FILE = "expected.report.json";
+
 /**
  * fixtures/<transform>/<case>/
  *   Dockerfile            input, exact bytes
  *   expected.Dockerfile   expected output; absent means "must not change"
  *   context/              build context (default: none)
  *   expected.<file>       expected side file, e.g. expected.dockerignore → .dockerignore
+ *   expected.report.json  the whole report: changes, refusals, side files (REPORT_FILE)
  *   case.json             { "transforms": [ids], "options": {...}, "refusal": "substring", "description": "..." }
  */
 export interface FixtureCase {
@@ -44,7 +48,7 @@ export function fixtureCases(): FixtureCase[] {
         : {};
       const expectedSideFiles: Record<string, string> = {};
       for (const f of fs.readdirSync(dir)) {
-        if (f.startsWith("expected.") && f !== "expected.Dockerfile") {
+        if (f.startsWith("expected.") && f !== "expected.Dockerfile" && f !== REPORT_FILE) {
           expectedSideFiles["." + f.slice("expected.".length)] = fs.readFileSync(path.join(dir, f), "utf8");
         }
       }

@@ -1,13 +1,31 @@
+import fs from "node:fs";
+import path from "node:path";
 import { beforeAll, describe, expect, test } from "vitest";
-import { optimizeFile, loadParsers } from "../src/engine/engine.ts";
+import { optimizeFile, loadParsers, type FileResult } from "../src/engine/engine.ts";
 import { parseDockerfile } from "../src/engine/parse.ts";
 import { structuralProblems } from "../src/engine/check.ts";
 import { TRANSFORMS, transformById } from "../transforms/index.ts";
-import { fixtureCases } from "./fixture-cases.ts";
+import { changeEntry, refusalEntry } from "../src/report/json.ts";
+import { fixtureCases, REPORT_FILE } from "./fixture-cases.ts";
 
 beforeAll(loadParsers);
 
 const cases = fixtureCases();
+/** Writes each case's expected report instead of checking it (review the diff before committing). */
+const UPDATE = process.env.DFOPT_UPDATE_FIXTURES === "1";
+
+/** The whole report of a fixture run, as its expected.report.json records it. */
+function reportOf(result: FileResult) {
+  return {
+    changes: result.changes.map(changeEntry),
+    refusals: result.refusals.map(refusalEntry),
+    sideFiles: result.sideFiles.map((f) => ({
+      path: f.path,
+      message: f.message,
+      applicability: f.applicability,
+    })),
+  };
+}
 
 describe.each(cases.map((c) => [`${c.transform}/${c.name}`, c] as const))("%s", (_name, c) => {
   const transforms =
@@ -18,7 +36,8 @@ describe.each(cases.map((c) => [`${c.transform}/${c.name}`, c] as const))("%s", 
           return t;
         })
       : TRANSFORMS.filter((t) => !t.defaultOff);
-  const run = (text: string) => optimizeFile(text, c.context, { transforms, options: c.options });
+  const run = (text: string, safeOnly = false) =>
+    optimizeFile(text, c.context, { transforms, options: c.options, safeOnly });
 
   test("produces the expected output", () => {
     const result = run(c.input);
@@ -33,9 +52,37 @@ describe.each(cases.map((c) => [`${c.transform}/${c.name}`, c] as const))("%s", 
     }
   });
 
+  test(`reports exactly ${REPORT_FILE}`, () => {
+    const actual = reportOf(run(c.input));
+    const file = path.join(c.dir, REPORT_FILE);
+    if (UPDATE) fs.writeFileSync(file, JSON.stringify(actual, null, 2) + "\n");
+    expect(fs.existsSync(file), `${file} is missing: run DFOPT_UPDATE_FIXTURES=1`).toBe(true);
+    expect(actual).toEqual(JSON.parse(fs.readFileSync(file, "utf8")));
+  });
+
   test("is stable on its own output", () => {
     const again = run(c.expected);
     expect(again.output).toBe(c.expected);
+    expect(again.changes).toEqual([]);
+  });
+
+  test("under --safe applies only safe changes, reports the others, and is stable", () => {
+    const full = run(c.input);
+    const safe = run(c.input, true);
+    expect(safe.error).toBeNull();
+    expect(safe.changes.filter((ch) => ch.applicability !== "safe")).toEqual([]);
+    expect(safe.sideFiles.filter((f) => f.applicability !== "safe")).toEqual([]);
+    const unsafe = [...full.changes, ...full.sideFiles].filter((x) => x.applicability === "unsafe");
+    if (unsafe.length === 0) {
+      expect(safe.output).toBe(full.output);
+      expect(safe.sideFiles).toEqual(full.sideFiles);
+    } else {
+      expect(safe.refusals.some((r) => r.reason.startsWith("unsafe change not applied under --safe"))).toBe(
+        true,
+      );
+    }
+    const again = run(safe.output, true);
+    expect(again.output).toBe(safe.output);
     expect(again.changes).toEqual([]);
   });
 
@@ -48,4 +95,8 @@ describe.each(cases.map((c) => [`${c.transform}/${c.name}`, c] as const))("%s", 
 test("every registered transform has fixtures", () => {
   const covered = new Set(cases.map((c) => c.transform));
   expect(TRANSFORMS.map((t) => t.id).filter((id) => !covered.has(id))).toEqual([]);
+});
+
+test("every registered transform explains its applicability", () => {
+  for (const t of TRANSFORMS) expect(t.applicabilityNote?.length ?? 0, t.id).toBeGreaterThan(10);
 });

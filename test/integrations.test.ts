@@ -76,7 +76,7 @@ describe("action.yml", () => {
     const gate = runStep("gate", { paths: "app ok", args: "--only pin-tags" }, dir);
     expect(gate.code).toBe(1);
     expect(gate.stdout).toContain("app/Dockerfile\n");
-    expect(gate.stdout).toContain("[pin-tags]");
+    expect(gate.stdout).toContain("[pin-tags, unsafe]");
     const clean = runStep("gate", { paths: "ok", args: "--only pin-tags" }, dir);
     expect(clean.code).toBe(0);
     const diff = runStep("gate", { paths: "app", args: "--only pin-tags", check: "false" }, dir);

@@ -33,6 +33,7 @@ describe("reported lines are lines of the user's file", () => {
         line: 2,
         message: "merged 3 consecutive RUN instructions (lines 2, 3, 4) into one layer",
         rules: ["DL3059"],
+        applicability: "safe",
       },
     ]);
   });
@@ -41,7 +42,7 @@ describe("reported lines are lines of the user's file", () => {
     const dir = tree({ Dockerfile: PIPED });
     const explain = await dfopt(["--explain", "Dockerfile"], dir);
     expect(explain.stdout).toContain(
-      "Dockerfile:2: [merge-runs] (DL3059) merged 3 consecutive RUN instructions (lines 2, 3, 4) into one layer",
+      "Dockerfile:2: [merge-runs, safe] (DL3059) merged 3 consecutive RUN instructions (lines 2, 3, 4) into one layer",
     );
     const sarif = JSON.parse((await dfopt(["--format", "sarif", "Dockerfile"], dir)).stdout);
     const merge = sarif.runs[0].results.find((r: { ruleId: string }) => r.ruleId === "merge-runs");
@@ -100,7 +101,7 @@ describe("LineMap", () => {
     const at = before.lineStart(2);
     const edits = [{ start: at, end: at, text: 'SHELL ["/bin/bash", "-c"]\n' }];
     const after = model(applyEdits(before.text, edits));
-    map.push(edits);
+    map.push(before.text, edits);
     expect(map.line(after, 1)).toBe(1);
     expect(map.line(after, 2)).toBe(2);
     expect(map.line(after, 3)).toBe(2);
@@ -114,11 +115,11 @@ describe("LineMap", () => {
     const map = new LineMap(v0);
     const del = [{ start: v0.lineStart(2), end: v0.lineStart(3), text: "" }];
     const v1 = model(applyEdits(v0.text, del));
-    map.push(del);
+    map.push(v0.text, del);
     expect(map.line(v1, 2)).toBe(3);
     const ins = [{ start: 0, end: 0, text: "ARG V=1\n" }];
     const v2 = model(applyEdits(v1.text, ins));
-    map.push(ins);
+    map.push(v1.text, ins);
     expect(map.line(v2, 4)).toBe(4);
     // a text the next (pending) edits lead to
     const pending = [{ start: v2.lineStart(2), end: v2.lineStart(2), text: "# x\n" }];
@@ -126,5 +127,22 @@ describe("LineMap", () => {
     expect(map.line(v3, 5, pending)).toBe(4);
     map.truncate(1);
     expect(map.line(v1, 3)).toBe(4);
+  });
+});
+
+describe("an edit that rewrites many lines", () => {
+  const model = (text: string) => parseSource(decodeSource(text));
+
+  test("a line it keeps word for word maps to the user's line, not to the start of the edit", () => {
+    const before = model("FROM node\nWORKDIR /app\nCOPY . .\nRUN npm ci\nCMD node server.js\n");
+    const map = new LineMap(before);
+    const split =
+      "FROM node AS build\nWORKDIR /app\nCOPY . .\nRUN npm ci\n\nFROM node-slim\nCMD node server.js\n";
+    const edits = [{ start: 0, end: before.text.length, text: split }];
+    const after = model(applyEdits(before.text, edits));
+    map.push(before.text, edits);
+    expect(map.line(after, 4)).toBe(4); // RUN npm ci, kept
+    expect(map.line(after, 7)).toBe(5); // CMD, kept
+    expect(map.line(after, 6)).toBe(5); // FROM node-slim, inserted before the CMD
   });
 });

@@ -111,7 +111,7 @@ console.log(JSON.stringify({ output: one.output, changes: one.changes, summary: 
     write(
       "use-types.ts",
       `import { optimize, type OptimizeResult, type Transform } from "dfopt";
-export const mine: Transform = { id: "mine", description: "d", safety: "safe", run: ({ model }) => ({ changes: [], refusals: [{ line: model.stages[0].from.line, reason: "r" }] }) };
+export const mine: Transform = { id: "mine", description: "d", applicability: "safe", run: ({ model }) => ({ changes: [], refusals: [{ line: model.stages[0].from.line, reason: "r" }] }) };
 const result: OptimizeResult = await optimize("FROM x\\n", { context: { "go.mod": "module m\\n" }, only: ["pin-tags"] });
 export const line: number | null = result.refusals[0]?.line ?? null;
 export const wrong: number = result.output;

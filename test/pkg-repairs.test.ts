@@ -36,9 +36,9 @@ describe("registration", () => {
       expect(t, id).toBeDefined();
       expect(t!.rationale?.length ?? 0).toBeGreaterThan(80);
     }
-    expect(transformById("apt-get-no-install-recommends")!.safety).toBe("opinionated");
-    expect(transformById("apt-get-yes")!.safety).toBe("safe");
-    expect(transformById("apt-get-clean-lists")!.safety).toBe("safe");
+    expect(transformById("apt-get-no-install-recommends")!.applicability).toBe("unsafe");
+    expect(transformById("apt-get-yes")!.applicability).toBe("safe");
+    expect(transformById("apt-get-clean-lists")!.applicability).toBe("safe");
   });
 });
 

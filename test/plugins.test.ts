@@ -15,7 +15,7 @@ const DROPPED = "RUN apt-get update && apt-get install -y curl\n";
 
 /** A plugin module's source: `run` is the body of run({ model }). */
 const plugin = (id: string, run: string) =>
-  `export default { id: ${JSON.stringify(id)}, description: "test plugin", safety: "safe", run({ model }) { ${run} } };\n`;
+  `export default { id: ${JSON.stringify(id)}, description: "test plugin", applicability: "safe", run({ model }) { ${run} } };\n`;
 
 describe("the example plugin (examples/plugins/no-sudo.mjs)", () => {
   test("drops sudo where the RUN runs as root and refuses after USER app, through the CLI", async () => {
@@ -43,6 +43,7 @@ describe("the example plugin (examples/plugins/no-sudo.mjs)", () => {
         line: 2,
         message: "sudo dropped: the RUN already runs as root",
         rules: ["DL3004"],
+        applicability: "unsafe",
       },
     ]);
     expect(r.refusals.map((x) => [x.transform, x.line])).toEqual([["no-sudo", 4]]);
@@ -54,7 +55,7 @@ describe("the example plugin (examples/plugins/no-sudo.mjs)", () => {
 
   test("is listed by --list-transforms, and --skip and suppression comments turn it off", async () => {
     const list = await dfopt(["--transform", NO_SUDO, "--list-transforms"], tree({}));
-    expect(list.stdout).toMatch(/^no-sudo\s+opinionated\s+on\s+\[DL3004\] Drop sudo/m);
+    expect(list.stdout).toMatch(/^no-sudo\s+unsafe\s+on\s+\[DL3004\] Drop sudo/m);
     const dir = tree({
       "a/Dockerfile": SUDO,
       "b/Dockerfile": SUDO.replace("RUN sudo apt", "# dfopt ignore=no-sudo\nRUN sudo apt"),
@@ -134,7 +135,7 @@ describe("a plugin that misbehaves", () => {
 
   test("a file that is not a transform, or reuses a built-in id, is a usage error naming it", async () => {
     const dir = tree({
-      "shape.mjs": "export default { id: 'x', description: 'd', safety: 'very' , run() {} };\n",
+      "shape.mjs": "export default { id: 'x', description: 'd', applicability: 'very' , run() {} };\n",
       "dup.mjs": plugin("pin-tags", "return { changes: [], refusals: [] };"),
       "syntax.mjs": "export default {\n",
       Dockerfile: "FROM debian:12\n",
@@ -142,7 +143,7 @@ describe("a plugin that misbehaves", () => {
     const shape = await dfopt(["--transform", "shape.mjs", "."], dir);
     expect(shape.code).toBe(2);
     expect(shape.stderr).toContain(
-      `shape.mjs: not a dfopt transform: 'safety' must be "safe" or "opinionated"`,
+      `shape.mjs: not a dfopt transform: 'applicability' must be "safe" or "unsafe"`,
     );
     const dup = await dfopt(["--transform", "dup.mjs", "."], dir);
     expect(dup.stderr).toContain("plugin id 'pin-tags' is already used by a built-in transform");
@@ -175,14 +176,14 @@ describe("plugins listed in a config file", () => {
     );
     const allowed = await dfopt(["--allow-config-plugins", "--explain", "--check", "svc"], dir);
     expect(allowed.code).toBe(1);
-    expect(allowed.stdout).toContain("[no-sudo] (DL3004) sudo dropped: the RUN already runs as root");
+    expect(allowed.stdout).toContain("[no-sudo, unsafe] (DL3004) sudo dropped: the RUN already runs as root");
   });
 
   test("a config named with --config is the user's choice: its plugins load, and it can turn them off", async () => {
     const dir = repo();
     const named = await dfopt(["--config", "dfopt.config.json", "--explain", "--check", "svc"], dir);
     expect(named.code).toBe(1);
-    expect(named.stdout).toContain("[no-sudo]");
+    expect(named.stdout).toContain("[no-sudo, unsafe]");
     fs.writeFileSync(
       path.join(dir, "dfopt.config.json"),
       JSON.stringify({
@@ -191,11 +192,11 @@ describe("plugins listed in a config file", () => {
       }),
     );
     const off = await dfopt(["--config", "dfopt.config.json", "--explain", "--check", "svc"], dir);
-    expect(off.stdout).not.toContain("[no-sudo]");
+    expect(off.stdout).not.toContain("[no-sudo");
     // Its plugins' ids are known to --only and --list-transforms.
     const only = await dfopt(["--config", "dfopt.config.json", "--only", "no-sudo", "--check", "svc"], dir);
     expect(only).toMatchObject({ code: 1, stdout: "svc/Dockerfile\n" });
     const list = await dfopt(["--config", "dfopt.config.json", "--list-transforms"], dir);
-    expect(list.stdout).toMatch(/^no-sudo\s+opinionated/m);
+    expect(list.stdout).toMatch(/^no-sudo\s+unsafe/m);
   });
 });

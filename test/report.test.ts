@@ -123,6 +123,76 @@ describe("markdown report", () => {
   });
 });
 
+describe("applicability", () => {
+  const all = () => reports.flatMap((r) => r.changes);
+
+  it("the fixtures' reports hold both kinds: loose/ has unsafe changes, repos/shop/api safe ones", () => {
+    expect(new Set(all().map((c) => c.applicability))).toEqual(new Set(["safe", "unsafe"]));
+  });
+
+  it("JSON and JSONL carry it on every change and side file", () => {
+    const { out, text } = capture();
+    const w = createJsonlWriter(out);
+    for (const r of reports) w.add(r);
+    w.end();
+    const entries = text()
+      .trimEnd()
+      .split("\n")
+      .slice(0, -1)
+      .map((l) => JSON.parse(l));
+    entries.forEach((e, i) => {
+      expect(e.changes.map((c: { applicability: string }) => c.applicability)).toEqual(
+        reports[i].changes.map((c) => c.applicability),
+      );
+      for (const f of e.sideFiles) expect(["safe", "unsafe"]).toContain(f.applicability);
+    });
+    const loose = entries[3];
+    expect(loose.changes.find((c: { transform: string }) => c.transform === "exec-form-cmd")).toMatchObject({
+      applicability: "unsafe",
+    });
+    const api = entries[0];
+    expect(
+      api.changes.find((c: { transform: string }) => c.transform === "apt-get-clean-lists"),
+    ).toMatchObject({ applicability: "safe" });
+  });
+
+  it("the summary counts unsafe changes and groups the ones --safe held back per transform", () => {
+    const s = createSummary();
+    for (const r of reports) s.add(r);
+    const unsafe =
+      all().filter((c) => c.applicability === "unsafe").length +
+      reports.flatMap((r) => r.sideFiles).filter((f) => f.applicability === "unsafe").length;
+    expect(s.toJSON().unsafeChanges).toBe(unsafe);
+    expect(s.render({ seconds: 1 })).toContain(`${unsafe} of the changes are unsafe`);
+
+    const safe = processFile(path.join(dir, "loose/Dockerfile"), dryRunSettings(dir, { safe: true }));
+    expect(safe.changes.filter((c) => c.applicability === "unsafe")).toEqual([]);
+    const held = safe.refusals.filter((r) => r.reason.startsWith("unsafe change not applied under --safe: "));
+    expect(held.map((r) => r.transform).sort()).toEqual(
+      reports[3].changes
+        .filter((c) => c.applicability === "unsafe")
+        .map((c) => c.transform)
+        .sort(),
+    );
+    const t = createSummary();
+    t.add(safe);
+    expect(t.toJSON().refusalsByReason).toMatchObject({
+      "exec-form-cmd: unsafe change not applied under --safe": 1,
+    });
+  });
+
+  it("the markdown report marks unsafe changes and says what --safe does", () => {
+    const md = createMarkdownReport(dir, ["repos", "loose"]);
+    for (const r of reports) md.add(r);
+    const text = md.render();
+    expect(text).toContain("run with `--safe` to apply only safe ones");
+    const exec = reports[3].changes.find((c) => c.transform === "exec-form-cmd")!;
+    expect(text).toContain(`- line ${exec.line}: **(unsafe)** ${mdEscape(exec.message)}`);
+    const clean = reports[0].changes.find((c) => c.transform === "apt-get-clean-lists")!;
+    expect(text).toContain(`- line ${clean.line}: ${mdEscape(clean.message)}`);
+  });
+});
+
 describe("progress", () => {
   const fakeTty = () => {
     const c = capture();

@@ -137,6 +137,48 @@ describe("SARIF", () => {
     }
   });
 
+  it("carries each change's applicability in its result, and each rule's default; --safe runs validate too", () => {
+    for (const safe of [false, true]) {
+      const reports = Object.keys(INPUTS).map((rel) =>
+        processFile(path.join(dir, rel), { ...settings, safe }),
+      );
+      const log = JSON.parse(
+        writeAll((w) => {
+          for (const r of reports) w.add(r);
+          w.end();
+        }),
+      );
+      const validate = new Ajv({ strict: false, unicodeRegExp: false, validateFormats: false }).compile(
+        schema,
+      );
+      expect(validate(log), JSON.stringify(validate.errors?.slice(0, 5))).toBe(true);
+      const run = log.runs[0];
+      run.tool.driver.rules.forEach((rule: { properties: { applicability: string } }, i: number) =>
+        expect(rule.properties.applicability).toBe(TRANSFORMS[i].applicability),
+      );
+      const changeResults = run.results.filter((r: { level: string }) => r.level === "warning");
+      const expected = reports.flatMap((r) => [
+        ...r.changes.map((c) => c.applicability),
+        ...r.sideFiles.map((f) => f.applicability),
+      ]);
+      expect(
+        changeResults.map((r: { properties: { applicability: string } }) => r.properties.applicability),
+      ).toEqual(expected);
+      if (safe) {
+        expect(expected).not.toContain("unsafe");
+        const notes = run.results.filter((r: { level: string }) => r.level === "note");
+        expect(
+          notes.some((r: { message: { text: string } }) =>
+            r.message.text.startsWith("left alone: unsafe change not applied under --safe: "),
+          ),
+        ).toBe(true);
+      } else {
+        expect(expected).toContain("unsafe");
+        expect(expected).toContain("safe");
+      }
+    }
+  });
+
   it("parses diffs exactly: CRLF, missing final newline, new files, lines starting with --", () => {
     const cases: [string | null, string][] = [
       ["a\r\nb\r\nc\r\n", "a\r\nB\r\nc\r\nd\r\n"],

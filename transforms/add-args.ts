@@ -162,7 +162,9 @@ export const addArgs: Transform = {
     "FROMs with variables, digests, stage references, scratch, untagged/latest images and tags that do not start " +
     "with a version number (`bookworm-slim`, `nonroot`) are left alone; names " +
     "never clash with ARGs or variables already in the file.",
-  safety: "opinionated",
+  applicability: "unsafe",
+  applicabilityNote:
+    "The default ARG gives the same image, but a `--build-arg` of that name (unused before) now changes the base image.",
   run({ model }) {
     return run(model);
   },

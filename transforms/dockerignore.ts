@@ -163,6 +163,28 @@ function explicitSources(model: DockerfileModel): string[] {
   return out;
 }
 
+/**
+ * Whether the image can hold files the new entries leave out: a COPY/ADD from
+ * the context of `.`, a folder, a wildcard, a variable or a path the context
+ * lacks, or a RUN that mounts the context. Otherwise only what is sent to the
+ * builder changes.
+ */
+function copiesBroadly(model: DockerfileModel, context: BuildContext): boolean {
+  return model.instructions.some((i) => {
+    if (i.keyword === "RUN") return i.flags.some((f) => f.name === "mount" && bindsContext(f.value ?? ""));
+    if ((i.keyword !== "COPY" && i.keyword !== "ADD") || i.flags.some((f) => f.name === "from")) return false;
+    // Only a file the context holds is known not to be a folder.
+    return sourcesOf(i).some((src) => {
+      const s = src.replace(/^(?:\.?\/)+/, "");
+      return /[*?[$]|^\.?$|\/$/.test(s) || !context.exists(s) || context.isDirectory(s);
+    });
+  });
+}
+
+/** A RUN --mount of the build context: type bind (the default type) without `from`. */
+const bindsContext = (mount: string) =>
+  (/(?:^|,)type=bind(?:,|$)/.test(mount) || !/(?:^|,)type=/.test(mount)) && !/(?:^|,)from=/.test(mount);
+
 function sourcesOf(i: Instr): string[] {
   let words = i.args.map((a) => a.value);
   if (i.execForm && i.argsSpan) {
@@ -209,7 +231,9 @@ export const dockerignore: Transform = {
     "An existing .dockerignore is read with Docker's own rules (moby's patternmatcher: `secret.txt` names the root file " +
     "only, `!` re-includes under an excluded folder), not gitignore's; one dfopt does not read (a link out of the " +
     "context, a FIFO, a file over 2 MiB) is left alone, with a refusal saying so.",
-  safety: "safe",
+  applicability: "unsafe",
+  applicabilityNote:
+    "Safe when every COPY/ADD from the build context names single files the new entries leave in: then only what is sent to the builder changes. When the image copies `.`, a folder or a wildcard, files it held (.git, host dependencies, build outputs) are no longer in it.",
   rules: [],
   run({ model, context, options }): TransformResult {
     const none: TransformResult = { changes: [], refusals: [] };
@@ -308,6 +332,11 @@ export const dockerignore: Transform = {
       content = base + ["# added by dfopt", ...lines].join(eol) + eol;
       message = `add missing .dockerignore entries (${lines.join(", ")})`;
     }
-    return { changes: [], refusals: [], sideFiles: [{ path: ".dockerignore", content, message }] };
+    const applicability = copiesBroadly(model, context) ? "unsafe" : "safe";
+    return {
+      changes: [],
+      refusals: [],
+      sideFiles: [{ path: ".dockerignore", content, message, applicability }],
+    };
   },
 };

@@ -215,7 +215,9 @@ export const pinTags: Transform = {
     "global ARG it changes the ARG's default, never the FROM. Digests, scratch and stage references are left " +
     "alone; unknown images, databases (whose data format follows the version) and variables it cannot resolve " +
     "are refused with the reason.",
-  safety: "safe",
+  applicability: "unsafe",
+  applicabilityNote:
+    "The tag it writes can name another version than the one `:latest` or the untagged image pulls today, so the build can get a different runtime.",
   rules: ["DL3006", "DL3007", "DS-0001"],
   run({ model, context }) {
     let cache: DeclaredVersions | null = null;

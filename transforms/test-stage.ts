@@ -135,7 +135,10 @@ export const testStage: Transform = {
     "differently under (ENV, USER, SHELL, ONBUILD, VOLUME); otherwise it is refused with the reason. Files the " +
     "tests leave behind stay in the build stage and never reach the image. A build that picks another stage " +
     "with `--target` is not seen from the Dockerfile.",
-  safety: "opinionated",
+  applicability: "unsafe",
+  applicabilityNote:
+    "The build now runs the tests first, so a failing test fails the build, and the build stage starts from the " +
+    "test stage's files and WORKDIR instead of the bare base image.",
   run({ model }) {
     const changes: Change[] = [];
     const refusals: Refusal[] = [];

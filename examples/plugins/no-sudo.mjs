@@ -12,9 +12,10 @@ export default {
   description: "Drop sudo from RUN commands that already run as root",
   rationale:
     "sudo in a RUN that runs as root does nothing but needs the sudo package and hides the user a step runs as. " +
-    "A RUN after a USER that is not root is left alone: there sudo may be what makes it work. Opinionated, as " +
+    "A RUN after a USER that is not root is left alone: there sudo may be what makes it work. Unsafe, as " +
     "the base image's own user is not known without pulling it (most official images run as root).",
-  safety: "opinionated",
+  applicability: "unsafe",
+  applicabilityNote: "A RUN that expected sudo's environment handling (HOME, PATH) may behave differently.",
   rules: RULES,
   run({ model }) {
     const changes = [];

@@ -31,6 +31,7 @@ type Format = "diff" | "json" | "jsonl" | "sarif";
 interface CliOptions {
   write?: boolean;
   check?: boolean;
+  safe?: boolean;
   format: Format;
   only?: string;
   skip?: string;
@@ -70,7 +71,10 @@ Containerfile, *.Dockerfile, *.dockerfile and Dockerfile.*, honouring
 .gitignore, skipping .git, node_modules and vendor). Default: the current folder.
 
 By default dfopt changes nothing: it prints a unified diff of what it would
-do. Use --write to apply it, --check in CI.
+do. Use --write to apply it, --check in CI. Every change is "safe" (the image
+builds and runs the same) or "unsafe" (it may not: another runtime base, a
+USER, a flag that fails a broken download); --write applies both, --safe
+only safe ones (for bots), reporting each unsafe one it leaves out.
 
 Exit codes:
   0  success (also when a diff was printed)
@@ -87,6 +91,7 @@ Examples:
   dfopt                              diff for every Dockerfile under .
   dfopt --write services/api/Dockerfile
   dfopt --check --only pin-tags .    fail CI when an image is unpinned
+  dfopt --safe --write .             apply only changes that keep what the image does
   dfopt --format sarif repos/ > dfopt.sarif
   dfopt --shard 1/4 --report migration.md repos/
   dfopt --cache repos/               review again: unchanged files come from the cache
@@ -104,6 +109,7 @@ function buildProgram(io: CliIo, run: (paths: string[], opts: CliOptions) => Pro
     .argument("[paths...]", "Dockerfiles, folders or globs", ["."])
     .option("-w, --write", "write the changes in place (atomically)")
     .option("-c, --check", "list the files that would change; exit 1 if any would")
+    .option("--safe", "apply only safe changes (the image builds and runs the same); report the unsafe ones")
     .addOption(
       new Option("-f, --format <format>", "output format")
         .choices(["diff", "json", "jsonl", "sarif"])
@@ -111,8 +117,11 @@ function buildProgram(io: CliIo, run: (paths: string[], opts: CliOptions) => Pro
     )
     .option("--only <ids>", "run only these transforms (comma separated)")
     .option("--skip <ids>", "do not run these transforms (comma separated)")
-    .option("--list-transforms", "list the transforms (id, safety, peer rule IDs, description) and exit")
-    .option("--explain", "print each change with its rule IDs and why, and every refusal")
+    .option(
+      "--list-transforms",
+      "list the transforms (id, applicability, default, peer rule IDs, description) and exit",
+    )
+    .option("--explain", "print each change with its applicability, rule IDs and why, and every refusal")
     .option("-q, --quiet", "print no refusals and no summary")
     .option("--context <dir>", "build context for every Dockerfile (default: each Dockerfile's folder)")
     .option(
@@ -243,7 +252,8 @@ function listTransforms(io: CliIo, format: Format, transforms: readonly Transfor
   if (format === "json") {
     const list = transforms.map((t) => ({
       id: t.id,
-      safety: t.safety,
+      applicability: t.applicability,
+      applicabilityNote: t.applicabilityNote ?? null,
       enabledByDefault: !t.defaultOff,
       rules: t.rules ?? [],
       description: t.description,
@@ -252,11 +262,11 @@ function listTransforms(io: CliIo, format: Format, transforms: readonly Transfor
     return EXIT_OK;
   }
   const idWidth = Math.max(...transforms.map((t) => t.id.length), 2);
-  io.stdout.write(`${"ID".padEnd(idWidth)}  SAFETY       DEFAULT  RULES / DESCRIPTION\n`);
+  io.stdout.write(`${"ID".padEnd(idWidth)}  APPLICABILITY  DEFAULT  RULES / DESCRIPTION\n`);
   for (const t of transforms) {
     const rules = t.rules?.length ? `[${t.rules.join(", ")}] ` : "";
     io.stdout.write(
-      `${t.id.padEnd(idWidth)}  ${t.safety.padEnd(11)}  ${(t.defaultOff ? "off" : "on").padEnd(7)}  ${rules}${t.description}\n`,
+      `${t.id.padEnd(idWidth)}  ${t.applicability.padEnd(13)}  ${(t.defaultOff ? "off" : "on").padEnd(7)}  ${rules}${t.description}\n`,
     );
   }
   return EXIT_OK;
@@ -359,6 +369,7 @@ async function runFiles(paths: string[], opts: CliOptions, io: CliIo, output: Ou
     cwd: io.cwd,
     plugins: pluginFiles,
     allowConfigPlugins: !!opts.allowConfigPlugins,
+    safe: !!opts.safe,
   };
   if (opts.stdin) return runStdin(settings, opts, io);
 
@@ -492,9 +503,12 @@ function printHuman(
   if (opts.explain) {
     for (const c of report.changes) {
       const rules = c.rules.length ? ` (${c.rules.join(", ")})` : "";
-      io.stdout.write(`${report.path}:${c.line}: [${c.transform}]${rules} ${c.message}\n`);
+      io.stdout.write(
+        `${report.path}:${c.line}: [${c.transform}, ${c.applicability}]${rules} ${c.message}\n`,
+      );
     }
-    for (const f of report.sideFiles) io.stdout.write(`${f.path}: [side file] ${f.message}\n`);
+    for (const f of report.sideFiles)
+      io.stdout.write(`${f.path}: [side file, ${f.applicability}] ${f.message}\n`);
   }
   if (showRefusals) {
     for (const r of report.refusals) {

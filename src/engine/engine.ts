@@ -15,11 +15,13 @@ import { NO_SUPPRESSIONS, readSuppressions } from "./suppress.ts";
 import {
   DEFAULT_OPTIONS,
   PluginFailure,
+  type Applicability,
   type BuildContext,
   type Edit,
   type SideFile,
   type Transform,
   type TransformOptions,
+  UNSAFE_NOT_APPLIED,
 } from "./types.ts";
 
 export interface AppliedChange {
@@ -27,6 +29,7 @@ export interface AppliedChange {
   line: number;
   message: string;
   rules: string[];
+  applicability: Applicability;
 }
 
 export interface ReportedRefusal {
@@ -58,6 +61,11 @@ export interface FileResult {
 export interface RunSettings {
   transforms: readonly Transform[];
   options?: TransformOptions;
+  /**
+   * `--safe`: apply only safe changes and side files; each unsafe one is
+   * reported as a refusal (UNSAFE_NOT_APPLIED) instead.
+   */
+  safeOnly?: boolean;
 }
 
 export const MAX_FILE_BYTES = 1024 * 1024;
@@ -116,6 +124,12 @@ export function optimizeFile(raw: string, context: BuildContext, settings: RunSe
 
   const changes: AppliedChange[] = [];
   const refusals: ReportedRefusal[] = [];
+  // Changes --safe held back, from the first round in which each transform
+  // held one back: a later round offers it again on dfopt's own text (worded
+  // for that text), but an unsafe change may show up only once a safe one made
+  // room for it.
+  const withheld: ReportedRefusal[] = [];
+  const withheldIn = new Map<string, number>();
   const sideFiles = new Map<string, SideFile>();
   // Transforms see the text earlier ones made; what they report is mapped back to the user's lines.
   const lines = new LineMap(model);
@@ -132,7 +146,10 @@ export function optimizeFile(raw: string, context: BuildContext, settings: RunSe
       if (settledOn[index] === model.text) continue;
       let outcome: TransformOutcome;
       try {
-        outcome = runTransform(transform, model, source, context, options, round === 0, lines);
+        outcome = runTransform(transform, model, source, context, options, lines, {
+          reportRefusals: round === 0,
+          safeOnly: settings.safeOnly === true,
+        });
       } catch (e) {
         if (e instanceof NotLoadedYet) throw e;
         const message = e instanceof Error ? e.message : String(e);
@@ -149,6 +166,10 @@ export function optimizeFile(raw: string, context: BuildContext, settings: RunSe
       // Refusals are reported from the first round, which saw the user's
       // text; later rounds only see dfopt's own output.
       if (round === 0) refusals.push(...outcome.refusals);
+      if (outcome.withheld.length > 0 && (withheldIn.get(transform.id) ?? round) === round) {
+        withheldIn.set(transform.id, round);
+        withheld.push(...outcome.withheld);
+      }
       for (const f of outcome.sideFiles) sideFiles.set(f.path, f);
       if (outcome.model !== model) {
         changes.push(...outcome.changes);
@@ -179,7 +200,7 @@ export function optimizeFile(raw: string, context: BuildContext, settings: RunSe
     output,
     changed: output !== raw,
     changes,
-    refusals: dedupeRefusals(refusals),
+    refusals: dedupeRefusals([...refusals, ...dedupeWithheld(withheld)]),
     sideFiles: [...sideFiles.values()],
   };
 }
@@ -191,6 +212,8 @@ interface TransformOutcome {
   changes: AppliedChange[];
   refusals: ReportedRefusal[];
   sideFiles: SideFile[];
+  /** Unsafe changes and side files not applied under --safe, as refusals. */
+  withheld: ReportedRefusal[];
 }
 
 function runTransform(
@@ -199,14 +222,20 @@ function runTransform(
   source: SourceText,
   context: BuildContext,
   options: TransformOptions,
-  reportRefusals: boolean,
   lines: LineMap,
+  policy: { reportRefusals: boolean; safeOnly: boolean },
 ): TransformOutcome {
+  const { reportRefusals, safeOnly } = policy;
   let model = start;
   const recordedBefore = lines.size;
   const changes: AppliedChange[] = [];
   let refusals: ReportedRefusal[] = [];
   let sideFiles: SideFile[] = [];
+  const withheld: ReportedRefusal[] = [];
+  const applicability = (item: { applicability?: Applicability }) =>
+    item.applicability ?? transform.applicability;
+  const withhold = (line: number | null, message: string, rules: string[]) =>
+    withheld.push({ transform: transform.id, line, reason: `${UNSAFE_NOT_APPLIED}: ${message}`, rules });
   let baseline: Problem[] | null = null;
   let settled = false;
   const passes = transform.multiPass ? MAX_PASSES_PER_TRANSFORM : 1;
@@ -228,9 +257,19 @@ function runTransform(
         }));
     sideFiles =
       anySuppressed && suppressions.isSuppressed([transform.id], null) ? [] : (result.sideFiles ?? []);
-    const wanted = result.changes.filter(
+    let wanted = result.changes.filter(
       (c) => c.edits.length > 0 && (!anySuppressed || !suppressions.isSuppressed(ids(c.rules), c.line)),
     );
+    sideFiles = sideFiles.map((f) => ({ ...f, applicability: applicability(f) }));
+    if (safeOnly) {
+      for (const f of sideFiles)
+        if (applicability(f) === "unsafe")
+          withhold(null, f.message.includes(f.path) ? f.message : `${f.path}: ${f.message}`, []);
+      sideFiles = sideFiles.filter((f) => applicability(f) === "safe");
+      for (const c of wanted)
+        if (applicability(c) === "unsafe") withhold(c.line, c.message, c.rules ?? transform.rules ?? []);
+      wanted = wanted.filter((c) => applicability(c) === "safe");
+    }
     const { accepted } = selectChanges(wanted);
     const edits: Edit[] = [];
     for (const c of accepted) for (const e of c.edits) edits.push(e);
@@ -268,6 +307,7 @@ function runTransform(
           },
         ],
         sideFiles: [],
+        withheld,
       };
     }
     for (const c of accepted) {
@@ -276,12 +316,24 @@ function runTransform(
         line: lines.line(model, c.line),
         message: lines.text(model, c.message),
         rules: c.rules ?? transform.rules ?? [],
+        applicability: applicability(c),
       });
     }
-    lines.push(edits);
+    lines.push(model.text, edits);
     model = next;
   }
-  return { model, settled, changes, refusals, sideFiles };
+  return { model, settled, changes, refusals, sideFiles, withheld };
+}
+
+/** One report per held-back change: a multi-pass transform offers it again on every pass. */
+function dedupeWithheld(withheld: ReportedRefusal[]): ReportedRefusal[] {
+  const seen = new Set<string>();
+  return withheld.filter((r) => {
+    const key = `${r.transform}\0${r.reason}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
 }
 
 function dedupeRefusals(refusals: ReportedRefusal[]): ReportedRefusal[] {

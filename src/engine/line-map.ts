@@ -1,3 +1,4 @@
+import { diffLines } from "diff";
 import type { DockerfileModel } from "./parse.ts";
 import type { Edit } from "./types.ts";
 
@@ -19,9 +20,9 @@ export class LineMap {
     return this.batches.length;
   }
 
-  /** Records edits that turned the current text into the next one. */
-  push(edits: readonly Edit[]): void {
-    this.batches.push(sortedEdits(edits));
+  /** Records edits that turned `before` into the next text. */
+  push(before: string, edits: readonly Edit[]): void {
+    this.batches.push(sortedEdits(edits.flatMap((e) => lineExact(before, e))));
   }
 
   /** Forgets the batches recorded after the first `size`. */
@@ -55,6 +56,36 @@ export class LineMap {
 }
 
 const LINE_MENTION = /\b[Ll]ines? \d+(?:(?:, and |, | and |–|-)\d+)*/g;
+
+/**
+ * An edit that rewrites many lines (split-stages replaces a whole stage) as
+ * the smaller edits of a line diff, so that a line it kept word for word
+ * still maps to the user's line rather than to the start of the edit.
+ */
+function lineExact(before: string, edit: Edit): Edit[] {
+  const old = before.slice(edit.start, edit.end);
+  if (!old.includes("\n") || !edit.text.includes("\n")) return [edit];
+  const out: Edit[] = [];
+  let at = edit.start;
+  let pending: Edit | null = null;
+  for (const part of diffLines(old, edit.text)) {
+    if (!part.added && !part.removed) {
+      if (pending) out.push(pending);
+      pending = null;
+      at += part.value.length;
+      continue;
+    }
+    pending ??= { start: at, end: at, text: "" };
+    if (part.removed) {
+      at += part.value.length;
+      pending.end = at;
+    } else {
+      pending.text += part.value;
+    }
+  }
+  if (pending) out.push(pending);
+  return out;
+}
 
 function sortedEdits(edits: readonly Edit[]): Edit[] {
   return [...edits].sort((a, b) => a.start - b.start || a.end - b.end);

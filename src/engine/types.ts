@@ -18,6 +18,8 @@ export interface Change {
   message: string;
   /** Peer rule IDs this change fixes (hadolint DL3009, Trivy DS-0029, ...). */
   rules?: string[];
+  /** Set where this change is safer or riskier than its transform's default. */
+  applicability?: Applicability;
 }
 
 /** A transform saw something it would change but cannot prove safe. */
@@ -35,6 +37,8 @@ export interface SideFile {
   path: string;
   content: string;
   message: string;
+  /** Set where this file is safer or riskier than its transform's default. */
+  applicability?: Applicability;
 }
 
 export interface TransformResult {
@@ -61,7 +65,22 @@ export interface BuildContext {
   isDirectory(relPath: string): boolean;
 }
 
-export type Safety = "safe" | "opinionated";
+/**
+ * Whether a change keeps what the build and the image do, as Ruff's fix
+ * applicability:
+ * - `safe`: a build that succeeded still succeeds, and the image runs the same
+ *   (same base image, packages, files the app can use, user, environment,
+ *   command); only layer layout, package-manager caches nothing reads, and the
+ *   text of the Dockerfile may differ;
+ * - `unsafe`: it may not (a different runtime base, a USER, a flag that fails a
+ *   build that passed, fewer packages), on purpose and explained by the
+ *   transform's `applicabilityNote`.
+ * `--safe` applies only safe changes.
+ */
+export type Applicability = "safe" | "unsafe";
+
+/** Start of the refusal reason that reports a change `--safe` held back. */
+export const UNSAFE_NOT_APPLIED = "unsafe change not applied under --safe";
 
 export type MergeRunsScope = "final" | "all";
 export type RuntimeFlavour = "slim" | "alpine" | "distroless";
@@ -115,7 +134,10 @@ export interface Transform {
   description: string;
   /** A few sentences for the docs: why the smell matters and why the repair is safe. */
   rationale?: string;
-  safety: Safety;
+  /** Default applicability of its changes; a change may set its own. */
+  applicability: Applicability;
+  /** One or two sentences: why its changes are (or may not be) safe. */
+  applicabilityNote?: string;
   /** Peer rule IDs this transform covers. */
   rules?: string[];
   /** Off unless named with --only or enabled in the config. */

@@ -47,6 +47,7 @@ export function resultCacheKey(settings: Omit<ProcessSettings, "cache" | "mode">
     computeDiff,
     cwd,
     allowConfigPlugins,
+    safe,
   } = settings;
   // A plugin's code is part of the code that computes reports.
   const plugins = (settings.plugins ?? []).map((file) => [file, fileDigest(file)]);
@@ -62,6 +63,7 @@ export function resultCacheKey(settings: Omit<ProcessSettings, "cache" | "mode">
       cliOptions,
       computeDiff,
       cwd,
+      safe === true,
       ...(plugins.length > 0 || allowConfigPlugins ? [plugins, !!allowConfigPlugins] : []),
     ]),
   );

@@ -3,7 +3,7 @@ import path from "node:path";
 import { optimizeFile, type AppliedChange, type FileError, type ReportedRefusal } from "../engine/engine.ts";
 import { MAX_FILE_BYTES } from "../engine/engine.ts";
 import { NotLoadedYet } from "../engine/lazy.ts";
-import type { BuildContext, Transform } from "../engine/types.ts";
+import type { Applicability, BuildContext, Transform } from "../engine/types.ts";
 import {
   configFor,
   forgetConfigs,
@@ -36,6 +36,8 @@ export interface ProcessSettings {
     runtimeFlavour?: "slim" | "alpine" | "distroless";
     registryPrefix?: string;
   };
+  /** --safe: apply only safe changes (the config's `"safe": true` turns it on per file too). */
+  safe?: boolean;
   /** Compute the unified diff text (for diff/sarif output). */
   computeDiff: boolean;
   /** Folder paths in reports are relative to. */
@@ -74,6 +76,7 @@ export interface SideFileReport {
   message: string;
   /** New file (true) or changed existing one. */
   created: boolean;
+  applicability: Applicability;
   /** Its new content, with `keepOutput`. */
   content?: string;
 }
@@ -258,7 +261,12 @@ function optimizeInto(
     ownFolder: path.resolve(path.dirname(file)) === context.root,
     sharedInRun: settings.contextShared === true,
   };
-  const result = optimizeFile(text, context, { transforms, options: { ...config.options, contextUse } });
+  const safeOnly = settings.safe === true || config.config.safe === true;
+  const result = optimizeFile(text, context, {
+    transforms,
+    options: { ...config.options, contextUse },
+    safeOnly,
+  });
   report.changes = result.changes;
   report.refusals = result.refusals;
   report.error = result.error;
@@ -269,13 +277,20 @@ function optimizeInto(
     .map((f) => {
       const abs = path.join(context.root, f.path);
       const before = context.readFile(f.path);
-      return { abs, before, after: f.content, message: f.message };
+      return {
+        abs,
+        before,
+        after: f.content,
+        message: f.message,
+        applicability: f.applicability ?? "unsafe",
+      };
     })
     .filter((f) => f.before !== f.after);
   report.sideFiles = sideOutputs.map((f) => ({
     path: relativePath(f.abs, settings.cwd),
     message: f.message,
     created: f.before === undefined,
+    applicability: f.applicability,
     ...(settings.keepOutput ? { content: f.after } : {}),
   }));
   report.changed = result.changed || sideOutputs.length > 0;

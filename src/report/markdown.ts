@@ -85,6 +85,15 @@ export function createMarkdownReport(cwd: string, inputs: string[] = []) {
           `${sum("refused")} with refusals (left alone where unsafe), ${sum("errors")} with errors.`,
         "",
       );
+      const unsafe = (e: FileEntry) =>
+        e.changes.some((c) => c.applicability === "unsafe") ||
+        e.sideFiles.some((f) => f.applicability === "unsafe");
+      if (list.some((g) => g.entries.some(unsafe)))
+        out.push(
+          "Changes marked **(unsafe)** may change what the image does (another base, a USER, a flag that fails " +
+            "a build); review them, or run with `--safe` to apply only safe ones.",
+          "",
+        );
       if (list.length > 1) {
         out.push(
           "| Repository | Dockerfiles | Changed | With refusals | Errors |",
@@ -111,10 +120,16 @@ export function createMarkdownReport(cwd: string, inputs: string[] = []) {
             out.push(`- ${mdCode(e.path)}`);
             for (const c of e.changes) {
               const rules = c.rules.length > 0 ? ` (${c.rules.map(mdEscape).join(", ")})` : "";
-              out.push(`  - line ${c.line}: ${mdEscape(c.message)} — ${mdCode(c.transform)}${rules}`);
+              const unsafe = c.applicability === "unsafe" ? " **(unsafe)**" : "";
+              out.push(
+                `  - line ${c.line}:${unsafe} ${mdEscape(c.message)} — ${mdCode(c.transform)}${rules}`,
+              );
             }
             for (const f of e.sideFiles) {
-              out.push(`  - ${f.created ? "new" : "updated"} ${mdCode(f.path)}: ${mdEscape(f.message)}`);
+              const unsafe = f.applicability === "unsafe" ? " **(unsafe)**" : "";
+              out.push(
+                `  - ${f.created ? "new" : "updated"} ${mdCode(f.path)}:${unsafe} ${mdEscape(f.message)}`,
+              );
             }
           }
           out.push("");

@@ -158,7 +158,8 @@ function ruleDescriptor(t: Transform) {
     fullDescription: { text: long },
     help: { text: long },
     defaultConfiguration: { level: "warning" as const, enabled: !t.defaultOff },
-    properties: { tags: [...(t.rules ?? [])], safety: t.safety },
+    // The default applicability of the rule's changes; each result carries its own.
+    properties: { tags: [...(t.rules ?? [])], applicability: t.applicability },
   };
 }
 
@@ -267,7 +268,7 @@ export function createSarifWriter(out: NodeJS.WritableStream, transforms: Transf
                 ],
               }
             : {}),
-          ...(c.rules.length > 0 ? { properties: { tags: c.rules } } : {}),
+          properties: { ...(c.rules.length > 0 ? { tags: c.rules } : {}), applicability: c.applicability },
         });
       });
       for (const side of report.sideFiles) {
@@ -292,6 +293,7 @@ export function createSarifWriter(out: NodeJS.WritableStream, transforms: Transf
                 ],
               }
             : {}),
+          properties: { applicability: side.applicability },
         });
       }
       for (const r of report.refusals) {

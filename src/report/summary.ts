@@ -1,3 +1,4 @@
+import { UNSAFE_NOT_APPLIED } from "../engine/types.ts";
 import type { FileReport } from "../io/process.ts";
 
 export interface SummaryJson {
@@ -10,6 +11,8 @@ export interface SummaryJson {
   written: number;
   /** Reports taken from the result cache (--cache). */
   fromCache: number;
+  /** Changes and side files applied that are unsafe (may change what the image does). */
+  unsafeChanges: number;
   /** Transform id → changes applied. */
   changesByTransform: Record<string, number>;
   /** `transform: reason` → refusals, most frequent first. */
@@ -33,6 +36,8 @@ export interface RenderOptions {
  * counts) are folded so that the same refusal groups together.
  */
 export function reasonKey(transform: string, reason: string): string {
+  // Each change --safe held back has its own message: one group per transform.
+  if (reason.startsWith(UNSAFE_NOT_APPLIED)) return `${transform}: ${UNSAFE_NOT_APPLIED}`;
   return `${transform}: ${reason.replace(/\b(line|lines|stage) \d+(-\d+)?/g, "$1 N")}`;
 }
 
@@ -52,6 +57,7 @@ export function createSummary() {
   let errors = 0;
   let written = 0;
   let fromCache = 0;
+  let unsafeChanges = 0;
   const byTransform = new Map<string, number>();
   const byReason = new Map<string, number>();
   const byKind = new Map<string, number>();
@@ -69,6 +75,8 @@ export function createSummary() {
       if (report.written.length > 0) written++;
       if (report.cached) fromCache++;
       for (const c of report.changes) inc(byTransform, c.transform);
+      for (const c of report.changes) if (c.applicability === "unsafe") unsafeChanges++;
+      for (const f of report.sideFiles) if (f.applicability === "unsafe") unsafeChanges++;
       for (const r of report.refusals) inc(byReason, reasonKey(r.transform, r.reason));
     },
 
@@ -86,6 +94,7 @@ export function createSummary() {
         errors,
         written,
         fromCache,
+        unsafeChanges,
         changesByTransform: Object.fromEntries(sorted(byTransform)),
         refusalsByReason: Object.fromEntries(sorted(byReason)),
         errorsByKind: Object.fromEntries(sorted(byKind)),
@@ -113,6 +122,10 @@ export function createSummary() {
         lines.push("  changes by transform:");
         for (const [id, n] of sorted(byTransform)) lines.push(`    ${String(n).padStart(6)}  ${id}`);
       }
+      if (unsafeChanges > 0)
+        lines.push(
+          `  ${thousands(unsafeChanges)} of the changes ${unsafeChanges === 1 ? "is" : "are"} unsafe (may change what the image does); --safe applies only safe ones`,
+        );
       if (byReason.size > 0) {
         const all = sorted(byReason);
         lines.push(`  refusals by reason${all.length > top ? ` (top ${top} of ${all.length})` : ""}:`);

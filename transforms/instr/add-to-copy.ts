@@ -41,7 +41,8 @@ function addWords(instr: Instr, text: string): string[] | null {
   }
 }
 
-type Verdict = { ok: true } | { ok: false; refuse: string | null };
+/** `unchecked`: the source is not in the build context, so its content could not rule out an archive. */
+type Verdict = { ok: true; unchecked?: boolean } | { ok: false; refuse: string | null };
 
 // A verdict depends only on the source and the build context: a wildcard
 // over a large folder reads its files once, not once per look at the file.
@@ -68,7 +69,7 @@ function judgeSource(src: string, context: BuildContext): Verdict {
       if (/[*?\]]$/.test(pattern) || ARCHIVE_NAME.test(pattern.replace(/[*?]/g, "x"))) {
         return { ok: false, refuse: `source '${src}' is a wildcard that could match an archive` };
       }
-      return { ok: true };
+      return { ok: true, unchecked: true };
     }
     for (const m of matches) {
       const v = judgeSource(dir ? `${dir}/${m}` : m, context);
@@ -77,7 +78,8 @@ function judgeSource(src: string, context: BuildContext): Verdict {
     return { ok: true };
   }
   if (ARCHIVE_NAME.test(rel)) return { ok: false, refuse: null }; // ADD extracts it: legitimate use
-  if (rel !== "" && context.exists(rel) && !context.isDirectory(rel)) {
+  if (rel !== "" && !context.exists(rel)) return { ok: true, unchecked: true };
+  if (rel !== "" && !context.isDirectory(rel)) {
     const start = context.readStart(rel, ARCHIVE_MAGIC_BYTES);
     if (start === undefined)
       return { ok: false, refuse: `source '${src}' could not be read to rule out an archive` };
@@ -110,7 +112,9 @@ export const addToCopy: Transform = {
     "the same. Sources with variables, wildcards that could match an archive, files whose content is an archive, " +
     "ADD-only flags (--checksum, --keep-git-dir, --unpack) and git URLs are left alone. When the build context is " +
     "not available, archives are recognised by their name, as hadolint does.",
-  safety: "safe",
+  applicability: "safe",
+  applicabilityNote:
+    "COPY does what ADD does for files that are neither URLs nor archives. A change whose source is not in the build context (so its content could not be checked for an archive) is unsafe.",
   rules: RULES,
   run({ model, context }) {
     const changes: Change[] = [];
@@ -131,9 +135,11 @@ export const addToCopy: Transform = {
       const words = addWords(instr, model.text);
       if (!words || words.length < 2) continue;
       let verdict: Verdict = { ok: true };
+      let unchecked = false;
       for (const src of words.slice(0, -1)) {
         verdict = verdicts(context, src, () => judgeSource(src, context));
         if (!verdict.ok) break;
+        unchecked ||= verdict.unchecked === true;
       }
       if (!verdict.ok) {
         if (verdict.refuse)
@@ -143,8 +149,11 @@ export const addToCopy: Transform = {
       changes.push({
         edits: [{ ...instr.keywordSpan, text: matchCase(instr.keywordText, "COPY") }],
         line: instr.line,
-        message: "ADD of local files → COPY",
+        message: unchecked
+          ? "ADD of local files → COPY (a source is not in the build context: not checked for an archive)"
+          : "ADD of local files → COPY",
         rules: RULES,
+        ...(unchecked ? { applicability: "unsafe" as const } : {}),
       });
     }
     return { changes, refusals };

@@ -72,7 +72,9 @@ export const cdToWorkdir: Transform = {
     "image's default working directory) would otherwise see the new directory. It is refused when the previous " +
     "directory is not known (set by the base image). One difference is accepted: WORKDIR creates a missing folder " +
     "where `cd` would fail the build, so a Dockerfile that built before builds the same after.",
-  safety: "safe",
+  applicability: "safe",
+  applicabilityNote:
+    "The RUN runs in the same folder, and the previous WORKDIR is restored for what follows.",
   rules: RULES,
   // Each rewrite splits a RUN; the RUNs after it are read again with the new WORKDIRs.
   multiPass: true,

@@ -84,7 +84,8 @@ export const envKeyValue: Transform = {
     "`ENV A b c` the value is `b c`. The value is rewritten as one word with the same meaning: unchanged when it " +
     "has no blanks, otherwise double-quoted with quotes and escapes converted so variables still expand and " +
     "literal text stays literal. Continuation lines are kept inside the quotes.",
-  safety: "safe",
+  applicability: "safe",
+  applicabilityNote: "The value is rewritten with the same meaning.",
   rules: RULES,
   run({ model }) {
     const changes: Change[] = [];

@@ -91,7 +91,9 @@ export const execFormCmd: Transform = {
     "when the per-transform option `entrypoint` is true and the stage has no CMD: a shell-form ENTRYPOINT ignores " +
     "CMD and `docker run` arguments, an exec-form one appends them, so that rewrite changes what `docker run image " +
     "args` does.",
-  safety: "safe",
+  applicability: "unsafe",
+  applicabilityNote:
+    "The program, not /bin/sh, becomes PID 1 (where the shell did not exec it already), so `docker stop`'s SIGTERM now reaches the app.",
   rules: RULES,
   options: {
     entrypoint: {

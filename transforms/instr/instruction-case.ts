@@ -9,7 +9,8 @@ export const instructionCase: Transform = {
     "Mixed-case keywords make a Dockerfile harder to scan and BuildKit warns about them. Keywords are case-" +
     "insensitive, so writing them all in the file's majority case (upper on a tie) changes nothing but the " +
     "text; `AS` follows the case of its `FROM`. ONBUILD trigger instructions are left as written.",
-  safety: "safe",
+  applicability: "safe",
+  applicabilityNote: "Keywords are case-insensitive.",
   rules: RULES,
   run({ model }) {
     let upper = 0;

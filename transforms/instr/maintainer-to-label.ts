@@ -12,7 +12,9 @@ export const maintainerToLabel: Transform = {
     "`org.opencontainers.image.authors` is what registries and scanners read. The value is copied literally " +
     "(LABEL expands variables, so `$`, quotes and the escape character are escaped). A stage that already has " +
     "that label is left alone.",
-  safety: "safe",
+  applicability: "safe",
+  applicabilityNote:
+    "Only image metadata changes: the deprecated Author field becomes the OCI authors label.",
   rules: RULES,
   run({ model }) {
     const changes: Change[] = [];

@@ -57,13 +57,15 @@ export const nonRootUser: Transform = {
     "the base image ships a known unprivileged user: `node` in the official node images, `nonroot` in " +
     "gcr.io/distroless (its :nonroot tags and Chainguard images already run as non-root). USER goes after the " +
     "last RUN/COPY/ADD/WORKDIR, so everything is still built as root and stays world-readable as before. It is " +
-    "opinionated: an app that writes into root-owned folders would fail at run time, so dfopt refuses when the " +
+    "unsafe: an app that writes into root-owned folders would fail at run time, so dfopt refuses when the " +
     "stage declares a VOLUME, exposes a port below 1024, switches users itself (gosu, su-exec, setpriv), creates " +
     "its own user or starts through an entrypoint script. USER is inherited, so it is never added to an image " +
     "meant to be extended (ONBUILD triggers, or no CMD or ENTRYPOINT of its own): the RUNs of every image built " +
     "from it would no longer run as root. Windows images are left alone; elsewhere dfopt only reports that the " +
     "final stage runs as root.",
-  safety: "opinionated",
+  applicability: "unsafe",
+  applicabilityNote:
+    "The container runs as an unprivileged user, and an app (or an image built FROM this one) that writes to root-owned paths fails.",
   rules: RULES,
   run({ model }) {
     const changes: Change[] = [];
@@ -86,6 +88,8 @@ export const nonRootUser: Transform = {
       return { changes, refusals };
     }
     const img = rootImage(model, final);
+    // an image that already runs as a non-root user needs nothing, base image or not
+    if (img && knownUser(img.name, img.tag) === null) return { changes, refusals };
     const line = final.from.line;
     const report = (why: string) =>
       refusals.push({ line, reason: `final stage runs as root; ${why}`, rules: RULES });

@@ -2,39 +2,20 @@ import type { DockerfileModel, Instr, Stage } from "../../src/engine/parse.ts";
 import { shellOf, visit } from "../../src/engine/shell.ts";
 import { indentAt } from "../../src/engine/style.ts";
 import type { Change, Refusal, Transform } from "../../src/engine/types.ts";
-import { matchCase, rootImage, stageChain, insertionPointBefore } from "./util.ts";
+import { matchCase, rootImage, stageChain, insertionPointBefore, OFFICIAL_DEBIAN_FAMILY } from "./util.ts";
 
 const RULES = ["DL4006"];
 const SHELL_JSON = '["/bin/bash", "-o", "pipefail", "-c"]';
 
 /** Official images known to ship /bin/bash in every non-alpine variant. */
 const BASH_IMAGES = new Set([
-  "debian",
-  "ubuntu",
-  "node",
-  "python",
-  "golang",
-  "eclipse-temurin",
-  "maven",
-  "gradle",
-  "rust",
-  "buildpack-deps",
+  ...OFFICIAL_DEBIAN_FAMILY,
   "centos",
   "fedora",
   "amazonlinux",
-  "ruby",
-  "php",
-  "openjdk",
   "rockylinux",
   "almalinux",
   "oraclelinux",
-  "perl",
-  "elixir",
-  "erlang",
-  "haskell",
-  "julia",
-  "r-base",
-  "swift",
   "redhat/ubi8",
   "redhat/ubi9",
   "mcr.microsoft.com/devcontainers/base",
@@ -91,12 +72,13 @@ export const shellPipefail: Transform = {
   rationale:
     "In `RUN curl ... | tar x` only the last command's status counts, so a failed download still builds. " +
     '`SHELL ["/bin/bash", "-o", "pipefail", "-c"]` makes such failures fail the build — that is the point, ' +
-    "and why this repair is opinionated: a build that silently ignored a pipe failure will now stop. It is only " +
+    "and why this repair is unsafe: a build that silently ignored a pipe failure will now stop. It is only " +
     "added where the base image is known to ship bash (official Debian/Ubuntu/RHEL-family images and the language " +
     "images built on them, not alpine, busybox, distroless or unknown images), once per stage, never when the " +
     "stage (or the stage it builds on) already sets SHELL. RUNs that echo backslash escapes (dash and bash differ) " +
     "are refused. When a shell-form CMD/ENTRYPOINT/HEALTHCHECK follows, SHELL is reset to /bin/sh before it.",
-  safety: "opinionated",
+  applicability: "unsafe",
+  applicabilityNote: "A RUN whose pipe fails early now fails the build that used to pass.",
   rules: RULES,
   run({ model }) {
     const changes: Change[] = [];

@@ -57,6 +57,34 @@ export function rootImage(
   return { name: shortImageName(img.name), tag: img.tag ? img.tag.toLowerCase() : null, raw: img.raw };
 }
 
+/**
+ * Official Docker Hub images built on the official Debian or Ubuntu images
+ * (in their non-alpine variants): they ship bash, and their
+ * /etc/apt/apt.conf.d/docker-clean deletes downloaded .deb files.
+ */
+export const OFFICIAL_DEBIAN_FAMILY: ReadonlySet<string> = new Set([
+  "debian",
+  "ubuntu",
+  "buildpack-deps",
+  "node",
+  "python",
+  "golang",
+  "ruby",
+  "php",
+  "perl",
+  "rust",
+  "openjdk",
+  "eclipse-temurin",
+  "maven",
+  "gradle",
+  "elixir",
+  "erlang",
+  "haskell",
+  "julia",
+  "r-base",
+  "swift",
+]);
+
 /** Whether the image is a Windows image (paths and shells differ). */
 export function isWindowsImage(name: string, tag: string | null): boolean {
   return /windows|servercore|nanoserver/.test(name) || /windows|servercore|nanoserver|ltsc/.test(tag ?? "");

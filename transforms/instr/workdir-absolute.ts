@@ -11,7 +11,8 @@ export const workdirAbsolute: Transform = {
     "A relative WORKDIR resolves against whatever the working directory was, which may come from the base image " +
     "(golang's is /go, not /). dfopt resolves it only against an absolute WORKDIR set earlier in the same stage " +
     "(or in the stage it builds on, or `/` for scratch), so the resulting path is the one Docker would use.",
-  safety: "safe",
+  applicability: "safe",
+  applicabilityNote: "The absolute path is the one Docker resolves the relative WORKDIR to.",
   rules: RULES,
   run({ model }) {
     const changes: Change[] = [];

@@ -51,7 +51,8 @@ export const apkNoCache: Transform = {
     "`apk update &&` just before is then redundant and is removed, but only when every apk call in the " +
     "RUN is an `apk add` that uses --no-cache and the update opens the RUN or follows `&&`. RUNs with a " +
     "cache mount on the apk cache are left alone.",
-  safety: "safe",
+  applicability: "safe",
+  applicabilityNote: "apk installs the same packages; only its index cache is left out of the layer.",
   rules: ["DL3019", "DS-0025"],
   // Dropping `apk update` waits for the --no-cache repairs of the RUNs after it.
   multiPass: true,

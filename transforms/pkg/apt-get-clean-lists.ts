@@ -63,7 +63,9 @@ export const aptGetCleanLists: Transform = {
     "so nothing in that RUN loses the lists. It is only added when no later RUN in the stage (or in a " +
     "stage built FROM it) could read the lists without running apt-get update itself, and not when " +
     "the lists live in a cache mount.",
-  safety: "safe",
+  applicability: "safe",
+  applicabilityNote:
+    "The lists are deleted at the end of the RUN that downloaded them, and only when no later RUN, ONBUILD or start-up command of the image could read them without its own update. An image built FROM this one must run apt-get update before it installs, as it must on the official images.",
   rules: ["DL3009"],
   run({ model }) {
     const changes = [];

@@ -7,14 +7,16 @@ export const aptGetNoInstallRecommends: Transform = {
   rationale:
     "apt-get installs 'Recommends' packages by default, often tens of megabytes nobody uses in a " +
     "container. hadolint (DL3015) and Trivy (DS-0029) ask for --no-install-recommends and most teams " +
-    "expect it. It is opinionated, not safe: it changes which packages get installed, and an app may " +
+    "expect it. It is unsafe: it changes which packages get installed, and an app may " +
     "rely on a recommended package (e.g. ca-certificates via curl, or fonts). Check the image after " +
     "applying it, or suppress it with `# hadolint ignore=DL3015`. Because dfopt must not break a " +
     "working image by default, this repair is off unless enabled (`--only`, or " +
     '`"transforms": {"apt-get-no-install-recommends": true}` in dfopt.config.json). ' +
     "Installs that ask for recommends " +
     "explicitly (--install-recommends, APT::Install-Recommends) are left alone.",
-  safety: "opinionated",
+  applicability: "unsafe",
+  applicabilityNote:
+    "Recommended packages (ca-certificates, fonts, ...) are no longer installed, and an app may need one.",
   defaultOff: true,
   rules: ["DL3015", "DS-0029"],
   run({ model }) {

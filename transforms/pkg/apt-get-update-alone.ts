@@ -41,7 +41,9 @@ export const aptGetUpdateAlone: Transform = {
     "in front of the whole script, grouped: `apt-get update && ( ... )`. Refused when one of those RUNs " +
     "cannot be read, runs a script, runs under a non-POSIX SHELL or ends in a background job, and when a " +
     "comment sits on the RUN (it may be a suppression for the next instruction).",
-  safety: "safe",
+  applicability: "safe",
+  applicabilityNote:
+    "Every install that read the standalone update's lists runs the same update right before it, in its own RUN; no RUN that could read them is left without.",
   rules: ["DS-0017"],
   run({ model }) {
     const changes = [];

@@ -36,7 +36,9 @@ export const aptGetYes: Transform = {
     "Without -y, apt-get asks for confirmation; in a build there is no terminal, so apt-get aborts " +
     "whenever it would ask (e.g. when extra dependencies are pulled in). Adding -y only answers the " +
     "prompt apt-get would otherwise fail on; `-qq` and `yes |` already answer it and are left alone.",
-  safety: "safe",
+  applicability: "safe",
+  applicabilityNote:
+    "apt-get asks only when it would abort a build without a terminal, so a build that succeeded is unchanged.",
   rules: ["DL3014", "DS-0021"],
   run({ model }) {
     const changes = [];

@@ -1,5 +1,15 @@
-import type { Transform } from "../../src/engine/types.ts";
+import type { DockerfileModel, Instr } from "../../src/engine/parse.ts";
+import type { Applicability, Transform } from "../../src/engine/types.ts";
+import { OFFICIAL_DEBIAN_FAMILY, rootImage } from "../instr/util.ts";
 import { change, refusal, runScripts, toolCalls } from "./shell-edits.ts";
+
+/** Safe where the base image already deletes what apt-get keeps; unsafe where it is not known to. */
+function applicabilityOn(model: DockerfileModel, instr: Instr): Applicability {
+  const stage = model.stages[instr.stage];
+  const img = stage ? rootImage(model, stage) : null;
+  const known = img !== null && OFFICIAL_DEBIAN_FAMILY.has(img.name) && !/alpine|windows/.test(img.tag ?? "");
+  return known ? "safe" : "unsafe";
+}
 
 /** `apt` subcommands that mean the same with `apt-get`. */
 const SAME = new Set([
@@ -22,10 +32,12 @@ export const aptToAptGet: Transform = {
     "apt is meant for people at a terminal: its output and options may change between releases and it " +
     "warns so on every call. apt-get has the same install/update/remove/purge/autoremove semantics with " +
     "a stable interface. `apt upgrade` is not rewritten (it also installs new dependencies, unlike " +
-    "`apt-get upgrade`), nor apt-only subcommands (list, search, show). Opinionated because apt deletes " +
+    "`apt-get upgrade`), nor apt-only subcommands (list, search, show). Unsafe because apt deletes " +
     "downloaded .deb files after installing while apt-get keeps them unless the image cleans them " +
     "(the official Debian and Ubuntu images do, with docker-clean).",
-  safety: "opinionated",
+  applicability: "unsafe",
+  applicabilityNote:
+    "apt deletes the downloaded .deb files after installing and apt-get keeps them, so on a base image that does not clean them the image grows. Safe on the official Debian and Ubuntu images and the official images built on them, which clean them (docker-clean).",
   rules: ["DL3027"],
   run({ model }) {
     const changes = [];
@@ -47,15 +59,16 @@ export const aptToAptGet: Transform = {
           }
           continue;
         }
-        changes.push(
-          change(
+        changes.push({
+          ...change(
             model,
             name.start,
             [{ start: name.end, end: name.end, text: "-get" }],
             `apt ${call.sub.value} → apt-get ${call.sub.value}`,
             ["DL3027"],
           ),
-        );
+          applicability: applicabilityOn(model, rs.instr),
+        });
       }
     }
     return { changes, refusals };

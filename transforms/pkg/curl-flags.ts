@@ -51,10 +51,12 @@ export const curlFlags: Transform = {
     "Without -f, curl saves a 404/500 error page as if it were the file and exits 0, so the build goes on " +
     "with a broken artifact (or pipes HTML into sh/tar); without -L a moved URL saves the redirect page. " +
     "Only downloads are touched: curl with -o/-O/--output, redirected to a file, or piped into another " +
-    "command; requests with -X/-d/-F/-T/-I are not. Opinionated because -f turns a silent bad download " +
+    "command; requests with -X/-d/-F/-T/-I are not. Unsafe because -f turns a silent bad download " +
     "into a failing build. HEALTHCHECK curl is left alone (reported): adding -f there would start marking " +
     "containers unhealthy whose probed path answers 4xx, which changes how they run.",
-  safety: "opinionated",
+  applicability: "unsafe",
+  applicabilityNote:
+    "-f fails a build whose download returned an HTTP error page, and -L saves the redirect's target instead of the redirect page.",
   rules: ["curlUseFlagF", "curlUseFlagL"],
   run({ model }) {
     const changes = [];

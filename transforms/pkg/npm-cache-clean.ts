@@ -50,7 +50,9 @@ export const npmCacheClean: Transform = {
     "which does not copy caches from the home directory. Skipped when the cache is a cache mount, " +
     "relocated by npm_config_cache/YARN_CACHE_FOLDER, or already cleaned. yarn is changed only when the " +
     "build context proves Yarn 1 (under Yarn 2+ the cache can be the project's package store).",
-  safety: "safe",
+  applicability: "safe",
+  applicabilityNote:
+    "Only the download cache in the home folder goes; node_modules and global installs stay.",
   rules: ["DL3060"],
   run({ model, context }) {
     const changes: Change[] = [];

@@ -290,7 +290,9 @@ export const npmCi: Transform = {
     "npm-shrinkwrap.json) from the same folder of the build context, not excluded by .dockerignore, whose " +
     "dependencies agree (npm ci fails on a stale lock), on a node:10+ base image (npm ci needs npm 5.7), " +
     "with flags npm ci accepts. Otherwise it refuses and says why.",
-  safety: "safe",
+  applicability: "unsafe",
+  applicabilityNote:
+    "npm ci installs exactly the lock file: where the lock is out of date in ways dfopt does not check (nested dependencies, an older lockfileVersion), npm install would have repaired it and npm ci fails or installs another tree.",
   rules: [],
   run({ model, context }) {
     const changes: Change[] = [];

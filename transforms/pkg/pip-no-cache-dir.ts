@@ -17,7 +17,8 @@ export const pipNoCacheDir: Transform = {
     "layer. --no-cache-dir installs the same packages without keeping it. Skipped when the cache is " +
     "wanted or already off: PIP_NO_CACHE_DIR set by ENV/ARG or on the command, --cache-dir given, or " +
     "a RUN --mount=type=cache on the pip cache.",
-  safety: "safe",
+  applicability: "safe",
+  applicabilityNote: "pip installs the same packages; only its download cache is left out of the layer.",
   rules: ["DL3042"],
   run({ model }) {
     const changes = [];

@@ -24,7 +24,9 @@ export const splitStages: Transform = {
     "The rewrite keeps the original build steps in a `build` stage and copies only what the app needs " +
     "into a slim runtime image running as a non-root user; it refuses whenever it cannot prove the " +
     "result still builds and runs the same app.",
-  safety: "opinionated",
+  applicability: "unsafe",
+  applicabilityNote:
+    "The app then runs on another base image (slim, alpine or distroless), as a non-root user, without dev dependencies and build tools.",
   rules: ["DL3002"],
   options: {
     goRuntime: {
