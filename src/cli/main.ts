@@ -8,6 +8,7 @@ import { discover, parseShard, shardFiles } from "../io/discover.ts";
 import { processAll } from "../io/pool.ts";
 import type { FileReport, ProcessSettings } from "../io/process.ts";
 import { colorizeDiff } from "../report/diff.ts";
+import { describeVerification } from "../verify/report.ts";
 import { jsonFileEntry } from "../report/json.ts";
 import { createJsonlWriter } from "../report/jsonl.ts";
 import { createMarkdownReport } from "../report/markdown.ts";
@@ -46,6 +47,10 @@ interface CliOptions {
   color?: boolean;
   cache?: boolean;
   cacheLocation?: string;
+  verify?: boolean;
+  builder?: "docker" | "podman" | "buildah";
+  buildxBuilder?: string;
+  smoke?: string;
 }
 
 export interface CliIo {
@@ -78,6 +83,7 @@ Examples:
   dfopt --format sarif repos/ > dfopt.sarif
   dfopt --shard 1/4 --report migration.md repos/
   dfopt --cache repos/               review again: unchanged files come from the cache
+  dfopt --write --verify services/api    keep only rewrites a real build proves
   dfopt verify Dockerfile --smoke "node -e 'console.log(1)'"
 `;
 
@@ -133,12 +139,21 @@ function buildProgram(io: CliIo, run: (paths: string[], opts: CliOptions) => Pro
     )
     .option("--cache-location <dir>", `folder for --cache (default: ${DEFAULT_CACHE_DIR}); implies --cache`)
     .option("--no-color", "never color the diff")
+    .option(
+      "--verify",
+      "build the original and candidate rewrites, run them, and keep the smallest that behaves the same",
+    )
+    .addOption(builderOption())
+    .option("--buildx-builder <name>", "docker: the buildx builder to build with (e.g. a remote BuildKit)")
+    .option("--smoke <cmd>", "--verify: command to run in every image instead of its own command")
     .addHelpText("after", HELP_AFTER)
     .configureOutput({
       writeOut: (s) => io.stdout.write(s),
       writeErr: (s) => io.stderr.write(s),
     })
     .exitOverride()
+    // the verify subcommand's own --context and --format must not be taken by the main command
+    .enablePositionalOptions()
     .action(async (paths: string[], opts: CliOptions) => {
       program.setOptionValue("__exit", await run(paths, opts));
     });
@@ -151,17 +166,41 @@ function buildProgram(io: CliIo, run: (paths: string[], opts: CliOptions) => Pro
     .argument("<dockerfile>", "the Dockerfile to verify")
     .option("--context <dir>", "build context (default: the Dockerfile's folder)")
     .option("--smoke <cmd>", "command to run in both images instead of the image's own command")
+    .addOption(builderOption())
+    .option("--buildx-builder <name>", "docker: the buildx builder to build with")
     .addOption(
       new Option("-f, --format <format>", "output format").choices(["table", "json"]).default("table"),
     )
-    .action(
-      async (dockerfile: string, opts: { context?: string; smoke?: string; format: "table" | "json" }) => {
-        const { runVerify } = await import("../verify/index.ts");
-        const code = await runVerify({ dockerfile, ...opts, stdout: io.stdout, stderr: io.stderr });
-        program.setOptionValue("__exit", code);
-      },
-    );
+    .action(async (dockerfile: string, opts: Omit<VerifyCliOptions, "dockerfile">) => {
+      const { runVerify } = await import("../verify/index.ts");
+      const code = await runVerify({
+        ...opts,
+        dockerfile: path.resolve(io.cwd, dockerfile),
+        shown: dockerfile,
+        context: opts.context && path.resolve(io.cwd, opts.context),
+        stdout: io.stdout,
+        stderr: io.stderr,
+      });
+      program.setOptionValue("__exit", code);
+    });
   return program;
+}
+
+interface VerifyCliOptions {
+  dockerfile: string;
+  context?: string;
+  smoke?: string;
+  format: "table" | "json";
+  builder?: "docker" | "podman" | "buildah";
+  buildxBuilder?: string;
+}
+
+function builderOption(): Option {
+  return new Option("--builder <name>", "builder for verification (default: the first found)").choices([
+    "docker",
+    "podman",
+    "buildah",
+  ]);
 }
 
 export async function main(argv: string[], io: CliIo): Promise<number> {
@@ -241,6 +280,11 @@ async function runFiles(paths: string[], opts: CliOptions, io: CliIo): Promise<n
     }
   }
 
+  if ((opts.builder || opts.buildxBuilder || opts.smoke) && !opts.verify)
+    return fail("--builder, --buildx-builder and --smoke need --verify");
+  if (opts.buildxBuilder && opts.builder && opts.builder !== "docker")
+    return fail("--buildx-builder works with --builder docker only");
+
   const started = Date.now();
   // Paths are relative to io.cwd (the process's own folder in real use, a temp folder in tests).
   const inputs = io.cwd === process.cwd() ? paths : paths.map((p) => path.resolve(io.cwd, p));
@@ -266,6 +310,9 @@ async function runFiles(paths: string[], opts: CliOptions, io: CliIo): Promise<n
     cwd: io.cwd,
   };
   if (cacheDir) settings.cache = { dir: cacheDir, key: resultCacheKey(settings) };
+  // --verify: the workers only plan (nothing written, nothing cached); real builds decide what is kept
+  const verifier = opts.verify ? await rewriteVerifier(settings, opts, io) : undefined;
+  if (verifier === null) return EXIT_ERROR;
 
   // Per-file refusals for small runs or --explain; a bulk run gets them
   // counted by reason in the summary instead.
@@ -297,10 +344,22 @@ async function runFiles(paths: string[], opts: CliOptions, io: CliIo): Promise<n
     }
   };
 
-  await processAll(files, settings, Math.max(1, Math.min(jobs, files.length)), onReport, {
-    threads: jobs > 0,
-  });
+  let verified = Promise.resolve();
+  const emit = verifier
+    ? (report: FileReport) => {
+        verified = verified.then(async () => onReport(await verifier.verify(report)));
+      }
+    : onReport;
+  await processAll(
+    files,
+    verifier ? { ...settings, mode: "diff", cache: null } : settings,
+    Math.max(1, Math.min(jobs, files.length)),
+    emit,
+    { threads: jobs > 0 },
+  );
+  await verified;
   progress.done();
+  if (verifier && !opts.quiet) io.stderr.write(verifier.summary() + "\n");
 
   const errors = summary.toJSON().errors;
   if (format === "json") {
@@ -350,6 +409,8 @@ function printHuman(
       io.stderr.write(`${where}: left alone [${r.transform}]: ${r.reason}\n`);
     }
   }
+  if (report.verify && !opts.quiet)
+    io.stderr.write(`${report.path}: ${describeVerification(report.verify)}\n`);
   if (!report.changed) return;
   if (mode === "check") io.stdout.write(`${report.path}\n`);
   else if (mode === "write") {
@@ -365,4 +426,18 @@ function isDirectory(p: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** --verify: the builder found, or null after telling why none was (exit 2). */
+async function rewriteVerifier(settings: ProcessSettings, opts: CliOptions, io: CliIo) {
+  const { createRewriteVerifier, noBuilderMessage } = await import("../verify/files.ts");
+  const verifier = await createRewriteVerifier(settings, {
+    builder: opts.builder,
+    buildxBuilder: opts.buildxBuilder,
+    smoke: opts.smoke,
+    log: opts.quiet ? undefined : (line) => io.stderr.write(`dfopt: ${line}\n`),
+  });
+  if (!verifier)
+    io.stderr.write(`dfopt: --verify: ${noBuilderMessage(opts.builder ?? process.env.DFOPT_BUILDER)}\n`);
+  return verifier;
 }

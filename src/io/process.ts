@@ -10,6 +10,7 @@ import { unifiedDiff } from "../report/diff.ts";
 import { cachedReport, forgetMadeFolders, probeFor, storeReport, type ResultCacheSettings } from "./cache.ts";
 import { folderContext, type FolderContext } from "./context.ts";
 import { writeFileAtomic } from "./write.ts";
+import type { FileVerification } from "../verify/rewrite.ts";
 
 /** Plain, serialisable settings: the same object drives in-process and worker-thread runs. */
 export interface ProcessSettings {
@@ -71,6 +72,8 @@ export interface FileReport {
   sideFiles: SideFileReport[];
   /** Taken from the result cache (--cache), not computed in this run. */
   cached?: boolean;
+  /** --verify: what the real builds proved (src/verify/files.ts). */
+  verify?: FileVerification;
 }
 
 export function relativePath(file: string, cwd: string): string {

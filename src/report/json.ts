@@ -1,4 +1,5 @@
 import type { FileReport } from "../io/process.ts";
+import { verificationJson } from "../verify/report.ts";
 
 /** One entry of the `--format json` document's `files` array (also one line of jsonl). */
 export function jsonFileEntry(report: FileReport) {
@@ -23,5 +24,6 @@ export function jsonFileEntry(report: FileReport) {
     error: report.error
       ? { kind: report.error.kind, message: report.error.message, line: report.error.line }
       : null,
+    ...(report.verify ? { verify: verificationJson(report.verify) } : {}),
   };
 }

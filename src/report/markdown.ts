@@ -2,6 +2,7 @@ import fs from "node:fs";
 import path from "node:path";
 import type { FileReport } from "../io/process.ts";
 import { jsonFileEntry } from "./json.ts";
+import type { verificationJson } from "../verify/report.ts";
 
 /** What the report keeps per file: the JSON entry (no diff, no file contents). */
 type FileEntry = ReturnType<typeof jsonFileEntry>;
@@ -144,6 +145,12 @@ export function createMarkdownReport(cwd: string, inputs: string[] = []) {
           }
           out.push("");
         }
+        const verified = g.entries.filter((e) => e.verify);
+        if (verified.length > 0) {
+          out.push("### Real builds (--verify)", "");
+          for (const e of verified) out.push(...verificationMarkdown(e.path, e.verify!));
+          out.push("");
+        }
         const failed = g.entries.filter((e) => e.error);
         if (failed.length > 0) {
           out.push("### Errors", "");
@@ -169,3 +176,16 @@ function isDir(p: string): boolean {
 }
 
 export type MarkdownReport = ReturnType<typeof createMarkdownReport>;
+
+function verificationMarkdown(file: string, v: ReturnType<typeof verificationJson>): string[] {
+  const head = v.verified
+    ? `verified with ${mdEscape(v.builder)}: kept ${mdCode(v.kept ?? "")}, ${v.originalBytes ?? "?"} → ${v.newBytes ?? "?"} bytes`
+    : `**not verified** with ${mdEscape(v.builder)}: ${mdEscape(v.reason ?? "")}`;
+  const lines = [`- ${mdCode(file)}: ${head}`];
+  for (const c of v.candidates) {
+    if (c.outcome !== "failed") continue;
+    const why = (c.reason ?? "").trim().split("\n").pop() ?? "";
+    lines.push(`  - ${mdCode(c.rung)}: ${c.step} failed: ${mdEscape(why)}`);
+  }
+  return lines;
+}

@@ -1,4 +1,5 @@
 import type { Comparison, SideResult } from "./compare.ts";
+import type { FileVerification } from "./rewrite.ts";
 
 export function formatBytes(n: number | null | undefined): string {
   if (n === null || n === undefined) return "?";
@@ -183,4 +184,37 @@ export function renderE2eMarkdown(
   }
   if (meta.notes.length) out.push("", "## Notes", "", ...meta.notes.map((n) => `- ${n}`));
   return out.join("\n") + "\n";
+}
+
+/** The human line for a file's verification. */
+export function describeVerification(v: FileVerification): string {
+  const tried = v.candidates
+    .filter((c) => c.outcome === "failed")
+    .map((c) => `${c.rung}: ${c.step} failed (${(c.reason ?? "").trim().split("\n").pop()})`);
+  const head = v.verified
+    ? `verified with ${v.builder}: kept ${v.kept} (${formatBytes(v.originalBytes)} → ${formatBytes(v.newBytes)})`
+    : `NOT verified with ${v.builder}: ${v.originalBuilds ? "left unchanged" : "the original does not build"}`;
+  return [head, ...tried.map((t) => `  tried ${t}`)].join("\n");
+}
+
+/** Plain data for JSON, JSONL, SARIF properties and the markdown report. */
+export function verificationJson(v: FileVerification) {
+  return {
+    verified: v.verified,
+    builder: v.builder,
+    ecosystem: v.ecosystem,
+    kept: v.kept,
+    originalBuilds: v.originalBuilds,
+    originalBytes: v.originalBytes,
+    newBytes: v.newBytes,
+    reason: v.reason,
+    candidates: v.candidates.map((c) => ({
+      rung: c.rung,
+      rungs: c.rungs,
+      outcome: c.outcome,
+      step: c.step,
+      reason: c.reason,
+      bytes: c.bytes,
+    })),
+  };
 }

@@ -1,0 +1,129 @@
+import fs from "node:fs";
+import path from "node:path";
+import { configFor, resolveTransforms } from "../config.ts";
+import { loadParsers } from "../engine/engine.ts";
+import { folderContext } from "../io/context.ts";
+import { relativePath, type FileReport, type ProcessSettings } from "../io/process.ts";
+import { writeFileAtomic } from "../io/write.ts";
+import { unifiedDiff } from "../report/diff.ts";
+import { BUILDER_ORDER, detectBuilder, makeBuilder, type BuilderName, type Probe } from "./builder.ts";
+import { verifyRewrite } from "./rewrite.ts";
+
+export type { FileVerification } from "./rewrite.ts";
+
+/** The id refusals from `--verify` carry. */
+export const VERIFY_ID = "verify";
+
+export interface RewriteVerifierOptions {
+  /** --builder: only this one; default: the first of docker (buildx), podman, buildah that works. */
+  builder?: BuilderName;
+  /** --buildx-builder (docker only). */
+  buildxBuilder?: string;
+  smoke?: string;
+  /** How long each container runs (default 20 s). */
+  timeoutSeconds?: number;
+  /** Progress lines (builds and runs). */
+  log?: (line: string) => void;
+  probe?: Probe;
+}
+
+export function noBuilderMessage(prefer: string | undefined): string {
+  const looked = prefer ? [prefer] : BUILDER_ORDER;
+  return `no container builder found: looked for ${looked
+    .map((b) => (b === "docker" ? "docker (buildx and a running daemon)" : b))
+    .join(", ")} on PATH`;
+}
+
+/**
+ * `--verify` on the rewrite path. `create` finds the builder (null: none found); `verify` takes the
+ * dry-run report of one file, proves a candidate rewrite by real builds, and returns the report of
+ * what is kept, writing it with --write. The user's files are read, and written only with --write.
+ */
+export async function createRewriteVerifier(settings: ProcessSettings, opts: RewriteVerifierOptions) {
+  const prefer = opts.builder ?? (process.env.DFOPT_BUILDER || undefined);
+  const found = await detectBuilder(opts.probe, prefer);
+  if (!found) return null;
+  await loadParsers();
+  const builder = makeBuilder(found.name, found.version, { buildxBuilder: opts.buildxBuilder });
+  let count = 0;
+  const totals = { verified: 0, unverified: 0, originalBroken: 0 };
+
+  async function verify(report: FileReport): Promise<FileReport> {
+    if (!report.changed || report.error) return report;
+    const file = path.resolve(settings.cwd, report.path);
+    const raw = fs.readFileSync(file, "utf8");
+    const config = configFor(file, settings);
+    const contextDir = settings.contextDir ?? path.dirname(file);
+    const context = folderContext(contextDir);
+    const { verification, kept } = await verifyRewrite({
+      builder,
+      builderVersion: found!.version,
+      raw,
+      contextDir,
+      context,
+      transforms: resolveTransforms(config, settings),
+      options: config.options,
+      smoke: opts.smoke,
+      timeoutMs: (opts.timeoutSeconds ?? 20) * 1000,
+      tagPrefix: `localhost/dfopt-verify-${process.pid}-${++count}`,
+      log: opts.log && ((l) => opts.log!(`${report.path}: ${l}`)),
+    });
+    if (verification.verified) totals.verified++;
+    else if (!verification.originalBuilds) totals.originalBroken++;
+    else totals.unverified++;
+    const out: FileReport = { ...report, verify: verification, diff: null, written: [] };
+    if (!kept) {
+      return {
+        ...out,
+        changed: false,
+        changes: [],
+        sideFiles: [],
+        refusals: [
+          ...report.refusals,
+          { transform: VERIFY_ID, line: null, reason: verification.reason ?? "not verified", rules: [] },
+        ],
+      };
+    }
+    const sides = kept.sideFiles.map((f) => ({
+      abs: path.join(contextDir, f.path),
+      before: context.readFile(f.path),
+      ...f,
+    }));
+    out.changes = kept.result.changes;
+    out.refusals = kept.result.refusals;
+    out.sideFiles = sides.map((f) => ({
+      path: relativePath(f.abs, settings.cwd),
+      message: f.message,
+      created: f.before === undefined,
+    }));
+    if (settings.computeDiff) {
+      let diff = kept.result.changed ? unifiedDiff(report.path, raw, kept.result.output) : "";
+      for (const f of sides)
+        diff += unifiedDiff(relativePath(f.abs, settings.cwd), f.before ?? null, f.content);
+      out.diff = diff;
+    }
+    if (settings.mode === "write") {
+      if (kept.result.changed) {
+        writeFileAtomic(file, kept.result.output);
+        out.written.push(report.path);
+      }
+      for (const f of sides) {
+        writeFileAtomic(f.abs, f.content);
+        out.written.push(relativePath(f.abs, settings.cwd));
+      }
+    }
+    return out;
+  }
+
+  return {
+    builder: found,
+    verify,
+    /** One line for the end of a run. */
+    summary(): string {
+      const parts = [`${totals.verified} rewrite${totals.verified === 1 ? "" : "s"} verified`];
+      if (totals.unverified) parts.push(`${totals.unverified} left unchanged (no candidate passed)`);
+      if (totals.originalBroken) parts.push(`${totals.originalBroken} whose original does not build`);
+      return `verify (${found!.version}): ${parts.join(", ")}`;
+    },
+  };
+}
