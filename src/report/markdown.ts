@@ -2,7 +2,7 @@ import fs from "node:fs";
 import path from "node:path";
 import type { FileReport } from "../io/process.ts";
 import { jsonFileEntry } from "./json.ts";
-import type { verificationJson } from "../verify/report.ts";
+import { builderLabel, type verificationJson } from "../verify/report.ts";
 
 /** What the report keeps per file: the JSON entry (no diff, no file contents). */
 type FileEntry = ReturnType<typeof jsonFileEntry>;
@@ -179,8 +179,8 @@ export type MarkdownReport = ReturnType<typeof createMarkdownReport>;
 
 function verificationMarkdown(file: string, v: ReturnType<typeof verificationJson>): string[] {
   const head = v.verified
-    ? `verified with ${mdEscape(v.builder)}: kept ${mdCode(v.kept ?? "")}, ${v.originalBytes ?? "?"} → ${v.newBytes ?? "?"} bytes`
-    : `**not verified** with ${mdEscape(v.builder)}: ${mdEscape(v.reason ?? "")}`;
+    ? `verified with ${mdEscape(builderLabel(v))}: kept ${mdCode(v.kept ?? "")}, ${v.originalBytes ?? "?"} → ${v.newBytes ?? "?"} bytes`
+    : `**not verified** with ${mdEscape(builderLabel(v))}: ${mdEscape(v.reason ?? "")}`;
   const lines = [`- ${mdCode(file)}: ${head}`];
   for (const c of v.candidates) {
     if (c.outcome !== "failed") continue;

@@ -3,7 +3,7 @@ import { pathToFileURL } from "node:url";
 import type { Transform } from "../engine/types.ts";
 import type { FileReport } from "../io/process.ts";
 import { VERSION } from "../version.ts";
-import { verificationJson } from "../verify/report.ts";
+import { builderLabel, verificationJson } from "../verify/report.ts";
 
 /** A SARIF text region (1-based lines and columns, UTF-16 code units). */
 export interface SarifRegion {
@@ -302,8 +302,8 @@ export function createSarifWriter(out: NodeJS.WritableStream, transforms: Transf
           level: v.verified ? "note" : "warning",
           message: {
             text: v.verified
-              ? `verified by a real build with ${v.builder}: kept ${v.kept}`
-              : `not verified with ${v.builder}: ${v.reason}`,
+              ? `verified by a real build with ${builderLabel(v)}: kept ${v.kept}`
+              : `not verified with ${builderLabel(v)}: ${v.reason}`,
           },
           locations: [location(report.path, null)],
           properties: { verify: v },

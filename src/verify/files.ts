@@ -57,7 +57,6 @@ export async function createRewriteVerifier(settings: ProcessSettings, opts: Rew
     const context = folderContext(contextDir);
     const { verification, kept } = await verifyRewrite({
       builder,
-      builderVersion: found!.version,
       raw,
       contextDir,
       context,

@@ -186,14 +186,19 @@ export function renderE2eMarkdown(
   return out.join("\n") + "\n";
 }
 
+/** "buildah version 1.28.2", "docker (github.com/docker/buildx v0.12.0)". */
+export function builderLabel(v: { builder: string; builderVersion: string }): string {
+  return v.builderVersion.startsWith(v.builder) ? v.builderVersion : `${v.builder} (${v.builderVersion})`;
+}
+
 /** The human line for a file's verification. */
 export function describeVerification(v: FileVerification): string {
   const tried = v.candidates
     .filter((c) => c.outcome === "failed")
     .map((c) => `${c.rung}: ${c.step} failed (${(c.reason ?? "").trim().split("\n").pop()})`);
   const head = v.verified
-    ? `verified with ${v.builder}: kept ${v.kept} (${formatBytes(v.originalBytes)} → ${formatBytes(v.newBytes)})`
-    : `NOT verified with ${v.builder}: ${v.originalBuilds ? "left unchanged" : "the original does not build"}`;
+    ? `verified with ${builderLabel(v)}: kept ${v.kept} (${formatBytes(v.originalBytes)} → ${formatBytes(v.newBytes)})`
+    : `NOT verified with ${builderLabel(v)}: ${v.originalBuilds ? "left unchanged" : "the original does not build"}`;
   return [head, ...tried.map((t) => `  tried ${t}`)].join("\n");
 }
 
@@ -202,6 +207,7 @@ export function verificationJson(v: FileVerification) {
   return {
     verified: v.verified,
     builder: v.builder,
+    builderVersion: v.builderVersion,
     ecosystem: v.ecosystem,
     kept: v.kept,
     originalBuilds: v.originalBuilds,

@@ -3,7 +3,7 @@ import os from "node:os";
 import path from "node:path";
 import { parseDockerfile } from "../engine/parse.ts";
 import type { BuildContext, Transform, TransformOptions } from "../engine/types.ts";
-import type { Builder, RunOutcome, RunRequest } from "./builder.ts";
+import type { Builder, BuilderName, RunOutcome, RunRequest } from "./builder.ts";
 import { releaseFolder, trackFolder } from "./cleanup.ts";
 import { copyContext, outputDifference, writeInCopy } from "./compare.ts";
 import { tail } from "./exec.ts";
@@ -27,8 +27,9 @@ export interface CandidateReport {
 /** The `verify` entry of a file's report. */
 export interface FileVerification {
   verified: boolean;
-  /** The builder and its version, e.g. "buildah version 1.28.2". */
-  builder: string;
+  builder: BuilderName;
+  /** What the builder says of its version, e.g. "buildah version 1.28.2". */
+  builderVersion: string;
   ecosystem: string | null;
   /** The rung kept, or null when no candidate passed (the file is then left as it is). */
   kept: string | null;
@@ -43,7 +44,6 @@ export interface FileVerification {
 
 export interface RewriteVerifyInput {
   builder: Builder;
-  builderVersion: string;
   raw: string;
   /** The user's build context folder (copied, never written) and its reader. */
   contextDir: string;
@@ -126,7 +126,8 @@ export async function verifyRewrite(input: RewriteVerifyInput): Promise<RewriteV
   }));
   const verification: FileVerification = {
     verified: false,
-    builder: input.builderVersion,
+    builder: builder.name,
+    builderVersion: builder.version,
     ecosystem,
     kept: null,
     originalBuilds: false,
