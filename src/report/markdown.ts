@@ -2,7 +2,7 @@ import fs from "node:fs";
 import path from "node:path";
 import type { FileReport } from "../io/process.ts";
 import { jsonFileEntry } from "./json.ts";
-import { builderLabel, type verificationJson } from "../verify/report.ts";
+import { builderLabel, reasonLine, type verificationJson } from "../verify/report.ts";
 
 /** What the report keeps per file: the JSON entry (no diff, no file contents). */
 type FileEntry = ReturnType<typeof jsonFileEntry>;
@@ -184,8 +184,7 @@ function verificationMarkdown(file: string, v: ReturnType<typeof verificationJso
   const lines = [`- ${mdCode(file)}: ${head}`];
   for (const c of v.candidates) {
     if (c.outcome !== "failed") continue;
-    const why = (c.reason ?? "").trim().split("\n").pop() ?? "";
-    lines.push(`  - ${mdCode(c.rung)}: ${c.step} failed: ${mdEscape(why)}`);
+    lines.push(`  - ${mdCode(c.rung)}: ${c.step} failed: ${mdEscape(reasonLine(c))}`);
   }
   return lines;
 }

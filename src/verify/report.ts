@@ -186,6 +186,15 @@ export function renderE2eMarkdown(
   return out.join("\n") + "\n";
 }
 
+/**
+ * The telling line of a candidate's failure: a build log ends with its error, a failed run starts
+ * with what the app printed (the builder's own exit lines follow).
+ */
+export function reasonLine(c: { step: string | null; reason: string | null }): string {
+  const lines = (c.reason ?? "").trim().split("\n");
+  return (c.step === "build" ? lines[lines.length - 1] : lines[0]) ?? "";
+}
+
 /** "buildah version 1.28.2", "docker (github.com/docker/buildx v0.12.0)". */
 export function builderLabel(v: { builder: string; builderVersion: string }): string {
   return v.builderVersion.startsWith(v.builder) ? v.builderVersion : `${v.builder} (${v.builderVersion})`;
@@ -195,7 +204,7 @@ export function builderLabel(v: { builder: string; builderVersion: string }): st
 export function describeVerification(v: FileVerification): string {
   const tried = v.candidates
     .filter((c) => c.outcome === "failed")
-    .map((c) => `${c.rung}: ${c.step} failed (${(c.reason ?? "").trim().split("\n").pop()})`);
+    .map((c) => `${c.rung}: ${c.step} failed (${reasonLine(c)})`);
   const head = v.verified
     ? `verified with ${builderLabel(v)}: kept ${v.kept} (${formatBytes(v.originalBytes)} → ${formatBytes(v.newBytes)})`
     : `NOT verified with ${builderLabel(v)}: ${v.originalBuilds ? "left unchanged" : "the original does not build"}`;
@@ -212,6 +221,7 @@ export function verificationJson(v: FileVerification) {
     kept: v.kept,
     originalBuilds: v.originalBuilds,
     originalBytes: v.originalBytes,
+    originalOutput: v.originalOutput,
     newBytes: v.newBytes,
     reason: v.reason,
     candidates: v.candidates.map((c) => ({

@@ -8,6 +8,7 @@ import { releaseFolder, trackFolder } from "./cleanup.ts";
 import { copyContext, outputDifference, writeInCopy } from "./compare.ts";
 import { tail } from "./exec.ts";
 import { candidatesFor, type Candidate } from "./ladder.ts";
+import { reasonLine } from "./report.ts";
 
 /** Where a candidate failed. */
 export type FailedStep = "build" | "run" | "output";
@@ -35,6 +36,8 @@ export interface FileVerification {
   kept: string | null;
   originalBuilds: boolean;
   originalBytes: number | null;
+  /** What the original did when run (its stdout, or HTTP status and body), the start of it. */
+  originalOutput: string | null;
   /** Bytes of the image kept; the original's when none was. */
   newBytes: number | null;
   candidates: CandidateReport[];
@@ -102,8 +105,9 @@ export function runRequestFor(raw: string, smoke: string | undefined, timeoutMs:
   return req;
 }
 
-const shortOutput = (r: RunOutcome) =>
-  JSON.stringify((r.http ? `HTTP ${r.http.status} ${r.http.body}` : r.stdout).slice(0, 200));
+const outputStart = (r: RunOutcome) =>
+  (r.http ? `HTTP ${r.http.status} ${r.http.body}` : r.stdout).slice(0, 200);
+const shortOutput = (r: RunOutcome) => JSON.stringify(outputStart(r));
 
 /**
  * Builds the original once, then each candidate rewrite (ladder order, most aggressive first) with
@@ -132,6 +136,7 @@ export async function verifyRewrite(input: RewriteVerifyInput): Promise<RewriteV
     kept: null,
     originalBuilds: false,
     originalBytes: null,
+    originalOutput: null,
     newBytes: null,
     candidates: reports,
     reason: null,
@@ -168,6 +173,7 @@ export async function verifyRewrite(input: RewriteVerifyInput): Promise<RewriteV
     verification.originalBytes = (await builder.inspect(original))?.bytes ?? null;
     log("run original");
     const reference = await builder.run(original, request);
+    verification.originalOutput = outputStart(reference);
     // a command that exits non-zero is behaviour to compare; one that cannot start is not
     if (!reference.ok && (reference.exitCode === null || request.http) && !reference.timedOut) {
       verification.reason = `the original does not run: ${tail(reference.error ?? "", 12)}`;
@@ -217,7 +223,7 @@ export async function verifyRewrite(input: RewriteVerifyInput): Promise<RewriteV
     }
     verification.newBytes = verification.originalBytes;
     verification.reason = `no candidate builds and behaves like the original: ${reports
-      .map((r) => `${r.rung}: ${r.step} failed (${lastLine(r.reason)})`)
+      .map((r) => `${r.rung}: ${r.step} failed (${reasonLine(r)})`)
       .join("; ")}`;
     return { verification, kept: null };
   } finally {
@@ -225,5 +231,3 @@ export async function verifyRewrite(input: RewriteVerifyInput): Promise<RewriteV
     releaseFolder(work);
   }
 }
-
-const lastLine = (s: string | null) => (s ?? "").trim().split("\n").pop() ?? "";
