@@ -276,6 +276,39 @@ describe("--verify outcomes", () => {
     expect(md).toMatch(/- `scratch`: run failed: error: open/);
   });
 
+  test("a file the default rewrite leaves alone is still verified when the ladder has a candidate", async () => {
+    const g = goApp(["buildah"]);
+    const py = path.join(g.root, "py");
+    fs.mkdirSync(py);
+    const text = 'FROM python:3.11\nWORKDIR /app\nCOPY app.py .\nCMD ["python", "app.py"]\n';
+    fs.writeFileSync(path.join(py, "Dockerfile"), text);
+    fs.writeFileSync(path.join(py, "app.py"), "print('hi')\n");
+    const plain = await run(["--only", "split-stages", "Dockerfile", "--jobs", "0"], py);
+    expect(plain.stdout).toBe("");
+    const r = await run(["--verify", "--only", "split-stages", "Dockerfile", "--jobs", "0"], py);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("-FROM python:3.11\n+FROM python:3.11-slim\n");
+    expect(r.stderr).toContain("kept slim-swap (701.0 MB → 81.0 MB)");
+    expect(fs.readFileSync(path.join(py, "Dockerfile"), "utf8")).toBe(text);
+  });
+
+  test("--shard verifies only the files of its part", async () => {
+    const g = goApp(["buildah"]);
+    for (const d of ["a", "b", "c"]) fs.cpSync(g.app, path.join(g.root, "apps", d), { recursive: true });
+    let seen = 0;
+    for (const shard of ["1/2", "2/2"]) {
+      fs.rmSync(path.join(g.state, "calls.log"), { force: true });
+      const r = await run(["--verify", "--shard", shard, "--format", "json", "apps", "--jobs", "0"], g.root);
+      expect(r.code).toBe(0);
+      const files = JSON.parse(r.stdout).files;
+      for (const f of files) expect(f.verify.verified).toBe(true);
+      // per file: the original and the first candidate
+      expect(fakeState(g.state).calls.filter((c) => c[1] === "bud")).toHaveLength(2 * files.length);
+      seen += files.length;
+    }
+    expect(seen).toBe(3);
+  });
+
   test("no builder found: exit 2 naming the builders looked for, nothing built or written", async () => {
     const g = goApp([]);
     const r = await run(["--write", "--verify", "Dockerfile", "--jobs", "0"], g.app);

@@ -49,10 +49,12 @@ export async function createRewriteVerifier(settings: ProcessSettings, opts: Rew
   const totals = { verified: 0, unverified: 0, originalBroken: 0 };
 
   async function verify(report: FileReport): Promise<FileReport> {
-    if (!report.changed || report.error) return report;
+    // a file the default rewrite leaves alone may still have candidates (e.g. the slim swap)
+    if (report.error) return report;
     const file = path.resolve(settings.cwd, report.path);
-    const raw = fs.readFileSync(file, "utf8");
     const config = configFor(file, settings);
+    if (config.error || config.excluded) return report;
+    const raw = fs.readFileSync(file, "utf8");
     const contextDir = settings.contextDir ?? path.dirname(file);
     const context = folderContext(contextDir);
     const { verification, kept } = await verifyRewrite({
@@ -67,6 +69,7 @@ export async function createRewriteVerifier(settings: ProcessSettings, opts: Rew
       tagPrefix: `localhost/dfopt-verify-${process.pid}-${++count}`,
       log: opts.log && ((l) => opts.log!(`${report.path}: ${l}`)),
     });
+    if (verification.candidates.length === 0) return report;
     if (verification.verified) totals.verified++;
     else if (!verification.originalBuilds) totals.originalBroken++;
     else totals.unverified++;
@@ -88,6 +91,7 @@ export async function createRewriteVerifier(settings: ProcessSettings, opts: Rew
       before: context.readFile(f.path),
       ...f,
     }));
+    out.changed = true;
     out.changes = kept.result.changes;
     out.refusals = kept.result.refusals;
     out.sideFiles = sides.map((f) => ({
