@@ -48,7 +48,23 @@ export async function createRewriteVerifier(settings: ProcessSettings, opts: Rew
   let count = 0;
   const totals = { verified: 0, unverified: 0, originalBroken: 0 };
 
+  /** Never throws: a failure of the verification itself is the file's error. */
   async function verify(report: FileReport): Promise<FileReport> {
+    try {
+      return await verifyReport(report);
+    } catch (e) {
+      const message = `--verify failed: ${(e as Error).message}`;
+      return {
+        ...report,
+        changed: false,
+        diff: null,
+        written: [],
+        error: { kind: "verify", message, line: null },
+      };
+    }
+  }
+
+  async function verifyReport(report: FileReport): Promise<FileReport> {
     // a file the default rewrite leaves alone may still have candidates (e.g. the slim swap)
     if (report.error) return report;
     const file = path.resolve(settings.cwd, report.path);
