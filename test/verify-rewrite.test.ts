@@ -13,8 +13,9 @@ import { loadParsers } from "../src/engine/engine.ts";
 import { DEFAULT_OPTIONS } from "../src/engine/types.ts";
 import { folderContext } from "../src/io/context.ts";
 import { candidatesFor, ladderFor } from "../src/verify/ladder.ts";
-import { compareBuilds } from "../src/verify/compare.ts";
-import type { Builder } from "../src/verify/builder.ts";
+import { compareBuilds, outputDifference } from "../src/verify/compare.ts";
+import type { Builder, RunOutcome } from "../src/verify/builder.ts";
+import { runRequestFor } from "../src/verify/rewrite.ts";
 import { TRANSFORMS } from "../transforms/index.ts";
 import { fakeState, installFakeBuilders } from "./fake-builder/install.ts";
 import { textSink } from "./text-sink.ts";
@@ -420,6 +421,59 @@ describe("dfopt verify", () => {
     expect(fakeState(g.state).containers).toEqual({});
     expect(fs.readdirSync(g.scratchTmp).filter((f) => f.startsWith("dfopt-verify-"))).toEqual([]);
   }, 60_000);
+});
+
+describe("how images are run", () => {
+  test("the first EXPOSEd TCP port is asked over HTTP; HEALTHCHECK is run in both forms; --smoke wins", () => {
+    expect(
+      runRequestFor('FROM node:20\nEXPOSE 53/udp 8080/tcp 9090\nCMD ["node", "s.js"]\n', undefined, 5000),
+    ).toEqual({
+      timeoutMs: 5000,
+      http: { port: 8080, path: "/" },
+    });
+    expect(
+      runRequestFor(
+        'FROM x\nHEALTHCHECK --interval=5s CMD ["curl", "-f", "http://localhost/"]\n',
+        undefined,
+        1000,
+      ).healthcheck,
+    ).toEqual(["curl", "-f", "http://localhost/"]);
+    expect(
+      runRequestFor("FROM x\nHEALTHCHECK CMD test -f /ready || exit 1\n", undefined, 1000).healthcheck,
+    ).toEqual(["/bin/sh", "-c", "test -f /ready || exit 1"]);
+    expect(
+      runRequestFor("FROM x\nHEALTHCHECK CMD true\nHEALTHCHECK NONE\n", undefined, 1000).healthcheck,
+    ).toBeUndefined();
+    // only the stage that ships counts
+    expect(
+      runRequestFor('FROM a AS build\nEXPOSE 3000\nFROM b\nCMD ["x"]\n', undefined, 1000).http,
+    ).toBeUndefined();
+    expect(runRequestFor("FROM x\nEXPOSE 80\n", "echo hi", 1000)).toEqual({
+      smoke: "echo hi",
+      timeoutMs: 1000,
+    });
+  });
+
+  test("runs differ by stdout, exit code, HTTP status, the start of the body, or the HEALTHCHECK", () => {
+    const r = (over: Partial<RunOutcome> = {}): RunOutcome => ({
+      ok: true,
+      exitCode: 0,
+      timedOut: false,
+      stdout: "a\n",
+      stderr: "",
+      http: null,
+      error: null,
+      ...over,
+    });
+    expect(outputDifference(r(), r({ stdout: "a" }))).toBeNull();
+    expect(outputDifference(r(), r({ stdout: "b" }))).toBe("stdout");
+    expect(outputDifference(r(), r({ exitCode: 1 }))).toBe("exit code 0 → 1");
+    const page = (status: number, body: string) => r({ exitCode: null, http: { status, body } });
+    expect(outputDifference(page(200, "ok"), page(404, "ok"))).toBe("HTTP status 200 → 404");
+    expect(outputDifference(page(200, "x".repeat(1024) + "1"), page(200, "x".repeat(1024) + "2"))).toBeNull();
+    expect(outputDifference(page(200, "<h1>a"), page(200, "<h1>b"))).toBe("HTTP body");
+    expect(outputDifference(r({ health: 0 }), r({ health: 1 }))).toBe("HEALTHCHECK exit code 0 → 1");
+  });
 });
 
 describe("context copies", () => {

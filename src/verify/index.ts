@@ -8,6 +8,7 @@ import { detectBuilder, makeBuilder, type BuilderName, type Probe } from "./buil
 import { releaseFolder, trackFolder } from "./cleanup.ts";
 import { compareBuilds } from "./compare.ts";
 import { comparisonJson, renderTable, verdictOf } from "./report.ts";
+import { runRequestFor } from "./rewrite.ts";
 
 export { detectBuilder, makeBuilder } from "./builder.ts";
 export { compareBuilds, pickTouchFile, outputsMatch } from "./compare.ts";
@@ -100,7 +101,8 @@ export async function runVerify(opts: VerifyOptions): Promise<number> {
       contextDir,
       workDir,
       touch: "auto",
-      run: { smoke: opts.smoke, timeoutMs: (opts.timeoutSeconds ?? 20) * 1000 },
+      // the same checks as --verify: its command, its first EXPOSEd port, its HEALTHCHECK
+      run: runRequestFor(raw, opts.smoke, (opts.timeoutSeconds ?? 20) * 1000),
       tagPrefix: `localhost/dfopt-verify-${process.pid}`,
       log: (l) => say(`  ${l}\n`),
     });
