@@ -25,8 +25,14 @@ type EcosystemId = Ecosystem["id"];
  */
 export const LADDERS: Record<EcosystemId, Rung[]> = {
   node: [
-    { id: "alpine", description: "runtime stage on the alpine variant", runtimeFlavour: "alpine" },
-    { id: "slim", description: "runtime stage on the slim variant", runtimeFlavour: "slim" },
+    {
+      id: "built-output",
+      description: "only the built output the start command runs, production node_modules and package.json",
+      runtimeFlavour: "slim",
+      splitStages: { nodeCopy: "output" },
+    },
+    // the runtime is alpine when the original is (glibc modules would not load on musl)
+    { id: "slim", description: "the app folder on the slim (or alpine) variant", runtimeFlavour: "slim" },
   ],
   python: [
     {

@@ -187,12 +187,13 @@ export function renderE2eMarkdown(
 }
 
 /**
- * The telling line of a candidate's failure: a build log ends with its error, a failed run starts
- * with what the app printed (the builder's own exit lines follow).
+ * The telling line of a candidate's failure: a build log ends with its error; of a failed run, the
+ * first line that says error (the builder's own exit lines follow what the app printed).
  */
 export function reasonLine(c: { step: string | null; reason: string | null }): string {
   const lines = (c.reason ?? "").trim().split("\n");
-  return (c.step === "build" ? lines[lines.length - 1] : lines[0]) ?? "";
+  if (c.step === "build") return lines[lines.length - 1] ?? "";
+  return (lines.find((l) => /\berror\b/i.test(l)) ?? lines[0] ?? "").trim();
 }
 
 /** "buildah version 1.28.2", "docker (github.com/docker/buildx v0.12.0)". */

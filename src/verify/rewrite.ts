@@ -205,7 +205,8 @@ export async function verifyRewrite(input: RewriteVerifyInput): Promise<RewriteV
       const run = await builder.run(tag, request);
       await remove(tag);
       if (!run.ok && reference.ok) {
-        Object.assign(report, { outcome: "failed", step: "run", reason: tail(run.error ?? "", 12) });
+        // the builder's failure text is already the ends of stdout and stderr
+        Object.assign(report, { outcome: "failed", step: "run", reason: run.error ?? "" });
         continue;
       }
       const difference = outputDifference(reference, run);
