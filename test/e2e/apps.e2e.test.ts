@@ -15,10 +15,10 @@ import { makeBuilder, type Builder } from "../../src/verify/builder.ts";
 import { compareBuilds, type Comparison } from "../../src/verify/compare.ts";
 import { comparisonJson, renderE2eMarkdown, type E2eRow } from "../../src/verify/report.ts";
 import { TRANSFORMS } from "../../transforms/index.ts";
+import { useStandInStorage, WORK } from "./stand-in-storage.ts";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 const APPS_DIR = path.join(ROOT, "fixtures/e2e");
-const WORK = path.resolve(process.env.DFOPT_E2E_WORK ?? "/tmp/dfopt-e2e");
 const RESULTS_DIR = path.join(WORK, "results");
 const DOCS = path.join(ROOT, "docs/e2e-results.md");
 
@@ -42,21 +42,10 @@ let builderVersion = "";
 
 beforeAll(async () => {
   fs.mkdirSync(RESULTS_DIR, { recursive: true });
-  if (process.getuid?.() !== 0)
-    throw new Error("the e2e suite builds images with buildah as root (run scripts/e2e/ci.sh)");
+  useStandInStorage();
   builderVersion = execFileSync("buildah", ["--version"], { encoding: "utf8" })
     .trim()
     .replace(/\s*\(.*\)\s*$/, "");
-  if (process.env.DFOPT_E2E_SKIP_BASE !== "1") {
-    // builds the stand-in base images, or restores them from the cache; quick when present
-    execFileSync(path.join(ROOT, "scripts/e2e/base-images.sh"), ["ensure"], {
-      env: { ...process.env, WORK },
-      stdio: ["ignore", "inherit", "inherit"],
-    });
-  }
-  process.env.CONTAINERS_STORAGE_CONF = path.join(WORK, "storage.conf");
-  process.env.CONTAINERS_REGISTRIES_CONF = path.join(WORK, "registries.conf");
-  process.env.BUILDAH_ISOLATION = "chroot";
   builder = makeBuilder("buildah", builderVersion, { pull: "never" });
   await loadParsers();
 });

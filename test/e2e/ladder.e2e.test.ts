@@ -11,10 +11,10 @@ import path from "node:path";
 import { beforeAll, expect, test } from "vitest";
 import { main } from "../../src/cli/main.ts";
 import { textSink } from "../text-sink.ts";
+import { useStandInStorage, WORK } from "./stand-in-storage.ts";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 const CASES_DIR = path.join(ROOT, "fixtures/e2e/ladder");
-const WORK = path.resolve(process.env.DFOPT_E2E_WORK ?? "/tmp/dfopt-e2e");
 
 interface Expectation {
   why: string;
@@ -31,19 +31,7 @@ const cases = fs
   .filter((d) => fs.existsSync(path.join(CASES_DIR, d, "Dockerfile")))
   .sort();
 
-beforeAll(() => {
-  if (process.getuid?.() !== 0)
-    throw new Error("the e2e suite builds images with buildah as root (run scripts/e2e/ci.sh)");
-  if (process.env.DFOPT_E2E_SKIP_BASE !== "1") {
-    execFileSync(path.join(ROOT, "scripts/e2e/base-images.sh"), ["ensure"], {
-      env: { ...process.env, WORK },
-      stdio: ["ignore", "inherit", "inherit"],
-    });
-  }
-  process.env.CONTAINERS_STORAGE_CONF = path.join(WORK, "storage.conf");
-  process.env.CONTAINERS_REGISTRIES_CONF = path.join(WORK, "registries.conf");
-  process.env.BUILDAH_ISOLATION = "chroot";
-});
+beforeAll(useStandInStorage);
 
 test.each(cases)("%s: --verify keeps the expected rung", async (name) => {
   const want = JSON.parse(fs.readFileSync(path.join(CASES_DIR, name, "e2e.json"), "utf8")) as Expectation;
