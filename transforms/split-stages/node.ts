@@ -684,7 +684,8 @@ function builtOutputOnly(options: TransformOptions, startFiles: string[], appDir
   for (const file of startFiles) {
     const rel = file.startsWith("/") ? (isInside(file, appDir) ? file.slice(appDir.length + 1) : null) : file;
     const top = rel?.replace(/^\.\//, "").split("/")[0];
-    if (!top || top === ".." || top === "node_modules" || top === "package.json" || /[$*?[]/.test(top)) return null;
+    if (!top || top === ".." || top === "node_modules" || top === "package.json" || /[$*?[]/.test(top))
+      return null;
     tops.add(top);
   }
   return [...tops].sort();
