@@ -368,6 +368,26 @@ describe("--verify outcomes", () => {
     expect(fs.readdirSync(g.scratchTmp).filter((f) => f.startsWith("dfopt-verify-"))).toEqual([]);
     expect(fs.readFileSync(path.join(g.app, "Dockerfile"), "utf8")).toBe(g.original);
   }, 60_000);
+  test("a closed pipe (EPIPE) ends the run and still removes what it made", async () => {
+    const g = goApp(["buildah"]);
+    const child = spawn(
+      process.execPath,
+      ["--import", "tsx", "src/cli/index.ts", "--verify", path.join(g.app, "Dockerfile"), "--jobs", "0"],
+      { cwd: ROOT, env: { ...process.env, FAKE_RUN_SLEEP: "60" }, stdio: ["ignore", "ignore", "pipe"] },
+    );
+    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+    // the reader goes away after the first progress line, as `| head -1` would
+    await new Promise<void>((resolve) => child.stderr.once("data", () => resolve()));
+    child.stderr.destroy();
+    const code = await exited;
+    expect(code).not.toBeNull();
+    // the original was built (so there was an image to remove) before the next progress line failed
+    expect(fakeState(g.state).calls.some((c) => c[1] === "bud")).toBe(true);
+    expect(fakeState(g.state).images).toEqual({});
+    expect(fakeState(g.state).containers).toEqual({});
+    expect(fs.readdirSync(g.scratchTmp).filter((f) => f.startsWith("dfopt-verify-"))).toEqual([]);
+    expect(fs.readFileSync(path.join(g.app, "Dockerfile"), "utf8")).toBe(g.original);
+  }, 60_000);
 });
 
 describe("dfopt verify", () => {
