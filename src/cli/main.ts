@@ -12,6 +12,7 @@ import { withLazyModules } from "../engine/lazy.ts";
 import type { Transform } from "../engine/types.ts";
 import { availableTransforms, loadPlugins, PluginError } from "../plugins.ts";
 import { colorizeDiff } from "../report/diff.ts";
+import { describeVerification } from "../verify/report.ts";
 import { jsonFileEntry } from "../report/json.ts";
 import { createJsonlWriter } from "../report/jsonl.ts";
 import { createMarkdownReport } from "../report/markdown.ts";
@@ -55,6 +56,10 @@ interface CliOptions {
   allowConfigPlugins?: boolean;
   stdin?: boolean;
   stdinFilepath?: string;
+  verify?: boolean;
+  builder?: "docker" | "podman" | "buildah";
+  buildxBuilder?: string;
+  smoke?: string;
 }
 
 export interface CliIo {
@@ -95,6 +100,7 @@ Examples:
   dfopt --format sarif repos/ > dfopt.sarif
   dfopt --shard 1/4 --report migration.md repos/
   dfopt --cache repos/               review again: unchanged files come from the cache
+  dfopt --write --verify services/api    keep only rewrites a real build proves
   dfopt verify Dockerfile --smoke "node -e 'console.log(1)'"
   dfopt --transform ./no-latest.mjs --only no-latest .
   dfopt --stdin --stdin-filepath api/Dockerfile < api/Dockerfile
@@ -171,12 +177,21 @@ function buildProgram(io: CliIo, run: (paths: string[], opts: CliOptions) => Pro
       "--stdin-filepath <path>",
       "with --stdin: where the Dockerfile lives, for its config and build context (default: ./Dockerfile)",
     )
+    .option(
+      "--verify",
+      "build the original and candidate rewrites, run them, and keep the smallest that behaves the same",
+    )
+    .addOption(builderOption())
+    .option("--buildx-builder <name>", "docker: the buildx builder to build with (e.g. a remote BuildKit)")
+    .option("--smoke <cmd>", "--verify: command to run in every image instead of its own command")
     .addHelpText("after", HELP_AFTER)
     .configureOutput({
       writeOut: (s) => io.stdout.write(s),
       writeErr: (s) => io.stderr.write(s),
     })
     .exitOverride()
+    // the verify subcommand's own --context and --format must not be taken by the main command
+    .enablePositionalOptions()
     .action(async (paths: string[], opts: CliOptions) => {
       program.setOptionValue("__exit", await run(paths, opts));
     });
@@ -189,17 +204,41 @@ function buildProgram(io: CliIo, run: (paths: string[], opts: CliOptions) => Pro
     .argument("<dockerfile>", "the Dockerfile to verify")
     .option("--context <dir>", "build context (default: the Dockerfile's folder)")
     .option("--smoke <cmd>", "command to run in both images instead of the image's own command")
+    .addOption(builderOption())
+    .option("--buildx-builder <name>", "docker: the buildx builder to build with")
     .addOption(
       new Option("-f, --format <format>", "output format").choices(["table", "json"]).default("table"),
     )
-    .action(
-      async (dockerfile: string, opts: { context?: string; smoke?: string; format: "table" | "json" }) => {
-        const { runVerify } = await import("../verify/index.ts");
-        const code = await runVerify({ dockerfile, ...opts, stdout: io.stdout, stderr: io.stderr });
-        program.setOptionValue("__exit", code);
-      },
-    );
+    .action(async (dockerfile: string, opts: Omit<VerifyCliOptions, "dockerfile">) => {
+      const { runVerify } = await import("../verify/index.ts");
+      const code = await runVerify({
+        ...opts,
+        dockerfile: path.resolve(io.cwd, dockerfile),
+        shown: dockerfile,
+        context: opts.context && path.resolve(io.cwd, opts.context),
+        stdout: io.stdout,
+        stderr: io.stderr,
+      });
+      program.setOptionValue("__exit", code);
+    });
   return program;
+}
+
+interface VerifyCliOptions {
+  dockerfile: string;
+  context?: string;
+  smoke?: string;
+  format: "table" | "json";
+  builder?: "docker" | "podman" | "buildah";
+  buildxBuilder?: string;
+}
+
+function builderOption(): Option {
+  return new Option("--builder <name>", "builder for verification (default: the first found)").choices([
+    "docker",
+    "podman",
+    "buildah",
+  ]);
 }
 
 /** What became of stdout: `lost` is the error code once a write failed (EPIPE: the reader is gone). */
@@ -351,6 +390,11 @@ async function runFiles(paths: string[], opts: CliOptions, io: CliIo, output: Ou
     }
   }
 
+  if ((opts.builder || opts.buildxBuilder || opts.smoke) && !opts.verify)
+    return fail("--builder, --buildx-builder and --smoke need --verify");
+  if (opts.buildxBuilder && opts.builder && opts.builder !== "docker")
+    return fail("--buildx-builder works with --builder docker only");
+
   const format = opts.format;
   const mode: ProcessSettings["mode"] = opts.write ? "write" : opts.check ? "check" : "diff";
   const settings: ProcessSettings = {
@@ -379,6 +423,9 @@ async function runFiles(paths: string[], opts: CliOptions, io: CliIo, output: Ou
   // Before sharding: the other shards' Dockerfiles build from the same context.
   settings.contextShared = !!opts.context && found.files.length > 1;
   if (cacheDir) settings.cache = { dir: cacheDir, key: resultCacheKey(settings) };
+  // --verify: the workers only plan (nothing written, nothing cached); real builds decide what is kept
+  const verifier = opts.verify ? await rewriteVerifier(settings, opts, io) : undefined;
+  if (verifier === null) return EXIT_ERROR;
 
   // Per-file refusals for small runs or --explain; a bulk run gets them
   // counted by reason in the summary instead.
@@ -410,12 +457,23 @@ async function runFiles(paths: string[], opts: CliOptions, io: CliIo, output: Ou
     }
   };
 
+  let verified = Promise.resolve();
+  const emit = verifier
+    ? (report: FileReport) => {
+        verified = verified.then(async () => onReport(await verifier.verify(report)));
+      }
+    : onReport;
   // Once stdout is gone no new file is started: the run could not report it.
-  await processAll(files, settings, Math.max(1, Math.min(jobs, files.length)), onReport, {
-    threads: jobs > 0,
-    shouldStop: () => output.lost !== null,
-  });
+  await processAll(
+    files,
+    verifier ? { ...settings, mode: "diff", cache: null } : settings,
+    Math.max(1, Math.min(jobs, files.length)),
+    emit,
+    { threads: jobs > 0, shouldStop: () => output.lost !== null },
+  );
+  await verified;
   progress.done();
+  if (verifier && !opts.quiet) io.stderr.write(verifier.summary() + "\n");
 
   const errors = summary.toJSON().errors;
   if (format === "json") {
@@ -516,6 +574,8 @@ function printHuman(
       io.stderr.write(`${where}: left alone [${r.transform}]: ${r.reason}\n`);
     }
   }
+  if (report.verify && !opts.quiet)
+    io.stderr.write(`${report.path}: ${describeVerification(report.verify)}\n`);
   if (!report.changed) return;
   if (mode === "check") io.stdout.write(`${report.path}\n`);
   else if (mode === "write") wrote();
@@ -536,4 +596,18 @@ function isDirectory(p: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** --verify: the builder found, or null after telling why none was (exit 2). */
+async function rewriteVerifier(settings: ProcessSettings, opts: CliOptions, io: CliIo) {
+  const { createRewriteVerifier, noBuilderMessage } = await import("../verify/files.ts");
+  const verifier = await createRewriteVerifier(settings, {
+    builder: opts.builder,
+    buildxBuilder: opts.buildxBuilder,
+    smoke: opts.smoke,
+    log: opts.quiet ? undefined : (line) => io.stderr.write(`dfopt: ${line}\n`),
+  });
+  if (!verifier)
+    io.stderr.write(`dfopt: --verify: ${noBuilderMessage(opts.builder ?? process.env.DFOPT_BUILDER)}\n`);
+  return verifier;
 }

@@ -1,6 +1,12 @@
 import fs from "node:fs";
 import path from "node:path";
-import { optimizeFile, type AppliedChange, type FileError, type ReportedRefusal } from "../engine/engine.ts";
+import {
+  optimizeFile,
+  type AppliedChange,
+  type FileError,
+  type FileResult,
+  type ReportedRefusal,
+} from "../engine/engine.ts";
 import { MAX_FILE_BYTES } from "../engine/engine.ts";
 import { NotLoadedYet } from "../engine/lazy.ts";
 import type { Applicability, BuildContext, Transform } from "../engine/types.ts";
@@ -17,6 +23,7 @@ import { cachedReport, forgetMadeFolders, probeFor, storeReport, type ResultCach
 import { folderContext } from "./context.ts";
 import { readRegularFile } from "./safe-read.ts";
 import { planWrite, WriteError, writePlanned } from "./write.ts";
+import type { FileVerification } from "../verify/rewrite.ts";
 
 /** Plain, serialisable settings: the same object drives in-process and worker-thread runs. */
 export interface ProcessSettings {
@@ -96,6 +103,8 @@ export interface FileReport {
   cached?: boolean;
   /** The rewritten Dockerfile (the input when unchanged), with `keepOutput`. */
   output?: string;
+  /** --verify: what the real builds proved (src/verify/files.ts). */
+  verify?: FileVerification;
 }
 
 export function relativePath(file: string, cwd: string): string {
@@ -145,7 +154,7 @@ function contextFor(dir: string) {
   return context;
 }
 
-function readInput(file: string): { text: string } | { error: FileError } {
+export function readInput(file: string): { text: string } | { error: FileError } {
   // A FIFO or device would block the read forever, or never end: regular files only.
   const read = readRegularFile(file, { maxBytes: MAX_FILE_BYTES });
   if ("failure" in read) {
@@ -255,7 +264,6 @@ function optimizeInto(
   context: BuildContext,
   settings: ProcessSettings,
 ): FileReport {
-  const shown = report.path;
   const transforms: Transform[] = resolveTransforms(config, settings);
   const contextUse = {
     ownFolder: path.resolve(path.dirname(file)) === context.root,
@@ -267,6 +275,22 @@ function optimizeInto(
     options: { ...config.options, contextUse },
     safeOnly,
   });
+  return reportResult(report, file, result, context, settings);
+}
+
+/**
+ * Fills `report` from the engine's result for `file`: changes, refusals, side
+ * files and the diff; with --write, writes them. Also fills in the rewrite
+ * `--verify` keeps.
+ */
+export function reportResult(
+  report: FileReport,
+  file: string,
+  result: FileResult,
+  context: BuildContext,
+  settings: ProcessSettings,
+): FileReport {
+  const shown = report.path;
   report.changes = result.changes;
   report.refusals = result.refusals;
   report.error = result.error;

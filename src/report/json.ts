@@ -1,5 +1,6 @@
 import type { AppliedChange, ReportedRefusal } from "../engine/engine.ts";
 import type { FileReport } from "../io/process.ts";
+import { verificationJson } from "../verify/report.ts";
 
 /** A change as every machine format shows it. */
 export const changeEntry = (c: AppliedChange) => ({
@@ -38,5 +39,6 @@ export function jsonFileEntry(report: FileReport) {
     error: report.error
       ? { kind: report.error.kind, message: report.error.message, line: report.error.line }
       : null,
+    ...(report.verify ? { verify: verificationJson(report.verify) } : {}),
   };
 }

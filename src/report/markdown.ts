@@ -2,6 +2,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { repositoryRoot, type FileReport } from "../io/process.ts";
 import { jsonFileEntry } from "./json.ts";
+import { builderLabel, reasonLine, type verificationJson } from "../verify/report.ts";
 
 /** What the report keeps per file: the JSON entry (no diff, no file contents). */
 type FileEntry = ReturnType<typeof jsonFileEntry>;
@@ -146,6 +147,12 @@ export function createMarkdownReport(cwd: string, inputs: string[] = []) {
           }
           out.push("");
         }
+        const verified = g.entries.filter((e) => e.verify);
+        if (verified.length > 0) {
+          out.push("### Real builds (--verify)", "");
+          for (const e of verified) out.push(...verificationMarkdown(e.path, e.verify!));
+          out.push("");
+        }
         const failed = g.entries.filter((e) => e.error);
         if (failed.length > 0) {
           out.push("### Errors", "");
@@ -171,3 +178,15 @@ function isDir(p: string): boolean {
 }
 
 export type MarkdownReport = ReturnType<typeof createMarkdownReport>;
+
+function verificationMarkdown(file: string, v: ReturnType<typeof verificationJson>): string[] {
+  const head = v.verified
+    ? `verified with ${mdEscape(builderLabel(v))}: kept ${mdCode(v.kept ?? "")}, ${v.originalBytes ?? "?"} → ${v.newBytes ?? "?"} bytes`
+    : `**not verified** with ${mdEscape(builderLabel(v))}: ${mdEscape(v.reason ?? "")}`;
+  const lines = [`- ${mdCode(file)}: ${head}`];
+  for (const c of v.candidates) {
+    if (c.outcome !== "failed") continue;
+    lines.push(`  - ${mdCode(c.rung)}: ${c.step} failed: ${mdEscape(reasonLine(c))}`);
+  }
+  return lines;
+}

@@ -3,6 +3,7 @@ import { pathToFileURL } from "node:url";
 import type { Transform } from "../engine/types.ts";
 import type { FileReport } from "../io/process.ts";
 import { VERSION } from "../version.ts";
+import { builderLabel, verificationJson } from "../verify/report.ts";
 
 /** A SARIF text region (1-based lines and columns, UTF-16 code units). */
 export interface SarifRegion {
@@ -294,6 +295,20 @@ export function createSarifWriter(out: NodeJS.WritableStream, transforms: Transf
               }
             : {}),
           properties: { applicability: side.applicability },
+        });
+      }
+      if (report.verify) {
+        const v = verificationJson(report.verify);
+        result({
+          ruleId: "verify",
+          level: v.verified ? "note" : "warning",
+          message: {
+            text: v.verified
+              ? `verified by a real build with ${builderLabel(v)}: kept ${v.kept}`
+              : `not verified with ${builderLabel(v)}: ${v.reason}`,
+          },
+          locations: [location(report.path, null)],
+          properties: { verify: v },
         });
       }
       for (const r of report.refusals) {

@@ -1,5 +1,6 @@
 import fs from "node:fs";
 import path from "node:path";
+import { trackLeftover } from "./cleanup.ts";
 import { exec, start, tail, type ExecResult } from "./exec.ts";
 
 export type BuilderName = "docker" | "podman" | "buildah";
@@ -26,6 +27,8 @@ export interface RunRequest {
   timeoutMs: number;
   /** Ask an HTTP server the image starts on 127.0.0.1 (host network) instead of waiting for exit. */
   http?: { port: number; path: string };
+  /** The image's HEALTHCHECK command (argv), run in the container while its command is still up. */
+  healthcheck?: string[];
 }
 
 export interface RunOutcome {
@@ -37,6 +40,8 @@ export interface RunOutcome {
   stderr: string;
   /** HTTP status and body when `http` was asked. */
   http: { status: number; body: string } | null;
+  /** Exit code of the HEALTHCHECK command when it was asked and the container was still up. */
+  health?: number | null;
   error: string | null;
 }
 
@@ -55,6 +60,8 @@ export interface BuilderSettings {
   /** Pull policy for FROM images: "never" when base images are local stand-ins. */
   pull?: "never" | "missing";
   env?: NodeJS.ProcessEnv;
+  /** docker only: the named buildx builder (`--builder`), e.g. a remote or kubernetes BuildKit. */
+  buildxBuilder?: string;
 }
 
 /** How detection asks whether a command works: `(cmd, args) => exit code 0?`. */
@@ -111,16 +118,49 @@ function failure(r: ExecResult): string {
 
 const BUILD_TIMEOUT_MS = 30 * 60_000;
 
-/** Runs the container command; when `http` is asked, polls the server, then stops it. */
+/** How long a command must stay up before its HEALTHCHECK is asked (when there is no HTTP port). */
+const HEALTH_START_MS = 3000;
+
+/** Tracks an image tag for removal at exit; `remove` untracks it. */
+function imageTracker(cmd: string, env: NodeJS.ProcessEnv) {
+  const untrack = new Map<string, () => void>();
+  return {
+    built(tag: string) {
+      if (!untrack.has(tag))
+        untrack.set(tag, trackLeftover(`image:${cmd}:${tag}`, { argv: [cmd, "rmi", "-f", tag], env }));
+    },
+    removed(tags: string[]) {
+      for (const t of tags) {
+        untrack.get(t)?.();
+        untrack.delete(t);
+      }
+    },
+  };
+}
+
+/**
+ * Runs the container command; when `http` is asked, polls the server, then stops it; when a
+ * `healthcheck` is asked, runs it (through `health`) while the command is still up.
+ */
 async function runWithHttp(
   launch: () => ReturnType<typeof start>,
   req: RunRequest,
   cleanup: () => Promise<void>,
+  health: (argv: string[]) => Promise<ExecResult>,
 ): Promise<RunOutcome> {
   const proc = launch();
   let http: RunOutcome["http"] = null;
+  let healthCode: number | null | undefined;
   let exited = false;
   void proc.done.then(() => (exited = true));
+  const askHealth = async () => {
+    if (req.healthcheck && !exited) healthCode = (await health(req.healthcheck)).code;
+  };
+  if (!req.http && req.healthcheck && !req.smoke) {
+    const until = Date.now() + Math.min(HEALTH_START_MS, req.timeoutMs / 2);
+    while (Date.now() < until && !exited) await new Promise((r) => setTimeout(r, 100));
+    await askHealth();
+  }
   if (req.http) {
     const deadline = Date.now() + req.timeoutMs;
     while (Date.now() < deadline && !exited) {
@@ -129,6 +169,7 @@ async function runWithHttp(
           signal: AbortSignal.timeout(3000),
         });
         http = { status: res.status, body: await res.text() };
+        await askHealth();
         break;
       } catch {
         await new Promise((r) => setTimeout(r, 300));
@@ -153,6 +194,7 @@ async function runWithHttp(
     stdout: r.stdout,
     stderr: r.stderr,
     http,
+    ...(healthCode !== undefined ? { health: healthCode } : {}),
     error,
   };
 }
@@ -164,6 +206,7 @@ function buildahBuilder(version: string, settings: BuilderSettings): Builder {
   const env =
     base.BUILDAH_ISOLATION || process.getuid?.() !== 0 ? base : { ...base, BUILDAH_ISOLATION: "chroot" };
   const pull = settings.pull ? [`--pull=${settings.pull}`] : [];
+  const images = imageTracker("buildah", env);
   let layersFile: string | null | undefined;
   const diffSizes = async (): Promise<Map<string, number> | null> => {
     if (layersFile === undefined) {
@@ -207,6 +250,7 @@ function buildahBuilder(version: string, settings: BuilderSettings): Builder {
         tag,
         context,
       ];
+      images.built(tag);
       const r = await exec("buildah", args, { env, timeoutMs: BUILD_TIMEOUT_MS });
       return { ok: r.code === 0, seconds: r.seconds, error: r.code === 0 ? null : failure(r) };
     },
@@ -223,13 +267,20 @@ function buildahBuilder(version: string, settings: BuilderSettings): Builder {
     },
     async run(tag, req) {
       const name = containerName();
+      const untrack = trackLeftover(`container:buildah:${name}`, { argv: ["buildah", "rm", name], env });
       const from = await exec("buildah", ["from", "--pull=never", "--name", name, tag], { env });
       const empty = { exitCode: null, timedOut: false, stdout: "", stderr: "", http: null };
-      if (from.code !== 0) return { ok: false, ...empty, error: failure(from) };
+      if (from.code !== 0) {
+        untrack();
+        return { ok: false, ...empty, error: failure(from) };
+      }
       let argv: string[];
       if (req.smoke) argv = ["/bin/sh", "-c", req.smoke];
       else argv = (await this.inspect(tag))?.command ?? [];
-      const cleanup = async () => void (await exec("buildah", ["rm", name], { env }));
+      const cleanup = async () => {
+        await exec("buildah", ["rm", name], { env });
+        untrack();
+      };
       if (argv.length === 0) {
         await cleanup();
         return { ok: false, ...empty, error: "the image has no ENTRYPOINT or CMD (give --smoke)" };
@@ -238,10 +289,12 @@ function buildahBuilder(version: string, settings: BuilderSettings): Builder {
         () => start("buildah", ["run", name, "--", ...argv], { env, timeoutMs: req.timeoutMs }),
         req,
         cleanup,
+        (check) => exec("buildah", ["run", name, "--", ...check], { env, timeoutMs: 30_000 }),
       );
     },
     async remove(tags) {
       for (const t of tags) await exec("buildah", ["rmi", "-f", t], { env });
+      images.removed(tags);
     },
     async prune() {
       await exec("buildah", ["rmi", "--prune"], { env });
@@ -253,11 +306,13 @@ function buildahBuilder(version: string, settings: BuilderSettings): Builder {
 function cliBuilder(name: "docker" | "podman", version: string, settings: BuilderSettings): Builder {
   const env = settings.env ?? process.env;
   const pull = settings.pull === "never" ? (name === "podman" ? ["--pull=never"] : []) : [];
+  const images = imageTracker(name, env);
+  const buildx = settings.buildxBuilder ? ["--builder", settings.buildxBuilder] : [];
   return {
     name,
     version,
     async build(dockerfile, context, tag, opts) {
-      const cmd = name === "docker" ? ["buildx", "build", "--load"] : ["build", "--layers"];
+      const cmd = name === "docker" ? ["buildx", "build", ...buildx, "--load"] : ["build", "--layers"];
       const args = [
         ...cmd,
         ...pull,
@@ -268,6 +323,7 @@ function cliBuilder(name: "docker" | "podman", version: string, settings: Builde
         tag,
         context,
       ];
+      images.built(tag);
       const r = await exec(name, args, { env, timeoutMs: BUILD_TIMEOUT_MS });
       return { ok: r.code === 0, seconds: r.seconds, error: r.code === 0 ? null : failure(r) };
     },
@@ -287,11 +343,21 @@ function cliBuilder(name: "docker" | "podman", version: string, settings: Builde
       const args = ["run", "--rm", "--name", cname, "--network", "host"];
       if (req.smoke) args.push("--entrypoint", "/bin/sh", tag, "-c", req.smoke);
       else args.push(tag);
-      const cleanup = async () => void (await exec(name, ["rm", "-f", cname], { env }));
-      return runWithHttp(() => start(name, args, { env, timeoutMs: req.timeoutMs }), req, cleanup);
+      const untrack = trackLeftover(`container:${name}:${cname}`, { argv: [name, "rm", "-f", cname], env });
+      const cleanup = async () => {
+        await exec(name, ["rm", "-f", cname], { env });
+        untrack();
+      };
+      return runWithHttp(
+        () => start(name, args, { env, timeoutMs: req.timeoutMs }),
+        req,
+        cleanup,
+        (check) => exec(name, ["exec", cname, ...check], { env, timeoutMs: 30_000 }),
+      );
     },
     async remove(tags) {
       if (tags.length) await exec(name, ["rmi", "-f", ...tags], { env });
+      images.removed(tags);
     },
     async prune() {
       await exec(name, ["image", "prune", "-f"], { env });

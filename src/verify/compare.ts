@@ -119,26 +119,71 @@ export function pickTouchFile(root: string): { file: string; comment: string } |
   return found[0] ? { file: found[0].file, comment: found[0].comment } : null;
 }
 
-function copyContext(from: string, to: string, exclude: string[]): void {
+/**
+ * Copies the build context for a build, never following a symlink: a link that stays inside the
+ * context is copied as a link (relative, so that it points into the copy), a link that leaves it is
+ * left out, as are FIFOs, sockets and devices. Returns the entries left out.
+ */
+export function copyContext(from: string, to: string, exclude: string[] = []): string[] {
   const skip = new Set(exclude);
-  fs.cpSync(from, to, {
-    recursive: true,
-    verbatimSymlinks: true,
-    filter: (src) => !skip.has(path.relative(from, src).split(path.sep).join("/")),
-  });
+  const root = fs.realpathSync(from);
+  const left: string[] = [];
+  const walk = (rel: string) => {
+    const dest = path.join(to, rel);
+    fs.mkdirSync(dest, { recursive: true });
+    for (const e of fs.readdirSync(path.join(root, rel), { withFileTypes: true })) {
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      if (skip.has(r)) continue;
+      const src = path.join(root, r);
+      if (e.isDirectory()) walk(r);
+      else if (e.isFile()) fs.copyFileSync(src, path.join(to, r));
+      else if (e.isSymbolicLink()) {
+        const target = fs.readlinkSync(src);
+        const resolved = path.resolve(path.dirname(src), target);
+        const inside = path.relative(root, resolved);
+        if (inside === "" || inside.startsWith("..") || path.isAbsolute(inside)) left.push(r);
+        else fs.symlinkSync(path.relative(path.dirname(src), resolved), path.join(to, r));
+      } else left.push(r);
+    }
+  };
+  walk("");
+  return left;
+}
+
+/** Writes a file in a context copy, replacing (never writing through) a link of the same name. */
+export function writeInCopy(root: string, file: string, content: string): void {
+  const p = path.join(root, file);
+  fs.mkdirSync(path.dirname(p), { recursive: true });
+  fs.rmSync(p, { force: true });
+  fs.writeFileSync(p, content);
 }
 
 function appendLine(root: string, file: string, line: string): void {
-  const p = path.join(root, file);
-  const text = fs.readFileSync(p, "utf8");
-  fs.writeFileSync(p, `${text}${text.endsWith("\n") || text === "" ? "" : "\n"}${line}\n`);
+  const text = fs.readFileSync(path.join(root, file), "utf8");
+  writeInCopy(root, file, `${text}${text.endsWith("\n") || text === "" ? "" : "\n"}${line}\n`);
+}
+
+/** How much of an HTTP body is compared: its start (pages often carry build ids or dates further on). */
+export const HTTP_BODY_COMPARED = 1024;
+
+/** Where two runs differ ("stdout", "exit code", "HTTP status", ...), or null when they agree. */
+export function outputDifference(a: RunOutcome, b: RunOutcome): string | null {
+  if ((a.health === 0) !== (b.health === 0))
+    return `HEALTHCHECK exit code ${a.health ?? "-"} → ${b.health ?? "-"}`;
+  if (a.http || b.http) {
+    if (a.http?.status !== b.http?.status)
+      return `HTTP status ${a.http?.status ?? "-"} → ${b.http?.status ?? "-"}`;
+    const start = (r: RunOutcome) => r.http?.body.slice(0, HTTP_BODY_COMPARED);
+    return start(a) === start(b) ? null : "HTTP body";
+  }
+  const norm = (s: string) => s.replace(/\r\n/g, "\n").trimEnd();
+  if (norm(a.stdout) !== norm(b.stdout)) return "stdout";
+  return a.exitCode === b.exitCode ? null : `exit code ${a.exitCode ?? "-"} → ${b.exitCode ?? "-"}`;
 }
 
 export function outputsMatch(a: RunOutcome | null, b: RunOutcome | null): boolean | null {
   if (!a || !b) return null;
-  if (a.http || b.http) return a.http?.status === b.http?.status && a.http?.body === b.http?.body;
-  const norm = (s: string) => s.replace(/\r\n/g, "\n").trimEnd();
-  return norm(a.stdout) === norm(b.stdout) && a.exitCode === b.exitCode;
+  return outputDifference(a, b) === null;
 }
 
 /**
@@ -152,9 +197,10 @@ export async function compareBuilds(input: CompareInput): Promise<Comparison> {
   // one context copy per image, so that the rebuild change never leaks into the other's cold build
   const ctxBefore = path.join(workDir, "context");
   const ctxAfter = path.join(workDir, "context-rewritten");
-  copyContext(input.contextDir, ctxBefore, input.exclude ?? []);
-  fs.cpSync(ctxBefore, ctxAfter, { recursive: true, verbatimSymlinks: true });
-  for (const f of input.sideFiles) fs.writeFileSync(path.join(ctxAfter, f.path), f.content);
+  for (const l of copyContext(input.contextDir, ctxBefore, input.exclude ?? []))
+    log(`left out of the context copy: ${l} (a link out of the context, or not a regular file)`);
+  copyContext(ctxBefore, ctxAfter);
+  for (const f of input.sideFiles) writeInCopy(ctxAfter, f.path, f.content);
   const dfBefore = path.join(workDir, "Dockerfile.original");
   const dfAfter = path.join(workDir, "Dockerfile.rewritten");
   fs.writeFileSync(dfBefore, input.originalText.replace(/^\uFEFF/, ""));
@@ -174,7 +220,8 @@ export async function compareBuilds(input: CompareInput): Promise<Comparison> {
     touched: null,
   };
   const touch = input.touch === "auto" ? pickTouchFile(ctxBefore) : input.touch;
-  const canTouch = touch !== null && fs.existsSync(path.join(ctxBefore, touch.file));
+  const canTouch =
+    touch !== null && !!fs.lstatSync(path.join(ctxBefore, touch.file), { throwIfNoEntry: false })?.isFile();
   const stamp = `${touch?.comment ?? "#"} rebuild check ${Date.now()}`;
   const sides = [
     ["before", dfBefore, ctxBefore],

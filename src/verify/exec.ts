@@ -1,5 +1,6 @@
 import type { ChildProcess } from "node:child_process";
 import { builtin } from "../engine/lazy.ts";
+import { trackProcessGroup } from "./cleanup.ts";
 
 // Loaded on first use: only `dfopt verify` starts processes.
 const childProcess = () => builtin<typeof import("node:child_process")>("node:child_process");
@@ -53,6 +54,8 @@ export function start(cmd: string, args: string[], opts: ExecOptions = {}): Runn
     const err = { code: null, stdout, stderr, timedOut, seconds: seconds(), spawnError: String(e) };
     return { done: Promise.resolve(err), stop() {} };
   }
+  // killed with its group if dfopt is interrupted while it runs
+  const untrack = child.pid !== undefined ? trackProcessGroup(child.pid) : () => {};
   const kill = (signal: NodeJS.Signals) => {
     if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
     try {
@@ -88,6 +91,7 @@ export function start(cmd: string, args: string[], opts: ExecOptions = {}): Runn
       spawnError = e.message;
     });
     child.on("close", (code) => {
+      untrack();
       if (timer) clearTimeout(timer);
       if (hardKill) clearTimeout(hardKill);
       resolve({ code, stdout, stderr, timedOut, seconds: seconds(), spawnError });

@@ -4,9 +4,11 @@ import path from "node:path";
 import { optimizeFile, loadParsers } from "../engine/engine.ts";
 import { folderContext } from "../io/context.ts";
 import { TRANSFORMS } from "../../transforms/index.ts";
-import { detectBuilder, makeBuilder, type Probe } from "./builder.ts";
+import { detectBuilder, makeBuilder, type BuilderName, type Probe } from "./builder.ts";
+import { releaseFolder, trackFolder } from "./cleanup.ts";
 import { compareBuilds } from "./compare.ts";
 import { comparisonJson, renderTable, verdictOf } from "./report.ts";
+import { runRequestFor } from "./rewrite.ts";
 
 export { detectBuilder, makeBuilder } from "./builder.ts";
 export { compareBuilds, pickTouchFile, outputsMatch } from "./compare.ts";
@@ -14,10 +16,16 @@ export { renderTable, renderE2eMarkdown, comparisonJson, verdictOf, formatBytes 
 
 export const NO_BUILDER_MESSAGE =
   "dfopt verify: no container builder found. It needs one of: docker (with buildx and a running daemon), " +
-  "podman, or buildah on PATH (set DFOPT_BUILDER=docker|podman|buildah to pick one).\n";
+  "podman, or buildah on PATH (set DFOPT_BUILDER=docker|podman|buildah or --builder to pick one).\n";
 
 export interface VerifyOptions {
   dockerfile: string;
+  /** The Dockerfile as the user named it, for messages (default: `dockerfile`). */
+  shown?: string;
+  /** --builder: only this one (else DFOPT_BUILDER, else the first found). */
+  builder?: BuilderName;
+  /** --buildx-builder (docker only). */
+  buildxBuilder?: string;
   context?: string;
   smoke?: string;
   format: "table" | "json";
@@ -37,11 +45,12 @@ export interface VerifyOptions {
 export async function runVerify(opts: VerifyOptions): Promise<number> {
   const say = (s: string) => opts.stderr.write(s);
   const dockerfile = path.resolve(opts.dockerfile);
+  const shown = opts.shown ?? opts.dockerfile;
   let raw: string;
   try {
     raw = fs.readFileSync(dockerfile, "utf8");
   } catch (e) {
-    say(`dfopt verify: cannot read ${opts.dockerfile}: ${(e as NodeJS.ErrnoException).code ?? e}\n`);
+    say(`dfopt verify: cannot read ${shown}: ${(e as NodeJS.ErrnoException).code ?? e}\n`);
     return 2;
   }
   const contextDir = path.resolve(opts.context ?? path.dirname(dockerfile));
@@ -49,15 +58,16 @@ export async function runVerify(opts: VerifyOptions): Promise<number> {
     say(`dfopt verify: build context ${contextDir} is not a folder\n`);
     return 2;
   }
-  const found = await detectBuilder(opts.probe, process.env.DFOPT_BUILDER || undefined);
+  const prefer = opts.builder ?? (process.env.DFOPT_BUILDER || undefined);
+  const found = await detectBuilder(opts.probe, prefer);
   if (!found) {
-    say(NO_BUILDER_MESSAGE);
+    say(prefer ? `dfopt verify: builder ${prefer} not found (or not working) on PATH\n` : NO_BUILDER_MESSAGE);
     return 2;
   }
   await loadParsers();
   const result = optimizeFile(raw, folderContext(contextDir), { transforms: TRANSFORMS });
   if (result.error) {
-    say(`dfopt verify: ${opts.dockerfile}: ${result.error.message}\n`);
+    say(`dfopt verify: ${shown}: ${result.error.message}\n`);
     return 2;
   }
   const changes = result.changes.map((c) => ({ transform: c.transform, line: c.line, message: c.message }));
@@ -66,20 +76,21 @@ export async function runVerify(opts: VerifyOptions): Promise<number> {
     if (opts.format === "json") {
       opts.stdout.write(
         JSON.stringify(
-          { dockerfile: opts.dockerfile, changed: false, changes, refusals, verdict: "no-change" },
+          { dockerfile: shown, changed: false, changes, refusals, verdict: "no-change" },
           null,
           2,
         ) + "\n",
       );
     } else {
-      opts.stdout.write(`dfopt verify: dfopt leaves ${opts.dockerfile} unchanged; nothing to verify.\n`);
+      opts.stdout.write(`dfopt verify: dfopt leaves ${shown} unchanged; nothing to verify.\n`);
       for (const r of refusals)
         opts.stdout.write(`  refused (${r.transform}${r.line ? `, line ${r.line}` : ""}): ${r.reason}\n`);
     }
     return 0;
   }
-  const builder = makeBuilder(found.name, found.version);
+  const builder = makeBuilder(found.name, found.version, { buildxBuilder: opts.buildxBuilder });
   const workDir = fs.mkdtempSync(path.join(os.tmpdir(), "dfopt-verify-"));
+  trackFolder(workDir);
   say(`dfopt verify: ${found.version}; working in ${workDir}\n`);
   try {
     const comparison = await compareBuilds({
@@ -90,13 +101,14 @@ export async function runVerify(opts: VerifyOptions): Promise<number> {
       contextDir,
       workDir,
       touch: "auto",
-      run: { smoke: opts.smoke, timeoutMs: (opts.timeoutSeconds ?? 20) * 1000 },
+      // the same checks as --verify: its command, its first EXPOSEd port, its HEALTHCHECK
+      run: runRequestFor(raw, opts.smoke, (opts.timeoutSeconds ?? 20) * 1000),
       tagPrefix: `localhost/dfopt-verify-${process.pid}`,
       log: (l) => say(`  ${l}\n`),
     });
     if (opts.format === "json") {
       const json = {
-        dockerfile: opts.dockerfile,
+        dockerfile: shown,
         context: contextDir,
         changed: result.changed,
         sideFiles: result.sideFiles.map((f) => f.path),
@@ -106,7 +118,7 @@ export async function runVerify(opts: VerifyOptions): Promise<number> {
       };
       opts.stdout.write(JSON.stringify(json, null, 2) + "\n");
     } else {
-      opts.stdout.write(renderTable(comparison, `dfopt verify ${opts.dockerfile} (${found.version})`));
+      opts.stdout.write(renderTable(comparison, `dfopt verify ${shown} (${found.version})`));
       if (changes.length) {
         opts.stdout.write("rewrites verified:\n");
         for (const c of changes) opts.stdout.write(`  line ${c.line} ${c.transform}: ${c.message}\n`);
@@ -119,6 +131,6 @@ export async function runVerify(opts: VerifyOptions): Promise<number> {
     say(`dfopt verify: ${(e as Error).message}\n`);
     return 2;
   } finally {
-    fs.rmSync(workDir, { recursive: true, force: true });
+    releaseFolder(workDir);
   }
 }

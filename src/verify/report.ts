@@ -1,4 +1,5 @@
 import type { Comparison, SideResult } from "./compare.ts";
+import type { FileVerification } from "./rewrite.ts";
 
 export function formatBytes(n: number | null | undefined): string {
   if (n === null || n === undefined) return "?";
@@ -183,4 +184,54 @@ export function renderE2eMarkdown(
   }
   if (meta.notes.length) out.push("", "## Notes", "", ...meta.notes.map((n) => `- ${n}`));
   return out.join("\n") + "\n";
+}
+
+/**
+ * The telling line of a candidate's failure: a build log ends with its error; of a failed run, the
+ * first line that says error (the builder's own exit lines follow what the app printed).
+ */
+export function reasonLine(c: { step: string | null; reason: string | null }): string {
+  const lines = (c.reason ?? "").trim().split("\n");
+  if (c.step === "build") return lines[lines.length - 1] ?? "";
+  return (lines.find((l) => /\berror\b/i.test(l)) ?? lines[0] ?? "").trim();
+}
+
+/** "buildah version 1.28.2", "docker (github.com/docker/buildx v0.12.0)". */
+export function builderLabel(v: { builder: string; builderVersion: string }): string {
+  return v.builderVersion.startsWith(v.builder) ? v.builderVersion : `${v.builder} (${v.builderVersion})`;
+}
+
+/** The human line for a file's verification. */
+export function describeVerification(v: FileVerification): string {
+  const tried = v.candidates
+    .filter((c) => c.outcome === "failed")
+    .map((c) => `${c.rung}: ${c.step} failed (${reasonLine(c)})`);
+  const head = v.verified
+    ? `verified with ${builderLabel(v)}: kept ${v.kept} (${formatBytes(v.originalBytes)} → ${formatBytes(v.newBytes)})`
+    : `NOT verified with ${builderLabel(v)}: ${v.originalBuilds ? "left unchanged" : "the original does not build"}`;
+  return [head, ...tried.map((t) => `  tried ${t}`)].join("\n");
+}
+
+/** Plain data for JSON, JSONL, SARIF properties and the markdown report. */
+export function verificationJson(v: FileVerification) {
+  return {
+    verified: v.verified,
+    builder: v.builder,
+    builderVersion: v.builderVersion,
+    ecosystem: v.ecosystem,
+    kept: v.kept,
+    originalBuilds: v.originalBuilds,
+    originalBytes: v.originalBytes,
+    originalOutput: v.originalOutput,
+    newBytes: v.newBytes,
+    reason: v.reason,
+    candidates: v.candidates.map((c) => ({
+      rung: c.rung,
+      rungs: c.rungs,
+      outcome: c.outcome,
+      step: c.step,
+      reason: c.reason,
+      bytes: c.bytes,
+    })),
+  };
 }

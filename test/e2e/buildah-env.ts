@@ -3,21 +3,18 @@ import path from "node:path";
 import { makeBuilder, type Builder } from "../../src/verify/builder.ts";
 
 export const ROOT = path.resolve(import.meta.dirname, "../..");
+/** The e2e work folder: the stand-in base images' storage, results ($DFOPT_E2E_WORK). */
 export const WORK = path.resolve(process.env.DFOPT_E2E_WORK ?? "/tmp/dfopt-e2e");
 
 /**
- * buildah against the local stand-in base images (built by
- * scripts/e2e/base-images.sh, or restored from its cache; skipped with
- * DFOPT_E2E_SKIP_BASE=1), as every e2e test file builds.
+ * Makes sure the stand-in base images exist (built by scripts/e2e/base-images.sh, or restored from
+ * its cache; quick when present; skipped with DFOPT_E2E_SKIP_BASE=1) and points buildah, in this
+ * process and its children, at their storage.
  */
-export function setUpBuildah(): { builder: Builder; version: string } {
+export function useStandInStorage(): void {
   if (process.getuid?.() !== 0)
     throw new Error("the e2e suite builds images with buildah as root (run scripts/e2e/ci.sh)");
-  const version = execFileSync("buildah", ["--version"], { encoding: "utf8" })
-    .trim()
-    .replace(/\s*\(.*\)\s*$/, "");
   if (process.env.DFOPT_E2E_SKIP_BASE !== "1") {
-    // builds the stand-in base images, or restores them from the cache; quick when present
     execFileSync(path.join(ROOT, "scripts/e2e/base-images.sh"), ["ensure"], {
       env: { ...process.env, WORK },
       stdio: ["ignore", "inherit", "inherit"],
@@ -26,5 +23,13 @@ export function setUpBuildah(): { builder: Builder; version: string } {
   process.env.CONTAINERS_STORAGE_CONF = path.join(WORK, "storage.conf");
   process.env.CONTAINERS_REGISTRIES_CONF = path.join(WORK, "registries.conf");
   process.env.BUILDAH_ISOLATION = "chroot";
+}
+
+/** buildah over the stand-in storage, as every e2e test file builds. */
+export function setUpBuildah(): { builder: Builder; version: string } {
+  useStandInStorage();
+  const version = execFileSync("buildah", ["--version"], { encoding: "utf8" })
+    .trim()
+    .replace(/\s*\(.*\)\s*$/, "");
   return { builder: makeBuilder("buildah", version, { pull: "never" }), version };
 }

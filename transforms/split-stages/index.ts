@@ -35,6 +35,18 @@ export const splitStages: Transform = {
       description:
         'base of a Go runtime stage: "scratch" for an empty image (default: distroless, or Debian when packages are needed)',
     },
+    nodeCopy: {
+      type: "string",
+      values: ["output"],
+      description:
+        'Node runtime stage: "output" copies only package.json, production node_modules and the folders the start command runs (a --verify rung; default: the whole app folder)',
+    },
+    noBuildStep: {
+      type: "string",
+      values: ["slim"],
+      description:
+        'an app with no build step: "slim" runs the same steps on the image\'s -slim variant (a --verify rung; default: left alone)',
+    },
   },
   run({ model, context, options }): TransformResult {
     const none: TransformResult = { changes: [], refusals: [] };

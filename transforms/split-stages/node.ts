@@ -8,6 +8,7 @@
  * instructions in order, and `USER node` unless the file sets a USER.
  */
 import type { Instr } from "../../src/engine/parse.ts";
+import type { TransformOptions } from "../../src/engine/types.ts";
 import { keyword } from "../../src/engine/style.ts";
 import {
   BOTH_STAGES,
@@ -479,6 +480,7 @@ function planNode(input: SplitInput): SplitOutcome {
         return `runs \`${words.join(" ")}\`, which compiles or watches at run time`;
       const file = rest.find((a) => !a.startsWith("-"));
       if (file && /\.(?:ts|mts|cts|tsx)$/.test(file)) return `runs TypeScript source ${file} directly`;
+      if (file) startFiles.push(file);
       return null;
     }
     const pkgName = own(BIN_PACKAGE, name) ?? name;
@@ -509,6 +511,8 @@ function planNode(input: SplitInput): SplitOutcome {
     }
     return null;
   };
+  /** Files the start command runs with node (`dist/index.js`), for the built-output-only copy. */
+  const startFiles: string[] = [];
   for (const argv of start.commands) {
     const problem = checkArgv(argv, 0);
     if (problem) return refuse(problem, start.entrypoint ?? start.cmd);
@@ -636,8 +640,16 @@ function planNode(input: SplitInput): SplitOutcome {
   const rtInstrs = dedupeWorkdirs(runtimeInstrs);
   const lastWorkdir = [...rtInstrs].reverse().find((i) => i.keyword === "WORKDIR") ?? null;
   const chown = addUser ? "node:node" : chownApp;
-  const copyLine = copyFromLine(model, buildName, appDir, appDir, chown);
-  if (!lastWorkdir) runtime.push(newLines(copyLine));
+  const outputOnly = builtOutputOnly(options, startFiles, appDir);
+  const copyLine = outputOnly
+    ? newLines(
+        ...["package.json", "node_modules", ...outputOnly].map((p) =>
+          copyFromLine(model, buildName, `${appDir}/${p}`, `${appDir}/${p}`, chown),
+        ),
+      )
+    : newLines(copyFromLine(model, buildName, appDir, appDir, chown));
+  if (outputOnly) notes.push(`only ${outputOnly.join(", ")}, node_modules and package.json are copied`);
+  if (!lastWorkdir) runtime.push(copyLine);
   let userAdded = false;
   for (const instr of rtInstrs) {
     if (addUser && !userAdded && (instr.keyword === "CMD" || instr.keyword === "ENTRYPOINT")) {
@@ -645,7 +657,7 @@ function planNode(input: SplitInput): SplitOutcome {
       userAdded = true;
     }
     runtime.push(seg(segOf.get(instr)!, "trim"));
-    if (instr === lastWorkdir) runtime.push(newLines(copyLine));
+    if (instr === lastWorkdir) runtime.push(copyLine);
   }
   if (addUser && !userAdded) runtime.push(newLines(userLine(model, "node")));
 
@@ -659,4 +671,22 @@ function planNode(input: SplitInput): SplitOutcome {
     .filter(Boolean)
     .join("; ");
   return layoutRewrite(model, segs, build, runtime, msg);
+}
+
+/**
+ * `copy: "output"` (asked by `--verify`'s ladder, which proves it by a real build and run): the
+ * top-level entries of the app folder the start command runs with node (`dist`), or null to copy
+ * the whole folder (the option is off, or what the start command needs is not known).
+ */
+function builtOutputOnly(options: TransformOptions, startFiles: string[], appDir: string): string[] | null {
+  if (options.perTransform["split-stages"]?.nodeCopy !== "output" || startFiles.length === 0) return null;
+  const tops = new Set<string>();
+  for (const file of startFiles) {
+    const rel = file.startsWith("/") ? (isInside(file, appDir) ? file.slice(appDir.length + 1) : null) : file;
+    const top = rel?.replace(/^\.\//, "").split("/")[0];
+    if (!top || top === ".." || top === "node_modules" || top === "package.json" || /[$*?[]/.test(top))
+      return null;
+    tops.add(top);
+  }
+  return [...tops].sort();
 }

@@ -396,7 +396,15 @@ function planPython(input: SplitInput): SplitOutcome {
     roles.set(instr, role);
   }
   const installs = stage.instructions.filter((i) => roles.get(i)?.install);
-  if (installs.length === 0) return refuse("no recognisable build step (no pip, pipenv or poetry install)");
+  if (installs.length === 0) {
+    // Only asked by `--verify`'s ladder, which proves it by a real build: with nothing installed,
+    // the same steps may run on the slim variant.
+    if (options.perTransform["split-stages"]?.noBuildStep === "slim" && runtimeRaw !== image.raw) {
+      const edit = { ...image.rawSpan, text: baseImage(options, runtimeRaw) };
+      return { kind: "rewrite", edits: [edit], message: `no install step: runs on ${runtimeRaw}` };
+    }
+    return refuse("no recognisable build step (no pip, pipenv or poetry install)");
+  }
 
   // ---- what the container runs
   const start = startCommand(model, stage);

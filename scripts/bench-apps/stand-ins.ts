@@ -1,0 +1,110 @@
+/**
+ * Base-image stand-ins for the real-app benchmark: a FROM image of a known family resolves to the
+ * nearest image present in the local (stand-in) storage, used alike for the original and every
+ * rewrite. Pure functions; the benchmark lists the local images and prints which stand-in served.
+ */
+
+/** Families whose tags may be served by another repository's stand-in. */
+const FAMILY: Record<string, string> = {
+  node: "node",
+  python: "python",
+  golang: "golang",
+  rust: "rust",
+  "eclipse-temurin": "eclipse-temurin",
+  openjdk: "eclipse-temurin",
+  maven: "eclipse-temurin",
+  gradle: "eclipse-temurin",
+  debian: "debian",
+  ubuntu: "debian",
+};
+
+export interface ImageName {
+  repo: string;
+  tag: string;
+}
+
+/** `docker.io/library/node:20-slim` → { repo: "node", tag: "20-slim" } (digests dropped). */
+export function splitName(image: string): ImageName {
+  const noDigest = image.split("@")[0];
+  const slash = noDigest.lastIndexOf("/");
+  const colon = noDigest.lastIndexOf(":");
+  const tag = colon > slash ? noDigest.slice(colon + 1) : "latest";
+  const repo = (colon > slash ? noDigest.slice(0, colon) : noDigest)
+    .replace(/^(?:docker\.io\/|index\.docker\.io\/)/, "")
+    .replace(/^library\//, "");
+  return { repo, tag };
+}
+
+const VARIANTS = ["slim", "alpine", "jre", "jdk"];
+
+/** Version numbers and variant words of a tag: `18.20-slim-bookworm` → [18, 20], {slim}. */
+function tagShape(tag: string): { version: number[]; variants: Set<string> } {
+  const m = /^(\d+(?:\.\d+)*)/.exec(tag);
+  const version = m ? m[1].split(".").map(Number) : [];
+  const variants = new Set(VARIANTS.filter((v) => new RegExp(`(^|[-.])${v}`).test(tag)));
+  return { version, variants };
+}
+
+/** Lower is nearer: variants must agree first, then the major version, then minor ones. */
+function distance(want: string, have: string): number {
+  const a = tagShape(want);
+  const b = tagShape(have);
+  let d = 0;
+  for (const v of VARIANTS) if (a.variants.has(v) !== b.variants.has(v)) d += v === "slim" ? 1000 : 100;
+  // "latest", "alpine", ...: the newest
+  if (a.version.length === 0) return d - (b.version[0] ?? 0) * 0.01;
+  if (b.version.length === 0) return d + 50;
+  for (let i = 0; i < Math.max(a.version.length, 1); i++) {
+    const diff = Math.abs((a.version[i] ?? 0) - (b.version[i] ?? 0));
+    d += diff * (i === 0 ? 10 : 0.1 / i);
+  }
+  return d;
+}
+
+/**
+ * The local image to build `image` on: itself when present, else the nearest tag of its family's
+ * stand-in repository, else null (the app is skipped: no stand-in).
+ */
+export function standInFor(image: string, local: readonly string[]): string | null {
+  const want = splitName(image);
+  const present = local.map(splitName);
+  if (present.some((p) => p.repo === want.repo && p.tag === want.tag)) return `${want.repo}:${want.tag}`;
+  const family = FAMILY[want.repo.split("/").pop()!];
+  if (!family) return null;
+  const candidates = present.filter((p) => p.repo === family);
+  if (candidates.length === 0) return null;
+  const wantTag = family === want.repo ? want.tag : familyTag(want);
+  const best = candidates
+    .map((p) => ({ p, d: distance(wantTag, p.tag) }))
+    .sort((x, y) => x.d - y.d || x.p.tag.localeCompare(y.p.tag))[0].p;
+  return `${best.repo}:${best.tag}`;
+}
+
+/** A tag of another repository, said in the family's terms (`maven:3-eclipse-temurin-17` → `17-jdk`). */
+function familyTag(want: ImageName): string {
+  const java = /(?:jdk|temurin|openjdk)-?(\d+)/.exec(want.tag) ?? /^(\d+)/.exec(want.tag);
+  if (/maven|gradle|openjdk|eclipse-temurin/.test(want.repo)) return `${java?.[1] ?? "17"}-jdk`;
+  if (want.repo === "ubuntu") return "bookworm";
+  return want.tag;
+}
+
+/** Rewrites every FROM image that has a stand-in; returns the text and what served what. */
+export function withStandIns(
+  dockerfile: string,
+  local: readonly string[],
+): { text: string; served: { wanted: string; standIn: string | null }[] } {
+  const served: { wanted: string; standIn: string | null }[] = [];
+  const stages = new Set<string>();
+  const text = dockerfile.replace(
+    /^(\s*FROM\s+(?:--\S+\s+)*)(\S+)((?:\s+AS\s+(\S+))?)/gim,
+    (all, head: string, image: string, tail: string, stage: string | undefined) => {
+      const earlier = stages.has(image.toLowerCase());
+      if (stage) stages.add(stage.toLowerCase());
+      if (image === "scratch" || earlier || image.includes("$")) return all;
+      const standIn = standInFor(image, local);
+      served.push({ wanted: image, standIn });
+      return standIn && standIn !== image ? `${head}${standIn}${tail}` : all;
+    },
+  );
+  return { text, served };
+}

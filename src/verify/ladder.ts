@@ -1,0 +1,136 @@
+import { optimizeFile, type FileResult } from "../engine/engine.ts";
+import { parseDockerfile } from "../engine/parse.ts";
+import type { BuildContext, RuntimeFlavour, Transform, TransformOptions } from "../engine/types.ts";
+import { ECOSYSTEMS } from "../../transforms/split-stages/index.ts";
+import type { Ecosystem } from "../../transforms/split-stages/types.ts";
+
+/**
+ * One step of a ladder: split-stages option overrides. The candidate is the text the engine writes
+ * with these options; rungs whose texts come out the same are built once.
+ */
+export interface Rung {
+  id: string;
+  /** What the candidate ships, for reports. */
+  description: string;
+  runtimeFlavour?: RuntimeFlavour;
+  /** Overrides of `options["split-stages"]` (the config file's per-transform options). */
+  splitStages?: Record<string, unknown>;
+}
+
+type EcosystemId = Ecosystem["id"];
+
+/**
+ * The rungs tried before the rewrite dfopt makes without --verify ("default"), most aggressive
+ * (smallest image) first. After "default" comes "no-split": every other transform, no split-stages.
+ */
+export const LADDERS: Record<EcosystemId, Rung[]> = {
+  node: [
+    {
+      id: "built-output",
+      description: "only the built output the start command runs, production node_modules and package.json",
+      runtimeFlavour: "slim",
+      splitStages: { nodeCopy: "output" },
+    },
+    // the runtime is alpine when the original is (glibc modules would not load on musl)
+    { id: "slim", description: "the app folder on the slim (or alpine) variant", runtimeFlavour: "slim" },
+  ],
+  python: [
+    {
+      id: "slim-swap",
+      description: "an app with no install step: the same image on its -slim variant",
+      splitStages: { noBuildStep: "slim" },
+    },
+    { id: "venv-slim", description: "venv + app on the slim variant", runtimeFlavour: "slim" },
+  ],
+  go: [
+    { id: "scratch", description: "the binary alone on scratch", splitStages: { goRuntime: "scratch" } },
+    { id: "distroless", description: "the binary on distroless static", runtimeFlavour: "distroless" },
+    { id: "debian-slim", description: "the binary on the slim variant", runtimeFlavour: "slim" },
+  ],
+  java: [{ id: "jre", description: "JRE + jar / install folder", runtimeFlavour: "slim" }],
+  rust: [
+    { id: "distroless", description: "the binary on distroless", runtimeFlavour: "distroless" },
+    { id: "slim", description: "the binary on the slim variant", runtimeFlavour: "slim" },
+  ],
+  dotnet: [{ id: "runtime", description: ".NET runtime image + published output", runtimeFlavour: "slim" }],
+};
+
+export const DEFAULT_RUNG: Rung = { id: "default", description: "the rewrite dfopt makes without --verify" };
+export const NO_SPLIT_RUNG: Rung = {
+  id: "no-split",
+  description: "every other rewrite, without split-stages",
+};
+
+const SPLIT_STAGES = "split-stages";
+
+/** The ecosystem split-stages would plan this file with, or null (not single-stage, or unknown). */
+export function ecosystemOf(
+  raw: string,
+  context: BuildContext,
+  options: TransformOptions,
+): EcosystemId | null {
+  let model;
+  try {
+    model = parseDockerfile(raw);
+  } catch {
+    return null;
+  }
+  if (model.stages.length !== 1 || !model.stages[0].image) return null;
+  const input = { model, stage: model.stages[0], context, options };
+  return ECOSYSTEMS.find((e) => e.detect(input))?.id ?? null;
+}
+
+/** The ladder for a file: its ecosystem's rungs, then "default", then "no-split". */
+export function ladderFor(ecosystem: EcosystemId | null, splits: boolean): Rung[] {
+  if (!splits) return [DEFAULT_RUNG];
+  return [...(ecosystem ? LADDERS[ecosystem] : []), DEFAULT_RUNG, NO_SPLIT_RUNG];
+}
+
+export function optionsFor(rung: Rung, options: TransformOptions): TransformOptions {
+  if (!rung.runtimeFlavour && !rung.splitStages) return options;
+  return {
+    ...options,
+    runtimeFlavour: rung.runtimeFlavour ?? options.runtimeFlavour,
+    perTransform: {
+      ...options.perTransform,
+      [SPLIT_STAGES]: { ...options.perTransform[SPLIT_STAGES], ...rung.splitStages },
+    },
+  };
+}
+
+export interface Candidate {
+  /** The rungs that give this text (the first names it). */
+  rungs: Rung[];
+  result: FileResult;
+  /** Side files whose content differs from the context's. */
+  sideFiles: FileResult["sideFiles"];
+}
+
+/**
+ * The distinct candidate rewrites of `raw`, in ladder order. Rungs whose text equals the original
+ * (nothing to build) or an earlier rung's, or whose engine run fails, give no candidate.
+ */
+export function candidatesFor(
+  raw: string,
+  context: BuildContext,
+  transforms: readonly Transform[],
+  options: TransformOptions,
+): { ecosystem: EcosystemId | null; candidates: Candidate[] } {
+  const splits = transforms.some((t) => t.id === SPLIT_STAGES);
+  const ecosystem = splits ? ecosystemOf(raw, context, options) : null;
+  const candidates: Candidate[] = [];
+  for (const rung of ladderFor(ecosystem, splits)) {
+    const result = optimizeFile(raw, context, {
+      transforms: rung === NO_SPLIT_RUNG ? transforms.filter((t) => t.id !== SPLIT_STAGES) : transforms,
+      options: optionsFor(rung, options),
+    });
+    if (result.error) continue;
+    const sideFiles = result.sideFiles.filter((f) => context.readFile(f.path) !== f.content);
+    if (!result.changed && sideFiles.length === 0) continue;
+    const key = JSON.stringify([result.output, sideFiles]);
+    const same = candidates.find((c) => JSON.stringify([c.result.output, c.sideFiles]) === key);
+    if (same) same.rungs.push(rung);
+    else candidates.push({ rungs: [rung], result, sideFiles });
+  }
+  return { ecosystem, candidates };
+}

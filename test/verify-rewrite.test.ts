@@ -1,0 +1,551 @@
+/**
+ * `--verify` on the rewrite path and `dfopt verify`, against a fake builder: a script on PATH that
+ * impersonates docker, podman or buildah (test/fake-builder), so the code path real builds take is
+ * exercised for all three without a container engine. Real builds: test/e2e/ladder.e2e.test.ts.
+ */
+import { spawn } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { afterEach, beforeEach, describe, expect, test } from "vitest";
+import { main } from "../src/cli/main.ts";
+import { loadParsers } from "../src/engine/engine.ts";
+import { DEFAULT_OPTIONS } from "../src/engine/types.ts";
+import { folderContext } from "../src/io/context.ts";
+import { candidatesFor, ladderFor } from "../src/verify/ladder.ts";
+import { compareBuilds, outputDifference } from "../src/verify/compare.ts";
+import type { Builder, RunOutcome } from "../src/verify/builder.ts";
+import { runRequestFor } from "../src/verify/rewrite.ts";
+import { TRANSFORMS } from "../transforms/index.ts";
+import { fakeState, installFakeBuilders } from "./fake-builder/install.ts";
+import { textSink } from "./text-sink.ts";
+
+const ROOT = path.resolve(import.meta.dirname, "..");
+const GO_APP = path.join(ROOT, "fixtures/e2e/go-stdlib");
+const BUILDERS = ["docker", "podman", "buildah"] as const;
+
+let dirs: string[] = [];
+const savedEnv = { ...process.env };
+function tmp(): string {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), "dfopt-verify-rw-"));
+  dirs.push(d);
+  return d;
+}
+beforeEach(() => {
+  for (const k of ["FAKE_FAIL_BUILD", "FAKE_BROKEN_RUN", "FAKE_RUN_SLEEP", "DFOPT_BUILDER"])
+    delete process.env[k];
+});
+afterEach(() => {
+  process.env.PATH = savedEnv.PATH;
+  process.env.TMPDIR = savedEnv.TMPDIR;
+  if (savedEnv.TMPDIR === undefined) delete process.env.TMPDIR;
+  for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+});
+
+/** A copy of the Go sample app (a real single-stage Dockerfile) and a fake builder setup. */
+function goApp(builders: readonly string[] = BUILDERS) {
+  const root = tmp();
+  const app = path.join(root, "app");
+  fs.cpSync(GO_APP, app, { recursive: true, filter: (s) => path.basename(s) !== "e2e.json" });
+  const state = path.join(root, "state");
+  const scratchTmp = path.join(root, "tmp");
+  fs.mkdirSync(scratchTmp);
+  process.env.PATH = installFakeBuilders(path.join(root, "bin"), state, [...builders]);
+  process.env.TMPDIR = scratchTmp;
+  const snapshot = () =>
+    (fs.readdirSync(app, { recursive: true }) as string[])
+      .sort()
+      .map((f) => {
+        const p = path.join(app, f);
+        return fs.lstatSync(p).isFile() ? `${f}:${fs.readFileSync(p, "utf8")}` : f;
+      })
+      .join("\n");
+  return {
+    root,
+    app,
+    state,
+    scratchTmp,
+    snapshot,
+    original: fs.readFileSync(path.join(app, "Dockerfile"), "utf8"),
+  };
+}
+
+async function run(args: string[], cwd: string) {
+  const out = textSink();
+  const err = textSink();
+  const code = await main(args, { stdout: out.stream, stderr: err.stream, cwd });
+  return { code, stdout: out.text(), stderr: err.text() };
+}
+
+/** The Dockerfiles the fake was asked to build, by the name verify gave their copies. */
+const built = (state: string) =>
+  fakeState(state)
+    .calls.filter((c) => c.includes("bud") || c.includes("build"))
+    .map((c) => path.basename(c[c.indexOf("-f") + 1]));
+
+describe("the ladder", () => {
+  test("is data: the ecosystem's rungs most aggressive first, then the default rewrite, then no split", () => {
+    expect(ladderFor("go", true).map((r) => r.id)).toEqual([
+      "scratch",
+      "distroless",
+      "debian-slim",
+      "default",
+      "no-split",
+    ]);
+    expect(ladderFor("python", true).map((r) => r.id)).toEqual([
+      "slim-swap",
+      "venv-slim",
+      "default",
+      "no-split",
+    ]);
+    expect(ladderFor(null, true).map((r) => r.id)).toEqual(["default", "no-split"]);
+    // --skip split-stages: only the rewrite as it is
+    expect(ladderFor("go", false).map((r) => r.id)).toEqual(["default"]);
+  });
+
+  test("rungs that give the same text are one candidate, built once", async () => {
+    await loadParsers();
+    const { candidates, ecosystem } = candidatesFor(
+      fs.readFileSync(path.join(GO_APP, "Dockerfile"), "utf8"),
+      folderContext(GO_APP),
+      TRANSFORMS,
+      DEFAULT_OPTIONS,
+    );
+    expect(ecosystem).toBe("go");
+    expect(candidates.map((c) => c.rungs.map((r) => r.id))).toEqual([
+      ["scratch"],
+      ["distroless", "debian-slim", "default"],
+      ["no-split"],
+    ]);
+    expect(candidates[0].result.output).toMatch(/^FROM scratch$/m);
+    expect(candidates[1].result.output).toMatch(/^FROM gcr\.io\/distroless\/static-debian12:nonroot$/m);
+    expect(candidates[2].result.output).not.toMatch(/AS build/);
+  });
+
+  test("python with no install step: the slim swap comes first", async () => {
+    await loadParsers();
+    const dir = tmp();
+    fs.writeFileSync(
+      path.join(dir, "Dockerfile"),
+      'FROM python:3.11\nWORKDIR /app\nCOPY app.py .\nCMD ["python", "app.py"]\n',
+    );
+    fs.writeFileSync(path.join(dir, "app.py"), "print('hi')\n");
+    const { candidates } = candidatesFor(
+      fs.readFileSync(path.join(dir, "Dockerfile"), "utf8"),
+      folderContext(dir),
+      TRANSFORMS,
+      DEFAULT_OPTIONS,
+    );
+    expect(candidates[0].rungs[0].id).toBe("slim-swap");
+    expect(candidates[0].result.output).toMatch(/^FROM python:\$\{PYTHON_VERSION\}-slim$/m);
+    expect(candidates[1].result.output).toMatch(/^FROM python:\$\{PYTHON_VERSION\}$/m);
+  });
+});
+
+describe.each(BUILDERS)("--verify with a fake %s", (builder) => {
+  test("all pass: the first (most aggressive) candidate is kept, the original is built once", async () => {
+    const g = goApp([builder]);
+    const r = await run(["--write", "--verify", "Dockerfile", "--jobs", "0"], g.app);
+    expect(r.code).toBe(0);
+    expect(built(g.state)).toEqual(["Dockerfile.original", "Dockerfile.scratch"]);
+    const written = fs.readFileSync(path.join(g.app, "Dockerfile"), "utf8");
+    expect(written).toMatch(/^FROM scratch$/m);
+    expect(r.stderr).toContain(
+      `Dockerfile: verified with ${builder === "docker" ? "docker (github.com/docker/buildx v0.0.0-fake)" : `${builder} version 9.9.9-fake`}: kept scratch (701.0 MB → 3.0 MB)`,
+    );
+    expect(r.stderr).toContain("1 rewrite verified");
+    // nothing left behind
+    expect(fakeState(g.state).images).toEqual({});
+    expect(fakeState(g.state).containers).toEqual({});
+    expect(fs.readdirSync(g.scratchTmp)).toEqual([]);
+  });
+
+  test("a candidate that fails to run gives way to the next", async () => {
+    const g = goApp([builder]);
+    process.env.FAKE_BROKEN_RUN = "scratch";
+    const r = await run(["--write", "--verify", "--builder", builder, "Dockerfile", "--jobs", "0"], g.app);
+    expect(r.code).toBe(0);
+    expect(built(g.state)).toEqual(["Dockerfile.original", "Dockerfile.scratch", "Dockerfile.distroless"]);
+    expect(fs.readFileSync(path.join(g.app, "Dockerfile"), "utf8")).toMatch(
+      /^FROM gcr\.io\/distroless\/static-debian12:nonroot$/m,
+    );
+    expect(r.stderr).toContain("kept distroless");
+    expect(r.stderr).toMatch(/tried scratch: run failed \(error: open \/usr\/share\/zoneinfo/);
+    expect(fakeState(g.state).images).toEqual({});
+    expect(fakeState(g.state).containers).toEqual({});
+  });
+});
+
+describe("--verify outcomes", () => {
+  test("every candidate fails: the file is left alone and the refusal names the failed step", async () => {
+    const g = goApp(["buildah"]);
+    process.env.FAKE_FAIL_BUILD = "GO_VERSION";
+    const r = await run(["--write", "--verify", "--format", "json", "Dockerfile", "--jobs", "0"], g.app);
+    expect(r.code).toBe(0);
+    expect(fs.readFileSync(path.join(g.app, "Dockerfile"), "utf8")).toBe(g.original);
+    const file = JSON.parse(r.stdout).files[0];
+    expect(file.changed).toBe(false);
+    expect(file.diff).toBeNull();
+    const refusal = file.refusals.find((x: { transform: string }) => x.transform === "verify");
+    expect(refusal.reason).toMatch(
+      /^no candidate builds and behaves like the original: scratch: build failed/,
+    );
+    expect(refusal.reason).toContain("fake failure (GO_VERSION)");
+    expect(file.verify).toMatchObject({
+      verified: false,
+      kept: null,
+      originalBuilds: true,
+      originalBytes: 701_000_000,
+    });
+    expect(file.verify.candidates.map((c: { rung: string; step: string }) => `${c.rung}:${c.step}`)).toEqual([
+      "scratch:build",
+      "distroless:build",
+      "no-split:build",
+    ]);
+    expect(file.verify.candidates[0].reason).toContain("STEP 4/4");
+    expect(r.stderr).toContain("1 left unchanged (no candidate passed)");
+  });
+
+  test("an original that does not build is reported as such, never as verified", async () => {
+    const g = goApp(["podman"]);
+    process.env.FAKE_FAIL_BUILD = "FROM golang:1.19";
+    const r = await run(["--verify", "--format", "jsonl", "Dockerfile", "--jobs", "0"], g.app);
+    expect(r.code).toBe(0);
+    const file = JSON.parse(r.stdout.split("\n")[0]);
+    expect(file.verify).toMatchObject({ verified: false, originalBuilds: false, kept: null });
+    expect(file.verify.reason).toMatch(/^the original does not build: .*fake failure/s);
+    expect(file.changed).toBe(false);
+    expect(built(g.state)).toEqual(["Dockerfile.original"]);
+    expect(r.stderr).toContain("1 whose original does not build");
+    expect(fs.readFileSync(path.join(g.app, "Dockerfile"), "utf8")).toBe(g.original);
+  });
+
+  test("a dry run verifies too, prints the kept candidate's diff and writes nothing", async () => {
+    const g = goApp(["docker"]);
+    process.env.FAKE_BROKEN_RUN = "scratch";
+    const before = g.snapshot();
+    const r = await run(["--verify", "--buildx-builder", "remote1", "Dockerfile", "--jobs", "0"], g.app);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("+FROM gcr.io/distroless/static-debian12:nonroot");
+    expect(g.snapshot()).toBe(before);
+    const builds = fakeState(g.state).calls.filter((c) => c[1] === "buildx" && c[2] === "build");
+    expect(builds.length).toBe(3);
+    for (const b of builds) expect(b.slice(3, 5)).toEqual(["--builder", "remote1"]);
+  });
+
+  test("SARIF carries the verification as properties; JSON has sizes in bytes and every candidate", async () => {
+    const g = goApp(["buildah"]);
+    process.env.FAKE_BROKEN_RUN = "scratch";
+    const r = await run(["--verify", "--format", "sarif", "Dockerfile", "--jobs", "0"], g.app);
+    expect(r.code).toBe(0);
+    const results = JSON.parse(r.stdout).runs[0].results as {
+      ruleId: string;
+      properties?: { verify?: unknown };
+    }[];
+    const v = results.find((x) => x.ruleId === "verify")!;
+    expect(v.properties!.verify).toMatchObject({
+      verified: true,
+      builder: "buildah",
+      builderVersion: "buildah version 9.9.9-fake",
+      kept: "distroless",
+      originalBytes: 701_000_000,
+      newBytes: 4_000_000,
+      candidates: [
+        { rung: "scratch", outcome: "failed", step: "run" },
+        {
+          rung: "distroless",
+          rungs: ["distroless", "debian-slim", "default"],
+          outcome: "kept",
+          step: null,
+          reason: null,
+        },
+        { rung: "no-split", outcome: "not-tried" },
+      ],
+    });
+  });
+
+  test("--report lists each verification", async () => {
+    const g = goApp(["buildah"]);
+    process.env.FAKE_BROKEN_RUN = "scratch";
+    const r = await run(["--verify", "--report", "../report.md", "Dockerfile", "--jobs", "0"], g.app);
+    expect(r.code).toBe(0);
+    const md = fs.readFileSync(path.join(g.root, "report.md"), "utf8");
+    expect(md).toContain("### Real builds (--verify)");
+    expect(md).toContain(
+      "verified with buildah version 9.9.9-fake: kept `distroless`, 701000000 → 4000000 bytes",
+    );
+    expect(md).toMatch(/- `scratch`: run failed: error: open/);
+  });
+
+  test("a file the default rewrite leaves alone is still verified when the ladder has a candidate", async () => {
+    const g = goApp(["buildah"]);
+    const py = path.join(g.root, "py");
+    fs.mkdirSync(py);
+    const text = 'FROM python:3.11\nWORKDIR /app\nCOPY app.py .\nCMD ["python", "app.py"]\n';
+    fs.writeFileSync(path.join(py, "Dockerfile"), text);
+    fs.writeFileSync(path.join(py, "app.py"), "print('hi')\n");
+    const plain = await run(["--only", "split-stages", "Dockerfile", "--jobs", "0"], py);
+    expect(plain.stdout).toBe("");
+    const r = await run(["--verify", "--only", "split-stages", "Dockerfile", "--jobs", "0"], py);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("-FROM python:3.11\n+FROM python:3.11-slim\n");
+    expect(r.stderr).toContain("kept slim-swap (701.0 MB → 81.0 MB)");
+    expect(fs.readFileSync(path.join(py, "Dockerfile"), "utf8")).toBe(text);
+  });
+
+  test("--shard verifies only the files of its part", async () => {
+    const g = goApp(["buildah"]);
+    for (const d of ["a", "b", "c"]) fs.cpSync(g.app, path.join(g.root, "apps", d), { recursive: true });
+    let seen = 0;
+    for (const shard of ["1/2", "2/2"]) {
+      fs.rmSync(path.join(g.state, "calls.log"), { force: true });
+      const r = await run(["--verify", "--shard", shard, "--format", "json", "apps", "--jobs", "0"], g.root);
+      expect(r.code).toBe(0);
+      const files = JSON.parse(r.stdout).files;
+      for (const f of files) expect(f.verify.verified).toBe(true);
+      // per file: the original and the first candidate
+      expect(fakeState(g.state).calls.filter((c) => c[1] === "bud")).toHaveLength(2 * files.length);
+      seen += files.length;
+    }
+    expect(seen).toBe(3);
+  });
+
+  test("no builder found: exit 2 naming the builders looked for, nothing built or written", async () => {
+    const g = goApp([]);
+    const r = await run(["--write", "--verify", "Dockerfile", "--jobs", "0"], g.app);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe(
+      "dfopt: --verify: no container builder found: looked for docker (buildx and a running daemon), podman, buildah on PATH\n",
+    );
+    expect(fs.readFileSync(path.join(g.app, "Dockerfile"), "utf8")).toBe(g.original);
+    const only = await run(["--verify", "--builder", "podman", "Dockerfile", "--jobs", "0"], g.app);
+    expect(only.code).toBe(2);
+    expect(only.stderr).toContain("looked for podman on PATH");
+  });
+
+  test("--builder and --smoke need --verify", async () => {
+    const g = goApp([]);
+    const r = await run(["--builder", "buildah", "Dockerfile", "--jobs", "0"], g.app);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("need --verify");
+  });
+
+  test("SIGINT while a container runs: images, containers and scratch copies are removed", async () => {
+    const g = goApp(["buildah"]);
+    const env = { ...process.env, FAKE_RUN_SLEEP: "60" };
+    const child = spawn(
+      process.execPath,
+      [
+        "--import",
+        "tsx",
+        "src/cli/index.ts",
+        "--write",
+        "--verify",
+        path.join(g.app, "Dockerfile"),
+        "--jobs",
+        "0",
+      ],
+      {
+        cwd: ROOT,
+        env,
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
+    let stderr = "";
+    child.stderr.on("data", (c) => (stderr += c));
+    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+    // wait until the original's container is running
+    const running = path.join(g.state, "running");
+    for (let i = 0; i < 600 && !fs.existsSync(running); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(fs.existsSync(running), stderr).toBe(true);
+    expect(Object.keys(fakeState(g.state).images)).toHaveLength(1);
+    expect(Object.keys(fakeState(g.state).containers)).toHaveLength(1);
+    expect(fs.readdirSync(g.scratchTmp).some((f) => f.startsWith("dfopt-verify-"))).toBe(true);
+    child.kill("SIGINT");
+    expect(await exited).toBe(130);
+    expect(fakeState(g.state).images).toEqual({});
+    expect(fakeState(g.state).containers).toEqual({});
+    expect(fs.readdirSync(g.scratchTmp).filter((f) => f.startsWith("dfopt-verify-"))).toEqual([]);
+    expect(fs.readFileSync(path.join(g.app, "Dockerfile"), "utf8")).toBe(g.original);
+  }, 60_000);
+  test("a closed pipe (EPIPE) ends the run and still removes what it made", async () => {
+    const g = goApp(["buildah"]);
+    const child = spawn(
+      process.execPath,
+      ["--import", "tsx", "src/cli/index.ts", "--verify", path.join(g.app, "Dockerfile"), "--jobs", "0"],
+      { cwd: ROOT, env: { ...process.env, FAKE_RUN_SLEEP: "60" }, stdio: ["ignore", "ignore", "pipe"] },
+    );
+    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+    // the reader goes away after the first progress line, as `| head -1` would
+    await new Promise<void>((resolve) => child.stderr.once("data", () => resolve()));
+    child.stderr.destroy();
+    const code = await exited;
+    expect(code).not.toBeNull();
+    // the original was built (so there was an image to remove) before the next progress line failed
+    expect(fakeState(g.state).calls.some((c) => c[1] === "bud")).toBe(true);
+    expect(fakeState(g.state).images).toEqual({});
+    expect(fakeState(g.state).containers).toEqual({});
+    expect(fs.readdirSync(g.scratchTmp).filter((f) => f.startsWith("dfopt-verify-"))).toEqual([]);
+    expect(fs.readFileSync(path.join(g.app, "Dockerfile"), "utf8")).toBe(g.original);
+  }, 60_000);
+});
+
+describe("dfopt verify", () => {
+  test("its own --context and --format are used (not taken by the main command)", async () => {
+    const g = goApp(["buildah"]);
+    // the Dockerfile lives apart from its context
+    const dfDir = path.join(g.root, "docker");
+    fs.mkdirSync(dfDir);
+    fs.renameSync(path.join(g.app, "Dockerfile"), path.join(dfDir, "Dockerfile"));
+    const r = await run(["verify", "docker/Dockerfile", "--context", "app", "--format", "json"], g.root);
+    expect(r.stderr).not.toContain("is not a folder");
+    const json = JSON.parse(r.stdout);
+    expect(json.dockerfile).toBe("docker/Dockerfile");
+    expect(json.context).toBe(g.app);
+    expect(json.verdict).toBe("ok");
+    expect(r.code).toBe(0);
+    expect(fakeState(g.state).images).toEqual({});
+  });
+
+  test("a .dockerignore linked to a file outside the context is never written through", async () => {
+    const g = goApp(["buildah"]);
+    const outside = path.join(g.root, "outside-ignore");
+    // the fixture's own .dockerignore, moved out of the context and linked to
+    fs.renameSync(path.join(g.app, ".dockerignore"), outside);
+    const content = fs.readFileSync(outside, "utf8");
+    fs.symlinkSync(outside, path.join(g.app, ".dockerignore"));
+    const r = await run(["verify", "Dockerfile", "--format", "json"], g.app);
+    expect(r.code, r.stderr).toBe(0);
+    expect(fs.readFileSync(outside, "utf8")).toBe(content);
+    expect(fs.readlinkSync(path.join(g.app, ".dockerignore"))).toBe(outside);
+  });
+
+  test("SIGTERM during dfopt verify removes what it made", async () => {
+    const g = goApp(["podman"]);
+    const child = spawn(
+      process.execPath,
+      ["--import", "tsx", "src/cli/index.ts", "verify", path.join(g.app, "Dockerfile")],
+      {
+        cwd: ROOT,
+        env: { ...process.env, FAKE_RUN_SLEEP: "60" },
+        stdio: "ignore",
+      },
+    );
+    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+    const running = path.join(g.state, "running");
+    for (let i = 0; i < 600 && !fs.existsSync(running); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(fs.existsSync(running)).toBe(true);
+    child.kill("SIGTERM");
+    expect(await exited).toBe(143);
+    expect(fakeState(g.state).images).toEqual({});
+    expect(fakeState(g.state).containers).toEqual({});
+    expect(fs.readdirSync(g.scratchTmp).filter((f) => f.startsWith("dfopt-verify-"))).toEqual([]);
+  }, 60_000);
+});
+
+describe("how images are run", () => {
+  test("the first EXPOSEd TCP port is asked over HTTP; HEALTHCHECK is run in both forms; --smoke wins", () => {
+    expect(
+      runRequestFor('FROM node:20\nEXPOSE 53/udp 8080/tcp 9090\nCMD ["node", "s.js"]\n', undefined, 5000),
+    ).toEqual({
+      timeoutMs: 5000,
+      http: { port: 8080, path: "/" },
+    });
+    expect(
+      runRequestFor(
+        'FROM x\nHEALTHCHECK --interval=5s CMD ["curl", "-f", "http://localhost/"]\n',
+        undefined,
+        1000,
+      ).healthcheck,
+    ).toEqual(["curl", "-f", "http://localhost/"]);
+    expect(
+      runRequestFor("FROM x\nHEALTHCHECK CMD test -f /ready || exit 1\n", undefined, 1000).healthcheck,
+    ).toEqual(["/bin/sh", "-c", "test -f /ready || exit 1"]);
+    expect(
+      runRequestFor("FROM x\nHEALTHCHECK CMD true\nHEALTHCHECK NONE\n", undefined, 1000).healthcheck,
+    ).toBeUndefined();
+    // only the stage that ships counts
+    expect(
+      runRequestFor('FROM a AS build\nEXPOSE 3000\nFROM b\nCMD ["x"]\n', undefined, 1000).http,
+    ).toBeUndefined();
+    expect(runRequestFor("FROM x\nEXPOSE 80\n", "echo hi", 1000)).toEqual({
+      smoke: "echo hi",
+      timeoutMs: 1000,
+    });
+  });
+
+  test("runs differ by stdout, exit code, HTTP status, the start of the body, or the HEALTHCHECK", () => {
+    const r = (over: Partial<RunOutcome> = {}): RunOutcome => ({
+      ok: true,
+      exitCode: 0,
+      timedOut: false,
+      stdout: "a\n",
+      stderr: "",
+      http: null,
+      error: null,
+      ...over,
+    });
+    expect(outputDifference(r(), r({ stdout: "a" }))).toBeNull();
+    expect(outputDifference(r(), r({ stdout: "b" }))).toBe("stdout");
+    expect(outputDifference(r(), r({ exitCode: 1 }))).toBe("exit code 0 → 1");
+    const page = (status: number, body: string) => r({ exitCode: null, http: { status, body } });
+    expect(outputDifference(page(200, "ok"), page(404, "ok"))).toBe("HTTP status 200 → 404");
+    expect(outputDifference(page(200, "x".repeat(1024) + "1"), page(200, "x".repeat(1024) + "2"))).toBeNull();
+    expect(outputDifference(page(200, "<h1>a"), page(200, "<h1>b"))).toBe("HTTP body");
+    expect(outputDifference(r({ health: 0 }), r({ health: 1 }))).toBe("HEALTHCHECK exit code 0 → 1");
+  });
+});
+
+describe("context copies", () => {
+  test("links out of the context are left out; links inside point into the copy; side files replace links", async () => {
+    const root = tmp();
+    const ctx = path.join(root, "ctx");
+    fs.mkdirSync(path.join(ctx, "src"), { recursive: true });
+    fs.writeFileSync(path.join(ctx, "src/main.go"), "package main\n");
+    fs.writeFileSync(path.join(root, "outside"), "keep\n");
+    fs.symlinkSync(path.join(root, "outside"), path.join(ctx, ".dockerignore"));
+    fs.symlinkSync(path.join(ctx, "src/main.go"), path.join(ctx, "abs-inside.go"));
+    fs.symlinkSync("../outside", path.join(ctx, "rel-outside"));
+    const seen: string[][] = [];
+    const recorder: Builder = {
+      name: "buildah",
+      version: "recording",
+      async build(_df, context) {
+        seen.push(
+          (fs.readdirSync(context, { recursive: true }) as string[]).sort().map((f) => {
+            const p = path.join(context, f);
+            const st = fs.lstatSync(p);
+            return st.isSymbolicLink() ? `${f} -> ${fs.readlinkSync(p)}` : f;
+          }),
+        );
+        return { ok: true, seconds: 1, error: null };
+      },
+      inspect: async () => ({ bytes: 1, layers: 1, command: ["app"] }),
+      run: async () => ({
+        ok: true,
+        exitCode: 0,
+        timedOut: false,
+        stdout: "x",
+        stderr: "",
+        http: null,
+        error: null,
+      }),
+      remove: async () => {},
+      prune: async () => {},
+    };
+    await compareBuilds({
+      builder: recorder,
+      originalText: "FROM x\n",
+      rewrittenText: "FROM y\n",
+      sideFiles: [{ path: ".dockerignore", content: "Dockerfile\n", message: "m" }],
+      contextDir: ctx,
+      workDir: path.join(root, "work"),
+      touch: null,
+      run: { timeoutMs: 1000 },
+      tagPrefix: "localhost/t",
+    });
+    expect(seen[0]).toEqual(["abs-inside.go -> src/main.go", "src", "src/main.go"]);
+    expect(seen[1]).toEqual([".dockerignore", "abs-inside.go -> src/main.go", "src", "src/main.go"]);
+    expect(fs.readFileSync(path.join(root, "outside"), "utf8")).toBe("keep\n");
+  });
+});
