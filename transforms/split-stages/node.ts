@@ -9,52 +9,49 @@
  */
 import type { Instr } from "../../src/engine/parse.ts";
 import { keyword } from "../../src/engine/style.ts";
+import { NODE_LTS_CODENAMES } from "../catalog/images.ts";
+import type { EcosystemPlanner, SplitInput, SplitOutcome } from "./types.ts";
+import { own } from "../lib/own.ts";
+import { isInside, resolvePath } from "../../src/engine/paths.ts";
+import { baseImage, repoName } from "./toolkit/images.ts";
 import {
+  appFolder,
   BOTH_STAGES,
-  MOVABLE_WHEN_LAST,
-  copiesInto,
   buildsAfter,
+  copiesInto,
+  copyInfo,
+  dedupeWorkdirs,
+  missingSources,
+  MOVABLE_WHEN_LAST,
+  originalUser,
+  readJson,
+  RUNTIME_ONLY,
+  stageVars,
+  workdirs,
+} from "./toolkit/instructions.ts";
+import { osInstalls, type PackageManager, runtimePackageLines } from "./toolkit/packages.ts";
+import { guarded, quote, refuse } from "./toolkit/refuse.ts";
+import {
+  copyFromLine,
+  fromAsBuild,
+  layoutRewrite,
+  linesBefore,
+  newLines,
+  type Piece,
+  seg,
+  type Segment,
+  stageSegments,
+} from "./toolkit/segments.ts";
+import {
   FILE_COMMANDS,
   fileCommandProblem,
-  redirectProblem,
-  missingSources,
-  RUNTIME_ONLY,
-  baseImage,
-  dedupeWorkdirs,
-  linesBefore,
-  commandWords,
-  copyFromLine,
-  copyInfo,
-  appFolder,
-  stageVars,
-  fromAsBuild,
   hasControlFlow,
-  isInside,
-  isUserCreation,
-  layoutRewrite,
-  newLines,
-  originalUser,
-  osInstalls,
-  quote,
-  readJson,
-  refuse,
-  repoName,
-  resolvePath,
-  runCommands,
-  seg,
-  stageSegments,
+  redirectProblem,
+  shellCommands,
   startCommand,
-  userLine,
-  workdirs,
-  type PackageManager,
-  type Piece,
-  type Segment,
-  runtimePackageLines,
-  runtimeUserRefusal,
-} from "./common.ts";
-import { NODE_LTS_CODENAMES } from "../catalog/images.ts";
-import type { Ecosystem, SplitInput, SplitOutcome } from "./types.ts";
-import { own } from "../lib/own.ts";
+  wordValues,
+} from "./toolkit/shell.ts";
+import { checkRuntimeUser, isUserCreation, userLine } from "./toolkit/users.ts";
 
 const OTHER_LANGUAGE_IMAGES =
   /^(?:python|golang|maven|gradle|openjdk|eclipse-temurin|amazoncorretto|rust|mcr\.microsoft\.com\/dotnet\/.*|microsoft\/.*|php|ruby|nginx|httpd)$/;
@@ -145,7 +142,7 @@ function runtimeTag(tag: string): string | null {
 
 const usesNodeTools = (text: string) => /\b(?:npm|yarn|pnpm|npx)\b/.test(text);
 
-export const node: Ecosystem = {
+export const node: EcosystemPlanner = {
   id: "node",
   detect({ stage, context, model }) {
     const repo = repoName(stage.image!.name);
@@ -158,7 +155,7 @@ export const node: Ecosystem = {
       model !== null
     );
   },
-  plan: planNode,
+  plan: (input) => guarded(() => planNode(input)),
 };
 
 interface RunRole {
@@ -172,10 +169,10 @@ interface RunRole {
 }
 
 /** True when every command installs global packages with npm or yarn (or cleans the npm cache). */
-function globalInstallsOnly(cmds: ReturnType<typeof runCommands> & object): boolean {
+function globalInstallsOnly(cmds: ReturnType<typeof shellCommands> & object): boolean {
   let installs = 0;
   for (const c of cmds) {
-    const w = commandWords(c);
+    const w = wordValues(c);
     if (w.some((x) => x === null) || c.assignments.length > 0) return false;
     const name = (w[0] ?? "").split("/").pop();
     const plain = w.slice(1) as string[];
@@ -292,7 +289,7 @@ function planNode(input: SplitInput): SplitOutcome {
     }
     if (hasControlFlow(model, instr))
       return refuse(`RUN at line ${instr.line} has shell control flow the transform does not analyse`, instr);
-    const cmds = runCommands(model, instr);
+    const cmds = shellCommands(model, instr);
     if (!cmds) return refuse(`cannot parse the shell of RUN at line ${instr.line}`, instr);
     const role: RunRole = { install: false, build: false, os: false, corepack: false, user: false };
     if (globalInstallsOnly(cmds)) {
@@ -307,7 +304,7 @@ function planNode(input: SplitInput): SplitOutcome {
     }
     let cwd = cwdAt.get(instr) ?? appDir;
     for (const c of cmds) {
-      const w = commandWords(c);
+      const w = wordValues(c);
       const name = (w[0] ?? "").split("/").pop() ?? "";
       const args = w.slice(1);
       const plain = args.filter((a): a is string => a !== null);
@@ -526,8 +523,7 @@ function planNode(input: SplitInput): SplitOutcome {
   const addUser = user === null;
   if (addUser && major !== null && major < 4)
     return refuse(`node:${tag} images have no \`node\` user to run as`, stage.from);
-  const userRefusal = runtimeUserRefusal(stage, start);
-  if (userRefusal) return userRefusal;
+  checkRuntimeUser(stage, start);
 
   // ---- OS packages for the runtime stage
   const runtimeInstall = runtimePackageLines(model, stage, start, osPackages, {
@@ -535,7 +531,6 @@ function planNode(input: SplitInput): SplitOutcome {
     alpine,
     family: "node",
   });
-  if (!Array.isArray(runtimeInstall)) return runtimeInstall;
 
   // ---- build stage
   const { piece: fromPiece, name: buildName } = fromAsBuild(model, stage, segs.from);
@@ -566,7 +561,7 @@ function planNode(input: SplitInput): SplitOutcome {
     );
     const cleanInstall =
       !installRole.build &&
-      runCommands(model, firstInstall)!.every((cmd) => {
+      shellCommands(model, firstInstall)!.every((cmd) => {
         const n = (cmd.name?.value ?? "").split("/").pop();
         return n === "npm" || n === "yarn" || n === "pnpm" || n === "corepack";
       });

@@ -12,53 +12,52 @@
 import { unquote, type Instr } from "../../src/engine/parse.ts";
 import type { ShellCommand } from "../../src/engine/shell.ts";
 import { keyword } from "../../src/engine/style.ts";
+import type { EcosystemPlanner, SplitInput, SplitOutcome } from "./types.ts";
+import { absolutePath, isInside, resolvePath } from "../../src/engine/paths.ts";
+import { baseImage, repoName } from "./toolkit/images.ts";
 import {
+  appFolder,
   BOTH_STAGES,
-  MOVABLE_WHEN_LAST,
-  copiesInto,
   buildsAfter,
-  FILE_COMMANDS,
-  PYTHON_PROVIDED_DEV,
-  RUNTIME_ONLY,
-  baseImage,
+  copiesInto,
+  copyInfo,
   dedupeWorkdirs,
   expandKnown,
-  normPath,
-  linesBefore,
-  commandWords,
-  copyFromLine,
-  copyInfo,
-  createUserLines,
-  fileCommandProblem,
-  redirectProblem,
-  appFolder,
-  stageVars,
-  fromAsBuild,
-  hasControlFlow,
-  isInside,
-  isUserCreation,
-  layoutRewrite,
   missingSources,
-  newLines,
+  MOVABLE_WHEN_LAST,
   originalUser,
-  osInstalls,
-  quote,
-  refuse,
-  repoName,
-  resolvePath,
-  runCommands,
-  seg,
-  stageSegments,
-  startCommand,
-  userLine,
+  RUNTIME_ONLY,
+  stageVars,
   workdirs,
+} from "./toolkit/instructions.ts";
+import {
+  osInstalls,
   type PackageManager,
-  type Piece,
-  type Segment,
+  PYTHON_PROVIDED_DEV,
   runtimePackageLines,
-  runtimeUserRefusal,
-} from "./common.ts";
-import type { Ecosystem, SplitInput, SplitOutcome } from "./types.ts";
+} from "./toolkit/packages.ts";
+import { guarded, quote, refuse } from "./toolkit/refuse.ts";
+import {
+  copyFromLine,
+  fromAsBuild,
+  layoutRewrite,
+  linesBefore,
+  newLines,
+  type Piece,
+  seg,
+  type Segment,
+  stageSegments,
+} from "./toolkit/segments.ts";
+import {
+  FILE_COMMANDS,
+  fileCommandProblem,
+  hasControlFlow,
+  redirectProblem,
+  shellCommands,
+  startCommand,
+  wordValues,
+} from "./toolkit/shell.ts";
+import { checkRuntimeUser, createUserLines, isUserCreation, userLine } from "./toolkit/users.ts";
 
 export const VENV = "/opt/venv";
 
@@ -93,7 +92,7 @@ function runtimeTag(tag: string): string | null {
   return m[2] ? `${m[1]}-slim-${m[2]}` : `${m[1]}-slim`;
 }
 
-export const python: Ecosystem = {
+export const python: EcosystemPlanner = {
   id: "python",
   detect({ stage, context }) {
     const repo = repoName(stage.image!.name);
@@ -105,7 +104,7 @@ export const python: Ecosystem = {
       stage.instructions.some((i) => i.keyword === "RUN" && /\b(?:pip3?|pipenv|poetry)\b/.test(i.text))
     );
   },
-  plan: planPython,
+  plan: (input) => guarded(() => planPython(input)),
 };
 
 interface RunRole {
@@ -228,12 +227,12 @@ function planPython(input: SplitInput): SplitOutcome {
     }
     if (hasControlFlow(model, instr))
       return refuse(`RUN at line ${instr.line} has shell control flow the transform does not analyse`, instr);
-    const cmds = runCommands(model, instr);
+    const cmds = shellCommands(model, instr);
     if (!cmds) return refuse(`cannot parse the shell of RUN at line ${instr.line}`, instr);
     const role: RunRole = { install: false, manifestOnly: true, os: false, user: false, other: false };
     let cwd = cwdAt.get(instr) ?? appDir;
     for (const c of cmds) {
-      const w = commandWords(c);
+      const w = wordValues(c);
       if (own && w[0] === null) w[0] = wordValue(c, 0, varsAt.get(instr));
       if (w[0] === null)
         return refuse(`RUN at line ${instr.line} runs a command chosen by a variable`, instr);
@@ -440,8 +439,7 @@ function planPython(input: SplitInput): SplitOutcome {
   // ---- user
   const user = originalUser(stage);
   const addUser = user === null;
-  const userRefusal = runtimeUserRefusal(stage, start);
-  if (userRefusal) return userRefusal;
+  checkRuntimeUser(stage, start);
 
   // ---- OS packages for the runtime stage
   const runtimeInstall = runtimePackageLines(model, stage, start, osPackages, {
@@ -450,7 +448,6 @@ function planPython(input: SplitInput): SplitOutcome {
     family: "python",
     providedDev: PYTHON_PROVIDED_DEV,
   });
-  if (!Array.isArray(runtimeInstall)) return runtimeInstall;
 
   // ---- reorder `COPY . .` after a manifest-only install
   const segs = stageSegments(model, stage);
@@ -532,8 +529,8 @@ function planPython(input: SplitInput): SplitOutcome {
   const firstPipRun =
     stage.instructions.find((i) => {
       if (i.keyword !== "RUN" || !roles.has(i)) return false;
-      const cmds = runCommands(model, i) ?? [];
-      return cmds.some((c) => isPip(commandWords(c)) > 0 || /^(?:pipenv|poetry)$/.test(c.name?.value ?? ""));
+      const cmds = shellCommands(model, i) ?? [];
+      return cmds.some((c) => isPip(wordValues(c)) > 0 || /^(?:pipenv|poetry)$/.test(c.name?.value ?? ""));
     }) ?? firstInstall;
   for (const instr of stage.instructions) {
     if (instr === moveCopy) continue;
@@ -665,7 +662,7 @@ function findOwnVenv(
   const creators = new Set<Instr>();
   for (const instr of stage.instructions) {
     if (instr.keyword !== "RUN" || instr.hasHeredoc) continue;
-    const cmds = runCommands(model, instr);
+    const cmds = shellCommands(model, instr);
     if (!cmds) continue;
     const vars = varsAt.get(instr);
     for (const c of cmds) {
@@ -715,7 +712,7 @@ function findOwnVenv(
         return r(
           `creates its virtualenv at the relative path ${target}; only an absolute path can be copied to the runtime stage as is`,
         );
-      const abs = normPath(target);
+      const abs = absolutePath(target);
       if (path !== null && path !== abs) return r(`creates a second virtualenv (${path} already exists)`);
       path = abs;
       creators.add(instr);
@@ -730,7 +727,7 @@ function findOwnVenv(
     activeAt.set(instr, active);
     if (instr.keyword !== "ENV") continue;
     for (const [k, v] of envPairs(instr)) {
-      if (k === "VIRTUAL_ENV" && normPath(expandKnown(v, varsAt.get(instr)) ?? "?") !== venvPath)
+      if (k === "VIRTUAL_ENV" && absolutePath(expandKnown(v, varsAt.get(instr)) ?? "?") !== venvPath)
         return {
           refusal: refuse(
             `${quote(instr)} sets VIRTUAL_ENV to another folder than the virtualenv ${venvPath}`,
@@ -739,7 +736,7 @@ function findOwnVenv(
         };
       if (k !== "PATH") continue;
       const first = expandKnown(v.split(":")[0], varsAt.get(instr));
-      active = first !== null && first !== "" && normPath(first) === venvPath + "/bin" ? venvPath : null;
+      active = first !== null && first !== "" && absolutePath(first) === venvPath + "/bin" ? venvPath : null;
     }
   }
   return { path: venvPath, creators, activeAt };

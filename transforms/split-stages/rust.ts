@@ -2,34 +2,16 @@ import type { Instr } from "../../src/engine/parse.ts";
 import type { ShellCommand } from "../../src/engine/shell.ts";
 import { keyword } from "../../src/engine/style.ts";
 import type { BuildContext } from "../../src/engine/types.ts";
-import {
-  appUserLines,
-  aptInstallLine,
-  argumentFiles,
-  assemble,
-  basename,
-  checkOriginalUser,
-  classifyPackages,
-  codenameOf,
-  commandName,
-  commandWords,
-  contextPathOf,
-  envPairs,
-  execForm,
-  guarded,
-  healthcheckTools,
-  imagePathOf,
-  layout,
-  privilegedPort,
-  refuse,
-  resolvePath,
-  runCwd,
-  runsWith,
-  runtimeFiles,
-  shortName,
-  walkStage,
-} from "./compiled-common.ts";
-import type { Ecosystem, SplitInput } from "./types.ts";
+import type { EcosystemPlanner, SplitInput } from "./types.ts";
+import { basename, resolvePath } from "../../src/engine/paths.ts";
+import { assemble, layout } from "./toolkit/assemble.ts";
+import { codenameOf, shortName } from "./toolkit/images.ts";
+import { classifyPackages, installLine } from "./toolkit/packages.ts";
+import { guarded, refuse } from "./toolkit/refuse.ts";
+import { argumentFiles, healthcheckTools, runtimeFiles } from "./toolkit/runtime-files.ts";
+import { commandName, commandWords, execForm } from "./toolkit/shell.ts";
+import { appUserLines, checkOriginalUser, privilegedPort } from "./toolkit/users.ts";
+import { contextPathOf, envPairs, imagePathOf, runCwd, runsWith, walkStage } from "./toolkit/walk.ts";
 
 /**
  * Rust: the build stage keeps `cargo build --release` (or `cargo install`);
@@ -53,7 +35,7 @@ function isCargoBuild(cmd: ShellCommand): boolean {
   return commandName(cmd) === "cargo" && (cmd.args[0]?.value === "build" || cmd.args[0]?.value === "install");
 }
 
-export const rust: Ecosystem = {
+export const rust: EcosystemPlanner = {
   id: "rust",
   detect(input) {
     const image = input.stage.image;
@@ -264,7 +246,7 @@ function planRust(input: SplitInput) {
     }
   }
   const setup: string[] = [];
-  if (packages.length > 0 && !distroless) setup.push(aptInstallLine(model, packages));
+  if (packages.length > 0 && !distroless) setup.push(installLine(model, "apt", packages));
   const after: string[] = [];
   if (!lay.user && !asRoot && !distroless) {
     const [create, user] = appUserLines(model, "debian");
