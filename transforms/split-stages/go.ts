@@ -7,7 +7,13 @@ import { contextMemo } from "../lib/context-memo.ts";
 import { basename, dirname, resolvePath } from "../../src/engine/paths.ts";
 import { assemble, layout } from "./toolkit/assemble.ts";
 import { codenameOf, shortName } from "./toolkit/images.ts";
-import { classifyPackages, installLine, type OsInstall, packageInstalls } from "./toolkit/packages.ts";
+import {
+  classifyPackages,
+  installLine,
+  runtimeAptOptions,
+  type OsInstall,
+  packageInstalls,
+} from "./toolkit/packages.ts";
 import { guarded, PlanRefusal, refuse } from "./toolkit/refuse.ts";
 import { argumentFiles, healthcheckTools, runtimeFiles } from "./toolkit/runtime-files.ts";
 import { commandName, commandWords, execForm } from "./toolkit/shell.ts";
@@ -317,7 +323,8 @@ function planGo(input: SplitInput) {
 
   const setup: string[] = [];
   const after: string[] = [];
-  if (kind === "debian" && pk.runtime.length > 0) setup.push(installLine(model, "apt", pk.runtime));
+  if (kind === "debian" && pk.runtime.length > 0)
+    setup.push(installLine(model, "apt", pk.runtime, runtimeAptOptions(pk, lay.installs)));
   const userNote = lay.user ? "" : asRoot ? `; runs as root because it EXPOSEs port ${port} (<1024)` : "";
   if (!lay.user && !asRoot) {
     if (kind === "debian") setup.push(...appUserLines(model, "debian"));

@@ -7,7 +7,7 @@ import type { EcosystemPlanner, SplitInput } from "./types.ts";
 import { basename, dirname, isInside, resolvePath } from "../../src/engine/paths.ts";
 import { assemble, layout } from "./toolkit/assemble.ts";
 import { shortName } from "./toolkit/images.ts";
-import { classifyPackages, installLine } from "./toolkit/packages.ts";
+import { classifyPackages, installLine, runtimeAptOptions } from "./toolkit/packages.ts";
 import { guarded, PlanRefusal, refuse } from "./toolkit/refuse.ts";
 import { argumentFiles, healthcheckTools, runtimeFiles } from "./toolkit/runtime-files.ts";
 import { commandName, commandWords, effectiveWords, execWords, runCommands } from "./toolkit/shell.ts";
@@ -216,7 +216,11 @@ function planJava(input: SplitInput) {
   const setup: string[] = [];
   for (const t of health) if (!pk.runtime.includes(t)) pk.runtime.push(t);
   if (pk.runtime.length > 0)
-    setup.push(alpine ? installLine(model, "apk", pk.runtime) : installLine(model, "apt", pk.runtime));
+    setup.push(
+      alpine
+        ? installLine(model, "apk", pk.runtime)
+        : installLine(model, "apt", pk.runtime, runtimeAptOptions(pk, lay.installs)),
+    );
   const after: string[] = [];
   if (!lay.user && !asRoot) {
     const lines = appUserLines(model, alpine ? "alpine" : "debian");

@@ -29,7 +29,7 @@ import {
   stageVars,
   workdirs,
 } from "./toolkit/instructions.ts";
-import { osInstalls, type PackageManager, runtimePackageLines } from "./toolkit/packages.ts";
+import { type OsInstall, osInstalls, runtimePackageLines } from "./toolkit/packages.ts";
 import { guarded, quote, refuse } from "./toolkit/refuse.ts";
 import {
   copyFromLine,
@@ -253,7 +253,7 @@ function planNode(input: SplitInput): SplitOutcome {
   let chownApp: string | null = null;
   let productionInstall = false;
   let yarnBerry = context.exists(".yarnrc.yml") || /^yarn@[2-9]/.test(pkg.packageManager ?? "");
-  const osPackages: Array<{ manager: PackageManager; packages: string[]; instr: Instr }> = [];
+  const osPackages: OsInstall[] = [];
   // NODE_ENV=production set before the install makes it skip dev dependencies: nothing to prune.
   const firstInstallLine =
     stage.instructions.find((i) => i.keyword === "RUN" && /\b(?:npm|yarn|pnpm)\b/.test(i.text))?.line ??

@@ -30,12 +30,7 @@ import {
   stageVars,
   workdirs,
 } from "./toolkit/instructions.ts";
-import {
-  osInstalls,
-  type PackageManager,
-  PYTHON_PROVIDED_DEV,
-  runtimePackageLines,
-} from "./toolkit/packages.ts";
+import { osInstalls, type OsInstall, PYTHON_PROVIDED_DEV, runtimePackageLines } from "./toolkit/packages.ts";
 import { guarded, quote, refuse } from "./toolkit/refuse.ts";
 import {
   copyFromLine,
@@ -169,7 +164,7 @@ function planPython(input: SplitInput): SplitOutcome {
   if (isInside(appDir, venv) || isInside(venv, appDir))
     return refuse(`the app folder ${appDir} overlaps ${own ? "the virtualenv " : ""}${venv}`);
   const roles = new Map<Instr, RunRole>();
-  const osPackages: Array<{ manager: PackageManager; packages: string[]; instr: Instr }> = [];
+  const osPackages: OsInstall[] = [];
   const manifestFiles = new Set<string>();
   /** Non-manifest COPYs outside the app folder: copied to the runtime stage from the build stage. */
   const outsideCopies: string[] = [];

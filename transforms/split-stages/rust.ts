@@ -6,7 +6,7 @@ import type { EcosystemPlanner, SplitInput } from "./types.ts";
 import { basename, resolvePath } from "../../src/engine/paths.ts";
 import { assemble, layout } from "./toolkit/assemble.ts";
 import { codenameOf, shortName } from "./toolkit/images.ts";
-import { classifyPackages, installLine } from "./toolkit/packages.ts";
+import { classifyPackages, installLine, runtimeAptOptions } from "./toolkit/packages.ts";
 import { guarded, refuse } from "./toolkit/refuse.ts";
 import { argumentFiles, healthcheckTools, runtimeFiles } from "./toolkit/runtime-files.ts";
 import { commandName, commandWords, execForm } from "./toolkit/shell.ts";
@@ -246,7 +246,8 @@ function planRust(input: SplitInput) {
     }
   }
   const setup: string[] = [];
-  if (packages.length > 0 && !distroless) setup.push(installLine(model, "apt", packages));
+  if (packages.length > 0 && !distroless)
+    setup.push(installLine(model, "apt", packages, runtimeAptOptions(pk, lay.installs)));
   const after: string[] = [];
   if (!lay.user && !asRoot && !distroless) {
     const [create, user] = appUserLines(model, "debian");

@@ -16,6 +16,8 @@ export interface OsInstall {
   instr: Instr;
   manager: PackageManager;
   packages: string[];
+  /** The options as written (`-y`, `--no-install-recommends`, `-o`, `X`), before or after the verb; `$?` for a variable. */
+  options: string[];
 }
 
 /** Package installs in a RUN (`apt-get install`, `apt install`, `apk add`, `yum/dnf/microdnf install`). */
@@ -39,6 +41,7 @@ export function osInstalls(model: DockerfileModel, instr: Instr): OsInstall[] {
     }
     if (!manager) continue;
     const packages: string[] = [];
+    const options = w.slice(1, w.length - rest.length - 1).map((v) => v ?? "$?");
     for (let i = 0; i < rest.length; i++) {
       const v = rest[i];
       if (v === null) {
@@ -46,14 +49,17 @@ export function osInstalls(model: DockerfileModel, instr: Instr): OsInstall[] {
         continue;
       }
       if (v.startsWith("-")) {
+        options.push(v);
         // options taking a value
-        if (manager === "apk" && (v === "--virtual" || v === "-t" || v === "--repository" || v === "-X")) i++;
-        if (manager === "apt" && (v === "-o" || v === "-t")) i++;
+        const takesValue =
+          (manager === "apk" && (v === "--virtual" || v === "-t" || v === "--repository" || v === "-X")) ||
+          (manager === "apt" && (v === "-o" || v === "-t"));
+        if (takesValue && i + 1 < rest.length) options.push(rest[++i] ?? "$?");
         continue;
       }
       packages.push(v.replace(/[=<>~].*$/, "")); // apt pkg=1.2, apk pkg>1 / pkg~1.2
     }
-    out.push({ instr, manager, packages });
+    out.push({ instr, manager, packages, options });
   }
   return out;
 }
@@ -238,13 +244,49 @@ export function classifyInterpretedPackages(
   return { runtime: [...new Set(runtime)], buildOnly, unknownDev };
 }
 
-/** A RUN line installing OS packages in the runtime stage, in the file's keyword case. */
-export function installLine(model: DockerfileModel, manager: PackageManager, packages: string[]): string {
+const ASSUME_YES = /^(?:-y|--yes|--assume-yes)$/;
+
+/**
+ * The apt options the runtime stage installs with: those of the original
+ * installs (so `--no-install-recommends` only when the original used it, and
+ * recommended packages stay otherwise), with `-y`. Null when the installs
+ * disagree or name options by variables.
+ */
+export function aptOptions(installs: ReadonlyArray<Pick<OsInstall, "manager" | "options">>): string[] | null {
+  let shared: string[] | null = null;
+  for (const i of installs) {
+    if (i.manager !== "apt") continue;
+    const opts = i.options.filter((o) => !ASSUME_YES.test(o));
+    if (opts.includes("$?")) return null;
+    if (shared === null) shared = opts;
+    else if (shared.join("\0") !== opts.join("\0")) return null;
+  }
+  return ["-y", ...(shared ?? [])];
+}
+
+/** `pk.aptOptions`, refusing when the installs it comes from disagree. */
+export function runtimeAptOptions(pk: RuntimePackages, installs: readonly OsInstall[]): string[] {
+  return (
+    pk.aptOptions ??
+    refuse(
+      "the runtime packages come from apt installs with different options; cannot tell how the runtime stage should install them",
+      installs.find((i) => i.manager === "apt")?.instr ?? null,
+    )
+  );
+}
+
+/** A RUN line installing OS packages in the runtime stage, in the file's keyword case (apt: with `aptOpts`). */
+export function installLine(
+  model: DockerfileModel,
+  manager: PackageManager,
+  packages: string[],
+  aptOpts: readonly string[] = ["-y"],
+): string {
   const run = keyword(model, "RUN");
   const list = packages.join(" ");
   if (manager === "apk") return `${run} apk add --no-cache ${list}`;
   if (manager === "yum") return `${run} yum install -y ${list} && yum clean all`;
-  return `${run} apt-get update && apt-get install -y --no-install-recommends ${list} && rm -rf /var/lib/apt/lists/*`;
+  return `${run} apt-get update && apt-get install ${aptOpts.join(" ")} ${list} && rm -rf /var/lib/apt/lists/*`;
 }
 
 /**
@@ -256,14 +298,15 @@ export function runtimePackageLines(
   model: DockerfileModel,
   stage: Stage,
   start: StartCommand,
-  osPackages: ReadonlyArray<{ manager: PackageManager; packages: string[]; instr: Instr }>,
+  osPackages: readonly OsInstall[],
   image: { raw: string; alpine: boolean; family: string; providedDev?: Set<string> },
 ): string[] {
   const mentions = [
     start.text,
     ...stage.instructions.filter((i) => i.keyword === "HEALTHCHECK").map((i) => i.text),
   ].join("\n");
-  const byManager = new Map<PackageManager, string[]>();
+  // One line per manager and set of apt options, in the order of the original installs.
+  const groups = new Map<string, { manager: PackageManager; options: string[]; packages: string[] }>();
   for (const o of osPackages) {
     if (o.manager === "yum")
       refuse(`${quote(o.instr)} installs with yum on a ${image.family} image`, o.instr);
@@ -281,11 +324,16 @@ export function runtimePackageLines(
         `installs ${cls.unknownDev.join(", ")}: the runtime library it builds against is not known`,
         o.instr,
       );
-    byManager.set(o.manager, [...(byManager.get(o.manager) ?? []), ...cls.runtime]);
+    const options = o.manager === "apt" ? aptOptions([o]) : [];
+    if (options === null) refuse(`${quote(o.instr)} names its apt options with variables`, o.instr);
+    const key = [o.manager, ...options].join("\0");
+    const group = groups.get(key) ?? { manager: o.manager, options, packages: [] };
+    group.packages.push(...cls.runtime);
+    groups.set(key, group);
   }
   const lines: string[] = [];
-  for (const [mgr, pkgs] of byManager)
-    if (pkgs.length) lines.push(installLine(model, mgr, [...new Set(pkgs)]));
+  for (const g of groups.values())
+    if (g.packages.length) lines.push(installLine(model, g.manager, [...new Set(g.packages)], g.options));
   return lines;
 }
 
@@ -348,6 +396,8 @@ export interface RuntimePackages {
   manager: PackageManager | null;
   runtime: string[];
   dropped: string[];
+  /** Options for the runtime apt install: those of the installs the runtime packages come from (see `aptOptions`). */
+  aptOptions: string[] | null;
 }
 
 /**
@@ -363,12 +413,14 @@ export function classifyPackages(
   const runtime: string[] = [];
   const dropped: string[] = [];
   let manager: PackageManager | null = null;
+  const sources = new Set<OsInstall>();
   for (const inst of installs) {
     for (const p of inst.packages) {
       const isDev = /-(dev|devel|headers)$/.test(p);
       if (neededByRuntime.has(p) || (!isDev && !COMPILED_BUILD_ONLY.has(p))) {
         if (!runtime.includes(p)) runtime.push(p);
         manager = inst.manager;
+        sources.add(inst);
         continue;
       }
       dropped.push(p);
@@ -377,9 +429,10 @@ export function classifyPackages(
         if (lib && !runtime.includes(lib)) {
           runtime.push(lib);
           manager = "apt";
+          sources.add(inst);
         }
       }
     }
   }
-  return { manager, runtime, dropped };
+  return { manager, runtime, dropped, aptOptions: aptOptions([...sources]) };
 }
