@@ -15,10 +15,9 @@ import { own } from "../lib/own.ts";
 import { isInside, resolvePath } from "../../src/engine/paths.ts";
 import { baseImage, repoName } from "./toolkit/images.ts";
 import {
-  appFolder,
+  appFolderToCopy,
   BOTH_STAGES,
   buildsAfter,
-  copiesInto,
   copyInfo,
   dedupeWorkdirs,
   missingSources,
@@ -48,6 +47,7 @@ import {
   hasControlFlow,
   redirectProblem,
   shellCommands,
+  type StartCommand,
   startCommand,
   wordValues,
 } from "./toolkit/shell.ts";
@@ -190,31 +190,99 @@ function globalInstallsOnly(cmds: ReturnType<typeof shellCommands> & object): bo
   return installs > 0;
 }
 
+/**
+ * The Node plan, step by step; each step refuses (throws) when it cannot
+ * prove its part, in the order a reader checks a Dockerfile: the base image,
+ * package.json and the app folder, every instruction, the start command, the
+ * user, then the two stages.
+ */
 function planNode(input: SplitInput): SplitOutcome {
-  const { model, stage, context, options } = input;
+  const { model, stage, context } = input;
+  const base = nodeBase(input);
+  const pkg = readPkg(input);
+  if (!pkg)
+    refuse(
+      context.root === "<none>"
+        ? "no build context: package.json is needed to plan the split"
+        : "package.json not found in the build context",
+    );
+  const appDir = appFolderToCopy(stage, model.globalArgValues);
+  const reading = readInstructions(input, pkg, appDir);
+  const start = checkStartCommand(input, pkg, reading);
+  const addUser = originalUser(stage) === null;
+  if (addUser && base.major !== null && base.major < 4)
+    refuse(`node:${base.tag} images have no \`node\` user to run as`, stage.from);
+  checkRuntimeUser(stage, start.start);
+  const runtimeInstall = runtimePackageLines(model, stage, start.start, reading.osPackages, {
+    raw: base.image.raw,
+    alpine: base.alpine,
+    family: "node",
+  });
+  const segs = stageSegments(model, stage);
+  const manifests = manifestsFirst(input, pkg, reading);
+  const prune = reading.productionInstall
+    ? null
+    : pruneLine(input, reading.pm, base.major, manifests.lockFiles);
+  const { piece: fromPiece, name: buildName } = fromAsBuild(model, stage, segs.from);
+  const segOf = new Map<Instr, Segment>(segs.items.map((s) => [s.instr!, s]));
+  const { build, runtimeInstrs, userRuns } = buildStage(input, reading, manifests, prune, fromPiece, segOf);
+  const rtImage = baseImage(input.options, base.runtimeRaw);
+  const runtime = runtimeStage(input, {
+    rtImage,
+    runtimeInstall,
+    userRuns,
+    reading,
+    pnpm: start.runtimePnpm ? start.pnpmVersion : null,
+    runtimeInstrs,
+    segOf,
+    copyLine: copyFromLine(model, buildName, appDir, appDir, addUser ? "node:node" : reading.chownApp),
+    addUser,
+  });
+  const msg = [
+    `split into a build stage (${base.image.raw}) and a runtime stage (${rtImage}) with the app folder ${appDir}`,
+    prune ? "dev dependencies pruned" : null,
+    addUser ? "runs as USER node" : null,
+    manifests.moveCopy ? "dependency manifests installed before the source is copied" : null,
+    ...base.notes,
+  ]
+    .filter(Boolean)
+    .join("; ");
+  return layoutRewrite(model, segs, build, runtime, msg);
+}
+
+interface NodeBase {
+  image: NonNullable<SplitInput["stage"]["image"]>;
+  tag: string;
+  /** The runtime image: the `-slim` variant of the same tag. */
+  runtimeRaw: string;
+  alpine: boolean;
+  major: number | null;
+  /** Why an asked-for runtime flavour is not used. */
+  notes: string[];
+}
+
+/** The base image and its runtime variant; refuses images it does not know. */
+function nodeBase({ stage, options }: SplitInput): NodeBase {
   const image = stage.image!;
   const repo = repoName(image.name);
   if (repo !== "node")
-    return refuse(
+    refuse(
       `unknown base image ${image.raw} for a Node app (only the official node images are known)`,
       stage.from,
     );
   if (image.digest)
-    return refuse(
+    refuse(
       `base image ${image.raw} is pinned by digest; the digest of its slim variant is not known`,
       stage.from,
     );
   const tag = image.tag ?? "latest";
-  let rtTag = runtimeTag(tag);
-  if (!rtTag) return refuse(`no slim variant known for node:${tag}`, stage.from);
+  const rtTag = runtimeTag(tag);
+  if (!rtTag) refuse(`no slim variant known for node:${tag}`, stage.from);
   let runtimeRaw: string;
   if (image.usesVariables) {
     const m = /^(?:(?:docker\.io\/)?(?:library\/)?)?node:(\$\{?\w+\}?)$/.exec(image.raw);
     if (!m || /alpine|slim|-/.test(tag))
-      return refuse(
-        `base image ${image.raw} uses a variable the transform cannot extend to a slim tag`,
-        stage.from,
-      );
+      refuse(`base image ${image.raw} uses a variable the transform cannot extend to a slim tag`, stage.from);
     runtimeRaw = `node:${m[1]}-slim`;
   } else {
     runtimeRaw = `node:${rtTag}`;
@@ -225,34 +293,44 @@ function planNode(input: SplitInput): SplitOutcome {
     notes.push("runtimeFlavour alpine ignored: native modules built on glibc would not load on musl");
   if (options.runtimeFlavour === "distroless")
     notes.push("runtimeFlavour distroless not used for Node: the start command needs a shell and npm");
-  const major = nodeMajor(tag);
+  return { image, tag, runtimeRaw, alpine, major: nodeMajor(tag), notes };
+}
 
-  const pkg = readPkg(input);
-  if (!pkg)
-    return refuse(
-      context.root === "<none>"
-        ? "no build context: package.json is needed to plan the split"
-        : "package.json not found in the build context",
-    );
+/** What the instructions of the stage do, read one by one. */
+interface NodeReading {
+  cwdAt: Map<Instr, string | null>;
+  varsAt: Map<Instr, Map<string, string | null>>;
+  roles: Map<Instr, RunRole>;
+  /** The package manager of the first npm/yarn/pnpm command. */
+  pm: Pm;
+  /** The RUNs that install dependencies or build. */
+  runs: Instr[];
+  pnpmVersion: string | null;
+  /** Packages installed globally (repeated in the runtime stage), usable as start commands. */
+  globalPackages: Set<string>;
+  /** Owner a COPY or RUN chown gave the app folder, kept on the runtime copy. */
+  chownApp: string | null;
+  /** The install skips dev dependencies already: nothing to prune. */
+  productionInstall: boolean;
+  osPackages: OsInstall[];
+}
 
-  const appDir = appFolder(stage, model.globalArgValues);
-  if (appDir === null) return refuse("the WORKDIR uses variables the transform cannot resolve");
-  if (appDir === "/") return refuse("no WORKDIR: the app lives in / and cannot be copied on its own");
-  if (!copiesInto(stage, appDir, model.globalArgValues))
-    return refuse(`nothing is copied into the app folder ${appDir} (the source is mounted at run time?)`);
-
+/**
+ * Reads every COPY/ADD (from the context, into the app folder) and every RUN
+ * (installs, builds, OS packages, file commands inside the app folder);
+ * refuses anything else.
+ */
+function readInstructions(input: SplitInput, pkg: Pkg, appDir: string): NodeReading {
+  const { model, stage, context } = input;
   const cwdAt = workdirs(stage, "/", model.globalArgValues);
   const varsAt = stageVars(stage, model.globalArgValues);
-  const segs = stageSegments(model, stage);
   const roles = new Map<Instr, RunRole>();
   let pm: Pm | null = null;
   let pnpmVersion: string | null = null;
-  /** Packages installed globally (repeated in the runtime stage), usable as start commands. */
   const globalPackages = new Set<string>();
-  /** Owner a RUN chown gave the app folder, kept on the runtime copy. */
   let chownApp: string | null = null;
   let productionInstall = false;
-  let yarnBerry = context.exists(".yarnrc.yml") || /^yarn@[2-9]/.test(pkg.packageManager ?? "");
+  const yarnBerry = context.exists(".yarnrc.yml") || /^yarn@[2-9]/.test(pkg.packageManager ?? "");
   const osPackages: OsInstall[] = [];
   // NODE_ENV=production set before the install makes it skip dev dependencies: nothing to prune.
   const firstInstallLine =
@@ -266,31 +344,31 @@ function planNode(input: SplitInput): SplitOutcome {
 
   for (const instr of stage.instructions) {
     const k = instr.keyword;
-    if (k === "ONBUILD") return refuse(`ONBUILD at line ${instr.line} is not supported`, instr);
+    if (k === "ONBUILD") refuse(`ONBUILD at line ${instr.line} is not supported`, instr);
     if (k === "COPY" || k === "ADD") {
       const c = copyInfo(instr, cwdAt.get(instr) ?? null, varsAt.get(instr));
-      if (!c) return refuse(`cannot read ${quote(instr)}`, instr);
-      if (c.from) return refuse(`${quote(instr)} copies from another image`, instr);
-      if (c.remote) return refuse(`${quote(instr)} fetches or unpacks remote content`, instr);
-      if (!c.destAbs) return refuse(`${quote(instr)}: destination uses variables`, instr);
+      if (!c) refuse(`cannot read ${quote(instr)}`, instr);
+      if (c.from) refuse(`${quote(instr)} copies from another image`, instr);
+      if (c.remote) refuse(`${quote(instr)} fetches or unpacks remote content`, instr);
+      if (!c.destAbs) refuse(`${quote(instr)}: destination uses variables`, instr);
       // An owner the original gave the app files stays on the runtime copy.
       if (c.chown && isInside(c.destAbs, appDir)) chownApp ??= c.chown;
       const missing = missingSources(context, c);
-      if (missing.length) return refuse(`${quote(instr)}: ${missing[0]} is not in the build context`, instr);
+      if (missing.length) refuse(`${quote(instr)}: ${missing[0]} is not in the build context`, instr);
       if (!isInside(c.destAbs, appDir))
-        return refuse(`${quote(instr)} copies outside the app folder ${appDir}`, instr);
+        refuse(`${quote(instr)} copies outside the app folder ${appDir}`, instr);
       continue;
     }
     if (k !== "RUN") continue;
-    if (instr.hasHeredoc) return refuse(`RUN heredoc at line ${instr.line} is not analysed`, instr);
+    if (instr.hasHeredoc) refuse(`RUN heredoc at line ${instr.line} is not analysed`, instr);
     if (isUserCreation(model, instr)) {
       roles.set(instr, { install: false, build: false, os: false, corepack: false, user: true });
       continue;
     }
     if (hasControlFlow(model, instr))
-      return refuse(`RUN at line ${instr.line} has shell control flow the transform does not analyse`, instr);
+      refuse(`RUN at line ${instr.line} has shell control flow the transform does not analyse`, instr);
     const cmds = shellCommands(model, instr);
-    if (!cmds) return refuse(`cannot parse the shell of RUN at line ${instr.line}`, instr);
+    if (!cmds) refuse(`cannot parse the shell of RUN at line ${instr.line}`, instr);
     const role: RunRole = { install: false, build: false, os: false, corepack: false, user: false };
     if (globalInstallsOnly(cmds)) {
       roles.set(instr, { ...role, global: true });
@@ -311,15 +389,14 @@ function planNode(input: SplitInput): SplitOutcome {
       const sub = plain.find((a) => !a.startsWith("-")) ?? "";
       const global =
         plain.some((a) => a === "-g" || a === "--global") || (name === "yarn" && sub === "global");
-      if (w[0] === null)
-        return refuse(`RUN at line ${instr.line} runs a command chosen by a variable`, instr);
+      if (w[0] === null) refuse(`RUN at line ${instr.line} runs a command chosen by a variable`, instr);
       const redirect = redirectProblem(model, instr, c, appDir, cwd);
-      if (redirect) return refuse(redirect, instr);
+      if (redirect) refuse(redirect, instr);
       if (
         /^\.{0,2}\/.*\.sh$|\.sh$/.test(w[0] ?? "") ||
         (/^(?:ba|da)?sh$/.test(name) && plain.some((a) => /\.sh$/.test(a)))
       ) {
-        return refuse(
+        refuse(
           `builds through ${plain.find((a) => /\.sh$/.test(a)) ?? w[0]}, a script the transform cannot see into`,
           instr,
         );
@@ -329,10 +406,10 @@ function planNode(input: SplitInput): SplitOutcome {
         case "yarn":
         case "pnpm": {
           if (global)
-            return refuse(`${quote(instr)} installs global packages the runtime stage would not have`, instr);
+            refuse(`${quote(instr)} installs global packages the runtime stage would not have`, instr);
           pm ??= name;
           if (name === "yarn" && yarnBerry)
-            return refuse("Yarn Berry: pruning dev dependencies is not proven", instr);
+            refuse("Yarn Berry: pruning dev dependencies is not proven", instr);
           const installing =
             (name === "npm" && /^(?:ci|install|i|add|clean-install)$/.test(sub)) ||
             (name === "yarn" && (sub === "" || sub === "install" || sub === "add")) ||
@@ -349,17 +426,14 @@ function planNode(input: SplitInput): SplitOutcome {
             break;
           const script =
             sub === "run" || sub === "run-script" ? plain.filter((a) => !a.startsWith("-"))[1] : sub;
-          if (!script) return refuse(`cannot tell what ${quote(instr)} runs`, instr);
+          if (!script) refuse(`cannot tell what ${quote(instr)} runs`, instr);
           if (/^(?:start|dev)$/.test(script))
-            return refuse(`${quote(instr)} starts the app during the build`, instr);
+            refuse(`${quote(instr)} starts the app during the build`, instr);
           const body = pkg.scripts[script];
           if (body === undefined && name === "npm")
-            return refuse(
-              `${quote(instr)} runs script "${script}", which package.json does not define`,
-              instr,
-            );
+            refuse(`${quote(instr)} runs script "${script}", which package.json does not define`, instr);
           if (body !== undefined && /\.sh\b/.test(body))
-            return refuse(`script "${script}" runs a shell script the transform cannot see into`, instr);
+            refuse(`script "${script}" runs a shell script the transform cannot see into`, instr);
           role.build = true;
           break;
         }
@@ -374,7 +448,7 @@ function planNode(input: SplitInput): SplitOutcome {
         }
         case "node":
           if (plain.length === 0 || plain.some((a) => a.startsWith("/") && !isInside(a, appDir))) {
-            return refuse(`${quote(instr)} is not a step the transform understands`, instr);
+            refuse(`${quote(instr)} is not a step the transform understands`, instr);
           }
           role.build = true;
           break;
@@ -389,20 +463,19 @@ function planNode(input: SplitInput): SplitOutcome {
         case "cd": {
           const to = plain[0] ?? "/";
           cwd = resolvePath(cwd, to);
-          if (!isInside(cwd, appDir))
-            return refuse(`${quote(instr)} works outside the app folder ${appDir}`, instr);
+          if (!isInside(cwd, appDir)) refuse(`${quote(instr)} works outside the app folder ${appDir}`, instr);
           break;
         }
         default: {
           if (FILE_COMMANDS.has(name)) {
             const problem = fileCommandProblem(model, instr, c, appDir, cwd);
-            if (problem) return refuse(problem, instr);
+            if (problem) refuse(problem, instr);
             const operands = plain.filter((a) => !a.startsWith("-"));
             if (name === "chown" && operands.slice(1).some((a) => isInside(appDir, resolvePath(cwd, a))))
               chownApp = operands[0] ?? null;
             break;
           }
-          return refuse(
+          refuse(
             `RUN at line ${instr.line} runs \`${name}\`, which the transform cannot prove the runtime stage does without`,
             instr,
           );
@@ -414,12 +487,34 @@ function planNode(input: SplitInput): SplitOutcome {
 
   const runs = stage.instructions.filter((i) => roles.get(i)?.install || roles.get(i)?.build);
   if (!pm || !runs.some((i) => roles.get(i)!.install))
-    return refuse("no recognisable build step (no npm/yarn/pnpm install)");
-  const pmUsed: Pm = pm;
+    refuse("no recognisable build step (no npm/yarn/pnpm install)");
+  return {
+    cwdAt,
+    varsAt,
+    roles,
+    pm,
+    runs,
+    pnpmVersion,
+    globalPackages,
+    chownApp,
+    productionInstall,
+    osPackages,
+  };
+}
 
-  // ---- what the container runs
+/**
+ * What the container runs: every command of CMD/ENTRYPOINT, followed through
+ * package scripts, must run on production dependencies without building.
+ */
+function checkStartCommand(
+  input: SplitInput,
+  pkg: Pkg,
+  reading: NodeReading,
+): { start: StartCommand; runtimePnpm: boolean; pnpmVersion: string | null } {
+  const { model, stage, context } = input;
+  const { globalPackages } = reading;
   const start = startCommand(model, stage);
-  if (start.commands.length === 0) return refuse("no CMD or ENTRYPOINT: the start command is not known");
+  if (start.commands.length === 0) refuse("no CMD or ENTRYPOINT: the start command is not known");
   let runtimePnpm = false;
   const checkScript = (pmName: string, script: string, depth: number): string | null => {
     if (DEV_SCRIPT_NAMES.test(script))
@@ -508,37 +603,36 @@ function planNode(input: SplitInput): SplitOutcome {
   };
   for (const argv of start.commands) {
     const problem = checkArgv(argv, 0);
-    if (problem) return refuse(problem, start.entrypoint ?? start.cmd);
+    if (problem) refuse(problem, start.entrypoint ?? start.cmd);
   }
+  let pnpmVersion = reading.pnpmVersion;
   if (runtimePnpm) {
     pnpmVersion ??= /^pnpm@([\w.-]+)/.exec(pkg.packageManager ?? "")?.[1] ?? null;
     if (!pnpmVersion)
-      return refuse(
+      refuse(
         "the start command runs pnpm, and the pnpm version to install in the runtime stage is not known",
       );
   }
+  return { start, runtimePnpm, pnpmVersion };
+}
 
-  // ---- user
-  const user = originalUser(stage);
-  const addUser = user === null;
-  if (addUser && major !== null && major < 4)
-    return refuse(`node:${tag} images have no \`node\` user to run as`, stage.from);
-  checkRuntimeUser(stage, start);
+interface ManifestsFirst {
+  /** The `COPY . .` moved after the install, or null. */
+  moveCopy: Instr | null;
+  /** The COPY of the manifests placed before the install, or null. */
+  manifestLine: string | null;
+  lockFiles: string[];
+}
 
-  // ---- OS packages for the runtime stage
-  const runtimeInstall = runtimePackageLines(model, stage, start, osPackages, {
-    raw: image.raw,
-    alpine,
-    family: "node",
-  });
-
-  // ---- build stage
-  const { piece: fromPiece, name: buildName } = fromAsBuild(model, stage, segs.from);
-  const build: Piece[] = [fromPiece];
-  const runtime: Piece[] = [];
-  const segOf = new Map<Instr, Segment>(segs.items.map((s) => [s.instr!, s]));
-
-  // Reorder `COPY . .` after the install when it comes first.
+/**
+ * When the file copies the whole context before the first install, the
+ * manifests are copied and installed first and the rest after, so the
+ * dependency layer stays cached across source edits; only when nothing
+ * between them needs the source.
+ */
+function manifestsFirst(input: SplitInput, pkg: Pkg, reading: NodeReading): ManifestsFirst {
+  const { model, stage, context } = input;
+  const { roles, runs, cwdAt, varsAt } = reading;
   const firstInstall = runs.find((i) => roles.get(i)!.install)!;
   const installIdx = stage.instructions.indexOf(firstInstall);
   const copyAllIdx = stage.instructions.findIndex((i, idx) => {
@@ -584,21 +678,37 @@ function planNode(input: SplitInput): SplitOutcome {
       manifestLine = `${keyword(model, "COPY")}${chown} ${files.join(" ")} ${dest}`;
     }
   }
+  return { moveCopy, manifestLine, lockFiles };
+}
 
+/** The RUN that removes dev dependencies after the build, for the package manager in use. */
+function pruneLine({ model }: SplitInput, pm: Pm, major: number | null, lockFiles: string[]): string {
+  const run = keyword(model, "RUN");
+  if (pm === "npm") return `${run} npm prune ${major !== null && major < 16 ? "--production" : "--omit=dev"}`;
+  if (pm === "yarn")
+    return `${run} yarn install --production${lockFiles.includes("yarn.lock") ? " --frozen-lockfile" : ""} --ignore-scripts --prefer-offline`;
+  return `${run} pnpm prune --prod`;
+}
+
+/**
+ * The build stage: every original line in place (the manifests first when
+ * `manifestsFirst` says so, the prune after the last install or build), less
+ * the instructions that only concern the runtime, which are collected.
+ */
+function buildStage(
+  { stage }: SplitInput,
+  { roles, runs }: NodeReading,
+  { moveCopy, manifestLine }: ManifestsFirst,
+  prune: string | null,
+  fromPiece: Piece,
+  segOf: Map<Instr, Segment>,
+): { build: Piece[]; runtimeInstrs: Instr[]; userRuns: Instr[] } {
+  const build: Piece[] = [fromPiece];
+  const firstInstall = runs.find((i) => roles.get(i)!.install)!;
   const lastNodeRun = [...stage.instructions].reverse().find((i) => {
     const r = roles.get(i);
     return r && (r.install || r.build);
   })!;
-  const run = keyword(model, "RUN");
-  let pruneLine: string | null = null;
-  if (!productionInstall) {
-    if (pmUsed === "npm")
-      pruneLine = `${run} npm prune ${major !== null && major < 16 ? "--production" : "--omit=dev"}`;
-    else if (pmUsed === "yarn")
-      pruneLine = `${run} yarn install --production${lockFiles.includes("yarn.lock") ? " --frozen-lockfile" : ""} --ignore-scripts --prefer-offline`;
-    else pruneLine = `${run} pnpm prune --prod`;
-  }
-
   const runtimeInstrs: Instr[] = [];
   /** User/group creation RUNs: first in the runtime stage, so COPY --chown and USER can name them. */
   const userRuns: Instr[] = [];
@@ -617,21 +727,41 @@ function planNode(input: SplitInput): SplitOutcome {
     }
     build.push(instr === firstInstall && manifestLine ? linesBefore(seg(s), [manifestLine]) : seg(s));
     if (instr === firstInstall && moveCopy) build.push(seg(segOf.get(moveCopy)!));
-    if (instr === lastNodeRun && pruneLine) build.push(newLines(pruneLine));
+    if (instr === lastNodeRun && prune) build.push(newLines(prune));
   }
+  return { build, runtimeInstrs, userRuns };
+}
 
-  // ---- runtime stage
-  const rtImage = baseImage(options, runtimeRaw);
-  runtime.push(newLines(`${keyword(model, "FROM")} ${rtImage}`));
-  if (runtimeInstall.length) runtime.push(newLines(...runtimeInstall));
-  for (const u of userRuns) runtime.push(seg(segOf.get(u)!, "trim"));
-  for (const g of stage.instructions.filter((i) => roles.get(i)?.global))
+/**
+ * The runtime stage: the slim image, its OS packages, user creation and
+ * global installs, the app folder copied after the last WORKDIR, the runtime
+ * instructions in order, and `USER node` before the start command.
+ */
+function runtimeStage(
+  { model, stage }: SplitInput,
+  r: {
+    rtImage: string;
+    runtimeInstall: string[];
+    userRuns: Instr[];
+    reading: NodeReading;
+    /** The pnpm version the start command needs, or null. */
+    pnpm: string | null;
+    runtimeInstrs: Instr[];
+    segOf: Map<Instr, Segment>;
+    copyLine: string;
+    addUser: boolean;
+  },
+): Piece[] {
+  const { segOf, copyLine, addUser } = r;
+  const runtime: Piece[] = [];
+  runtime.push(newLines(`${keyword(model, "FROM")} ${r.rtImage}`));
+  if (r.runtimeInstall.length) runtime.push(newLines(...r.runtimeInstall));
+  for (const u of r.userRuns) runtime.push(seg(segOf.get(u)!, "trim"));
+  for (const g of stage.instructions.filter((i) => r.reading.roles.get(i)?.global))
     runtime.push(seg(segOf.get(g)!, "trim"));
-  if (runtimePnpm) runtime.push(newLines(`${run} npm install -g pnpm@${pnpmVersion}`));
-  const rtInstrs = dedupeWorkdirs(runtimeInstrs);
+  if (r.pnpm) runtime.push(newLines(`${keyword(model, "RUN")} npm install -g pnpm@${r.pnpm}`));
+  const rtInstrs = dedupeWorkdirs(r.runtimeInstrs);
   const lastWorkdir = [...rtInstrs].reverse().find((i) => i.keyword === "WORKDIR") ?? null;
-  const chown = addUser ? "node:node" : chownApp;
-  const copyLine = copyFromLine(model, buildName, appDir, appDir, chown);
   if (!lastWorkdir) runtime.push(newLines(copyLine));
   let userAdded = false;
   for (const instr of rtInstrs) {
@@ -643,15 +773,5 @@ function planNode(input: SplitInput): SplitOutcome {
     if (instr === lastWorkdir) runtime.push(newLines(copyLine));
   }
   if (addUser && !userAdded) runtime.push(newLines(userLine(model, "node")));
-
-  const msg = [
-    `split into a build stage (${image.raw}) and a runtime stage (${rtImage}) with the app folder ${appDir}`,
-    pruneLine ? "dev dependencies pruned" : null,
-    addUser ? "runs as USER node" : null,
-    moveCopy ? "dependency manifests installed before the source is copied" : null,
-    ...notes,
-  ]
-    .filter(Boolean)
-    .join("; ");
-  return layoutRewrite(model, segs, build, runtime, msg);
+  return runtime;
 }

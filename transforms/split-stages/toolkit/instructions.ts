@@ -12,6 +12,7 @@ import {
 } from "../../../src/engine/parse.ts";
 import { absolutePath, isInside, resolvePath } from "../../../src/engine/paths.ts";
 import type { BuildContext } from "../../../src/engine/types.ts";
+import { refuse } from "./refuse.ts";
 import { SCRATCH_PATHS } from "./shell.ts";
 
 /** Instructions that only describe the runtime container; they move to the runtime stage. */
@@ -141,6 +142,16 @@ export function appFolder(stage: Stage, globals?: ReadonlyMap<string, string | n
       return SCRATCH_PATHS.test(c.destAbs) ? "/" : c.destAbs;
   }
   return "/";
+}
+
+/** The app folder (see `appFolder`); refuses when it is unknown, `/`, or nothing is copied into it. */
+export function appFolderToCopy(stage: Stage, globals?: ReadonlyMap<string, string | null>): string {
+  const appDir = appFolder(stage, globals);
+  if (appDir === null) refuse("the WORKDIR uses variables the transform cannot resolve");
+  if (appDir === "/") refuse("no WORKDIR: the app lives in / and cannot be copied on its own");
+  if (!copiesInto(stage, appDir, globals))
+    refuse(`nothing is copied into the app folder ${appDir} (the source is mounted at run time?)`);
+  return appDir;
 }
 
 export interface CopyInfo {
