@@ -13,7 +13,7 @@ import { NODE_LTS_CODENAMES } from "../catalog/images.ts";
 import type { EcosystemPlanner, SplitInput, SplitOutcome } from "./types.ts";
 import { own } from "../lib/own.ts";
 import { isInside, resolvePath } from "../../src/engine/paths.ts";
-import { baseImage, repoName } from "./toolkit/images.ts";
+import { baseImage, repoName, slimVariant } from "./toolkit/images.ts";
 import {
   appFolderToCopy,
   BOTH_STAGES,
@@ -263,31 +263,11 @@ interface NodeBase {
 
 /** The base image and its runtime variant; refuses images it does not know. */
 function nodeBase({ stage, options }: SplitInput): NodeBase {
-  const image = stage.image!;
-  const repo = repoName(image.name);
-  if (repo !== "node")
-    refuse(
-      `unknown base image ${image.raw} for a Node app (only the official node images are known)`,
-      stage.from,
-    );
-  if (image.digest)
-    refuse(
-      `base image ${image.raw} is pinned by digest; the digest of its slim variant is not known`,
-      stage.from,
-    );
-  const tag = image.tag ?? "latest";
-  const rtTag = runtimeTag(tag);
-  if (!rtTag) refuse(`no slim variant known for node:${tag}`, stage.from);
-  let runtimeRaw: string;
-  if (image.usesVariables) {
-    const m = /^(?:(?:docker\.io\/)?(?:library\/)?)?node:(\$\{?\w+\}?)$/.exec(image.raw);
-    if (!m || /alpine|slim|-/.test(tag))
-      refuse(`base image ${image.raw} uses a variable the transform cannot extend to a slim tag`, stage.from);
-    runtimeRaw = `node:${m[1]}-slim`;
-  } else {
-    runtimeRaw = `node:${rtTag}`;
-  }
-  const alpine = /alpine/.test(tag);
+  const { image, tag, runtimeRaw, alpine } = slimVariant(stage, {
+    repo: "node",
+    app: "a Node app",
+    runtimeTag,
+  });
   const notes: string[] = [];
   if (options.runtimeFlavour === "alpine" && !alpine)
     notes.push("runtimeFlavour alpine ignored: native modules built on glibc would not load on musl");

@@ -14,7 +14,7 @@ import type { ShellCommand } from "../../src/engine/shell.ts";
 import { keyword } from "../../src/engine/style.ts";
 import type { EcosystemPlanner, SplitInput, SplitOutcome } from "./types.ts";
 import { absolutePath, isInside, resolvePath } from "../../src/engine/paths.ts";
-import { baseImage, repoName } from "./toolkit/images.ts";
+import { baseImage, repoName, slimVariant } from "./toolkit/images.ts";
 import {
   appFolderToCopy,
   BOTH_STAGES,
@@ -180,38 +180,21 @@ interface PythonBase {
 
 /** The base image and its runtime variant; refuses images it does not know. */
 function pythonBase({ stage, options }: SplitInput): PythonBase {
-  const image = stage.image!;
-  const repo = repoName(image.name);
-  if (repo !== "python")
-    refuse(
-      `unknown base image ${image.raw} for a Python app (only the official python images are known)`,
-      stage.from,
-    );
-  if (image.digest)
-    refuse(
-      `base image ${image.raw} is pinned by digest; the digest of its slim variant is not known`,
-      stage.from,
-    );
-  const tag = image.tag ?? "latest";
-  if (/^2(?:\.|-|$)/.test(tag))
-    refuse(`Python 2 (${image.raw}) has no venv module; not rewritten`, stage.from);
-  if (/windows|nanoserver/.test(tag)) refuse(`no slim variant known for ${image.raw}`, stage.from);
-  const rtTag = runtimeTag(tag);
-  if (!rtTag) refuse(`no slim variant known for python:${tag}`, stage.from);
-  let runtimeRaw: string;
-  if (image.usesVariables) {
-    const m = /^(?:(?:docker\.io\/)?(?:library\/)?)?python:(\$\{?\w+\}?)$/.exec(image.raw);
-    if (!m || /alpine|slim|-/.test(tag))
-      refuse(`base image ${image.raw} uses a variable the transform cannot extend to a slim tag`, stage.from);
-    runtimeRaw = `python:${m[1]}-slim`;
-  } else runtimeRaw = `python:${rtTag}`;
-  const alpine = /alpine/.test(tag);
+  const { image, runtimeRaw, alpine } = slimVariant(stage, {
+    repo: "python",
+    app: "a Python app",
+    runtimeTag,
+    checkTag(tag, image) {
+      if (/^2(?:\.|-|$)/.test(tag))
+        refuse(`Python 2 (${image.raw}) has no venv module; not rewritten`, stage.from);
+      if (/windows|nanoserver/.test(tag)) refuse(`no slim variant known for ${image.raw}`, stage.from);
+    },
+  });
   const notes: string[] = [];
   if (options.runtimeFlavour === "alpine" && !alpine)
     notes.push("runtimeFlavour alpine ignored: wheels built on glibc would not load on musl");
   if (options.runtimeFlavour === "distroless")
     notes.push("runtimeFlavour distroless not used for Python: the venv needs the image's own interpreter");
-
   return { image, runtimeRaw, alpine, notes };
 }
 
@@ -681,34 +664,22 @@ function runtimeStage(
     addUser: boolean;
   },
 ): { runtime: Piece[]; rtImage: string } {
-  const {
-    runtimeInstall,
-    userRuns,
-    runtimeInstrs,
-    segOf,
-    own,
-    venv,
-    appDir,
-    buildName,
-    chownApp,
-    outsideCopies,
-    addUser,
-  } = r;
+  const { segOf, venv, appDir, buildName, addUser } = r;
   const { runtimeRaw, alpine } = r.base;
   const env = keyword(model, "ENV");
   const rtImage = baseImage(options, runtimeRaw);
   const runtime: Piece[] = [newLines(`${keyword(model, "FROM")} ${rtImage}`)];
-  if (runtimeInstall.length) runtime.push(newLines(...runtimeInstall));
-  for (const u of userRuns) runtime.push(seg(segOf.get(u)!, "trim"));
+  if (r.runtimeInstall.length) runtime.push(newLines(...r.runtimeInstall));
+  for (const u of r.userRuns) runtime.push(seg(segOf.get(u)!, "trim"));
   if (addUser) runtime.push(newLines(...createUserLines(model, alpine ? "alpine" : "debian")));
   // An own venv keeps the Dockerfile's ENV lines (carried to the runtime stage in order).
-  if (!own) runtime.push(newLines(`${env} VIRTUAL_ENV=${VENV} PATH="${VENV}/bin:$PATH"`));
-  const rtInstrs = dedupeWorkdirs(runtimeInstrs);
+  if (!r.own) runtime.push(newLines(`${env} VIRTUAL_ENV=${VENV} PATH="${VENV}/bin:$PATH"`));
+  const rtInstrs = dedupeWorkdirs(r.runtimeInstrs);
   const lastWorkdir = [...rtInstrs].reverse().find((i) => i.keyword === "WORKDIR") ?? null;
   const copyLines = [
     copyFromLine(model, buildName, venv, venv),
-    copyFromLine(model, buildName, appDir, appDir, addUser ? "app:app" : chownApp),
-    ...outsideCopies.map((p) => copyFromLine(model, buildName, p, p)),
+    copyFromLine(model, buildName, appDir, appDir, addUser ? "app:app" : r.chownApp),
+    ...r.outsideCopies.map((p) => copyFromLine(model, buildName, p, p)),
   ];
   if (!lastWorkdir) runtime.push(newLines(...copyLines));
   let userAdded = false;

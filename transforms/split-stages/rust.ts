@@ -6,7 +6,7 @@ import type { EcosystemPlanner, SplitInput } from "./types.ts";
 import { basename, resolvePath } from "../../src/engine/paths.ts";
 import { assemble, layout } from "./toolkit/assemble.ts";
 import { codenameOf, shortName } from "./toolkit/images.ts";
-import { classifyPackages, installLine, runtimeAptOptions } from "./toolkit/packages.ts";
+import { classifyPackages, installLine, libsslFor, runtimeAptOptions } from "./toolkit/packages.ts";
 import { guarded, refuse } from "./toolkit/refuse.ts";
 import { argumentFiles, healthcheckTools, runtimeFiles } from "./toolkit/runtime-files.ts";
 import { commandName, commandWords, execForm } from "./toolkit/shell.ts";
@@ -354,12 +354,7 @@ export function binNames(manifest: string): { names: string[]; workspace: boolea
 
 /** Shared libraries and CA certificates the crates need at run time (Debian packages). */
 export function runtimeLibraries(manifest: string, lock: string | undefined, codename: string): string[] {
-  const ssl =
-    codename === "bullseye" || codename === "buster"
-      ? "libssl1.1"
-      : codename === "bookworm"
-        ? "libssl3"
-        : "libssl3t64";
+  const ssl = libsslFor(codename);
   const t64 = codename === "trixie";
   const crates = new Set<string>();
   if (lock) for (const m of lock.matchAll(/^name\s*=\s*"([^"]+)"/gm)) crates.add(m[1]);

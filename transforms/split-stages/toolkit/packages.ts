@@ -368,14 +368,18 @@ const COMPILED_BUILD_ONLY = new Set([
   "ssh",
 ]);
 
+/** The OpenSSL runtime library of a Debian release. */
+export function libsslFor(codename: string): string {
+  return codename === "bullseye" || codename === "buster"
+    ? "libssl1.1"
+    : codename === "bookworm"
+      ? "libssl3"
+      : "libssl3t64";
+}
+
 /** `-dev` packages whose runtime library the binary links to, per Debian codename. */
 function runtimeLibraryOf(dev: string, codename: string): string | null {
-  const ssl =
-    codename === "bullseye" || codename === "buster"
-      ? "libssl1.1"
-      : codename === "bookworm"
-        ? "libssl3"
-        : "libssl3t64";
+  const ssl = libsslFor(codename);
   const table: Record<string, string | null> = {
     "libssl-dev": ssl,
     "libpq-dev": "libpq5",
