@@ -96,6 +96,15 @@ export function layout(input: SplitInput, walk: StageWalk, build: Instr, opts: L
   let entrypoint: Instr | null = null;
   const removed: Array<{ path: string | null; line: number }> = [];
   const preOk = new Set([...PRE_BUILD_COMMANDS, ...(opts.extraPreBuildCommands ?? [])]);
+  /** The paths an `rm` after the build removes (null: cannot tell which). */
+  const recordRemoved = (instr: Instr, c: ShellCommand) => {
+    const dir = runCwd(input, walk, instr, c);
+    for (const a of c.args) {
+      if (a.value?.startsWith("-")) continue;
+      const p = a.value === null || dir === null ? null : walk.expand(a.value, instr);
+      removed.push({ path: p === null || /[*?[]/.test(p) ? null : resolvePath(dir!, p), line: instr.line });
+    }
+  };
   for (const instr of stage.instructions) {
     const after = instr.start > build.start;
     const k = instr.keyword;
@@ -133,34 +142,14 @@ export function layout(input: SplitInput, walk: StageWalk, build: Instr, opts: L
         if (!preOk.has(name) && !POST_BUILD_COMMANDS.has(name)) {
           refuse(`the build RUN also runs \`${name}\`, which may prepare files for run time`, instr.line);
         }
-        if (name === "rm" && opts.buildCommand && c.start > opts.buildCommand.start) {
-          const dir = runCwd(input, walk, instr, c);
-          for (const a of c.args) {
-            if (a.value?.startsWith("-")) continue;
-            const p = a.value === null || dir === null ? null : walk.expand(a.value, instr);
-            removed.push({
-              path: p === null || /[*?[]/.test(p) ? null : resolvePath(dir!, p),
-              line: instr.line,
-            });
-          }
-        }
+        if (name === "rm" && opts.buildCommand && c.start > opts.buildCommand.start) recordRemoved(instr, c);
       }
       installs.push(...packageInstalls(model, instr));
     } else if (k === "RUN") {
       if (after) {
         if (opts.acceptPostBuild?.(instr)) continue;
         for (const c of runCommands(model, instr)) {
-          if (commandName(c) === "rm") {
-            const dir = runCwd(input, walk, instr, c);
-            for (const a of c.args) {
-              if (a.value?.startsWith("-")) continue;
-              const p = a.value === null || dir === null ? null : walk.expand(a.value, instr);
-              removed.push({
-                path: p === null || /[*?[]/.test(p) ? null : resolvePath(dir!, p),
-                line: instr.line,
-              });
-            }
-          }
+          if (commandName(c) === "rm") recordRemoved(instr, c);
           if (!POST_BUILD_COMMANDS.has(commandName(c))) {
             refuse(
               `RUN after the build (\`${commandName(c)}\`) prepares the image for run time; cannot tell what the runtime stage needs`,
