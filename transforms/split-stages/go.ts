@@ -18,15 +18,8 @@ import { guarded, PlanRefusal, refuse } from "./toolkit/refuse.ts";
 import { argumentFiles, healthcheckTools, runtimeFiles } from "./toolkit/runtime-files.ts";
 import { commandName, commandWords, execForm } from "./toolkit/shell.ts";
 import { appUserLines, checkOriginalUser, privilegedPort } from "./toolkit/users.ts";
-import {
-  contextPathOf,
-  envPairs,
-  imagePathOf,
-  runCwd,
-  runsWith,
-  type StageWalk,
-  walkStage,
-} from "./toolkit/walk.ts";
+import { envPairs } from "./toolkit/instructions.ts";
+import { contextPathOf, imagePathOf, runCwd, runsWith, type StageWalk, walkStage } from "./toolkit/walk.ts";
 
 /**
  * Go: the build stage keeps the original steps (with `CGO_ENABLED=0` on the

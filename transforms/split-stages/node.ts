@@ -25,6 +25,7 @@ import {
   originalUser,
   readJson,
   RUNTIME_ONLY,
+  shellVars,
   stageVars,
   workdirs,
 } from "./toolkit/instructions.ts";
@@ -304,6 +305,7 @@ function readInstructions(input: SplitInput, pkg: Pkg, appDir: string): NodeRead
   const { model, stage, context } = input;
   const cwdAt = workdirs(stage, "/", model.globalArgValues);
   const varsAt = stageVars(stage, model.globalArgValues);
+  const shellVarsAt = shellVars(stage);
   const roles = new Map<Instr, RunRole>();
   let pm: Pm | null = null;
   let pnpmVersion: string | null = null;
@@ -370,7 +372,7 @@ function readInstructions(input: SplitInput, pkg: Pkg, appDir: string): NodeRead
       const global =
         plain.some((a) => a === "-g" || a === "--global") || (name === "yarn" && sub === "global");
       if (w[0] === null) refuse(`RUN at line ${instr.line} runs a command chosen by a variable`, instr);
-      const redirect = redirectProblem(model, instr, c, appDir, cwd);
+      const redirect = redirectProblem(model, instr, c, appDir, cwd, shellVarsAt.get(instr));
       if (redirect) refuse(redirect, instr);
       if (
         /^\.{0,2}\/.*\.sh$|\.sh$/.test(w[0] ?? "") ||
@@ -448,7 +450,7 @@ function readInstructions(input: SplitInput, pkg: Pkg, appDir: string): NodeRead
         }
         default: {
           if (FILE_COMMANDS.has(name)) {
-            const problem = fileCommandProblem(model, instr, c, appDir, cwd);
+            const problem = fileCommandProblem(model, instr, c, appDir, cwd, shellVarsAt.get(instr));
             if (problem) refuse(problem, instr);
             const operands = plain.filter((a) => !a.startsWith("-"));
             if (name === "chown" && operands.slice(1).some((a) => isInside(appDir, resolvePath(cwd, a))))

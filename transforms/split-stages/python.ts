@@ -26,6 +26,7 @@ import {
   MOVABLE_WHEN_LAST,
   originalUser,
   RUNTIME_ONLY,
+  shellVars,
   stageVars,
   workdirs,
 } from "./toolkit/instructions.ts";
@@ -228,6 +229,7 @@ function readInstructions(
   const own = venv.own;
   const cwdAt = workdirs(stage, "/", model.globalArgValues);
   const varsAt = stageVars(stage, model.globalArgValues);
+  const shellVarsAt = shellVars(stage);
   const roles = new Map<Instr, RunRole>();
   const osPackages: OsInstall[] = [];
   const manifestFiles = new Set<string>();
@@ -294,7 +296,7 @@ function readInstructions(
       const w = wordValues(c);
       if (own && w[0] === null) w[0] = wordValue(c, 0, varsAt.get(instr));
       if (w[0] === null) refuse(`RUN at line ${instr.line} runs a command chosen by a variable`, instr);
-      const redirect = redirectProblem(model, instr, c, appDir, cwd);
+      const redirect = redirectProblem(model, instr, c, appDir, cwd, shellVarsAt.get(instr));
       if (redirect) refuse(redirect, instr);
       const name = (w[0] ?? "").split("/").pop() ?? "";
       const plain = w.slice(1).filter((a): a is string => a !== null);
@@ -429,7 +431,7 @@ function readInstructions(
         continue;
       }
       if (FILE_COMMANDS.has(name)) {
-        const problem = fileCommandProblem(model, instr, c, appDir, cwd);
+        const problem = fileCommandProblem(model, instr, c, appDir, cwd, shellVarsAt.get(instr));
         if (problem) refuse(problem, instr);
         if (
           name === "chown" &&

@@ -11,7 +11,8 @@ import { guarded, refuse } from "./toolkit/refuse.ts";
 import { argumentFiles, healthcheckTools, runtimeFiles } from "./toolkit/runtime-files.ts";
 import { commandName, commandWords, execForm } from "./toolkit/shell.ts";
 import { appUserLines, checkOriginalUser, privilegedPort } from "./toolkit/users.ts";
-import { contextPathOf, envPairs, imagePathOf, runCwd, runsWith, walkStage } from "./toolkit/walk.ts";
+import { envPairs } from "./toolkit/instructions.ts";
+import { contextPathOf, imagePathOf, runCwd, runsWith, walkStage } from "./toolkit/walk.ts";
 
 /**
  * Rust: the build stage keeps `cargo build --release` (or `cargo install`);

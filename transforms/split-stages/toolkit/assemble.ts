@@ -9,11 +9,11 @@ import type { ShellCommand } from "../../../src/engine/shell.ts";
 import { keyword, removeInstruction } from "../../../src/engine/style.ts";
 import type { Edit } from "../../../src/engine/types.ts";
 import { baseImage } from "./images.ts";
-import { RUNTIME_ONLY } from "./instructions.ts";
+import { envPairs, RUNTIME_ONLY } from "./instructions.ts";
 import { type OsInstall, packageInstalls } from "./packages.ts";
 import { refuse } from "./refuse.ts";
 import { commandName, runCommands } from "./shell.ts";
-import { envPairs, runCwd, type StageWalk, variablesIn } from "./walk.ts";
+import { runCwd, type StageWalk, variablesIn } from "./walk.ts";
 import type { SplitInput, SplitOutcome } from "../types.ts";
 
 /** Commands a RUN before the build may use without affecting the runtime image. */

@@ -13,7 +13,6 @@ import {
 import { absolutePath, isInside, resolvePath } from "../../../src/engine/paths.ts";
 import type { BuildContext } from "../../../src/engine/types.ts";
 import { refuse } from "./refuse.ts";
-import { SCRATCH_PATHS } from "./shell.ts";
 
 /** Instructions that only describe the runtime container; they move to the runtime stage. */
 export const RUNTIME_ONLY = new Set([
@@ -68,6 +67,49 @@ export function stageVars(
           const eq = w.indexOf("=");
           if (eq > 0) vars.set(w.slice(0, eq), unquote(w.slice(eq + 1)));
         }
+    }
+  }
+  return out;
+}
+
+/** Scratch and cache folders a build may change freely: they are not part of the app. */
+export const SCRATCH_PATHS =
+  /^\/(?:tmp|var\/lib\/apt|var\/cache|var\/tmp|root\/\.npm|root\/\.cache|usr\/local\/share\/\.cache|dev\/null)(?:\/|$)/;
+
+/** A value without one pair of enclosing quotes. */
+export function stripQuotes(v: string): string {
+  return v.length >= 2 && (v[0] === '"' || v[0] === "'") && v.at(-1) === v[0] ? v.slice(1, -1) : v;
+}
+
+/** `ENV A=1 B=2` / `ENV A 1 2` → pairs (values unquoted). */
+export function envPairs(instr: Instr): Array<[string, string | null]> {
+  const args = instr.args.map((a) => a.value);
+  if (args.length === 0) return [];
+  if (!args[0].includes("=")) return [[args[0], stripQuotes(args.slice(1).join(" "))]];
+  return args.map((a) => {
+    const i = a.indexOf("=");
+    return i === -1 ? [a, null] : [a.slice(0, i), stripQuotes(a.slice(i + 1))];
+  });
+}
+
+/**
+ * The variables a RUN's shell sees before each instruction, as far as the
+ * file fixes them: ENV values, expanded as BuildKit does when it reads the
+ * ENV. ARGs are unknown (null): `--build-arg` can change them, so a path a
+ * RUN builds from one is not known statically.
+ */
+export function shellVars(stage: Stage): Map<Instr, Map<string, string | null>> {
+  const out = new Map<Instr, Map<string, string | null>>();
+  let vars = new Map<string, string | null>();
+  for (const instr of stage.instructions) {
+    out.set(instr, vars);
+    if (instr.keyword === "ARG") {
+      vars = new Map(vars);
+      for (const [k] of argDeclarations(instr)) vars.set(k, null);
+    } else if (instr.keyword === "ENV") {
+      const before = vars;
+      vars = new Map(vars);
+      for (const [k, v] of envPairs(instr)) vars.set(k, v === null ? null : expandKnown(v, before));
     }
   }
   return out;

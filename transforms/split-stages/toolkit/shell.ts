@@ -2,6 +2,7 @@
 import type { DockerfileModel, Instr, Stage } from "../../../src/engine/parse.ts";
 import { basename, isInside, resolvePath } from "../../../src/engine/paths.ts";
 import { type ShellCommand, shellOf, type ShellScript, visit } from "../../../src/engine/shell.ts";
+import { expandKnown, SCRATCH_PATHS } from "./instructions.ts";
 import { quote, refuse } from "./refuse.ts";
 
 /** The words of an exec-form instruction, or null when it is not valid JSON. */
@@ -213,10 +214,6 @@ export function rootDaemon(start: StartCommand): string | null {
   return null;
 }
 
-/** Scratch and cache folders a build may change freely: they are not part of the app. */
-export const SCRATCH_PATHS =
-  /^\/(?:tmp|var\/lib\/apt|var\/cache|var\/tmp|root\/\.npm|root\/\.cache|usr\/local\/share\/\.cache|dev\/null)(?:\/|$)/;
-
 /** Harmless file commands planners accept in build RUNs when they stay inside the app folder. */
 export const FILE_COMMANDS = new Set([
   "mkdir",
@@ -242,8 +239,24 @@ export const FILE_COMMANDS = new Set([
 ]);
 
 /**
+ * A word's value as the shell sees it, with `$X`/`${X}` taken from `vars`
+ * (see `shellVars`); null when it uses a variable whose value is not fixed,
+ * or a command substitution. Globs (`/var/lib/apt/lists/*`) keep their text.
+ */
+function staticWord(
+  w: ShellCommand["args"][number],
+  vars?: ReadonlyMap<string, string | null>,
+): string | null {
+  if (w.value !== null) return w.value;
+  if (!/[$`]/.test(w.raw)) return w.raw.replace(/["']/g, "");
+  if (/[`'(]/.test(w.raw)) return null;
+  return expandKnown(w.raw.replace(/"/g, ""), vars);
+}
+
+/**
  * For a file command (see FILE_COMMANDS) run in `cwd`: a refusal reason when
  * it changes something outside `appDir` (scratch and cache folders aside), else null.
+ * `vars` gives the values of the variables its words use (see `shellVars`).
  */
 export function fileCommandProblem(
   model: DockerfileModel,
@@ -251,10 +264,10 @@ export function fileCommandProblem(
   c: ShellCommand,
   appDir: string,
   cwd: string = appDir,
+  vars?: ReadonlyMap<string, string | null>,
 ): string | null {
   const name = (c.name?.value ?? "").split("/").pop() ?? "";
-  // Globs (`/var/lib/apt/lists/*`) have no plain value but name no variable.
-  const raw = c.args.map((a) => a.value ?? (/[$`]/.test(a.raw) ? null : a.raw.replace(/["']/g, "")));
+  const raw = c.args.map((a) => staticWord(a, vars));
   if (raw.some((a) => a === null) && /^(?:mkdir|cp|mv|rm|ln|touch|chmod|chown)$/.test(name)) {
     return `${quote(instr)} changes paths named by variables`;
   }
@@ -275,7 +288,7 @@ export function fileCommandProblem(
   if (name === "find" && plain.some((a) => a === "-exec" || a === "-delete") && outside.length > 0) {
     return `${quote(instr)} changes files outside the app folder ${appDir}`;
   }
-  return redirectProblem(model, instr, c, appDir, cwd);
+  return redirectProblem(model, instr, c, appDir, cwd, vars);
 }
 
 /** A refusal reason when a command's output redirect writes outside `appDir` (scratch paths aside), else null. */
@@ -285,6 +298,7 @@ export function redirectProblem(
   c: ShellCommand,
   appDir: string,
   cwd: string = appDir,
+  vars?: ReadonlyMap<string, string | null>,
 ): string | null {
   const parent = c.node.parent;
   if (!c.hasRedirects && parent?.type !== "redirected_statement") return null;
@@ -294,7 +308,12 @@ export function redirectProblem(
   );
   const target = /[^>]>>?\s*([^\s;&|]+)/.exec(text)?.[1];
   if (!target || target === "/dev/null" || target.startsWith("&")) return null;
-  const abs = target.includes("$") ? null : resolvePath(cwd, target.replace(/^["']|["']$/g, ""));
+  const value = !target.includes("$")
+    ? target.replace(/^["']|["']$/g, "")
+    : /[`'(]/.test(target)
+      ? null
+      : expandKnown(target.replace(/^"|"$/g, ""), vars);
+  const abs = value === null ? null : resolvePath(cwd, value);
   if (!abs || (!isInside(abs, appDir) && !SCRATCH_PATHS.test(abs)))
     return `${quote(instr)} writes outside the app folder ${appDir}`;
   return null;

@@ -8,6 +8,7 @@ import { argDeclarations, type DockerfileModel, type Instr, type Stage } from ".
 import { basename, contextPath, dirname, isInside, resolvePath } from "../../../src/engine/paths.ts";
 import type { ShellCommand } from "../../../src/engine/shell.ts";
 import type { BuildContext } from "../../../src/engine/types.ts";
+import { envPairs, stripQuotes } from "./instructions.ts";
 import { PlanRefusal } from "./refuse.ts";
 import { commandName, execWords, runCommands } from "./shell.ts";
 import type { SplitInput } from "../types.ts";
@@ -105,21 +106,6 @@ export function walkStage(
       return expandWith(value, env, { ...imageEnv, ...(extra ?? {}) });
     },
   };
-}
-
-function stripQuotes(v: string): string {
-  return v.length >= 2 && (v[0] === '"' || v[0] === "'") && v.at(-1) === v[0] ? v.slice(1, -1) : v;
-}
-
-/** `ENV A=1 B=2` / `ENV A 1 2` → pairs (values unquoted). */
-export function envPairs(instr: Instr): Array<[string, string | null]> {
-  const args = instr.args.map((a) => a.value);
-  if (args.length === 0) return [];
-  if (!args[0].includes("=")) return [[args[0], stripQuotes(args.slice(1).join(" "))]];
-  return args.map((a) => {
-    const i = a.indexOf("=");
-    return i === -1 ? [a, null] : [a.slice(0, i), stripQuotes(a.slice(i + 1))];
-  });
 }
 
 function copyEntries(
