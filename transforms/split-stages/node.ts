@@ -16,6 +16,7 @@ import { isInside, resolvePath } from "../../src/engine/paths.ts";
 import { baseImage, repoName, slimVariant } from "./toolkit/images.ts";
 import {
   appFolderToCopy,
+  contextFileAt,
   BOTH_STAGES,
   buildsAfter,
   copyInfo,
@@ -27,6 +28,7 @@ import {
   RUNTIME_ONLY,
   shellVars,
   stageVars,
+  workdirAfter,
   workdirs,
 } from "./toolkit/instructions.ts";
 import { type OsInstall, osInstalls, runtimePackageLines } from "./toolkit/packages.ts";
@@ -47,6 +49,7 @@ import {
   fileCommandProblem,
   hasControlFlow,
   redirectProblem,
+  scriptCommandLines,
   shellCommands,
   type StartCommand,
   startCommand,
@@ -209,7 +212,7 @@ function planNode(input: SplitInput): SplitOutcome {
     );
   const appDir = appFolderToCopy(stage, model.globalArgValues);
   const reading = readInstructions(input, pkg, appDir);
-  const start = checkStartCommand(input, pkg, reading);
+  const start = checkStartCommand(input, pkg, reading, base.alpine);
   const addUser = originalUser(stage) === null;
   if (addUser && base.major !== null && base.major < 4)
     refuse(`node:${base.tag} images have no \`node\` user to run as`, stage.from);
@@ -492,12 +495,31 @@ function checkStartCommand(
   input: SplitInput,
   pkg: Pkg,
   reading: NodeReading,
+  alpine: boolean,
 ): { start: StartCommand; runtimePnpm: boolean; pnpmVersion: string | null } {
   const { model, stage, context } = input;
   const { globalPackages } = reading;
   const start = startCommand(model, stage);
   if (start.commands.length === 0) refuse("no CMD or ENTRYPOINT: the start command is not known");
+  const startCwd = workdirAfter(stage, "/", model.globalArgValues);
   let runtimePnpm = false;
+  /** A start script from the build context, each of its commands checked like the CMD. */
+  const checkScriptFile = (file: string, depth: number): string | null => {
+    const ctxFile =
+      startCwd === null
+        ? null
+        : contextFileAt(stage, context, resolvePath(startCwd, file), reading.cwdAt, reading.varsAt);
+    const text = ctxFile === null ? undefined : context.readFile(ctxFile);
+    if (text === undefined)
+      return `starts through ${file}, a script the transform cannot find in the build context`;
+    const lines = scriptCommandLines(text, { alpine });
+    if (!Array.isArray(lines)) return `starts through ${file}, which ${lines.why}`;
+    for (const line of lines) {
+      const r = checkCommandLine(line, depth + 1);
+      if (r) return `starts through ${file}, which ${r}`;
+    }
+    return null;
+  };
   const checkScript = (pmName: string, script: string, depth: number): string | null => {
     if (DEV_SCRIPT_NAMES.test(script))
       return `\`${pmName} run ${script}\` runs a development server at run time`;
@@ -522,6 +544,8 @@ function checkStartCommand(
     if (words.length === 0) return null;
     const name = words[0].split("/").pop()!;
     const rest = words.slice(1);
+    const script = /\.sh$/.test(name) ? words[0] : /^(?:ba)?sh$/.test(name) ? rest[0] : undefined;
+    if (depth === 0 && script && /\.sh$/.test(script)) return checkScriptFile(script, depth);
     if (name === "npm" || name === "yarn" || name === "pnpm") {
       if (name === "pnpm") runtimePnpm = true;
       const sub = rest.find((a) => !a.startsWith("-")) ?? (name === "yarn" ? "install" : "");

@@ -10,7 +10,7 @@ import {
   type Stage,
   unquote,
 } from "../../../src/engine/parse.ts";
-import { absolutePath, isInside, resolvePath } from "../../../src/engine/paths.ts";
+import { absolutePath, contextPath, isInside, resolvePath } from "../../../src/engine/paths.ts";
 import type { BuildContext } from "../../../src/engine/types.ts";
 import { refuse } from "./refuse.ts";
 
@@ -152,6 +152,7 @@ export function workdirs(
 }
 
 /** The WORKDIR in effect after the whole stage (the folder CMD runs in). */
+/** The WORKDIR after the whole stage (where CMD runs); null when it uses unknown variables. */
 export function workdirAfter(
   stage: Stage,
   initial = "/",
@@ -308,6 +309,34 @@ export function buildsAfter(stage: Stage, instr: Instr): boolean {
   return stage.instructions
     .slice(idx + 1)
     .some((i) => i.keyword === "RUN" || i.keyword === "COPY" || i.keyword === "ADD");
+}
+
+/**
+ * The build-context file a COPY/ADD of the stage put at the image path `abs`
+ * (the last one that wrote there), or null when none did or it cannot tell.
+ */
+export function contextFileAt(
+  stage: Stage,
+  context: BuildContext,
+  abs: string,
+  cwdAt: ReadonlyMap<Instr, string | null>,
+  varsAt: ReadonlyMap<Instr, ReadonlyMap<string, string | null>>,
+): string | null {
+  let found: string | null = null;
+  for (const instr of stage.instructions) {
+    const c = copyInfo(instr, cwdAt.get(instr) ?? null, varsAt.get(instr));
+    if (!c || c.from || c.remote || !c.destAbs) continue;
+    for (const s of c.sources) {
+      if (/[*?[$]/.test(s)) continue;
+      const src = contextPath(s);
+      const dir = src === "" || context.isDirectory(src);
+      if (dir && isInside(abs, c.destAbs) && abs !== c.destAbs) {
+        const rel = abs.slice(c.destAbs === "/" ? 1 : c.destAbs.length + 1);
+        found = src ? `${src}/${rel}` : rel;
+      } else if (!dir && copyTarget(c, src) === abs) found = src;
+    }
+  }
+  return found !== null && context.exists(found) && !context.isDirectory(found) ? found : null;
 }
 
 /** JSON manifest from the context, or null when absent or unreadable. */

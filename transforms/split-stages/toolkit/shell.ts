@@ -318,3 +318,38 @@ export function redirectProblem(
     return `${quote(instr)} writes outside the app folder ${appDir}`;
   return null;
 }
+
+/**
+ * The command lines of a start script, to be checked like a CMD: comments,
+ * blank lines and `set` options dropped, continuations joined. A reason
+ * instead when the script is more than a list of commands (control flow,
+ * functions, command substitution, heredocs, sourcing other files) or its
+ * interpreter may be missing from the runtime image (`bash` on Alpine).
+ */
+export function scriptCommandLines(text: string, opts: { alpine: boolean }): string[] | { why: string } {
+  const lines = text.replace(/\\\r?\n/g, " ").split(/\r?\n/);
+  const shebang = /^#!\s*(\S+)(?:\s+(\S+))?/.exec(lines[0] ?? "");
+  const interpreter = shebang
+    ? ((shebang[1].endsWith("/env") ? shebang[2] : shebang[1]) ?? "").split("/").pop()
+    : "sh";
+  if (interpreter !== "sh" && interpreter !== "bash") return { why: `runs under ${interpreter}` };
+  if (interpreter === "bash" && opts.alpine)
+    return { why: "needs bash, absent from the Alpine runtime image" };
+  const out: string[] = [];
+  for (const raw of lines) {
+    const line = raw.trim();
+    if (line === "" || line.startsWith("#")) continue;
+    if (/^set(?:\s+[-+][a-z]+|\s+-o\s+\w+)*$/.test(line)) continue;
+    const bare = line.replace(/\$\{\w+(?::?[-=+?][^}]*)?\}/g, "$X");
+    if (
+      /(?:^|[\s;&|])(?:if|then|else|elif|fi|for|while|until|do|done|case|esac|function|source|\.)(?:$|[\s;&|])|[{}]|\(\)|\$\(|`|<</.test(
+        bare,
+      )
+    )
+      return {
+        why: `has \`${line.length > 40 ? line.slice(0, 39) + "…" : line}\`, more than a list of commands`,
+      };
+    out.push(line);
+  }
+  return out.length ? out : { why: "runs no command" };
+}
