@@ -17,6 +17,7 @@ import { absolutePath, isInside, resolvePath } from "../../src/engine/paths.ts";
 import { baseImage, repoName, slimVariant } from "./toolkit/images.ts";
 import {
   appFolderToCopy,
+  contextFileAt,
   BOTH_STAGES,
   buildsAfter,
   copyInfo,
@@ -28,6 +29,7 @@ import {
   RUNTIME_ONLY,
   shellVars,
   stageVars,
+  workdirAfter,
   workdirs,
 } from "./toolkit/instructions.ts";
 import { osInstalls, type OsInstall, PYTHON_PROVIDED_DEV, runtimePackageLines } from "./toolkit/packages.ts";
@@ -48,6 +50,7 @@ import {
   fileCommandProblem,
   hasControlFlow,
   redirectProblem,
+  scriptCommandLines,
   shellCommands,
   type StartCommand,
   startCommand,
@@ -129,7 +132,7 @@ function planPython(input: SplitInput): SplitOutcome {
   if (isInside(appDir, venv) || isInside(venv, appDir))
     refuse(`the app folder ${appDir} overlaps ${own ? "the virtualenv " : ""}${venv}`);
   const reading = readInstructions(input, appDir, { own, path: venv });
-  const start = checkStartCommand(input, own);
+  const start = checkStartCommand(input, own, reading, base.alpine);
   const addUser = originalUser(stage) === null;
   checkRuntimeUser(stage, start);
   const runtimeInstall = runtimePackageLines(model, stage, start, reading.osPackages, {
@@ -464,7 +467,12 @@ function readInstructions(
  * What the container runs: no build tool, no script the transform cannot see
  * into, and no path under /usr/local that moves into the venv.
  */
-function checkStartCommand({ model, stage }: SplitInput, own: OwnVenv | null): StartCommand {
+function checkStartCommand(
+  { model, stage, context }: SplitInput,
+  own: OwnVenv | null,
+  reading: PythonReading,
+  alpine: boolean,
+): StartCommand {
   const start = startCommand(model, stage);
   if (start.commands.length === 0) {
     refuse(
@@ -479,28 +487,53 @@ function checkStartCommand({ model, stage }: SplitInput, own: OwnVenv | null): S
     );
     if (m && !own) refuse(`${quote(i)} names ${m[0]}, which moves into ${VENV}`, i);
   }
-  for (const argv of start.commands) {
-    const words = argv.filter((a): a is string => a !== null);
+  const startCwd = workdirAfter(stage, "/", model.globalArgValues);
+  /** A problem with what `words` start at run time, or null; start scripts are read command by command. */
+  const checkArgv = (words: string[], depth: number): string | null => {
     while (words.length && /^\w+=/.test(words[0])) words.shift();
-    if (words.length === 0) continue;
+    if (words.length === 0) return null;
     let name = words[0].split("/").pop()!;
     let rest = words.slice(1);
     if ((name === "poetry" || name === "pipenv") && rest[0] === "run") {
       name = (rest[1] ?? "").split("/").pop()!;
       rest = rest.slice(2);
     }
+    if (/^(?:exec|env)$/.test(name)) return checkArgv(rest, depth);
     if (/\.sh$/.test(words[0]) || rest.some((a) => /\.sh$/.test(a) && /^(?:ba|da)?sh$/.test(name))) {
-      refuse(
-        `starts through ${[words[0], ...rest].find((a) => /\.sh$/.test(a))}, a script the transform cannot see into`,
-        start.entrypoint ?? start.cmd,
-      );
+      const file = [words[0], ...rest].find((a) => /\.sh$/.test(a))!;
+      if (depth > 0) return `starts through ${file}, a script the transform cannot see into`;
+      const ctxFile =
+        startCwd === null
+          ? null
+          : contextFileAt(stage, context, resolvePath(startCwd, file), reading.cwdAt, reading.varsAt);
+      const text = ctxFile === null ? undefined : context.readFile(ctxFile);
+      if (text === undefined) return `starts through ${file}, a script the transform cannot see into`;
+      const lines = scriptCommandLines(text, { alpine });
+      if (!Array.isArray(lines)) return `starts through ${file}, which ${lines.why}`;
+      for (const line of lines)
+        for (const part of line.split(/&&|\|\||;|\|/)) {
+          const r = checkArgv(
+            part
+              .trim()
+              .split(/\s+/)
+              .filter(Boolean)
+              .map((x) => x.replace(/^["']|["']$/g, "")),
+            depth + 1,
+          );
+          if (r) return depth === 0 ? `${file} ${r}` : r;
+        }
+      return null;
     }
-    if (RUNTIME_BUILD.test(name) && !(name === "pip" && rest[0] === "--version")) {
-      refuse(
-        `runs \`${name}\` at container start, which needs the build tools`,
-        start.entrypoint ?? start.cmd,
-      );
-    }
+    if (RUNTIME_BUILD.test(name) && !(name === "pip" && rest[0] === "--version"))
+      return `runs \`${name}\` at container start, which needs the build tools`;
+    return null;
+  };
+  for (const argv of start.commands) {
+    const problem = checkArgv(
+      argv.filter((a): a is string => a !== null),
+      0,
+    );
+    if (problem) refuse(problem, start.entrypoint ?? start.cmd);
   }
 
   return start;
