@@ -12,7 +12,8 @@ import { optimizeFile, loadParsers } from "../src/engine/engine.ts";
 import { parseDockerfile, type DockerfileModel } from "../src/engine/parse.ts";
 import type { BuildContext } from "../src/engine/types.ts";
 import { folderContext } from "../src/io/context.ts";
-import { copyInfo, isInside, normPath, resolvePath, workdirs } from "../transforms/split-stages/common.ts";
+import { absolutePath, isInside, resolvePath } from "../src/engine/paths.ts";
+import { copyInfo, workdirs } from "../transforms/split-stages/toolkit/instructions.ts";
 import { splitStages } from "../transforms/split-stages/index.ts";
 
 export const APPS_DIR =
@@ -92,7 +93,7 @@ export function runtimeCopyProblems(model: DockerfileModel, context: BuildContex
           instructions: [...build.instructions.slice(0, build.instructions.indexOf(i) + 1), i],
         }).get(i);
         const v = i.args.map((a) => a.value).join(" ");
-        produced.push(v.startsWith("/") ? normPath(v) : resolvePath(after ?? "/", v));
+        produced.push(v.startsWith("/") ? absolutePath(v) : resolvePath(after ?? "/", v));
       }
       const bc = copyInfo(i, cwd.get(i) ?? null);
       if (bc?.destAbs) produced.push(bc.destAbs);
@@ -101,7 +102,7 @@ export function runtimeCopyProblems(model: DockerfileModel, context: BuildContex
     for (const s of c.sources) {
       if (/[*?[$]/.test(s)) continue;
       // --from sources are paths in the build stage's filesystem, relative ones from its root.
-      const abs = normPath(s.startsWith("/") ? s : "/" + s);
+      const abs = absolutePath(s.startsWith("/") ? s : "/" + s);
       const named = new RegExp(`(?:^|[\\s="'])(?:${escapeRe(abs)}|${escapeRe(s)})/?(?:$|[\\s"';&|])`);
       const ok = produced.some((p) => isInside(abs, p)) || runText.some((t) => named.test(t));
       if (!ok)

@@ -48,7 +48,7 @@ export type {
 export type FileEntry = ReturnType<typeof jsonFileEntry>;
 export type ChangeEntry = FileEntry["changes"][number];
 export type RefusalEntry = FileEntry["refusals"][number];
-export type FileError = NonNullable<FileEntry["error"]>;
+export type ErrorEntry = NonNullable<FileEntry["error"]>;
 export type SideFileEntry = FileEntry["sideFiles"][number] & { content: string };
 
 /** A report entry with the rewritten text and the side files' contents. */
@@ -59,7 +59,7 @@ export interface OptimizeResult extends FileEntry {
 }
 
 /** optimizeFiles()' result for one file: `output` is null when the file could not be read. */
-export interface FileResult extends Omit<OptimizeResult, "output"> {
+export interface FilesResultEntry extends Omit<OptimizeResult, "output"> {
   output: string | null;
 }
 
@@ -104,12 +104,12 @@ export interface OptimizeFilesOptions extends CommonOptions {
   /** Gitignore-style globs of paths to skip while searching folders. */
   exclude?: string[];
   /** Called with each file's result as it is ready, in input order. */
-  onFile?: (result: FileResult) => void;
+  onFile?: (result: FilesResultEntry) => void;
 }
 
 export interface OptimizeFilesResult {
   /** Every Dockerfile found, in order. */
-  files: FileResult[];
+  files: FilesResultEntry[];
   /** Paths that named nothing to process (missing, no Dockerfiles under them). */
   problems: { path: string; message: string }[];
   summary: { files: number; changed: number; errors: number };
@@ -154,7 +154,7 @@ export async function optimizeFiles(
     { exclude: options.exclude ?? [], followSymlinks: false },
   );
   const jobs = options.jobs ?? os.availableParallelism();
-  const files: FileResult[] = [];
+  const files: FilesResultEntry[] = [];
   const summary = createSummary();
   await processAll(
     found.files,
@@ -215,7 +215,7 @@ function settingsFor(
   };
 }
 
-function resultOf(report: FileReport): FileResult {
+function resultOf(report: FileReport): FilesResultEntry {
   return {
     ...jsonFileEntry(report),
     output: report.output ?? null,

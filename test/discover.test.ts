@@ -2,7 +2,8 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { discover, globToRegExp, isDockerfileName } from "../src/io/discover.ts";
+import { discover, isDockerfileName } from "../src/io/discover.ts";
+import { globToRegExp } from "../src/engine/glob.ts";
 
 const FROM = "FROM alpine:3.20\n";
 let root: string;

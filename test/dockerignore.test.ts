@@ -9,7 +9,7 @@ import type { BuildContext } from "../src/engine/types.ts";
 import { emptyContext, folderContext, memoryContext } from "../src/io/context.ts";
 import { dockerignore } from "../transforms/dockerignore.ts";
 import { npmCi } from "../transforms/pkg/npm-ci.ts";
-import { dockerignore as splitStagesIgnored } from "../transforms/split-stages/compiled-common.ts";
+import { contextIgnores as splitStagesIgnored } from "../transforms/split-stages/toolkit/runtime-files.ts";
 import { dfopt, tree } from "./cli-run.ts";
 import { fixtureCases } from "./fixture-cases.ts";
 import { APPS_DIR, listApps } from "../scripts/split-apps-table.ts";

@@ -3,15 +3,10 @@ import { optimizeFile, loadParsers } from "../src/engine/engine.ts";
 import { parseDockerfile } from "../src/engine/parse.ts";
 import { DEFAULT_OPTIONS, type TransformOptions } from "../src/engine/types.ts";
 import { emptyContext, memoryContext } from "../src/io/context.ts";
-import {
-  appFolder,
-  classifyPackages,
-  copyInfo,
-  normPath,
-  resolvePath,
-  startCommand,
-  workdirs,
-} from "../transforms/split-stages/common.ts";
+import { absolutePath, resolvePath } from "../src/engine/paths.ts";
+import { appFolder, copyInfo, workdirs } from "../transforms/split-stages/toolkit/instructions.ts";
+import { classifyInterpretedPackages } from "../transforms/split-stages/toolkit/packages.ts";
+import { startCommand } from "../transforms/split-stages/toolkit/shell.ts";
 import { splitStages } from "../transforms/split-stages/index.ts";
 import { fixtureCases } from "./fixture-cases.ts";
 import { runtimeCopyProblems } from "../scripts/split-apps-table.ts";
@@ -43,7 +38,7 @@ const pkg = (
 
 describe("common helpers", () => {
   test("paths", () => {
-    expect(normPath("/a/./b/../c/")).toBe("/a/c");
+    expect(absolutePath("/a/./b/../c/")).toBe("/a/c");
     expect(resolvePath("/app", "src/../dist")).toBe("/app/dist");
     expect(resolvePath("/app", "/opt/x")).toBe("/opt/x");
   });
@@ -75,15 +70,24 @@ describe("common helpers", () => {
   });
 
   test("OS packages: compilers and headers stay behind, their runtime libraries come along", () => {
-    const apt = classifyPackages("apt", ["build-essential", "gcc", "libpq-dev", "ffmpeg", "git", "curl"]);
+    const apt = classifyInterpretedPackages("apt", [
+      "build-essential",
+      "gcc",
+      "libpq-dev",
+      "ffmpeg",
+      "git",
+      "curl",
+    ]);
     expect(apt.runtime).toEqual(["libpq5", "ffmpeg"]);
     expect(apt.buildOnly).toEqual(["build-essential", "gcc", "libpq-dev", "git", "curl"]);
-    expect(classifyPackages("apt", ["libgdal-dev"]).unknownDev).toEqual(["libgdal-dev"]);
-    expect(classifyPackages("apk", ["build-base", "postgresql-dev", "tzdata"]).runtime).toEqual([
+    expect(classifyInterpretedPackages("apt", ["libgdal-dev"]).unknownDev).toEqual(["libgdal-dev"]);
+    expect(classifyInterpretedPackages("apk", ["build-base", "postgresql-dev", "tzdata"]).runtime).toEqual([
       "libpq",
       "tzdata",
     ]);
-    expect(classifyPackages("apt", ["curl"], { neededAtRuntime: ["curl"] }).runtime).toEqual(["curl"]);
+    expect(classifyInterpretedPackages("apt", ["curl"], { neededAtRuntime: ["curl"] }).runtime).toEqual([
+      "curl",
+    ]);
   });
 
   test("startCommand unwraps sh -c and combines ENTRYPOINT with CMD", () => {

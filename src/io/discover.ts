@@ -4,6 +4,7 @@ import { InvalidArgumentError } from "commander";
 import ignore, { type Ignore } from "ignore";
 import { isDockerfileName, isNeverDockerfile } from "../engine/dockerfile-names.ts";
 import { readTextOrUndefined } from "./safe-read.ts";
+import { globToRegExp } from "../engine/glob.ts";
 
 export { isDockerfileName };
 
@@ -75,43 +76,6 @@ function ancestorIgnores(absDir: string): IgnoreLevel[] {
     .reverse()
     .map(readGitignore)
     .filter((l): l is IgnoreLevel => l !== null);
-}
-
-/** Converts a shell-style glob (`*`, `**`, `?`, `[...]`, `{a,b}`) to a regex over `/`-separated paths. */
-export function globToRegExp(glob: string): RegExp {
-  let re = "";
-  let braces = 0;
-  for (let i = 0; i < glob.length; i++) {
-    const c = glob[i];
-    if (c === "*") {
-      if (glob[i + 1] === "*") {
-        const atStart = i === 0 || glob[i - 1] === "/";
-        i++;
-        if (atStart && glob[i + 1] === "/") {
-          i++;
-          re += "(?:[^/]*/)*";
-        } else re += ".*";
-      } else re += "[^/]*";
-    } else if (c === "?") re += "[^/]";
-    else if (c === "[") {
-      const close = glob.indexOf("]", i + 2);
-      if (close < 0) re += "\\[";
-      else {
-        let body = glob.slice(i + 1, close).replace(/\\/g, "\\\\");
-        if (body.startsWith("!")) body = "^" + body.slice(1);
-        re += `[${body}]`;
-        i = close;
-      }
-    } else if (c === "{") {
-      braces++;
-      re += "(?:";
-    } else if (c === "}" && braces > 0) {
-      braces--;
-      re += ")";
-    } else if (c === "," && braces > 0) re += "|";
-    else re += c.replace(/[.+^$()|\\]/g, "\\$&");
-  }
-  return new RegExp(`^${re}$`);
 }
 
 interface Walker {

@@ -13,7 +13,7 @@
  * against the boundary too, so a folder swapped for a link is caught as well.
  */
 import fs from "node:fs";
-import path from "node:path";
+import { isInside } from "../engine/paths.ts";
 
 /** Why a file was not read. */
 export type ReadRefusal =
@@ -66,11 +66,6 @@ function fromError(e: unknown): { failure: ReadFailure } {
   return failure("unreadable", `cannot read file (${code})`, code);
 }
 
-/** Whether `p` (an absolute, resolved path) is `root` or inside it. */
-export function isInside(root: string, p: string): boolean {
-  return p === root || p.startsWith(root.endsWith(path.sep) ? root : root + path.sep);
-}
-
 /** The real path of `p` when it exists and lies inside `root` (a real path); why not otherwise. */
 export function realPathWithin(root: string, p: string): { real: string } | { failure: ReadFailure } {
   let real: string;
@@ -79,7 +74,7 @@ export function realPathWithin(root: string, p: string): { real: string } | { fa
   } catch (e) {
     return fromError(e);
   }
-  return isInside(root, real)
+  return isInside(real, root)
     ? { real }
     : failure("outside", `is a symbolic link out of ${root}; dfopt does not follow it`);
 }
@@ -123,7 +118,7 @@ function readBytes(file: string, opts: SafeReadOptions, whole: boolean): SafeRea
       } catch {
         where = null; // no /proc (a sandbox): the realpath check above stands
       }
-      if (where !== null && !isInside(opts.within, where))
+      if (where !== null && !isInside(where, opts.within))
         return failure("outside", `is outside ${opts.within}; dfopt does not read it`);
     }
     const limit = whole ? Math.min(opened.size, opts.maxBytes) + 1 : opts.maxBytes;

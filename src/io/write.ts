@@ -1,5 +1,6 @@
 import fs from "node:fs";
 import path from "node:path";
+import { isInside } from "../engine/paths.ts";
 
 /**
  * How dfopt writes a file (README "What dfopt writes"):
@@ -38,11 +39,6 @@ const failed = (shown: string, e: unknown) => {
   const err = e as NodeJS.ErrnoException;
   return new WriteError(`cannot write ${shown}: ${err.code ?? err.message}`, "write-failed");
 };
-
-function isInside(child: string, parent: string): boolean {
-  const rel = path.relative(parent, child);
-  return rel === "" || (!rel.startsWith(`..${path.sep}`) && rel !== ".." && !path.isAbsolute(rel));
-}
 
 function lstatOrNull(file: string): fs.Stats | null {
   try {

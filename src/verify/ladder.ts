@@ -2,7 +2,7 @@ import { optimizeFile, type FileResult } from "../engine/engine.ts";
 import { parseDockerfile } from "../engine/parse.ts";
 import type { BuildContext, RuntimeFlavour, Transform, TransformOptions } from "../engine/types.ts";
 import { ECOSYSTEMS } from "../../transforms/split-stages/index.ts";
-import type { Ecosystem } from "../../transforms/split-stages/types.ts";
+import type { Ecosystem } from "../../transforms/catalog/images.ts";
 
 /**
  * One step of a ladder: split-stages option overrides. The candidate is the text the engine writes
@@ -17,7 +17,7 @@ export interface Rung {
   splitStages?: Record<string, unknown>;
 }
 
-type EcosystemId = Ecosystem["id"];
+type EcosystemId = Ecosystem;
 
 /**
  * The rungs tried before the rewrite dfopt makes without --verify ("default"), most aggressive

@@ -1,3 +1,4 @@
+import { copyGlobRegExp } from "../../src/engine/glob.ts";
 import type { Instr } from "../../src/engine/parse.ts";
 import type { BuildContext, Change, Refusal, Transform } from "../../src/engine/types.ts";
 import { contextMemo } from "../lib/context-memo.ts";
@@ -63,7 +64,7 @@ function judgeSource(src: string, context: BuildContext): Verdict {
     const pattern = rel.slice(slash + 1);
     if (GLOB.test(dir))
       return { ok: false, refuse: `source '${src}' is a wildcard that could match an archive` };
-    const re = globRegExp(pattern);
+    const re = copyGlobRegExp(pattern);
     const matches = context.list(dir).filter((n) => re.test(n));
     if (matches.length === 0) {
       if (/[*?\]]$/.test(pattern) || ARCHIVE_NAME.test(pattern.replace(/[*?]/g, "x"))) {
@@ -86,21 +87,6 @@ function judgeSource(src: string, context: BuildContext): Verdict {
     if (looksLikeArchive(start)) return { ok: false, refuse: null };
   }
   return { ok: true };
-}
-
-function globRegExp(pattern: string): RegExp {
-  let re = "^";
-  for (const c of pattern) {
-    if (c === "*") re += "[^/]*";
-    else if (c === "?") re += "[^/]";
-    else if (c === "[" || c === "]") re += c;
-    else re += c.replace(/[.+^${}()|\\]/g, "\\$&");
-  }
-  try {
-    return new RegExp(re + "$");
-  } catch {
-    return /^$/;
-  }
 }
 
 export const addToCopy: Transform = {

@@ -1,3 +1,4 @@
+import { absolutePath } from "../../src/engine/paths.ts";
 import type { DockerfileModel, Instr, Stage } from "../../src/engine/parse.ts";
 import { shellOf, type ShellNode } from "../../src/engine/shell.ts";
 import { readSuppressions } from "../../src/engine/suppress.ts";
@@ -7,7 +8,6 @@ import {
   LITERAL_PATH,
   laterInStage,
   matchCase,
-  normalisePosix,
   slice,
   workdirsBefore,
   workdirValue,
@@ -104,8 +104,8 @@ export const cdToWorkdir: Transform = {
         const old = before.get(instr) ?? null;
         const { dir } = found;
         let target: string;
-        if (dir.startsWith("/")) target = normalisePosix(dir);
-        else if (old !== null) target = normalisePosix(old + "/" + dir);
+        if (dir.startsWith("/")) target = absolutePath(dir);
+        else if (old !== null) target = absolutePath(old + "/" + dir);
         else {
           refuse(`\`cd ${dir}\` is relative and the working directory before it comes from the base image`);
           i++;
@@ -149,7 +149,7 @@ export const cdToWorkdir: Transform = {
           const r = list[j];
           const more = analyse(model, stage, r);
           if (!more || "reason" in more || !more.dir.startsWith("/") || suppressed(r)) continue;
-          const t = normalisePosix(more.dir);
+          const t = absolutePath(more.dir);
           if (t !== cur) edits.push(workdirLine(insertionPointBefore(model, r), t));
           edits.push({ start: more.first.start, end: more.next.start, text: "" });
           cur = t;

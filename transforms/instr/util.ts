@@ -1,4 +1,6 @@
 import { unquote, type DockerfileModel, type Instr, type Stage } from "../../src/engine/parse.ts";
+import { absolutePath } from "../../src/engine/paths.ts";
+import { parentStage } from "../lib/stages.ts";
 
 /** Shared helpers for the instruction-level smell repairs. */
 
@@ -15,18 +17,6 @@ export function shortImageName(name: string): string {
     .toLowerCase()
     .replace(/^(?:docker\.io|index\.docker\.io|registry-1\.docker\.io)\//, "")
     .replace(/^library\//, "");
-}
-
-/** The stage a FROM refers to by name (`FROM build`), or null for an image. */
-export function parentStage(model: DockerfileModel, stage: Stage): Stage | null {
-  const raw = stage.image?.raw;
-  if (!raw) return null;
-  const lower = raw.toLowerCase();
-  for (const s of model.stages) {
-    if (s.index >= stage.index) break;
-    if (s.name && s.name.toLowerCase() === lower) return s;
-  }
-  return null;
 }
 
 /**
@@ -113,17 +103,6 @@ export function dockerQuoteLiteral(value: string, escapeChar: string): string {
   return out + '"';
 }
 
-/** Normalises an absolute POSIX path (`/a/./b/../c/` → `/a/c`). */
-export function normalisePosix(p: string): string {
-  const parts: string[] = [];
-  for (const seg of p.split("/")) {
-    if (seg === "" || seg === ".") continue;
-    if (seg === "..") parts.pop();
-    else parts.push(seg);
-  }
-  return "/" + parts.join("/");
-}
-
 /** A plain path word: no variables, quotes, globs, escapes or whitespace. */
 export const LITERAL_PATH = /^[A-Za-z0-9_@%+=:,./-]+$/;
 
@@ -180,9 +159,9 @@ export const ROOT_WORKDIR_IMAGES = new Set([
 export function applyWorkdir(cur: string | null, instr: Instr): string | null {
   const value = workdirValue(instr);
   if (value === null) return null;
-  if (value.startsWith("/")) return normalisePosix(value);
+  if (value.startsWith("/")) return absolutePath(value);
   if (cur === null) return null;
-  return normalisePosix(cur + "/" + value);
+  return absolutePath(cur + "/" + value);
 }
 
 /** The literal path of a WORKDIR, or null when it is not a single plain word. */

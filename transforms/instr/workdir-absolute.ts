@@ -1,6 +1,7 @@
+import { absolutePath } from "../../src/engine/paths.ts";
 import type { Change, Refusal, Transform } from "../../src/engine/types.ts";
 import { unquote } from "../../src/engine/parse.ts";
-import { normalisePosix, workdirsBefore, workdirValue } from "./util.ts";
+import { workdirsBefore, workdirValue } from "./util.ts";
 
 const RULES = ["DL3000", "DS-0009", "CKV_DOCKER_10", "WorkdirRelativePath"];
 
@@ -49,7 +50,7 @@ export const workdirAbsolute: Transform = {
           });
           continue;
         }
-        const abs = normalisePosix(cur + "/" + value);
+        const abs = absolutePath(cur + "/" + value);
         changes.push({
           edits: [{ ...instr.argsSpan, text: abs }],
           line: instr.line,

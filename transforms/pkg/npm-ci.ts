@@ -1,11 +1,13 @@
 import path from "node:path/posix";
 import { parseDockerignore } from "../../src/engine/dockerignore-rules.ts";
+import { globContext, hasGlob } from "../../src/engine/glob.ts";
 import type { DockerfileModel, Instr } from "../../src/engine/parse.ts";
+import { contextPath, isInside } from "../../src/engine/paths.ts";
+import { parentStage } from "../lib/stages.ts";
 import type { BuildContext, Change, Refusal, Transform } from "../../src/engine/types.ts";
 import {
   change,
   operands,
-  parentStage,
   refusal,
   runScripts,
   toolCalls,
@@ -49,44 +51,10 @@ const CI_VALUE_FLAGS = new Set(["--loglevel", "--registry", "--cache"]);
 
 type Origin = { kind: "context"; path: string } | { kind: "unknown"; why: string; line: number };
 
-const isUnder = (p: string, dir: string) => p === dir || p.startsWith(dir === "/" ? "/" : dir + "/");
-const hasGlob = (s: string) => /[*?[]/.test(s);
-
-function globToRegExp(glob: string): RegExp {
-  let re = "";
-  for (let i = 0; i < glob.length; i++) {
-    const c = glob[i];
-    if (c === "*") re += "[^/]*";
-    else if (c === "?") re += "[^/]";
-    else if (c === "[") {
-      const end = glob.indexOf("]", i);
-      if (end === -1) re += "\\[";
-      else {
-        re +=
-          "[" +
-          glob
-            .slice(i + 1, end)
-            .replace(/^!/, "^")
-            .replace(/\\/g, "\\\\") +
-          "]";
-        i = end;
-      }
-    } else re += c.replace(/[.+^${}()|\\]/g, "\\$&");
-  }
-  return new RegExp("^" + re + "$");
-}
-
 /** Context paths a COPY source names (globs expanded against the context). */
 function expandSource(ctx: BuildContext, src: string): string[] {
   const rel = path.normalize(src.replace(/^\/+/, "") || ".");
-  if (!hasGlob(rel)) return [rel];
-  const dir = path.dirname(rel);
-  if (hasGlob(dir)) return [];
-  const re = globToRegExp(path.basename(rel));
-  return ctx
-    .list(dir)
-    .filter((n) => re.test(n))
-    .map((n) => (dir === "." ? n : `${dir}/${n}`));
+  return hasGlob(rel) ? globContext(ctx, contextPath(rel)) : [rel];
 }
 
 /** Which build-context file each COPY before `run` leaves at the image path `target`. */
@@ -117,8 +85,8 @@ function originOf(
       rawDest === ".." ||
       srcs.length > 1 ||
       srcs.some(hasGlob) ||
-      [...workdirs.values()].some((w) => isUnder(w, dest));
-    if (!isUnder(target, dest) && !(destIsDir && path.dirname(target) === dest)) continue;
+      [...workdirs.values()].some((w) => isInside(w, dest));
+    if (!isInside(target, dest) && !(destIsDir && path.dirname(target) === dest)) continue;
     if (
       rawDest.includes("$") ||
       fromOther ||
@@ -135,7 +103,7 @@ function originOf(
     for (const src of srcs) {
       for (const p of expandSource(ctx, src)) {
         if (ctx.isDirectory(p)) {
-          if (isUnder(target, dest) && target !== dest)
+          if (isInside(target, dest) && target !== dest)
             origin = { kind: "context", path: path.join(p, path.relative(dest, target)) };
         } else if (destIsDir ? path.join(dest, path.basename(p)) === target : dest === target) {
           origin = { kind: "context", path: p };
@@ -207,7 +175,7 @@ function npmHasCi(model: DockerfileModel, stage: number): boolean {
 function planCi(model: DockerfileModel, ctx: BuildContext, rs: RunScript, call: ToolCall): Change | Refusal {
   const no = (why: string) => refusal(model, call.sub!.start, `npm install kept: ${why}`, []);
   const stage = model.stages[rs.instr.stage];
-  if (parentStage(model, stage.index) !== null) return no("the stage is built FROM another stage");
+  if (parentStage(model, stage) !== null) return no("the stage is built FROM another stage");
   if (!npmHasCi(model, stage.index))
     return no("the base image is not a node:10+ image, so npm may lack `npm ci`");
   if (call.prefix.length > 0) return no("npm runs under sudo/env");

@@ -7,6 +7,7 @@ import {
   type ShellWord,
 } from "../../src/engine/shell.ts";
 import type { Change, Edit, Refusal } from "../../src/engine/types.ts";
+import { parentStage } from "../lib/stages.ts";
 
 /**
  * Shared helpers for the package-manager smell repairs. Every repair edits
@@ -640,24 +641,13 @@ export function descendantStages(model: DockerfileModel, stage: number): Set<num
   return out;
 }
 
-/** The stage a stage is built FROM, when that is an earlier stage of this file. */
-export function parentStage(model: DockerfileModel, stage: number): number | null {
-  const img = model.stages[stage].image?.expanded.toLowerCase();
-  if (!img) return null;
-  for (const s of model.stages) {
-    if (s.index >= stage) break;
-    if ((s.name && s.name.toLowerCase() === img) || String(s.index) === img) return s.index;
-  }
-  return null;
-}
-
 /** The final stage and the stages it is built FROM: their files end up in the image. */
 export function finalImageStages(model: DockerfileModel): Set<number> {
   const out = new Set<number>();
   let cur: number | null = model.stages.length - 1;
   while (cur !== null && cur >= 0 && !out.has(cur)) {
     out.add(cur);
-    cur = parentStage(model, cur);
+    cur = parentStage(model, model.stages[cur])?.index ?? null;
   }
   return out;
 }
@@ -674,7 +664,11 @@ export function laterInstructions(model: DockerfileModel, instr: Instr): Instr[]
 export function envBefore(model: DockerfileModel, instr: Instr): Set<string> {
   const names = new Set<string>();
   const stages = new Set<number>();
-  for (let s: number | null = instr.stage; s !== null && !stages.has(s); s = parentStage(model, s))
+  for (
+    let s: number | null = instr.stage;
+    s !== null && !stages.has(s);
+    s = parentStage(model, model.stages[s])?.index ?? null
+  )
     stages.add(s);
   for (const i of model.instructions) {
     if (i.start >= instr.start || !stages.has(i.stage)) continue;

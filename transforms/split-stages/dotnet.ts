@@ -2,30 +2,17 @@ import type { Instr } from "../../src/engine/parse.ts";
 import type { ShellCommand } from "../../src/engine/shell.ts";
 import { keyword } from "../../src/engine/style.ts";
 import type { BuildContext, Edit } from "../../src/engine/types.ts";
-import {
-  appUserLines,
-  assemble,
-  basename,
-  checkOriginalUser,
-  classifyPackages,
-  codenameOf,
-  commandName,
-  commandWords,
-  contextPathOf,
-  dirname,
-  envPairs,
-  execForm,
-  globContext,
-  guarded,
-  layout,
-  refuse,
-  resolvePath,
-  runCwd,
-  runsWith,
-  walkStage,
-  type StageWalk,
-} from "./compiled-common.ts";
-import type { Ecosystem, SplitInput } from "./types.ts";
+import type { EcosystemPlanner, SplitInput } from "./types.ts";
+import { globContext } from "../../src/engine/glob.ts";
+import { basename, dirname, resolvePath } from "../../src/engine/paths.ts";
+import { assemble, layout } from "./toolkit/assemble.ts";
+import { codenameOf } from "./toolkit/images.ts";
+import { classifyPackages } from "./toolkit/packages.ts";
+import { guarded, refuse } from "./toolkit/refuse.ts";
+import { commandName, commandWords, execForm } from "./toolkit/shell.ts";
+import { appUserLines, checkOriginalUser } from "./toolkit/users.ts";
+import { envPairs } from "./toolkit/instructions.ts";
+import { contextPathOf, runCwd, runsWith, type StageWalk, walkStage } from "./toolkit/walk.ts";
 
 /**
  * .NET: the build stage publishes (`dotnet publish -c Release -o /app/publish`
@@ -42,7 +29,7 @@ function isDotnet(cmd: ShellCommand, subs: string[]): boolean {
   return commandName(cmd) === "dotnet" && subs.includes(cmd.args[0]?.value ?? "");
 }
 
-export const dotnet: Ecosystem = {
+export const dotnet: EcosystemPlanner = {
   id: "dotnet",
   detect(input) {
     const image = input.stage.image;

@@ -2,40 +2,24 @@ import type { Instr } from "../../src/engine/parse.ts";
 import type { ShellCommand } from "../../src/engine/shell.ts";
 import { keyword } from "../../src/engine/style.ts";
 import type { BuildContext } from "../../src/engine/types.ts";
-import {
-  aptInstallLine,
-  appUserLines,
-  argumentFiles,
-  assemble,
-  basename,
-  checkOriginalUser,
-  classifyPackages,
-  codenameOf,
-  commandName,
-  commandWords,
-  contextPathOf,
-  dirname,
-  envPairs,
-  execForm,
-  guarded,
-  packageInstalls,
-  type PackageInstall,
-  healthcheckTools,
-  imagePathOf,
-  layout,
-  privilegedPort,
-  refuse,
-  resolvePath,
-  runCwd,
-  runsWith,
-  runtimeFiles,
-  Refusal,
-  shortName,
-  walkStage,
-  type StageWalk,
-} from "./compiled-common.ts";
-import type { Ecosystem, SplitInput } from "./types.ts";
+import type { EcosystemPlanner, SplitInput } from "./types.ts";
 import { contextMemo } from "../lib/context-memo.ts";
+import { basename, dirname, resolvePath } from "../../src/engine/paths.ts";
+import { assemble, layout } from "./toolkit/assemble.ts";
+import { codenameOf, shortName } from "./toolkit/images.ts";
+import {
+  classifyPackages,
+  installLine,
+  runtimeAptOptions,
+  type OsInstall,
+  packageInstalls,
+} from "./toolkit/packages.ts";
+import { guarded, PlanRefusal, refuse } from "./toolkit/refuse.ts";
+import { argumentFiles, healthcheckTools, runtimeFiles } from "./toolkit/runtime-files.ts";
+import { commandName, commandWords, execForm } from "./toolkit/shell.ts";
+import { appUserLines, checkOriginalUser, privilegedPort } from "./toolkit/users.ts";
+import { envPairs } from "./toolkit/instructions.ts";
+import { contextPathOf, imagePathOf, runCwd, runsWith, type StageWalk, walkStage } from "./toolkit/walk.ts";
 
 /**
  * Go: the build stage keeps the original steps (with `CGO_ENABLED=0` on the
@@ -107,7 +91,7 @@ function isGoBuild(cmd: ShellCommand): boolean {
   return commandName(cmd) === "go" && (cmd.args[0]?.value === "build" || cmd.args[0]?.value === "install");
 }
 
-export const go: Ecosystem = {
+export const go: EcosystemPlanner = {
   id: "go",
   detect(input) {
     const image = input.stage.image;
@@ -332,7 +316,8 @@ function planGo(input: SplitInput) {
 
   const setup: string[] = [];
   const after: string[] = [];
-  if (kind === "debian" && pk.runtime.length > 0) setup.push(aptInstallLine(model, pk.runtime));
+  if (kind === "debian" && pk.runtime.length > 0)
+    setup.push(installLine(model, "apt", pk.runtime, runtimeAptOptions(pk, lay.installs)));
   const userNote = lay.user ? "" : asRoot ? `; runs as root because it EXPOSEs port ${port} (<1024)` : "";
   if (!lay.user && !asRoot) {
     if (kind === "debian") setup.push(...appUserLines(model, "debian"));
@@ -496,14 +481,14 @@ function literalPaths(context: BuildContext, dir: string): Set<string> {
 }
 
 /** OS package installs in the stage's RUNs (unreadable RUNs are skipped here; layout() refuses them). */
-function lay0Installs(input: SplitInput): PackageInstall[] {
-  const out: PackageInstall[] = [];
+function lay0Installs(input: SplitInput): OsInstall[] {
+  const out: OsInstall[] = [];
   for (const i of input.stage.instructions) {
     if (i.keyword !== "RUN") continue;
     try {
       out.push(...packageInstalls(input.model, i));
     } catch (e) {
-      if (!(e instanceof Refusal)) throw e; // else reported by layout()
+      if (!(e instanceof PlanRefusal)) throw e; // else reported by layout()
     }
   }
   return out;

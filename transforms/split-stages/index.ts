@@ -1,20 +1,15 @@
 import type { Transform, TransformResult } from "../../src/engine/types.ts";
-import { repoName } from "./common.ts";
 import { dotnet } from "./dotnet.ts";
 import { go } from "./go.ts";
 import { java } from "./java.ts";
 import { node } from "./node.ts";
 import { python } from "./python.ts";
 import { rust } from "./rust.ts";
-import type { Ecosystem, SplitInput } from "./types.ts";
+import type { EcosystemPlanner, SplitInput } from "./types.ts";
+import { repoName } from "./toolkit/images.ts";
 
 /** Ecosystems in the order they are asked; the first whose `detect` claims the file plans it. */
-export const ECOSYSTEMS: Ecosystem[] = [node, python, go, java, rust, dotnet];
-
-/** Registers more planners (go, java, rust, dotnet) after node and python, in call order. */
-export function registerEcosystems(...more: Ecosystem[]): void {
-  for (const e of more) if (!ECOSYSTEMS.some((x) => x.id === e.id)) ECOSYSTEMS.push(e);
-}
+export const ECOSYSTEMS: EcosystemPlanner[] = [node, python, go, java, rust, dotnet];
 
 export const splitStages: Transform = {
   id: "split-stages",

@@ -1,39 +1,18 @@
+import { copyGlobRegExp } from "../../src/engine/glob.ts";
 import type { Instr } from "../../src/engine/parse.ts";
 import type { ShellCommand } from "../../src/engine/shell.ts";
 import { keyword } from "../../src/engine/style.ts";
 import type { BuildContext } from "../../src/engine/types.ts";
-import {
-  apkInstallLine,
-  appUserLines,
-  aptInstallLine,
-  assemble,
-  basename,
-  checkOriginalUser,
-  classifyPackages,
-  commandName,
-  commandWords,
-  contextPathOf,
-  dirname,
-  effectiveWords,
-  execWords,
-  argumentFiles,
-  guarded,
-  healthcheckTools,
-  imagePathOf,
-  layout,
-  privilegedPort,
-  refuse,
-  resolvePath,
-  runCommands,
-  runCwd,
-  runsWith,
-  runtimeFiles,
-  Refusal,
-  shortName,
-  walkStage,
-  within,
-} from "./compiled-common.ts";
-import type { Ecosystem, SplitInput } from "./types.ts";
+import type { EcosystemPlanner, SplitInput } from "./types.ts";
+import { basename, dirname, isInside, resolvePath } from "../../src/engine/paths.ts";
+import { assemble, layout } from "./toolkit/assemble.ts";
+import { shortName } from "./toolkit/images.ts";
+import { classifyPackages, installLine, runtimeAptOptions } from "./toolkit/packages.ts";
+import { guarded, PlanRefusal, refuse } from "./toolkit/refuse.ts";
+import { argumentFiles, healthcheckTools, runtimeFiles } from "./toolkit/runtime-files.ts";
+import { commandName, commandWords, effectiveWords, execWords, runCommands } from "./toolkit/shell.ts";
+import { appUserLines, checkOriginalUser, privilegedPort } from "./toolkit/users.ts";
+import { contextPathOf, imagePathOf, runCwd, runsWith, walkStage } from "./toolkit/walk.ts";
 
 /**
  * Java (Maven/Gradle): the build stage keeps the build command as written;
@@ -83,7 +62,7 @@ export function jarFile(cmd: ShellCommand): string | null {
   return null;
 }
 
-export const java: Ecosystem = {
+export const java: EcosystemPlanner = {
   id: "java",
   detect(input) {
     const image = input.stage.image;
@@ -166,7 +145,7 @@ function planJava(input: SplitInput) {
         : predictJar(context, contextPathOf(walk, buildDir, buildInstr), tool);
     if (typeof predicted !== "string") refuse(`${jarWord}: ${predicted.why}`, (ep ?? cmdI)!.line);
     const full = resolvePath(buildDir, predicted);
-    if (!globMatches(jar, full))
+    if (!copyGlobRegExp(jar).test(full))
       refuse(`${jarWord} does not match the predicted jar ${full}`, (ep ?? cmdI)!.line);
     jar = full;
   }
@@ -184,7 +163,7 @@ function planJava(input: SplitInput) {
     try {
       cmds = runCommands(model, instr);
     } catch (e) {
-      if (e instanceof Refusal) return false;
+      if (e instanceof PlanRefusal) return false;
       throw e;
     }
     let places = false;
@@ -200,7 +179,7 @@ function planJava(input: SplitInput) {
     buildCommand: cmd,
     acceptInBuild: (c) => placesJar(buildInstr, c),
   });
-  const rel = within(jar, buildDir) ? jar.slice(buildDir === "/" ? 1 : buildDir.length + 1) : null;
+  const rel = isInside(jar, buildDir) ? jar.slice(buildDir === "/" ? 1 : buildDir.length + 1) : null;
   const produced =
     (tool === "jar" && resolvePath(buildDir, jarFile(cmd)!) === jar) ||
     (rel !== null && /^(?:[\w.-]+\/)*(target|build\/libs)\/[^/]+\.jar$/.test(rel)) ||
@@ -231,13 +210,17 @@ function planJava(input: SplitInput) {
   if (appCtx !== null) {
     for (const rel of runtimeFiles(context, appCtx)) {
       const at = imagePathOf(walk, rel, buildInstr);
-      if (at && !within(jar, at)) artifacts.push({ from: at, to: at });
+      if (at && !isInside(jar, at)) artifacts.push({ from: at, to: at });
     }
   }
   const setup: string[] = [];
   for (const t of health) if (!pk.runtime.includes(t)) pk.runtime.push(t);
   if (pk.runtime.length > 0)
-    setup.push(alpine ? apkInstallLine(model, pk.runtime) : aptInstallLine(model, pk.runtime));
+    setup.push(
+      alpine
+        ? installLine(model, "apk", pk.runtime)
+        : installLine(model, "apt", pk.runtime, runtimeAptOptions(pk, lay.installs)),
+    );
   const after: string[] = [];
   if (!lay.user && !asRoot) {
     const lines = appUserLines(model, alpine ? "alpine" : "debian");
@@ -269,18 +252,6 @@ function entryWords(input: SplitInput, instr: Instr): string[] {
   }
   if (words[0] === "exec") words = words.slice(1);
   return words.map((w) => w.replace(/^["']|["']$/g, ""));
-}
-
-function globMatches(pattern: string, path: string): boolean {
-  const re = new RegExp(
-    "^" +
-      pattern
-        .replace(/[.+^${}()|\\]/g, "\\$&")
-        .replace(/\*/g, "[^/]*")
-        .replace(/\?/g, "[^/]") +
-      "$",
-  );
-  return re.test(path);
 }
 
 /** The one jar the build leaves in target/ or build/libs/, relative to the build dir. */

@@ -10,52 +10,53 @@
 import type { Instr } from "../../src/engine/parse.ts";
 import type { TransformOptions } from "../../src/engine/types.ts";
 import { keyword } from "../../src/engine/style.ts";
+import { NODE_LTS_CODENAMES } from "../catalog/images.ts";
+import type { EcosystemPlanner, SplitInput, SplitOutcome } from "./types.ts";
+import { own } from "../lib/own.ts";
+import { isInside, resolvePath } from "../../src/engine/paths.ts";
+import { baseImage, repoName, slimVariant } from "./toolkit/images.ts";
 import {
+  appFolderToCopy,
+  contextFileAt,
   BOTH_STAGES,
-  MOVABLE_WHEN_LAST,
-  copiesInto,
   buildsAfter,
+  copyInfo,
+  dedupeWorkdirs,
+  missingSources,
+  MOVABLE_WHEN_LAST,
+  originalUser,
+  readJson,
+  RUNTIME_ONLY,
+  shellVars,
+  stageVars,
+  workdirAfter,
+  workdirs,
+} from "./toolkit/instructions.ts";
+import { type OsInstall, osInstalls, runtimePackageLines } from "./toolkit/packages.ts";
+import { guarded, quote, refuse } from "./toolkit/refuse.ts";
+import {
+  copyFromLine,
+  fromAsBuild,
+  layoutRewrite,
+  linesBefore,
+  newLines,
+  type Piece,
+  seg,
+  type Segment,
+  stageSegments,
+} from "./toolkit/segments.ts";
+import {
   FILE_COMMANDS,
   fileCommandProblem,
-  redirectProblem,
-  missingSources,
-  RUNTIME_ONLY,
-  baseImage,
-  dedupeWorkdirs,
-  linesBefore,
-  commandWords,
-  copyFromLine,
-  copyInfo,
-  appFolder,
-  stageVars,
-  fromAsBuild,
   hasControlFlow,
-  isInside,
-  isUserCreation,
-  layoutRewrite,
-  newLines,
-  originalUser,
-  osInstalls,
-  quote,
-  readJson,
-  refuse,
-  repoName,
-  resolvePath,
-  runCommands,
-  seg,
-  stageSegments,
+  redirectProblem,
+  scriptCommandLines,
+  shellCommands,
+  type StartCommand,
   startCommand,
-  userLine,
-  workdirs,
-  type PackageManager,
-  type Piece,
-  type Segment,
-  runtimePackageLines,
-  runtimeUserRefusal,
-} from "./common.ts";
-import { NODE_LTS_CODENAMES } from "../catalog/images.ts";
-import type { Ecosystem, SplitInput, SplitOutcome } from "./types.ts";
-import { own } from "../lib/own.ts";
+  wordValues,
+} from "./toolkit/shell.ts";
+import { checkRuntimeUser, isUserCreation, userLine } from "./toolkit/users.ts";
 
 const OTHER_LANGUAGE_IMAGES =
   /^(?:python|golang|maven|gradle|openjdk|eclipse-temurin|amazoncorretto|rust|mcr\.microsoft\.com\/dotnet\/.*|microsoft\/.*|php|ruby|nginx|httpd)$/;
@@ -146,7 +147,7 @@ function runtimeTag(tag: string): string | null {
 
 const usesNodeTools = (text: string) => /\b(?:npm|yarn|pnpm|npx)\b/.test(text);
 
-export const node: Ecosystem = {
+export const node: EcosystemPlanner = {
   id: "node",
   detect({ stage, context, model }) {
     const repo = repoName(stage.image!.name);
@@ -159,7 +160,7 @@ export const node: Ecosystem = {
       model !== null
     );
   },
-  plan: planNode,
+  plan: (input) => guarded(() => planNode(input)),
 };
 
 interface RunRole {
@@ -173,10 +174,10 @@ interface RunRole {
 }
 
 /** True when every command installs global packages with npm or yarn (or cleans the npm cache). */
-function globalInstallsOnly(cmds: ReturnType<typeof runCommands> & object): boolean {
+function globalInstallsOnly(cmds: ReturnType<typeof shellCommands> & object): boolean {
   let installs = 0;
   for (const c of cmds) {
-    const w = commandWords(c);
+    const w = wordValues(c);
     if (w.some((x) => x === null) || c.assignments.length > 0) return false;
     const name = (w[0] ?? "").split("/").pop();
     const plain = w.slice(1) as string[];
@@ -194,70 +195,136 @@ function globalInstallsOnly(cmds: ReturnType<typeof runCommands> & object): bool
   return installs > 0;
 }
 
+/**
+ * The Node plan, step by step; each step refuses (throws) when it cannot
+ * prove its part, in the order a reader checks a Dockerfile: the base image,
+ * package.json and the app folder, every instruction, the start command, the
+ * user, then the two stages.
+ */
 function planNode(input: SplitInput): SplitOutcome {
-  const { model, stage, context, options } = input;
-  const image = stage.image!;
-  const repo = repoName(image.name);
-  if (repo !== "node")
-    return refuse(
-      `unknown base image ${image.raw} for a Node app (only the official node images are known)`,
-      stage.from,
+  const { model, stage, context } = input;
+  const base = nodeBase(input);
+  const pkg = readPkg(input);
+  if (!pkg)
+    refuse(
+      context.root === "<none>"
+        ? "no build context: package.json is needed to plan the split"
+        : "package.json not found in the build context",
     );
-  if (image.digest)
-    return refuse(
-      `base image ${image.raw} is pinned by digest; the digest of its slim variant is not known`,
-      stage.from,
-    );
-  const tag = image.tag ?? "latest";
-  let rtTag = runtimeTag(tag);
-  if (!rtTag) return refuse(`no slim variant known for node:${tag}`, stage.from);
-  let runtimeRaw: string;
-  if (image.usesVariables) {
-    const m = /^(?:(?:docker\.io\/)?(?:library\/)?)?node:(\$\{?\w+\}?)$/.exec(image.raw);
-    if (!m || /alpine|slim|-/.test(tag))
-      return refuse(
-        `base image ${image.raw} uses a variable the transform cannot extend to a slim tag`,
-        stage.from,
-      );
-    runtimeRaw = `node:${m[1]}-slim`;
-  } else {
-    runtimeRaw = `node:${rtTag}`;
-  }
-  const alpine = /alpine/.test(tag);
+  const appDir = appFolderToCopy(stage, model.globalArgValues);
+  const reading = readInstructions(input, pkg, appDir);
+  const start = checkStartCommand(input, pkg, reading, base.alpine);
+  const addUser = originalUser(stage) === null;
+  if (addUser && base.major !== null && base.major < 4)
+    refuse(`node:${base.tag} images have no \`node\` user to run as`, stage.from);
+  checkRuntimeUser(stage, start.start);
+  const runtimeInstall = runtimePackageLines(model, stage, start.start, reading.osPackages, {
+    raw: base.image.raw,
+    alpine: base.alpine,
+    family: "node",
+  });
+  const segs = stageSegments(model, stage);
+  const manifests = manifestsFirst(input, pkg, reading);
+  const prune = reading.productionInstall
+    ? null
+    : pruneLine(input, reading.pm, base.major, manifests.lockFiles);
+  const { piece: fromPiece, name: buildName } = fromAsBuild(model, stage, segs.from);
+  const segOf = new Map<Instr, Segment>(segs.items.map((s) => [s.instr!, s]));
+  const { build, runtimeInstrs, userRuns } = buildStage(input, reading, manifests, prune, fromPiece, segOf);
+  const rtImage = baseImage(input.options, base.runtimeRaw);
+  const chown = addUser ? "node:node" : reading.chownApp;
+  const outputOnly = builtOutputOnly(input.options, start.startFiles, appDir);
+  const runtime = runtimeStage(input, {
+    rtImage,
+    runtimeInstall,
+    userRuns,
+    reading,
+    pnpm: start.runtimePnpm ? start.pnpmVersion : null,
+    runtimeInstrs,
+    segOf,
+    copyLines: outputOnly
+      ? ["package.json", "node_modules", ...outputOnly].map((p) =>
+          copyFromLine(model, buildName, `${appDir}/${p}`, `${appDir}/${p}`, chown),
+        )
+      : [copyFromLine(model, buildName, appDir, appDir, chown)],
+    addUser,
+  });
+  const msg = [
+    `split into a build stage (${base.image.raw}) and a runtime stage (${rtImage}) with the app folder ${appDir}`,
+    prune ? "dev dependencies pruned" : null,
+    addUser ? "runs as USER node" : null,
+    manifests.moveCopy ? "dependency manifests installed before the source is copied" : null,
+    outputOnly ? `only ${outputOnly.join(", ")}, node_modules and package.json are copied` : null,
+    ...base.notes,
+  ]
+    .filter(Boolean)
+    .join("; ");
+  return layoutRewrite(model, segs, build, runtime, msg);
+}
+
+interface NodeBase {
+  image: NonNullable<SplitInput["stage"]["image"]>;
+  tag: string;
+  /** The runtime image: the `-slim` variant of the same tag. */
+  runtimeRaw: string;
+  alpine: boolean;
+  major: number | null;
+  /** Why an asked-for runtime flavour is not used. */
+  notes: string[];
+}
+
+/** The base image and its runtime variant; refuses images it does not know. */
+function nodeBase({ stage, options }: SplitInput): NodeBase {
+  const { image, tag, runtimeRaw, alpine } = slimVariant(stage, {
+    repo: "node",
+    app: "a Node app",
+    runtimeTag,
+  });
   const notes: string[] = [];
   if (options.runtimeFlavour === "alpine" && !alpine)
     notes.push("runtimeFlavour alpine ignored: native modules built on glibc would not load on musl");
   if (options.runtimeFlavour === "distroless")
     notes.push("runtimeFlavour distroless not used for Node: the start command needs a shell and npm");
-  const major = nodeMajor(tag);
+  return { image, tag, runtimeRaw, alpine, major: nodeMajor(tag), notes };
+}
 
-  const pkg = readPkg(input);
-  if (!pkg)
-    return refuse(
-      context.root === "<none>"
-        ? "no build context: package.json is needed to plan the split"
-        : "package.json not found in the build context",
-    );
+/** What the instructions of the stage do, read one by one. */
+interface NodeReading {
+  cwdAt: Map<Instr, string | null>;
+  varsAt: Map<Instr, Map<string, string | null>>;
+  roles: Map<Instr, RunRole>;
+  /** The package manager of the first npm/yarn/pnpm command. */
+  pm: Pm;
+  /** The RUNs that install dependencies or build. */
+  runs: Instr[];
+  pnpmVersion: string | null;
+  /** Packages installed globally (repeated in the runtime stage), usable as start commands. */
+  globalPackages: Set<string>;
+  /** Owner a COPY or RUN chown gave the app folder, kept on the runtime copy. */
+  chownApp: string | null;
+  /** The install skips dev dependencies already: nothing to prune. */
+  productionInstall: boolean;
+  osPackages: OsInstall[];
+}
 
-  const appDir = appFolder(stage, model.globalArgValues);
-  if (appDir === null) return refuse("the WORKDIR uses variables the transform cannot resolve");
-  if (appDir === "/") return refuse("no WORKDIR: the app lives in / and cannot be copied on its own");
-  if (!copiesInto(stage, appDir, model.globalArgValues))
-    return refuse(`nothing is copied into the app folder ${appDir} (the source is mounted at run time?)`);
-
+/**
+ * Reads every COPY/ADD (from the context, into the app folder) and every RUN
+ * (installs, builds, OS packages, file commands inside the app folder);
+ * refuses anything else.
+ */
+function readInstructions(input: SplitInput, pkg: Pkg, appDir: string): NodeReading {
+  const { model, stage, context } = input;
   const cwdAt = workdirs(stage, "/", model.globalArgValues);
   const varsAt = stageVars(stage, model.globalArgValues);
-  const segs = stageSegments(model, stage);
+  const shellVarsAt = shellVars(stage);
   const roles = new Map<Instr, RunRole>();
   let pm: Pm | null = null;
   let pnpmVersion: string | null = null;
-  /** Packages installed globally (repeated in the runtime stage), usable as start commands. */
   const globalPackages = new Set<string>();
-  /** Owner a RUN chown gave the app folder, kept on the runtime copy. */
   let chownApp: string | null = null;
   let productionInstall = false;
-  let yarnBerry = context.exists(".yarnrc.yml") || /^yarn@[2-9]/.test(pkg.packageManager ?? "");
-  const osPackages: Array<{ manager: PackageManager; packages: string[]; instr: Instr }> = [];
+  const yarnBerry = context.exists(".yarnrc.yml") || /^yarn@[2-9]/.test(pkg.packageManager ?? "");
+  const osPackages: OsInstall[] = [];
   // NODE_ENV=production set before the install makes it skip dev dependencies: nothing to prune.
   const firstInstallLine =
     stage.instructions.find((i) => i.keyword === "RUN" && /\b(?:npm|yarn|pnpm)\b/.test(i.text))?.line ??
@@ -270,31 +337,31 @@ function planNode(input: SplitInput): SplitOutcome {
 
   for (const instr of stage.instructions) {
     const k = instr.keyword;
-    if (k === "ONBUILD") return refuse(`ONBUILD at line ${instr.line} is not supported`, instr);
+    if (k === "ONBUILD") refuse(`ONBUILD at line ${instr.line} is not supported`, instr);
     if (k === "COPY" || k === "ADD") {
       const c = copyInfo(instr, cwdAt.get(instr) ?? null, varsAt.get(instr));
-      if (!c) return refuse(`cannot read ${quote(instr)}`, instr);
-      if (c.from) return refuse(`${quote(instr)} copies from another image`, instr);
-      if (c.remote) return refuse(`${quote(instr)} fetches or unpacks remote content`, instr);
-      if (!c.destAbs) return refuse(`${quote(instr)}: destination uses variables`, instr);
+      if (!c) refuse(`cannot read ${quote(instr)}`, instr);
+      if (c.from) refuse(`${quote(instr)} copies from another image`, instr);
+      if (c.remote) refuse(`${quote(instr)} fetches or unpacks remote content`, instr);
+      if (!c.destAbs) refuse(`${quote(instr)}: destination uses variables`, instr);
       // An owner the original gave the app files stays on the runtime copy.
       if (c.chown && isInside(c.destAbs, appDir)) chownApp ??= c.chown;
       const missing = missingSources(context, c);
-      if (missing.length) return refuse(`${quote(instr)}: ${missing[0]} is not in the build context`, instr);
+      if (missing.length) refuse(`${quote(instr)}: ${missing[0]} is not in the build context`, instr);
       if (!isInside(c.destAbs, appDir))
-        return refuse(`${quote(instr)} copies outside the app folder ${appDir}`, instr);
+        refuse(`${quote(instr)} copies outside the app folder ${appDir}`, instr);
       continue;
     }
     if (k !== "RUN") continue;
-    if (instr.hasHeredoc) return refuse(`RUN heredoc at line ${instr.line} is not analysed`, instr);
+    if (instr.hasHeredoc) refuse(`RUN heredoc at line ${instr.line} is not analysed`, instr);
     if (isUserCreation(model, instr)) {
       roles.set(instr, { install: false, build: false, os: false, corepack: false, user: true });
       continue;
     }
     if (hasControlFlow(model, instr))
-      return refuse(`RUN at line ${instr.line} has shell control flow the transform does not analyse`, instr);
-    const cmds = runCommands(model, instr);
-    if (!cmds) return refuse(`cannot parse the shell of RUN at line ${instr.line}`, instr);
+      refuse(`RUN at line ${instr.line} has shell control flow the transform does not analyse`, instr);
+    const cmds = shellCommands(model, instr);
+    if (!cmds) refuse(`cannot parse the shell of RUN at line ${instr.line}`, instr);
     const role: RunRole = { install: false, build: false, os: false, corepack: false, user: false };
     if (globalInstallsOnly(cmds)) {
       roles.set(instr, { ...role, global: true });
@@ -308,22 +375,21 @@ function planNode(input: SplitInput): SplitOutcome {
     }
     let cwd = cwdAt.get(instr) ?? appDir;
     for (const c of cmds) {
-      const w = commandWords(c);
+      const w = wordValues(c);
       const name = (w[0] ?? "").split("/").pop() ?? "";
       const args = w.slice(1);
       const plain = args.filter((a): a is string => a !== null);
       const sub = plain.find((a) => !a.startsWith("-")) ?? "";
       const global =
         plain.some((a) => a === "-g" || a === "--global") || (name === "yarn" && sub === "global");
-      if (w[0] === null)
-        return refuse(`RUN at line ${instr.line} runs a command chosen by a variable`, instr);
-      const redirect = redirectProblem(model, instr, c, appDir, cwd);
-      if (redirect) return refuse(redirect, instr);
+      if (w[0] === null) refuse(`RUN at line ${instr.line} runs a command chosen by a variable`, instr);
+      const redirect = redirectProblem(model, instr, c, appDir, cwd, shellVarsAt.get(instr));
+      if (redirect) refuse(redirect, instr);
       if (
         /^\.{0,2}\/.*\.sh$|\.sh$/.test(w[0] ?? "") ||
         (/^(?:ba|da)?sh$/.test(name) && plain.some((a) => /\.sh$/.test(a)))
       ) {
-        return refuse(
+        refuse(
           `builds through ${plain.find((a) => /\.sh$/.test(a)) ?? w[0]}, a script the transform cannot see into`,
           instr,
         );
@@ -333,10 +399,10 @@ function planNode(input: SplitInput): SplitOutcome {
         case "yarn":
         case "pnpm": {
           if (global)
-            return refuse(`${quote(instr)} installs global packages the runtime stage would not have`, instr);
+            refuse(`${quote(instr)} installs global packages the runtime stage would not have`, instr);
           pm ??= name;
           if (name === "yarn" && yarnBerry)
-            return refuse("Yarn Berry: pruning dev dependencies is not proven", instr);
+            refuse("Yarn Berry: pruning dev dependencies is not proven", instr);
           const installing =
             (name === "npm" && /^(?:ci|install|i|add|clean-install)$/.test(sub)) ||
             (name === "yarn" && (sub === "" || sub === "install" || sub === "add")) ||
@@ -353,17 +419,14 @@ function planNode(input: SplitInput): SplitOutcome {
             break;
           const script =
             sub === "run" || sub === "run-script" ? plain.filter((a) => !a.startsWith("-"))[1] : sub;
-          if (!script) return refuse(`cannot tell what ${quote(instr)} runs`, instr);
+          if (!script) refuse(`cannot tell what ${quote(instr)} runs`, instr);
           if (/^(?:start|dev)$/.test(script))
-            return refuse(`${quote(instr)} starts the app during the build`, instr);
+            refuse(`${quote(instr)} starts the app during the build`, instr);
           const body = pkg.scripts[script];
           if (body === undefined && name === "npm")
-            return refuse(
-              `${quote(instr)} runs script "${script}", which package.json does not define`,
-              instr,
-            );
+            refuse(`${quote(instr)} runs script "${script}", which package.json does not define`, instr);
           if (body !== undefined && /\.sh\b/.test(body))
-            return refuse(`script "${script}" runs a shell script the transform cannot see into`, instr);
+            refuse(`script "${script}" runs a shell script the transform cannot see into`, instr);
           role.build = true;
           break;
         }
@@ -378,7 +441,7 @@ function planNode(input: SplitInput): SplitOutcome {
         }
         case "node":
           if (plain.length === 0 || plain.some((a) => a.startsWith("/") && !isInside(a, appDir))) {
-            return refuse(`${quote(instr)} is not a step the transform understands`, instr);
+            refuse(`${quote(instr)} is not a step the transform understands`, instr);
           }
           role.build = true;
           break;
@@ -393,20 +456,19 @@ function planNode(input: SplitInput): SplitOutcome {
         case "cd": {
           const to = plain[0] ?? "/";
           cwd = resolvePath(cwd, to);
-          if (!isInside(cwd, appDir))
-            return refuse(`${quote(instr)} works outside the app folder ${appDir}`, instr);
+          if (!isInside(cwd, appDir)) refuse(`${quote(instr)} works outside the app folder ${appDir}`, instr);
           break;
         }
         default: {
           if (FILE_COMMANDS.has(name)) {
-            const problem = fileCommandProblem(model, instr, c, appDir, cwd);
-            if (problem) return refuse(problem, instr);
+            const problem = fileCommandProblem(model, instr, c, appDir, cwd, shellVarsAt.get(instr));
+            if (problem) refuse(problem, instr);
             const operands = plain.filter((a) => !a.startsWith("-"));
             if (name === "chown" && operands.slice(1).some((a) => isInside(appDir, resolvePath(cwd, a))))
               chownApp = operands[0] ?? null;
             break;
           }
-          return refuse(
+          refuse(
             `RUN at line ${instr.line} runs \`${name}\`, which the transform cannot prove the runtime stage does without`,
             instr,
           );
@@ -418,13 +480,56 @@ function planNode(input: SplitInput): SplitOutcome {
 
   const runs = stage.instructions.filter((i) => roles.get(i)?.install || roles.get(i)?.build);
   if (!pm || !runs.some((i) => roles.get(i)!.install))
-    return refuse("no recognisable build step (no npm/yarn/pnpm install)");
-  const pmUsed: Pm = pm;
+    refuse("no recognisable build step (no npm/yarn/pnpm install)");
+  return {
+    cwdAt,
+    varsAt,
+    roles,
+    pm,
+    runs,
+    pnpmVersion,
+    globalPackages,
+    chownApp,
+    productionInstall,
+    osPackages,
+  };
+}
 
-  // ---- what the container runs
+/**
+ * What the container runs: every command of CMD/ENTRYPOINT, followed through
+ * package scripts, must run on production dependencies without building.
+ */
+function checkStartCommand(
+  input: SplitInput,
+  pkg: Pkg,
+  reading: NodeReading,
+  alpine: boolean,
+): { start: StartCommand; runtimePnpm: boolean; pnpmVersion: string | null; startFiles: string[] } {
+  const { model, stage, context } = input;
+  const { globalPackages } = reading;
   const start = startCommand(model, stage);
-  if (start.commands.length === 0) return refuse("no CMD or ENTRYPOINT: the start command is not known");
+  if (start.commands.length === 0) refuse("no CMD or ENTRYPOINT: the start command is not known");
+  const startCwd = workdirAfter(stage, "/", model.globalArgValues);
   let runtimePnpm = false;
+  /** Files the start command runs with node (`dist/index.js`), for the built-output-only copy. */
+  const startFiles: string[] = [];
+  /** A start script from the build context, each of its commands checked like the CMD. */
+  const checkScriptFile = (file: string, depth: number): string | null => {
+    const ctxFile =
+      startCwd === null
+        ? null
+        : contextFileAt(stage, context, resolvePath(startCwd, file), reading.cwdAt, reading.varsAt);
+    const text = ctxFile === null ? undefined : context.readFile(ctxFile);
+    if (text === undefined)
+      return `starts through ${file}, a script the transform cannot find in the build context`;
+    const lines = scriptCommandLines(text, { alpine });
+    if (!Array.isArray(lines)) return `starts through ${file}, which ${lines.why}`;
+    for (const line of lines) {
+      const r = checkCommandLine(line, depth + 1);
+      if (r) return `starts through ${file}, which ${r}`;
+    }
+    return null;
+  };
   const checkScript = (pmName: string, script: string, depth: number): string | null => {
     if (DEV_SCRIPT_NAMES.test(script))
       return `\`${pmName} run ${script}\` runs a development server at run time`;
@@ -449,6 +554,8 @@ function planNode(input: SplitInput): SplitOutcome {
     if (words.length === 0) return null;
     const name = words[0].split("/").pop()!;
     const rest = words.slice(1);
+    const script = /\.sh$/.test(name) ? words[0] : /^(?:ba)?sh$/.test(name) ? rest[0] : undefined;
+    if (depth === 0 && script && /\.sh$/.test(script)) return checkScriptFile(script, depth);
     if (name === "npm" || name === "yarn" || name === "pnpm") {
       if (name === "pnpm") runtimePnpm = true;
       const sub = rest.find((a) => !a.startsWith("-")) ?? (name === "yarn" ? "install" : "");
@@ -511,43 +618,38 @@ function planNode(input: SplitInput): SplitOutcome {
     }
     return null;
   };
-  /** Files the start command runs with node (`dist/index.js`), for the built-output-only copy. */
-  const startFiles: string[] = [];
   for (const argv of start.commands) {
     const problem = checkArgv(argv, 0);
-    if (problem) return refuse(problem, start.entrypoint ?? start.cmd);
+    if (problem) refuse(problem, start.entrypoint ?? start.cmd);
   }
+  let pnpmVersion = reading.pnpmVersion;
   if (runtimePnpm) {
     pnpmVersion ??= /^pnpm@([\w.-]+)/.exec(pkg.packageManager ?? "")?.[1] ?? null;
     if (!pnpmVersion)
-      return refuse(
+      refuse(
         "the start command runs pnpm, and the pnpm version to install in the runtime stage is not known",
       );
   }
+  return { start, runtimePnpm, pnpmVersion, startFiles };
+}
 
-  // ---- user
-  const user = originalUser(stage);
-  const addUser = user === null;
-  if (addUser && major !== null && major < 4)
-    return refuse(`node:${tag} images have no \`node\` user to run as`, stage.from);
-  const userRefusal = runtimeUserRefusal(stage, start);
-  if (userRefusal) return userRefusal;
+interface ManifestsFirst {
+  /** The `COPY . .` moved after the install, or null. */
+  moveCopy: Instr | null;
+  /** The COPY of the manifests placed before the install, or null. */
+  manifestLine: string | null;
+  lockFiles: string[];
+}
 
-  // ---- OS packages for the runtime stage
-  const runtimeInstall = runtimePackageLines(model, stage, start, osPackages, {
-    raw: image.raw,
-    alpine,
-    family: "node",
-  });
-  if (!Array.isArray(runtimeInstall)) return runtimeInstall;
-
-  // ---- build stage
-  const { piece: fromPiece, name: buildName } = fromAsBuild(model, stage, segs.from);
-  const build: Piece[] = [fromPiece];
-  const runtime: Piece[] = [];
-  const segOf = new Map<Instr, Segment>(segs.items.map((s) => [s.instr!, s]));
-
-  // Reorder `COPY . .` after the install when it comes first.
+/**
+ * When the file copies the whole context before the first install, the
+ * manifests are copied and installed first and the rest after, so the
+ * dependency layer stays cached across source edits; only when nothing
+ * between them needs the source.
+ */
+function manifestsFirst(input: SplitInput, pkg: Pkg, reading: NodeReading): ManifestsFirst {
+  const { model, stage, context } = input;
+  const { roles, runs, cwdAt, varsAt } = reading;
   const firstInstall = runs.find((i) => roles.get(i)!.install)!;
   const installIdx = stage.instructions.indexOf(firstInstall);
   const copyAllIdx = stage.instructions.findIndex((i, idx) => {
@@ -570,7 +672,7 @@ function planNode(input: SplitInput): SplitOutcome {
     );
     const cleanInstall =
       !installRole.build &&
-      runCommands(model, firstInstall)!.every((cmd) => {
+      shellCommands(model, firstInstall)!.every((cmd) => {
         const n = (cmd.name?.value ?? "").split("/").pop();
         return n === "npm" || n === "yarn" || n === "pnpm" || n === "corepack";
       });
@@ -593,21 +695,37 @@ function planNode(input: SplitInput): SplitOutcome {
       manifestLine = `${keyword(model, "COPY")}${chown} ${files.join(" ")} ${dest}`;
     }
   }
+  return { moveCopy, manifestLine, lockFiles };
+}
 
+/** The RUN that removes dev dependencies after the build, for the package manager in use. */
+function pruneLine({ model }: SplitInput, pm: Pm, major: number | null, lockFiles: string[]): string {
+  const run = keyword(model, "RUN");
+  if (pm === "npm") return `${run} npm prune ${major !== null && major < 16 ? "--production" : "--omit=dev"}`;
+  if (pm === "yarn")
+    return `${run} yarn install --production${lockFiles.includes("yarn.lock") ? " --frozen-lockfile" : ""} --ignore-scripts --prefer-offline`;
+  return `${run} pnpm prune --prod`;
+}
+
+/**
+ * The build stage: every original line in place (the manifests first when
+ * `manifestsFirst` says so, the prune after the last install or build), less
+ * the instructions that only concern the runtime, which are collected.
+ */
+function buildStage(
+  { stage }: SplitInput,
+  { roles, runs }: NodeReading,
+  { moveCopy, manifestLine }: ManifestsFirst,
+  prune: string | null,
+  fromPiece: Piece,
+  segOf: Map<Instr, Segment>,
+): { build: Piece[]; runtimeInstrs: Instr[]; userRuns: Instr[] } {
+  const build: Piece[] = [fromPiece];
+  const firstInstall = runs.find((i) => roles.get(i)!.install)!;
   const lastNodeRun = [...stage.instructions].reverse().find((i) => {
     const r = roles.get(i);
     return r && (r.install || r.build);
   })!;
-  const run = keyword(model, "RUN");
-  let pruneLine: string | null = null;
-  if (!productionInstall) {
-    if (pmUsed === "npm")
-      pruneLine = `${run} npm prune ${major !== null && major < 16 ? "--production" : "--omit=dev"}`;
-    else if (pmUsed === "yarn")
-      pruneLine = `${run} yarn install --production${lockFiles.includes("yarn.lock") ? " --frozen-lockfile" : ""} --ignore-scripts --prefer-offline`;
-    else pruneLine = `${run} pnpm prune --prod`;
-  }
-
   const runtimeInstrs: Instr[] = [];
   /** User/group creation RUNs: first in the runtime stage, so COPY --chown and USER can name them. */
   const userRuns: Instr[] = [];
@@ -626,30 +744,43 @@ function planNode(input: SplitInput): SplitOutcome {
     }
     build.push(instr === firstInstall && manifestLine ? linesBefore(seg(s), [manifestLine]) : seg(s));
     if (instr === firstInstall && moveCopy) build.push(seg(segOf.get(moveCopy)!));
-    if (instr === lastNodeRun && pruneLine) build.push(newLines(pruneLine));
+    if (instr === lastNodeRun && prune) build.push(newLines(prune));
   }
+  return { build, runtimeInstrs, userRuns };
+}
 
-  // ---- runtime stage
-  const rtImage = baseImage(options, runtimeRaw);
-  runtime.push(newLines(`${keyword(model, "FROM")} ${rtImage}`));
-  if (runtimeInstall.length) runtime.push(newLines(...runtimeInstall));
-  for (const u of userRuns) runtime.push(seg(segOf.get(u)!, "trim"));
-  for (const g of stage.instructions.filter((i) => roles.get(i)?.global))
+/**
+ * The runtime stage: the slim image, its OS packages, user creation and
+ * global installs, the app folder copied after the last WORKDIR, the runtime
+ * instructions in order, and `USER node` before the start command.
+ */
+function runtimeStage(
+  { model, stage }: SplitInput,
+  r: {
+    rtImage: string;
+    runtimeInstall: string[];
+    userRuns: Instr[];
+    reading: NodeReading;
+    /** The pnpm version the start command needs, or null. */
+    pnpm: string | null;
+    runtimeInstrs: Instr[];
+    segOf: Map<Instr, Segment>;
+    /** COPY --from lines of the app folder (or of its parts the start command needs). */
+    copyLines: string[];
+    addUser: boolean;
+  },
+): Piece[] {
+  const { segOf, addUser } = r;
+  const runtime: Piece[] = [];
+  runtime.push(newLines(`${keyword(model, "FROM")} ${r.rtImage}`));
+  if (r.runtimeInstall.length) runtime.push(newLines(...r.runtimeInstall));
+  for (const u of r.userRuns) runtime.push(seg(segOf.get(u)!, "trim"));
+  for (const g of stage.instructions.filter((i) => r.reading.roles.get(i)?.global))
     runtime.push(seg(segOf.get(g)!, "trim"));
-  if (runtimePnpm) runtime.push(newLines(`${run} npm install -g pnpm@${pnpmVersion}`));
-  const rtInstrs = dedupeWorkdirs(runtimeInstrs);
+  if (r.pnpm) runtime.push(newLines(`${keyword(model, "RUN")} npm install -g pnpm@${r.pnpm}`));
+  const rtInstrs = dedupeWorkdirs(r.runtimeInstrs);
   const lastWorkdir = [...rtInstrs].reverse().find((i) => i.keyword === "WORKDIR") ?? null;
-  const chown = addUser ? "node:node" : chownApp;
-  const outputOnly = builtOutputOnly(options, startFiles, appDir);
-  const copyLine = outputOnly
-    ? newLines(
-        ...["package.json", "node_modules", ...outputOnly].map((p) =>
-          copyFromLine(model, buildName, `${appDir}/${p}`, `${appDir}/${p}`, chown),
-        ),
-      )
-    : newLines(copyFromLine(model, buildName, appDir, appDir, chown));
-  if (outputOnly) notes.push(`only ${outputOnly.join(", ")}, node_modules and package.json are copied`);
-  if (!lastWorkdir) runtime.push(copyLine);
+  if (!lastWorkdir) runtime.push(newLines(...r.copyLines));
   let userAdded = false;
   for (const instr of rtInstrs) {
     if (addUser && !userAdded && (instr.keyword === "CMD" || instr.keyword === "ENTRYPOINT")) {
@@ -657,24 +788,14 @@ function planNode(input: SplitInput): SplitOutcome {
       userAdded = true;
     }
     runtime.push(seg(segOf.get(instr)!, "trim"));
-    if (instr === lastWorkdir) runtime.push(copyLine);
+    if (instr === lastWorkdir) runtime.push(newLines(...r.copyLines));
   }
   if (addUser && !userAdded) runtime.push(newLines(userLine(model, "node")));
-
-  const msg = [
-    `split into a build stage (${image.raw}) and a runtime stage (${rtImage}) with the app folder ${appDir}`,
-    pruneLine ? "dev dependencies pruned" : null,
-    addUser ? "runs as USER node" : null,
-    moveCopy ? "dependency manifests installed before the source is copied" : null,
-    ...notes,
-  ]
-    .filter(Boolean)
-    .join("; ");
-  return layoutRewrite(model, segs, build, runtime, msg);
+  return runtime;
 }
 
 /**
- * `copy: "output"` (asked by `--verify`'s ladder, which proves it by a real build and run): the
+ * `nodeCopy: "output"` (asked by `--verify`'s ladder, which proves it by a real build and run): the
  * top-level entries of the app folder the start command runs with node (`dist`), or null to copy
  * the whole folder (the option is off, or what the start command needs is not known).
  */

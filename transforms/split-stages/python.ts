@@ -12,53 +12,51 @@
 import { unquote, type Instr } from "../../src/engine/parse.ts";
 import type { ShellCommand } from "../../src/engine/shell.ts";
 import { keyword } from "../../src/engine/style.ts";
+import type { EcosystemPlanner, SplitInput, SplitOutcome } from "./types.ts";
+import { absolutePath, isInside, resolvePath } from "../../src/engine/paths.ts";
+import { baseImage, repoName, slimVariant } from "./toolkit/images.ts";
 import {
+  appFolderToCopy,
+  contextFileAt,
   BOTH_STAGES,
-  MOVABLE_WHEN_LAST,
-  copiesInto,
   buildsAfter,
-  FILE_COMMANDS,
-  PYTHON_PROVIDED_DEV,
-  RUNTIME_ONLY,
-  baseImage,
+  copyInfo,
   dedupeWorkdirs,
   expandKnown,
-  normPath,
-  linesBefore,
-  commandWords,
-  copyFromLine,
-  copyInfo,
-  createUserLines,
-  fileCommandProblem,
-  redirectProblem,
-  appFolder,
-  stageVars,
-  fromAsBuild,
-  hasControlFlow,
-  isInside,
-  isUserCreation,
-  layoutRewrite,
   missingSources,
-  newLines,
+  MOVABLE_WHEN_LAST,
   originalUser,
-  osInstalls,
-  quote,
-  refuse,
-  repoName,
-  resolvePath,
-  runCommands,
-  seg,
-  stageSegments,
-  startCommand,
-  userLine,
+  RUNTIME_ONLY,
+  shellVars,
+  stageVars,
+  workdirAfter,
   workdirs,
-  type PackageManager,
+} from "./toolkit/instructions.ts";
+import { osInstalls, type OsInstall, PYTHON_PROVIDED_DEV, runtimePackageLines } from "./toolkit/packages.ts";
+import { guarded, quote, refuse } from "./toolkit/refuse.ts";
+import {
+  copyFromLine,
+  fromAsBuild,
+  layoutRewrite,
+  linesBefore,
+  newLines,
   type Piece,
+  seg,
   type Segment,
-  runtimePackageLines,
-  runtimeUserRefusal,
-} from "./common.ts";
-import type { Ecosystem, SplitInput, SplitOutcome } from "./types.ts";
+  stageSegments,
+} from "./toolkit/segments.ts";
+import {
+  FILE_COMMANDS,
+  fileCommandProblem,
+  hasControlFlow,
+  redirectProblem,
+  scriptCommandLines,
+  shellCommands,
+  type StartCommand,
+  startCommand,
+  wordValues,
+} from "./toolkit/shell.ts";
+import { checkRuntimeUser, createUserLines, isUserCreation, userLine } from "./toolkit/users.ts";
 
 export const VENV = "/opt/venv";
 
@@ -93,7 +91,7 @@ function runtimeTag(tag: string): string | null {
   return m[2] ? `${m[1]}-slim-${m[2]}` : `${m[1]}-slim`;
 }
 
-export const python: Ecosystem = {
+export const python: EcosystemPlanner = {
   id: "python",
   detect({ stage, context }) {
     const repo = repoName(stage.image!.name);
@@ -105,7 +103,7 @@ export const python: Ecosystem = {
       stage.instructions.some((i) => i.keyword === "RUN" && /\b(?:pip3?|pipenv|poetry)\b/.test(i.text))
     );
   },
-  plan: planPython,
+  plan: (input) => guarded(() => planPython(input)),
 };
 
 interface RunRole {
@@ -117,68 +115,145 @@ interface RunRole {
   other: boolean;
 }
 
+/**
+ * The Python plan, step by step; each step refuses (throws) when it cannot
+ * prove its part: the base image, the app folder and virtualenv, every
+ * instruction, the start command, the user, then the two stages.
+ */
 function planPython(input: SplitInput): SplitOutcome {
-  const { model, stage, context, options } = input;
-  const image = stage.image!;
-  const repo = repoName(image.name);
-  if (repo !== "python")
-    return refuse(
-      `unknown base image ${image.raw} for a Python app (only the official python images are known)`,
-      stage.from,
-    );
-  if (image.digest)
-    return refuse(
-      `base image ${image.raw} is pinned by digest; the digest of its slim variant is not known`,
-      stage.from,
-    );
-  const tag = image.tag ?? "latest";
-  if (/^2(?:\.|-|$)/.test(tag))
-    return refuse(`Python 2 (${image.raw}) has no venv module; not rewritten`, stage.from);
-  if (/windows|nanoserver/.test(tag)) return refuse(`no slim variant known for ${image.raw}`, stage.from);
-  const rtTag = runtimeTag(tag);
-  if (!rtTag) return refuse(`no slim variant known for python:${tag}`, stage.from);
-  let runtimeRaw: string;
-  if (image.usesVariables) {
-    const m = /^(?:(?:docker\.io\/)?(?:library\/)?)?python:(\$\{?\w+\}?)$/.exec(image.raw);
-    if (!m || /alpine|slim|-/.test(tag))
-      return refuse(
-        `base image ${image.raw} uses a variable the transform cannot extend to a slim tag`,
-        stage.from,
-      );
-    runtimeRaw = `python:${m[1]}-slim`;
-  } else runtimeRaw = `python:${rtTag}`;
-  const alpine = /alpine/.test(tag);
+  const { model, stage, context } = input;
+  const base = pythonBase(input);
+  if (context.root === "<none>")
+    refuse("no build context: the Python manifests are needed to plan the split");
+  const appDir = appFolderToCopy(stage, model.globalArgValues);
+  // A virtualenv the Dockerfile creates itself is reused: installs go into it as written.
+  const own = findOwnVenv(model, stage, stageVars(stage, model.globalArgValues));
+  const venv = own ? own.path : VENV;
+  if (isInside(appDir, venv) || isInside(venv, appDir))
+    refuse(`the app folder ${appDir} overlaps ${own ? "the virtualenv " : ""}${venv}`);
+  const reading = readInstructions(input, appDir, { own, path: venv });
+  if (reading.installs.length === 0) {
+    // Only asked by `--verify`'s ladder, which proves it by a real build: with nothing installed,
+    // the same steps may run on the slim variant.
+    if (
+      input.options.perTransform["split-stages"]?.noBuildStep === "slim" &&
+      base.runtimeRaw !== base.image.raw
+    ) {
+      const edit = { ...base.image.rawSpan, text: baseImage(input.options, base.runtimeRaw) };
+      return { kind: "rewrite", edits: [edit], message: `no install step: runs on ${base.runtimeRaw}` };
+    }
+    refuse("no recognisable build step (no pip, pipenv or poetry install)");
+  }
+  const start = checkStartCommand(input, own, reading, base.alpine);
+  const addUser = originalUser(stage) === null;
+  checkRuntimeUser(stage, start);
+  const runtimeInstall = runtimePackageLines(model, stage, start, reading.osPackages, {
+    raw: base.image.raw,
+    alpine: base.alpine,
+    family: "python",
+    providedDev: PYTHON_PROVIDED_DEV,
+  });
+  const segs = stageSegments(model, stage);
+  const segOf = new Map<Instr, Segment>(segs.items.map((s) => [s.instr!, s]));
+  const manifests = manifestsFirst(input, reading, appDir);
+  const { piece: fromPiece, name: buildName } = fromAsBuild(model, stage, segs.from);
+  const { build, runtimeInstrs, userRuns } = buildStage(input, reading, manifests, own, fromPiece, segOf);
+  const { runtime, rtImage } = runtimeStage(input, {
+    base,
+    runtimeInstall,
+    userRuns,
+    runtimeInstrs,
+    segOf,
+    own,
+    venv,
+    appDir,
+    buildName,
+    chownApp: reading.chownApp,
+    outsideCopies: reading.outsideCopies,
+    addUser,
+  });
+  const msg = [
+    own
+      ? `split into a build stage (${base.image.raw}) installing into its own virtualenv ${venv} and a runtime stage (${rtImage}) with that venv and ${appDir}`
+      : `split into a build stage (${base.image.raw}) installing into ${VENV} and a runtime stage (${rtImage}) with the venv and ${appDir}`,
+    addUser ? "runs as a new non-root user app" : null,
+    manifests.moveCopy ? "dependency manifests installed before the source is copied" : null,
+    ...base.notes,
+  ]
+    .filter(Boolean)
+    .join("; ");
+  return layoutRewrite(model, segs, build, runtime, msg);
+}
+
+interface PythonBase {
+  image: NonNullable<SplitInput["stage"]["image"]>;
+  /** The runtime image: the `-slim` variant of the same tag. */
+  runtimeRaw: string;
+  alpine: boolean;
+  /** Why an asked-for runtime flavour is not used. */
+  notes: string[];
+}
+
+/** The base image and its runtime variant; refuses images it does not know. */
+function pythonBase({ stage, options }: SplitInput): PythonBase {
+  const { image, runtimeRaw, alpine } = slimVariant(stage, {
+    repo: "python",
+    app: "a Python app",
+    runtimeTag,
+    checkTag(tag, image) {
+      if (/^2(?:\.|-|$)/.test(tag))
+        refuse(`Python 2 (${image.raw}) has no venv module; not rewritten`, stage.from);
+      if (/windows|nanoserver/.test(tag)) refuse(`no slim variant known for ${image.raw}`, stage.from);
+    },
+  });
   const notes: string[] = [];
   if (options.runtimeFlavour === "alpine" && !alpine)
     notes.push("runtimeFlavour alpine ignored: wheels built on glibc would not load on musl");
   if (options.runtimeFlavour === "distroless")
     notes.push("runtimeFlavour distroless not used for Python: the venv needs the image's own interpreter");
+  return { image, runtimeRaw, alpine, notes };
+}
 
-  if (context.root === "<none>")
-    return refuse("no build context: the Python manifests are needed to plan the split");
-  const appDir = appFolder(stage, model.globalArgValues);
-  if (appDir === null) return refuse("the WORKDIR uses variables the transform cannot resolve");
-  if (appDir === "/") return refuse("no WORKDIR: the app lives in / and cannot be copied on its own");
-  if (!copiesInto(stage, appDir, model.globalArgValues))
-    return refuse(`nothing is copied into the app folder ${appDir} (the source is mounted at run time?)`);
+/** What the instructions of the stage do, read one by one. */
+interface PythonReading {
+  cwdAt: Map<Instr, string | null>;
+  varsAt: Map<Instr, Map<string, string | null>>;
+  roles: Map<Instr, RunRole>;
+  osPackages: OsInstall[];
+  /** The requirement files, Pipfiles and pyproject files the installs read (context paths; `?` when unknown). */
+  manifestFiles: Set<string>;
+  /** Non-manifest COPYs outside the app folder: copied to the runtime stage from the build stage. */
+  outsideCopies: string[];
+  /** Owner a COPY or RUN chown gave the app folder, kept on the runtime copy. */
+  chownApp: string | null;
+  /** The RUNs that install with pip, pipenv or poetry. */
+  installs: Instr[];
+}
+
+/**
+ * Reads every COPY/ADD (from the context; into the app folder, or manifests
+ * and plain files elsewhere) and every RUN (pip/pipenv/poetry installs, OS
+ * packages, collectstatic and file commands); refuses anything else.
+ */
+function readInstructions(
+  input: SplitInput,
+  appDir: string,
+  venv: { own: OwnVenv | null; path: string },
+): PythonReading {
+  const { model, stage, context } = input;
+  const own = venv.own;
   const cwdAt = workdirs(stage, "/", model.globalArgValues);
   const varsAt = stageVars(stage, model.globalArgValues);
-  // A virtualenv the Dockerfile creates itself is reused: installs go into it as written.
-  const own = findOwnVenv(model, stage, varsAt);
-  if (own && "refusal" in own) return own.refusal;
-  const venv = own ? own.path : VENV;
-  if (isInside(appDir, venv) || isInside(venv, appDir))
-    return refuse(`the app folder ${appDir} overlaps ${own ? "the virtualenv " : ""}${venv}`);
+  const shellVarsAt = shellVars(stage);
   const roles = new Map<Instr, RunRole>();
-  const osPackages: Array<{ manager: PackageManager; packages: string[]; instr: Instr }> = [];
+  const osPackages: OsInstall[] = [];
   const manifestFiles = new Set<string>();
-  /** Non-manifest COPYs outside the app folder: copied to the runtime stage from the build stage. */
   const outsideCopies: string[] = [];
   let chownApp: string | null = null;
 
   for (const instr of stage.instructions) {
     const k = instr.keyword;
-    if (k === "ONBUILD") return refuse(`ONBUILD at line ${instr.line} is not supported`, instr);
+    if (k === "ONBUILD") refuse(`ONBUILD at line ${instr.line} is not supported`, instr);
     if (
       k === "ENV" &&
       (own
@@ -186,19 +261,19 @@ function planPython(input: SplitInput): SplitOutcome {
         : /\b(?:VIRTUAL_ENV|PIP_TARGET|PIP_PREFIX|PIP_USER|PYTHONUSERBASE)\b/
       ).test(instr.text)
     ) {
-      return refuse(`${quote(instr)} sets where packages install; the venv would not receive them`, instr);
+      refuse(`${quote(instr)} sets where packages install; the venv would not receive them`, instr);
     }
     if (k === "COPY" || k === "ADD") {
       const c = copyInfo(instr, cwdAt.get(instr) ?? null, varsAt.get(instr));
-      if (!c) return refuse(`cannot read ${quote(instr)}`, instr);
-      if (c.from) return refuse(`${quote(instr)} copies from another image`, instr);
-      if (c.remote) return refuse(`${quote(instr)} fetches or unpacks remote content`, instr);
-      if (!c.destAbs) return refuse(`${quote(instr)}: destination uses variables`, instr);
+      if (!c) refuse(`cannot read ${quote(instr)}`, instr);
+      if (c.from) refuse(`${quote(instr)} copies from another image`, instr);
+      if (c.remote) refuse(`${quote(instr)} fetches or unpacks remote content`, instr);
+      if (!c.destAbs) refuse(`${quote(instr)}: destination uses variables`, instr);
       // An owner the original gave the app files stays on the runtime copy.
       if (c.chown && isInside(c.destAbs, appDir)) chownApp ??= c.chown;
       const missing = missingSources(context, c);
-      if (missing.length) return refuse(`${quote(instr)}: ${missing[0]} is not in the build context`, instr);
-      if (isInside(c.destAbs, venv)) return refuse(`${quote(instr)} copies into ${venv}`, instr);
+      if (missing.length) refuse(`${quote(instr)}: ${missing[0]} is not in the build context`, instr);
+      if (isInside(c.destAbs, venv.path)) refuse(`${quote(instr)} copies into ${venv.path}`, instr);
       if (!isInside(c.destAbs, appDir)) {
         const manifestsOnly = c.sources.every((s) =>
           /^(?:requirements[\w.-]*\.txt|Pipfile\*?|Pipfile\.lock|pyproject\.toml|poetry\.lock|setup\.(?:py|cfg)|constraints[\w.-]*\.txt)$/.test(
@@ -207,9 +282,9 @@ function planPython(input: SplitInput): SplitOutcome {
         );
         if (manifestsOnly) continue;
         if (c.wholeContext)
-          return refuse(`${quote(instr)} copies the whole context outside the app folder ${appDir}`, instr);
+          refuse(`${quote(instr)} copies the whole context outside the app folder ${appDir}`, instr);
         if (c.destAbs === "/" || !c.sources.every((s) => !/[*?[]/.test(s))) {
-          return refuse(`${quote(instr)} copies outside the app folder ${appDir}`, instr);
+          refuse(`${quote(instr)} copies outside the app folder ${appDir}`, instr);
         }
         for (const s of c.sources) {
           const target = c.destIsDir
@@ -221,28 +296,27 @@ function planPython(input: SplitInput): SplitOutcome {
       continue;
     }
     if (k !== "RUN") continue;
-    if (instr.hasHeredoc) return refuse(`RUN heredoc at line ${instr.line} is not analysed`, instr);
+    if (instr.hasHeredoc) refuse(`RUN heredoc at line ${instr.line} is not analysed`, instr);
     if (isUserCreation(model, instr)) {
       roles.set(instr, { install: false, manifestOnly: false, os: false, user: true, other: false });
       continue;
     }
     if (hasControlFlow(model, instr))
-      return refuse(`RUN at line ${instr.line} has shell control flow the transform does not analyse`, instr);
-    const cmds = runCommands(model, instr);
-    if (!cmds) return refuse(`cannot parse the shell of RUN at line ${instr.line}`, instr);
+      refuse(`RUN at line ${instr.line} has shell control flow the transform does not analyse`, instr);
+    const cmds = shellCommands(model, instr);
+    if (!cmds) refuse(`cannot parse the shell of RUN at line ${instr.line}`, instr);
     const role: RunRole = { install: false, manifestOnly: true, os: false, user: false, other: false };
     let cwd = cwdAt.get(instr) ?? appDir;
     for (const c of cmds) {
-      const w = commandWords(c);
+      const w = wordValues(c);
       if (own && w[0] === null) w[0] = wordValue(c, 0, varsAt.get(instr));
-      if (w[0] === null)
-        return refuse(`RUN at line ${instr.line} runs a command chosen by a variable`, instr);
-      const redirect = redirectProblem(model, instr, c, appDir, cwd);
-      if (redirect) return refuse(redirect, instr);
+      if (w[0] === null) refuse(`RUN at line ${instr.line} runs a command chosen by a variable`, instr);
+      const redirect = redirectProblem(model, instr, c, appDir, cwd, shellVarsAt.get(instr));
+      if (redirect) refuse(redirect, instr);
       const name = (w[0] ?? "").split("/").pop() ?? "";
       const plain = w.slice(1).filter((a): a is string => a !== null);
       if (/\.sh$/.test(w[0] ?? "") || (/^(?:ba|da)?sh$/.test(name) && plain.some((a) => /\.sh$/.test(a)))) {
-        return refuse(
+        refuse(
           `builds through ${plain.find((a) => /\.sh$/.test(a)) ?? w[0]}, a script the transform cannot see into`,
           instr,
         );
@@ -253,14 +327,14 @@ function planPython(input: SplitInput): SplitOutcome {
         const sub = args.find((a) => !a.startsWith("-")) ?? "";
         if (sub === "install") {
           if (args.some((a) => /^--(?:user|target|prefix|root)\b/.test(a) || a === "-t")) {
-            return refuse(`${quote(instr)} installs outside the interpreter's environment`, instr);
+            refuse(`${quote(instr)} installs outside the interpreter's environment`, instr);
           }
           if (own) {
             const problem = ownVenvTarget(own, instr, w, args, cwd);
-            if (problem) return refuse(problem, instr);
+            if (problem) refuse(problem, instr);
           }
           if (!own && args.includes("--no-build-isolation")) {
-            return refuse(
+            refuse(
               `${quote(instr)} builds with --no-build-isolation, relying on the system interpreter's setuptools/wheel, which ${VENV} lacks`,
               instr,
             );
@@ -295,11 +369,11 @@ function planPython(input: SplitInput): SplitOutcome {
         }
         if (/^(?:uninstall|config|cache|freeze|list|show|check|--version|download|wheel)$/.test(sub))
           continue;
-        return refuse(`${quote(instr)}: pip ${sub} is not understood`, instr);
+        refuse(`${quote(instr)}: pip ${sub} is not understood`, instr);
       }
       if (own && (name === "pipenv" || name === "poetry"))
-        return refuse(
-          `${quote(instr)}: ${name} together with the Dockerfile's own virtualenv ${venv} is not planned`,
+        refuse(
+          `${quote(instr)}: ${name} together with the Dockerfile's own virtualenv ${venv.path} is not planned`,
           instr,
         );
       if (own && name === "virtualenv" && own.creators.has(instr)) {
@@ -317,7 +391,7 @@ function planPython(input: SplitInput): SplitOutcome {
           continue;
         }
         if (/^(?:lock|--version|requirements|check|--clear)$/.test(sub)) continue;
-        return refuse(`${quote(instr)}: pipenv ${sub} is not understood`, instr);
+        refuse(`${quote(instr)}: pipenv ${sub} is not understood`, instr);
       }
       if (name === "poetry") {
         const sub = plain.find((a) => !a.startsWith("-")) ?? "";
@@ -330,17 +404,17 @@ function planPython(input: SplitInput): SplitOutcome {
           continue;
         }
         if (/^(?:config|--version|lock|check|export|self)$/.test(sub)) continue;
-        return refuse(`${quote(instr)}: poetry ${sub} is not understood`, instr);
+        refuse(`${quote(instr)}: poetry ${sub} is not understood`, instr);
       }
-      if (name === "uv") return refuse(`${quote(instr)}: uv installs are not planned yet`, instr);
+      if (name === "uv") refuse(`${quote(instr)}: uv installs are not planned yet`, instr);
       if (/^(?:apt-get|apt|apk|yum|dnf|microdnf)$/.test(name)) {
         if (plain.some((a) => /^(?:install|add)$/.test(a))) {
           const distroPython = plain.find((a) =>
             /^(?:python3?(?:\.\d+)?(?:-venv|-virtualenv|-pip|-dev|-minimal)?|virtualenv)$/.test(a),
           );
           if (own && distroPython)
-            return refuse(
-              `${quote(instr)} installs the distribution's ${distroPython}; the virtualenv ${venv} may be built on it, and the -slim runtime does not have it`,
+            refuse(
+              `${quote(instr)} installs the distribution's ${distroPython}; the virtualenv ${venv.path} may be built on it, and the -slim runtime does not have it`,
               instr,
             );
           role.os = true;
@@ -360,9 +434,9 @@ function planPython(input: SplitInput): SplitOutcome {
           role.manifestOnly = false;
           continue;
         }
-        if (isVenv) return refuse(`${quote(instr)} creates its own virtualenv`, instr);
+        if (isVenv) refuse(`${quote(instr)} creates its own virtualenv`, instr);
         if (!isManage && !isCompileall)
-          return refuse(`${quote(instr)} runs a Python script the transform cannot see into`, instr);
+          refuse(`${quote(instr)} runs a Python script the transform cannot see into`, instr);
         role.other = true;
         role.manifestOnly = false;
         continue;
@@ -372,8 +446,8 @@ function planPython(input: SplitInput): SplitOutcome {
         continue;
       }
       if (FILE_COMMANDS.has(name)) {
-        const problem = fileCommandProblem(model, instr, c, appDir, cwd);
-        if (problem) return refuse(problem, instr);
+        const problem = fileCommandProblem(model, instr, c, appDir, cwd, shellVarsAt.get(instr));
+        if (problem) refuse(problem, instr);
         if (
           name === "chown" &&
           plain
@@ -387,7 +461,7 @@ function planPython(input: SplitInput): SplitOutcome {
         role.manifestOnly = false;
         continue;
       }
-      return refuse(
+      refuse(
         `RUN at line ${instr.line} runs \`${name}\`, which the transform cannot prove the runtime stage does without`,
         instr,
       );
@@ -396,20 +470,23 @@ function planPython(input: SplitInput): SplitOutcome {
     roles.set(instr, role);
   }
   const installs = stage.instructions.filter((i) => roles.get(i)?.install);
-  if (installs.length === 0) {
-    // Only asked by `--verify`'s ladder, which proves it by a real build: with nothing installed,
-    // the same steps may run on the slim variant.
-    if (options.perTransform["split-stages"]?.noBuildStep === "slim" && runtimeRaw !== image.raw) {
-      const edit = { ...image.rawSpan, text: baseImage(options, runtimeRaw) };
-      return { kind: "rewrite", edits: [edit], message: `no install step: runs on ${runtimeRaw}` };
-    }
-    return refuse("no recognisable build step (no pip, pipenv or poetry install)");
-  }
 
-  // ---- what the container runs
+  return { cwdAt, varsAt, roles, osPackages, manifestFiles, outsideCopies, chownApp, installs };
+}
+
+/**
+ * What the container runs: no build tool, no script the transform cannot see
+ * into, and no path under /usr/local that moves into the venv.
+ */
+function checkStartCommand(
+  { model, stage, context }: SplitInput,
+  own: OwnVenv | null,
+  reading: PythonReading,
+  alpine: boolean,
+): StartCommand {
   const start = startCommand(model, stage);
   if (start.commands.length === 0) {
-    return refuse(
+    refuse(
       "no CMD or ENTRYPOINT: the start command is set elsewhere, so what the runtime needs cannot be checked",
     );
   }
@@ -419,50 +496,78 @@ function planPython(input: SplitInput): SplitOutcome {
     const m = /\/usr\/local\/(?:bin\/(?!python)[\w.-]+|lib\/python[\d.]*\/(?:site|dist)-packages)/.exec(
       i.text,
     );
-    if (m && !own) return refuse(`${quote(i)} names ${m[0]}, which moves into ${VENV}`, i);
+    if (m && !own) refuse(`${quote(i)} names ${m[0]}, which moves into ${VENV}`, i);
   }
-  for (const argv of start.commands) {
-    const words = argv.filter((a): a is string => a !== null);
+  const startCwd = workdirAfter(stage, "/", model.globalArgValues);
+  /** A problem with what `words` start at run time, or null; start scripts are read command by command. */
+  const checkArgv = (words: string[], depth: number): string | null => {
     while (words.length && /^\w+=/.test(words[0])) words.shift();
-    if (words.length === 0) continue;
+    if (words.length === 0) return null;
     let name = words[0].split("/").pop()!;
     let rest = words.slice(1);
     if ((name === "poetry" || name === "pipenv") && rest[0] === "run") {
       name = (rest[1] ?? "").split("/").pop()!;
       rest = rest.slice(2);
     }
+    if (/^(?:exec|env)$/.test(name)) return checkArgv(rest, depth);
     if (/\.sh$/.test(words[0]) || rest.some((a) => /\.sh$/.test(a) && /^(?:ba|da)?sh$/.test(name))) {
-      return refuse(
-        `starts through ${[words[0], ...rest].find((a) => /\.sh$/.test(a))}, a script the transform cannot see into`,
-        start.entrypoint ?? start.cmd,
-      );
+      const file = [words[0], ...rest].find((a) => /\.sh$/.test(a))!;
+      if (depth > 0) return `starts through ${file}, a script the transform cannot see into`;
+      const ctxFile =
+        startCwd === null
+          ? null
+          : contextFileAt(stage, context, resolvePath(startCwd, file), reading.cwdAt, reading.varsAt);
+      const text = ctxFile === null ? undefined : context.readFile(ctxFile);
+      if (text === undefined) return `starts through ${file}, a script the transform cannot see into`;
+      const lines = scriptCommandLines(text, { alpine });
+      if (!Array.isArray(lines)) return `starts through ${file}, which ${lines.why}`;
+      for (const line of lines)
+        for (const part of line.split(/&&|\|\||;|\|/)) {
+          const r = checkArgv(
+            part
+              .trim()
+              .split(/\s+/)
+              .filter(Boolean)
+              .map((x) => x.replace(/^["']|["']$/g, "")),
+            depth + 1,
+          );
+          if (r) return depth === 0 ? `${file} ${r}` : r;
+        }
+      return null;
     }
-    if (RUNTIME_BUILD.test(name) && !(name === "pip" && rest[0] === "--version")) {
-      return refuse(
-        `runs \`${name}\` at container start, which needs the build tools`,
-        start.entrypoint ?? start.cmd,
-      );
-    }
+    if (RUNTIME_BUILD.test(name) && !(name === "pip" && rest[0] === "--version"))
+      return `runs \`${name}\` at container start, which needs the build tools`;
+    return null;
+  };
+  for (const argv of start.commands) {
+    const problem = checkArgv(
+      argv.filter((a): a is string => a !== null),
+      0,
+    );
+    if (problem) refuse(problem, start.entrypoint ?? start.cmd);
   }
 
-  // ---- user
-  const user = originalUser(stage);
-  const addUser = user === null;
-  const userRefusal = runtimeUserRefusal(stage, start);
-  if (userRefusal) return userRefusal;
+  return start;
+}
 
-  // ---- OS packages for the runtime stage
-  const runtimeInstall = runtimePackageLines(model, stage, start, osPackages, {
-    raw: image.raw,
-    alpine,
-    family: "python",
-    providedDev: PYTHON_PROVIDED_DEV,
-  });
-  if (!Array.isArray(runtimeInstall)) return runtimeInstall;
+interface ManifestsFirst {
+  /** The `COPY . .` moved after the last manifest-only install, or null. */
+  moveCopy: Instr | null;
+  moveAfter: Instr | null;
+  /** The COPY of the manifests placed before the first install, or null. */
+  manifestLine: string | null;
+}
 
-  // ---- reorder `COPY . .` after a manifest-only install
-  const segs = stageSegments(model, stage);
-  const segOf = new Map<Instr, Segment>(segs.items.map((s) => [s.instr!, s]));
+/**
+ * When the file copies the whole context before installs that only read
+ * manifests, the manifests are copied first and the rest after the last such
+ * install, so the dependency layer stays cached across source edits.
+ */
+function manifestsFirst(
+  { model, stage, context }: SplitInput,
+  { roles, cwdAt, varsAt, manifestFiles, installs }: PythonReading,
+  appDir: string,
+): ManifestsFirst {
   const firstInstall = installs[0];
   const installIdx = stage.instructions.indexOf(firstInstall);
   let moveCopy: Instr | null = null;
@@ -527,8 +632,24 @@ function planPython(input: SplitInput): SplitOutcome {
     }
   }
 
-  // ---- build stage
-  const { piece: fromPiece, name: buildName } = fromAsBuild(model, stage, segs.from);
+  return { moveCopy, moveAfter, manifestLine };
+}
+
+/**
+ * The build stage: every original line in place, the venv created and put
+ * first on PATH before the first pip/pipenv/poetry RUN (unless the file has
+ * its own), the manifests first when `manifestsFirst` says so, less the
+ * instructions that only concern the runtime, which are collected.
+ */
+function buildStage(
+  { model, stage }: SplitInput,
+  { roles, installs }: PythonReading,
+  { moveCopy, moveAfter, manifestLine }: ManifestsFirst,
+  own: OwnVenv | null,
+  fromPiece: Piece,
+  segOf: Map<Instr, Segment>,
+): { build: Piece[]; runtimeInstrs: Instr[]; userRuns: Instr[] } {
+  const firstInstall = installs[0];
   const run = keyword(model, "RUN");
   const env = keyword(model, "ENV");
   const venvLines = [`${run} python -m venv ${VENV}`, `${env} VIRTUAL_ENV=${VENV} PATH="${VENV}/bin:$PATH"`];
@@ -540,8 +661,8 @@ function planPython(input: SplitInput): SplitOutcome {
   const firstPipRun =
     stage.instructions.find((i) => {
       if (i.keyword !== "RUN" || !roles.has(i)) return false;
-      const cmds = runCommands(model, i) ?? [];
-      return cmds.some((c) => isPip(commandWords(c)) > 0 || /^(?:pipenv|poetry)$/.test(c.name?.value ?? ""));
+      const cmds = shellCommands(model, i) ?? [];
+      return cmds.some((c) => isPip(wordValues(c)) > 0 || /^(?:pipenv|poetry)$/.test(c.name?.value ?? ""));
     }) ?? firstInstall;
   for (const instr of stage.instructions) {
     if (instr === moveCopy) continue;
@@ -564,20 +685,47 @@ function planPython(input: SplitInput): SplitOutcome {
     if (instr === moveAfter && moveCopy) build.push(seg(segOf.get(moveCopy)!));
   }
 
-  // ---- runtime stage
+  return { build, runtimeInstrs, userRuns };
+}
+
+/**
+ * The runtime stage: the slim image, its OS packages, user creation, the venv
+ * on PATH, the venv and app folder (and files copied outside it) copied after
+ * the last WORKDIR, the runtime instructions in order, and `USER app`.
+ */
+function runtimeStage(
+  { model, options }: SplitInput,
+  r: {
+    base: PythonBase;
+    runtimeInstall: string[];
+    userRuns: Instr[];
+    runtimeInstrs: Instr[];
+    segOf: Map<Instr, Segment>;
+    own: OwnVenv | null;
+    venv: string;
+    appDir: string;
+    buildName: string;
+    chownApp: string | null;
+    outsideCopies: string[];
+    addUser: boolean;
+  },
+): { runtime: Piece[]; rtImage: string } {
+  const { segOf, venv, appDir, buildName, addUser } = r;
+  const { runtimeRaw, alpine } = r.base;
+  const env = keyword(model, "ENV");
   const rtImage = baseImage(options, runtimeRaw);
   const runtime: Piece[] = [newLines(`${keyword(model, "FROM")} ${rtImage}`)];
-  if (runtimeInstall.length) runtime.push(newLines(...runtimeInstall));
-  for (const u of userRuns) runtime.push(seg(segOf.get(u)!, "trim"));
+  if (r.runtimeInstall.length) runtime.push(newLines(...r.runtimeInstall));
+  for (const u of r.userRuns) runtime.push(seg(segOf.get(u)!, "trim"));
   if (addUser) runtime.push(newLines(...createUserLines(model, alpine ? "alpine" : "debian")));
   // An own venv keeps the Dockerfile's ENV lines (carried to the runtime stage in order).
-  if (!own) runtime.push(newLines(`${env} VIRTUAL_ENV=${VENV} PATH="${VENV}/bin:$PATH"`));
-  const rtInstrs = dedupeWorkdirs(runtimeInstrs);
+  if (!r.own) runtime.push(newLines(`${env} VIRTUAL_ENV=${VENV} PATH="${VENV}/bin:$PATH"`));
+  const rtInstrs = dedupeWorkdirs(r.runtimeInstrs);
   const lastWorkdir = [...rtInstrs].reverse().find((i) => i.keyword === "WORKDIR") ?? null;
   const copyLines = [
     copyFromLine(model, buildName, venv, venv),
-    copyFromLine(model, buildName, appDir, appDir, addUser ? "app:app" : chownApp),
-    ...outsideCopies.map((p) => copyFromLine(model, buildName, p, p)),
+    copyFromLine(model, buildName, appDir, appDir, addUser ? "app:app" : r.chownApp),
+    ...r.outsideCopies.map((p) => copyFromLine(model, buildName, p, p)),
   ];
   if (!lastWorkdir) runtime.push(newLines(...copyLines));
   let userAdded = false;
@@ -591,17 +739,7 @@ function planPython(input: SplitInput): SplitOutcome {
   }
   if (addUser && !userAdded) runtime.push(newLines(userLine(model, "app")));
 
-  const msg = [
-    own
-      ? `split into a build stage (${image.raw}) installing into its own virtualenv ${venv} and a runtime stage (${rtImage}) with that venv and ${appDir}`
-      : `split into a build stage (${image.raw}) installing into ${VENV} and a runtime stage (${rtImage}) with the venv and ${appDir}`,
-    addUser ? "runs as a new non-root user app" : null,
-    moveCopy ? "dependency manifests installed before the source is copied" : null,
-    ...notes,
-  ]
-    .filter(Boolean)
-    .join("; ");
-  return layoutRewrite(model, segs, build, runtime, msg);
+  return { runtime, rtImage };
 }
 
 /** A manifest path relative to the context, from a path written relative to the RUN's cwd (null when outside the app folder). */
@@ -661,19 +799,19 @@ function envPairs(instr: Instr): Array<[string, string]> {
 }
 
 /**
- * Finds a virtualenv the stage creates itself. null: none; a refusal when one is
+ * Finds a virtualenv the stage creates itself (null: none); refuses one
  * created in a way the runtime stage could not reproduce.
  */
 function findOwnVenv(
   model: SplitInput["model"],
   stage: SplitInput["stage"],
   varsAt: Map<Instr, Map<string, string | null>>,
-): OwnVenv | { refusal: SplitOutcome } | null {
+): OwnVenv | null {
   let path: string | null = null;
   const creators = new Set<Instr>();
   for (const instr of stage.instructions) {
     if (instr.keyword !== "RUN" || instr.hasHeredoc) continue;
-    const cmds = runCommands(model, instr);
+    const cmds = shellCommands(model, instr);
     if (!cmds) continue;
     const vars = varsAt.get(instr);
     for (const c of cmds) {
@@ -685,23 +823,23 @@ function findOwnVenv(
         argStart = 3;
       else if (name === "virtualenv") argStart = 1;
       else continue;
-      const r = (reason: string) => ({ refusal: refuse(`${quote(instr)} ${reason}`, instr) });
+      const r: (reason: string) => never = (reason) => refuse(`${quote(instr)} ${reason}`, instr);
       if (w0.includes("/") && !/^\/usr\/local\/bin\//.test(w0))
-        return r(
+        r(
           `creates its virtualenv with ${w0}, an interpreter the -slim runtime image does not have at that path`,
         );
       const positional: string[] = [];
       for (let i = argStart; i < c.words.length; i++) {
         const a = wordValue(c, i, vars);
-        if (a === null) return r("names its virtualenv with a variable the transform cannot resolve");
+        if (a === null) r("names its virtualenv with a variable the transform cannot resolve");
         if (a === "--system-site-packages")
-          return r(
+          r(
             "creates a virtualenv with --system-site-packages: it would use packages of the build image the -slim runtime lacks",
           );
         if (a === "--without-pip" || a === "--no-pip")
-          return r("creates a virtualenv without pip: the installs would not go into it");
+          r("creates a virtualenv without pip: the installs would not go into it");
         if (/^(?:-p|--python)(?:=|$)/.test(a))
-          return r("creates its virtualenv with another interpreter, which the -slim runtime may not have");
+          r("creates its virtualenv with another interpreter, which the -slim runtime may not have");
         if (a === "--prompt") {
           i++;
           continue;
@@ -713,18 +851,18 @@ function findOwnVenv(
             )
           )
             continue;
-          return r(`creates its virtualenv with ${a}, an option the transform does not know`);
+          r(`creates its virtualenv with ${a}, an option the transform does not know`);
         }
         positional.push(a);
       }
-      if (positional.length !== 1) return r("does not create exactly one virtualenv");
+      if (positional.length !== 1) r("does not create exactly one virtualenv");
       const target = positional[0];
       if (!target.startsWith("/"))
-        return r(
+        r(
           `creates its virtualenv at the relative path ${target}; only an absolute path can be copied to the runtime stage as is`,
         );
-      const abs = normPath(target);
-      if (path !== null && path !== abs) return r(`creates a second virtualenv (${path} already exists)`);
+      const abs = absolutePath(target);
+      if (path !== null && path !== abs) r(`creates a second virtualenv (${path} already exists)`);
       path = abs;
       creators.add(instr);
     }
@@ -738,16 +876,11 @@ function findOwnVenv(
     activeAt.set(instr, active);
     if (instr.keyword !== "ENV") continue;
     for (const [k, v] of envPairs(instr)) {
-      if (k === "VIRTUAL_ENV" && normPath(expandKnown(v, varsAt.get(instr)) ?? "?") !== venvPath)
-        return {
-          refusal: refuse(
-            `${quote(instr)} sets VIRTUAL_ENV to another folder than the virtualenv ${venvPath}`,
-            instr,
-          ),
-        };
+      if (k === "VIRTUAL_ENV" && absolutePath(expandKnown(v, varsAt.get(instr)) ?? "?") !== venvPath)
+        refuse(`${quote(instr)} sets VIRTUAL_ENV to another folder than the virtualenv ${venvPath}`, instr);
       if (k !== "PATH") continue;
       const first = expandKnown(v.split(":")[0], varsAt.get(instr));
-      active = first !== null && first !== "" && normPath(first) === venvPath + "/bin" ? venvPath : null;
+      active = first !== null && first !== "" && absolutePath(first) === venvPath + "/bin" ? venvPath : null;
     }
   }
   return { path: venvPath, creators, activeAt };

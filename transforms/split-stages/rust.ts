@@ -2,34 +2,17 @@ import type { Instr } from "../../src/engine/parse.ts";
 import type { ShellCommand } from "../../src/engine/shell.ts";
 import { keyword } from "../../src/engine/style.ts";
 import type { BuildContext } from "../../src/engine/types.ts";
-import {
-  appUserLines,
-  aptInstallLine,
-  argumentFiles,
-  assemble,
-  basename,
-  checkOriginalUser,
-  classifyPackages,
-  codenameOf,
-  commandName,
-  commandWords,
-  contextPathOf,
-  envPairs,
-  execForm,
-  guarded,
-  healthcheckTools,
-  imagePathOf,
-  layout,
-  privilegedPort,
-  refuse,
-  resolvePath,
-  runCwd,
-  runsWith,
-  runtimeFiles,
-  shortName,
-  walkStage,
-} from "./compiled-common.ts";
-import type { Ecosystem, SplitInput } from "./types.ts";
+import type { EcosystemPlanner, SplitInput } from "./types.ts";
+import { basename, resolvePath } from "../../src/engine/paths.ts";
+import { assemble, layout } from "./toolkit/assemble.ts";
+import { codenameOf, shortName } from "./toolkit/images.ts";
+import { classifyPackages, installLine, libsslFor, runtimeAptOptions } from "./toolkit/packages.ts";
+import { guarded, refuse } from "./toolkit/refuse.ts";
+import { argumentFiles, healthcheckTools, runtimeFiles } from "./toolkit/runtime-files.ts";
+import { commandName, commandWords, execForm } from "./toolkit/shell.ts";
+import { appUserLines, checkOriginalUser, privilegedPort } from "./toolkit/users.ts";
+import { envPairs } from "./toolkit/instructions.ts";
+import { contextPathOf, imagePathOf, runCwd, runsWith, walkStage } from "./toolkit/walk.ts";
 
 /**
  * Rust: the build stage keeps `cargo build --release` (or `cargo install`);
@@ -53,7 +36,7 @@ function isCargoBuild(cmd: ShellCommand): boolean {
   return commandName(cmd) === "cargo" && (cmd.args[0]?.value === "build" || cmd.args[0]?.value === "install");
 }
 
-export const rust: Ecosystem = {
+export const rust: EcosystemPlanner = {
   id: "rust",
   detect(input) {
     const image = input.stage.image;
@@ -264,7 +247,8 @@ function planRust(input: SplitInput) {
     }
   }
   const setup: string[] = [];
-  if (packages.length > 0 && !distroless) setup.push(aptInstallLine(model, packages));
+  if (packages.length > 0 && !distroless)
+    setup.push(installLine(model, "apt", packages, runtimeAptOptions(pk, lay.installs)));
   const after: string[] = [];
   if (!lay.user && !asRoot && !distroless) {
     const [create, user] = appUserLines(model, "debian");
@@ -371,12 +355,7 @@ export function binNames(manifest: string): { names: string[]; workspace: boolea
 
 /** Shared libraries and CA certificates the crates need at run time (Debian packages). */
 export function runtimeLibraries(manifest: string, lock: string | undefined, codename: string): string[] {
-  const ssl =
-    codename === "bullseye" || codename === "buster"
-      ? "libssl1.1"
-      : codename === "bookworm"
-        ? "libssl3"
-        : "libssl3t64";
+  const ssl = libsslFor(codename);
   const t64 = codename === "trixie";
   const crates = new Set<string>();
   if (lock) for (const m of lock.matchAll(/^name\s*=\s*"([^"]+)"/gm)) crates.add(m[1]);

@@ -1,0 +1,101 @@
+/** The runtime stage's user: keeping the original USER, or creating a non-root one. */
+import type { DockerfileModel, Instr, Stage } from "../../../src/engine/parse.ts";
+import { keyword } from "../../../src/engine/style.ts";
+import { originalUser } from "./instructions.ts";
+import { refuse } from "./refuse.ts";
+import { rootDaemon, shellCommands, type StartCommand } from "./shell.ts";
+
+/**
+ * Refuses when the runtime stage cannot get a non-root user: the app starts a
+ * daemon that expects root, or binds a port below 1024. Nothing to check when
+ * the original sets USER itself (then `originalUser` is kept).
+ */
+export function checkRuntimeUser(stage: Stage, start: StartCommand): void {
+  if (originalUser(stage) !== null) return;
+  const daemon = rootDaemon(start);
+  if (daemon)
+    refuse(
+      `starts ${daemon}, which expects to run as root; a non-root runtime user would break it`,
+      start.entrypoint ?? start.cmd,
+    );
+  const low = privilegedPorts(stage);
+  if (low.length) refuse(`EXPOSE ${low[0]}: a non-root runtime user could not bind a port below 1024`);
+}
+
+/** True when a RUN only creates users/groups (useradd, adduser, groupadd, addgroup). */
+export function isUserCreation(model: DockerfileModel, instr: Instr): boolean {
+  const cmds = shellCommands(model, instr);
+  return (
+    !!cmds &&
+    cmds.length > 0 &&
+    cmds.every((c) =>
+      /^(?:useradd|adduser|groupadd|addgroup)$/.test((c.name?.value ?? "").split("/").pop() ?? ""),
+    )
+  );
+}
+
+/**
+ * Lines that create an unprivileged `app` user on a Debian-like (`apt`) or
+ * Alpine (`apk`) runtime base, followed later by `USER app`.
+ */
+export function createUserLines(
+  model: DockerfileModel,
+  family: "debian" | "alpine",
+  name = "app",
+  uid = 10001,
+): string[] {
+  const run = keyword(model, "RUN");
+  if (family === "alpine")
+    return [
+      `${run} addgroup -S -g ${uid} ${name} && adduser -S -D -u ${uid} -G ${name} -h /home/${name} ${name}`,
+    ];
+  return [
+    `${run} groupadd --system --gid ${uid} ${name} && useradd --system --uid ${uid} --gid ${name} --create-home ${name}`,
+  ];
+}
+
+/** `USER <name>` in the file's case. */
+export function userLine(model: DockerfileModel, user: string): string {
+  return `${keyword(model, "USER")} ${user}`;
+}
+
+export type UserStyle = "debian" | "alpine" | "none";
+
+/** Lines that create and switch to an `app` user (the same user the other planners create). */
+export function appUserLines(model: DockerfileModel, style: UserStyle): string[] {
+  if (style === "none") return [];
+  return [...createUserLines(model, style), userLine(model, "app")];
+}
+
+/** The runtime USER the original sets: numeric or well-known names only. */
+export function checkOriginalUser(user: Instr | null, known: string[]): void {
+  if (!user) return;
+  const name = (user.args[0]?.value ?? "").split(":")[0];
+  if (/^\d+$/.test(name) || known.includes(name) || /^\$\{?APP_UID\}?$/.test(name)) return;
+  refuse(`USER ${name} is created in the build image; the runtime image does not have it`, user.line);
+}
+
+/** Ports below 1024 the stage EXPOSEs (a non-root user may not bind them). */
+export function privilegedPorts(stage: Stage): number[] {
+  const out: number[] = [];
+  for (const i of stage.instructions) {
+    if (i.keyword !== "EXPOSE") continue;
+    for (const a of i.args) {
+      const n = Number(a.value.split("/")[0]);
+      if (Number.isInteger(n) && n > 0 && n < 1024) out.push(n);
+    }
+  }
+  return out;
+}
+
+/** Lowest port the file EXPOSEs, if any. */
+export function privilegedPort(model: DockerfileModel, stage: Stage): number | null {
+  for (const i of stage.instructions) {
+    if (i.keyword !== "EXPOSE") continue;
+    for (const a of i.args) {
+      const n = Number.parseInt(a.value, 10);
+      if (Number.isFinite(n) && n < 1024) return n;
+    }
+  }
+  return null;
+}
