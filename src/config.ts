@@ -2,7 +2,7 @@ import fs from "node:fs";
 import path from "node:path";
 import ignore from "ignore";
 import type { FileError } from "./engine/engine.ts";
-import { DEFAULT_OPTIONS, type Transform, type TransformOptions } from "./engine/types.ts";
+import { DEFAULT_OPTIONS, type ResolvePin, type Transform, type TransformOptions } from "./engine/types.ts";
 import { TRANSFORMS, transformById } from "../transforms/index.ts";
 
 /**
@@ -14,6 +14,7 @@ import { TRANSFORMS, transformById } from "../transforms/index.ts";
  *     "mergeRuns": "final" | "all",
  *     "runtime": "slim" | "alpine" | "distroless",
  *     "registryPrefix": "mirror.example.com/",
+ *     "resolve": true | "tag" | "digest" | "both",
  *     "exclude": ["legacy/**"]
  *   }
  */
@@ -23,6 +24,8 @@ export interface DfoptConfig {
   mergeRuns?: "final" | "all";
   runtime?: "slim" | "alpine" | "distroless";
   registryPrefix?: string;
+  /** Pin floating tags against the registry; true means "both". */
+  resolve?: boolean | Exclude<ResolvePin, "off">;
   exclude?: string[];
 }
 
@@ -37,7 +40,16 @@ export function validateConfig(value: unknown, where: string): DfoptConfig {
   if (typeof value !== "object" || value === null || Array.isArray(value))
     fail("the config must be a JSON object");
   const config = value as Record<string, unknown>;
-  const known = ["transforms", "options", "mergeRuns", "runtime", "registryPrefix", "exclude", "$schema"];
+  const known = [
+    "transforms",
+    "options",
+    "mergeRuns",
+    "runtime",
+    "registryPrefix",
+    "resolve",
+    "exclude",
+    "$schema",
+  ];
   for (const key of Object.keys(config)) {
     if (!known.includes(key))
       fail(`unknown key '${key}' (known: ${known.filter((k) => k !== "$schema").join(", ")})`);
@@ -65,6 +77,12 @@ export function validateConfig(value: unknown, where: string): DfoptConfig {
   }
   if (config.registryPrefix !== undefined && typeof config.registryPrefix !== "string") {
     fail("'registryPrefix' must be a string");
+  }
+  if (
+    config.resolve !== undefined &&
+    ![true, false, "tag", "digest", "both"].includes(config.resolve as string)
+  ) {
+    fail(`'resolve' must be true, false, "tag", "digest" or "both", not ${JSON.stringify(config.resolve)}`);
   }
   if (
     config.exclude !== undefined &&
@@ -148,6 +166,7 @@ interface SelectionSettings {
     mergeRuns?: "final" | "all";
     runtimeFlavour?: "slim" | "alpine" | "distroless";
     registryPrefix?: string;
+    resolve?: ResolvePin;
   };
 }
 
@@ -194,8 +213,14 @@ export function configFor(dockerfile: string, settings: SelectionSettings): Effe
     registryPrefix:
       settings.cliOptions.registryPrefix ?? config.registryPrefix ?? DEFAULT_OPTIONS.registryPrefix,
     perTransform: config.options ?? {},
+    resolve: settings.cliOptions.resolve ?? resolvePin(config.resolve),
+    resolved: {},
   };
   return { file, config, options, excluded, error: null };
+}
+
+function resolvePin(value: DfoptConfig["resolve"]): ResolvePin {
+  return value === true ? "both" : value === undefined || value === false ? "off" : value;
 }
 
 /** Transforms to run: --only wins; else defaults adjusted by the config; then --skip. */

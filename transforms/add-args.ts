@@ -2,14 +2,14 @@ import { argDeclarations, type DockerfileModel, type Stage } from "../src/engine
 import { keyword } from "../src/engine/style.ts";
 import { readSuppressions } from "../src/engine/suppress.ts";
 import type { Edit, Refusal, Transform, TransformResult } from "../src/engine/types.ts";
-import { canonicalImageName } from "./pin-tags.ts";
+import { shortImageName } from "../src/engine/image-ref.ts";
 import { own } from "./lib/own.ts";
 
 const ID = "add-args";
 
 /** ARG name for an image: node → NODE_VERSION, mcr.microsoft.com/dotnet/sdk → DOTNET_SDK_VERSION. */
 export function argNameFor(imageName: string): string {
-  const name = canonicalImageName(imageName);
+  const name = shortImageName(imageName);
   const special: Record<string, string> = {
     node: "NODE_VERSION",
     golang: "GO_VERSION",
@@ -93,7 +93,7 @@ function run(model: DockerfileModel): TransformResult {
     if (stage.name) earlierNames.push(stage.name.toLowerCase());
     if (!img || stageRef || img.usesVariables || img.digest !== null) continue;
     if (img.tag === null || img.tag === "" || img.tag === "latest") continue;
-    if (canonicalImageName(img.name) === "scratch") continue;
+    if (shortImageName(img.name) === "scratch") continue;
     if (suppressions.isSuppressed([ID], stage.from.line)) continue;
     if (model.text.slice(img.rawSpan.start, img.rawSpan.end) !== img.raw || !img.raw.endsWith(`:${img.tag}`))
       continue;

@@ -59,6 +59,13 @@ export interface BuildContext {
 export type Safety = "safe" | "opinionated";
 
 export type MergeRunsScope = "final" | "all";
+/** What `--resolve` writes for a floating tag: the most specific tag, its digest, or both. */
+export type ResolvePin = "off" | "tag" | "digest" | "both";
+
+/** A registry's answer for a floating tag (`--resolve`), looked up by the I/O layer before transforms run. */
+export type ResolvedImage =
+  | { digest: string; /** Most specific version tag with the same digest, or null. */ tag: string | null }
+  | { refuse: string };
 export type RuntimeFlavour = "slim" | "alpine" | "distroless";
 
 export interface TransformOptions {
@@ -68,6 +75,10 @@ export interface TransformOptions {
   registryPrefix: string;
   /** Per-transform options from the config file, keyed by transform id. */
   perTransform: Record<string, Record<string, unknown>>;
+  /** `--resolve`: pin floating tags against the registry ("off": the catalog only). */
+  resolve: ResolvePin;
+  /** The registry's answers for this file, keyed by canonical reference (`docker.io/library/node:20`). */
+  resolved: Readonly<Record<string, ResolvedImage>>;
 }
 
 export const DEFAULT_OPTIONS: TransformOptions = {
@@ -75,6 +86,8 @@ export const DEFAULT_OPTIONS: TransformOptions = {
   runtimeFlavour: "slim",
   registryPrefix: "",
   perTransform: {},
+  resolve: "off",
+  resolved: {},
 };
 
 export interface TransformInput {

@@ -3,7 +3,7 @@ import path from "node:path";
 import { optimizeFile, type AppliedChange, type FileError, type ReportedRefusal } from "../engine/engine.ts";
 import { MAX_FILE_BYTES } from "../engine/engine.ts";
 import { NotLoadedYet } from "../engine/lazy.ts";
-import type { Transform } from "../engine/types.ts";
+import type { ResolvedImage, ResolvePin, Transform } from "../engine/types.ts";
 import { configFor, forgetConfigs, resolveTransforms, type EffectiveConfig } from "../config.ts";
 import { recordReads } from "../engine/context-reads.ts";
 import { unifiedDiff } from "../report/diff.ts";
@@ -26,7 +26,13 @@ export interface ProcessSettings {
     mergeRuns?: "final" | "all";
     runtimeFlavour?: "slim" | "alpine" | "distroless";
     registryPrefix?: string;
+    resolve?: ResolvePin;
   };
+  /**
+   * `--resolve`: the registry's answers each file needs, keyed by the file
+   * as listed, looked up before the run (src/io/resolve.ts) so transforms stay pure.
+   */
+  resolved?: Record<string, Record<string, ResolvedImage>>;
   /** Compute the unified diff text (for diff/sarif output). */
   computeDiff: boolean;
   /** Folder paths in reports are relative to. */
@@ -175,7 +181,7 @@ export function processFile(file: string, settings: ProcessSettings): FileReport
   try {
     const input = readInput(file);
     if ("error" in input) return { ...report, error: input.error };
-    const config = configFor(file, settings);
+    const config = withResolved(configFor(file, settings), settings.resolved?.[file]);
     if (config.error) return { ...report, error: config.error };
     if (config.excluded) return report;
     const context = contextFor(settings.contextDir ?? path.dirname(file));
@@ -203,6 +209,12 @@ export function processFile(file: string, settings: ProcessSettings): FileReport
   }
 }
 
+/** The config with the registry's answers for this file: they are options a report depends on. */
+function withResolved(config: EffectiveConfig, resolved: Record<string, ResolvedImage> | undefined) {
+  if (!resolved || config.error) return config;
+  return { ...config, options: { ...config.options, resolved } };
+}
+
 const configDigests = new WeakMap<object, string>();
 
 /** What a report depends on in the config that applies to its file (the CLI's overrides are in the cache key). */
@@ -212,7 +224,8 @@ function configDigest(config: EffectiveConfig): string {
     digest = JSON.stringify([config.file, config.config]);
     configDigests.set(config.config, digest);
   }
-  return digest;
+  const resolved = config.options.resolved;
+  return Object.keys(resolved).length === 0 ? digest : digest + JSON.stringify(resolved);
 }
 
 /** Optimises the text and fills in `report`; with --write, writes the results. */
