@@ -7,6 +7,7 @@ import { DEFAULT_CACHE_DIR, resultCacheKey } from "../io/cache.ts";
 import { discover, parseShard, shardFiles } from "../io/discover.ts";
 import { processAll } from "../io/pool.ts";
 import type { FileReport, ProcessSettings } from "../io/process.ts";
+import { resolveRegistryImages } from "../io/resolve.ts";
 import { colorizeDiff } from "../report/diff.ts";
 import { jsonFileEntry } from "../report/json.ts";
 import { createJsonlWriter } from "../report/jsonl.ts";
@@ -36,6 +37,8 @@ interface CliOptions {
   mergeRuns?: "final" | "all";
   runtime?: "slim" | "alpine" | "distroless";
   registryPrefix?: string;
+  resolve?: boolean;
+  resolvePin?: "tag" | "digest" | "both";
   explain?: boolean;
   quiet?: boolean;
   jobs?: string;
@@ -116,6 +119,17 @@ function buildProgram(io: CliIo, run: (paths: string[], opts: CliOptions) => Pro
     .option(
       "--registry-prefix <prefix>",
       "prefix for base images dfopt introduces (a mirror), e.g. mirror.local/",
+    )
+    .option(
+      "--resolve",
+      "pin floating base-image tags (none, latest, 20, 1.2) against the image's registry: the most specific tag with the same digest, plus the digest",
+    )
+    .addOption(
+      new Option("--resolve-pin <what>", "what --resolve writes (implies --resolve)").choices([
+        "both",
+        "tag",
+        "digest",
+      ]),
     )
     .option("-j, --jobs <n>", "worker threads (default: number of cores; 0: none, all files in this thread)")
     .option(
@@ -260,12 +274,14 @@ async function runFiles(paths: string[], opts: CliOptions, io: CliIo): Promise<n
       mergeRuns: opts.mergeRuns,
       runtimeFlavour: opts.runtime,
       registryPrefix: opts.registryPrefix,
+      resolve: opts.resolvePin ?? (opts.resolve ? "both" : undefined),
     },
     // Machine formats carry the patch in every mode; the human format prints it only in a dry run.
     computeDiff: format !== "diff" || mode === "diff",
     cwd: io.cwd,
   };
   if (cacheDir) settings.cache = { dir: cacheDir, key: resultCacheKey(settings) };
+  settings.resolved = await resolveRegistryImages(files, settings);
 
   // Per-file refusals for small runs or --explain; a bulk run gets them
   // counted by reason in the summary instead.
