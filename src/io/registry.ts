@@ -1,9 +1,8 @@
-import { Buffer } from "node:buffer";
-import { createHash } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { DOCKER_HUB, isLocalRegistry, registryHost, type ImageReference } from "../engine/image-ref.ts";
+import { builtin } from "../engine/lazy.ts";
 import type { ResolvedImage } from "../engine/types.ts";
 
 /**
@@ -142,6 +141,7 @@ class Repository {
     res = await this.request(url, { method: "GET", accept: MANIFEST_TYPES });
     if (!res.ok) throw new RegistryError(`manifest of ${this.path}:${tag}: HTTP ${res.status}`);
     const body = Buffer.from(await res.arrayBuffer());
+    const { createHash } = builtin<typeof import("node:crypto")>("node:crypto");
     return `sha256:${createHash("sha256").update(body).digest("hex")}`;
   }
 
