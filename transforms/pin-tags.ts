@@ -332,7 +332,10 @@ export const pinTags: Transform = {
     "of that ecosystem, else the current line from a dated built-in catalog. When the version comes from a " +
     "global ARG it changes the ARG's default, never the FROM. Digests, scratch and stage references are left " +
     "alone; unknown images, databases (whose data format follows the version) and variables it cannot resolve " +
-    "are refused with the reason.",
+    "are refused with the reason. With --resolve the registry decides instead: a floating tag (none, latest, " +
+    "a partial version such as 20 or 1.2) gets the most specific version tag with the same digest, plus the " +
+    "digest (the index digest of a multi-platform image), as the registry has it at that moment, so the build " +
+    "gets the very image it got before.",
   safety: "safe",
   rules: ["DL3006", "DL3007", "DS-0001"],
   run({ model, context, options }) {
