@@ -215,6 +215,7 @@ export function configFor(dockerfile: string, settings: SelectionSettings): Effe
     perTransform: config.options ?? {},
     resolve: settings.cliOptions.resolve ?? resolvePin(config.resolve),
     resolved: {},
+    versionBots: DEFAULT_OPTIONS.versionBots,
   };
   return { file, config, options, excluded, error: null };
 }

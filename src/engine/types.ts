@@ -68,6 +68,14 @@ export type ResolvedImage =
   | { refuse: string };
 export type RuntimeFlavour = "slim" | "alpine" | "distroless";
 
+/** Version-update bots set up for the repository a Dockerfile is in (found by the I/O layer). */
+export interface VersionBots {
+  /** Dependabot's config (path from the repository root) when a `docker` update covers this folder, else null. */
+  dependabotDocker: string | null;
+  /** Renovate's config (path from the repository root, or `package.json`), else null. */
+  renovate: string | null;
+}
+
 export interface TransformOptions {
   mergeRuns: MergeRunsScope;
   runtimeFlavour: RuntimeFlavour;
@@ -79,6 +87,7 @@ export interface TransformOptions {
   resolve: ResolvePin;
   /** The registry's answers for this file, keyed by canonical reference (`docker.io/library/node:20`). */
   resolved: Readonly<Record<string, ResolvedImage>>;
+  versionBots: VersionBots;
 }
 
 export const DEFAULT_OPTIONS: TransformOptions = {
@@ -88,6 +97,7 @@ export const DEFAULT_OPTIONS: TransformOptions = {
   perTransform: {},
   resolve: "off",
   resolved: {},
+  versionBots: { dependabotDocker: null, renovate: null },
 };
 
 export interface TransformInput {

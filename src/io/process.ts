@@ -9,6 +9,7 @@ import { recordReads } from "../engine/context-reads.ts";
 import { unifiedDiff } from "../report/diff.ts";
 import { cachedReport, forgetMadeFolders, probeFor, storeReport, type ResultCacheSettings } from "./cache.ts";
 import { folderContext, type FolderContext } from "./context.ts";
+import { forgetVersionBots, versionBotsFor } from "./version-bots.ts";
 import { writeFileAtomic } from "./write.ts";
 
 /** Plain, serialisable settings: the same object drives in-process and worker-thread runs. */
@@ -97,6 +98,7 @@ export function forgetRunCaches(): void {
   contexts.clear();
   forgetConfigs();
   forgetMadeFolders();
+  forgetVersionBots();
 }
 
 /** The (cached) context of a folder, keyed by its absolute path: the context's root. */
@@ -181,7 +183,7 @@ export function processFile(file: string, settings: ProcessSettings): FileReport
   try {
     const input = readInput(file);
     if ("error" in input) return { ...report, error: input.error };
-    const config = withResolved(configFor(file, settings), settings.resolved?.[file]);
+    const config = withRunInputs(configFor(file, settings), file, settings);
     if (config.error) return { ...report, error: config.error };
     if (config.excluded) return report;
     const context = contextFor(settings.contextDir ?? path.dirname(file));
@@ -209,10 +211,17 @@ export function processFile(file: string, settings: ProcessSettings): FileReport
   }
 }
 
-/** The config with the registry's answers for this file: they are options a report depends on. */
-function withResolved(config: EffectiveConfig, resolved: Record<string, ResolvedImage> | undefined) {
-  if (!resolved || config.error) return config;
-  return { ...config, options: { ...config.options, resolved } };
+/**
+ * The config with what the run found outside the build context for this
+ * file: the registry's answers (--resolve) and the repository's
+ * version-update bots. Both are options a report depends on.
+ */
+function withRunInputs(config: EffectiveConfig, file: string, settings: ProcessSettings): EffectiveConfig {
+  if (config.error || config.excluded) return config;
+  const resolved = settings.resolved?.[file] ?? config.options.resolved;
+  const versionBots = versionBotsFor(path.dirname(file));
+  if (resolved === config.options.resolved && versionBots === config.options.versionBots) return config;
+  return { ...config, options: { ...config.options, resolved, versionBots } };
 }
 
 const configDigests = new WeakMap<object, string>();
@@ -224,8 +233,11 @@ function configDigest(config: EffectiveConfig): string {
     digest = JSON.stringify([config.file, config.config]);
     configDigests.set(config.config, digest);
   }
-  const resolved = config.options.resolved;
-  return Object.keys(resolved).length === 0 ? digest : digest + JSON.stringify(resolved);
+  const { resolved, versionBots } = config.options;
+  const bots = versionBots.dependabotDocker || versionBots.renovate;
+  return Object.keys(resolved).length === 0 && !bots
+    ? digest
+    : digest + JSON.stringify([resolved, versionBots]);
 }
 
 /** Optimises the text and fills in `report`; with --write, writes the results. */
