@@ -263,6 +263,49 @@ describe("registry client against a token-auth registry", () => {
     expect(registry.requests.filter((r) => r === "HEAD /v2/org/app/manifests/1").length).toBe(1);
   });
 
+  test("a bulk run through worker threads and --cache: one look-up, every file pinned, the second run from the cache", async () => {
+    const files: Record<string, string> = {};
+    for (let i = 0; i < 30; i++) files[`app${i}/Dockerfile`] = `FROM ${domain}/org/app:1.4\nRUN echo ${i}\n`;
+    const dir = tree(files);
+    const saved = { config: process.env.DOCKER_CONFIG, cache: process.env.DFOPT_REGISTRY_CACHE };
+    process.env.DOCKER_CONFIG = dockerConfig(domain, "ci", "s3cret");
+    process.env.DFOPT_REGISTRY_CACHE = path.join(dir, "registry.json");
+    try {
+      registry.requests.length = 0;
+      const args = [
+        "--resolve",
+        "--only",
+        "pin-tags",
+        "--jobs",
+        "2",
+        "--cache-location",
+        path.join(dir, ".c"),
+        "--format",
+        "json",
+        ".",
+      ];
+      const first = await dfopt(args, dir);
+      expect(first.code).toBe(0);
+      const pinned = `+FROM ${domain}/org/app:1.4.2@${registry.indexDigest}`;
+      const entries = JSON.parse(first.stdout).files as { diff: string }[];
+      expect(entries.length).toBe(30);
+      expect(entries.every((f) => f.diff.includes(pinned))).toBe(true);
+      expect(registry.requests.filter((r) => r === "HEAD /v2/org/app/manifests/1.4").length).toBe(1);
+      registry.requests.length = 0;
+      const second = await dfopt(args, dir);
+      expect(second.stdout).toBe(first.stdout);
+      expect(/\((\d+) from the cache\)/.exec(second.stderr)?.[1]).toBe("30");
+      expect(registry.requests).toEqual([]);
+    } finally {
+      for (const [k, v] of [
+        ["DOCKER_CONFIG", saved.config],
+        ["DFOPT_REGISTRY_CACHE", saved.cache],
+      ] as const)
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+    }
+  });
+
   test("the CLI writes the pin through $DOCKER_CONFIG; a config file can turn it on", async () => {
     const dir = tree({
       Dockerfile: `FROM ${domain}/org/app\nRUN true\n`,
