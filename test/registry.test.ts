@@ -4,7 +4,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, test, vi } from "vitest";
 import {
   formatReference,
   parseImageReference,
@@ -205,6 +205,7 @@ describe("registry client against a token-auth registry", () => {
     domain = await registry.start();
   });
   afterAll(() => registry.stop());
+  afterEach(() => vi.unstubAllEnvs());
 
   test("credentials come from config.json's auths (auth, or username and password)", () => {
     const dir = dockerConfig(domain, "ci", "s3cret");
@@ -267,43 +268,33 @@ describe("registry client against a token-auth registry", () => {
     const files: Record<string, string> = {};
     for (let i = 0; i < 30; i++) files[`app${i}/Dockerfile`] = `FROM ${domain}/org/app:1.4\nRUN echo ${i}\n`;
     const dir = tree(files);
-    const saved = { config: process.env.DOCKER_CONFIG, cache: process.env.DFOPT_REGISTRY_CACHE };
-    process.env.DOCKER_CONFIG = dockerConfig(domain, "ci", "s3cret");
-    process.env.DFOPT_REGISTRY_CACHE = path.join(dir, "registry.json");
-    try {
-      registry.requests.length = 0;
-      const args = [
-        "--resolve",
-        "--only",
-        "pin-tags",
-        "--jobs",
-        "2",
-        "--cache-location",
-        path.join(dir, ".c"),
-        "--format",
-        "json",
-        ".",
-      ];
-      const first = await dfopt(args, dir);
-      expect(first.code).toBe(0);
-      const pinned = `+FROM ${domain}/org/app:1.4.2@${registry.indexDigest}`;
-      const entries = JSON.parse(first.stdout).files as { diff: string }[];
-      expect(entries.length).toBe(30);
-      expect(entries.every((f) => f.diff.includes(pinned))).toBe(true);
-      expect(registry.requests.filter((r) => r === "HEAD /v2/org/app/manifests/1.4").length).toBe(1);
-      registry.requests.length = 0;
-      const second = await dfopt(args, dir);
-      expect(second.stdout).toBe(first.stdout);
-      expect(/\((\d+) from the cache\)/.exec(second.stderr)?.[1]).toBe("30");
-      expect(registry.requests).toEqual([]);
-    } finally {
-      for (const [k, v] of [
-        ["DOCKER_CONFIG", saved.config],
-        ["DFOPT_REGISTRY_CACHE", saved.cache],
-      ] as const)
-        if (v === undefined) delete process.env[k];
-        else process.env[k] = v;
-    }
+    vi.stubEnv("DOCKER_CONFIG", dockerConfig(domain, "ci", "s3cret"));
+    vi.stubEnv("DFOPT_REGISTRY_CACHE", path.join(dir, "registry.json"));
+    registry.requests.length = 0;
+    const args = [
+      "--resolve",
+      "--only",
+      "pin-tags",
+      "--jobs",
+      "2",
+      "--cache-location",
+      path.join(dir, ".c"),
+      "--format",
+      "json",
+      ".",
+    ];
+    const first = await dfopt(args, dir);
+    expect(first.code).toBe(0);
+    const pinned = `+FROM ${domain}/org/app:1.4.2@${registry.indexDigest}`;
+    const entries = JSON.parse(first.stdout).files as { diff: string }[];
+    expect(entries.length).toBe(30);
+    expect(entries.every((f) => f.diff.includes(pinned))).toBe(true);
+    expect(registry.requests.filter((r) => r === "HEAD /v2/org/app/manifests/1.4").length).toBe(1);
+    registry.requests.length = 0;
+    const second = await dfopt(args, dir);
+    expect(second.stdout).toBe(first.stdout);
+    expect(/\((\d+) from the cache\)/.exec(second.stderr)?.[1]).toBe("30");
+    expect(registry.requests).toEqual([]);
   });
 
   test("the CLI writes the pin through $DOCKER_CONFIG; a config file can turn it on", async () => {
@@ -311,29 +302,19 @@ describe("registry client against a token-auth registry", () => {
       Dockerfile: `FROM ${domain}/org/app\nRUN true\n`,
       "dfopt.config.json": JSON.stringify({ resolve: "tag" }),
     });
-    const saved = { config: process.env.DOCKER_CONFIG, cache: process.env.DFOPT_REGISTRY_CACHE };
-    process.env.DOCKER_CONFIG = dockerConfig(domain, "ci", "s3cret");
-    process.env.DFOPT_REGISTRY_CACHE = "off";
-    try {
-      const r = await dfopt(["--only", "pin-tags", "--write", "."], dir);
-      expect(r.code).toBe(0);
-      expect(fs.readFileSync(path.join(dir, "Dockerfile"), "utf8")).toBe(
-        `FROM ${domain}/org/app:1.4.2\nRUN true\n`,
-      );
-      fs.writeFileSync(path.join(dir, "Dockerfile"), `FROM ${domain}/org/app:1.4\n`);
-      const both = await dfopt(["--only", "pin-tags", "--resolve-pin", "both", "--write", "."], dir);
-      expect(both.code).toBe(0);
-      expect(fs.readFileSync(path.join(dir, "Dockerfile"), "utf8")).toBe(
-        `FROM ${domain}/org/app:1.4.2@${registry.indexDigest}\n`,
-      );
-    } finally {
-      for (const [k, v] of [
-        ["DOCKER_CONFIG", saved.config],
-        ["DFOPT_REGISTRY_CACHE", saved.cache],
-      ] as const)
-        if (v === undefined) delete process.env[k];
-        else process.env[k] = v;
-    }
+    vi.stubEnv("DOCKER_CONFIG", dockerConfig(domain, "ci", "s3cret"));
+    vi.stubEnv("DFOPT_REGISTRY_CACHE", "off");
+    const r = await dfopt(["--only", "pin-tags", "--write", "."], dir);
+    expect(r.code).toBe(0);
+    expect(fs.readFileSync(path.join(dir, "Dockerfile"), "utf8")).toBe(
+      `FROM ${domain}/org/app:1.4.2\nRUN true\n`,
+    );
+    fs.writeFileSync(path.join(dir, "Dockerfile"), `FROM ${domain}/org/app:1.4\n`);
+    const both = await dfopt(["--only", "pin-tags", "--resolve-pin", "both", "--write", "."], dir);
+    expect(both.code).toBe(0);
+    expect(fs.readFileSync(path.join(dir, "Dockerfile"), "utf8")).toBe(
+      `FROM ${domain}/org/app:1.4.2@${registry.indexDigest}\n`,
+    );
   });
 });
 
