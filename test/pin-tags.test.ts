@@ -94,6 +94,10 @@ describe("pin-tags", () => {
     expect(reasons(r)).toContain("ARG V is also used by another ARG (line 2)");
   });
 
+  test("a literal :latest after an image ARG is edited in the FROM", () => {
+    expect(run("ARG IMG=node\nFROM ${IMG}:latest\n").output).toBe("ARG IMG=node\nFROM ${IMG}:24\n");
+  });
+
   test("an ARG redeclared inside a stage is left alone", () => {
     const r = run("ARG V=latest\nFROM node:${V}\nARG V\nRUN echo $V\n");
     expect(r.changed).toBe(false);

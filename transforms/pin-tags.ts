@@ -230,7 +230,7 @@ function run(
       plans.push({ stage, edit: { start: end, end, text }, argName: null, message, rules });
       continue;
     }
-    if (img.tag !== null && img.raw.endsWith(`:${img.tag}`) && !lastSegment.includes("$")) {
+    if (img.tag !== null && img.raw.endsWith(`:${img.tag}`)) {
       const text = `${pin.tag ?? img.tag}${pin.digest}`;
       plans.push({ stage, edit: { start: end - img.tag.length, end, text }, argName: null, message, rules });
       continue;
