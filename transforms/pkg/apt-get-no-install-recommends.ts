@@ -27,14 +27,15 @@ export const KEEP: Readonly<Record<string, string>> = {
   "openssh-client": "git's ssh transport",
 };
 
-/** Packages whose recommends are what they are used for: left alone, with why. */
-const REFUSE: Readonly<Record<string, string>> = {
-  "python3-pip":
-    "python3-pip recommends build-essential and python3-dev, which pip needs to build packages that have no wheel",
-  "python-pip":
-    "python-pip recommends build-essential and python-dev, which pip needs to build packages that have no wheel",
-  "software-properties-common":
-    "software-properties-common recommends gnupg and dirmngr, which add-apt-repository uses to fetch repository keys",
+/**
+ * Packages whose recommends are what they are used for, kept with them:
+ * pip builds packages that have no wheel with build-essential and python3-dev
+ * (python3-pip's Recommends); add-apt-repository fetches repository keys with
+ * gnupg and dirmngr, which software-properties-common brings only through Recommends.
+ */
+const KEEP_WITH: Readonly<Record<string, readonly string[]>> = {
+  "python3-pip": ["build-essential", "python3-dev"],
+  "software-properties-common": ["gnupg", "dirmngr"],
 };
 
 /** `pkg=1.2`, `pkg:amd64`, `pkg/bookworm` → `pkg`. */
@@ -52,9 +53,9 @@ export const aptGetNoInstallRecommends: Transform = {
     `Debian's metadata (${APT_RECOMMENDS_SOURCE}) for the packages real Dockerfiles install: for each, what ` +
     "apt installs only because of Recommends (its own or those of what it installs). Those known to be needed " +
     "at run time (ca-certificates, libc6-dev, netbase, the compiler and make cmake drives, openssh-client for " +
-    "git) are added to the install explicitly. Packages outside the table (not in Debian 12, or seen in no " +
-    "real Dockerfile), packages named through variables, and pip / add-apt-repository (whose recommends are " +
-    "their purpose) are left alone with the reason. Off by default: the table is Debian 12's, and an Ubuntu " +
+    "git), and the recommends that are a tool's purpose (build-essential and python3-dev for pip, gnupg and " +
+    "dirmngr for add-apt-repository), are added to the install explicitly. Packages outside the table (not in " +
+    "Debian 12, or seen in no real Dockerfile) and packages named through variables are left alone with the reason. Off by default: the table is Debian 12's, and an Ubuntu " +
     "or older Debian package may recommend differently; turn it on with `--only` or " +
     '`"transforms": {"apt-get-no-install-recommends": true}`. Installs that ask for recommends explicitly ' +
     "(--install-recommends, APT::Install-Recommends) are left alone.",
@@ -78,11 +79,6 @@ export const aptGetNoInstallRecommends: Transform = {
           );
           continue;
         }
-        const refused = (names as string[]).find((n) => own(REFUSE, n));
-        if (refused) {
-          refusals.push(refusal(model, at, own(REFUSE, refused)!, RULES));
-          continue;
-        }
         const unknown = (names as string[]).filter((n) => !APT_RECOMMENDS.has(n));
         if (unknown.length > 0) {
           const shown = unknown.slice(0, 3).join(", ") + (unknown.length > 3 ? ", ..." : "");
@@ -90,12 +86,19 @@ export const aptGetNoInstallRecommends: Transform = {
           refusals.push(refusal(model, at, reason, RULES));
           continue;
         }
+        // What the named packages need, and what those need in turn.
         const installed = new Set(names as string[]);
-        const addBack = [
-          ...new Set(
-            (names as string[]).flatMap((n) => APT_RECOMMENDS.get(n)!.filter((r) => !installed.has(r))),
-          ),
-        ];
+        const addBack: string[] = [];
+        const queue = [...installed];
+        while (queue.length > 0) {
+          const p = queue.shift()!;
+          for (const r of [...(own(KEEP_WITH, p) ?? []), ...(APT_RECOMMENDS.get(p) ?? [])]) {
+            if (installed.has(r)) continue;
+            installed.add(r);
+            addBack.push(r);
+            queue.push(r);
+          }
+        }
         const edits = [insertAfterWord(afterLeadingFlags(call), "--no-install-recommends")];
         if (addBack.length > 0) edits.push(insertAfterWord(words[words.length - 1], addBack.join(" ")));
         const kept = addBack.length ? `, keeping the needed recommended ${addBack.join(", ")}` : "";
