@@ -55,12 +55,11 @@ export const aptGetNoInstallRecommends: Transform = {
     "at run time (ca-certificates, libc6-dev, netbase, the compiler and make cmake drives, openssh-client for " +
     "git), and the recommends that are a tool's purpose (build-essential and python3-dev for pip, gnupg and " +
     "dirmngr for add-apt-repository), are added to the install explicitly. Packages outside the table (not in " +
-    "Debian 12, or seen in no real Dockerfile) and packages named through variables are left alone with the reason. Off by default: the table is Debian 12's, and an Ubuntu " +
-    "or older Debian package may recommend differently; turn it on with `--only` or " +
-    '`"transforms": {"apt-get-no-install-recommends": true}`. Installs that ask for recommends explicitly ' +
+    "Debian 12, or seen in no real Dockerfile) and packages named through variables are left alone with the reason. The table is Debian 12's: an Ubuntu or older " +
+    "Debian package of the same name may recommend differently, so it stays opinionated (turn it off with " +
+    '`"transforms": {"apt-get-no-install-recommends": false}` or `# hadolint ignore=DL3015`). Installs that ask for recommends explicitly ' +
     "(--install-recommends, APT::Install-Recommends) are left alone.",
   safety: "opinionated",
-  defaultOff: true,
   rules: RULES,
   run({ model }) {
     const changes: Change[] = [];
