@@ -3,7 +3,7 @@ import path from "node:path";
 import ignore from "ignore";
 import type { FileError } from "./engine/engine.ts";
 import { jsonErrorMessage, readRegularFile } from "./io/safe-read.ts";
-import { DEFAULT_OPTIONS, type Transform, type TransformOptions } from "./engine/types.ts";
+import { DEFAULT_OPTIONS, type ResolvePin, type Transform, type TransformOptions } from "./engine/types.ts";
 import { TRANSFORMS, transformById } from "../transforms/index.ts";
 import { availableTransforms, PluginError } from "./plugins.ts";
 
@@ -16,6 +16,7 @@ import { availableTransforms, PluginError } from "./plugins.ts";
  *     "mergeRuns": "final" | "all",
  *     "runtime": "slim" | "alpine" | "distroless",
  *     "registryPrefix": "mirror.example.com/",
+ *     "resolve": true | "tag" | "digest" | "both",
  *     "exclude": ["legacy/**"],
  *     "plugins": ["./dfopt/no-latest.mjs"],
  *     "safe": true
@@ -29,6 +30,8 @@ export interface DfoptConfig {
   mergeRuns?: "final" | "all";
   runtime?: "slim" | "alpine" | "distroless";
   registryPrefix?: string;
+  /** Pin floating tags against the registry; true means "both". */
+  resolve?: boolean | Exclude<ResolvePin, "off">;
   exclude?: string[];
   plugins?: string[];
   /** Apply only safe changes, as --safe does. */
@@ -81,6 +84,7 @@ export function validateConfig(value: unknown, where: string): DfoptConfig {
     "mergeRuns",
     "runtime",
     "registryPrefix",
+    "resolve",
     "exclude",
     "plugins",
     "safe",
@@ -123,6 +127,12 @@ export function validateConfig(value: unknown, where: string): DfoptConfig {
     fail("'registryPrefix' must be a string");
   }
   if (config.safe !== undefined && typeof config.safe !== "boolean") fail("'safe' must be true or false");
+  if (
+    config.resolve !== undefined &&
+    ![true, false, "tag", "digest", "both"].includes(config.resolve as string)
+  ) {
+    fail(`'resolve' must be true, false, "tag", "digest" or "both", not ${JSON.stringify(config.resolve)}`);
+  }
   if (
     config.exclude !== undefined &&
     (!Array.isArray(config.exclude) || config.exclude.some((g) => typeof g !== "string"))
@@ -296,6 +306,7 @@ interface SelectionSettings {
     mergeRuns?: "final" | "all";
     runtimeFlavour?: "slim" | "alpine" | "distroless";
     registryPrefix?: string;
+    resolve?: ResolvePin;
   };
 }
 
@@ -354,8 +365,15 @@ export function configFor(dockerfile: string, settings: SelectionSettings): Effe
     registryPrefix:
       settings.cliOptions.registryPrefix ?? config.registryPrefix ?? DEFAULT_OPTIONS.registryPrefix,
     perTransform: config.options ?? {},
+    resolve: settings.cliOptions.resolve ?? resolvePin(config.resolve),
+    resolved: {},
+    versionBots: DEFAULT_OPTIONS.versionBots,
   };
   return { file, config, options, transforms, excluded, error: null };
+}
+
+function resolvePin(value: DfoptConfig["resolve"]): ResolvePin {
+  return value === true ? "both" : value === undefined || value === false ? "off" : value;
 }
 
 /** Transforms to run: --only wins; else defaults adjusted by the config; then --skip. */

@@ -271,6 +271,7 @@ describe("dfopt CLI", () => {
         x.reason.startsWith("unsafe change not applied under --safe: "),
       );
       expect(held.map((x: { transform: string }) => x.transform)).toEqual([
+        "apt-get-no-install-recommends",
         "exec-form-cmd",
         "non-root-user",
         "add-args",

@@ -3,6 +3,7 @@ import path from "node:path";
 import { folderContext, emptyContext } from "../src/io/context.ts";
 import type { BuildContext, TransformOptions } from "../src/engine/types.ts";
 import { DEFAULT_OPTIONS } from "../src/engine/types.ts";
+import { versionBotsAt } from "../src/io/version-bots.ts";
 
 export const FIXTURES = path.resolve(import.meta.dirname, "../fixtures");
 
@@ -61,7 +62,12 @@ export function fixtureCases(): FixtureCase[] {
         expected: fs.existsSync(expectedPath) ? fs.readFileSync(expectedPath, "utf8") : input,
         context: fs.existsSync(contextDir) ? folderContext(contextDir) : emptyContext,
         transforms: spec.transforms ?? (transform.startsWith("_") ? [] : [transform]),
-        options: { ...DEFAULT_OPTIONS, ...(spec.options ?? {}) },
+        // a fixture's context/ is its repository's root: the version bots configured there apply
+        options: {
+          ...DEFAULT_OPTIONS,
+          ...(fs.existsSync(contextDir) ? { versionBots: versionBotsAt(contextDir, "/") } : {}),
+          ...(spec.options ?? {}),
+        },
         refusal: spec.refusal ?? null,
         expectedSideFiles,
       });

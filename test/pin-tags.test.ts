@@ -2,7 +2,8 @@ import { beforeAll, describe, expect, test } from "vitest";
 import { optimizeFile, loadParsers } from "../src/engine/engine.ts";
 import { emptyContext, memoryContext } from "../src/io/context.ts";
 import { CATALOG_CHECKED, IMAGES } from "../transforms/catalog/images.ts";
-import { canonicalImageName, chooseTag, pinTags } from "../transforms/pin-tags.ts";
+import { shortImageName } from "../src/engine/image-ref.ts";
+import { chooseTag, pinTags } from "../transforms/pin-tags.ts";
 
 beforeAll(loadParsers);
 
@@ -18,9 +19,9 @@ const reasons = (r: ReturnType<typeof run>) => r.refusals.map((x) => x.reason).j
 
 describe("chooseTag", () => {
   test("docker.io and library prefixes name the same image", () => {
-    expect(canonicalImageName("docker.io/library/Node")).toBe("node");
-    expect(canonicalImageName("library/python")).toBe("python");
-    expect(canonicalImageName("localhost:5000/node")).toBe("localhost:5000/node");
+    expect(shortImageName("docker.io/library/Node")).toBe("node");
+    expect(shortImageName("library/python")).toBe("python");
+    expect(shortImageName("localhost:5000/node")).toBe("localhost:5000/node");
   });
 
   test("the project's declared version beats the catalog, only for its own ecosystem", () => {
@@ -91,6 +92,10 @@ describe("pin-tags", () => {
     const r = run("ARG V=latest\nARG IMG=node:${V}\nFROM node:${V}\n");
     expect(r.changed).toBe(false);
     expect(reasons(r)).toContain("ARG V is also used by another ARG (line 2)");
+  });
+
+  test("a literal :latest after an image ARG is edited in the FROM", () => {
+    expect(run("ARG IMG=node\nFROM ${IMG}:latest\n").output).toBe("ARG IMG=node\nFROM ${IMG}:24\n");
   });
 
   test("an ARG redeclared inside a stage is left alone", () => {

@@ -46,7 +46,7 @@ describe("all package repairs together", () => {
   test("a typical Debian RUN gets every repair, tagged with peer IDs", () => {
     const r = run("FROM debian:12\nRUN apt update && apt install curl\n");
     expect(r.output).toBe(
-      "FROM debian:12\nRUN apt-get update && apt-get install -y --no-install-recommends curl && rm -rf /var/lib/apt/lists/*\n",
+      "FROM debian:12\nRUN apt-get update && apt-get install -y --no-install-recommends curl ca-certificates && rm -rf /var/lib/apt/lists/*\n",
     );
     const rules = r.changes.flatMap((c) => c.rules);
     for (const id of ["DL3027", "DL3014", "DS-0021", "DL3015", "DS-0029", "DL3009"])

@@ -280,7 +280,7 @@ describe("apt-get-update-alone keeps a failing update fatal (defect 3)", () => {
       'FROM debian:12\nRUN apt-get update\nRUN apt-get install -y curl; echo installed\nCMD ["sh"]\n';
     const { output } = rewrite(input);
     expect(runs(output)).toEqual([
-      "apt-get update && ( apt-get install -y curl; echo installed ) && rm -rf /var/lib/apt/lists/*",
+      "apt-get update && ( apt-get install -y --no-install-recommends curl ca-certificates; echo installed ) && rm -rf /var/lib/apt/lists/*",
     ]);
   });
 
@@ -289,7 +289,7 @@ describe("apt-get-update-alone keeps a failing update fatal (defect 3)", () => {
       'FROM debian:12\nRUN apt-get update\nRUN echo start && apt-get install -y curl\nCMD ["sh"]\n';
     const { output } = rewrite(input);
     expect(runs(output)).toEqual([
-      "echo start && apt-get update && apt-get install -y curl && rm -rf /var/lib/apt/lists/*",
+      "echo start && apt-get update && apt-get install -y --no-install-recommends curl ca-certificates && rm -rf /var/lib/apt/lists/*",
     ]);
   });
 
@@ -314,7 +314,9 @@ describe("apt-get-update-alone keeps a failing update fatal (defect 3)", () => {
     const { output, report } = rewrite(input);
     expect(changed(report, "apt-get-update-alone")).toBe(false);
     expect(refusalOf(report, "apt-get-update-alone")).toMatch(/ONBUILD/);
-    expect(runs(output)).toEqual(["apt-get update && apt-get install -y curl"]);
+    expect(runs(output)).toEqual([
+      "apt-get update && apt-get install -y --no-install-recommends curl ca-certificates",
+    ]);
     expectSameBehaviour(input, output);
   });
 
@@ -322,7 +324,9 @@ describe("apt-get-update-alone keeps a failing update fatal (defect 3)", () => {
     const input =
       'FROM debian:12\nRUN apt-get update\nRUN set -e; apt-get install -y curl; echo installed\nCMD ["sh"]\n';
     const { output } = rewrite(input);
-    expect(runs(output)).toEqual(["apt-get update && ( set -e; apt-get install -y curl; echo installed )"]);
+    expect(runs(output)).toEqual([
+      "apt-get update && ( set -e; apt-get install -y --no-install-recommends curl ca-certificates; echo installed )",
+    ]);
   });
 });
 

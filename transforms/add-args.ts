@@ -1,15 +1,15 @@
 import { argDeclarations, type DockerfileModel, type Stage } from "../src/engine/parse.ts";
 import { keyword } from "../src/engine/style.ts";
 import { readSuppressions } from "../src/engine/suppress.ts";
-import type { Edit, Refusal, Transform, TransformResult } from "../src/engine/types.ts";
-import { canonicalImageName } from "./pin-tags.ts";
+import type { Edit, Refusal, Transform, TransformResult, VersionBots } from "../src/engine/types.ts";
+import { shortImageName } from "../src/engine/image-ref.ts";
 import { own } from "./lib/own.ts";
 
 const ID = "add-args";
 
 /** ARG name for an image: node → NODE_VERSION, mcr.microsoft.com/dotnet/sdk → DOTNET_SDK_VERSION. */
 export function argNameFor(imageName: string): string {
-  const name = canonicalImageName(imageName);
+  const name = shortImageName(imageName);
   const special: Record<string, string> = {
     node: "NODE_VERSION",
     golang: "GO_VERSION",
@@ -72,7 +72,7 @@ interface Use {
   tagEnd: number;
 }
 
-function run(model: DockerfileModel): TransformResult {
+function run(model: DockerfileModel, bots: VersionBots): TransformResult {
   const refusals: Refusal[] = [];
   const suppressions = readSuppressions(model);
   const taken = new Set<string>();
@@ -93,7 +93,7 @@ function run(model: DockerfileModel): TransformResult {
     if (stage.name) earlierNames.push(stage.name.toLowerCase());
     if (!img || stageRef || img.usesVariables || img.digest !== null) continue;
     if (img.tag === null || img.tag === "" || img.tag === "latest") continue;
-    if (canonicalImageName(img.name) === "scratch") continue;
+    if (shortImageName(img.name) === "scratch") continue;
     if (suppressions.isSuppressed([ID], stage.from.line)) continue;
     if (model.text.slice(img.rawSpan.start, img.rawSpan.end) !== img.raw || !img.raw.endsWith(`:${img.tag}`))
       continue;
@@ -111,6 +111,15 @@ function run(model: DockerfileModel): TransformResult {
   let firstLine: number | null = null;
   const argKw = keyword(model, "ARG");
   for (const [image, uses] of byImage) {
+    if (bots.dependabotDocker) {
+      refusals.push({
+        line: uses[0].stage.from.line,
+        reason:
+          `Dependabot (${bots.dependabotDocker}) updates this folder's base images and cannot follow an ARG ` +
+          `into FROM (dependabot-core#2057); ${image} stays literal`,
+      });
+      continue;
+    }
     const versions = [...new Set(uses.map((u) => u.version))];
     if (versions.length > 1) {
       refusals.push({
@@ -133,6 +142,8 @@ function run(model: DockerfileModel): TransformResult {
       continue;
     }
     taken.add(name);
+    // Renovate's regex managers read this comment to update the ARG like a FROM.
+    if (bots.renovate) lines.push(`# renovate: datasource=docker depName=${image}`);
     lines.push(`${argKw} ${name}=${versions[0]}`);
     for (const u of uses) edits.push({ start: u.tagStart, end: u.tagEnd, text: `\${${name}}${u.suffix}` });
     moved.push(`${image} → ARG ${name}=${versions[0]}`);
@@ -161,11 +172,14 @@ export const addArgs: Transform = {
     "versions is left alone (one ARG cannot hold both, and numbered names would hide which stage is which). " +
     "FROMs with variables, digests, stage references, scratch, untagged/latest images and tags that do not start " +
     "with a version number (`bookworm-slim`, `nonroot`) are left alone; names " +
-    "never clash with ARGs or variables already in the file.",
+    "never clash with ARGs or variables already in the file. In a repository whose .github/dependabot.yml updates " +
+    "the folder's docker images, FROMs stay literal: Dependabot cannot follow an ARG into FROM. In a repository " +
+    "with a Renovate config, each ARG gets the `# renovate: datasource=docker depName=<image>` comment its " +
+    "regex managers read.",
   applicability: "unsafe",
   applicabilityNote:
     "The default ARG gives the same image, but a `--build-arg` of that name (unused before) now changes the base image.",
-  run({ model }) {
-    return run(model);
+  run({ model, options }) {
+    return run(model, options.versionBots);
   },
 };

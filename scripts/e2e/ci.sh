@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # ci.sh RESULTS_JSON — the dfopt e2e suite on a clean Debian machine, as root (called by .ci/run).
-# Installs buildah/debootstrap/jq, builds the stand-in base images or restores them from the cache
+# Installs buildah/debootstrap/jq/docker-registry (the registry the --resolve tests push to), builds the stand-in base images or restores them from the cache
 # (/var/cache/dfopt-e2e/<recipe hash>; keep that folder between CI runs to save ~5 minutes), then runs
 # the e2e tests with vitest's JSON reporter writing to RESULTS_JSON. Exit code: vitest's.
 # env: DFOPT_E2E_WORK (default /tmp/dfopt-e2e), CACHE_ROOT (default /var/cache/dfopt-e2e),
@@ -13,12 +13,12 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 t0=$(date +%s)
 
 missing=()
-for c in buildah debootstrap jq curl; do command -v "$c" >/dev/null || missing+=("$c"); done
+for c in buildah debootstrap jq curl docker-registry; do command -v "$c" >/dev/null || missing+=("$c"); done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "ci.sh: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends buildah debootstrap jq curl ca-certificates >/dev/null
+  apt-get install -y -qq --no-install-recommends buildah debootstrap jq curl docker-registry ca-certificates >/dev/null
 fi
 command -v node >/dev/null || { echo "ci.sh: node (v20) is required" >&2; exit 2; }
 buildah --version

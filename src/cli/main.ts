@@ -11,6 +11,7 @@ import { linkedFolderUnder, planReport, WriteError, writePlanned } from "../io/w
 import { withLazyModules } from "../engine/lazy.ts";
 import type { Transform } from "../engine/types.ts";
 import { availableTransforms, loadPlugins, PluginError } from "../plugins.ts";
+import { resolveRegistryImages } from "../io/resolve.ts";
 import { colorizeDiff } from "../report/diff.ts";
 import { describeVerification } from "../verify/report.ts";
 import { jsonFileEntry } from "../report/json.ts";
@@ -42,6 +43,8 @@ interface CliOptions {
   mergeRuns?: "final" | "all";
   runtime?: "slim" | "alpine" | "distroless";
   registryPrefix?: string;
+  resolve?: boolean;
+  resolvePin?: "tag" | "digest" | "both";
   explain?: boolean;
   quiet?: boolean;
   jobs?: string;
@@ -145,6 +148,17 @@ function buildProgram(io: CliIo, run: (paths: string[], opts: CliOptions) => Pro
     .option(
       "--registry-prefix <prefix>",
       "prefix for base images dfopt introduces (a mirror), e.g. mirror.local/",
+    )
+    .option(
+      "--resolve",
+      "pin floating base-image tags (none, latest, 20, 1.2) against the image's registry: the most specific tag with the same digest, plus the digest",
+    )
+    .addOption(
+      new Option("--resolve-pin <what>", "what --resolve writes (implies --resolve)").choices([
+        "both",
+        "tag",
+        "digest",
+      ]),
     )
     .option("-j, --jobs <n>", "worker threads (default: number of cores; 0: none, all files in this thread)")
     .option(
@@ -407,6 +421,7 @@ async function runFiles(paths: string[], opts: CliOptions, io: CliIo, output: Ou
       mergeRuns: opts.mergeRuns,
       runtimeFlavour: opts.runtime,
       registryPrefix: opts.registryPrefix,
+      resolve: opts.resolvePin ?? (opts.resolve ? "both" : undefined),
     },
     // Machine formats carry the patch in every mode; the human format prints it only in a dry run.
     computeDiff: format !== "diff" || mode === "diff",
@@ -423,6 +438,7 @@ async function runFiles(paths: string[], opts: CliOptions, io: CliIo, output: Ou
   // Before sharding: the other shards' Dockerfiles build from the same context.
   settings.contextShared = !!opts.context && found.files.length > 1;
   if (cacheDir) settings.cache = { dir: cacheDir, key: resultCacheKey(settings) };
+  settings.resolved = await resolveRegistryImages(files, settings);
   // --verify: the workers only plan (nothing written, nothing cached); real builds decide what is kept
   const verifier = opts.verify ? await rewriteVerifier(settings, opts, io) : undefined;
   if (verifier === null) return EXIT_ERROR;

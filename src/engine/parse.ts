@@ -1,3 +1,4 @@
+import { splitImage } from "./image-ref.ts";
 import { NotLoadedYet } from "./lazy.ts";
 import {
   rescanDockerfile,
@@ -416,23 +417,6 @@ export function expandVariables(value: string, values: ReadonlyMap<string, strin
 export function hasVariables(value: string): boolean {
   VARIABLE.lastIndex = 0;
   return VARIABLE.test(value);
-}
-
-export function splitImage(image: string): { name: string; tag: string | null; digest: string | null } {
-  let rest = image;
-  let digest: string | null = null;
-  const at = rest.indexOf("@");
-  if (at !== -1) {
-    digest = rest.slice(at + 1);
-    rest = rest.slice(0, at);
-  }
-  let tag: string | null = null;
-  const colon = rest.lastIndexOf(":");
-  if (colon > rest.lastIndexOf("/")) {
-    tag = rest.slice(colon + 1);
-    rest = rest.slice(0, colon);
-  }
-  return { name: rest, tag, digest };
 }
 
 function imageRef(raw: string, rawSpan: Span, globals: ReadonlyMap<string, string | null>): ImageRef {

@@ -83,7 +83,22 @@ export type Applicability = "safe" | "unsafe";
 export const UNSAFE_NOT_APPLIED = "unsafe change not applied under --safe";
 
 export type MergeRunsScope = "final" | "all";
+/** What `--resolve` writes for a floating tag: the most specific tag, its digest, or both. */
+export type ResolvePin = "off" | "tag" | "digest" | "both";
+
+/** A registry's answer for a floating tag (`--resolve`), looked up by the I/O layer before transforms run. */
+export type ResolvedImage =
+  | { digest: string; /** Most specific version tag with the same digest, or null. */ tag: string | null }
+  | { refuse: string };
 export type RuntimeFlavour = "slim" | "alpine" | "distroless";
+
+/** Version-update bots set up for the repository a Dockerfile is in (found by the I/O layer). */
+export interface VersionBots {
+  /** Dependabot's config (path from the repository root) when a `docker` update covers this folder, else null. */
+  dependabotDocker: string | null;
+  /** Renovate's config (path from the repository root, or `package.json`), else null. */
+  renovate: string | null;
+}
 
 export interface TransformOptions {
   mergeRuns: MergeRunsScope;
@@ -104,6 +119,11 @@ export interface TransformOptions {
     /** The context was given once (--context) for several Dockerfiles of the run. */
     sharedInRun: boolean;
   };
+  /** `--resolve`: pin floating tags against the registry ("off": the catalog only). */
+  resolve: ResolvePin;
+  /** The registry's answers for this file, keyed by canonical reference (`docker.io/library/node:20`). */
+  resolved: Readonly<Record<string, ResolvedImage>>;
+  versionBots: VersionBots;
 }
 
 export const DEFAULT_OPTIONS: TransformOptions = {
@@ -111,6 +131,9 @@ export const DEFAULT_OPTIONS: TransformOptions = {
   runtimeFlavour: "slim",
   registryPrefix: "",
   perTransform: {},
+  resolve: "off",
+  resolved: {},
+  versionBots: { dependabotDocker: null, renovate: null },
 };
 
 export interface TransformInput {

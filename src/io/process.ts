@@ -9,7 +9,7 @@ import {
 } from "../engine/engine.ts";
 import { MAX_FILE_BYTES } from "../engine/engine.ts";
 import { NotLoadedYet } from "../engine/lazy.ts";
-import type { Applicability, BuildContext, Transform } from "../engine/types.ts";
+import type { Applicability, BuildContext, ResolvedImage, ResolvePin, Transform } from "../engine/types.ts";
 import {
   configFor,
   forgetConfigs,
@@ -24,6 +24,7 @@ import { folderContext } from "./context.ts";
 import { readRegularFile } from "./safe-read.ts";
 import { planWrite, WriteError, writePlanned } from "./write.ts";
 import type { FileVerification } from "../verify/rewrite.ts";
+import { forgetVersionBots, versionBotsFor } from "./version-bots.ts";
 
 /** Plain, serialisable settings: the same object drives in-process and worker-thread runs. */
 export interface ProcessSettings {
@@ -42,9 +43,15 @@ export interface ProcessSettings {
     mergeRuns?: "final" | "all";
     runtimeFlavour?: "slim" | "alpine" | "distroless";
     registryPrefix?: string;
+    resolve?: ResolvePin;
   };
   /** --safe: apply only safe changes (the config's `"safe": true` turns it on per file too). */
   safe?: boolean;
+  /**
+   * `--resolve`: the registry's answers each file needs, keyed by the file
+   * as listed, looked up before the run (src/io/resolve.ts) so transforms stay pure.
+   */
+  resolved?: Record<string, Record<string, ResolvedImage>>;
   /** Compute the unified diff text (for diff/sarif output). */
   computeDiff: boolean;
   /** Folder paths in reports are relative to. */
@@ -126,6 +133,7 @@ export function forgetRunCaches(): void {
   repositories.clear();
   forgetConfigs();
   forgetMadeFolders();
+  forgetVersionBots();
 }
 
 const repositories = new Map<string, string | null>();
@@ -203,7 +211,7 @@ export function processText(
   context?: BuildContext,
 ): FileReport {
   try {
-    const config = configFor(file, settings);
+    const config = withRunInputs(configFor(file, settings), file, settings);
     if (config.error) return { ...report, error: config.error };
     if (config.excluded) return settings.keepOutput ? { ...report, output: text } : report;
     if (context) return optimizeInto(report, file, text, config, context, settings);
@@ -243,6 +251,23 @@ function internalError(report: FileReport, e: unknown): FileReport {
   return { ...report, changed: false, diff: null, error: { kind: "internal", message, line: null } };
 }
 
+/**
+ * The config with what the run found outside the build context for this
+ * file: the registry's answers (--resolve) and the repository's
+ * version-update bots. Both are options a report depends on.
+ */
+export function withRunInputs(
+  config: EffectiveConfig,
+  file: string,
+  settings: ProcessSettings,
+): EffectiveConfig {
+  if (config.error || config.excluded) return config;
+  const resolved = settings.resolved?.[file] ?? config.options.resolved;
+  const versionBots = versionBotsFor(path.dirname(file));
+  if (resolved === config.options.resolved && versionBots === config.options.versionBots) return config;
+  return { ...config, options: { ...config.options, resolved, versionBots } };
+}
+
 const configDigests = new WeakMap<object, string>();
 
 /** What a report depends on in the config that applies to its file (the CLI's overrides are in the cache key). */
@@ -252,7 +277,11 @@ function configDigest(config: EffectiveConfig): string {
     digest = JSON.stringify([config.file, config.config]);
     configDigests.set(config.config, digest);
   }
-  return digest;
+  const { resolved, versionBots } = config.options;
+  const bots = versionBots.dependabotDocker || versionBots.renovate;
+  return Object.keys(resolved).length === 0 && !bots
+    ? digest
+    : digest + JSON.stringify([resolved, versionBots]);
 }
 
 /** Optimises the text and fills in `report`; with --write, writes the results. */

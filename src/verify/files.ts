@@ -2,7 +2,13 @@ import path from "node:path";
 import { configFor, resolveTransforms } from "../config.ts";
 import { loadParsers } from "../engine/engine.ts";
 import { folderContext } from "../io/context.ts";
-import { readInput, reportResult, type FileReport, type ProcessSettings } from "../io/process.ts";
+import {
+  readInput,
+  reportResult,
+  withRunInputs,
+  type FileReport,
+  type ProcessSettings,
+} from "../io/process.ts";
 import { BUILDER_ORDER, detectBuilder, makeBuilder, type BuilderName, type Probe } from "./builder.ts";
 import { verifyRewrite } from "./rewrite.ts";
 
@@ -65,7 +71,7 @@ export async function createRewriteVerifier(settings: ProcessSettings, opts: Rew
     // a file the default rewrite leaves alone may still have candidates (e.g. the slim swap)
     if (report.error) return report;
     const file = path.resolve(settings.cwd, report.path);
-    const config = configFor(file, settings);
+    const config = withRunInputs(configFor(file, settings), file, settings);
     if (config.error || config.excluded) return report;
     const input = readInput(file);
     if ("error" in input) return { ...report, error: input.error };

@@ -1,3 +1,4 @@
+import { shortImageName } from "../../src/engine/image-ref.ts";
 import { unquote, type DockerfileModel, type Instr, type Stage } from "../../src/engine/parse.ts";
 import { absolutePath } from "../../src/engine/paths.ts";
 import { parentStage } from "../lib/stages.ts";
@@ -9,14 +10,6 @@ export function matchCase(written: string, replacement: string): string {
   if (written === written.toLowerCase()) return replacement.toLowerCase();
   if (written === written.toUpperCase()) return replacement.toUpperCase();
   return replacement[0].toUpperCase() + replacement.slice(1).toLowerCase();
-}
-
-/** Image name without the Docker Hub prefixes (`docker.io/library/node` → `node`). */
-export function shortImageName(name: string): string {
-  return name
-    .toLowerCase()
-    .replace(/^(?:docker\.io|index\.docker\.io|registry-1\.docker\.io)\//, "")
-    .replace(/^library\//, "");
 }
 
 /**

@@ -311,6 +311,11 @@ export function operands(call: ToolCall, valueOpts: ReadonlySet<string> = NO_VAL
   return out;
 }
 
+/** Operands of a call, skipping the values of the tool's own value-taking options (`apt-get -o X install`). */
+export function toolOperands(call: ToolCall): ShellWord[] {
+  return operands(call, VALUE_OPTIONS.get(call.tool) ?? NO_VALUE_OPTIONS);
+}
+
 /**
  * The last word of the plain flags right after the subcommand (`install -y -q`
  * → `-q`), so an added flag lands after them; the subcommand when none.
