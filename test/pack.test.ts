@@ -101,6 +101,7 @@ console.log(JSON.stringify({ output: one.output, changes: one.changes, summary: 
           line: 2,
           message: "sudo dropped: the RUN already runs as root",
           rules: ["DL3004"],
+          applicability: "unsafe",
         },
       ],
       summary: { files: 26, changed: 26, errors: 0 },
