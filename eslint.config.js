@@ -1,5 +1,6 @@
 // @ts-check
 import js from "@eslint/js";
+import globals from "globals";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
@@ -49,6 +50,8 @@ export default tseslint.config(
     },
   },
   { files: ["**/*.js", "**/*.mjs", "**/*.cjs"], ...tseslint.configs.disableTypeChecked },
+  // plain JS build scripts and the fake builder run under Node
+  { files: ["**/*.mjs"], languageOptions: { globals: globals.node } },
   {
     files: ["bin/*.cjs"],
     languageOptions: {

@@ -96,5 +96,6 @@ copyFileSync(require.resolve("tree-sitter-bash/tree-sitter-bash.wasm"), "dist/tr
  * expression too, should one ever hold such a character.
  */
 function asciiOnly(code) {
+  // eslint-disable-next-line no-control-regex -- \x00-\x7f is the ASCII range: everything outside it is escaped
   return code.replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
 }

@@ -145,7 +145,7 @@ export function validateConfig(value: unknown, where: string): DfoptConfig {
   ) {
     fail("'plugins' must be an array of plugin files (relative to the config) or package names");
   }
-  return config as DfoptConfig;
+  return config;
 }
 
 const transformHint = (id: string) =>
@@ -322,7 +322,7 @@ export function configFor(dockerfile: string, settings: SelectionSettings): Effe
         let l: LoadedConfig | ConfigError;
         try {
           l =
-            loadConfigFile(path.resolve(settings.configPath!)) ??
+            loadConfigFile(path.resolve(settings.configPath)) ??
             new ConfigError(`${settings.configPath}: package.json has no "dfopt" key`);
         } catch (e) {
           if (!(e instanceof ConfigError)) throw e;

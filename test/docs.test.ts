@@ -5,7 +5,7 @@ import { expect, test } from "vitest";
 const root = path.resolve(import.meta.dirname, "..");
 
 test("README transforms table, README example and docs/transforms.md match the code", () => {
-  let output = "";
+  let output: string;
   let code = 0;
   try {
     output = execFileSync(process.execPath, ["--import", "tsx", "scripts/gen-docs.ts", "--check"], {

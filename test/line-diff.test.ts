@@ -88,7 +88,7 @@ describe("unifiedDiff", () => {
       try {
         expectSameAsJsdiff("Dockerfile", before, after);
       } catch (e) {
-        throw new Error(`seed ${seed}: ${(e as Error).message}`);
+        throw new Error(`seed ${seed}: ${(e as Error).message}`, { cause: e });
       }
     }
   });

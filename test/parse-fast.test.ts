@@ -24,26 +24,30 @@ import { FIXTURES, fixtureCases } from "./fixture-cases.ts";
 
 beforeAll(loadParsers);
 
+/** The model's functions, replaced by their results in `observable`. */
+const MODEL_METHODS = new Set(["lineOf", "lineStart", "lineEndIncludingEol"]);
+
 /**
  * Everything a model exposes, as plain data: its functions are called on
  * every offset (or a sample of them for big files) and on every line.
  */
 function observable(model: DockerfileModel, everyOffset = true) {
-  const { lineOf, lineStart, lineEndIncludingEol, globalArgValues, ...data } = model;
+  const { globalArgValues, ...data } = model;
   const step = everyOffset ? 1 : Math.max(1, Math.floor(model.text.length / 64));
   const offsets: number[] = [-1];
   for (let o = 0; o <= model.text.length + 1; o += step) offsets.push(o);
   const lines: number[] = [];
   for (let l = -1; l <= model.lineStarts.length + 2; l++) lines.push(l);
   for (const [key, value] of Object.entries(data)) {
-    if (typeof value === "function") throw new Error(`observable() does not cover model.${key}`);
+    if (typeof value === "function" && !MODEL_METHODS.has(key))
+      throw new Error(`observable() does not cover model.${key}`);
   }
   return {
     ...data,
     globalArgValues: [...globalArgValues],
-    lineOf: offsets.map(lineOf),
-    lineStart: lines.map(lineStart),
-    lineEndIncludingEol: offsets.map(lineEndIncludingEol),
+    lineOf: offsets.map((o) => model.lineOf(o)),
+    lineStart: lines.map((l) => model.lineStart(l)),
+    lineEndIncludingEol: offsets.map((o) => model.lineEndIncludingEol(o)),
   };
 }
 

@@ -32,7 +32,7 @@ test.skipIf(!corpusAvailable)(
       changed++;
       const again = runSafe(r.output);
       if (again.output !== r.output)
-        problems.push(`${f}: not stable (${again.changes.map((c) => c.transform)})`);
+        problems.push(`${f}: not stable (${again.changes.map((c) => c.transform).join(",")})`);
     }
     expect(problems.slice(0, 10)).toEqual([]);
     expect(changed).toBeGreaterThan(sample.length / 2);

@@ -22,8 +22,10 @@ interface ShellOptions {
   pipefail: boolean;
 }
 
-class Exit {
-  constructor(readonly status: number) {}
+class Exit extends Error {
+  constructor(readonly status: number) {
+    super(`exit ${status}`);
+  }
 }
 
 /** Runs every shell-form RUN of the file in order, each in a fresh shell, stopping at the first that fails. */

@@ -24,7 +24,7 @@ const ROOT = path.resolve(import.meta.dirname, "..");
 const GO_APP = path.join(ROOT, "fixtures/e2e/go-stdlib");
 const BUILDERS = ["docker", "podman", "buildah"] as const;
 
-let dirs: string[] = [];
+const dirs: string[] = [];
 const savedEnv = { ...process.env };
 function tmp(): string {
   const d = fs.mkdtempSync(path.join(os.tmpdir(), "dfopt-verify-rw-"));
@@ -510,7 +510,7 @@ describe("context copies", () => {
     const recorder: Builder = {
       name: "buildah",
       version: "recording",
-      async build(_df, context) {
+      build(_df, context) {
         seen.push(
           (fs.readdirSync(context, { recursive: true }) as string[]).sort().map((f) => {
             const p = path.join(context, f);
@@ -518,18 +518,19 @@ describe("context copies", () => {
             return st.isSymbolicLink() ? `${f} -> ${fs.readlinkSync(p)}` : f;
           }),
         );
-        return { ok: true, seconds: 1, error: null };
+        return Promise.resolve({ ok: true, seconds: 1, error: null });
       },
-      inspect: async () => ({ bytes: 1, layers: 1, command: ["app"] }),
-      run: async () => ({
-        ok: true,
-        exitCode: 0,
-        timedOut: false,
-        stdout: "x",
-        stderr: "",
-        http: null,
-        error: null,
-      }),
+      inspect: () => Promise.resolve({ bytes: 1, layers: 1, command: ["app"] }),
+      run: () =>
+        Promise.resolve({
+          ok: true,
+          exitCode: 0,
+          timedOut: false,
+          stdout: "x",
+          stderr: "",
+          http: null,
+          error: null,
+        }),
       remove: async () => {},
       prune: async () => {},
     };

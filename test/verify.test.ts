@@ -158,8 +158,8 @@ describe("report", () => {
 describe("builder detection", () => {
   const probeOf =
     (works: Record<string, string>): Probe =>
-    async (cmd, args) =>
-      works[[cmd, ...args].join(" ")] ?? null;
+    (cmd, args) =>
+      Promise.resolve(works[[cmd, ...args].join(" ")] ?? null);
 
   test("docker needs buildx and a reachable daemon", async () => {
     const all = {
@@ -197,7 +197,7 @@ describe("runVerify", () => {
       format: "table",
       stdout: out.stream,
       stderr: err.stream,
-      probe: async () => null,
+      probe: () => Promise.resolve(null),
     });
     expect(code).toBe(2);
     expect(err.text()).toBe(NO_BUILDER_MESSAGE);
@@ -285,7 +285,7 @@ describe("compare helpers", () => {
     const recorder: Builder = {
       name: "buildah",
       version: "recording",
-      async build(dockerfile, context, _tag, opts) {
+      build(dockerfile, context, _tag, opts) {
         seen.push({
           dockerfile,
           text: fs.readFileSync(dockerfile, "utf8"),
@@ -293,18 +293,19 @@ describe("compare helpers", () => {
           main: fs.readFileSync(path.join(context, "src/main.go"), "utf8"),
           noCache: opts.noCache,
         });
-        return { ok: true, seconds: 1, error: null };
+        return Promise.resolve({ ok: true, seconds: 1, error: null });
       },
-      inspect: async () => ({ bytes: 10, layers: 1, command: ["app"] }),
-      run: async () => ({
-        ok: true,
-        exitCode: 0,
-        timedOut: false,
-        stdout: "same",
-        stderr: "",
-        http: null,
-        error: null,
-      }),
+      inspect: () => Promise.resolve({ bytes: 10, layers: 1, command: ["app"] }),
+      run: () =>
+        Promise.resolve({
+          ok: true,
+          exitCode: 0,
+          timedOut: false,
+          stdout: "same",
+          stderr: "",
+          http: null,
+          error: null,
+        }),
       remove: async () => {},
       prune: async () => {},
     };
@@ -351,14 +352,14 @@ describe("compareBuilds cold modes", () => {
     const builder: Builder = {
       name: "buildah",
       version: "recording",
-      async build(dockerfile, _context, tag, opts) {
+      build(dockerfile, _context, tag, opts) {
         events.push(`build ${path.basename(dockerfile)} ${tag} ${opts.noCache ? "no-cache" : "cache"}`);
-        return { ok: true, seconds: 1, error: null };
+        return Promise.resolve({ ok: true, seconds: 1, error: null });
       },
-      inspect: async () => ({ bytes: 10, layers: 1, command: ["python", "app.py"] }),
-      async run(tag) {
+      inspect: () => Promise.resolve({ bytes: 10, layers: 1, command: ["python", "app.py"] }),
+      run(tag) {
         events.push(`run ${tag}`);
-        return {
+        return Promise.resolve({
           ok: true,
           exitCode: 0,
           timedOut: false,
@@ -366,13 +367,15 @@ describe("compareBuilds cold modes", () => {
           stderr: "",
           http: null,
           error: null,
-        };
+        });
       },
-      async remove(tags) {
+      remove(tags) {
         events.push(`remove ${tags.join(" ")}`);
+        return Promise.resolve();
       },
-      async prune() {
+      prune() {
         events.push("prune");
+        return Promise.resolve();
       },
     };
     const c = await compareBuilds({

@@ -189,7 +189,7 @@ function sourcesOf(i: Instr): string[] {
   let words = i.args.map((a) => a.value);
   if (i.execForm && i.argsSpan) {
     try {
-      const v = JSON.parse(i.text.slice(i.argsSpan.start - i.start, i.argsSpan.end - i.start));
+      const v: unknown = JSON.parse(i.text.slice(i.argsSpan.start - i.start, i.argsSpan.end - i.start));
       if (Array.isArray(v)) words = v.map(String);
     } catch {
       /* keep the plain words */

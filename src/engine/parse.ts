@@ -357,7 +357,7 @@ function buildModel(
 
 function toInstr(raw: ScannedInstr, stage: number, text: string, lineStarts: number[]): Instr {
   const { range, keywordSpan, flags, args } = raw;
-  let argsSpan: Span | null =
+  const argsSpan: Span | null =
     args.length > 0 ? { start: args[0].start, end: args[args.length - 1].end } : null;
   if (argsSpan && flags.length > 0) {
     const afterFlags = flags[flags.length - 1].end;

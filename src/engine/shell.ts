@@ -94,7 +94,7 @@ export async function initShell(): Promise<void> {
   );
   const p = new Parser();
   p.setLanguage(bash);
-  parser = p as unknown as TsParser;
+  parser = p;
 }
 
 export function shellReady(): boolean {
@@ -213,7 +213,7 @@ export function forgetReusableParses(): void {
 export function parseShell(dockerfileText: string, span: Span, escapeChar: string): ShellScript {
   const source = dockerfileText.slice(span.start, span.end);
   let recent = recentScripts.get(escapeChar);
-  if (!recent) recentScripts.set(escapeChar, (recent = new Map()));
+  if (!recent) recentScripts.set(escapeChar, (recent = new Map<string, ShellScript>()));
   let script = recent.get(source);
   if (script) recent.delete(source);
   else script = parseShellUncached(dockerfileText, span, escapeChar);

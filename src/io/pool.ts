@@ -185,7 +185,7 @@ function runPool(
       return nextToHand;
     };
 
-    const finish = (err?: unknown) => {
+    const finish = (err?: Error) => {
       if (finished) return;
       finished = true;
       for (const s of slots) {
@@ -195,7 +195,7 @@ function runPool(
         void s.worker.terminate();
       }
       slots.clear();
-      if (err) reject(err instanceof Error ? err : new Error(String(err)));
+      if (err) reject(err);
       else resolve();
     };
 
@@ -209,7 +209,7 @@ function runPool(
           if (r) onReport(r);
         }
       } catch (e) {
-        finish(e);
+        finish(e instanceof Error ? e : new Error(String(e)));
         return;
       }
       if (nextToEmit === total()) finish();
@@ -296,7 +296,8 @@ function runPool(
 
     /** A file too big for a worker's heap cap: the main thread has no cap. */
     const redoOnMainThread = (file: { index: number; path: string }) => {
-      withLazyModules(() => processFile(file.path, settings))
+      // not awaited: the report arrives through emit; the catch turns a failure into a crash report
+      void withLazyModules(() => processFile(file.path, settings))
         .catch((e: unknown) =>
           crashReport(
             file.path,

@@ -36,7 +36,7 @@ export interface RegistryClientOptions {
 export function dockerCredentials(domain: string, configDir = defaultDockerConfigDir()): string | null {
   let config: { auths?: Record<string, { auth?: string; username?: string; password?: string }> };
   try {
-    config = JSON.parse(fs.readFileSync(path.join(configDir, "config.json"), "utf8"));
+    config = JSON.parse(fs.readFileSync(path.join(configDir, "config.json"), "utf8")) as typeof config;
   } catch {
     return null;
   }

@@ -89,7 +89,9 @@ export function dependabotCovers(pattern: string, dir: string): boolean {
             .replace(/\?/g, "[^/]"),
     )
     .join("/")
+    // eslint-disable-next-line no-control-regex -- NUL is the sentinel standing for `**` above
     .replace(/\/\u0000/g, "(?:/.*)?")
+    // eslint-disable-next-line no-control-regex -- same sentinel
     .replace(/\u0000/g, ".*");
   return new RegExp(`^${re === "" ? "/" : re}$`).test(norm(dir));
 }

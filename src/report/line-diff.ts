@@ -87,7 +87,7 @@ function lineRuns(oldLines: string[], newLines: string[]): Array<{ kind: Kind; c
 
   // bestPath is indexed by diagonal (-oldLen-newLen .. oldLen+newLen), shifted to start at 0.
   const offset = oldLen + newLen + 1;
-  const bestPath: Array<Path | undefined> = new Array(2 * offset + 1);
+  const bestPath = new Array<Path | undefined>(2 * offset + 1);
   const start: Path = { oldPos: -1, last: undefined };
   bestPath[offset] = start;
   let newPos = extend(start, 0);
@@ -117,9 +117,9 @@ function lineRuns(oldLines: string[], newLines: string[]): Array<{ kind: Kind; c
           continue;
         }
         const basePath =
-          !canRemove || (canAdd && removePath!.oldPos < addPath!.oldPos)
+          !canRemove || (canAdd && removePath.oldPos < addPath!.oldPos)
             ? step(addPath!, true, false, 0)
-            : step(removePath!, false, true, 1);
+            : step(removePath, false, true, 1);
         newPos = extend(basePath, diagonal);
         if (basePath.oldPos + 1 >= oldLen && newPos + 1 >= newLen) {
           found = basePath.last;

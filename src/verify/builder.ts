@@ -199,6 +199,23 @@ async function runWithHttp(
   };
 }
 
+/** The parts of `buildah info`, `buildah inspect --type image` and `docker image inspect` read here. */
+interface BuildahInfo {
+  store?: { GraphRoot: string; GraphDriverName: string };
+}
+interface ImageCommand {
+  Entrypoint?: string[] | null;
+  Cmd?: string[] | null;
+}
+interface BuildahImage {
+  OCIv1?: { config?: ImageCommand; rootfs?: { diff_ids?: string[] } };
+}
+interface DockerImage {
+  Size?: unknown;
+  Config?: ImageCommand | null;
+  RootFS?: { Layers?: string[] | null };
+}
+
 function buildahBuilder(version: string, settings: BuilderSettings): Builder {
   const base = settings.env ?? process.env;
   // As root, chroot isolation needs no OCI runtime or cgroup setup (crun/runc often fail in CI
@@ -213,8 +230,8 @@ function buildahBuilder(version: string, settings: BuilderSettings): Builder {
       const info = await exec("buildah", ["info"], { env });
       layersFile = null;
       try {
-        const store = JSON.parse(info.stdout).store;
-        layersFile = path.join(store.GraphRoot, `${store.GraphDriverName}-layers`, "layers.json");
+        const { store } = JSON.parse(info.stdout) as BuildahInfo;
+        if (store) layersFile = path.join(store.GraphRoot, `${store.GraphDriverName}-layers`, "layers.json");
       } catch {
         layersFile = null;
       }
@@ -257,9 +274,9 @@ function buildahBuilder(version: string, settings: BuilderSettings): Builder {
     async inspect(tag) {
       const r = await exec("buildah", ["inspect", "--type", "image", tag], { env });
       if (r.code !== 0) return null;
-      const j = JSON.parse(r.stdout);
+      const j = JSON.parse(r.stdout) as BuildahImage;
       const cfg = j.OCIv1?.config ?? {};
-      const ids: string[] = j.OCIv1?.rootfs?.diff_ids ?? [];
+      const ids = j.OCIv1?.rootfs?.diff_ids ?? [];
       const sizes = await diffSizes();
       let bytes: number | null = null;
       if (sizes && ids.every((d) => sizes.has(d))) bytes = ids.reduce((s, d) => s + (sizes.get(d) ?? 0), 0);
@@ -330,7 +347,7 @@ function cliBuilder(name: "docker" | "podman", version: string, settings: Builde
     async inspect(tag) {
       const r = await exec(name, ["image", "inspect", tag], { env });
       if (r.code !== 0) return null;
-      const j = JSON.parse(r.stdout)[0] ?? {};
+      const j = (JSON.parse(r.stdout) as DockerImage[])[0] ?? {};
       const cfg = j.Config ?? {};
       return {
         bytes: typeof j.Size === "number" ? j.Size : null,

@@ -118,7 +118,7 @@ export async function createRewriteVerifier(settings: ProcessSettings, opts: Rew
       const parts = [`${totals.verified} rewrite${totals.verified === 1 ? "" : "s"} verified`];
       if (totals.unverified) parts.push(`${totals.unverified} left unchanged (no candidate passed)`);
       if (totals.originalBroken) parts.push(`${totals.originalBroken} whose original does not build`);
-      return `verify (${found!.version}): ${parts.join(", ")}`;
+      return `verify (${found.version}): ${parts.join(", ")}`;
     },
   };
 }

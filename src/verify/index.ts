@@ -50,7 +50,7 @@ export async function runVerify(opts: VerifyOptions): Promise<number> {
   try {
     raw = fs.readFileSync(dockerfile, "utf8");
   } catch (e) {
-    say(`dfopt verify: cannot read ${shown}: ${(e as NodeJS.ErrnoException).code ?? e}\n`);
+    say(`dfopt verify: cannot read ${shown}: ${(e as NodeJS.ErrnoException).code ?? String(e)}\n`);
     return 2;
   }
   const contextDir = path.resolve(opts.context ?? path.dirname(dockerfile));

@@ -23,6 +23,7 @@ const ARCHIVE_MAGIC_BYTES = 512;
  */
 function looksLikeArchive(start: string): boolean {
   if (start.length >= 262 && start.slice(257, 262) === "ustar") return true;
+  // eslint-disable-next-line no-control-regex -- 0x1f 0x8b is gzip's magic number
   if (/^\x1f(?:\x8b|\uFFFD)/.test(start)) return true;
   if (start.startsWith("BZh")) return true;
   if (/^(?:\xFD|\uFFFD)7zXZ/.test(start)) return true;

@@ -13,10 +13,11 @@ import type { BuildContext } from "../../src/engine/types.ts";
  * must go through here.
  */
 export function contextMemo<T>(maxKeys: number): (context: BuildContext, key: string, compute: () => T) => T {
-  const byContext = new WeakMap<BuildContext, Map<string, { value: T; reads: ReadonlySet<string> }>>();
+  type Entry = { value: T; reads: ReadonlySet<string> };
+  const byContext = new WeakMap<BuildContext, Map<string, Entry>>();
   return (context, key, compute) => {
     let known = byContext.get(context);
-    if (!known) byContext.set(context, (known = new Map()));
+    if (!known) byContext.set(context, (known = new Map<string, Entry>()));
     const hit = known.get(key);
     if (hit) {
       noteReads(hit.reads);

@@ -141,8 +141,8 @@ function lockMismatch(pkgText: string, lockText: string): string | null {
   let pkg: Record<string, unknown>;
   let lock: Record<string, unknown>;
   try {
-    pkg = JSON.parse(pkgText);
-    lock = JSON.parse(lockText);
+    pkg = JSON.parse(pkgText) as Record<string, unknown>;
+    lock = JSON.parse(lockText) as Record<string, unknown>;
   } catch {
     return "package.json or its lock file is not valid JSON";
   }

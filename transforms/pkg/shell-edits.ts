@@ -575,7 +575,7 @@ export function effectiveShell(model: DockerfileModel, stage: Stage, index: numb
   for (let i = index - 1; i >= 0; i--) {
     const instr = stage.instructions[i];
     if (instr.keyword !== "SHELL") continue;
-    let argv: unknown = null;
+    let argv: unknown;
     try {
       argv = instr.argsSpan ? JSON.parse(model.text.slice(instr.argsSpan.start, instr.argsSpan.end)) : null;
     } catch {
@@ -584,11 +584,11 @@ export function effectiveShell(model: DockerfileModel, stage: Stage, index: numb
     if (!Array.isArray(argv) || argv.length === 0 || !argv.every((a) => typeof a === "string")) {
       return { posix: false, note: `SHELL at line ${instr.line} cannot be read`, errexit: false };
     }
-    const exe = (argv[0] as string).split(/[\\/]/).pop()!.toLowerCase();
+    const exe = argv[0].split(/[\\/]/).pop()!.toLowerCase();
     if (!POSIX_SHELL.test(exe)) {
       return { posix: false, note: `SHELL at line ${instr.line} uses ${exe}`, errexit: false };
     }
-    const opts = argv.slice(1) as string[];
+    const opts = argv.slice(1);
     const errexit = opts.some(
       (a, k) => (/^-[A-Za-z]*e/.test(a) && !a.startsWith("--")) || (a === "-o" && opts[k + 1] === "errexit"),
     );

@@ -79,7 +79,7 @@ export const java: EcosystemPlanner = {
 export function jdkMajor(name: string, tag: string | null): number | null {
   const repo = shortName(name);
   const t = tag ?? "";
-  let m: RegExpExecArray | null = null;
+  let m: RegExpExecArray | null;
   if (repo === "maven")
     m = /(?:jdk|temurin|openjdk|corretto|zulu|sapmachine|liberica|semeru|graalvm|java)-?(\d+)/.exec(t);
   else if (repo === "gradle") m = /(?:jdk|temurin|corretto|graal)-?(\d+)/.exec(t);

@@ -425,7 +425,7 @@ function readInstructions(
         continue;
       }
       if (/^python(?:3(?:\.\d+)?)?$/.test(name) || /manage\.py$/.test(w[0] ?? "")) {
-        const args = /manage\.py$/.test(w[0] ?? "") ? [w[0]!, ...plain] : plain;
+        const args = /manage\.py$/.test(w[0] ?? "") ? [w[0], ...plain] : plain;
         const isManage =
           /manage\.py$/.test(args[0] ?? "") && /^(?:collectstatic|compilemessages)$/.test(args[1] ?? "");
         const isCompileall = args[0] === "-m" && args[1] === "compileall";

@@ -230,10 +230,10 @@ export function copyInfo(
   let words = instr.args.map((a) => a.value);
   if (instr.execForm) {
     try {
-      const parsed = JSON.parse(
+      const parsed: unknown = JSON.parse(
         instr.text.slice(instr.argsSpan!.start - instr.start, instr.argsSpan!.end - instr.start),
       );
-      if (Array.isArray(parsed) && parsed.every((x) => typeof x === "string")) words = parsed;
+      if (Array.isArray(parsed) && parsed.every((x): x is string => typeof x === "string")) words = parsed;
     } catch {
       return null;
     }
@@ -344,7 +344,7 @@ export function readJson(context: BuildContext, path: string): Record<string, un
   const text = context.readFile(path);
   if (text === undefined) return null;
   try {
-    const v = JSON.parse(text);
+    const v: unknown = JSON.parse(text);
     return v && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : null;
   } catch {
     return null;

@@ -23,6 +23,7 @@ export class PlanRefusal {
 
 /** Gives up planning with `reason`, at an instruction or a line (null: the file as a whole). */
 export function refuse(reason: string, at: Instr | number | null = null): never {
+  // eslint-disable-next-line @typescript-eslint/only-throw-error -- deliberately not an Error (see PlanRefusal); `guarded` catches it
   throw new PlanRefusal(reason, at === null || typeof at === "number" ? at : at.line);
 }
 

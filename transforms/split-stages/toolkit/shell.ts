@@ -12,8 +12,8 @@ export function execWords(model: DockerfileModel, instr: Instr): string[] | null
   const esc = model.escapeChar === "`" ? "`" : "\\\\";
   const flat = raw.replace(new RegExp(`${esc}[ \\t]*\\r?\\n`, "g"), "");
   try {
-    const v = JSON.parse(flat);
-    return Array.isArray(v) && v.every((x) => typeof x === "string") ? v : null;
+    const v: unknown = JSON.parse(flat);
+    return Array.isArray(v) && v.every((x): x is string => typeof x === "string") ? v : null;
   } catch {
     return null;
   }
