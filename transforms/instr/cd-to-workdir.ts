@@ -19,6 +19,62 @@ const RULES = ["DL3003", "DS-0013"];
 /** Instructions whose meaning does not depend on the working directory. */
 const CWD_FREE = new Set(["ENV", "ARG", "LABEL", "EXPOSE", "USER", "STOPSIGNAL", "SHELL", "MAINTAINER"]);
 
+/** Folders every Linux base image has: `cd` into them cannot fail. */
+const STANDARD_DIRS = new Set([
+  "/",
+  "/bin",
+  "/etc",
+  "/home",
+  "/lib",
+  "/opt",
+  "/root",
+  "/srv",
+  "/tmp",
+  "/usr",
+  "/usr/bin",
+  "/usr/lib",
+  "/usr/local",
+  "/usr/local/bin",
+  "/usr/local/lib",
+  "/usr/local/src",
+  "/usr/share",
+  "/usr/src",
+  "/var",
+  "/var/lib",
+  "/var/log",
+  "/var/tmp",
+]);
+
+const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+
+/**
+ * Whether `dir` surely exists when `instr` runs: a standard folder, a WORKDIR
+ * of the stage before it, a COPY/ADD destination at or below it, or a folder
+ * an earlier RUN makes with mkdir. WORKDIR creates a missing folder where
+ * `cd` fails the build, so only then is the rewrite the same build.
+ */
+function knownToExist(
+  model: DockerfileModel,
+  stage: Stage,
+  instr: Instr,
+  dir: string,
+  before: Map<Instr, string | null>,
+): boolean {
+  if (STANDARD_DIRS.has(dir)) return true;
+  const mkdir = new RegExp(`\\bmkdir\\b[^;&|\\n]*\\s["']?${escapeRegExp(dir)}/?["']?(?=[\\s;&|]|$)`);
+  for (const earlier of stage.instructions) {
+    if (earlier === instr) break;
+    if (before.get(earlier) === dir) return true;
+    if ((earlier.keyword === "COPY" || earlier.keyword === "ADD") && earlier.args.length >= 2) {
+      const dest = earlier.args[earlier.args.length - 1].value;
+      const abs = dest.startsWith("/") ? absolutePath(dest) : null;
+      if (abs !== null && (abs === dir || abs.startsWith(dir + "/"))) return true;
+    }
+    if (earlier.keyword === "RUN" && mkdir.test(earlier.text)) return true;
+  }
+  return false;
+}
+
 /** The first named child of a node (skipping comments). */
 const namedChildren = (n: ShellNode) => n.children.filter((c) => c.named && c.type !== "comment");
 
@@ -70,11 +126,12 @@ export const cdToWorkdir: Transform = {
     "`RUN cd dir && cmd` hides the directory a build step works in; WORKDIR states it. The rewrite is " +
     "`WORKDIR dir` + `RUN cmd`, followed by `WORKDIR <previous>` whenever a later instruction of the stage (or the " +
     "image's default working directory) would otherwise see the new directory. It is refused when the previous " +
-    "directory is not known (set by the base image). One difference is accepted: WORKDIR creates a missing folder " +
-    "where `cd` would fail the build, so a Dockerfile that built before builds the same after.",
+    "directory is not known (set by the base image). WORKDIR creates a missing folder where `cd` would fail the " +
+    "build: the change is safe when the folder surely exists (a standard folder, an earlier WORKDIR, COPY " +
+    "destination or mkdir), and unsafe otherwise, since a build that failed there would then go on.",
   applicability: "safe",
   applicabilityNote:
-    "The RUN runs in the same folder, and the previous WORKDIR is restored for what follows.",
+    "The RUN runs in the same folder, and the previous WORKDIR is restored for what follows; unsafe when the folder may not exist, as WORKDIR creates it where `cd` would fail.",
   rules: RULES,
   // Each rewrite splits a RUN; the RUNs after it are read again with the new WORKDIRs.
   multiPass: true,
@@ -133,6 +190,7 @@ export const cdToWorkdir: Transform = {
         }
         const indent = indentAt(model, instr.start);
         const kw = matchCase(instr.keywordText, "WORKDIR");
+        let exists = knownToExist(model, stage, instr, target, before);
         const workdirLine = (at: number, path: string) => ({
           start: at,
           end: at,
@@ -150,6 +208,7 @@ export const cdToWorkdir: Transform = {
           const more = analyse(model, stage, r);
           if (!more || "reason" in more || !more.dir.startsWith("/") || suppressed(r)) continue;
           const t = absolutePath(more.dir);
+          exists &&= knownToExist(model, stage, r, t, before);
           if (t !== cur) edits.push(workdirLine(insertionPointBefore(model, r), t));
           edits.push({ start: more.first.start, end: more.next.start, text: "" });
           cur = t;
@@ -166,8 +225,10 @@ export const cdToWorkdir: Transform = {
           message:
             `\`cd ${dir} &&\` → WORKDIR ${target}` +
             (also > 0 ? ` (and ${also} following RUN${also > 1 ? "s" : ""})` : "") +
-            (user !== null ? ` (restored to ${old} after)` : ""),
+            (user !== null ? ` (restored to ${old} after)` : "") +
+            (exists ? "" : "; WORKDIR creates a missing folder where `cd` would fail the build"),
           rules: RULES,
+          applicability: exists ? "safe" : "unsafe",
         });
         i = Math.max(end, i + 1);
       }
