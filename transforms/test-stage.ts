@@ -2,7 +2,8 @@ import { stageReferences } from "../src/engine/check.ts";
 import type { DockerfileModel, Instr, Stage } from "../src/engine/parse.ts";
 import type { ShellCommand } from "../src/engine/shell.ts";
 import type { Change, Refusal, Transform } from "../src/engine/types.ts";
-import { runScripts, toolCall } from "./pkg/shell-edits.ts";
+import { parentStage, stageByReference } from "./lib/stages.ts";
+import { finalImageStages, runScripts, toolCall } from "./pkg/shell-edits.ts";
 
 /**
  * A stage that runs the project's tests, which the final stage does not
@@ -60,21 +61,6 @@ function stageTest(model: DockerfileModel, stage: Stage): { command: string; lin
   return null;
 }
 
-/** The earlier stage a FROM or `--from` value names, by name or index. */
-function stageNamed(model: DockerfileModel, ref: string, before: number): Stage | null {
-  const lower = ref.toLowerCase();
-  for (const s of model.stages) {
-    if (s.index >= before) break;
-    if ((s.name !== null && s.name.toLowerCase() === lower) || String(s.index) === lower) return s;
-  }
-  return null;
-}
-
-/** The stage a stage is built FROM, when that is an earlier stage of this file. */
-function fromStage(model: DockerfileModel, stage: Stage): Stage | null {
-  return stage.image ? stageNamed(model, stage.image.expanded, stage.index) : null;
-}
-
 /** The stages `target` needs to be built: its FROM chain and every `--from` stage, transitively. */
 function neededStages(model: DockerfileModel, target: Stage): Set<number> {
   const needed = new Set<number>();
@@ -83,11 +69,11 @@ function neededStages(model: DockerfileModel, target: Stage): Set<number> {
     const stage = queue.pop()!;
     if (needed.has(stage.index)) continue;
     needed.add(stage.index);
-    const parent = fromStage(model, stage);
+    const parent = parentStage(model, stage);
     if (parent) queue.push(parent);
     for (const instr of stage.instructions) {
       for (const ref of stageReferences(instr)) {
-        const s = stageNamed(model, ref, stage.index);
+        const s = stageByReference(model, ref, stage.index);
         if (s) queue.push(s);
       }
     }
@@ -95,16 +81,9 @@ function neededStages(model: DockerfileModel, target: Stage): Set<number> {
   return needed;
 }
 
-/** Stages in the final stage's FROM chain: their files are the image's. */
-function imageChain(model: DockerfileModel, final: Stage): Set<number> {
-  const chain = new Set<number>();
-  for (let s: Stage | null = final; s && !chain.has(s.index); s = fromStage(model, s)) chain.add(s.index);
-  return chain;
-}
-
 /** What a stage starts from: an earlier stage of this file, or a base image known statically. */
 function baseKey(model: DockerfileModel, stage: Stage): string | null {
-  const parent = fromStage(model, stage);
+  const parent = parentStage(model, stage);
   if (parent) return `stage ${parent.index}`;
   const img = stage.image;
   if (!img || /\$/.test(img.expanded)) return null;
@@ -145,7 +124,7 @@ export const testStage: Transform = {
     if (model.stages.length < 2) return { changes, refusals };
     const final = model.stages[model.stages.length - 1];
     const needed = neededStages(model, final);
-    const chain = imageChain(model, final);
+    const chain = finalImageStages(model);
     for (const test of model.stages) {
       if (needed.has(test.index)) continue;
       const found = stageTest(model, test);
@@ -171,7 +150,7 @@ export const testStage: Transform = {
           s.index > test.index && needed.has(s.index) && !chain.has(s.index) && baseKey(model, s) === base,
       );
       if (builds.length === 0) {
-        const parent = fromStage(model, test);
+        const parent = parentStage(model, test);
         if (parent && needed.has(parent.index)) {
           refuse(
             `it is built FROM stage ${parent.name ?? parent.index}, which the image uses; copying from the ` +
