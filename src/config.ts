@@ -2,6 +2,7 @@ import fs from "node:fs";
 import path from "node:path";
 import ignore from "ignore";
 import type { FileError } from "./engine/engine.ts";
+import { forgetRepositories, repositoryRoot } from "./io/repository.ts";
 import { jsonErrorMessage, readRegularFile } from "./io/safe-read.ts";
 import { DEFAULT_OPTIONS, type ResolvePin, type Transform, type TransformOptions } from "./engine/types.ts";
 import { TRANSFORMS, transformById } from "../transforms/index.ts";
@@ -215,7 +216,7 @@ const byDirectory = new Map<string, LoadedConfig | ConfigError>();
 /** Drops the configs read so far: a new run reads them again (files may have changed in between). */
 export function forgetConfigs(): void {
   byDirectory.clear();
-  repositoryRoots.clear();
+  forgetRepositories();
 }
 
 /** Whether an entry is there (a dangling link is not; a link out of the repository is, and is refused). */
@@ -227,23 +228,15 @@ function present(file: string): boolean {
   }
 }
 
-const repositoryRoots = new Map<string, string | null>();
-
 /** The real path of the repository (the nearest folder upward with `.git`) holding `dir`; null when none. */
 function repositoryOf(dir: string): string | null {
-  let root = repositoryRoots.get(dir);
-  if (root === undefined) {
-    const parent = path.dirname(dir);
-    if (fs.existsSync(path.join(dir, ".git"))) {
-      try {
-        root = fs.realpathSync.native(dir);
-      } catch {
-        root = dir;
-      }
-    } else root = parent === dir ? null : repositoryOf(parent);
-    repositoryRoots.set(dir, root);
+  const root = repositoryRoot(dir);
+  if (root === null) return null;
+  try {
+    return fs.realpathSync.native(root);
+  } catch {
+    return root;
   }
-  return root;
 }
 
 function findConfig(dir: string): LoadedConfig | ConfigError {

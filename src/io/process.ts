@@ -1,4 +1,3 @@
-import fs from "node:fs";
 import path from "node:path";
 import {
   optimizeFile,
@@ -21,6 +20,7 @@ import { recordReads } from "../engine/context-reads.ts";
 import { unifiedDiff } from "../report/diff.ts";
 import { cachedReport, forgetMadeFolders, probeFor, storeReport, type ResultCacheSettings } from "./cache.ts";
 import { folderContext } from "./context.ts";
+import { repositoryRoot } from "./repository.ts";
 import { readRegularFile } from "./safe-read.ts";
 import { planWrite, WriteError, writePlanned } from "./write.ts";
 import type { FileVerification } from "../verify/rewrite.ts";
@@ -130,22 +130,9 @@ const MAX_CACHED_CONTEXTS = 32;
  */
 export function forgetRunCaches(): void {
   contexts.clear();
-  repositories.clear();
-  forgetConfigs();
+  forgetConfigs(); // and the repositories it found
   forgetMadeFolders();
   forgetVersionBots();
-}
-
-const repositories = new Map<string, string | null>();
-
-/** The nearest folder at or above `dir` holding `.git` (a repository's root), or null; `memo` caches folders. */
-export function repositoryRoot(dir: string, memo: Map<string, string | null> = repositories): string | null {
-  const known = memo.get(dir);
-  if (known !== undefined) return known;
-  const up = path.dirname(dir);
-  const found = fs.existsSync(path.join(dir, ".git")) ? dir : up === dir ? null : repositoryRoot(up, memo);
-  memo.set(dir, found);
-  return found;
 }
 
 /** The (cached) context of a folder, keyed by its absolute path: the context's root. */

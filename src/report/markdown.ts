@@ -1,6 +1,7 @@
 import fs from "node:fs";
 import path from "node:path";
-import { repositoryRoot, type FileReport } from "../io/process.ts";
+import type { FileReport } from "../io/process.ts";
+import { repositoryRoot } from "../io/repository.ts";
 import { jsonFileEntry } from "./json.ts";
 import { builderLabel, reasonLine, type verificationJson } from "../verify/report.ts";
 
