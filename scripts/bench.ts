@@ -251,6 +251,8 @@ function main(): void {
     "--format",
     "json",
     "--quiet",
+    // every change computed and applied, as a migration run does
+    "--unsafe",
     ...only,
     ...(jobs ? ["--jobs", jobs] : []),
     ...extra,

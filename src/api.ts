@@ -186,6 +186,7 @@ function settingsFor(
     mergeRuns,
     runtime,
     registryPrefix: options.registryPrefix,
+    safe: options.safe,
   };
   const keys = Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined));
   const pluginFiles = [...(inline.plugins ?? []), ...(plugins ?? [])].map((p) => path.resolve(cwd, p));

@@ -20,7 +20,7 @@ import { availableTransforms, PluginError } from "./plugins.ts";
  *     "resolve": true | "tag" | "digest" | "both",
  *     "exclude": ["legacy/**"],
  *     "plugins": ["./dfopt/no-latest.mjs"],
- *     "safe": true
+ *     "safe": false
  *   }
  * `plugins` (custom transforms, src/plugins.ts) of a config found upward run
  * only with --allow-config-plugins.
@@ -35,7 +35,7 @@ export interface DfoptConfig {
   resolve?: boolean | Exclude<ResolvePin, "off">;
   exclude?: string[];
   plugins?: string[];
-  /** Apply only safe changes, as --safe does. */
+  /** Apply only safe changes (the default); false applies the unsafe ones too, as --unsafe does. */
   safe?: boolean;
 }
 

@@ -21,11 +21,16 @@ describe("optimize()", () => {
   test("gives the JSON report's entry for the file, plus the output, from a folder or the same files in memory", async () => {
     const files = exampleFiles();
     const dir = tree(files);
-    const cli = await dfopt(["--format", "json", "Dockerfile"], dir);
+    const cli = await dfopt(["--format", "json", "--unsafe", "Dockerfile"], dir);
     const { sideFiles: entrySideFiles, ...entry } = JSON.parse(cli.stdout).files[0];
     const text = files.Dockerfile;
-    const fromFolder = await optimize(text, { path: "Dockerfile", cwd: dir });
-    const inMemory = await optimize(text, { path: path.join(dir, "Dockerfile"), cwd: dir, context: files });
+    const fromFolder = await optimize(text, { path: "Dockerfile", cwd: dir, safe: false });
+    const inMemory = await optimize(text, {
+      path: path.join(dir, "Dockerfile"),
+      cwd: dir,
+      context: files,
+      safe: false,
+    });
     for (const result of [fromFolder, inMemory]) {
       const { output, sideFiles, ...rest } = result;
       expect(rest).toEqual(entry);
@@ -34,7 +39,7 @@ describe("optimize()", () => {
       expect(output).toMatch(/^ARG NODE_VERSION=20\n/);
     }
     // The output is what --write writes.
-    expect((await dfopt(["--write", "Dockerfile"], dir)).code).toBe(0);
+    expect((await dfopt(["--write", "--unsafe", "Dockerfile"], dir)).code).toBe(0);
     expect(fs.readFileSync(path.join(dir, "Dockerfile"), "utf8")).toBe(fromFolder.output);
   });
 
@@ -53,11 +58,11 @@ describe("optimize()", () => {
       "dfopt.config.json": JSON.stringify({ transforms: { "pin-tags": false } }),
       ...context,
     });
-    const searched = await optimize(text, { path: "Dockerfile", cwd: dir });
+    const searched = await optimize(text, { path: "Dockerfile", cwd: dir, safe: false });
     expect(searched.changes.map((c) => c.transform)).not.toContain("pin-tags");
-    const none = await optimize(text, { path: "Dockerfile", cwd: dir, config: false });
+    const none = await optimize(text, { path: "Dockerfile", cwd: dir, config: false, safe: false });
     expect(none.changes.map((c) => c.transform)).toContain("pin-tags");
-    const named = await optimize(text, { context, cwd: dir, config: "dfopt.config.json" });
+    const named = await optimize(text, { context, cwd: dir, config: "dfopt.config.json", safe: false });
     expect(named.changes.map((c) => c.transform)).not.toContain("pin-tags");
   });
 

@@ -47,7 +47,7 @@ describe("dfopt CLI", () => {
 
   test("dry run prints a git-style diff, keeps CRLF, writes nothing", async () => {
     const dir = tree({ "svc/Dockerfile": UNPINNED });
-    const r = await dfopt(["--only", "pin-tags", "svc"], dir);
+    const r = await dfopt(["--unsafe", "--only", "pin-tags", "svc"], dir);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain("--- a/svc/Dockerfile\n+++ b/svc/Dockerfile\n");
     expect(r.stdout).toMatch(/^-FROM node:latest\r$/m);
@@ -59,15 +59,15 @@ describe("dfopt CLI", () => {
     const dir = tree({ Dockerfile: UNPINNED });
     const file = path.join(dir, "Dockerfile");
     fs.chmodSync(file, 0o640);
-    expect((await dfopt(["--check", "--only", "pin-tags", "."], dir)).code).toBe(1);
-    const w = await dfopt(["--write", "--only", "pin-tags", "."], dir);
+    expect((await dfopt(["--check", "--unsafe", "--only", "pin-tags", "."], dir)).code).toBe(1);
+    const w = await dfopt(["--write", "--unsafe", "--only", "pin-tags", "."], dir);
     expect(w.code).toBe(0);
     expect(w.stdout).toContain("wrote Dockerfile");
     const written = fs.readFileSync(file, "utf8");
     expect(written).toMatch(/^FROM node:\d\S*\r\nRUN echo hi\r\n$/);
     expect(fs.statSync(file).mode & 0o777).toBe(0o640);
     expect(fs.readdirSync(dir)).toEqual(["Dockerfile"]);
-    const c = await dfopt(["--check", "--only", "pin-tags", "."], dir);
+    const c = await dfopt(["--check", "--unsafe", "--only", "pin-tags", "."], dir);
     expect(c.code).toBe(0);
     expect(c.stdout).toBe("");
   });
@@ -80,7 +80,7 @@ describe("dfopt CLI", () => {
       "d/Dockerfile": "FROM alpine:3.20\nFORM x\n",
       "e/Dockerfile": "FROM alpine:3.20\n" + "# pad\n".repeat(200_000),
     });
-    const r = await dfopt(["--only", "pin-tags", "a", "b", "c", "d", "e", "missing"], dir);
+    const r = await dfopt(["--unsafe", "--only", "pin-tags", "a", "b", "c", "d", "e", "missing"], dir);
     expect(r.code).toBe(2);
     expect(r.stdout).toContain("+++ b/a/Dockerfile");
     expect(r.stderr).toContain("b/Dockerfile: error: empty file");
@@ -114,7 +114,7 @@ describe("dfopt CLI", () => {
 
   test("--format json prints one document with the documented shape", async () => {
     const dir = tree({ "x/Dockerfile": UNPINNED, "y/Dockerfile": "" });
-    const r = await dfopt(["--format", "json", "--only", "pin-tags", "."], dir);
+    const r = await dfopt(["--format", "json", "--unsafe", "--only", "pin-tags", "."], dir);
     expect(r.code).toBe(2);
     const doc = JSON.parse(r.stdout);
     expect(doc.summary).toEqual({ files: 2, changed: 1, errors: 1 });
@@ -131,14 +131,14 @@ describe("dfopt CLI", () => {
     // The entry carries the patch: applied to the input, it gives what --write writes.
     expect(x.diff).toMatch(/^--- a\/x\/Dockerfile\n\+\+\+ b\/x\/Dockerfile\n@@ /);
     const patched = applyPatch(UNPINNED, x.diff);
-    await dfopt(["--write", "--only", "pin-tags", "x/Dockerfile"], dir);
+    await dfopt(["--write", "--unsafe", "--only", "pin-tags", "x/Dockerfile"], dir);
     expect(patched).toBe(fs.readFileSync(path.join(dir, "x/Dockerfile"), "utf8"));
     expect(patched).not.toBe(UNPINNED);
   });
 
   test("--format jsonl with --write still carries each file's diff", async () => {
     const dir = tree({ Dockerfile: UNPINNED });
-    const r = await dfopt(["--format", "jsonl", "--write", "--only", "pin-tags", "."], dir);
+    const r = await dfopt(["--format", "jsonl", "--write", "--unsafe", "--only", "pin-tags", "."], dir);
     const [entry] = r.stdout
       .trimEnd()
       .split("\n")
@@ -157,7 +157,7 @@ describe("dfopt CLI", () => {
       },
     });
     const err = textSink();
-    const args = ["--write", "--only", "pin-tags", "--jobs", "0", "."];
+    const args = ["--write", "--unsafe", "--only", "pin-tags", "--jobs", "0", "."];
     const code = await main(args, { stdout: closed, stderr: err.stream, cwd: dir });
     expect(code).toBe(2);
     expect(err.text()).toMatch(
@@ -220,23 +220,30 @@ describe("dfopt CLI", () => {
   });
 
   test("a config file can turn a transform off", async () => {
+    const transformsOf = async (dir: string) =>
+      JSON.parse((await dfopt(["--format", "json", "--unsafe", "."], dir)).stdout).files[0].changes.map(
+        (c: { transform: string }) => c.transform,
+      );
+    expect(await transformsOf(tree({ Dockerfile: UNPINNED }))).toContain("pin-tags");
     const dir = tree({ Dockerfile: UNPINNED, "dfopt.config.json": '{"transforms":{"pin-tags":false}}' });
-    const r = await dfopt(["--format", "json", "."], dir);
-    const doc = JSON.parse(r.stdout);
-    expect(doc.files[0].changes.map((c: { transform: string }) => c.transform)).not.toContain("pin-tags");
+    expect(await transformsOf(dir)).not.toContain("pin-tags");
   });
 
-  describe("--safe", () => {
+  describe("safe by default, --unsafe, --verify", () => {
     // Safe: apt-get-update-alone, apt-get-clean-lists, merge-runs. Unsafe: exec-form-cmd, non-root-user.
     const BOTH = "FROM node:20\nRUN apt-get update\nRUN apt-get install -y curl\nCMD node server.js\n";
+    const LEFT_OUT = "unsafe change not applied (--unsafe applies it, --verify can prove it)";
+    const leftOut = (id: string) =>
+      new RegExp(`left alone \\[${id}\\]: ${LEFT_OUT.replace(/[()]/g, "\\$&")}: `);
 
     test("applies only safe changes and reports each unsafe one as left alone; a second run changes nothing", async () => {
       const dir = tree({ Dockerfile: BOTH });
-      const full = JSON.parse((await dfopt(["--format", "json", "Dockerfile"], dir)).stdout).files[0];
+      const full = JSON.parse((await dfopt(["--unsafe", "--format", "json", "Dockerfile"], dir)).stdout)
+        .files[0];
       const kinds = new Set(full.changes.map((c: { applicability: string }) => c.applicability));
       expect([...kinds].sort()).toEqual(["safe", "unsafe"]);
 
-      const r = await dfopt(["--safe", "--write", "Dockerfile"], dir);
+      const r = await dfopt(["--write", "Dockerfile"], dir);
       expect(r.code).toBe(0);
       const written = fs.readFileSync(path.join(dir, "Dockerfile"), "utf8");
       expect(written).toBe(
@@ -244,32 +251,31 @@ describe("dfopt CLI", () => {
       );
       // A .dockerignore is safe for an image that copies nothing from the context.
       expect(fs.existsSync(path.join(dir, ".dockerignore"))).toBe(true);
-      expect(r.stderr).toMatch(
-        /^Dockerfile:\d: left alone \[exec-form-cmd\]: unsafe change not applied under --safe: /m,
-      );
-      expect(r.stderr).toMatch(/left alone \[non-root-user\]: unsafe change not applied under --safe: /);
-      expect(r.stderr).toMatch(/\d+ {2}exec-form-cmd: unsafe change not applied under --safe$/m);
+      expect(r.stderr).toMatch(leftOut("exec-form-cmd"));
+      expect(r.stderr).toMatch(leftOut("non-root-user"));
+      expect(r.stderr).toContain(`exec-form-cmd: ${LEFT_OUT}\n`);
 
-      const again = await dfopt(["--safe", "--check", "--format", "json", "Dockerfile"], dir);
+      const again = await dfopt(["--check", "--format", "json", "Dockerfile"], dir);
       expect(again.code).toBe(0);
       const entry = JSON.parse(again.stdout).files[0];
       expect(entry.changes).toEqual([]);
       expect(entry.refusals.map((x: { transform: string }) => x.transform)).toEqual(
         expect.arrayContaining(["exec-form-cmd", "non-root-user"]),
       );
-      // Without --safe the unsafe changes are still there to make.
-      expect((await dfopt(["--check", "Dockerfile"], dir)).code).toBe(1);
+      // With --unsafe the unsafe changes are still there to make.
+      expect((await dfopt(["--unsafe", "--check", "Dockerfile"], dir)).code).toBe(1);
+      expect((await dfopt(["--safe", "--check", "Dockerfile"], dir)).code).toBe(0);
     });
 
-    test('the config\'s "safe": true does the same, and JSON marks every change safe', async () => {
-      const dir = tree({ Dockerfile: BOTH, "dfopt.config.json": '{"safe":true}' });
-      const r = await dfopt(["--format", "json", "--explain", "Dockerfile"], dir);
+    test('the config\'s "safe": false applies unsafe changes too, --safe overrides it; JSON marks each change', async () => {
+      const dir = tree({ Dockerfile: BOTH, "dfopt.config.json": '{"safe":false}' });
+      const unsafe = JSON.parse((await dfopt(["--format", "json", "Dockerfile"], dir)).stdout).files[0];
+      expect(unsafe.changes.map((c: { applicability: string }) => c.applicability)).toContain("unsafe");
+      const r = await dfopt(["--safe", "--format", "json", "--explain", "Dockerfile"], dir);
       const entry = JSON.parse(r.stdout).files[0];
       expect(entry.changes.length).toBeGreaterThan(0);
       for (const c of entry.changes) expect(c.applicability).toBe("safe");
-      const held = entry.refusals.filter((x: { reason: string }) =>
-        x.reason.startsWith("unsafe change not applied under --safe: "),
-      );
+      const held = entry.refusals.filter((x: { reason: string }) => x.reason.startsWith(`${LEFT_OUT}: `));
       expect(held.map((x: { transform: string }) => x.transform)).toEqual([
         "apt-get-no-install-recommends",
         "exec-form-cmd",
@@ -281,11 +287,14 @@ describe("dfopt CLI", () => {
       const e = await dfopt(["Dockerfile"], bad);
       expect(e.code).toBe(2);
       expect(e.stderr).toContain("dfopt.config.json: 'safe' must be true or false");
+      const both = await dfopt(["--safe", "--unsafe", "Dockerfile"], dir);
+      expect(both.code).toBe(2);
+      expect(both.stderr).toContain("--safe and --unsafe cannot be used together");
     });
 
     test("--explain names each change's applicability", async () => {
       const dir = tree({ Dockerfile: BOTH });
-      const r = await dfopt(["--explain", "-q", "Dockerfile"], dir);
+      const r = await dfopt(["--explain", "--unsafe", "-q", "Dockerfile"], dir);
       expect(r.stdout).toMatch(/^Dockerfile:2: \[apt-get-update-alone, safe\] /m);
       expect(r.stdout).toMatch(
         /^Dockerfile:\d+: \[exec-form-cmd, unsafe\] \(DL3025, JSONArgsRecommended\) /m,

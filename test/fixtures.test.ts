@@ -1,3 +1,4 @@
+import { UNSAFE_NOT_APPLIED } from "../src/engine/types.ts";
 import fs from "node:fs";
 import path from "node:path";
 import { beforeAll, describe, expect, test } from "vitest";
@@ -77,9 +78,7 @@ describe.each(cases.map((c) => [`${c.transform}/${c.name}`, c] as const))("%s", 
       expect(safe.output).toBe(full.output);
       expect(safe.sideFiles).toEqual(full.sideFiles);
     } else {
-      expect(safe.refusals.some((r) => r.reason.startsWith("unsafe change not applied under --safe"))).toBe(
-        true,
-      );
+      expect(safe.refusals.some((r) => r.reason.startsWith(UNSAFE_NOT_APPLIED))).toBe(true);
     }
     const again = run(safe.output, true);
     expect(again.output).toBe(safe.output);

@@ -131,7 +131,7 @@ describe.skipIf(!built || !canMkfifo)(
         "package.json": { link: path.join(outside, "package.json") },
       });
       const created = (dir: string) => {
-        const r = run(["--only", "dockerignore", "."], dir);
+        const r = run(["--unsafe", "--only", "dockerignore", "."], dir);
         expect(r.code).toBe(0);
         return r.stdout.split("\n").filter((l) => l.startsWith("+") && !l.startsWith("+++"));
       };

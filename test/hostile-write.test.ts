@@ -100,7 +100,7 @@ describe("--write through symbolic links", () => {
   test("a .dockerignore linked inside the build context is written through the link", () => {
     const dir = tree({ "app/Dockerfile": APT + "COPY . /src\n", "app/config/ignore": "node_modules\n" });
     fs.symlinkSync("config/ignore", path.join(dir, "app/.dockerignore"));
-    const r = cli(["--write", "--only", "dockerignore", "app"], dir);
+    const r = cli(["--write", "--unsafe", "--only", "dockerignore", "app"], dir);
     expect(r.code).toBe(0);
     expect(r.stdout).toBe("wrote app/.dockerignore\n");
     expect(isLink(path.join(dir, "app/.dockerignore"))).toBe(true);
@@ -110,7 +110,7 @@ describe("--write through symbolic links", () => {
   test("a .dockerignore linked out of the build context is never written through", () => {
     const dir = tree({ "app/Dockerfile": APT + "COPY . /src\n", "secret/ignore": "node_modules\n" });
     fs.symlinkSync(path.join(dir, "secret/ignore"), path.join(dir, "app/.dockerignore"));
-    const r = cli(["--write", "--only", "dockerignore", "app"], dir);
+    const r = cli(["--write", "--unsafe", "--only", "dockerignore", "app"], dir);
     expect(isLink(path.join(dir, "app/.dockerignore"))).toBe(true);
     expect(read(path.join(dir, "secret/ignore"))).toBe("node_modules\n");
     // Left alone when the link is not read at all; refused, naming it, when it is.
@@ -227,7 +227,7 @@ describe("a side file that cannot be written", () => {
     const dir = tree({ "app/Dockerfile": APT + "COPY . /src\n", "app/.env": "SECRET=1\n" });
     if (isRoot) fs.chownSync(path.join(dir, "app/Dockerfile"), OTHER, OTHER);
     fs.chmodSync(path.join(dir, "app"), 0o555);
-    const args = ["--write", "--format", "json", "--only", "apt-get-update-alone,dockerignore"];
+    const args = ["--write", "--unsafe", "--format", "json", "--only", "apt-get-update-alone,dockerignore"];
     const r = cli([...args, "app/Dockerfile"], dir, isRoot ? OTHER : undefined);
     expect(r.code).toBe(2);
     const [entry] = JSON.parse(r.stdout).files;

@@ -27,6 +27,8 @@ interface Action {
 
 const action = parse(read("action.yml")) as Action;
 const UNPINNED = "FROM node:latest\nRUN echo hi\n";
+// apt-get-yes is a safe change, so the default (safe-only) run makes it.
+const NO_YES = "FROM debian:12\nRUN apt-get update && apt-get install curl\n";
 
 /**
  * Runs a step's script as the runner would: its env with `${{ inputs.x }}`
@@ -72,14 +74,20 @@ describe("action.yml", () => {
   });
 
   test("the gate step fails on a Dockerfile that would change with check 'true', and prints the diff otherwise", () => {
-    const dir = tree({ "app/Dockerfile": UNPINNED, "ok/Dockerfile": "FROM node:20.11.1\n" });
-    const gate = runStep("gate", { paths: "app ok", args: "--only pin-tags" }, dir);
+    const dir = tree({ "app/Dockerfile": NO_YES, "ok/Dockerfile": "FROM node:20.11.1\n" });
+    const gate = runStep("gate", { paths: "app ok", args: "--only apt-get-yes" }, dir);
     expect(gate.code).toBe(1);
     expect(gate.stdout).toContain("app/Dockerfile\n");
-    expect(gate.stdout).toContain("[pin-tags, unsafe]");
-    const clean = runStep("gate", { paths: "ok", args: "--only pin-tags" }, dir);
+    expect(gate.stdout).toContain("[apt-get-yes, safe]");
+    const clean = runStep("gate", { paths: "ok", args: "--only apt-get-yes" }, dir);
     expect(clean.code).toBe(0);
-    const diff = runStep("gate", { paths: "app", args: "--only pin-tags", check: "false" }, dir);
+    // An unsafe change fails the gate only when args accept it.
+    const pinned = tree({ "app/Dockerfile": UNPINNED });
+    expect(runStep("gate", { paths: "app", args: "--only pin-tags" }, pinned).code).toBe(0);
+    const unsafe = runStep("gate", { paths: "app", args: "--unsafe --only pin-tags" }, pinned);
+    expect(unsafe.code).toBe(1);
+    expect(unsafe.stdout).toContain("[pin-tags, unsafe]");
+    const diff = runStep("gate", { paths: "app", args: "--only apt-get-yes", check: "false" }, dir);
     expect(diff.code).toBe(0);
     expect(diff.stdout).toContain("+++ b/app/Dockerfile");
   });
@@ -149,10 +157,10 @@ describe(".pre-commit-hooks.yaml", () => {
   });
 
   test("the check hook, run as pre-commit runs it (entry + file names), fails on a file that would change", () => {
-    const dir = tree({ "app/Dockerfile": UNPINNED });
+    const dir = tree({ "app/Dockerfile": NO_YES });
     const [command, ...args] = hooks[0].entry.split(" ");
     expect(command).toBe("dfopt");
-    const r = spawnSync(process.execPath, [BIN, ...args, "--only", "pin-tags", "app/Dockerfile"], {
+    const r = spawnSync(process.execPath, [BIN, ...args, "--only", "apt-get-yes", "app/Dockerfile"], {
       cwd: dir,
       encoding: "utf8",
     });

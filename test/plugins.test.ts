@@ -20,22 +20,24 @@ const plugin = (id: string, run: string) =>
 describe("the example plugin (examples/plugins/no-sudo.mjs)", () => {
   test("drops sudo where the RUN runs as root and refuses after USER app, through the CLI", async () => {
     const dir = tree({ Dockerfile: SUDO });
-    const r = await dfopt(["--transform", NO_SUDO, "--only", "no-sudo", "."], dir);
+    const r = await dfopt(["--transform", NO_SUDO, "--unsafe", "--only", "no-sudo", "."], dir);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain("-RUN sudo apt-get update && sudo apt-get install -y curl\n+" + DROPPED);
     expect(r.stdout).not.toContain("-RUN sudo ls /root");
     expect(r.stderr).toContain("Dockerfile:4: left alone [no-sudo]: runs as app: sudo may be needed");
-    const w = await dfopt(["--transform", NO_SUDO, "--only", "no-sudo", "--write", "."], dir);
+    const w = await dfopt(["--transform", NO_SUDO, "--unsafe", "--only", "no-sudo", "--write", "."], dir);
     expect(w.code).toBe(0);
     expect(fs.readFileSync(path.join(dir, "Dockerfile"), "utf8")).toBe(
       `FROM debian:12\n${DROPPED}USER app\nRUN sudo ls /root\n`,
     );
     // A second run changes nothing.
-    expect((await dfopt(["--transform", NO_SUDO, "--only", "no-sudo", "--check", "."], dir)).code).toBe(0);
+    expect(
+      (await dfopt(["--transform", NO_SUDO, "--unsafe", "--only", "no-sudo", "--check", "."], dir)).code,
+    ).toBe(0);
   });
 
   test("through the API, with the JSON report's change shape", async () => {
-    const r = await optimize(SUDO, { plugins: [NO_SUDO], only: ["no-sudo"] });
+    const r = await optimize(SUDO, { plugins: [NO_SUDO], only: ["no-sudo"], safe: false });
     expect(r.output).toBe(`FROM debian:12\n${DROPPED}USER app\nRUN sudo ls /root\n`);
     expect(r.changes).toEqual([
       {
@@ -48,7 +50,7 @@ describe("the example plugin (examples/plugins/no-sudo.mjs)", () => {
     ]);
     expect(r.refusals.map((x) => [x.transform, x.line])).toEqual([["no-sudo", 4]]);
     const quoted = 'FROM debian:12\nRUN echo "run: && sudo make" && sudo make\n';
-    const left = await optimize(quoted, { plugins: [NO_SUDO], only: ["no-sudo"] });
+    const left = await optimize(quoted, { plugins: [NO_SUDO], only: ["no-sudo"], safe: false });
     expect(left.output).toBe(quoted);
     expect(left.refusals[0].reason).toBe("sudo inside quotes: not sure it is a command");
   });
@@ -61,7 +63,7 @@ describe("the example plugin (examples/plugins/no-sudo.mjs)", () => {
       "b/Dockerfile": SUDO.replace("RUN sudo apt", "# dfopt ignore=no-sudo\nRUN sudo apt"),
       "c/Dockerfile": SUDO.replace("RUN sudo apt", "# hadolint ignore=DL3004\nRUN sudo apt"),
     });
-    const r = await dfopt(["--transform", NO_SUDO, "--only", "no-sudo", "--check", "."], dir);
+    const r = await dfopt(["--transform", NO_SUDO, "--unsafe", "--only", "no-sudo", "--check", "."], dir);
     expect(r.code).toBe(1);
     expect(r.stdout).toBe("a/Dockerfile\n");
     const skipped = await dfopt(
@@ -76,7 +78,10 @@ describe("the example plugin (examples/plugins/no-sudo.mjs)", () => {
     const files: Record<string, string> = {};
     for (let i = 0; i < 30; i++) files[`svc${i}/Dockerfile`] = SUDO;
     const dir = tree(files);
-    const r = await dfopt(["--transform", NO_SUDO, "--only", "no-sudo", "--check", "--jobs", "2", "."], dir);
+    const r = await dfopt(
+      ["--transform", NO_SUDO, "--unsafe", "--only", "no-sudo", "--check", "--jobs", "2", "."],
+      dir,
+    );
     expect(r.code).toBe(1);
     expect(r.stdout.trim().split("\n")).toHaveLength(30);
   });
@@ -93,7 +98,7 @@ describe("a plugin that misbehaves", () => {
       "b/Dockerfile": SUDO,
     });
     const r = await dfopt(
-      ["--transform", "throws.mjs", "--transform", NO_SUDO, "--format", "json", "."],
+      ["--transform", "throws.mjs", "--transform", NO_SUDO, "--unsafe", "--format", "json", "."],
       dir,
     );
     expect(r.code).toBe(2);
@@ -169,19 +174,22 @@ describe("plugins listed in a config file", () => {
 
   test("a config found in the scanned repository loads them only with --allow-config-plugins", async () => {
     const dir = repo();
-    const refused = await dfopt(["--check", "svc"], dir);
+    const refused = await dfopt(["--unsafe", "--check", "svc"], dir);
     expect(refused.code).toBe(2);
     expect(refused.stderr).toContain(
       `svc/Dockerfile: error: ${path.join(dir, "dfopt.config.json")}: lists plugins (./dfopt/no-sudo.mjs), code from the repository; dfopt loads them only with --allow-config-plugins`,
     );
-    const allowed = await dfopt(["--allow-config-plugins", "--explain", "--check", "svc"], dir);
+    const allowed = await dfopt(["--allow-config-plugins", "--unsafe", "--explain", "--check", "svc"], dir);
     expect(allowed.code).toBe(1);
     expect(allowed.stdout).toContain("[no-sudo, unsafe] (DL3004) sudo dropped: the RUN already runs as root");
   });
 
   test("a config named with --config is the user's choice: its plugins load, and it can turn them off", async () => {
     const dir = repo();
-    const named = await dfopt(["--config", "dfopt.config.json", "--explain", "--check", "svc"], dir);
+    const named = await dfopt(
+      ["--config", "dfopt.config.json", "--unsafe", "--explain", "--check", "svc"],
+      dir,
+    );
     expect(named.code).toBe(1);
     expect(named.stdout).toContain("[no-sudo, unsafe]");
     fs.writeFileSync(
@@ -191,10 +199,16 @@ describe("plugins listed in a config file", () => {
         transforms: { "no-sudo": false, "pin-tags": false },
       }),
     );
-    const off = await dfopt(["--config", "dfopt.config.json", "--explain", "--check", "svc"], dir);
+    const off = await dfopt(
+      ["--config", "dfopt.config.json", "--unsafe", "--explain", "--check", "svc"],
+      dir,
+    );
     expect(off.stdout).not.toContain("[no-sudo");
     // Its plugins' ids are known to --only and --list-transforms.
-    const only = await dfopt(["--config", "dfopt.config.json", "--only", "no-sudo", "--check", "svc"], dir);
+    const only = await dfopt(
+      ["--config", "dfopt.config.json", "--unsafe", "--only", "no-sudo", "--check", "svc"],
+      dir,
+    );
     expect(only).toMatchObject({ code: 1, stdout: "svc/Dockerfile\n" });
     const list = await dfopt(["--config", "dfopt.config.json", "--list-transforms"], dir);
     expect(list.stdout).toMatch(/^no-sudo\s+unsafe/m);

@@ -5,6 +5,7 @@ import { PassThrough } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createProgress } from "../src/cli/progress.ts";
 import { dryRunSettings, processFile, type FileReport } from "../src/io/process.ts";
+import { UNSAFE_NOT_APPLIED } from "../src/engine/types.ts";
 import { jsonFileEntry } from "../src/report/json.ts";
 import { createJsonlWriter } from "../src/report/jsonl.ts";
 import { createMarkdownReport, mdEscape } from "../src/report/markdown.ts";
@@ -38,7 +39,7 @@ beforeAll(async () => {
     fs.mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
     fs.writeFileSync(path.join(dir, rel), text);
   }
-  const settings = dryRunSettings(dir, { computeDiff: false });
+  const settings = dryRunSettings(dir, { computeDiff: false, safe: false });
   reports = [
     "repos/shop/api/Dockerfile",
     "repos/shop/web/Dockerfile",
@@ -156,7 +157,7 @@ describe("applicability", () => {
     ).toMatchObject({ applicability: "safe" });
   });
 
-  it("the summary counts unsafe changes and groups the ones --safe held back per transform", () => {
+  it("the summary counts unsafe changes and groups the ones held back by default per transform", () => {
     const s = createSummary();
     for (const r of reports) s.add(r);
     const unsafe =
@@ -165,9 +166,9 @@ describe("applicability", () => {
     expect(s.toJSON().unsafeChanges).toBe(unsafe);
     expect(s.render({ seconds: 1 })).toContain(`${unsafe} of the changes are unsafe`);
 
-    const safe = processFile(path.join(dir, "loose/Dockerfile"), dryRunSettings(dir, { safe: true }));
+    const safe = processFile(path.join(dir, "loose/Dockerfile"), dryRunSettings(dir));
     expect(safe.changes.filter((c) => c.applicability === "unsafe")).toEqual([]);
-    const held = safe.refusals.filter((r) => r.reason.startsWith("unsafe change not applied under --safe: "));
+    const held = safe.refusals.filter((r) => r.reason.startsWith(`${UNSAFE_NOT_APPLIED}: `));
     expect(held.map((r) => r.transform).sort()).toEqual(
       reports[3].changes
         .filter((c) => c.applicability === "unsafe")
@@ -177,15 +178,15 @@ describe("applicability", () => {
     const t = createSummary();
     t.add(safe);
     expect(t.toJSON().refusalsByReason).toMatchObject({
-      "exec-form-cmd: unsafe change not applied under --safe": 1,
+      [`exec-form-cmd: ${UNSAFE_NOT_APPLIED}`]: 1,
     });
   });
 
-  it("the markdown report marks unsafe changes and says what --safe does", () => {
+  it("the markdown report marks unsafe changes and says why they were applied", () => {
     const md = createMarkdownReport(dir, ["repos", "loose"]);
     for (const r of reports) md.add(r);
     const text = md.render();
-    expect(text).toContain("run with `--safe` to apply only safe ones");
+    expect(text).toContain("applied because of `--unsafe` or proven by `--verify`: review them");
     const exec = reports[3].changes.find((c) => c.transform === "exec-form-cmd")!;
     expect(text).toContain(`- line ${exec.line}: **(unsafe)** ${mdEscape(exec.message)}`);
     const clean = reports[0].changes.find((c) => c.transform === "apt-get-clean-lists")!;

@@ -1,3 +1,4 @@
+import { UNSAFE_NOT_APPLIED } from "../src/engine/types.ts";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -137,7 +138,7 @@ describe("SARIF", () => {
     }
   });
 
-  it("carries each change's applicability in its result, and each rule's default; --safe runs validate too", () => {
+  it("carries each change's applicability in its result, and each rule's default; safe-only runs validate too", () => {
     for (const safe of [false, true]) {
       const reports = Object.keys(INPUTS).map((rel) =>
         processFile(path.join(dir, rel), { ...settings, safe }),
@@ -169,7 +170,7 @@ describe("SARIF", () => {
         const notes = run.results.filter((r: { level: string }) => r.level === "note");
         expect(
           notes.some((r: { message: { text: string } }) =>
-            r.message.text.startsWith("left alone: unsafe change not applied under --safe: "),
+            r.message.text.startsWith(`left alone: ${UNSAFE_NOT_APPLIED}: `),
           ),
         ).toBe(true);
       } else {

@@ -31,7 +31,7 @@ describe("--stdin with --stdin-filepath", () => {
   test("prints only the rewritten text, with the config and build context of the path", async () => {
     const dir = project();
     const r = await piped(
-      ["--stdin", "--stdin-filepath", "api/Dockerfile", "--only", "pin-tags"],
+      ["--stdin", "--stdin-filepath", "api/Dockerfile", "--unsafe", "--only", "pin-tags"],
       UNPINNED,
       dir,
     );
@@ -39,7 +39,7 @@ describe("--stdin with --stdin-filepath", () => {
     expect(r.stdout).toBe("FROM node:20\r\nCMD node server.js\r\n");
     expect(fs.existsSync(path.join(dir, "api/Dockerfile"))).toBe(false);
     // Without the path, the current folder has no package.json: another version.
-    const bare = await piped(["--stdin", "--only", "pin-tags"], UNPINNED, dir);
+    const bare = await piped(["--stdin", "--unsafe", "--only", "pin-tags"], UNPINNED, dir);
     expect(bare.stdout).toMatch(/^FROM node:\d+\r\n/);
     expect(bare.stdout).not.toBe(r.stdout);
     // legacy/dfopt.config.json excludes its Dockerfile: the text comes back as it was.
@@ -50,10 +50,14 @@ describe("--stdin with --stdin-filepath", () => {
   test("unchanged text comes back as it was; --check exits 1 when it would change", async () => {
     const dir = project();
     const same = "FROM node:20\nCMD node server.js\n";
-    const r = await piped(["--stdin", "--stdin-filepath", "api/Dockerfile", "--only", "pin-tags"], same, dir);
+    const r = await piped(
+      ["--stdin", "--stdin-filepath", "api/Dockerfile", "--unsafe", "--only", "pin-tags"],
+      same,
+      dir,
+    );
     expect(r).toEqual({ code: 0, stdout: same, stderr: "" });
     const check = await piped(
-      ["--stdin", "--stdin-filepath", "api/Dockerfile", "--check", "--only", "pin-tags"],
+      ["--stdin", "--stdin-filepath", "api/Dockerfile", "--check", "--unsafe", "--only", "pin-tags"],
       UNPINNED,
       dir,
     );

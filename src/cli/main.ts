@@ -34,6 +34,7 @@ interface CliOptions {
   write?: boolean;
   check?: boolean;
   safe?: boolean;
+  unsafe?: boolean;
   format: Format;
   only?: string;
   skip?: string;
@@ -81,8 +82,9 @@ Containerfile, *.Dockerfile, *.dockerfile and Dockerfile.*, honouring
 By default dfopt changes nothing: it prints a unified diff of what it would
 do. Use --write to apply it, --check in CI. Every change is "safe" (the image
 builds and runs the same) or "unsafe" (it may not: another runtime base, a
-USER, a flag that fails a broken download); --write applies both, --safe
-only safe ones (for bots), reporting each unsafe one it leaves out.
+USER, a flag that fails a broken download). Only safe changes are applied,
+and each unsafe one is reported as left out, unless --verify proves it with
+real builds or --unsafe (or "safe": false in the config) accepts it unproven.
 
 Exit codes:
   0  success (also when a diff was printed)
@@ -99,7 +101,7 @@ Examples:
   dfopt                              diff for every Dockerfile under .
   dfopt --write services/api/Dockerfile
   dfopt --check --only pin-tags .    fail CI when an image is unpinned
-  dfopt --safe --write .             apply only changes that keep what the image does
+  dfopt --write --unsafe Dockerfile  also apply unproven unsafe changes (review the diff)
   dfopt --format sarif repos/ > dfopt.sarif
   dfopt --shard 1/4 --report migration.md repos/
   dfopt --cache repos/               review again: unchanged files come from the cache
@@ -118,7 +120,8 @@ function buildProgram(io: CliIo, run: (paths: string[], opts: CliOptions) => Pro
     .argument("[paths...]", "Dockerfiles, folders or globs", ["."])
     .option("-w, --write", "write the changes in place (atomically)")
     .option("-c, --check", "list the files that would change; exit 1 if any would")
-    .option("--safe", "apply only safe changes (the image builds and runs the same); report the unsafe ones")
+    .option("--unsafe", "also apply unsafe changes without proof (split-stages, USER, ...); see --verify")
+    .option("--safe", 'apply only safe changes (the default; overrides "safe": false in the config)')
     .addOption(
       new Option("-f, --format <format>", "output format")
         .choices(["diff", "json", "jsonl", "sarif"])
@@ -404,6 +407,7 @@ async function runFiles(paths: string[], opts: CliOptions, io: CliIo, output: Ou
     }
   }
 
+  if (opts.safe && opts.unsafe) return fail("--safe and --unsafe cannot be used together");
   if ((opts.builder || opts.buildxBuilder || opts.smoke) && !opts.verify)
     return fail("--builder, --buildx-builder and --smoke need --verify");
   if (opts.buildxBuilder && opts.builder && opts.builder !== "docker")
@@ -428,7 +432,7 @@ async function runFiles(paths: string[], opts: CliOptions, io: CliIo, output: Ou
     cwd: io.cwd,
     plugins: pluginFiles,
     allowConfigPlugins: !!opts.allowConfigPlugins,
-    safe: !!opts.safe,
+    safe: opts.unsafe ? false : opts.safe ? true : undefined,
   };
   if (opts.stdin) return runStdin(settings, opts, io);
 

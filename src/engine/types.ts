@@ -80,7 +80,7 @@ export interface BuildContext {
 export type Applicability = "safe" | "unsafe";
 
 /** Start of the refusal reason that reports a change `--safe` held back. */
-export const UNSAFE_NOT_APPLIED = "unsafe change not applied under --safe";
+export const UNSAFE_NOT_APPLIED = "unsafe change not applied (--unsafe applies it, --verify can prove it)";
 
 export type MergeRunsScope = "final" | "all";
 /** What `--resolve` writes for a floating tag: the most specific tag, its digest, or both. */

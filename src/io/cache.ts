@@ -63,7 +63,7 @@ export function resultCacheKey(settings: Omit<ProcessSettings, "cache" | "mode">
       cliOptions,
       computeDiff,
       cwd,
-      safe === true,
+      safe ?? null,
       ...(plugins.length > 0 || allowConfigPlugins ? [plugins, !!allowConfigPlugins] : []),
     ]),
   );

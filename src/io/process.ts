@@ -45,7 +45,10 @@ export interface ProcessSettings {
     registryPrefix?: string;
     resolve?: ResolvePin;
   };
-  /** --safe: apply only safe changes (the config's `"safe": true` turns it on per file too). */
+  /**
+   * true (--safe) applies only safe changes, false (--unsafe) the unsafe ones too; unset, the
+   * config's `"safe"` decides, and safe-only is the default.
+   */
   safe?: boolean;
   /**
    * `--resolve`: the registry's answers each file needs, keyed by the file
@@ -285,7 +288,7 @@ function optimizeInto(
     ownFolder: path.resolve(path.dirname(file)) === context.root,
     sharedInRun: settings.contextShared === true,
   };
-  const safeOnly = settings.safe === true || config.config.safe === true;
+  const safeOnly = settings.safe ?? config.config.safe ?? true;
   const result = optimizeFile(text, context, {
     transforms,
     options: { ...config.options, contextUse },

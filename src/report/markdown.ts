@@ -93,7 +93,7 @@ export function createMarkdownReport(cwd: string, inputs: string[] = []) {
       if (list.some((g) => g.entries.some(unsafe)))
         out.push(
           "Changes marked **(unsafe)** may change what the image does (another base, a USER, a flag that fails " +
-            "a build); review them, or run with `--safe` to apply only safe ones.",
+            "a build); they were applied because of `--unsafe` or proven by `--verify`: review them.",
           "",
         );
       if (list.length > 1) {

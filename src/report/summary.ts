@@ -36,7 +36,7 @@ export interface RenderOptions {
  * counts) are folded so that the same refusal groups together.
  */
 export function reasonKey(transform: string, reason: string): string {
-  // Each change --safe held back has its own message: one group per transform.
+  // Each unsafe change held back has its own message: one group per transform.
   if (reason.startsWith(UNSAFE_NOT_APPLIED)) return `${transform}: ${UNSAFE_NOT_APPLIED}`;
   return `${transform}: ${reason.replace(/\b(line|lines|stage) \d+(-\d+)?/g, "$1 N")}`;
 }
@@ -124,7 +124,7 @@ export function createSummary() {
       }
       if (unsafeChanges > 0)
         lines.push(
-          `  ${thousands(unsafeChanges)} of the changes ${unsafeChanges === 1 ? "is" : "are"} unsafe (may change what the image does); --safe applies only safe ones`,
+          `  ${thousands(unsafeChanges)} of the changes ${unsafeChanges === 1 ? "is" : "are"} unsafe (may change what the image does), applied by --unsafe or proven by --verify`,
         );
       if (byReason.size > 0) {
         const all = sorted(byReason);
