@@ -20,7 +20,7 @@ export interface Rung {
 type EcosystemId = Ecosystem;
 
 /**
- * The rungs tried before the rewrite dfopt makes without --verify ("default"), most aggressive
+ * The rungs tried before the rewrite --unsafe makes without --verify ("default"), most aggressive
  * (smallest image) first. After "default" comes "no-split": every other transform, no split-stages.
  */
 export const LADDERS: Record<EcosystemId, Rung[]> = {
