@@ -79,6 +79,11 @@ export interface LayoutOptions {
   acceptInBuild?: (cmd: ShellCommand) => boolean;
   /** The build command itself (always accepted). */
   buildCommand?: ShellCommand;
+  /**
+   * Base-image variables the planner declares again in the runtime stage
+   * (e.g. golang's GOPATH), so runtime instructions may use them.
+   */
+  redeclaredEnv?: string[];
 }
 
 /**
@@ -178,7 +183,7 @@ export function layout(input: SplitInput, walk: StageWalk, build: Instr, opts: L
   );
   for (const a of args.reverse()) runtime.unshift(a);
   // Variables the runtime instructions use must come from the file, not the build image.
-  const defined = new Set<string>(model.globalArgValues.keys());
+  const defined = new Set<string>([...model.globalArgValues.keys(), ...(opts.redeclaredEnv ?? [])]);
   for (const i of [...model.globalArgs, ...stage.instructions]) {
     if (i.keyword === "ENV") for (const [n] of envPairs(i)) defined.add(n);
     if (i.keyword === "ARG") for (const [n] of argDeclarations(i)) defined.add(n);
