@@ -5,7 +5,7 @@ import { keyword } from "../../src/engine/style.ts";
 import type { BuildContext } from "../../src/engine/types.ts";
 import type { EcosystemPlanner, SplitInput } from "./types.ts";
 import { basename, dirname, isInside, resolvePath } from "../../src/engine/paths.ts";
-import { assemble, layout } from "./toolkit/assemble.ts";
+import { assemble, layout, type RuntimeStage } from "./toolkit/assemble.ts";
 import { isAlpineTag, shortName } from "./toolkit/images.ts";
 import { classifyPackages, installLine, runtimeAptOptions } from "./toolkit/packages.ts";
 import { guarded, PlanRefusal, refuse } from "./toolkit/refuse.ts";
@@ -220,6 +220,9 @@ function planJava(input: SplitInput) {
     const dest = placedAt(input, walk, instr, c);
     return dest !== null && (dest === target || dest === dirname(target));
   };
+  // RUNs after the build may also put files in place for run time (`cp js/index.html web/`,
+  // `openssl req -out cert.pem`): the runtime stage copies what they write.
+  const postBuildWrites: string[] = [];
   const acceptPostBuild = (instr: Instr) => {
     let cmds: ShellCommand[];
     try {
@@ -229,11 +232,22 @@ function planJava(input: SplitInput) {
       throw e;
     }
     let places = false;
+    let removes = false;
+    const writes: string[] = [];
     for (const c of cmds) {
+      const name = commandName(c);
       if (placesTarget(instr, c)) places = true;
-      else if (!["rm", "ls", "echo", "mkdir", "true"].includes(commandName(c))) return false;
+      else if (["rm", "ls", "echo", "true"].includes(name)) removes ||= name === "rm";
+      else {
+        const written = writtenPaths(input, walk, instr, c);
+        if (written === null) return false;
+        writes.push(...written.filter((w) => !isInside(target, w)));
+      }
     }
-    return places;
+    // An `rm` next to them is left to layout(), which checks nothing copied is removed.
+    if (writes.length > 0 && removes) return false;
+    postBuildWrites.push(...writes);
+    return places || writes.length > 0;
   };
   const lay = layout(input, walk, buildInstr, {
     acceptPostBuild,
@@ -285,7 +299,7 @@ function planJava(input: SplitInput) {
       entryLine,
     );
   const ownFiles = [target, ...("script" in started ? [started.script] : [])];
-  const artifacts = [
+  const artifacts: RuntimeStage["artifacts"] = [
     ...ownFiles.map((p) => ({ from: p, to: p })),
     ...argumentFiles(walk, lay, runtimeCwd, ownFiles),
   ];
@@ -295,6 +309,12 @@ function planJava(input: SplitInput) {
       const at = imagePathOf(walk, rel, buildInstr);
       if (at && !ownFiles.some((p) => isInside(p, at))) artifacts.push({ from: at, to: at });
     }
+  }
+  // Folders the file creates and files it writes after the build are the app's data: the original
+  // ran as root and could write them, so a new app user gets to own them.
+  const dataOwner = !lay.user && !asRoot ? "app:app" : undefined;
+  for (const p of [...preBuildFolders(input, walk, buildInstr, runtimeCwd, target), ...postBuildWrites]) {
+    if (!artifacts.some((a) => isInside(p, a.from))) artifacts.push({ from: p, to: p, chown: dataOwner });
   }
   const setup: string[] = [];
   for (const t of health) if (!pk.runtime.includes(t)) pk.runtime.push(t);
@@ -398,6 +418,61 @@ function placedAt(input: SplitInput, walk: StageWalk, instr: Instr, c: ShellComm
   const value = walk.expand(dest, instr);
   if (dir === null || value === null) return null;
   return resolvePath(dir, value.replace(/(.)\/+$/, "$1"));
+}
+
+/**
+ * The paths a command after the build writes: `cp`/`mv` destinations,
+ * `mkdir`/`touch` arguments, `openssl -out/-keyout` and `keytool -keystore`
+ * files; null when it is another command or a path is unknown.
+ */
+function writtenPaths(input: SplitInput, walk: StageWalk, instr: Instr, c: ShellCommand): string[] | null {
+  const name = commandName(c);
+  if (name === "cp" || name === "mv") {
+    const dest = placedAt(input, walk, instr, c);
+    return dest === null ? null : [dest];
+  }
+  // Paths such as `-out ${CERT_PATH}`: the raw word, expanded below with the file's variables.
+  const words = c.args.map(
+    (a) => a.value ?? (/^"?[\w${}/.-]+"?$/.test(a.raw) ? a.raw.replace(/^"|"$/g, "") : null),
+  );
+  let raw: Array<string | null>;
+  if (name === "mkdir" || name === "touch") raw = words.filter((w) => !w?.startsWith("-"));
+  else if (name === "openssl" || name === "keytool") {
+    const flags = name === "openssl" ? ["-out", "-keyout"] : ["-keystore"];
+    raw = words.flatMap((w, i) => (w !== null && flags.includes(w) ? [words[i + 1] ?? null] : []));
+  } else return null;
+  const dir = runCwd(input, walk, instr, c);
+  const out: string[] = [];
+  for (const w of raw) {
+    const v = w === null ? null : walk.expand(w, instr);
+    if (v === null || dir === null || /[*?[]/.test(v)) return null;
+    out.push(resolvePath(dir, v));
+  }
+  return out;
+}
+
+/**
+ * Folders a RUN before the build creates inside the runtime working folder
+ * (`mkdir plugins logs`): the app may use them at run time, so the runtime
+ * stage gets them. Folders that hold build output (target/, build/, caches) are left out.
+ */
+function preBuildFolders(
+  input: SplitInput,
+  walk: StageWalk,
+  build: Instr,
+  cwd: string,
+  target: string,
+): string[] {
+  const out: string[] = [];
+  for (const { instr, cmd } of runsWith(input, (c) => commandName(c) === "mkdir")) {
+    if (instr.start >= build.start) continue;
+    for (const p of writtenPaths(input, walk, instr, cmd) ?? []) {
+      if (p === cwd || !isInside(p, cwd) || isInside(target, p)) continue;
+      if (p.split("/").some((seg) => ["target", "build", ".gradle", ".m2"].includes(seg))) continue;
+      out.push(p);
+    }
+  }
+  return out;
 }
 
 /** Words of a CMD/ENTRYPOINT, looking inside `sh -c "..."`; a rough split for complex shell forms. */

@@ -216,8 +216,8 @@ export interface RuntimeStage {
   image: string;
   /** Lines right after FROM (package installs, user creation). */
   setup: string[];
-  /** Artifacts copied from the build stage: absolute paths. */
-  artifacts: Array<{ from: string; to: string }>;
+  /** Artifacts copied from the build stage: absolute paths, with the owner to give them (`--chown`). */
+  artifacts: Array<{ from: string; to: string; chown?: string }>;
   /** Lines after the artifacts (e.g. `USER app`). */
   afterArtifacts?: string[];
   /** Replacement text for runtime instructions (e.g. CMD in exec form); `null` drops one. */
@@ -299,7 +299,9 @@ export function assemble(input: SplitInput, lay: Layout, rt: RuntimeStage): Spli
   const out: string[] = [];
   out.push(`${k("FROM")} ${baseImage(options, rt.image)}`);
   out.push(...rt.setup);
-  const artifactLines = rt.artifacts.map((a) => `${k("COPY")} --from=${lay.buildName} ${a.from} ${a.to}`);
+  const artifactLines = rt.artifacts.map(
+    (a) => `${k("COPY")} --from=${lay.buildName}${a.chown ? ` --chown=${a.chown}` : ""} ${a.from} ${a.to}`,
+  );
   let placed = false;
   const place = () => {
     if (placed) return;
