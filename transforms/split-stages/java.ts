@@ -327,7 +327,10 @@ function planJava(input: SplitInput) {
   const after: string[] = [];
   if (!lay.user && !asRoot) {
     const lines = appUserLines(model, alpine ? "alpine" : "debian");
-    setup.push(lines[0]);
+    // The original ran as root and could write its working folder (logs, generated files such as
+    // a `default.env`): the new user owns that folder (busybox `install` takes the same flags).
+    const folder = /^[\w/.-]+$/.test(runtimeCwd) ? runtimeCwd : `'${runtimeCwd}'`;
+    setup.push(runtimeCwd === "/" ? lines[0] : `${lines[0]} && install -d -o app -g app ${folder}`);
     after.push(lines[1]);
   }
   if (!walk.setsWorkdir && runtimeCwd !== "/") setup.push(`${keyword(model, "WORKDIR")} ${runtimeCwd}`);
