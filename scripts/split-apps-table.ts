@@ -13,7 +13,12 @@ import { parseDockerfile, type DockerfileModel } from "../src/engine/parse.ts";
 import type { BuildContext } from "../src/engine/types.ts";
 import { folderContext } from "../src/io/context.ts";
 import { absolutePath, isInside, resolvePath } from "../src/engine/paths.ts";
-import { copyInfo, workdirs } from "../transforms/split-stages/toolkit/instructions.ts";
+import {
+  copyInfo,
+  envPairs,
+  expandKnown,
+  workdirs,
+} from "../transforms/split-stages/toolkit/instructions.ts";
 import { splitStages } from "../transforms/split-stages/index.ts";
 
 export const APPS_DIR =
@@ -83,21 +88,26 @@ export function runtimeCopyProblems(model: DockerfileModel, context: BuildContex
     }
     const build = byName.get(c.from.toLowerCase());
     if (!build) continue; // an external image
-    const cwd = workdirs(build);
+    // Variables the base image sets (golang: GOPATH) and the file's own, as BuildKit expands them.
+    const golang = /(^|\/)golang$/.test(build.image?.name ?? "");
+    const imageEnv = new Map<string, string | null>(golang ? [["GOPATH", "/go"]] : []);
+    const vars = new Map(imageEnv);
+    let dir = "/";
     const produced: string[] = [];
     const runText: string[] = [];
     for (const i of build.instructions) {
+      if (i.keyword === "ENV")
+        for (const [k, v] of envPairs(i)) vars.set(k, v === null ? null : expandKnown(v, vars));
       if (i.keyword === "WORKDIR") {
-        const after = workdirs({
-          ...build,
-          instructions: [...build.instructions.slice(0, build.instructions.indexOf(i) + 1), i],
-        }).get(i);
         const v = i.args.map((a) => a.value).join(" ");
-        produced.push(v.startsWith("/") ? absolutePath(v) : resolvePath(after ?? "/", v));
+        dir = resolvePath(dir, expandKnown(v, vars) ?? v);
+        produced.push(dir);
       }
-      const bc = copyInfo(i, cwd.get(i) ?? null);
+      const bc = copyInfo(i, dir, vars);
       if (bc?.destAbs) produced.push(bc.destAbs);
       if (i.keyword === "RUN") runText.push(i.text);
+      // `go install`/`go get` put the binary in $GOPATH/bin.
+      if (golang && i.keyword === "RUN" && /\bgo\s+(install|get)\b/.test(i.text)) produced.push("/go/bin");
     }
     for (const s of c.sources) {
       if (/[*?[$]/.test(s)) continue;

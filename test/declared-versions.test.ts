@@ -164,6 +164,10 @@ describe("declaredVersions", () => {
       "11",
     );
     expect(declared({ "build.gradle": "sourceCompatibility = '1.8'\n" }).java?.version).toBe("8");
+    expect(declared({ "build.gradle.kts": "kotlin {\n  jvmToolchain(17)\n}\n" }).java).toEqual({
+      version: "17",
+      source: "build.gradle.kts jvmToolchain(17)",
+    });
   });
 
   test("rust: numeric channels only", () => {

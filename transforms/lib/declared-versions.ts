@@ -6,7 +6,7 @@
  *   go      go.mod `toolchain goX.Y.Z`, then `go X.Y`, .tool-versions
  *   python  .python-version, runtime.txt, pyproject requires-python / tool.poetry python, .tool-versions
  *   java    pom.xml (maven.compiler.release/source/target, java.version, compiler plugin <release>),
- *           build.gradle(.kts) (JavaLanguageVersion.of, sourceCompatibility)
+ *           build.gradle(.kts) (JavaLanguageVersion.of, Kotlin jvmToolchain, sourceCompatibility)
  *   rust    rust-toolchain, rust-toolchain.toml (numeric channels only), .tool-versions
  *   dotnet  global.json sdk.version, then <TargetFramework> of *.csproj/*.fsproj at the root or one level down
  *
@@ -425,6 +425,10 @@ function javaVersion(context: BuildContext): DeclaredVersion | null {
     const toolchain = /JavaLanguageVersion\.of\(\s*["']?(\d+)["']?\s*\)/.exec(gradle);
     if (toolchain)
       return { version: toolchain[1], source: `${file} JavaLanguageVersion.of(${toolchain[1]})` };
+    // Kotlin's shorthand for the same toolchain.
+    const kotlinToolchain = /\bjvmToolchain\(\s*(\d+)\s*\)/.exec(gradle);
+    if (kotlinToolchain)
+      return { version: kotlinToolchain[1], source: `${file} jvmToolchain(${kotlinToolchain[1]})` };
     const compat =
       /sourceCompatibility\s*=\s*(?:JavaVersion\.VERSION_(?:1_)?(\d+)|["']?(?:1\.)?(\d+)["']?)/.exec(gradle);
     const version = compat ? (compat[1] ?? compat[2]) : null;

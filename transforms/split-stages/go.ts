@@ -4,7 +4,7 @@ import { keyword } from "../../src/engine/style.ts";
 import type { BuildContext } from "../../src/engine/types.ts";
 import type { EcosystemPlanner, SplitInput } from "./types.ts";
 import { contextMemo } from "../lib/context-memo.ts";
-import { basename, dirname, resolvePath } from "../../src/engine/paths.ts";
+import { basename, dirname, isInside, resolvePath } from "../../src/engine/paths.ts";
 import { assemble, layout } from "./toolkit/assemble.ts";
 import { codenameOf, shortName } from "./toolkit/images.ts";
 import {
@@ -19,7 +19,15 @@ import { argumentFiles, healthcheckTools, runtimeFiles } from "./toolkit/runtime
 import { commandName, commandWords, execForm } from "./toolkit/shell.ts";
 import { appUserLines, checkOriginalUser, privilegedPort } from "./toolkit/users.ts";
 import { envPairs } from "./toolkit/instructions.ts";
-import { contextPathOf, imagePathOf, runCwd, runsWith, type StageWalk, walkStage } from "./toolkit/walk.ts";
+import {
+  contextPathOf,
+  imagePathOf,
+  runCwd,
+  runsWith,
+  type StageWalk,
+  variablesIn,
+  walkStage,
+} from "./toolkit/walk.ts";
 
 /**
  * Go: the build stage keeps the original steps (with `CGO_ENABLED=0` on the
@@ -141,38 +149,40 @@ function planGo(input: SplitInput) {
     input,
     (c) => commandName(c) === "go" && c.args[0]?.value === "get" && !c.args.some((a) => a.value === "-d"),
   );
-  if (builds.length === 0) {
-    if (gets.length > 0)
-      refuse(
-        "builds with `go get` (GOPATH-era); no `go build`/`go install` step to split",
-        gets[0].instr.line,
-      );
-    refuse("no `go build` or `go install` step", null);
-  }
-  if (builds.length > 1) {
+  // GOPATH-era: `go get` (without -d) downloads and installs the package, like `go install`.
+  const installs = builds.length > 0 ? builds : gets;
+  if (installs.length === 0) refuse("no `go build` or `go install` step", null);
+  if (installs.length > 1) {
     refuse(
-      `${builds.length} go build/install commands; cannot tell which binary the image runs`,
-      builds[1].instr.line,
+      `${installs.length} go ${builds.length > 0 ? "build/install" : "get"} commands; cannot tell which binary the image runs`,
+      installs[1].instr.line,
     );
   }
-  const { instr: buildInstr, cmd } = builds[0];
+  const { instr: buildInstr, cmd } = installs[0];
 
-  // Module and cgo.
+  // Module (or GOPATH folder) and cgo.
   const cwd = runCwd(input, walk, buildInstr, cmd);
   const ctxDir = cwd === null ? null : contextPathOf(walk, cwd, buildInstr);
-  const modDir = ctxDir === null ? null : findUp(context, ctxDir, "go.mod");
-  if (modDir === null) {
+  if (cwd === null || ctxDir === null) {
     refuse(
-      `no go.mod for the build directory ${cwd ?? "(unknown)"} in the build context (GOPATH-era build?)`,
+      `the directory \`go ${cmd.args[0].value}\` runs in (${cwd ?? "unknown"}) is not a folder of the build context; cannot read its sources`,
       buildInstr.line,
     );
   }
-  const goMod = context.readFile(modDir ? `${modDir}/go.mod` : "go.mod") ?? "";
+  const modDir = findUp(context, ctxDir, "go.mod");
+  if (modDir === null) checkGopathMode(input, walk, buildInstr, cmd, cwd);
+  else if (builds.length === 0)
+    refuse("builds with `go get` in a module; no `go build`/`go install` step to split", buildInstr.line);
+  const srcDir = modDir ?? ctxDir;
+  const goMod =
+    modDir === null
+      ? gopathDependencies(context, ctxDir)
+      : (context.readFile(modDir ? `${modDir}/go.mod` : "go.mod") ?? "");
   const build = goBuild(input, walk, buildInstr, cmd);
   const systemLib = CGO_SYSTEM_LIBS.find((m) => goMod.includes(m));
   if (systemLib && build.cgo !== "off") {
     refuse(
-      `go.mod requires ${systemLib}, which needs cgo and a system C library at run time`,
+      `${modDir === null ? "the Go sources use" : "go.mod requires"} ${systemLib}, which needs cgo and a system C library at run time`,
       buildInstr.line,
     );
   }
@@ -194,7 +204,7 @@ function planGo(input: SplitInput) {
     );
   }
   const bundled = CGO_SELF_CONTAINED.find((m) => goMod.includes(m));
-  const importsC = build.cgo !== "off" && !bundled && sourceImportsC(context, modDir ?? "");
+  const importsC = build.cgo !== "off" && !bundled && sourceImportsC(context, srcDir);
   if (importsC)
     refuse(
       `the Go source uses cgo (import "C"); cannot tell which C libraries the runtime needs`,
@@ -204,7 +214,13 @@ function planGo(input: SplitInput) {
   if (cgo && alpine)
     refuse(`cgo build on Alpine links musl; dfopt has no matching runtime for it`, buildInstr.line);
 
-  const lay = layout(input, walk, buildInstr, { buildCommand: cmd });
+  // golang images set GOPATH; runtime instructions that use it (`WORKDIR $GOPATH/src/...`) get it back.
+  const ownGopath = walk.fileVars.has("GOPATH");
+  const lay = layout(input, walk, buildInstr, {
+    buildCommand: cmd,
+    redeclaredEnv: ownGopath ? [] : ["GOPATH"],
+  });
+  const needsGopath = !ownGopath && lay.runtime.some((i) => variablesIn(i.text).includes("GOPATH"));
   const codename = codenameOf(image.tag) ?? "bookworm";
   if (cgo && codename === "trixie")
     refuse("cgo binary built on trixie needs a trixie runtime; not supported", buildInstr.line);
@@ -305,7 +321,7 @@ function planGo(input: SplitInput) {
   ];
   const appCtx = contextPathOf(walk, runtimeCwd);
   if (appCtx !== null) {
-    const extra = literalPaths(context, modDir ?? "");
+    const extra = literalPaths(context, srcDir);
     for (const rel of runtimeFiles(context, appCtx, extra)) {
       const at = imagePathOf(walk, rel, buildInstr);
       if (at && at !== build.out) artifacts.push({ from: at, to: at });
@@ -314,7 +330,7 @@ function planGo(input: SplitInput) {
   if (kind === "scratch")
     artifacts.unshift({ from: "/etc/ssl/certs/ca-certificates.crt", to: "/etc/ssl/certs/" });
 
-  const setup: string[] = [];
+  const setup: string[] = needsGopath ? [`${keyword(model, "ENV")} GOPATH=${GOPATH}`] : [];
   const after: string[] = [];
   if (kind === "debian" && pk.runtime.length > 0)
     setup.push(installLine(model, "apt", pk.runtime, runtimeAptOptions(pk, lay.installs)));
@@ -334,6 +350,7 @@ function planGo(input: SplitInput) {
 
   const buildEdits =
     build.cgo === "unset" && !cgo ? [{ start: cmd.start, end: cmd.start, text: "CGO_ENABLED=0 " }] : [];
+  const gopathNote = modDir === null ? " (GOPATH build, no go.mod)" : "";
   const why = cgo ? ` (cgo: ${bundled ?? "CGO_ENABLED=1"} needs libc)` : "";
   return assemble(input, lay, {
     image: runtimeImage,
@@ -342,7 +359,7 @@ function planGo(input: SplitInput) {
     afterArtifacts: after,
     replace,
     buildEdits,
-    message: `build stage on ${image.raw}, runtime stage on ${runtimeImage} with ${build.out}${pk.runtime.length ? ` (+ ${pk.runtime.join(", ")})` : ""}${why}${userNote}`,
+    message: `build stage on ${image.raw}, runtime stage on ${runtimeImage} with ${build.out}${pk.runtime.length ? ` (+ ${pk.runtime.join(", ")})` : ""}${why}${gopathNote}${userNote}`,
   });
 }
 
@@ -374,9 +391,17 @@ function goBuild(input: SplitInput, walk: StageWalk, instr: Instr, cmd: ShellCom
     }
     packages.push(v);
   }
+  if (
+    (sub === "install" || sub === "get") &&
+    packages.length === 1 &&
+    /^\.\/(?:.+\/)?\.\.\.$/.test(packages[0])
+  )
+    packages[0] = onlyMainPackage(input, walk, instr, cmd, packages[0]);
   if (packages.some((p) => p.includes("...") || p.includes("@"))) {
     refuse(`go ${sub} ${packages.join(" ")} builds several or remote packages`, instr.line);
   }
+  if (sub === "get" && packages.some((p) => !p.startsWith(".")))
+    refuse(`go get ${packages.join(" ")} builds sources from outside the build context`, instr.line);
   if (packages.length > 1 && !packages.every((p) => p.endsWith(".go")))
     refuse(`go ${sub} builds several packages`, instr.line);
 
@@ -402,10 +427,11 @@ function goBuild(input: SplitInput, walk: StageWalk, instr: Instr, cmd: ShellCom
       dir,
       walk.expand(out, instr) ?? refuse("go build -o path uses unknown variables", instr.line),
     );
-    if (sub === "install") refuse("go install -o is not a thing", instr.line);
+    if (sub !== "build") refuse(`go ${sub} -o is not a thing`, instr.line);
     return { instr, cmd, out: abs, cgo };
   }
-  // Derived name: a file list → first file's name; a package dir → its last element; `.` → module path.
+  // Derived name: a file list → first file's name; a package dir → its last element; `.` → the
+  // module path, or without go.mod (GOPATH mode, checked by planGo) the folder's name.
   let name: string;
   const pkg = packages[0];
   if (pkg && pkg.endsWith(".go")) name = basename(pkg).slice(0, -3);
@@ -413,15 +439,18 @@ function goBuild(input: SplitInput, walk: StageWalk, instr: Instr, cmd: ShellCom
   else {
     const ctxDir = contextPathOf(walk, dir, instr);
     const modDir = ctxDir === null ? null : findUp(input.context, ctxDir, "go.mod");
-    const goMod = modDir === null ? null : input.context.readFile(modDir ? `${modDir}/go.mod` : "go.mod");
-    const module = goMod ? /^\s*module\s+"?([^\s"]+)/m.exec(goMod)?.[1] : undefined;
-    if (!module || ctxDir === null || modDir === null)
-      refuse("cannot derive the binary name: no go.mod module path", instr.line);
-    const sub = ctxDir.slice(modDir.length).replace(/^\//, "");
-    const importPath = sub ? `${module}/${sub}` : module;
-    if (/\/v\d+$/.test(importPath))
-      refuse(`cannot derive the binary name of ${importPath} (major-version suffix)`, instr.line);
-    name = basename(importPath);
+    if (ctxDir !== null && modDir === null) name = basename(dir);
+    else {
+      const goMod = modDir === null ? null : input.context.readFile(modDir ? `${modDir}/go.mod` : "go.mod");
+      const module = goMod ? /^\s*module\s+"?([^\s"]+)/m.exec(goMod)?.[1] : undefined;
+      if (!module || ctxDir === null || modDir === null)
+        refuse("cannot derive the binary name: no go.mod module path", instr.line);
+      const sub = ctxDir.slice(modDir.length).replace(/^\//, "");
+      const importPath = sub ? `${module}/${sub}` : module;
+      if (/\/v\d+$/.test(importPath))
+        refuse(`cannot derive the binary name of ${importPath} (major-version suffix)`, instr.line);
+      name = basename(importPath);
+    }
   }
   if (sub === "build") return { instr, cmd, out: resolvePath(dir, name), cgo };
   let bin = `${GOPATH}/bin`;
@@ -437,6 +466,106 @@ function goBuild(input: SplitInput, walk: StageWalk, instr: Instr, cmd: ShellCom
   if (/GOOS=|GOARCH=/.test(instr.text))
     refuse("cross-compiling `go install` puts the binary in a GOOS_GOARCH folder", instr.line);
   return { instr, cmd, out: resolvePath("/", `${bin}/${name}`), cgo };
+}
+
+/**
+ * Without go.mod the build must run in GOPATH mode, or it fails: refuses
+ * unless GO111MODULE=off, or the Go version (from the tag) predates module
+ * mode by default (1.16), and `go install`/`go get` run inside $GOPATH/src.
+ */
+function checkGopathMode(
+  input: SplitInput,
+  walk: StageWalk,
+  instr: Instr,
+  cmd: ShellCommand,
+  cwd: string,
+): void {
+  const image = input.stage.image!;
+  let mode: string | null = null;
+  for (const i of input.stage.instructions) {
+    if (i.start > instr.start) break;
+    if (i.keyword === "ENV") for (const [k, v] of envPairs(i)) if (k === "GO111MODULE") mode = v;
+  }
+  const before = instr.text.slice(0, cmd.start - instr.start);
+  const exported = /\bGO111MODULE=["']?(\w+)/.exec(before);
+  if (exported) mode = exported[1];
+  for (const a of cmd.assignments) {
+    const m = /^GO111MODULE=["']?(\w+)/.exec(a.raw);
+    if (m) mode = m[1];
+  }
+  const where = `no go.mod for the build directory ${cwd}`;
+  if (mode === "on") refuse(`${where} and GO111MODULE=on: the build fails`, instr.line);
+  if (mode !== "off" && mode !== "auto") {
+    const version = /^(\d+)\.(\d+)/.exec(image.tag ?? "");
+    if (!version)
+      refuse(
+        `${where}; cannot tell the Go version of ${image.raw}, so whether it builds in GOPATH mode (module mode is the default since Go 1.16)`,
+        instr.line,
+      );
+    if (Number(version[1]) > 1 || Number(version[2]) >= 16)
+      refuse(`${where}: Go ${version[0]} builds in module mode by default, so the build fails`, instr.line);
+  }
+  const sub = cmd.args[0].value;
+  const gopath = walk.expand("$GOPATH", instr) ?? refuse("GOPATH uses unknown variables", instr.line);
+  if (sub !== "build" && !isInside(cwd, `${gopath}/src`))
+    refuse(`go ${sub} runs in ${cwd}, outside $GOPATH/src (${gopath}/src): no install location`, instr.line);
+}
+
+/** Manifests of the GOPATH-era dependency tools (dep, godep, glide, govendor). */
+const GOPATH_MANIFESTS = [
+  "Gopkg.lock",
+  "Gopkg.toml",
+  "Godeps/Godeps.json",
+  "glide.yaml",
+  "glide.lock",
+  "vendor/vendor.json",
+];
+
+/**
+ * What a GOPATH build in `dir` depends on, as text the cgo lists are matched
+ * against: its dependency manifests, the import paths of its sources and the
+ * cgo modules it vendors.
+ */
+function gopathDependencies(context: BuildContext, dir: string): string {
+  const at = (f: string) => (dir ? `${dir}/${f}` : f);
+  const parts = GOPATH_MANIFESTS.map((f) => context.readFile(at(f)) ?? "");
+  for (const f of goFiles(context, dir)) {
+    const text = context.readFile(f) ?? "";
+    const specs = [...text.matchAll(/^\s*import\s+(?:[\w.]+\s+)?"([^"]+)"/gm)].map((m) => m[1]);
+    for (const block of text.matchAll(/^\s*import\s*\(([\s\S]*?)\)/gm))
+      specs.push(...[...block[1].matchAll(/"([^"]+)"/g)].map((m) => m[1]));
+    parts.push(...specs);
+  }
+  for (const m of [...CGO_SELF_CONTAINED, ...CGO_SYSTEM_LIBS])
+    if (context.isDirectory(at(`vendor/${m.replace(/\/$/, "")}`))) parts.push(m);
+  return parts.join("\n");
+}
+
+/** `go install ./...`: the one main package under the pattern's folder, as `./<dir>` (or `.`). */
+function onlyMainPackage(
+  input: SplitInput,
+  walk: StageWalk,
+  instr: Instr,
+  cmd: ShellCommand,
+  pattern: string,
+): string {
+  const dir = runCwd(input, walk, instr, cmd);
+  const ctxDir = dir === null ? null : contextPathOf(walk, dir, instr);
+  if (ctxDir === null)
+    refuse(`go ${cmd.args[0].value} ${pattern}: cannot find its sources in the build context`, instr.line);
+  const prefix = pattern.slice(2, -3).replace(/\/$/, "");
+  const root = [ctxDir, prefix].filter(Boolean).join("/");
+  const mains = new Set<string>();
+  for (const f of goFiles(input.context, root))
+    if (/^package\s+main\b/m.test(input.context.readFile(f) ?? "")) mains.add(dirname(`/${f}`).slice(1));
+  if (mains.size !== 1) {
+    refuse(
+      `go ${cmd.args[0].value} ${pattern} installs ${mains.size === 0 ? "no command found in the build context" : `${mains.size} commands (${[...mains].join(", ")})`}; cannot tell which binary the image runs`,
+      instr.line,
+    );
+  }
+  const main = [...mains][0];
+  return main === ctxDir ? "." : `./${main.slice(ctxDir ? ctxDir.length + 1 : 0)}`;
 }
 
 function findUp(context: BuildContext, dir: string, file: string): string | null {

@@ -79,6 +79,11 @@ export interface LayoutOptions {
   acceptInBuild?: (cmd: ShellCommand) => boolean;
   /** The build command itself (always accepted). */
   buildCommand?: ShellCommand;
+  /**
+   * Base-image variables the planner declares again in the runtime stage
+   * (e.g. golang's GOPATH), so runtime instructions may use them.
+   */
+  redeclaredEnv?: string[];
 }
 
 /**
@@ -178,7 +183,7 @@ export function layout(input: SplitInput, walk: StageWalk, build: Instr, opts: L
   );
   for (const a of args.reverse()) runtime.unshift(a);
   // Variables the runtime instructions use must come from the file, not the build image.
-  const defined = new Set<string>(model.globalArgValues.keys());
+  const defined = new Set<string>([...model.globalArgValues.keys(), ...(opts.redeclaredEnv ?? [])]);
   for (const i of [...model.globalArgs, ...stage.instructions]) {
     if (i.keyword === "ENV") for (const [n] of envPairs(i)) defined.add(n);
     if (i.keyword === "ARG") for (const [n] of argDeclarations(i)) defined.add(n);
@@ -211,8 +216,8 @@ export interface RuntimeStage {
   image: string;
   /** Lines right after FROM (package installs, user creation). */
   setup: string[];
-  /** Artifacts copied from the build stage: absolute paths. */
-  artifacts: Array<{ from: string; to: string }>;
+  /** Artifacts copied from the build stage: absolute paths, with the owner to give them (`--chown`). */
+  artifacts: Array<{ from: string; to: string; chown?: string }>;
   /** Lines after the artifacts (e.g. `USER app`). */
   afterArtifacts?: string[];
   /** Replacement text for runtime instructions (e.g. CMD in exec form); `null` drops one. */
@@ -294,7 +299,9 @@ export function assemble(input: SplitInput, lay: Layout, rt: RuntimeStage): Spli
   const out: string[] = [];
   out.push(`${k("FROM")} ${baseImage(options, rt.image)}`);
   out.push(...rt.setup);
-  const artifactLines = rt.artifacts.map((a) => `${k("COPY")} --from=${lay.buildName} ${a.from} ${a.to}`);
+  const artifactLines = rt.artifacts.map(
+    (a) => `${k("COPY")} --from=${lay.buildName}${a.chown ? ` --chown=${a.chown}` : ""} ${a.from} ${a.to}`,
+  );
   let placed = false;
   const place = () => {
     if (placed) return;
