@@ -300,10 +300,10 @@ describe("python planner decisions", () => {
     );
     expect(refusal(r)).toContain("--no-build-isolation");
   });
-  test("Python 2 refuses", () => {
+  test("Python 2 gets its venv from virtualenv (no venv module) and runs on the -slim tag", () => {
     const r = run(
       lines(
-        "FROM python:2.7",
+        "FROM python:2-alpine",
         "WORKDIR /app",
         "COPY . .",
         "RUN pip install -r requirements.txt",
@@ -311,7 +311,10 @@ describe("python planner decisions", () => {
       ),
       ctx,
     );
-    expect(refusal(r)).toContain("Python 2");
+    expect(r.changed).toBe(true);
+    expect(r.output).toContain('RUN pip install "virtualenv<20" && virtualenv /opt/venv\n');
+    expect(r.output).not.toContain("python -m venv");
+    expect(r.output.slice(r.output.lastIndexOf("FROM "))).toMatch(/^FROM python:2-alpine\n/);
   });
   test("a chown the original gave the app folder is kept on the runtime copy, and the user exists before it", () => {
     const r = run(

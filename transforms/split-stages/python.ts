@@ -157,7 +157,12 @@ function planPython(input: SplitInput): SplitOutcome {
   const segOf = new Map<Instr, Segment>(segs.items.map((s) => [s.instr!, s]));
   const manifests = manifestsFirst(input, reading, appDir);
   const { piece: fromPiece, name: buildName } = fromAsBuild(model, stage, segs.from);
-  const { build, runtimeInstrs, userRuns } = buildStage(input, reading, manifests, own, fromPiece, segOf);
+  const { build, runtimeInstrs, userRuns } = buildStage(input, reading, manifests, {
+    own,
+    python2: base.python2,
+    fromPiece,
+    segOf,
+  });
   const { runtime, rtImage } = runtimeStage(input, {
     base,
     runtimeInstall,
@@ -190,28 +195,30 @@ interface PythonBase {
   /** The runtime image: the `-slim` variant of the same tag. */
   runtimeRaw: string;
   alpine: boolean;
+  /** `python:2*`: no venv module, so the venv is made with `virtualenv` (installed with pip). */
+  python2: boolean;
   /** Why an asked-for runtime flavour is not used. */
   notes: string[];
 }
 
 /** The base image and its runtime variant; refuses images it does not know. */
 function pythonBase({ stage, options }: SplitInput): PythonBase {
-  const { image, runtimeRaw, alpine } = slimVariant(stage, {
+  const { image, tag, runtimeRaw, alpine } = slimVariant(stage, {
     repo: "python",
     app: "a Python app",
     runtimeTag,
     checkTag(tag, image) {
-      if (/^2(?:\.|-|$)/.test(tag))
-        refuse(`Python 2 (${image.raw}) has no venv module; not rewritten`, stage.from);
       if (/windows|nanoserver/.test(tag)) refuse(`no slim variant known for ${image.raw}`, stage.from);
     },
   });
+  const python2 = /^2(?:\.|-|$)/.test(tag);
   const notes: string[] = [];
+  if (python2) notes.push("Python 2 has no venv module: the build stage creates the venv with virtualenv");
   if (options.runtimeFlavour === "alpine" && !alpine)
     notes.push("runtimeFlavour alpine ignored: wheels built on glibc would not load on musl");
   if (options.runtimeFlavour === "distroless")
     notes.push("runtimeFlavour distroless not used for Python: the venv needs the image's own interpreter");
-  return { image, runtimeRaw, alpine, notes };
+  return { image, runtimeRaw, alpine, python2, notes };
 }
 
 /** What the instructions of the stage do, read one by one. */
@@ -645,14 +652,21 @@ function buildStage(
   { model, stage }: SplitInput,
   { roles, installs }: PythonReading,
   { moveCopy, moveAfter, manifestLine }: ManifestsFirst,
-  own: OwnVenv | null,
-  fromPiece: Piece,
-  segOf: Map<Instr, Segment>,
+  {
+    own,
+    python2,
+    fromPiece,
+    segOf,
+  }: { own: OwnVenv | null; python2: boolean; fromPiece: Piece; segOf: Map<Instr, Segment> },
 ): { build: Piece[]; runtimeInstrs: Instr[]; userRuns: Instr[] } {
   const firstInstall = installs[0];
   const run = keyword(model, "RUN");
   const env = keyword(model, "ENV");
-  const venvLines = [`${run} python -m venv ${VENV}`, `${env} VIRTUAL_ENV=${VENV} PATH="${VENV}/bin:$PATH"`];
+  // Python 2 has no venv module; virtualenv 16 is the last release that installs and runs on every Python 2.7.
+  const createVenv = python2
+    ? `${run} pip install "virtualenv<20" && virtualenv ${VENV}`
+    : `${run} python -m venv ${VENV}`;
+  const venvLines = [createVenv, `${env} VIRTUAL_ENV=${VENV} PATH="${VENV}/bin:$PATH"`];
   const build: Piece[] = [fromPiece];
   const runtimeInstrs: Instr[] = [];
   /** User/group creation RUNs: first in the runtime stage, so COPY --chown and USER can name them. */
