@@ -151,7 +151,7 @@ function plannerOf(output: string): string {
   const m = parseDockerfile(output);
   const img = m.stages[0]?.image?.name ?? "";
   const known: Array<[RegExp, string]> = [
-    [/node$/, "node"],
+    [/node$|(?:^|\/)bun$/, "node"],
     [/python$/, "python"],
     [/golang$/, "go"],
     [/maven|gradle|jdk|temurin|openjdk|corretto/, "java"],

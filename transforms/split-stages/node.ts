@@ -104,7 +104,7 @@ const BIN_PACKAGE: Record<string, string> = {
 
 const DEV_SCRIPT_NAMES = /^(?:dev|develop|development|watch|serve|start:dev|dev:.*|watch:.*)$/;
 
-type Pm = "npm" | "yarn" | "pnpm";
+type Pm = "npm" | "yarn" | "pnpm" | "bun";
 
 interface Pkg {
   scripts: Record<string, string>;
@@ -145,7 +145,7 @@ function runtimeTag(tag: string): string | null {
   return null;
 }
 
-const usesNodeTools = (text: string) => /\b(?:npm|yarn|pnpm|npx)\b/.test(text);
+const usesNodeTools = (text: string) => /\b(?:npm|yarn|pnpm|npx|bun)\b/.test(text);
 
 export const node: EcosystemPlanner = {
   id: "node",
@@ -232,7 +232,7 @@ function planNode(input: SplitInput): SplitOutcome {
   const segOf = new Map<Instr, Segment>(segs.items.map((s) => [s.instr!, s]));
   const { build, runtimeInstrs, userRuns } = buildStage(input, reading, manifests, prune, fromPiece, segOf);
   const rtImage = baseImage(input.options, base.runtimeRaw);
-  const chown = addUser ? "node:node" : reading.chownApp;
+  const chown = addUser ? `${base.user}:${base.user}` : reading.chownApp;
   const outputOnly = builtOutputOnly(input.options, start.startFiles, appDir);
   const runtime = runtimeStage(input, {
     rtImage,
@@ -247,12 +247,15 @@ function planNode(input: SplitInput): SplitOutcome {
           copyFromLine(model, buildName, `${appDir}/${p}`, `${appDir}/${p}`, chown),
         )
       : [copyFromLine(model, buildName, appDir, appDir, chown)],
-    addUser,
+    addUser: addUser ? base.user : null,
   });
   const msg = [
     `split into a build stage (${base.image.raw}) and a runtime stage (${rtImage}) with the app folder ${appDir}`,
     prune ? "dev dependencies pruned" : null,
-    addUser ? "runs as USER node" : null,
+    !prune && !reading.productionInstall && reading.pm === "bun"
+      ? "dev dependencies kept: bun has no command that prunes them"
+      : null,
+    addUser ? `runs as USER ${base.user}` : null,
     manifests.moveCopy ? "dependency manifests installed before the source is copied" : null,
     outputOnly ? `only ${outputOnly.join(", ")}, node_modules and package.json are copied` : null,
     ...base.notes,
@@ -265,6 +268,8 @@ function planNode(input: SplitInput): SplitOutcome {
 interface NodeBase {
   image: NonNullable<SplitInput["stage"]["image"]>;
   tag: string;
+  /** The image's non-root user the runtime stage runs as (`node`, or `bun` on oven/bun). */
+  user: string;
   /** The runtime image: the `-slim` variant of the same tag. */
   runtimeRaw: string;
   alpine: boolean;
@@ -274,7 +279,9 @@ interface NodeBase {
 }
 
 /** The base image and its runtime variant; refuses images it does not know. */
-function nodeBase({ stage, options }: SplitInput): NodeBase {
+function nodeBase(input: SplitInput): NodeBase {
+  const { stage, options } = input;
+  if (/^(?:oven\/bun|bun)$/.test(repoName(stage.image!.name))) return bunBase(input);
   const { image, tag, runtimeRaw, alpine } = slimVariant(stage, {
     repo: "node",
     app: "a Node app",
@@ -285,7 +292,55 @@ function nodeBase({ stage, options }: SplitInput): NodeBase {
     notes.push("runtimeFlavour alpine ignored: native modules built on glibc would not load on musl");
   if (options.runtimeFlavour === "distroless")
     notes.push("runtimeFlavour distroless not used for Node: the start command needs a shell and npm");
-  return { image, tag, runtimeRaw, alpine, major: nodeMajor(tag), notes };
+  return { image, tag, user: "node", runtimeRaw, alpine, major: nodeMajor(tag), notes };
+}
+
+/**
+ * `oven/bun:<tag>` (Debian) runs on `oven/bun:<tag>-slim`, published for every 1.x tag, `latest`
+ * and `canary`; `-alpine` and `-slim` tags stay. Every variant has the `bun` user (uid 1000) and
+ * WORKDIR /home/bun/app. `-distroless` is not used: its ENTRYPOINT is bun itself and it has no shell.
+ */
+function bunBase({ stage, options }: SplitInput): NodeBase {
+  const image = stage.image!;
+  if (image.digest)
+    refuse(
+      `base image ${image.raw} is pinned by digest; the digest of its slim variant is not known`,
+      stage.from,
+    );
+  if (image.usesVariables)
+    refuse(`base image ${image.raw} uses a variable the transform cannot extend to a slim tag`, stage.from);
+  const tag = image.tag ?? "latest";
+  const version = /^(latest|canary|\d+(?:\.\d+){0,2})(?:-debian)?$/.exec(tag);
+  const runtimeTag = /-(?:alpine|slim)$|^(?:alpine|slim)$/.test(tag)
+    ? tag
+    : version && !/^0\./.test(version[1])
+      ? version[1] === "latest"
+        ? "slim"
+        : `${version[1]}-slim`
+      : null;
+  if (!runtimeTag) refuse(`no slim variant known for oven/bun:${tag}`, stage.from);
+  const firstWork = stage.instructions.find((i) => /^(?:WORKDIR|COPY|ADD|RUN)$/.test(i.keyword));
+  if (firstWork && firstWork.keyword !== "WORKDIR")
+    refuse(
+      `${quote(firstWork)} runs in oven/bun's own WORKDIR /home/bun/app; the split needs the app folder named by a WORKDIR`,
+      firstWork,
+    );
+  const notes: string[] = [];
+  if (options.runtimeFlavour === "distroless")
+    notes.push(
+      "runtimeFlavour distroless not used for bun: oven/bun:*-distroless runs bun as its ENTRYPOINT, with no shell",
+    );
+  if (options.runtimeFlavour === "alpine" && !/alpine/.test(tag))
+    notes.push("runtimeFlavour alpine ignored: native modules built on glibc would not load on musl");
+  return {
+    image,
+    tag,
+    user: "bun",
+    runtimeRaw: `${image.name}:${runtimeTag}`,
+    alpine: /alpine/.test(tag),
+    major: null,
+    notes,
+  };
 }
 
 /** What the instructions of the stage do, read one by one. */
@@ -327,7 +382,7 @@ function readInstructions(input: SplitInput, pkg: Pkg, appDir: string): NodeRead
   const osPackages: OsInstall[] = [];
   // NODE_ENV=production set before the install makes it skip dev dependencies: nothing to prune.
   const firstInstallLine =
-    stage.instructions.find((i) => i.keyword === "RUN" && /\b(?:npm|yarn|pnpm)\b/.test(i.text))?.line ??
+    stage.instructions.find((i) => i.keyword === "RUN" && /\b(?:npm|yarn|pnpm|bun)\b/.test(i.text))?.line ??
     Infinity;
   const envText = stage.instructions
     .filter((i) => (i.keyword === "ENV" || i.keyword === "ARG") && i.line < firstInstallLine)
@@ -430,7 +485,32 @@ function readInstructions(input: SplitInput, pkg: Pkg, appDir: string): NodeRead
           role.build = true;
           break;
         }
+        case "bun": {
+          if (global)
+            refuse(`${quote(instr)} installs global packages the runtime stage would not have`, instr);
+          pm ??= "bun";
+          if (/^(?:install|i|add)$/.test(sub) || sub === "") {
+            role.install = true;
+            if (plain.some((a) => a === "--production" || a === "-p")) productionInstall = true;
+            break;
+          }
+          // `bun pm trust` runs the lifecycle scripts of installed packages: part of the install.
+          if (sub === "pm") {
+            role.build = true;
+            break;
+          }
+          const target = sub === "run" ? plain.filter((a) => !a.startsWith("-"))[1] : sub;
+          if (!target) refuse(`cannot tell what ${quote(instr)} runs`, instr);
+          if (/^(?:start|dev)$/.test(target) || plain.some((a) => a === "--watch" || a === "--hot"))
+            refuse(`${quote(instr)} starts the app during the build`, instr);
+          const body = pkg.scripts[target];
+          if (body !== undefined && /\.sh\b/.test(body))
+            refuse(`script "${target}" runs a shell script the transform cannot see into`, instr);
+          role.build = true;
+          break;
+        }
         case "npx":
+        case "bunx":
           role.build = true;
           break;
         case "corepack": {
@@ -480,7 +560,7 @@ function readInstructions(input: SplitInput, pkg: Pkg, appDir: string): NodeRead
 
   const runs = stage.instructions.filter((i) => roles.get(i)?.install || roles.get(i)?.build);
   if (!pm || !runs.some((i) => roles.get(i)!.install))
-    refuse("no recognisable build step (no npm/yarn/pnpm install)");
+    refuse("no recognisable build step (no npm/yarn/pnpm/bun install)");
   return {
     cwdAt,
     varsAt,
@@ -556,6 +636,12 @@ function checkStartCommand(
     const rest = words.slice(1);
     const script = /\.sh$/.test(name) ? words[0] : /^(?:ba)?sh$/.test(name) ? rest[0] : undefined;
     if (depth === 0 && script && /\.sh$/.test(script)) return checkScriptFile(script, depth);
+    if (name === "bun") return checkBun(words, depth);
+    if (name === "bunx")
+      return checkArgv(
+        rest.filter((a) => !a.startsWith("-")),
+        depth,
+      );
     if (name === "npm" || name === "yarn" || name === "pnpm") {
       if (name === "pnpm") runtimePnpm = true;
       const sub = rest.find((a) => !a.startsWith("-")) ?? (name === "yarn" ? "install" : "");
@@ -605,6 +691,28 @@ function checkStartCommand(
         : null;
     }
     return `starts \`${name}\`, which is not node or a package script the transform can check`;
+  };
+  /** `bun run <script>`, `bun <file>`: bun runs TypeScript itself, so a source file is fine. */
+  const checkBun = (words: string[], depth: number): string | null => {
+    const rest = words.slice(1);
+    if (rest.some((a) => a === "--watch" || a === "--hot"))
+      return `runs \`${words.join(" ")}\`, which watches the source at run time`;
+    const args = rest.filter((a) => !a.startsWith("-"));
+    const sub = args[0] ?? "";
+    if (sub === "x") return checkArgv(args.slice(1), depth);
+    if (/^(?:install|i|add|build|test|create|init|upgrade|pm|link|remove|update|outdated)$/.test(sub))
+      return `runs \`bun ${sub}\` at run time`;
+    const target = sub === "run" ? args[1] : sub;
+    if (!target) return `runs \`${words.join(" ")}\`, which the transform cannot read`;
+    if (pkg.scripts[target] !== undefined || DEV_SCRIPT_NAMES.test(target)) {
+      if (depth > 4) return "nests package scripts too deeply";
+      return checkScript("bun", target, depth);
+    }
+    if (/\.(?:[cm]?[jt]sx?)$/.test(target)) {
+      startFiles.push(target);
+      return null;
+    }
+    return `runs \`${words.join(" ")}\`, which the transform cannot read`;
   };
   const checkCommandLine = (line: string, depth: number): string | null => {
     if (/\.sh\b/.test(line)) return "runs a shell script the transform cannot see into";
@@ -659,9 +767,14 @@ function manifestsFirst(input: SplitInput, pkg: Pkg, reading: NodeReading): Mani
   });
   let moveCopy: Instr | null = null;
   let manifestLine: string | null = null;
-  const lockFiles = ["package-lock.json", "npm-shrinkwrap.json", "yarn.lock", "pnpm-lock.yaml"].filter((f) =>
-    context.exists(f),
-  );
+  const lockFiles = [
+    "package-lock.json",
+    "npm-shrinkwrap.json",
+    "yarn.lock",
+    "pnpm-lock.yaml",
+    "bun.lock",
+    "bun.lockb",
+  ].filter((f) => context.exists(f));
   if (copyAllIdx !== -1) {
     const copyAll = stage.instructions[copyAllIdx];
     const c = copyInfo(copyAll, cwdAt.get(copyAll) ?? null, varsAt.get(copyAll))!;
@@ -674,7 +787,7 @@ function manifestsFirst(input: SplitInput, pkg: Pkg, reading: NodeReading): Mani
       !installRole.build &&
       shellCommands(model, firstInstall)!.every((cmd) => {
         const n = (cmd.name?.value ?? "").split("/").pop();
-        return n === "npm" || n === "yarn" || n === "pnpm" || n === "corepack";
+        return n === "npm" || n === "yarn" || n === "pnpm" || n === "bun" || n === "corepack";
       });
     const betweenOk = between.every((i) => {
       if (i.keyword === "RUN") {
@@ -688,7 +801,7 @@ function manifestsFirst(input: SplitInput, pkg: Pkg, reading: NodeReading): Mani
       const files = [
         "package.json",
         ...lockFiles,
-        ...[".npmrc", ".yarnrc", ".pnpmfile.cjs"].filter((f) => context.exists(f)),
+        ...[".npmrc", ".yarnrc", ".pnpmfile.cjs", "bunfig.toml"].filter((f) => context.exists(f)),
       ];
       const dest = c.dest === "." || c.dest === "./" ? "./" : c.dest.endsWith("/") ? c.dest : c.dest + "/";
       const chown = c.chown ? ` --chown=${c.chown}` : "";
@@ -699,8 +812,9 @@ function manifestsFirst(input: SplitInput, pkg: Pkg, reading: NodeReading): Mani
 }
 
 /** The RUN that removes dev dependencies after the build, for the package manager in use. */
-function pruneLine({ model }: SplitInput, pm: Pm, major: number | null, lockFiles: string[]): string {
+function pruneLine({ model }: SplitInput, pm: Pm, major: number | null, lockFiles: string[]): string | null {
   const run = keyword(model, "RUN");
+  if (pm === "bun") return null;
   if (pm === "npm") return `${run} npm prune ${major !== null && major < 16 ? "--production" : "--omit=dev"}`;
   if (pm === "yarn")
     return `${run} yarn install --production${lockFiles.includes("yarn.lock") ? " --frozen-lockfile" : ""} --ignore-scripts --prefer-offline`;
@@ -767,7 +881,8 @@ function runtimeStage(
     segOf: Map<Instr, Segment>;
     /** COPY --from lines of the app folder (or of its parts the start command needs). */
     copyLines: string[];
-    addUser: boolean;
+    /** The user to add before the start command (`node`, `bun`), or null to keep the original's. */
+    addUser: string | null;
   },
 ): Piece[] {
   const { segOf, addUser } = r;
@@ -784,13 +899,13 @@ function runtimeStage(
   let userAdded = false;
   for (const instr of rtInstrs) {
     if (addUser && !userAdded && (instr.keyword === "CMD" || instr.keyword === "ENTRYPOINT")) {
-      runtime.push(newLines(userLine(model, "node")));
+      runtime.push(newLines(userLine(model, addUser)));
       userAdded = true;
     }
     runtime.push(seg(segOf.get(instr)!, "trim"));
     if (instr === lastWorkdir) runtime.push(newLines(...r.copyLines));
   }
-  if (addUser && !userAdded) runtime.push(newLines(userLine(model, "node")));
+  if (addUser && !userAdded) runtime.push(newLines(userLine(model, addUser)));
   return runtime;
 }
 
