@@ -182,6 +182,38 @@ describe("node planner decisions", () => {
     expect(r.output.trimEnd().split("\n").slice(-2)[0]).toBe("USER 1000");
   });
 
+  test("a start command that runs a devDependency keeps the dev dependencies instead of refusing", () => {
+    const start = (cmd: string, dev: Record<string, string>) =>
+      run(lines("FROM node:20", "WORKDIR /app", "COPY . .", "RUN npm ci", cmd), {
+        ...ctx,
+        "package.json": pkg({ start: "nodemon server.js" }, { express: "4" }, dev),
+      });
+    for (const [cmd, dev, kept] of [
+      ['CMD ["npx", "cross-env", "NODE_ENV=production", "node", "x.js"]', { "cross-env": "7" }, "cross-env"],
+      ['CMD ["npm", "start"]', { nodemon: "3" }, "nodemon"],
+      ['CMD ["node", "-r", "ts-node/register", "src/main.ts"]', { "ts-node": "10" }, "ts-node"],
+      ['CMD ["npx", "tsx", "src/main.ts"]', { tsx: "4" }, "tsx"],
+    ] as const) {
+      const r = start(cmd, dev);
+      expect(r.changed, cmd).toBe(true);
+      expect(r.output, cmd).not.toContain("prune");
+      expect(r.changes[0].message, cmd).toContain(`the start command runs ${kept} from devDependencies`);
+    }
+    // Not listed at all: the runtime would not have it.
+    expect(refusal(start('CMD ["npx", "tsx", "src/main.ts"]', {}))).toContain(
+      "starts `tsx`, which package.json does not list",
+    );
+    // A dependency needs no dev dependencies: the prune stays.
+    const r = run(
+      lines("FROM node:20", "WORKDIR /app", "COPY . .", "RUN npm ci", 'CMD ["npx", "tsx", "a.ts"]'),
+      {
+        ...ctx,
+        "package.json": pkg({}, { tsx: "4" }, { typescript: "5" }),
+      },
+    );
+    expect(r.output).toContain("RUN npm prune --omit=dev");
+  });
+
   test("lifecycle scripts (postinstall) keep the original COPY order", () => {
     const r = run(
       lines("FROM node:20", "WORKDIR /app", "COPY . .", "RUN npm ci", 'CMD ["node", "index.js"]'),
@@ -243,10 +275,10 @@ describe("node planner decisions", () => {
           "WORKDIR /app",
           "COPY . .",
           "RUN npm ci",
-          'CMD ["npx", "cross-env", "NODE_ENV=production", "node", "x.js"]',
+          'CMD ["npx", "cross-env", "NODE_ENV=production", "concurrently", "node a.js", "node b.js"]',
         ),
-        { ...ctx, "package.json": pkg({}, {}, { "cross-env": "7" }) },
-        "cross-env from devDependencies",
+        { ...ctx, "package.json": pkg({}, {}, { "cross-env": "7", concurrently: "8" }) },
+        "runs commands through concurrently",
       ],
       [base(), null, "no build context"],
     ];

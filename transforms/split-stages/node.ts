@@ -61,20 +61,14 @@ import { checkRuntimeUser, isUserCreation, userLine } from "./toolkit/users.ts";
 const OTHER_LANGUAGE_IMAGES =
   /^(?:python|golang|maven|gradle|openjdk|eclipse-temurin|amazoncorretto|rust|mcr\.microsoft\.com\/dotnet\/.*|microsoft\/.*|php|ruby|nginx|httpd)$/;
 
-/** Tools that compile, bundle or watch: running them at container start means the build happens at run time. */
+/** Tools that compile or bundle: running them at container start means the build happens at run time. */
 const BUILD_TOOLS = new Set([
   "tsc",
-  "ts-node",
-  "ts-node-dev",
-  "tsnd",
-  "nodemon",
   "webpack",
   "webpack-dev-server",
   "vite",
   "react-scripts",
-  "babel-node",
   "babel",
-  "tsx",
   "nest",
   "ng",
   "parcel",
@@ -101,6 +95,19 @@ const BIN_PACKAGE: Record<string, string> = {
   dotenv: "dotenv-cli",
   "pm2-runtime": "pm2",
 };
+
+/**
+ * Runners that start the app from its source (TypeScript, Babel) or restart it on change: the
+ * original runs them at start too, so the runtime stage keeps them (and any devDependencies).
+ */
+const SOURCE_RUNNERS = new Set(["ts-node", "ts-node-dev", "tsnd", "tsx", "nodemon", "babel-node"]);
+
+/** Node loaders/preloads of those runners: `node -r ts-node/register`, `node --import tsx`. */
+const SOURCE_LOADER = /^(ts-node|tsx|@babel\/register)(?:\/|$)/;
+
+/** Start commands that run other commands the checks would have to follow, or run tests. */
+const COMMAND_RUNNERS = /^(?:concurrently|npm-run-all2?|run-p|run-s)$/;
+const TEST_RUNNERS = /^(?:mocha|jest|vitest|ava|tap|jasmine|karma)$/;
 
 const DEV_SCRIPT_NAMES = /^(?:dev|develop|development|watch|serve|start:dev|dev:.*|watch:.*)$/;
 
@@ -225,9 +232,10 @@ function planNode(input: SplitInput): SplitOutcome {
   });
   const segs = stageSegments(model, stage);
   const manifests = manifestsFirst(input, pkg, reading);
-  const prune = reading.productionInstall
-    ? null
-    : pruneLine(input, reading.pm, base.major, manifests.lockFiles);
+  const prune =
+    reading.productionInstall || start.devKept.length > 0
+      ? null
+      : pruneLine(input, reading.pm, base.major, manifests.lockFiles);
   const { piece: fromPiece, name: buildName } = fromAsBuild(model, stage, segs.from);
   const segOf = new Map<Instr, Segment>(segs.items.map((s) => [s.instr!, s]));
   const { build, runtimeInstrs, userRuns } = buildStage(input, reading, manifests, prune, fromPiece, segOf);
@@ -252,9 +260,11 @@ function planNode(input: SplitInput): SplitOutcome {
   const msg = [
     `split into a build stage (${base.image.raw}) and a runtime stage (${rtImage}) with the app folder ${appDir}`,
     prune ? "dev dependencies pruned" : null,
-    !prune && !reading.productionInstall && reading.pm === "bun"
-      ? "dev dependencies kept: bun has no command that prunes them"
-      : null,
+    start.devKept.length > 0
+      ? `dev dependencies kept: the start command runs ${start.devKept.join(", ")} from devDependencies`
+      : !prune && !reading.productionInstall && reading.pm === "bun"
+        ? "dev dependencies kept: bun has no command that prunes them"
+        : null,
     addUser ? `runs as USER ${base.user}` : null,
     manifests.moveCopy ? "dependency manifests installed before the source is copied" : null,
     outputOnly ? `only ${outputOnly.join(", ")}, node_modules and package.json are copied` : null,
@@ -584,7 +594,14 @@ function checkStartCommand(
   pkg: Pkg,
   reading: NodeReading,
   alpine: boolean,
-): { start: StartCommand; runtimePnpm: boolean; pnpmVersion: string | null; startFiles: string[] } {
+): {
+  start: StartCommand;
+  runtimePnpm: boolean;
+  pnpmVersion: string | null;
+  startFiles: string[];
+  /** devDependencies the start command runs: the runtime stage keeps them (no prune). */
+  devKept: string[];
+} {
   const { model, stage, context } = input;
   const { globalPackages } = reading;
   const start = startCommand(model, stage);
@@ -593,6 +610,20 @@ function checkStartCommand(
   let runtimePnpm = false;
   /** Files the start command runs with node (`dist/index.js`), for the built-output-only copy. */
   const startFiles: string[] = [];
+  const devKept = new Set<string>();
+  /**
+   * A package the start command runs: fine when global or a dependency; a devDependency is kept
+   * (unless the install skips them, so the original fails too); undefined when package.json lacks it.
+   */
+  const needPackage = (name: string): string | null | undefined => {
+    const pkgName = own(BIN_PACKAGE, name) ?? name;
+    if (globalPackages.has(pkgName) || globalPackages.has(name) || pkg.deps.has(pkgName)) return null;
+    if (!pkg.devDeps.has(pkgName)) return undefined;
+    if (reading.productionInstall)
+      return `uses ${name} from devDependencies, which the production install skips`;
+    devKept.add(pkgName);
+    return null;
+  };
   /** A start script from the build context, each of its commands checked like the CMD. */
   const checkScriptFile = (file: string, depth: number): string | null => {
     const ctxFile =
@@ -662,6 +693,10 @@ function checkStartCommand(
         rest.filter((a) => !a.startsWith("-")),
         depth,
       );
+    if (SOURCE_RUNNERS.has(name)) {
+      const problem = needPackage(name);
+      return problem === undefined ? `starts \`${name}\`, which package.json does not list` : problem;
+    }
     if (BUILD_TOOLS.has(name)) {
       if (name === "vite" && rest[0] === "preview" && !pkg.devDeps.has("vite")) return null;
       return `runs ${name} (a build tool) at run time`;
@@ -669,27 +704,46 @@ function checkStartCommand(
     if (name === "next" && rest[0] !== "start")
       return `runs \`next ${rest[0] ?? "dev"}\` (a build step) at run time`;
     if (name === "node" || name === "nodejs") {
-      if (rest.some((a) => a === "--watch" || /ts-node|tsx|@babel\/register/.test(a)))
-        return `runs \`${words.join(" ")}\`, which compiles or watches at run time`;
-      const file = rest.find((a) => !a.startsWith("-"));
-      if (file && /\.(?:ts|mts|cts|tsx)$/.test(file)) return `runs TypeScript source ${file} directly`;
+      if (rest.includes("--watch")) return `runs \`${words.join(" ")}\`, which watches at run time`;
+      let loader = false;
+      for (let i = 0; i < rest.length; i++) {
+        const preload = /^(?:-r|--require|--loader|--experimental-loader|--import)$/.test(rest[i])
+          ? rest[++i]
+          : null;
+        const m = SOURCE_LOADER.exec(preload ?? rest[i].replace(/^--(?:require|loader|import)=/, ""));
+        if (!m) continue;
+        const problem = needPackage(m[1]);
+        if (problem === undefined)
+          return `runs \`${words.join(" ")}\`, and package.json does not list ${m[1]}`;
+        if (problem) return problem;
+        loader = true;
+      }
+      const file = rest.find(
+        (a, i) =>
+          !a.startsWith("-") &&
+          !/^(?:-r|--require|--loader|--experimental-loader|--import)$/.test(rest[i - 1] ?? ""),
+      );
+      if (file && /\.(?:ts|mts|cts|tsx)$/.test(file) && !loader)
+        return `runs TypeScript source ${file} directly`;
       if (file) startFiles.push(file);
       return null;
     }
-    const pkgName = own(BIN_PACKAGE, name) ?? name;
-    if (globalPackages.has(pkgName) || globalPackages.has(name)) return null;
-    if (pkg.devDeps.has(pkgName) && !pkg.deps.has(pkgName))
-      return `uses ${name} from devDependencies, which the prune removes`;
-    if (pkg.deps.has(pkgName)) return null;
-    if (/^(?:exec|env|cross-env|dotenv|true|cd|echo|sleep|test|export)$/.test(name)) {
-      if (name === "cross-env" && pkg.devDeps.has("cross-env") && !pkg.deps.has("cross-env")) {
-        return "uses cross-env from devDependencies, which the prune removes";
+    if (COMMAND_RUNNERS.test(name))
+      return `runs commands through ${name}, which the transform does not follow`;
+    if (TEST_RUNNERS.test(name)) return `runs the test runner ${name} at container start`;
+    if (/^(?:exec|env|cross-env|dotenv)$/.test(name)) {
+      if (name === "cross-env" || name === "dotenv") {
+        const problem = needPackage(name);
+        if (problem) return problem;
       }
-      const inner = rest.filter((a) => !/^\w+=/.test(a) && !a.startsWith("-"));
-      return name === "exec" || name === "env" || name === "cross-env" || name === "dotenv"
-        ? checkArgv(inner, depth + 1)
-        : null;
+      return checkArgv(
+        rest.filter((a) => !/^\w+=/.test(a) && !a.startsWith("-")),
+        depth + 1,
+      );
     }
+    const problem = needPackage(name);
+    if (problem !== undefined) return problem;
+    if (/^(?:true|cd|echo|sleep|test|export)$/.test(name)) return null;
     return `starts \`${name}\`, which is not node or a package script the transform can check`;
   };
   /** `bun run <script>`, `bun <file>`: bun runs TypeScript itself, so a source file is fine. */
@@ -738,7 +792,7 @@ function checkStartCommand(
         "the start command runs pnpm, and the pnpm version to install in the runtime stage is not known",
       );
   }
-  return { start, runtimePnpm, pnpmVersion, startFiles };
+  return { start, runtimePnpm, pnpmVersion, startFiles, devKept: [...devKept].sort() };
 }
 
 interface ManifestsFirst {
