@@ -59,8 +59,8 @@ export function listApps(
 /**
  * Checks a converted Dockerfile: every `COPY --from=<build stage>` source of
  * the final stage is something the build stage produces (inside one of its
- * WORKDIRs or COPY destinations, or a path its RUNs name, such as `-o
- * /app/server` or `/opt/venv`), and every plain COPY/ADD source of the final
+ * WORKDIRs or COPY destinations, or a path its RUNs or ENVs name, such as `-o
+ * /app/server`, `/opt/venv` or `UV_PROJECT_ENVIRONMENT=/opt/env`), and every plain COPY/ADD source of the final
  * stage exists in the build context.
  */
 export function runtimeCopyProblems(model: DockerfileModel, context: BuildContext): string[] {
@@ -97,7 +97,8 @@ export function runtimeCopyProblems(model: DockerfileModel, context: BuildContex
       }
       const bc = copyInfo(i, cwd.get(i) ?? null);
       if (bc?.destAbs) produced.push(bc.destAbs);
-      if (i.keyword === "RUN") runText.push(i.text);
+      // ENV names folders tools install into (UV_PROJECT_ENVIRONMENT=/opt/env for uv sync).
+      if (i.keyword === "RUN" || i.keyword === "ENV") runText.push(i.text);
     }
     for (const s of c.sources) {
       if (/[*?[$]/.test(s)) continue;

@@ -57,6 +57,7 @@ import {
   wordValues,
 } from "./toolkit/shell.ts";
 import { checkRuntimeUser, createUserLines, isUserCreation, userLine } from "./toolkit/users.ts";
+import { findUvEnvironment, needsDownloadGuard, UV_IMAGE, uvSubcommand } from "./python-uv.ts";
 
 export const VENV = "/opt/venv";
 
@@ -126,10 +127,10 @@ function planPython(input: SplitInput): SplitOutcome {
   if (context.root === "<none>")
     refuse("no build context: the Python manifests are needed to plan the split");
   const appDir = appFolderToCopy(stage, model.globalArgValues);
-  // A virtualenv the Dockerfile creates itself is reused: installs go into it as written.
-  const own = findOwnVenv(model, stage, stageVars(stage, model.globalArgValues));
+  // A virtualenv the Dockerfile creates itself (or uv syncs) is reused: installs go into it as written.
+  const own = ownVenv(input);
   const venv = own ? own.path : VENV;
-  if (isInside(appDir, venv) || isInside(venv, appDir))
+  if (isInside(appDir, venv) || (isInside(venv, appDir) && own?.kind !== "uv"))
     refuse(`the app folder ${appDir} overlaps ${own ? "the virtualenv " : ""}${venv}`);
   const reading = readInstructions(input, appDir, { own, path: venv });
   if (reading.installs.length === 0) {
@@ -178,16 +179,35 @@ function planPython(input: SplitInput): SplitOutcome {
     addUser,
   });
   const msg = [
-    own
-      ? `split into a build stage (${base.image.raw}) installing into its own virtualenv ${venv} and a runtime stage (${rtImage}) with that venv and ${appDir}`
-      : `split into a build stage (${base.image.raw}) installing into ${VENV} and a runtime stage (${rtImage}) with the venv and ${appDir}`,
+    own?.kind === "uv"
+      ? `split into a build stage (${base.image.raw}) whose uv sync installs into ${venv} and a runtime stage (${rtImage}) with ${isInside(venv, appDir) ? `${appDir} and the environment in it` : `that environment and ${appDir}`}`
+      : own
+        ? `split into a build stage (${base.image.raw}) installing into its own virtualenv ${venv} and a runtime stage (${rtImage}) with that venv and ${appDir}`
+        : `split into a build stage (${base.image.raw}) installing into ${VENV} and a runtime stage (${rtImage}) with the venv and ${appDir}`,
     addUser ? "runs as a new non-root user app" : null,
+    own?.kind === "uv" && needsDownloadGuard(stage)
+      ? "uv may not download a Python of its own (UV_PYTHON_DOWNLOADS=never in the build stage): the environment must run on the runtime image's Python"
+      : null,
     manifests.moveCopy ? "dependency manifests installed before the source is copied" : null,
     ...base.notes,
   ]
     .filter(Boolean)
     .join("; ");
   return layoutRewrite(model, segs, build, runtime, msg);
+}
+
+/** The Dockerfile's own virtualenv, or the environment its `uv sync` installs into (not both). */
+function ownVenv({ model, stage }: SplitInput): OwnVenv | null {
+  const varsAt = stageVars(stage, model.globalArgValues);
+  const own = findOwnVenv(model, stage, varsAt);
+  const uv = findUvEnvironment(model, stage, workdirs(stage, "/", model.globalArgValues), varsAt);
+  if (!uv) return own;
+  if (own)
+    refuse(
+      `uv sync together with the Dockerfile's own virtualenv ${own.path} is not planned`,
+      [...uv.creators][0],
+    );
+  return { kind: "uv", ...uv, activeAt: activeVenvAt(stage, varsAt, uv.path) };
 }
 
 interface PythonBase {
@@ -273,6 +293,15 @@ function readInstructions(
     if (k === "COPY" || k === "ADD") {
       const c = copyInfo(instr, cwdAt.get(instr) ?? null, varsAt.get(instr));
       if (!c) refuse(`cannot read ${quote(instr)}`, instr);
+      // The uv binary from its image, outside the app and the venv: a build tool the runtime does not get.
+      if (
+        c.from &&
+        UV_IMAGE.test(c.from) &&
+        c.destAbs &&
+        !isInside(c.destAbs, appDir) &&
+        !isInside(c.destAbs, venv.path)
+      )
+        continue;
       if (c.from) refuse(`${quote(instr)} copies from another image`, instr);
       if (c.remote) refuse(`${quote(instr)} fetches or unpacks remote content`, instr);
       if (!c.destAbs) refuse(`${quote(instr)}: destination uses variables`, instr);
@@ -413,7 +442,29 @@ function readInstructions(
         if (/^(?:config|--version|lock|check|export|self)$/.test(sub)) continue;
         refuse(`${quote(instr)}: poetry ${sub} is not understood`, instr);
       }
-      if (name === "uv") refuse(`${quote(instr)}: uv installs are not planned yet`, instr);
+      if (name === "uv") {
+        const { sub, args } = uvSubcommand(plain);
+        if (sub === "sync") {
+          // Where it installs, and its options, were read by findUvEnvironment.
+          role.install = true;
+          manifestFiles.add("pyproject.toml");
+          if (context.exists("uv.lock")) manifestFiles.add("uv.lock");
+          if (!args.includes("--no-install-project") && !args.includes("--only-dev"))
+            role.manifestOnly = false;
+          continue;
+        }
+        if (
+          sub === "pip" &&
+          args[0] === "install" &&
+          args.some((a) => a === "--system" || /^--(?:target|prefix)\b/.test(a))
+        )
+          refuse(
+            `${quote(instr)} installs into the image's own Python (not a venv); the -slim runtime would not have those packages`,
+            instr,
+          );
+        if (/^(?:--version|version|cache|lock|export|tree)$/.test(sub)) continue;
+        refuse(`${quote(instr)}: uv ${sub} is not planned (only uv sync)`, instr);
+      }
       if (/^(?:apt-get|apt|apk|yum|dnf|microdnf)$/.test(name)) {
         if (plain.some((a) => /^(?:install|add)$/.test(a))) {
           const distroPython = plain.find((a) =>
@@ -667,6 +718,8 @@ function buildStage(
     ? `${run} pip install "virtualenv<20" && virtualenv ${VENV}`
     : `${run} python -m venv ${VENV}`;
   const venvLines = [createVenv, `${env} VIRTUAL_ENV=${VENV} PATH="${VENV}/bin:$PATH"`];
+  const uvGuard = own?.kind === "uv" && needsDownloadGuard(stage) ? [`${env} UV_PYTHON_DOWNLOADS=never`] : [];
+  const firstUvSync = own?.kind === "uv" ? stage.instructions.find((i) => own.creators.has(i)) : undefined;
   const build: Piece[] = [fromPiece];
   const runtimeInstrs: Instr[] = [];
   /** User/group creation RUNs: first in the runtime stage, so COPY --chown and USER can name them. */
@@ -693,6 +746,7 @@ function buildStage(
     }
     const before = [
       ...(instr === firstPipRun && !own ? venvLines : []),
+      ...(instr === firstUvSync ? uvGuard : []),
       ...(instr === firstInstall && manifestLine ? [manifestLine] : []),
     ];
     build.push(before.length ? linesBefore(seg(s), before) : seg(s));
@@ -737,7 +791,7 @@ function runtimeStage(
   const rtInstrs = dedupeWorkdirs(r.runtimeInstrs);
   const lastWorkdir = [...rtInstrs].reverse().find((i) => i.keyword === "WORKDIR") ?? null;
   const copyLines = [
-    copyFromLine(model, buildName, venv, venv),
+    ...(isInside(venv, appDir) ? [] : [copyFromLine(model, buildName, venv, venv)]),
     copyFromLine(model, buildName, appDir, appDir, addUser ? "app:app" : r.chownApp),
     ...r.outsideCopies.map((p) => copyFromLine(model, buildName, p, p)),
   ];
@@ -777,8 +831,10 @@ function nestedRequirements(context: SplitInput["context"], file: string): strin
   return out;
 }
 
-/** The virtualenv a Dockerfile creates itself (`python -m venv X`, `virtualenv X`). */
+/** The virtualenv a Dockerfile creates itself (`python -m venv X`, `virtualenv X`, or uv's project environment). */
 interface OwnVenv {
+  /** `uv`: the environment `uv sync` makes (it may lie inside the app folder, copied with it). */
+  kind: "venv" | "uv";
   path: string;
   /** The RUNs that create it. */
   creators: Set<Instr>;
@@ -786,7 +842,7 @@ interface OwnVenv {
   activeAt: Map<Instr, string | null>;
 }
 
-const SYSTEM_TOOLS = /^(?:pip|setuptools|wheel|virtualenv)(?:[<>=!~].*)?$/i;
+const SYSTEM_TOOLS = /^(?:pip|setuptools|wheel|virtualenv|uv)(?:[<>=!~].*)?$/i;
 
 /** A command word, with `$VAR`s the stage defines expanded (null when unknown). */
 function wordValue(
@@ -882,8 +938,15 @@ function findOwnVenv(
     }
   }
   if (path === null) return null;
-  const venvPath = path;
-  // PATH leads with <venv>/bin after an ENV that puts it first (variables as before that ENV).
+  return { kind: "venv", path, creators, activeAt: activeVenvAt(stage, varsAt, path) };
+}
+
+/** Before each instruction, the venv whose bin/ leads PATH (set by an ENV; variables as before it), or null. */
+function activeVenvAt(
+  stage: SplitInput["stage"],
+  varsAt: Map<Instr, Map<string, string | null>>,
+  venvPath: string,
+): Map<Instr, string | null> {
   const activeAt = new Map<Instr, string | null>();
   let active: string | null = null;
   for (const instr of stage.instructions) {
@@ -897,7 +960,7 @@ function findOwnVenv(
       active = first !== null && first !== "" && absolutePath(first) === venvPath + "/bin" ? venvPath : null;
     }
   }
-  return { path: venvPath, creators, activeAt };
+  return activeAt;
 }
 
 /**
