@@ -214,6 +214,42 @@ describe("node planner decisions", () => {
     expect(r.output).toContain("RUN npm prune --omit=dev");
   });
 
+  test("Yarn Berry: focus --production only where Yarn 4 or the workspace-tools plugin provides it", () => {
+    const berry = (rc: string, packageManager?: string) =>
+      run(
+        lines(
+          "FROM node:20",
+          "WORKDIR /app",
+          "COPY . .",
+          "RUN yarn install --immutable",
+          'CMD ["node", "i.js"]',
+        ),
+        {
+          ...ctx,
+          "package.json": pkg(
+            { start: "node i.js" },
+            {},
+            { typescript: "5" },
+            packageManager ? { packageManager } : {},
+          ),
+          ".yarnrc.yml": rc,
+          "yarn.lock": "__metadata:\n  version: 6\n",
+        },
+      );
+    const plugin = berry(
+      "nodeLinker: node-modules\nplugins:\n  - path: .yarn/plugins/@yarnpkg/plugin-workspace-tools.cjs\n",
+      "yarn@3.8.2",
+    );
+    expect(plugin.output).toContain("RUN yarn workspaces focus --production\n");
+    const yarn3 = berry("nodeLinker: node-modules\n", "yarn@3.8.2");
+    expect(yarn3.output).not.toContain("focus");
+    expect(yarn3.changes[0].message).toContain("dev dependencies kept");
+    // PnP on Yarn 4 with the project cache is fine; with the default global cache it is not.
+    expect(berry("enableGlobalCache: false\n", "yarn@4.5.0").changed).toBe(true);
+    expect(refusal(berry("", "yarn@4.5.0"))).toContain("global cache");
+    expect(refusal(berry("nodeLinker: pnpm\n", "yarn@4.5.0"))).toContain("nodeLinker pnpm");
+  });
+
   test("lifecycle scripts (postinstall) keep the original COPY order", () => {
     const r = run(
       lines("FROM node:20", "WORKDIR /app", "COPY . .", "RUN npm ci", 'CMD ["node", "index.js"]'),

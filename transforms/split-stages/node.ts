@@ -57,6 +57,7 @@ import {
   wordValues,
 } from "./toolkit/shell.ts";
 import { checkRuntimeUser, isUserCreation, userLine } from "./toolkit/users.ts";
+import { type YarnBerry, yarnBerry } from "./node-yarn-berry.ts";
 
 const OTHER_LANGUAGE_IMAGES =
   /^(?:python|golang|maven|gradle|openjdk|eclipse-temurin|amazoncorretto|rust|mcr\.microsoft\.com\/dotnet\/.*|microsoft\/.*|php|ruby|nginx|httpd)$/;
@@ -235,13 +236,14 @@ function planNode(input: SplitInput): SplitOutcome {
   const prune =
     reading.productionInstall || start.devKept.length > 0
       ? null
-      : pruneLine(input, reading.pm, base.major, manifests.lockFiles);
+      : pruneLine(input, reading, pkg, base.major, manifests.lockFiles);
   const { piece: fromPiece, name: buildName } = fromAsBuild(model, stage, segs.from);
   const segOf = new Map<Instr, Segment>(segs.items.map((s) => [s.instr!, s]));
   const { build, runtimeInstrs, userRuns } = buildStage(input, reading, manifests, prune, fromPiece, segOf);
   const rtImage = baseImage(input.options, base.runtimeRaw);
   const chown = addUser ? `${base.user}:${base.user}` : reading.chownApp;
-  const outputOnly = builtOutputOnly(input.options, start.startFiles, appDir);
+  const outputOnly =
+    reading.berry?.linker === "pnp" ? null : builtOutputOnly(input.options, start.startFiles, appDir);
   const runtime = runtimeStage(input, {
     rtImage,
     runtimeInstall,
@@ -264,7 +266,12 @@ function planNode(input: SplitInput): SplitOutcome {
       ? `dev dependencies kept: the start command runs ${start.devKept.join(", ")} from devDependencies`
       : !prune && !reading.productionInstall && reading.pm === "bun"
         ? "dev dependencies kept: bun has no command that prunes them"
-        : null,
+        : !prune && !reading.productionInstall && reading.pm === "yarn" && reading.berry
+          ? pkg.workspaces
+            ? "dev dependencies kept: the workspaces of a Yarn Berry monorepo are not focused"
+            : "dev dependencies kept: `yarn workspaces focus --production` needs Yarn 4 or the workspace-tools plugin"
+          : null,
+    reading.berry?.linker === "pnp" ? "Yarn PnP: .pnp.cjs and .yarn/ come along with the app folder" : null,
     addUser ? `runs as USER ${base.user}` : null,
     manifests.moveCopy ? "dependency manifests installed before the source is copied" : null,
     outputOnly ? `only ${outputOnly.join(", ")}, node_modules and package.json are copied` : null,
@@ -355,6 +362,8 @@ function bunBase({ stage, options }: SplitInput): NodeBase {
 
 /** What the instructions of the stage do, read one by one. */
 interface NodeReading {
+  /** Yarn Berry facts when the installs use Yarn 2+ (null: npm, pnpm, bun, Yarn classic). */
+  berry: YarnBerry | null;
   cwdAt: Map<Instr, string | null>;
   varsAt: Map<Instr, Map<string, string | null>>;
   roles: Map<Instr, RunRole>;
@@ -388,7 +397,7 @@ function readInstructions(input: SplitInput, pkg: Pkg, appDir: string): NodeRead
   const globalPackages = new Set<string>();
   let chownApp: string | null = null;
   let productionInstall = false;
-  const yarnBerry = context.exists(".yarnrc.yml") || /^yarn@[2-9]/.test(pkg.packageManager ?? "");
+  let berry: YarnBerry | null = null;
   const osPackages: OsInstall[] = [];
   // NODE_ENV=production set before the install makes it skip dev dependencies: nothing to prune.
   const firstInstallLine =
@@ -466,11 +475,11 @@ function readInstructions(input: SplitInput, pkg: Pkg, appDir: string): NodeRead
           if (global)
             refuse(`${quote(instr)} installs global packages the runtime stage would not have`, instr);
           pm ??= name;
-          if (name === "yarn" && yarnBerry)
-            refuse("Yarn Berry: pruning dev dependencies is not proven", instr);
+          if (name === "yarn") berry ??= yarnBerry(context, pkg.packageManager, instr);
           const installing =
             (name === "npm" && /^(?:ci|install|i|add|clean-install)$/.test(sub)) ||
             (name === "yarn" && (sub === "" || sub === "install" || sub === "add")) ||
+            (name === "yarn" && berry !== null && sub === "workspaces" && plain.includes("focus")) ||
             (name === "pnpm" && /^(?:install|i|add|fetch)$/.test(sub));
           if (installing) {
             role.install = true;
@@ -572,6 +581,7 @@ function readInstructions(input: SplitInput, pkg: Pkg, appDir: string): NodeRead
   if (!pm || !runs.some((i) => roles.get(i)!.install))
     refuse("no recognisable build step (no npm/yarn/pnpm/bun install)");
   return {
+    berry,
     cwdAt,
     varsAt,
     roles,
@@ -611,6 +621,7 @@ function checkStartCommand(
   /** Files the start command runs with node (`dist/index.js`), for the built-output-only copy. */
   const startFiles: string[] = [];
   const devKept = new Set<string>();
+  const corepack = [...reading.roles.values()].some((r) => r.corepack);
   /**
    * A package the start command runs: fine when global or a dependency; a devDependency is kept
    * (unless the install skips them, so the original fails too); undefined when package.json lacks it.
@@ -675,7 +686,12 @@ function checkStartCommand(
       );
     if (name === "npm" || name === "yarn" || name === "pnpm") {
       if (name === "pnpm") runtimePnpm = true;
+      // `corepack enable` in the build stage makes `yarn` the project's Yarn there; the runtime stage has the image's Yarn classic.
+      if (name === "yarn" && reading.berry && corepack)
+        return "runs yarn at start: the build's Yarn Berry came from corepack (RUN corepack enable), which the runtime stage does not set up";
       const sub = rest.find((a) => !a.startsWith("-")) ?? (name === "yarn" ? "install" : "");
+      if (name === "yarn" && reading.berry && sub === "node")
+        return checkArgv(rest.slice(rest.indexOf("node")), depth);
       if (/^(?:install|i|ci|add)$/.test(sub) || (name === "yarn" && sub === "install"))
         return `runs \`${name} ${sub}\` at run time`;
       const script = sub === "run" || sub === "run-script" ? rest.filter((a) => !a.startsWith("-"))[1] : sub;
@@ -850,7 +866,16 @@ function manifestsFirst(input: SplitInput, pkg: Pkg, reading: NodeReading): Mani
       }
       return i.keyword !== "COPY" && i.keyword !== "ADD" && i.keyword !== "WORKDIR";
     });
-    if (c.sources.length === 1 && c.destAbs && cleanInstall && betweenOk && !lifecycle && !pkg.workspaces) {
+    // Yarn Berry also needs .yarnrc.yml and .yarn/ (releases, plugins) before the install: left in place.
+    if (
+      c.sources.length === 1 &&
+      c.destAbs &&
+      cleanInstall &&
+      betweenOk &&
+      !lifecycle &&
+      !pkg.workspaces &&
+      !reading.berry
+    ) {
       moveCopy = copyAll;
       const files = [
         "package.json",
@@ -866,8 +891,16 @@ function manifestsFirst(input: SplitInput, pkg: Pkg, reading: NodeReading): Mani
 }
 
 /** The RUN that removes dev dependencies after the build, for the package manager in use. */
-function pruneLine({ model }: SplitInput, pm: Pm, major: number | null, lockFiles: string[]): string | null {
+function pruneLine(
+  { model }: SplitInput,
+  { pm, berry }: NodeReading,
+  pkg: Pkg,
+  major: number | null,
+  lockFiles: string[],
+): string | null {
   const run = keyword(model, "RUN");
+  if (pm === "yarn" && berry)
+    return berry.focus && !pkg.workspaces ? `${run} yarn workspaces focus --production` : null;
   if (pm === "bun") return null;
   if (pm === "npm") return `${run} npm prune ${major !== null && major < 16 ? "--production" : "--omit=dev"}`;
   if (pm === "yarn")
