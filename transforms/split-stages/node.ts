@@ -18,15 +18,10 @@ import { baseImage, repoName, slimVariant } from "./toolkit/images.ts";
 import {
   appFolderToCopy,
   contextFileAt,
-  BOTH_STAGES,
-  buildsAfter,
   copyInfo,
-  dedupeWorkdirs,
   missingSources,
-  MOVABLE_WHEN_LAST,
   originalUser,
   readJson,
-  RUNTIME_ONLY,
   shellVars,
   stageVars,
   workdirAfter,
@@ -35,12 +30,13 @@ import {
 import { type OsInstall, osInstalls, runtimePackageLines } from "./toolkit/packages.ts";
 import { guarded, quote, refuse } from "./toolkit/refuse.ts";
 import {
+  buildStagePieces,
   copyFromLine,
   fromAsBuild,
   layoutRewrite,
-  linesBefore,
   newLines,
   type Piece,
+  runtimeStagePieces,
   seg,
   type Segment,
   stageSegments,
@@ -56,7 +52,7 @@ import {
   startCommand,
   wordValues,
 } from "./toolkit/shell.ts";
-import { checkRuntimeUser, isUserCreation, userLine } from "./toolkit/users.ts";
+import { checkRuntimeUser, isUserCreation } from "./toolkit/users.ts";
 import { type YarnBerry, yarnBerry } from "./node-yarn-berry.ts";
 
 const OTHER_LANGUAGE_IMAGES =
@@ -244,20 +240,22 @@ function planNode(input: SplitInput): SplitOutcome {
   const chown = addUser ? `${base.user}:${base.user}` : reading.chownApp;
   const outputOnly =
     reading.berry?.linker === "pnp" ? null : builtOutputOnly(input.options, start.startFiles, appDir);
-  const runtime = runtimeStage(input, {
-    rtImage,
-    runtimeInstall,
-    userRuns,
-    reading,
-    pnpm: start.runtimePnpm ? start.pnpmVersion : null,
+  const runtime = runtimeStagePieces(model, segOf, {
+    image: rtImage,
+    setup: runtimeSetup(input, {
+      runtimeInstall,
+      userRuns,
+      reading,
+      pnpm: start.runtimePnpm ? start.pnpmVersion : null,
+      segOf,
+    }),
     runtimeInstrs,
-    segOf,
     copyLines: outputOnly
       ? ["package.json", "node_modules", ...outputOnly].map((p) =>
           copyFromLine(model, buildName, `${appDir}/${p}`, `${appDir}/${p}`, chown),
         )
       : [copyFromLine(model, buildName, appDir, appDir, chown)],
-    addUser: addUser ? base.user : null,
+    user: addUser ? base.user : null,
   });
   const msg = [
     `split into a build stage (${base.image.raw}) and a runtime stage (${rtImage}) with the app folder ${appDir}`,
@@ -921,79 +919,44 @@ function buildStage(
   fromPiece: Piece,
   segOf: Map<Instr, Segment>,
 ): { build: Piece[]; runtimeInstrs: Instr[]; userRuns: Instr[] } {
-  const build: Piece[] = [fromPiece];
   const firstInstall = runs.find((i) => roles.get(i)!.install)!;
   const lastNodeRun = [...stage.instructions].reverse().find((i) => {
     const r = roles.get(i);
     return r && (r.install || r.build);
   })!;
-  const runtimeInstrs: Instr[] = [];
-  /** User/group creation RUNs: first in the runtime stage, so COPY --chown and USER can name them. */
-  const userRuns: Instr[] = [];
-  for (const instr of stage.instructions) {
-    const s = segOf.get(instr)!;
-    if (instr === moveCopy) continue;
-    if (RUNTIME_ONLY.has(instr.keyword)) {
-      runtimeInstrs.push(instr);
-      continue;
-    }
-    if (roles.get(instr)?.user) userRuns.push(instr);
-    else if (BOTH_STAGES.has(instr.keyword)) {
-      runtimeInstrs.push(instr);
-      // Nothing after it builds: it only concerns the runtime stage.
-      if (MOVABLE_WHEN_LAST.has(instr.keyword) && !buildsAfter(stage, instr)) continue;
-    }
-    build.push(instr === firstInstall && manifestLine ? linesBefore(seg(s), [manifestLine]) : seg(s));
-    if (instr === firstInstall && moveCopy) build.push(seg(segOf.get(moveCopy)!));
-    if (instr === lastNodeRun && prune) build.push(newLines(prune));
-  }
-  return { build, runtimeInstrs, userRuns };
+  return buildStagePieces(stage, segOf, fromPiece, {
+    skip: moveCopy,
+    isUserRun: (i) => !!roles.get(i)?.user,
+    before: (i) => (i === firstInstall && manifestLine ? [manifestLine] : []),
+    after: (i) => [
+      ...(i === firstInstall && moveCopy ? [seg(segOf.get(moveCopy)!)] : []),
+      ...(i === lastNodeRun && prune ? [newLines(prune)] : []),
+    ],
+  });
 }
 
 /**
- * The runtime stage: the slim image, its OS packages, user creation and
- * global installs, the app folder copied after the last WORKDIR, the runtime
- * instructions in order, and `USER node` before the start command.
+ * The runtime stage's setup before the app: OS packages, user creation and
+ * global installs (repeated), and pnpm when the start command runs it.
  */
-function runtimeStage(
+function runtimeSetup(
   { model, stage }: SplitInput,
   r: {
-    rtImage: string;
     runtimeInstall: string[];
     userRuns: Instr[];
     reading: NodeReading;
     /** The pnpm version the start command needs, or null. */
     pnpm: string | null;
-    runtimeInstrs: Instr[];
     segOf: Map<Instr, Segment>;
-    /** COPY --from lines of the app folder (or of its parts the start command needs). */
-    copyLines: string[];
-    /** The user to add before the start command (`node`, `bun`), or null to keep the original's. */
-    addUser: string | null;
   },
 ): Piece[] {
-  const { segOf, addUser } = r;
-  const runtime: Piece[] = [];
-  runtime.push(newLines(`${keyword(model, "FROM")} ${r.rtImage}`));
-  if (r.runtimeInstall.length) runtime.push(newLines(...r.runtimeInstall));
-  for (const u of r.userRuns) runtime.push(seg(segOf.get(u)!, "trim"));
+  const setup: Piece[] = [];
+  if (r.runtimeInstall.length) setup.push(newLines(...r.runtimeInstall));
+  for (const u of r.userRuns) setup.push(seg(r.segOf.get(u)!, "trim"));
   for (const g of stage.instructions.filter((i) => r.reading.roles.get(i)?.global))
-    runtime.push(seg(segOf.get(g)!, "trim"));
-  if (r.pnpm) runtime.push(newLines(`${keyword(model, "RUN")} npm install -g pnpm@${r.pnpm}`));
-  const rtInstrs = dedupeWorkdirs(r.runtimeInstrs);
-  const lastWorkdir = [...rtInstrs].reverse().find((i) => i.keyword === "WORKDIR") ?? null;
-  if (!lastWorkdir) runtime.push(newLines(...r.copyLines));
-  let userAdded = false;
-  for (const instr of rtInstrs) {
-    if (addUser && !userAdded && (instr.keyword === "CMD" || instr.keyword === "ENTRYPOINT")) {
-      runtime.push(newLines(userLine(model, addUser)));
-      userAdded = true;
-    }
-    runtime.push(seg(segOf.get(instr)!, "trim"));
-    if (instr === lastWorkdir) runtime.push(newLines(...r.copyLines));
-  }
-  if (addUser && !userAdded) runtime.push(newLines(userLine(model, addUser)));
-  return runtime;
+    setup.push(seg(r.segOf.get(g)!, "trim"));
+  if (r.pnpm) setup.push(newLines(`${keyword(model, "RUN")} npm install -g pnpm@${r.pnpm}`));
+  return setup;
 }
 
 /**

@@ -18,13 +18,9 @@ import { baseImage, repoName, slimVariant } from "./toolkit/images.ts";
 import {
   appFolderToCopy,
   contextFileAt,
-  BOTH_STAGES,
-  buildsAfter,
   copyInfo,
-  dedupeWorkdirs,
   expandKnown,
   missingSources,
-  MOVABLE_WHEN_LAST,
   originalUser,
   RUNTIME_ONLY,
   shellVars,
@@ -35,12 +31,13 @@ import {
 import { osInstalls, type OsInstall, PYTHON_PROVIDED_DEV, runtimePackageLines } from "./toolkit/packages.ts";
 import { guarded, quote, refuse } from "./toolkit/refuse.ts";
 import {
+  buildStagePieces,
   copyFromLine,
   fromAsBuild,
   layoutRewrite,
-  linesBefore,
   newLines,
   type Piece,
+  runtimeStagePieces,
   seg,
   type Segment,
   stageSegments,
@@ -56,7 +53,7 @@ import {
   startCommand,
   wordValues,
 } from "./toolkit/shell.ts";
-import { checkRuntimeUser, createUserLines, isUserCreation, userLine } from "./toolkit/users.ts";
+import { checkRuntimeUser, createUserLines, isUserCreation } from "./toolkit/users.ts";
 import { findUvEnvironment, needsDownloadGuard, UV_IMAGE, uvSubcommand } from "./python-uv.ts";
 
 export const VENV = "/opt/venv";
@@ -720,10 +717,6 @@ function buildStage(
   const venvLines = [createVenv, `${env} VIRTUAL_ENV=${VENV} PATH="${VENV}/bin:$PATH"`];
   const uvGuard = own?.kind === "uv" && needsDownloadGuard(stage) ? [`${env} UV_PYTHON_DOWNLOADS=never`] : [];
   const firstUvSync = own?.kind === "uv" ? stage.instructions.find((i) => own.creators.has(i)) : undefined;
-  const build: Piece[] = [fromPiece];
-  const runtimeInstrs: Instr[] = [];
-  /** User/group creation RUNs: first in the runtime stage, so COPY --chown and USER can name them. */
-  const userRuns: Instr[] = [];
   // The venv is created before the first pip/pipenv/poetry RUN (including `pip install pipenv`).
   const firstPipRun =
     stage.instructions.find((i) => {
@@ -731,29 +724,16 @@ function buildStage(
       const cmds = shellCommands(model, i) ?? [];
       return cmds.some((c) => isPip(wordValues(c)) > 0 || /^(?:pipenv|poetry)$/.test(c.name?.value ?? ""));
     }) ?? firstInstall;
-  for (const instr of stage.instructions) {
-    if (instr === moveCopy) continue;
-    const s = segOf.get(instr)!;
-    if (RUNTIME_ONLY.has(instr.keyword)) {
-      runtimeInstrs.push(instr);
-      continue;
-    }
-    if (roles.get(instr)?.user) userRuns.push(instr);
-    else if (BOTH_STAGES.has(instr.keyword)) {
-      runtimeInstrs.push(instr);
-      // Nothing after it builds: it only concerns the runtime stage.
-      if (MOVABLE_WHEN_LAST.has(instr.keyword) && !buildsAfter(stage, instr)) continue;
-    }
-    const before = [
-      ...(instr === firstPipRun && !own ? venvLines : []),
-      ...(instr === firstUvSync ? uvGuard : []),
-      ...(instr === firstInstall && manifestLine ? [manifestLine] : []),
-    ];
-    build.push(before.length ? linesBefore(seg(s), before) : seg(s));
-    if (instr === moveAfter && moveCopy) build.push(seg(segOf.get(moveCopy)!));
-  }
-
-  return { build, runtimeInstrs, userRuns };
+  return buildStagePieces(stage, segOf, fromPiece, {
+    skip: moveCopy,
+    isUserRun: (i) => !!roles.get(i)?.user,
+    before: (i) => [
+      ...(i === firstPipRun && !own ? venvLines : []),
+      ...(i === firstUvSync ? uvGuard : []),
+      ...(i === firstInstall && manifestLine ? [manifestLine] : []),
+    ],
+    after: (i) => (i === moveAfter && moveCopy ? [seg(segOf.get(moveCopy)!)] : []),
+  });
 }
 
 /**
@@ -779,34 +759,25 @@ function runtimeStage(
   },
 ): { runtime: Piece[]; rtImage: string } {
   const { segOf, venv, appDir, buildName, addUser } = r;
-  const { runtimeRaw, alpine } = r.base;
   const env = keyword(model, "ENV");
-  const rtImage = baseImage(options, runtimeRaw);
-  const runtime: Piece[] = [newLines(`${keyword(model, "FROM")} ${rtImage}`)];
-  if (r.runtimeInstall.length) runtime.push(newLines(...r.runtimeInstall));
-  for (const u of r.userRuns) runtime.push(seg(segOf.get(u)!, "trim"));
-  if (addUser) runtime.push(newLines(...createUserLines(model, alpine ? "alpine" : "debian")));
+  const rtImage = baseImage(options, r.base.runtimeRaw);
+  const setup: Piece[] = [];
+  if (r.runtimeInstall.length) setup.push(newLines(...r.runtimeInstall));
+  for (const u of r.userRuns) setup.push(seg(segOf.get(u)!, "trim"));
+  if (addUser) setup.push(newLines(...createUserLines(model, r.base.alpine ? "alpine" : "debian")));
   // An own venv keeps the Dockerfile's ENV lines (carried to the runtime stage in order).
-  if (!r.own) runtime.push(newLines(`${env} VIRTUAL_ENV=${VENV} PATH="${VENV}/bin:$PATH"`));
-  const rtInstrs = dedupeWorkdirs(r.runtimeInstrs);
-  const lastWorkdir = [...rtInstrs].reverse().find((i) => i.keyword === "WORKDIR") ?? null;
-  const copyLines = [
-    ...(isInside(venv, appDir) ? [] : [copyFromLine(model, buildName, venv, venv)]),
-    copyFromLine(model, buildName, appDir, appDir, addUser ? "app:app" : r.chownApp),
-    ...r.outsideCopies.map((p) => copyFromLine(model, buildName, p, p)),
-  ];
-  if (!lastWorkdir) runtime.push(newLines(...copyLines));
-  let userAdded = false;
-  for (const instr of rtInstrs) {
-    if (addUser && !userAdded && (instr.keyword === "CMD" || instr.keyword === "ENTRYPOINT")) {
-      runtime.push(newLines(userLine(model, "app")));
-      userAdded = true;
-    }
-    runtime.push(seg(segOf.get(instr)!, "trim"));
-    if (instr === lastWorkdir) runtime.push(newLines(...copyLines));
-  }
-  if (addUser && !userAdded) runtime.push(newLines(userLine(model, "app")));
-
+  if (!r.own) setup.push(newLines(`${env} VIRTUAL_ENV=${VENV} PATH="${VENV}/bin:$PATH"`));
+  const runtime = runtimeStagePieces(model, segOf, {
+    image: rtImage,
+    setup,
+    runtimeInstrs: r.runtimeInstrs,
+    copyLines: [
+      ...(isInside(venv, appDir) ? [] : [copyFromLine(model, buildName, venv, venv)]),
+      copyFromLine(model, buildName, appDir, appDir, addUser ? "app:app" : r.chownApp),
+      ...r.outsideCopies.map((p) => copyFromLine(model, buildName, p, p)),
+    ],
+    user: addUser ? "app" : null,
+  });
   return { runtime, rtImage };
 }
 
