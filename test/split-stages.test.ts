@@ -384,6 +384,25 @@ describe("python planner decisions", () => {
     expect(r.output).not.toContain("python -m venv");
     expect(r.output.slice(r.output.lastIndexOf("FROM "))).toMatch(/^FROM python:2-alpine\n/);
   });
+  test("Python 2 with its own virtualenv keeps it and adds none", () => {
+    const r = run(
+      lines(
+        "FROM python:2.7",
+        "RUN pip install virtualenv && virtualenv /venv",
+        'ENV PATH="/venv/bin:$PATH"',
+        "WORKDIR /app",
+        "COPY . .",
+        "RUN pip install -r requirements.txt",
+        'CMD ["python", "app.py"]',
+      ),
+      ctx,
+    );
+    expect(r.changed).toBe(true);
+    expect(r.output).not.toContain("/opt/venv");
+    expect(r.output).toContain("COPY --from=build /venv /venv\n");
+    expect(r.output).toMatch(/\nFROM python:2\.7-slim\n/);
+    expect(r.changes[0].message).not.toContain("Python 2 has no venv module");
+  });
   test("a chown the original gave the app folder is kept on the runtime copy, and the user exists before it", () => {
     const r = run(
       lines(

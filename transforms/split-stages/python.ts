@@ -182,6 +182,9 @@ function planPython(input: SplitInput): SplitOutcome {
         ? `split into a build stage (${base.image.raw}) installing into its own virtualenv ${venv} and a runtime stage (${rtImage}) with that venv and ${appDir}`
         : `split into a build stage (${base.image.raw}) installing into ${VENV} and a runtime stage (${rtImage}) with the venv and ${appDir}`,
     addUser ? "runs as a new non-root user app" : null,
+    base.python2 && !own
+      ? "Python 2 has no venv module: the build stage creates the venv with virtualenv"
+      : null,
     own?.kind === "uv" && needsDownloadGuard(stage)
       ? "uv may not download a Python of its own (UV_PYTHON_DOWNLOADS=never in the build stage): the environment must run on the runtime image's Python"
       : null,
@@ -230,7 +233,6 @@ function pythonBase({ stage, options }: SplitInput): PythonBase {
   });
   const python2 = /^2(?:\.|-|$)/.test(tag);
   const notes: string[] = [];
-  if (python2) notes.push("Python 2 has no venv module: the build stage creates the venv with virtualenv");
   if (options.runtimeFlavour === "alpine" && !alpine)
     notes.push("runtimeFlavour alpine ignored: wheels built on glibc would not load on musl");
   if (options.runtimeFlavour === "distroless")
