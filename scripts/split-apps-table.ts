@@ -64,8 +64,8 @@ export function listApps(
 /**
  * Checks a converted Dockerfile: every `COPY --from=<build stage>` source of
  * the final stage is something the build stage produces (inside one of its
- * WORKDIRs or COPY destinations, or a path its RUNs name, such as `-o
- * /app/server` or `/opt/venv`), and every plain COPY/ADD source of the final
+ * WORKDIRs or COPY destinations, or a path its RUNs or ENVs name, such as `-o
+ * /app/server`, `/opt/venv` or `UV_PROJECT_ENVIRONMENT=/opt/env`), and every plain COPY/ADD source of the final
  * stage exists in the build context.
  */
 export function runtimeCopyProblems(model: DockerfileModel, context: BuildContext): string[] {
@@ -105,7 +105,8 @@ export function runtimeCopyProblems(model: DockerfileModel, context: BuildContex
       }
       const bc = copyInfo(i, dir, vars);
       if (bc?.destAbs) produced.push(bc.destAbs);
-      if (i.keyword === "RUN") runText.push(i.text);
+      // ENV names folders tools install into (UV_PROJECT_ENVIRONMENT=/opt/env for uv sync).
+      if (i.keyword === "RUN" || i.keyword === "ENV") runText.push(i.text);
       // `go install`/`go get` put the binary in $GOPATH/bin.
       if (golang && i.keyword === "RUN" && /\bgo\s+(install|get)\b/.test(i.text)) produced.push("/go/bin");
     }
@@ -161,7 +162,7 @@ function plannerOf(output: string): string {
   const m = parseDockerfile(output);
   const img = m.stages[0]?.image?.name ?? "";
   const known: Array<[RegExp, string]> = [
-    [/node$/, "node"],
+    [/node$|(?:^|\/)bun$/, "node"],
     [/python$/, "python"],
     [/golang$/, "go"],
     [/maven|gradle|jdk|temurin|openjdk|corretto/, "java"],

@@ -118,6 +118,30 @@ describe("version and name helpers", () => {
     expect(sdkImage("mcr.microsoft.com/dotnet/sdk", "latest")).toBeNull();
   });
 
+  test("deprecated .NET image names map only to runtime images that were published", () => {
+    const rt = (name: string, tag: string | null, kind: "aspnet" | "runtime" = "aspnet") =>
+      sdkImage(name, tag)?.runtime(kind) ?? null;
+    expect(rt("microsoft/aspnetcore-build", "1.1")).toBe("microsoft/aspnetcore:1.1");
+    expect(rt("microsoft/aspnetcore-build", null)).toBe("microsoft/aspnetcore");
+    expect(sdkImage("microsoft/aspnetcore-build", null)!.version).toBe("2.0");
+    expect(rt("microsoft/aspnetcore-build", "1.0-2.0")).toBeNull();
+    expect(rt("microsoft/aspnetcore-build", "2.1")).toBeNull();
+    expect(rt("microsoft/dotnet", "2.0-sdk")).toBe("microsoft/aspnetcore:2.0");
+    expect(rt("microsoft/dotnet", "1.1-sdk", "runtime")).toBe("microsoft/dotnet:1.1-runtime");
+    expect(rt("microsoft/dotnet", "2.1-sdk-alpine")).toBe("microsoft/dotnet:2.1-aspnetcore-runtime-alpine");
+    expect(rt("microsoft/dotnet", "2.2-sdk-stretch", "runtime")).toBe(
+      "microsoft/dotnet:2.2-runtime-stretch-slim",
+    );
+    expect(rt("microsoft/dotnet", "2.0-sdk-stretch")).toBeNull();
+    expect(rt("microsoft/dotnet", "2.2-sdk-buster")).toBeNull();
+    expect(rt("microsoft/dotnet", "3.0-sdk")).toBeNull();
+    expect(rt("mcr.microsoft.com/dotnet/core/sdk", "3.1-buster")).toBe(
+      "mcr.microsoft.com/dotnet/core/aspnet:3.1-buster-slim",
+    );
+    expect(rt("mcr.microsoft.com/dotnet/core/sdk", "5.0")).toBeNull();
+    expect(rt("mcr.microsoft.com/dotnet/core/sdk", "2.0")).toBeNull();
+  });
+
   test("Cargo binaries and runtime libraries", () => {
     expect(binNames('[package]\nname = "a-b"\n')).toEqual({ names: ["a-b"], workspace: false });
     expect(

@@ -182,6 +182,74 @@ describe("node planner decisions", () => {
     expect(r.output.trimEnd().split("\n").slice(-2)[0]).toBe("USER 1000");
   });
 
+  test("a start command that runs a devDependency keeps the dev dependencies instead of refusing", () => {
+    const start = (cmd: string, dev: Record<string, string>) =>
+      run(lines("FROM node:20", "WORKDIR /app", "COPY . .", "RUN npm ci", cmd), {
+        ...ctx,
+        "package.json": pkg({ start: "nodemon server.js" }, { express: "4" }, dev),
+      });
+    for (const [cmd, dev, kept] of [
+      ['CMD ["npx", "cross-env", "NODE_ENV=production", "node", "x.js"]', { "cross-env": "7" }, "cross-env"],
+      ['CMD ["npm", "start"]', { nodemon: "3" }, "nodemon"],
+      ['CMD ["node", "-r", "ts-node/register", "src/main.ts"]', { "ts-node": "10" }, "ts-node"],
+      ['CMD ["npx", "tsx", "src/main.ts"]', { tsx: "4" }, "tsx"],
+    ] as const) {
+      const r = start(cmd, dev);
+      expect(r.changed, cmd).toBe(true);
+      expect(r.output, cmd).not.toContain("prune");
+      expect(r.changes[0].message, cmd).toContain(`the start command runs ${kept} from devDependencies`);
+    }
+    // Not listed at all: the runtime would not have it.
+    expect(refusal(start('CMD ["npx", "tsx", "src/main.ts"]', {}))).toContain(
+      "starts `tsx`, which package.json does not list",
+    );
+    // A dependency needs no dev dependencies: the prune stays.
+    const r = run(
+      lines("FROM node:20", "WORKDIR /app", "COPY . .", "RUN npm ci", 'CMD ["npx", "tsx", "a.ts"]'),
+      {
+        ...ctx,
+        "package.json": pkg({}, { tsx: "4" }, { typescript: "5" }),
+      },
+    );
+    expect(r.output).toContain("RUN npm prune --omit=dev");
+  });
+
+  test("Yarn Berry: focus --production only where Yarn 4 or the workspace-tools plugin provides it", () => {
+    const berry = (rc: string, packageManager?: string) =>
+      run(
+        lines(
+          "FROM node:20",
+          "WORKDIR /app",
+          "COPY . .",
+          "RUN yarn install --immutable",
+          'CMD ["node", "i.js"]',
+        ),
+        {
+          ...ctx,
+          "package.json": pkg(
+            { start: "node i.js" },
+            {},
+            { typescript: "5" },
+            packageManager ? { packageManager } : {},
+          ),
+          ".yarnrc.yml": rc,
+          "yarn.lock": "__metadata:\n  version: 6\n",
+        },
+      );
+    const plugin = berry(
+      "nodeLinker: node-modules\nplugins:\n  - path: .yarn/plugins/@yarnpkg/plugin-workspace-tools.cjs\n",
+      "yarn@3.8.2",
+    );
+    expect(plugin.output).toContain("RUN yarn workspaces focus --production\n");
+    const yarn3 = berry("nodeLinker: node-modules\n", "yarn@3.8.2");
+    expect(yarn3.output).not.toContain("focus");
+    expect(yarn3.changes[0].message).toContain("dev dependencies kept");
+    // PnP on Yarn 4 with the project cache is fine; with the default global cache it is not.
+    expect(berry("enableGlobalCache: false\n", "yarn@4.5.0").changed).toBe(true);
+    expect(refusal(berry("", "yarn@4.5.0"))).toContain("global cache");
+    expect(refusal(berry("nodeLinker: pnpm\n", "yarn@4.5.0"))).toContain("nodeLinker pnpm");
+  });
+
   test("lifecycle scripts (postinstall) keep the original COPY order", () => {
     const r = run(
       lines("FROM node:20", "WORKDIR /app", "COPY . .", "RUN npm ci", 'CMD ["node", "index.js"]'),
@@ -243,10 +311,10 @@ describe("node planner decisions", () => {
           "WORKDIR /app",
           "COPY . .",
           "RUN npm ci",
-          'CMD ["npx", "cross-env", "NODE_ENV=production", "node", "x.js"]',
+          'CMD ["npx", "cross-env", "NODE_ENV=production", "concurrently", "node a.js", "node b.js"]',
         ),
-        { ...ctx, "package.json": pkg({}, {}, { "cross-env": "7" }) },
-        "cross-env from devDependencies",
+        { ...ctx, "package.json": pkg({}, {}, { "cross-env": "7", concurrently: "8" }) },
+        "runs commands through concurrently",
       ],
       [base(), null, "no build context"],
     ];
@@ -300,10 +368,10 @@ describe("python planner decisions", () => {
     );
     expect(refusal(r)).toContain("--no-build-isolation");
   });
-  test("Python 2 refuses", () => {
+  test("Python 2 gets its venv from virtualenv (no venv module) and runs on the -slim tag", () => {
     const r = run(
       lines(
-        "FROM python:2.7",
+        "FROM python:2-alpine",
         "WORKDIR /app",
         "COPY . .",
         "RUN pip install -r requirements.txt",
@@ -311,7 +379,29 @@ describe("python planner decisions", () => {
       ),
       ctx,
     );
-    expect(refusal(r)).toContain("Python 2");
+    expect(r.changed).toBe(true);
+    expect(r.output).toContain('RUN pip install "virtualenv<20" && virtualenv /opt/venv\n');
+    expect(r.output).not.toContain("python -m venv");
+    expect(r.output.slice(r.output.lastIndexOf("FROM "))).toMatch(/^FROM python:2-alpine\n/);
+  });
+  test("Python 2 with its own virtualenv keeps it and adds none", () => {
+    const r = run(
+      lines(
+        "FROM python:2.7",
+        "RUN pip install virtualenv && virtualenv /venv",
+        'ENV PATH="/venv/bin:$PATH"',
+        "WORKDIR /app",
+        "COPY . .",
+        "RUN pip install -r requirements.txt",
+        'CMD ["python", "app.py"]',
+      ),
+      ctx,
+    );
+    expect(r.changed).toBe(true);
+    expect(r.output).not.toContain("/opt/venv");
+    expect(r.output).toContain("COPY --from=build /venv /venv\n");
+    expect(r.output).toMatch(/\nFROM python:2\.7-slim\n/);
+    expect(r.changes[0].message).not.toContain("Python 2 has no venv module");
   });
   test("a chown the original gave the app folder is kept on the runtime copy, and the user exists before it", () => {
     const r = run(

@@ -46,12 +46,20 @@ interface SdkImage {
   alpine: boolean;
 }
 
-/** The SDK version and the matching runtime images. */
+/**
+ * The SDK version and the matching runtime images; null when the pair is not
+ * one Microsoft published. The deprecated Docker Hub names are mapped only
+ * for the versions and variants that had a runtime image of the same name
+ * scheme (they are frozen, so their tags no longer move).
+ */
 export function sdkImage(name: string, tag: string | null): SdkImage | null {
+  if (name === "microsoft/aspnetcore-build") return aspnetcoreBuild(tag);
   if (!tag) return null;
   if (name === "mcr.microsoft.com/dotnet/sdk" || name === "mcr.microsoft.com/dotnet/core/sdk") {
     const m = /^(\d+\.\d+)(?:\.\d+)?(-[a-z0-9.-]+)?$/.exec(tag);
     if (!m) return null;
+    // The `core/` repositories carried .NET Core 2.1 to 3.1 only.
+    if (name.includes("/core/") && !/^(?:2\.[12]|3\.[01])$/.test(m[1])) return null;
     const repo = name.replace(/\/sdk$/, "");
     let suffix = m[2] ?? "";
     if (codenameOf(suffix) && !suffix.endsWith("-slim")) suffix += "-slim";
@@ -62,17 +70,43 @@ export function sdkImage(name: string, tag: string | null): SdkImage | null {
     };
   }
   if (name === "microsoft/dotnet") {
-    const m = /^(\d+\.\d+)(?:\.\d+)?-sdk(-alpine|-stretch|-bionic|-buster)?$/.exec(tag);
+    const m = /^(\d+\.\d+)(?:\.\d+)?-sdk(-alpine|-stretch|-bionic)?$/.exec(tag);
     if (!m) return null;
-    const names = { aspnet: "aspnetcore-runtime", runtime: "runtime", "runtime-deps": "runtime-deps" };
-    const suffix = !m[2] ? "" : m[2] === "-alpine" || m[2] === "-bionic" ? m[2] : `${m[2]}-slim`;
-    return {
-      version: m[1],
-      alpine: m[2] === "-alpine",
-      runtime: (kind) => `microsoft/dotnet:${m[1]}-${names[kind]}${suffix}`,
-    };
+    const [version, variant = ""] = [m[1], m[2]];
+    // `X.Y-aspnetcore-runtime` and the -alpine/-stretch-slim/-bionic variants started with 2.1;
+    // ASP.NET Core 1.x and 2.0 apps ran on microsoft/aspnetcore:X.Y (plain Debian tags only).
+    if (version === "2.1" || version === "2.2") {
+      const names = { aspnet: "aspnetcore-runtime", runtime: "runtime", "runtime-deps": "runtime-deps" };
+      const suffix = variant === "-stretch" ? "-stretch-slim" : variant;
+      return {
+        version,
+        alpine: variant === "-alpine",
+        runtime: (kind) => `microsoft/dotnet:${version}-${names[kind]}${suffix}`,
+      };
+    }
+    if (/^(?:1\.[01]|2\.0)$/.test(version) && !variant) {
+      return {
+        version,
+        alpine: false,
+        runtime: (kind) =>
+          kind === "aspnet" ? `microsoft/aspnetcore:${version}` : `microsoft/dotnet:${version}-${kind}`,
+      };
+    }
+    return null;
   }
   return null;
+}
+
+/**
+ * `microsoft/aspnetcore-build:X.Y` (1.0, 1.1, 2.0) ran on `microsoft/aspnetcore:X.Y`, which holds
+ * the .NET Core runtime too. Untagged means `latest`, which stayed on 2.0 when the repository was
+ * frozen (2.1 moved to microsoft/dotnet).
+ */
+function aspnetcoreBuild(tag: string | null): SdkImage | null {
+  if (tag === null || tag === "latest")
+    return { version: "2.0", alpine: false, runtime: () => "microsoft/aspnetcore" };
+  if (!/^(?:1\.[01]|2\.0)$/.test(tag)) return null;
+  return { version: tag, alpine: false, runtime: () => `microsoft/aspnetcore:${tag}` };
 }
 
 function planDotnet(input: SplitInput) {
@@ -82,7 +116,10 @@ function planDotnet(input: SplitInput) {
   if (/nanoserver|windowsservercore/.test(image.tag ?? ""))
     refuse("Windows container images are not supported", stage.from.line);
   if (!sdk)
-    refuse(`cannot tell the .NET SDK version of ${image.expanded} or its runtime image`, stage.from.line);
+    refuse(
+      `no published runtime image is known to pair with ${image.expanded} (or its .NET version is not in the tag)`,
+      stage.from.line,
+    );
 
   const publishes = runsWith(input, (c) => isDotnet(c, ["publish"]));
   const builds = runsWith(input, (c) => isDotnet(c, ["build"]));
@@ -117,7 +154,12 @@ function planDotnet(input: SplitInput) {
   const tfm = /<TargetFramework>\s*(?:net|netcoreapp)(\d+)\.(\d+)\s*<\/TargetFramework>/.exec(csproj);
   const [sdkMajor, sdkMinor] = sdk.version.split(".").map(Number);
   if (tfm && (Number(tfm[1]) !== sdkMajor || Number(tfm[2]) > sdkMinor)) {
-    refuse(`TargetFramework ${tfm[1]}.${tfm[2]} does not run on the ${sdk.version} runtime`, buildInstr.line);
+    const latest =
+      image.tag === null || image.tag === "latest" ? ` (${image.raw} is latest: ${sdk.version})` : "";
+    refuse(
+      `TargetFramework ${tfm[1]}.${tfm[2]} does not run on the ${sdk.version} runtime${latest}`,
+      buildInstr.line,
+    );
   }
   const assembly =
     /<AssemblyName>\s*([^<]+?)\s*<\/AssemblyName>/.exec(csproj)?.[1] ??

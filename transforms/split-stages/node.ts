@@ -18,15 +18,10 @@ import { baseImage, repoName, slimVariant } from "./toolkit/images.ts";
 import {
   appFolderToCopy,
   contextFileAt,
-  BOTH_STAGES,
-  buildsAfter,
   copyInfo,
-  dedupeWorkdirs,
   missingSources,
-  MOVABLE_WHEN_LAST,
   originalUser,
   readJson,
-  RUNTIME_ONLY,
   shellVars,
   stageVars,
   workdirAfter,
@@ -35,12 +30,13 @@ import {
 import { type OsInstall, osInstalls, runtimePackageLines } from "./toolkit/packages.ts";
 import { guarded, quote, refuse } from "./toolkit/refuse.ts";
 import {
+  buildStagePieces,
   copyFromLine,
   fromAsBuild,
   layoutRewrite,
-  linesBefore,
   newLines,
   type Piece,
+  runtimeStagePieces,
   seg,
   type Segment,
   stageSegments,
@@ -56,25 +52,20 @@ import {
   startCommand,
   wordValues,
 } from "./toolkit/shell.ts";
-import { checkRuntimeUser, isUserCreation, userLine } from "./toolkit/users.ts";
+import { checkRuntimeUser, isUserCreation } from "./toolkit/users.ts";
+import { type YarnBerry, yarnBerry } from "./node-yarn-berry.ts";
 
 const OTHER_LANGUAGE_IMAGES =
   /^(?:python|golang|maven|gradle|openjdk|eclipse-temurin|amazoncorretto|rust|mcr\.microsoft\.com\/dotnet\/.*|microsoft\/.*|php|ruby|nginx|httpd)$/;
 
-/** Tools that compile, bundle or watch: running them at container start means the build happens at run time. */
+/** Tools that compile or bundle: running them at container start means the build happens at run time. */
 const BUILD_TOOLS = new Set([
   "tsc",
-  "ts-node",
-  "ts-node-dev",
-  "tsnd",
-  "nodemon",
   "webpack",
   "webpack-dev-server",
   "vite",
   "react-scripts",
-  "babel-node",
   "babel",
-  "tsx",
   "nest",
   "ng",
   "parcel",
@@ -102,9 +93,22 @@ const BIN_PACKAGE: Record<string, string> = {
   "pm2-runtime": "pm2",
 };
 
+/**
+ * Runners that start the app from its source (TypeScript, Babel) or restart it on change: the
+ * original runs them at start too, so the runtime stage keeps them (and any devDependencies).
+ */
+const SOURCE_RUNNERS = new Set(["ts-node", "ts-node-dev", "tsnd", "tsx", "nodemon", "babel-node"]);
+
+/** Node loaders/preloads of those runners: `node -r ts-node/register`, `node --import tsx`. */
+const SOURCE_LOADER = /^(ts-node|tsx|@babel\/register)(?:\/|$)/;
+
+/** Start commands that run other commands the checks would have to follow, or run tests. */
+const COMMAND_RUNNERS = /^(?:concurrently|npm-run-all2?|run-p|run-s)$/;
+const TEST_RUNNERS = /^(?:mocha|jest|vitest|ava|tap|jasmine|karma)$/;
+
 const DEV_SCRIPT_NAMES = /^(?:dev|develop|development|watch|serve|start:dev|dev:.*|watch:.*)$/;
 
-type Pm = "npm" | "yarn" | "pnpm";
+type Pm = "npm" | "yarn" | "pnpm" | "bun";
 
 interface Pkg {
   scripts: Record<string, string>;
@@ -145,7 +149,7 @@ function runtimeTag(tag: string): string | null {
   return null;
 }
 
-const usesNodeTools = (text: string) => /\b(?:npm|yarn|pnpm|npx)\b/.test(text);
+const usesNodeTools = (text: string) => /\b(?:npm|yarn|pnpm|npx|bun)\b/.test(text);
 
 export const node: EcosystemPlanner = {
   id: "node",
@@ -225,34 +229,48 @@ function planNode(input: SplitInput): SplitOutcome {
   });
   const segs = stageSegments(model, stage);
   const manifests = manifestsFirst(input, pkg, reading);
-  const prune = reading.productionInstall
-    ? null
-    : pruneLine(input, reading.pm, base.major, manifests.lockFiles);
+  const prune =
+    reading.productionInstall || start.devKept.length > 0
+      ? null
+      : pruneLine(input, reading, pkg, base.major, manifests.lockFiles);
   const { piece: fromPiece, name: buildName } = fromAsBuild(model, stage, segs.from);
   const segOf = new Map<Instr, Segment>(segs.items.map((s) => [s.instr!, s]));
   const { build, runtimeInstrs, userRuns } = buildStage(input, reading, manifests, prune, fromPiece, segOf);
   const rtImage = baseImage(input.options, base.runtimeRaw);
-  const chown = addUser ? "node:node" : reading.chownApp;
-  const outputOnly = builtOutputOnly(input.options, start.startFiles, appDir);
-  const runtime = runtimeStage(input, {
-    rtImage,
-    runtimeInstall,
-    userRuns,
-    reading,
-    pnpm: start.runtimePnpm ? start.pnpmVersion : null,
+  const chown = addUser ? `${base.user}:${base.user}` : reading.chownApp;
+  const outputOnly =
+    reading.berry?.linker === "pnp" ? null : builtOutputOnly(input.options, start.startFiles, appDir);
+  const runtime = runtimeStagePieces(model, segOf, {
+    image: rtImage,
+    setup: runtimeSetup(input, {
+      runtimeInstall,
+      userRuns,
+      reading,
+      pnpm: start.runtimePnpm ? start.pnpmVersion : null,
+      segOf,
+    }),
     runtimeInstrs,
-    segOf,
     copyLines: outputOnly
       ? ["package.json", "node_modules", ...outputOnly].map((p) =>
           copyFromLine(model, buildName, `${appDir}/${p}`, `${appDir}/${p}`, chown),
         )
       : [copyFromLine(model, buildName, appDir, appDir, chown)],
-    addUser,
+    user: addUser ? base.user : null,
   });
   const msg = [
     `split into a build stage (${base.image.raw}) and a runtime stage (${rtImage}) with the app folder ${appDir}`,
     prune ? "dev dependencies pruned" : null,
-    addUser ? "runs as USER node" : null,
+    start.devKept.length > 0
+      ? `dev dependencies kept: the start command runs ${start.devKept.join(", ")} from devDependencies`
+      : !prune && !reading.productionInstall && reading.pm === "bun"
+        ? "dev dependencies kept: bun has no command that prunes them"
+        : !prune && !reading.productionInstall && reading.pm === "yarn" && reading.berry
+          ? pkg.workspaces
+            ? "dev dependencies kept: the workspaces of a Yarn Berry monorepo are not focused"
+            : "dev dependencies kept: `yarn workspaces focus --production` needs Yarn 4 or the workspace-tools plugin"
+          : null,
+    reading.berry?.linker === "pnp" ? "Yarn PnP: .pnp.cjs and .yarn/ come along with the app folder" : null,
+    addUser ? `runs as USER ${base.user}` : null,
     manifests.moveCopy ? "dependency manifests installed before the source is copied" : null,
     outputOnly ? `only ${outputOnly.join(", ")}, node_modules and package.json are copied` : null,
     ...base.notes,
@@ -265,6 +283,8 @@ function planNode(input: SplitInput): SplitOutcome {
 interface NodeBase {
   image: NonNullable<SplitInput["stage"]["image"]>;
   tag: string;
+  /** The image's non-root user the runtime stage runs as (`node`, or `bun` on oven/bun). */
+  user: string;
   /** The runtime image: the `-slim` variant of the same tag. */
   runtimeRaw: string;
   alpine: boolean;
@@ -274,7 +294,9 @@ interface NodeBase {
 }
 
 /** The base image and its runtime variant; refuses images it does not know. */
-function nodeBase({ stage, options }: SplitInput): NodeBase {
+function nodeBase(input: SplitInput): NodeBase {
+  const { stage, options } = input;
+  if (/^(?:oven\/bun|bun)$/.test(repoName(stage.image!.name))) return bunBase(input);
   const { image, tag, runtimeRaw, alpine } = slimVariant(stage, {
     repo: "node",
     app: "a Node app",
@@ -285,11 +307,61 @@ function nodeBase({ stage, options }: SplitInput): NodeBase {
     notes.push("runtimeFlavour alpine ignored: native modules built on glibc would not load on musl");
   if (options.runtimeFlavour === "distroless")
     notes.push("runtimeFlavour distroless not used for Node: the start command needs a shell and npm");
-  return { image, tag, runtimeRaw, alpine, major: nodeMajor(tag), notes };
+  return { image, tag, user: "node", runtimeRaw, alpine, major: nodeMajor(tag), notes };
+}
+
+/**
+ * `oven/bun:<tag>` (Debian) runs on `oven/bun:<tag>-slim`, published for every 1.x tag, `latest`
+ * and `canary`; `-alpine` and `-slim` tags stay. Every variant has the `bun` user (uid 1000) and
+ * WORKDIR /home/bun/app. `-distroless` is not used: its ENTRYPOINT is bun itself and it has no shell.
+ */
+function bunBase({ stage, options }: SplitInput): NodeBase {
+  const image = stage.image!;
+  if (image.digest)
+    refuse(
+      `base image ${image.raw} is pinned by digest; the digest of its slim variant is not known`,
+      stage.from,
+    );
+  if (image.usesVariables)
+    refuse(`base image ${image.raw} uses a variable the transform cannot extend to a slim tag`, stage.from);
+  const tag = image.tag ?? "latest";
+  const version = /^(latest|canary|\d+(?:\.\d+){0,2})(?:-debian)?$/.exec(tag);
+  const runtimeTag = /-(?:alpine|slim)$|^(?:alpine|slim)$/.test(tag)
+    ? tag
+    : version && !/^0\./.test(version[1])
+      ? version[1] === "latest"
+        ? "slim"
+        : `${version[1]}-slim`
+      : null;
+  if (!runtimeTag) refuse(`no slim variant known for oven/bun:${tag}`, stage.from);
+  const firstWork = stage.instructions.find((i) => /^(?:WORKDIR|COPY|ADD|RUN)$/.test(i.keyword));
+  if (firstWork && firstWork.keyword !== "WORKDIR")
+    refuse(
+      `${quote(firstWork)} runs in oven/bun's own WORKDIR /home/bun/app; the split needs the app folder named by a WORKDIR`,
+      firstWork,
+    );
+  const notes: string[] = [];
+  if (options.runtimeFlavour === "distroless")
+    notes.push(
+      "runtimeFlavour distroless not used for bun: oven/bun:*-distroless runs bun as its ENTRYPOINT, with no shell",
+    );
+  if (options.runtimeFlavour === "alpine" && !/alpine/.test(tag))
+    notes.push("runtimeFlavour alpine ignored: native modules built on glibc would not load on musl");
+  return {
+    image,
+    tag,
+    user: "bun",
+    runtimeRaw: `${image.name}:${runtimeTag}`,
+    alpine: /alpine/.test(tag),
+    major: null,
+    notes,
+  };
 }
 
 /** What the instructions of the stage do, read one by one. */
 interface NodeReading {
+  /** Yarn Berry facts when the installs use Yarn 2+ (null: npm, pnpm, bun, Yarn classic). */
+  berry: YarnBerry | null;
   cwdAt: Map<Instr, string | null>;
   varsAt: Map<Instr, Map<string, string | null>>;
   roles: Map<Instr, RunRole>;
@@ -323,11 +395,11 @@ function readInstructions(input: SplitInput, pkg: Pkg, appDir: string): NodeRead
   const globalPackages = new Set<string>();
   let chownApp: string | null = null;
   let productionInstall = false;
-  const yarnBerry = context.exists(".yarnrc.yml") || /^yarn@[2-9]/.test(pkg.packageManager ?? "");
+  let berry: YarnBerry | null = null;
   const osPackages: OsInstall[] = [];
   // NODE_ENV=production set before the install makes it skip dev dependencies: nothing to prune.
   const firstInstallLine =
-    stage.instructions.find((i) => i.keyword === "RUN" && /\b(?:npm|yarn|pnpm)\b/.test(i.text))?.line ??
+    stage.instructions.find((i) => i.keyword === "RUN" && /\b(?:npm|yarn|pnpm|bun)\b/.test(i.text))?.line ??
     Infinity;
   const envText = stage.instructions
     .filter((i) => (i.keyword === "ENV" || i.keyword === "ARG") && i.line < firstInstallLine)
@@ -401,11 +473,11 @@ function readInstructions(input: SplitInput, pkg: Pkg, appDir: string): NodeRead
           if (global)
             refuse(`${quote(instr)} installs global packages the runtime stage would not have`, instr);
           pm ??= name;
-          if (name === "yarn" && yarnBerry)
-            refuse("Yarn Berry: pruning dev dependencies is not proven", instr);
+          if (name === "yarn") berry ??= yarnBerry(context, pkg.packageManager, instr);
           const installing =
             (name === "npm" && /^(?:ci|install|i|add|clean-install)$/.test(sub)) ||
             (name === "yarn" && (sub === "" || sub === "install" || sub === "add")) ||
+            (name === "yarn" && berry !== null && sub === "workspaces" && plain.includes("focus")) ||
             (name === "pnpm" && /^(?:install|i|add|fetch)$/.test(sub));
           if (installing) {
             role.install = true;
@@ -430,7 +502,32 @@ function readInstructions(input: SplitInput, pkg: Pkg, appDir: string): NodeRead
           role.build = true;
           break;
         }
+        case "bun": {
+          if (global)
+            refuse(`${quote(instr)} installs global packages the runtime stage would not have`, instr);
+          pm ??= "bun";
+          if (/^(?:install|i|add)$/.test(sub) || sub === "") {
+            role.install = true;
+            if (plain.some((a) => a === "--production" || a === "-p")) productionInstall = true;
+            break;
+          }
+          // `bun pm trust` runs the lifecycle scripts of installed packages: part of the install.
+          if (sub === "pm") {
+            role.build = true;
+            break;
+          }
+          const target = sub === "run" ? plain.filter((a) => !a.startsWith("-"))[1] : sub;
+          if (!target) refuse(`cannot tell what ${quote(instr)} runs`, instr);
+          if (/^(?:start|dev)$/.test(target) || plain.some((a) => a === "--watch" || a === "--hot"))
+            refuse(`${quote(instr)} starts the app during the build`, instr);
+          const body = pkg.scripts[target];
+          if (body !== undefined && /\.sh\b/.test(body))
+            refuse(`script "${target}" runs a shell script the transform cannot see into`, instr);
+          role.build = true;
+          break;
+        }
         case "npx":
+        case "bunx":
           role.build = true;
           break;
         case "corepack": {
@@ -480,8 +577,9 @@ function readInstructions(input: SplitInput, pkg: Pkg, appDir: string): NodeRead
 
   const runs = stage.instructions.filter((i) => roles.get(i)?.install || roles.get(i)?.build);
   if (!pm || !runs.some((i) => roles.get(i)!.install))
-    refuse("no recognisable build step (no npm/yarn/pnpm install)");
+    refuse("no recognisable build step (no npm/yarn/pnpm/bun install)");
   return {
+    berry,
     cwdAt,
     varsAt,
     roles,
@@ -504,7 +602,14 @@ function checkStartCommand(
   pkg: Pkg,
   reading: NodeReading,
   alpine: boolean,
-): { start: StartCommand; runtimePnpm: boolean; pnpmVersion: string | null; startFiles: string[] } {
+): {
+  start: StartCommand;
+  runtimePnpm: boolean;
+  pnpmVersion: string | null;
+  startFiles: string[];
+  /** devDependencies the start command runs: the runtime stage keeps them (no prune). */
+  devKept: string[];
+} {
   const { model, stage, context } = input;
   const { globalPackages } = reading;
   const start = startCommand(model, stage);
@@ -513,6 +618,21 @@ function checkStartCommand(
   let runtimePnpm = false;
   /** Files the start command runs with node (`dist/index.js`), for the built-output-only copy. */
   const startFiles: string[] = [];
+  const devKept = new Set<string>();
+  const corepack = [...reading.roles.values()].some((r) => r.corepack);
+  /**
+   * A package the start command runs: fine when global or a dependency; a devDependency is kept
+   * (unless the install skips them, so the original fails too); undefined when package.json lacks it.
+   */
+  const needPackage = (name: string): string | null | undefined => {
+    const pkgName = own(BIN_PACKAGE, name) ?? name;
+    if (globalPackages.has(pkgName) || globalPackages.has(name) || pkg.deps.has(pkgName)) return null;
+    if (!pkg.devDeps.has(pkgName)) return undefined;
+    if (reading.productionInstall)
+      return `uses ${name} from devDependencies, which the production install skips`;
+    devKept.add(pkgName);
+    return null;
+  };
   /** A start script from the build context, each of its commands checked like the CMD. */
   const checkScriptFile = (file: string, depth: number): string | null => {
     const ctxFile =
@@ -556,9 +676,20 @@ function checkStartCommand(
     const rest = words.slice(1);
     const script = /\.sh$/.test(name) ? words[0] : /^(?:ba)?sh$/.test(name) ? rest[0] : undefined;
     if (depth === 0 && script && /\.sh$/.test(script)) return checkScriptFile(script, depth);
+    if (name === "bun") return checkBun(words, depth);
+    if (name === "bunx")
+      return checkArgv(
+        rest.filter((a) => !a.startsWith("-")),
+        depth,
+      );
     if (name === "npm" || name === "yarn" || name === "pnpm") {
       if (name === "pnpm") runtimePnpm = true;
+      // `corepack enable` in the build stage makes `yarn` the project's Yarn there; the runtime stage has the image's Yarn classic.
+      if (name === "yarn" && reading.berry && corepack)
+        return "runs yarn at start: the build's Yarn Berry came from corepack (RUN corepack enable), which the runtime stage does not set up";
       const sub = rest.find((a) => !a.startsWith("-")) ?? (name === "yarn" ? "install" : "");
+      if (name === "yarn" && reading.berry && sub === "node")
+        return checkArgv(rest.slice(rest.indexOf("node")), depth);
       if (/^(?:install|i|ci|add)$/.test(sub) || (name === "yarn" && sub === "install"))
         return `runs \`${name} ${sub}\` at run time`;
       const script = sub === "run" || sub === "run-script" ? rest.filter((a) => !a.startsWith("-"))[1] : sub;
@@ -576,6 +707,10 @@ function checkStartCommand(
         rest.filter((a) => !a.startsWith("-")),
         depth,
       );
+    if (SOURCE_RUNNERS.has(name)) {
+      const problem = needPackage(name);
+      return problem === undefined ? `starts \`${name}\`, which package.json does not list` : problem;
+    }
     if (BUILD_TOOLS.has(name)) {
       if (name === "vite" && rest[0] === "preview" && !pkg.devDeps.has("vite")) return null;
       return `runs ${name} (a build tool) at run time`;
@@ -583,28 +718,69 @@ function checkStartCommand(
     if (name === "next" && rest[0] !== "start")
       return `runs \`next ${rest[0] ?? "dev"}\` (a build step) at run time`;
     if (name === "node" || name === "nodejs") {
-      if (rest.some((a) => a === "--watch" || /ts-node|tsx|@babel\/register/.test(a)))
-        return `runs \`${words.join(" ")}\`, which compiles or watches at run time`;
-      const file = rest.find((a) => !a.startsWith("-"));
-      if (file && /\.(?:ts|mts|cts|tsx)$/.test(file)) return `runs TypeScript source ${file} directly`;
+      if (rest.includes("--watch")) return `runs \`${words.join(" ")}\`, which watches at run time`;
+      let loader = false;
+      for (let i = 0; i < rest.length; i++) {
+        const preload = /^(?:-r|--require|--loader|--experimental-loader|--import)$/.test(rest[i])
+          ? rest[++i]
+          : null;
+        const m = SOURCE_LOADER.exec(preload ?? rest[i].replace(/^--(?:require|loader|import)=/, ""));
+        if (!m) continue;
+        const problem = needPackage(m[1]);
+        if (problem === undefined)
+          return `runs \`${words.join(" ")}\`, and package.json does not list ${m[1]}`;
+        if (problem) return problem;
+        loader = true;
+      }
+      const file = rest.find(
+        (a, i) =>
+          !a.startsWith("-") &&
+          !/^(?:-r|--require|--loader|--experimental-loader|--import)$/.test(rest[i - 1] ?? ""),
+      );
+      if (file && /\.(?:ts|mts|cts|tsx)$/.test(file) && !loader)
+        return `runs TypeScript source ${file} directly`;
       if (file) startFiles.push(file);
       return null;
     }
-    const pkgName = own(BIN_PACKAGE, name) ?? name;
-    if (globalPackages.has(pkgName) || globalPackages.has(name)) return null;
-    if (pkg.devDeps.has(pkgName) && !pkg.deps.has(pkgName))
-      return `uses ${name} from devDependencies, which the prune removes`;
-    if (pkg.deps.has(pkgName)) return null;
-    if (/^(?:exec|env|cross-env|dotenv|true|cd|echo|sleep|test|export)$/.test(name)) {
-      if (name === "cross-env" && pkg.devDeps.has("cross-env") && !pkg.deps.has("cross-env")) {
-        return "uses cross-env from devDependencies, which the prune removes";
+    if (COMMAND_RUNNERS.test(name))
+      return `runs commands through ${name}, which the transform does not follow`;
+    if (TEST_RUNNERS.test(name)) return `runs the test runner ${name} at container start`;
+    if (/^(?:exec|env|cross-env|dotenv)$/.test(name)) {
+      if (name === "cross-env" || name === "dotenv") {
+        const problem = needPackage(name);
+        if (problem) return problem;
       }
-      const inner = rest.filter((a) => !/^\w+=/.test(a) && !a.startsWith("-"));
-      return name === "exec" || name === "env" || name === "cross-env" || name === "dotenv"
-        ? checkArgv(inner, depth + 1)
-        : null;
+      return checkArgv(
+        rest.filter((a) => !/^\w+=/.test(a) && !a.startsWith("-")),
+        depth + 1,
+      );
     }
+    const problem = needPackage(name);
+    if (problem !== undefined) return problem;
+    if (/^(?:true|cd|echo|sleep|test|export)$/.test(name)) return null;
     return `starts \`${name}\`, which is not node or a package script the transform can check`;
+  };
+  /** `bun run <script>`, `bun <file>`: bun runs TypeScript itself, so a source file is fine. */
+  const checkBun = (words: string[], depth: number): string | null => {
+    const rest = words.slice(1);
+    if (rest.some((a) => a === "--watch" || a === "--hot"))
+      return `runs \`${words.join(" ")}\`, which watches the source at run time`;
+    const args = rest.filter((a) => !a.startsWith("-"));
+    const sub = args[0] ?? "";
+    if (sub === "x") return checkArgv(args.slice(1), depth);
+    if (/^(?:install|i|add|build|test|create|init|upgrade|pm|link|remove|update|outdated)$/.test(sub))
+      return `runs \`bun ${sub}\` at run time`;
+    const target = sub === "run" ? args[1] : sub;
+    if (!target) return `runs \`${words.join(" ")}\`, which the transform cannot read`;
+    if (pkg.scripts[target] !== undefined || DEV_SCRIPT_NAMES.test(target)) {
+      if (depth > 4) return "nests package scripts too deeply";
+      return checkScript("bun", target, depth);
+    }
+    if (/\.(?:[cm]?[jt]sx?)$/.test(target)) {
+      startFiles.push(target);
+      return null;
+    }
+    return `runs \`${words.join(" ")}\`, which the transform cannot read`;
   };
   const checkCommandLine = (line: string, depth: number): string | null => {
     if (/\.sh\b/.test(line)) return "runs a shell script the transform cannot see into";
@@ -630,7 +806,7 @@ function checkStartCommand(
         "the start command runs pnpm, and the pnpm version to install in the runtime stage is not known",
       );
   }
-  return { start, runtimePnpm, pnpmVersion, startFiles };
+  return { start, runtimePnpm, pnpmVersion, startFiles, devKept: [...devKept].sort() };
 }
 
 interface ManifestsFirst {
@@ -659,9 +835,14 @@ function manifestsFirst(input: SplitInput, pkg: Pkg, reading: NodeReading): Mani
   });
   let moveCopy: Instr | null = null;
   let manifestLine: string | null = null;
-  const lockFiles = ["package-lock.json", "npm-shrinkwrap.json", "yarn.lock", "pnpm-lock.yaml"].filter((f) =>
-    context.exists(f),
-  );
+  const lockFiles = [
+    "package-lock.json",
+    "npm-shrinkwrap.json",
+    "yarn.lock",
+    "pnpm-lock.yaml",
+    "bun.lock",
+    "bun.lockb",
+  ].filter((f) => context.exists(f));
   if (copyAllIdx !== -1) {
     const copyAll = stage.instructions[copyAllIdx];
     const c = copyInfo(copyAll, cwdAt.get(copyAll) ?? null, varsAt.get(copyAll))!;
@@ -674,7 +855,7 @@ function manifestsFirst(input: SplitInput, pkg: Pkg, reading: NodeReading): Mani
       !installRole.build &&
       shellCommands(model, firstInstall)!.every((cmd) => {
         const n = (cmd.name?.value ?? "").split("/").pop();
-        return n === "npm" || n === "yarn" || n === "pnpm" || n === "corepack";
+        return n === "npm" || n === "yarn" || n === "pnpm" || n === "bun" || n === "corepack";
       });
     const betweenOk = between.every((i) => {
       if (i.keyword === "RUN") {
@@ -683,12 +864,21 @@ function manifestsFirst(input: SplitInput, pkg: Pkg, reading: NodeReading): Mani
       }
       return i.keyword !== "COPY" && i.keyword !== "ADD" && i.keyword !== "WORKDIR";
     });
-    if (c.sources.length === 1 && c.destAbs && cleanInstall && betweenOk && !lifecycle && !pkg.workspaces) {
+    // Yarn Berry also needs .yarnrc.yml and .yarn/ (releases, plugins) before the install: left in place.
+    if (
+      c.sources.length === 1 &&
+      c.destAbs &&
+      cleanInstall &&
+      betweenOk &&
+      !lifecycle &&
+      !pkg.workspaces &&
+      !reading.berry
+    ) {
       moveCopy = copyAll;
       const files = [
         "package.json",
         ...lockFiles,
-        ...[".npmrc", ".yarnrc", ".pnpmfile.cjs"].filter((f) => context.exists(f)),
+        ...[".npmrc", ".yarnrc", ".pnpmfile.cjs", "bunfig.toml"].filter((f) => context.exists(f)),
       ];
       const dest = c.dest === "." || c.dest === "./" ? "./" : c.dest.endsWith("/") ? c.dest : c.dest + "/";
       const chown = c.chown ? ` --chown=${c.chown}` : "";
@@ -699,8 +889,17 @@ function manifestsFirst(input: SplitInput, pkg: Pkg, reading: NodeReading): Mani
 }
 
 /** The RUN that removes dev dependencies after the build, for the package manager in use. */
-function pruneLine({ model }: SplitInput, pm: Pm, major: number | null, lockFiles: string[]): string {
+function pruneLine(
+  { model }: SplitInput,
+  { pm, berry }: NodeReading,
+  pkg: Pkg,
+  major: number | null,
+  lockFiles: string[],
+): string | null {
   const run = keyword(model, "RUN");
+  if (pm === "yarn" && berry)
+    return berry.focus && !pkg.workspaces ? `${run} yarn workspaces focus --production` : null;
+  if (pm === "bun") return null;
   if (pm === "npm") return `${run} npm prune ${major !== null && major < 16 ? "--production" : "--omit=dev"}`;
   if (pm === "yarn")
     return `${run} yarn install --production${lockFiles.includes("yarn.lock") ? " --frozen-lockfile" : ""} --ignore-scripts --prefer-offline`;
@@ -720,78 +919,44 @@ function buildStage(
   fromPiece: Piece,
   segOf: Map<Instr, Segment>,
 ): { build: Piece[]; runtimeInstrs: Instr[]; userRuns: Instr[] } {
-  const build: Piece[] = [fromPiece];
   const firstInstall = runs.find((i) => roles.get(i)!.install)!;
   const lastNodeRun = [...stage.instructions].reverse().find((i) => {
     const r = roles.get(i);
     return r && (r.install || r.build);
   })!;
-  const runtimeInstrs: Instr[] = [];
-  /** User/group creation RUNs: first in the runtime stage, so COPY --chown and USER can name them. */
-  const userRuns: Instr[] = [];
-  for (const instr of stage.instructions) {
-    const s = segOf.get(instr)!;
-    if (instr === moveCopy) continue;
-    if (RUNTIME_ONLY.has(instr.keyword)) {
-      runtimeInstrs.push(instr);
-      continue;
-    }
-    if (roles.get(instr)?.user) userRuns.push(instr);
-    else if (BOTH_STAGES.has(instr.keyword)) {
-      runtimeInstrs.push(instr);
-      // Nothing after it builds: it only concerns the runtime stage.
-      if (MOVABLE_WHEN_LAST.has(instr.keyword) && !buildsAfter(stage, instr)) continue;
-    }
-    build.push(instr === firstInstall && manifestLine ? linesBefore(seg(s), [manifestLine]) : seg(s));
-    if (instr === firstInstall && moveCopy) build.push(seg(segOf.get(moveCopy)!));
-    if (instr === lastNodeRun && prune) build.push(newLines(prune));
-  }
-  return { build, runtimeInstrs, userRuns };
+  return buildStagePieces(stage, segOf, fromPiece, {
+    skip: moveCopy,
+    isUserRun: (i) => !!roles.get(i)?.user,
+    before: (i) => (i === firstInstall && manifestLine ? [manifestLine] : []),
+    after: (i) => [
+      ...(i === firstInstall && moveCopy ? [seg(segOf.get(moveCopy)!)] : []),
+      ...(i === lastNodeRun && prune ? [newLines(prune)] : []),
+    ],
+  });
 }
 
 /**
- * The runtime stage: the slim image, its OS packages, user creation and
- * global installs, the app folder copied after the last WORKDIR, the runtime
- * instructions in order, and `USER node` before the start command.
+ * The runtime stage's setup before the app: OS packages, user creation and
+ * global installs (repeated), and pnpm when the start command runs it.
  */
-function runtimeStage(
+function runtimeSetup(
   { model, stage }: SplitInput,
   r: {
-    rtImage: string;
     runtimeInstall: string[];
     userRuns: Instr[];
     reading: NodeReading;
     /** The pnpm version the start command needs, or null. */
     pnpm: string | null;
-    runtimeInstrs: Instr[];
     segOf: Map<Instr, Segment>;
-    /** COPY --from lines of the app folder (or of its parts the start command needs). */
-    copyLines: string[];
-    addUser: boolean;
   },
 ): Piece[] {
-  const { segOf, addUser } = r;
-  const runtime: Piece[] = [];
-  runtime.push(newLines(`${keyword(model, "FROM")} ${r.rtImage}`));
-  if (r.runtimeInstall.length) runtime.push(newLines(...r.runtimeInstall));
-  for (const u of r.userRuns) runtime.push(seg(segOf.get(u)!, "trim"));
+  const setup: Piece[] = [];
+  if (r.runtimeInstall.length) setup.push(newLines(...r.runtimeInstall));
+  for (const u of r.userRuns) setup.push(seg(r.segOf.get(u)!, "trim"));
   for (const g of stage.instructions.filter((i) => r.reading.roles.get(i)?.global))
-    runtime.push(seg(segOf.get(g)!, "trim"));
-  if (r.pnpm) runtime.push(newLines(`${keyword(model, "RUN")} npm install -g pnpm@${r.pnpm}`));
-  const rtInstrs = dedupeWorkdirs(r.runtimeInstrs);
-  const lastWorkdir = [...rtInstrs].reverse().find((i) => i.keyword === "WORKDIR") ?? null;
-  if (!lastWorkdir) runtime.push(newLines(...r.copyLines));
-  let userAdded = false;
-  for (const instr of rtInstrs) {
-    if (addUser && !userAdded && (instr.keyword === "CMD" || instr.keyword === "ENTRYPOINT")) {
-      runtime.push(newLines(userLine(model, "node")));
-      userAdded = true;
-    }
-    runtime.push(seg(segOf.get(instr)!, "trim"));
-    if (instr === lastWorkdir) runtime.push(newLines(...r.copyLines));
-  }
-  if (addUser && !userAdded) runtime.push(newLines(userLine(model, "node")));
-  return runtime;
+    setup.push(seg(r.segOf.get(g)!, "trim"));
+  if (r.pnpm) setup.push(newLines(`${keyword(model, "RUN")} npm install -g pnpm@${r.pnpm}`));
+  return setup;
 }
 
 /**

@@ -18,13 +18,9 @@ import { baseImage, repoName, slimVariant } from "./toolkit/images.ts";
 import {
   appFolderToCopy,
   contextFileAt,
-  BOTH_STAGES,
-  buildsAfter,
   copyInfo,
-  dedupeWorkdirs,
   expandKnown,
   missingSources,
-  MOVABLE_WHEN_LAST,
   originalUser,
   RUNTIME_ONLY,
   shellVars,
@@ -35,12 +31,13 @@ import {
 import { osInstalls, type OsInstall, PYTHON_PROVIDED_DEV, runtimePackageLines } from "./toolkit/packages.ts";
 import { guarded, quote, refuse } from "./toolkit/refuse.ts";
 import {
+  buildStagePieces,
   copyFromLine,
   fromAsBuild,
   layoutRewrite,
-  linesBefore,
   newLines,
   type Piece,
+  runtimeStagePieces,
   seg,
   type Segment,
   stageSegments,
@@ -56,7 +53,8 @@ import {
   startCommand,
   wordValues,
 } from "./toolkit/shell.ts";
-import { checkRuntimeUser, createUserLines, isUserCreation, userLine } from "./toolkit/users.ts";
+import { checkRuntimeUser, createUserLines, isUserCreation } from "./toolkit/users.ts";
+import { findUvEnvironment, needsDownloadGuard, UV_IMAGE, uvSubcommand } from "./python-uv.ts";
 
 export const VENV = "/opt/venv";
 
@@ -126,10 +124,10 @@ function planPython(input: SplitInput): SplitOutcome {
   if (context.root === "<none>")
     refuse("no build context: the Python manifests are needed to plan the split");
   const appDir = appFolderToCopy(stage, model.globalArgValues);
-  // A virtualenv the Dockerfile creates itself is reused: installs go into it as written.
-  const own = findOwnVenv(model, stage, stageVars(stage, model.globalArgValues));
+  // A virtualenv the Dockerfile creates itself (or uv syncs) is reused: installs go into it as written.
+  const own = ownVenv(input);
   const venv = own ? own.path : VENV;
-  if (isInside(appDir, venv) || isInside(venv, appDir))
+  if (isInside(appDir, venv) || (isInside(venv, appDir) && own?.kind !== "uv"))
     refuse(`the app folder ${appDir} overlaps ${own ? "the virtualenv " : ""}${venv}`);
   const reading = readInstructions(input, appDir, { own, path: venv });
   if (reading.installs.length === 0) {
@@ -157,7 +155,12 @@ function planPython(input: SplitInput): SplitOutcome {
   const segOf = new Map<Instr, Segment>(segs.items.map((s) => [s.instr!, s]));
   const manifests = manifestsFirst(input, reading, appDir);
   const { piece: fromPiece, name: buildName } = fromAsBuild(model, stage, segs.from);
-  const { build, runtimeInstrs, userRuns } = buildStage(input, reading, manifests, own, fromPiece, segOf);
+  const { build, runtimeInstrs, userRuns } = buildStage(input, reading, manifests, {
+    own,
+    python2: base.python2,
+    fromPiece,
+    segOf,
+  });
   const { runtime, rtImage } = runtimeStage(input, {
     base,
     runtimeInstall,
@@ -173,10 +176,18 @@ function planPython(input: SplitInput): SplitOutcome {
     addUser,
   });
   const msg = [
-    own
-      ? `split into a build stage (${base.image.raw}) installing into its own virtualenv ${venv} and a runtime stage (${rtImage}) with that venv and ${appDir}`
-      : `split into a build stage (${base.image.raw}) installing into ${VENV} and a runtime stage (${rtImage}) with the venv and ${appDir}`,
+    own?.kind === "uv"
+      ? `split into a build stage (${base.image.raw}) whose uv sync installs into ${venv} and a runtime stage (${rtImage}) with ${isInside(venv, appDir) ? `${appDir} and the environment in it` : `that environment and ${appDir}`}`
+      : own
+        ? `split into a build stage (${base.image.raw}) installing into its own virtualenv ${venv} and a runtime stage (${rtImage}) with that venv and ${appDir}`
+        : `split into a build stage (${base.image.raw}) installing into ${VENV} and a runtime stage (${rtImage}) with the venv and ${appDir}`,
     addUser ? "runs as a new non-root user app" : null,
+    base.python2 && !own
+      ? "Python 2 has no venv module: the build stage creates the venv with virtualenv"
+      : null,
+    own?.kind === "uv" && needsDownloadGuard(stage)
+      ? "uv may not download a Python of its own (UV_PYTHON_DOWNLOADS=never in the build stage): the environment must run on the runtime image's Python"
+      : null,
     manifests.moveCopy ? "dependency manifests installed before the source is copied" : null,
     ...base.notes,
   ]
@@ -185,33 +196,48 @@ function planPython(input: SplitInput): SplitOutcome {
   return layoutRewrite(model, segs, build, runtime, msg);
 }
 
+/** The Dockerfile's own virtualenv, or the environment its `uv sync` installs into (not both). */
+function ownVenv({ model, stage }: SplitInput): OwnVenv | null {
+  const varsAt = stageVars(stage, model.globalArgValues);
+  const own = findOwnVenv(model, stage, varsAt);
+  const uv = findUvEnvironment(model, stage, workdirs(stage, "/", model.globalArgValues), varsAt);
+  if (!uv) return own;
+  if (own)
+    refuse(
+      `uv sync together with the Dockerfile's own virtualenv ${own.path} is not planned`,
+      [...uv.creators][0],
+    );
+  return { kind: "uv", ...uv, activeAt: activeVenvAt(stage, varsAt, uv.path) };
+}
+
 interface PythonBase {
   image: NonNullable<SplitInput["stage"]["image"]>;
   /** The runtime image: the `-slim` variant of the same tag. */
   runtimeRaw: string;
   alpine: boolean;
+  /** `python:2*`: no venv module, so the venv is made with `virtualenv` (installed with pip). */
+  python2: boolean;
   /** Why an asked-for runtime flavour is not used. */
   notes: string[];
 }
 
 /** The base image and its runtime variant; refuses images it does not know. */
 function pythonBase({ stage, options }: SplitInput): PythonBase {
-  const { image, runtimeRaw, alpine } = slimVariant(stage, {
+  const { image, tag, runtimeRaw, alpine } = slimVariant(stage, {
     repo: "python",
     app: "a Python app",
     runtimeTag,
     checkTag(tag, image) {
-      if (/^2(?:\.|-|$)/.test(tag))
-        refuse(`Python 2 (${image.raw}) has no venv module; not rewritten`, stage.from);
       if (/windows|nanoserver/.test(tag)) refuse(`no slim variant known for ${image.raw}`, stage.from);
     },
   });
+  const python2 = /^2(?:\.|-|$)/.test(tag);
   const notes: string[] = [];
   if (options.runtimeFlavour === "alpine" && !alpine)
     notes.push("runtimeFlavour alpine ignored: wheels built on glibc would not load on musl");
   if (options.runtimeFlavour === "distroless")
     notes.push("runtimeFlavour distroless not used for Python: the venv needs the image's own interpreter");
-  return { image, runtimeRaw, alpine, notes };
+  return { image, runtimeRaw, alpine, python2, notes };
 }
 
 /** What the instructions of the stage do, read one by one. */
@@ -266,6 +292,15 @@ function readInstructions(
     if (k === "COPY" || k === "ADD") {
       const c = copyInfo(instr, cwdAt.get(instr) ?? null, varsAt.get(instr));
       if (!c) refuse(`cannot read ${quote(instr)}`, instr);
+      // The uv binary from its image, outside the app and the venv: a build tool the runtime does not get.
+      if (
+        c.from &&
+        UV_IMAGE.test(c.from) &&
+        c.destAbs &&
+        !isInside(c.destAbs, appDir) &&
+        !isInside(c.destAbs, venv.path)
+      )
+        continue;
       if (c.from) refuse(`${quote(instr)} copies from another image`, instr);
       if (c.remote) refuse(`${quote(instr)} fetches or unpacks remote content`, instr);
       if (!c.destAbs) refuse(`${quote(instr)}: destination uses variables`, instr);
@@ -406,7 +441,29 @@ function readInstructions(
         if (/^(?:config|--version|lock|check|export|self)$/.test(sub)) continue;
         refuse(`${quote(instr)}: poetry ${sub} is not understood`, instr);
       }
-      if (name === "uv") refuse(`${quote(instr)}: uv installs are not planned yet`, instr);
+      if (name === "uv") {
+        const { sub, args } = uvSubcommand(plain);
+        if (sub === "sync") {
+          // Where it installs, and its options, were read by findUvEnvironment.
+          role.install = true;
+          manifestFiles.add("pyproject.toml");
+          if (context.exists("uv.lock")) manifestFiles.add("uv.lock");
+          if (!args.includes("--no-install-project") && !args.includes("--only-dev"))
+            role.manifestOnly = false;
+          continue;
+        }
+        if (
+          sub === "pip" &&
+          args[0] === "install" &&
+          args.some((a) => a === "--system" || /^--(?:target|prefix)\b/.test(a))
+        )
+          refuse(
+            `${quote(instr)} installs into the image's own Python (not a venv); the -slim runtime would not have those packages`,
+            instr,
+          );
+        if (/^(?:--version|version|cache|lock|export|tree)$/.test(sub)) continue;
+        refuse(`${quote(instr)}: uv ${sub} is not planned (only uv sync)`, instr);
+      }
       if (/^(?:apt-get|apt|apk|yum|dnf|microdnf)$/.test(name)) {
         if (plain.some((a) => /^(?:install|add)$/.test(a))) {
           const distroPython = plain.find((a) =>
@@ -645,18 +702,23 @@ function buildStage(
   { model, stage }: SplitInput,
   { roles, installs }: PythonReading,
   { moveCopy, moveAfter, manifestLine }: ManifestsFirst,
-  own: OwnVenv | null,
-  fromPiece: Piece,
-  segOf: Map<Instr, Segment>,
+  {
+    own,
+    python2,
+    fromPiece,
+    segOf,
+  }: { own: OwnVenv | null; python2: boolean; fromPiece: Piece; segOf: Map<Instr, Segment> },
 ): { build: Piece[]; runtimeInstrs: Instr[]; userRuns: Instr[] } {
   const firstInstall = installs[0];
   const run = keyword(model, "RUN");
   const env = keyword(model, "ENV");
-  const venvLines = [`${run} python -m venv ${VENV}`, `${env} VIRTUAL_ENV=${VENV} PATH="${VENV}/bin:$PATH"`];
-  const build: Piece[] = [fromPiece];
-  const runtimeInstrs: Instr[] = [];
-  /** User/group creation RUNs: first in the runtime stage, so COPY --chown and USER can name them. */
-  const userRuns: Instr[] = [];
+  // Python 2 has no venv module; virtualenv 16 is the last release that installs and runs on every Python 2.7.
+  const createVenv = python2
+    ? `${run} pip install "virtualenv<20" && virtualenv ${VENV}`
+    : `${run} python -m venv ${VENV}`;
+  const venvLines = [createVenv, `${env} VIRTUAL_ENV=${VENV} PATH="${VENV}/bin:$PATH"`];
+  const uvGuard = own?.kind === "uv" && needsDownloadGuard(stage) ? [`${env} UV_PYTHON_DOWNLOADS=never`] : [];
+  const firstUvSync = own?.kind === "uv" ? stage.instructions.find((i) => own.creators.has(i)) : undefined;
   // The venv is created before the first pip/pipenv/poetry RUN (including `pip install pipenv`).
   const firstPipRun =
     stage.instructions.find((i) => {
@@ -664,28 +726,16 @@ function buildStage(
       const cmds = shellCommands(model, i) ?? [];
       return cmds.some((c) => isPip(wordValues(c)) > 0 || /^(?:pipenv|poetry)$/.test(c.name?.value ?? ""));
     }) ?? firstInstall;
-  for (const instr of stage.instructions) {
-    if (instr === moveCopy) continue;
-    const s = segOf.get(instr)!;
-    if (RUNTIME_ONLY.has(instr.keyword)) {
-      runtimeInstrs.push(instr);
-      continue;
-    }
-    if (roles.get(instr)?.user) userRuns.push(instr);
-    else if (BOTH_STAGES.has(instr.keyword)) {
-      runtimeInstrs.push(instr);
-      // Nothing after it builds: it only concerns the runtime stage.
-      if (MOVABLE_WHEN_LAST.has(instr.keyword) && !buildsAfter(stage, instr)) continue;
-    }
-    const before = [
-      ...(instr === firstPipRun && !own ? venvLines : []),
-      ...(instr === firstInstall && manifestLine ? [manifestLine] : []),
-    ];
-    build.push(before.length ? linesBefore(seg(s), before) : seg(s));
-    if (instr === moveAfter && moveCopy) build.push(seg(segOf.get(moveCopy)!));
-  }
-
-  return { build, runtimeInstrs, userRuns };
+  return buildStagePieces(stage, segOf, fromPiece, {
+    skip: moveCopy,
+    isUserRun: (i) => !!roles.get(i)?.user,
+    before: (i) => [
+      ...(i === firstPipRun && !own ? venvLines : []),
+      ...(i === firstUvSync ? uvGuard : []),
+      ...(i === firstInstall && manifestLine ? [manifestLine] : []),
+    ],
+    after: (i) => (i === moveAfter && moveCopy ? [seg(segOf.get(moveCopy)!)] : []),
+  });
 }
 
 /**
@@ -711,34 +761,25 @@ function runtimeStage(
   },
 ): { runtime: Piece[]; rtImage: string } {
   const { segOf, venv, appDir, buildName, addUser } = r;
-  const { runtimeRaw, alpine } = r.base;
   const env = keyword(model, "ENV");
-  const rtImage = baseImage(options, runtimeRaw);
-  const runtime: Piece[] = [newLines(`${keyword(model, "FROM")} ${rtImage}`)];
-  if (r.runtimeInstall.length) runtime.push(newLines(...r.runtimeInstall));
-  for (const u of r.userRuns) runtime.push(seg(segOf.get(u)!, "trim"));
-  if (addUser) runtime.push(newLines(...createUserLines(model, alpine ? "alpine" : "debian")));
+  const rtImage = baseImage(options, r.base.runtimeRaw);
+  const setup: Piece[] = [];
+  if (r.runtimeInstall.length) setup.push(newLines(...r.runtimeInstall));
+  for (const u of r.userRuns) setup.push(seg(segOf.get(u)!, "trim"));
+  if (addUser) setup.push(newLines(...createUserLines(model, r.base.alpine ? "alpine" : "debian")));
   // An own venv keeps the Dockerfile's ENV lines (carried to the runtime stage in order).
-  if (!r.own) runtime.push(newLines(`${env} VIRTUAL_ENV=${VENV} PATH="${VENV}/bin:$PATH"`));
-  const rtInstrs = dedupeWorkdirs(r.runtimeInstrs);
-  const lastWorkdir = [...rtInstrs].reverse().find((i) => i.keyword === "WORKDIR") ?? null;
-  const copyLines = [
-    copyFromLine(model, buildName, venv, venv),
-    copyFromLine(model, buildName, appDir, appDir, addUser ? "app:app" : r.chownApp),
-    ...r.outsideCopies.map((p) => copyFromLine(model, buildName, p, p)),
-  ];
-  if (!lastWorkdir) runtime.push(newLines(...copyLines));
-  let userAdded = false;
-  for (const instr of rtInstrs) {
-    if (addUser && !userAdded && (instr.keyword === "CMD" || instr.keyword === "ENTRYPOINT")) {
-      runtime.push(newLines(userLine(model, "app")));
-      userAdded = true;
-    }
-    runtime.push(seg(segOf.get(instr)!, "trim"));
-    if (instr === lastWorkdir) runtime.push(newLines(...copyLines));
-  }
-  if (addUser && !userAdded) runtime.push(newLines(userLine(model, "app")));
-
+  if (!r.own) setup.push(newLines(`${env} VIRTUAL_ENV=${VENV} PATH="${VENV}/bin:$PATH"`));
+  const runtime = runtimeStagePieces(model, segOf, {
+    image: rtImage,
+    setup,
+    runtimeInstrs: r.runtimeInstrs,
+    copyLines: [
+      ...(isInside(venv, appDir) ? [] : [copyFromLine(model, buildName, venv, venv)]),
+      copyFromLine(model, buildName, appDir, appDir, addUser ? "app:app" : r.chownApp),
+      ...r.outsideCopies.map((p) => copyFromLine(model, buildName, p, p)),
+    ],
+    user: addUser ? "app" : null,
+  });
   return { runtime, rtImage };
 }
 
@@ -763,8 +804,10 @@ function nestedRequirements(context: SplitInput["context"], file: string): strin
   return out;
 }
 
-/** The virtualenv a Dockerfile creates itself (`python -m venv X`, `virtualenv X`). */
+/** The virtualenv a Dockerfile creates itself (`python -m venv X`, `virtualenv X`, or uv's project environment). */
 interface OwnVenv {
+  /** `uv`: the environment `uv sync` makes (it may lie inside the app folder, copied with it). */
+  kind: "venv" | "uv";
   path: string;
   /** The RUNs that create it. */
   creators: Set<Instr>;
@@ -772,7 +815,7 @@ interface OwnVenv {
   activeAt: Map<Instr, string | null>;
 }
 
-const SYSTEM_TOOLS = /^(?:pip|setuptools|wheel|virtualenv)(?:[<>=!~].*)?$/i;
+const SYSTEM_TOOLS = /^(?:pip|setuptools|wheel|virtualenv|uv)(?:[<>=!~].*)?$/i;
 
 /** A command word, with `$VAR`s the stage defines expanded (null when unknown). */
 function wordValue(
@@ -868,8 +911,15 @@ function findOwnVenv(
     }
   }
   if (path === null) return null;
-  const venvPath = path;
-  // PATH leads with <venv>/bin after an ENV that puts it first (variables as before that ENV).
+  return { kind: "venv", path, creators, activeAt: activeVenvAt(stage, varsAt, path) };
+}
+
+/** Before each instruction, the venv whose bin/ leads PATH (set by an ENV; variables as before it), or null. */
+function activeVenvAt(
+  stage: SplitInput["stage"],
+  varsAt: Map<Instr, Map<string, string | null>>,
+  venvPath: string,
+): Map<Instr, string | null> {
   const activeAt = new Map<Instr, string | null>();
   let active: string | null = null;
   for (const instr of stage.instructions) {
@@ -883,7 +933,7 @@ function findOwnVenv(
       active = first !== null && first !== "" && absolutePath(first) === venvPath + "/bin" ? venvPath : null;
     }
   }
-  return { path: venvPath, creators, activeAt };
+  return activeAt;
 }
 
 /**

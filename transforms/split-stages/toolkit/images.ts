@@ -44,7 +44,7 @@ export function isAlpineTag(tag: string | null): boolean {
  * The runtime variant of an official language image (`node`, `python`) on
  * the FROM line: `runtimeTag` names it for a plain tag, and a tag that is a
  * single variable gets `-slim` appended. Refuses other images, digests, and
- * tags it cannot name; `checkTag` refuses more (e.g. Python 2).
+ * tags it cannot name; `checkTag` refuses more (e.g. Windows tags).
  */
 export function slimVariant(
   stage: Stage,

@@ -17,6 +17,8 @@ import type { DockerfileModel, Instr, Stage } from "../../../src/engine/parse.ts
 import { keyword } from "../../../src/engine/style.ts";
 import type { Edit } from "../../../src/engine/types.ts";
 import type { SplitOutcome } from "../types.ts";
+import { userLine } from "./users.ts";
+import { BOTH_STAGES, buildsAfter, dedupeWorkdirs, MOVABLE_WHEN_LAST, RUNTIME_ONLY } from "./instructions.ts";
 
 export interface Segment {
   /** The instruction, or null for the trailing comment block. */
@@ -180,4 +182,73 @@ export function copyFromLine(
 ): string {
   const flags = [`--from=${stageName}`, ...(chown ? [`--chown=${chown}`] : [])].join(" ");
   return `${keyword(model, "COPY")} ${flags} ${src} ${dest}`;
+}
+
+/**
+ * The build stage of a segment-based plan: every original line in place, in
+ * order, less the instructions that only concern the runtime (collected in
+ * `runtimeInstrs`) and the user-creation RUNs (collected in `userRuns`, for the
+ * top of the runtime stage); an ENV/ARG/USER/SHELL after which nothing builds
+ * moves to the runtime stage only. `skip` leaves an instruction out (a COPY the
+ * planner moves); `before`/`after` add the planner's own lines around one.
+ */
+export function buildStagePieces(
+  stage: Stage,
+  segOf: Map<Instr, Segment>,
+  fromPiece: Piece,
+  plan: {
+    skip?: Instr | null;
+    isUserRun: (instr: Instr) => boolean;
+    before?: (instr: Instr) => string[];
+    after?: (instr: Instr) => Piece[];
+  },
+): { build: Piece[]; runtimeInstrs: Instr[]; userRuns: Instr[] } {
+  const build: Piece[] = [fromPiece];
+  const runtimeInstrs: Instr[] = [];
+  const userRuns: Instr[] = [];
+  for (const instr of stage.instructions) {
+    if (instr === plan.skip) continue;
+    if (RUNTIME_ONLY.has(instr.keyword)) {
+      runtimeInstrs.push(instr);
+      continue;
+    }
+    if (plan.isUserRun(instr)) userRuns.push(instr);
+    else if (BOTH_STAGES.has(instr.keyword)) {
+      runtimeInstrs.push(instr);
+      if (MOVABLE_WHEN_LAST.has(instr.keyword) && !buildsAfter(stage, instr)) continue;
+    }
+    const s = seg(segOf.get(instr)!);
+    const before = plan.before?.(instr) ?? [];
+    build.push(before.length ? linesBefore(s, before) : s);
+    build.push(...(plan.after?.(instr) ?? []));
+  }
+  return { build, runtimeInstrs, userRuns };
+}
+
+/**
+ * The runtime stage of a segment-based plan: FROM `image`, the planner's
+ * `setup` (packages, users, ENV), the runtime instructions in order (one
+ * WORKDIR per folder) with `copyLines` after the last WORKDIR (first when
+ * there is none), and `USER <user>` before the start command when `user` is set.
+ */
+export function runtimeStagePieces(
+  model: DockerfileModel,
+  segOf: Map<Instr, Segment>,
+  r: { image: string; setup: Piece[]; runtimeInstrs: Instr[]; copyLines: string[]; user: string | null },
+): Piece[] {
+  const runtime: Piece[] = [newLines(`${keyword(model, "FROM")} ${r.image}`), ...r.setup];
+  const instrs = dedupeWorkdirs(r.runtimeInstrs);
+  const lastWorkdir = [...instrs].reverse().find((i) => i.keyword === "WORKDIR") ?? null;
+  if (!lastWorkdir) runtime.push(newLines(...r.copyLines));
+  let userAdded = false;
+  for (const instr of instrs) {
+    if (r.user && !userAdded && (instr.keyword === "CMD" || instr.keyword === "ENTRYPOINT")) {
+      runtime.push(newLines(userLine(model, r.user)));
+      userAdded = true;
+    }
+    runtime.push(seg(segOf.get(instr)!, "trim"));
+    if (instr === lastWorkdir) runtime.push(newLines(...r.copyLines));
+  }
+  if (r.user && !userAdded) runtime.push(newLines(userLine(model, r.user)));
+  return runtime;
 }
