@@ -1,6 +1,6 @@
 /**
  * npm run bench [-- --sample N] [-- --jobs N] [-- --timeout SECONDS] [-- --rounds N]
- *   [-- --baseline PATH] [-- --skip-tally]
+ *   [-- --baseline PATH]... [-- --skip-tally]
  *
  * Whole-process benchmark over ../shared/corpus/dockerfiles (16,000 real
  * files). The machine may be shared, so the tools run in turn, round after
@@ -21,8 +21,8 @@
  *     node_modules/.cache/dfopt-bench/);
  * printing wall time, files/s and peak memory (/usr/bin/time -v) and the
  * ratios, by files/s and by CPU time per file (less sensitive to a busy
- * machine). `--baseline <other checkout>/bin/dfopt.cjs` adds that build's
- * run to every round, for a before/after at the same moments. tally runs once, after the rounds; then the cold start of the bundled CLI on one file against
+ * machine). `--baseline <other checkout>/bin/dfopt.cjs` (repeatable) adds that
+ * build's run to every round, for a before/after at the same moments. tally runs once, after the rounds; then the cold start of the bundled CLI on one file against
  * `node -e 0` (median of 21). Each tool is stopped after --timeout seconds
  * (default 1,800); a stopped tool's files/s is then an upper bound.
  * Targets (2 cores): dfopt ≥ 2,000 files/s, one file within 40 ms of node, peak < 300 MB.
@@ -294,7 +294,7 @@ function main(): void {
 
   const offByDefault = TRANSFORMS.filter((t) => t.defaultOff).map((t) => t.id);
   const only = offByDefault.length > 0 ? ["--only", TRANSFORMS.map((t) => t.id).join(",")] : [];
-  const baselineCli = arg("--baseline");
+  const baselineClis = process.argv.flatMap((a, i) => (a === "--baseline" ? [process.argv[i + 1]] : []));
   const dfoptArgs = (extra: string[], cli = DFOPT) => [
     cli,
     "--format",
@@ -312,7 +312,7 @@ function main(): void {
   const dfopt: Measured[] = [];
   const lint: Measured[] = [];
   const warm: Measured[] = [];
-  const baseline: Measured[] = [];
+  const baselines: Measured[][] = baselineClis.map(() => []);
   for (let round = 0; round < ROUNDS; round++) {
     dfopt.push(measure("dfopt", files.length, process.execPath, dfoptArgs(["--quiet"])));
     lint.push(
@@ -324,13 +324,13 @@ function main(): void {
       ]),
     );
     warm.push(measure("dfopt --cache (warm)", files.length, process.execPath, dfoptArgs(cached)));
-    if (baselineCli)
-      baseline.push(
+    for (const [i, cli] of baselineClis.entries())
+      baselines[i].push(
         measure(
-          `dfopt baseline (${baselineCli})`,
+          `dfopt baseline ${cli}`,
           files.length,
           process.execPath,
-          dfoptArgs(["--quiet"], path.resolve(baselineCli)),
+          dfoptArgs(["--quiet"], path.resolve(cli)),
         ),
       );
   }
@@ -356,7 +356,7 @@ function main(): void {
     `\n| tool | files | runs | wall s | files/s | CPU s | CPU ms/file | peak MB | exit |` +
       `\n|---|---:|---:|---:|---:|---:|---:|---:|---:|`,
   );
-  for (const runs of [dfopt, baseline, lint, tally, [filling], warm])
+  for (const runs of [dfopt, ...baselines, lint, tally, [filling], warm])
     if (runs.length > 0) console.log(row(runs));
   const rate = (r: Measured) => r.files / r.seconds;
   const cpuRate = (r: Measured) => r.files / r.cpuSeconds;
@@ -364,9 +364,9 @@ function main(): void {
     `\ndfopt/dockerfilelint, same round: ${ratio(dfopt, lint, rate)} files/s, ${ratio(dfopt, lint, cpuRate)} files per CPU s, ` +
       `${ratio(dfopt, lint, (r) => r.peakMb)} peak memory; with a warm --cache: ${ratio(warm, lint, rate)} files/s`,
   );
-  if (baseline.length > 0)
+  for (const [i, baseline] of baselines.entries())
     console.log(
-      `baseline/dockerfilelint, same round: ${ratio(baseline, lint, rate)} files/s, ${ratio(baseline, lint, cpuRate)} files per CPU s; ` +
+      `baseline ${baselineClis[i]}/dockerfilelint, same round: ${ratio(baseline, lint, rate)} files/s, ${ratio(baseline, lint, cpuRate)} files per CPU s; ` +
         `dfopt/baseline: ${ratio(dfopt, baseline, rate)} files/s, ${ratio(dfopt, baseline, cpuRate)} files per CPU s`,
     );
   if (tally.length > 0) {
