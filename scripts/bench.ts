@@ -1,12 +1,18 @@
 /**
- * npm run bench [-- --sample N] [-- --jobs N] [-- --timeout SECONDS]
+ * npm run bench [-- --sample N] [-- --jobs N] [-- --timeout SECONDS] [-- --rounds N]
+ *   [-- --baseline PATH]... [-- --skip-tally]
  *
  * Whole-process benchmark over ../shared/corpus/dockerfiles (16,000 real
- * files), one run each:
+ * files). The machine may be shared, so the tools run in turn, round after
+ * round (--rounds, default 3): each row gives the median and the spread
+ * (min–max) of its rounds, and each ratio is taken within a round (both
+ * tools at the same moment), then its median and spread are given. Rows:
  *   - dfopt: the bundled CLI (`node bin/dfopt.cjs`, dry run, all transforms,
  *     `--format json` to /dev/null: each file's diff is computed, it is in the JSON);
- *   - dfopt again with `--cache`: a first run fills a fresh cache, the second
- *     (measured, "warm") reuses it: a review loop's rerun over unchanged files;
+ *   - dfopt again with `--cache`: a first run (once, before the rounds) fills
+ *     a fresh cache, and each round's "warm" run reuses it: a review loop's
+ *     rerun over unchanged files. Its summary says how many reports came from
+ *     the cache; the row says so when that is not every file;
  *   - dockerfilelint (npm devDependency) over the same files, less those
  *     that crash it (found once by bisection, cached);
  *   - tally (`@wharflab/tally-linux-x64`, `tally lint --slow-checks off
@@ -14,7 +20,9 @@
  *     cannot: those are found once, with rules off, and cached in
  *     node_modules/.cache/dfopt-bench/);
  * printing wall time, files/s and peak memory (/usr/bin/time -v) and the
- * ratios; then the cold start of the bundled CLI on one file against
+ * ratios, by files/s and by CPU time per file (less sensitive to a busy
+ * machine). `--baseline <other checkout>/bin/dfopt.cjs` (repeatable) adds that
+ * build's run to every round, for a before/after at the same moments. tally runs once, after the rounds; then the cold start of the bundled CLI on one file against
  * `node -e 0` (median of 21). Each tool is stopped after --timeout seconds
  * (default 1,800); a stopped tool's files/s is then an upper bound.
  * Targets (2 cores): dfopt ≥ 2,000 files/s, one file within 40 ms of node, peak < 300 MB.
@@ -34,6 +42,13 @@ const DOCKERFILELINT = path.join(ROOT, "node_modules/dockerfilelint/bin/dockerfi
 const DFOPT = path.join(ROOT, "bin/dfopt.cjs");
 const TIMEOUT_MS = timeoutSeconds() * 1000;
 const COLD_RUNS = 21;
+const ROUNDS = positiveInteger("--rounds", 3);
+
+function positiveInteger(name: string, fallback: number): number {
+  const value = Number(arg(name) ?? fallback);
+  if (!Number.isInteger(value) || value < 1) throw new Error(`bench: ${name} takes a whole number ≥ 1`);
+  return value;
+}
 
 function timeoutSeconds(): number {
   const seconds = Number(arg("--timeout") ?? 1800);
@@ -56,6 +71,8 @@ interface Measured {
   cpuSeconds: number;
   exitCode: number | null;
   note?: string;
+  /** Reports taken from the result cache (dfopt's summary), when it printed one. */
+  fromCache?: number;
 }
 
 /** Runs a command under /usr/bin/time -v in the corpus folder, stdout to /dev/null. */
@@ -80,6 +97,7 @@ function measure(tool: string, files: number, cmd: string, args: string[]): Meas
   const user = /User time \(seconds\): ([\d.]+)/.exec(err);
   const sys = /System time \(seconds\): ([\d.]+)/.exec(err);
   const exitCode = status ? Number(status[1]) : r.status;
+  const cache = /\((\d+) from the cache\)/.exec(err);
   return {
     tool,
     files,
@@ -87,6 +105,7 @@ function measure(tool: string, files: number, cmd: string, args: string[]): Meas
     peakMb: rss ? Number(rss[1]) / 1024 : NaN,
     cpuSeconds: user && sys ? Number(user[1]) + Number(sys[1]) : NaN,
     exitCode,
+    fromCache: cache ? Number(cache[1]) : undefined,
     note:
       exitCode === 124
         ? TIMEOUT_MS % 60_000 === 0
@@ -204,11 +223,41 @@ function hash(s: string): string {
   return (h >>> 0).toString(16);
 }
 
-/** One line of the results table. */
-function row(r: Measured): string {
-  const rate = `${r.exitCode === 124 ? "< " : ""}${Math.round(r.files / r.seconds)}`;
-  const perFile = ((1000 * r.cpuSeconds) / r.files).toFixed(1);
-  return `| ${r.tool} | ${r.files} | ${r.seconds.toFixed(2)} | ${rate} | ${r.cpuSeconds.toFixed(1)} | ${perFile} | ${r.peakMb.toFixed(0)} | ${r.exitCode}${r.note ? ` (${r.note})` : ""} |`;
+/** One line of the results table: the median of the rounds, and their spread when more than one. */
+function row(runs: Measured[]): string {
+  const r = runs[0];
+  const stopped = runs.some((x) => x.exitCode === 124);
+  const spread = (xs: number[], digits: number) =>
+    runs.length > 1
+      ? `${median(xs).toFixed(digits)} (${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)})`
+      : median(xs).toFixed(digits);
+  const rate = `${stopped ? "< " : ""}${spread(
+    runs.map((x) => x.files / x.seconds),
+    0,
+  )}`;
+  const perFile = spread(
+    runs.map((x) => (1000 * x.cpuSeconds) / x.files),
+    2,
+  );
+  const exits = [...new Set(runs.map((x) => x.exitCode))].join(", ");
+  const notes = [...new Set(runs.flatMap((x) => (x.note ? [x.note] : [])))];
+  const missed = runs.filter((x) => x.fromCache !== undefined && x.fromCache < x.files);
+  if (missed.length > 0)
+    notes.push(`only ${missed.map((x) => x.fromCache).join(", ")} of ${r.files} from the cache`);
+  return `| ${r.tool} | ${r.files} | ${runs.length} | ${spread(
+    runs.map((x) => x.seconds),
+    2,
+  )} | ${rate} | ${spread(
+    runs.map((x) => x.cpuSeconds),
+    1,
+  )} | ${perFile} | ${Math.max(...runs.map((x) => x.peakMb)).toFixed(0)} | ${exits}${notes.length ? ` (${notes.join("; ")})` : ""} |`;
+}
+
+/** A ratio taken in each round (`a` and `b` of the same round), as its median and spread. */
+function ratio(a: Measured[], b: Measured[], of: (x: Measured) => number): string {
+  const per = a.map((x, i) => of(x) / of(b[i]));
+  const m = median(per).toFixed(2);
+  return per.length > 1 ? `${m}× (${Math.min(...per).toFixed(2)}–${Math.max(...per).toFixed(2)})` : `${m}×`;
 }
 
 function median(xs: number[]): number {
@@ -243,45 +292,57 @@ function main(): void {
       .join(" ")}`,
   );
 
-  const results: Measured[] = [];
   const offByDefault = TRANSFORMS.filter((t) => t.defaultOff).map((t) => t.id);
   const only = offByDefault.length > 0 ? ["--only", TRANSFORMS.map((t) => t.id).join(",")] : [];
-  const dfoptArgs = (extra: string[]) => [
-    DFOPT,
+  const baselineClis = process.argv.flatMap((a, i) => (a === "--baseline" ? [process.argv[i + 1]] : []));
+  const dfoptArgs = (extra: string[], cli = DFOPT) => [
+    cli,
     "--format",
     "json",
-    "--quiet",
-    // every change computed and applied, as a migration run does
-    "--unsafe",
+    // every change computed and applied, as a migration run does (a baseline from before
+    // safe-by-default does that without the flag, and does not know it)
+    ...(cli === DFOPT ? ["--unsafe"] : []),
     ...only,
     ...(jobs ? ["--jobs", jobs] : []),
     ...extra,
     ...files,
   ];
-  results.push(measure("dfopt", files.length, process.execPath, dfoptArgs([])));
-  // The same run again with --cache: one run fills a fresh cache, the measured one reuses it
-  // (a review loop's second pass over files that did not change).
-  const cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), "dfopt-bench-cache-"));
-  const filling = measure(
-    "dfopt --cache (filling)",
-    files.length,
-    process.execPath,
-    dfoptArgs(["--cache-location", cacheDir]),
-  );
-  const warm = measure(
-    "dfopt --cache (warm)",
-    files.length,
-    process.execPath,
-    dfoptArgs(["--cache-location", cacheDir]),
-  );
-  fs.rmSync(cacheDir, { recursive: true, force: true });
   const lintable = dockerfilelintUsable(files);
-  results.push(
-    measure("dockerfilelint", lintable.length, process.execPath, [DOCKERFILELINT, "-o", "json", ...lintable]),
-  );
-  if (fs.existsSync(TALLY)) {
+  // The cache runs print their summary (no --quiet): it says how many reports came from the cache.
+  const cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), "dfopt-bench-cache-"));
+  const cached = ["--cache-location", cacheDir];
+  const filling = measure("dfopt --cache (filling)", files.length, process.execPath, dfoptArgs(cached));
+  const dfopt: Measured[] = [];
+  const lint: Measured[] = [];
+  const warm: Measured[] = [];
+  const baselines: Measured[][] = baselineClis.map(() => []);
+  for (let round = 0; round < ROUNDS; round++) {
+    dfopt.push(measure("dfopt", files.length, process.execPath, dfoptArgs(["--quiet"])));
+    lint.push(
+      measure("dockerfilelint", lintable.length, process.execPath, [
+        DOCKERFILELINT,
+        "-o",
+        "json",
+        ...lintable,
+      ]),
+    );
+    warm.push(measure("dfopt --cache (warm)", files.length, process.execPath, dfoptArgs(cached)));
+    for (const [i, cli] of baselineClis.entries())
+      baselines[i].push(
+        measure(
+          `dfopt baseline ${cli}`,
+          files.length,
+          process.execPath,
+          dfoptArgs(["--quiet"], path.resolve(cli)),
+        ),
+      );
+  }
+  fs.rmSync(cacheDir, { recursive: true, force: true });
+  const tally: Measured[] = [];
+  if (process.argv.includes("--skip-tally")) console.log("tally: skipped (--skip-tally)");
+  else if (fs.existsSync(TALLY)) {
     const parseable = tallyParseable(files);
-    results.push(
+    tally.push(
       measure("tally", parseable.length, TALLY, [
         "lint",
         "--slow-checks",
@@ -294,21 +355,35 @@ function main(): void {
     );
   } else console.log("tally: not installed (npm install -D @wharflab/tally-linux-x64)");
 
-  console.log("\n| tool | files | wall s | files/s | CPU s | CPU ms/file | peak MB | exit |");
-  console.log("|---|---:|---:|---:|---:|---:|---:|---:|");
-  for (const r of results) console.log(row(r));
-  for (const r of [filling, warm]) console.log(row(r));
-  const dfopt = results[0];
+  console.log(
+    `\n| tool | files | runs | wall s | files/s | CPU s | CPU ms/file | peak MB | exit |` +
+      `\n|---|---:|---:|---:|---:|---:|---:|---:|---:|`,
+  );
+  for (const runs of [dfopt, ...baselines, lint, tally, [filling], warm])
+    if (runs.length > 0) console.log(row(runs));
   const rate = (r: Measured) => r.files / r.seconds;
-  for (const r of results.slice(1)) {
+  const cpuRate = (r: Measured) => r.files / r.cpuSeconds;
+  console.log(
+    `\ndfopt/dockerfilelint, same round: ${ratio(dfopt, lint, rate)} files/s, ${ratio(dfopt, lint, cpuRate)} files per CPU s, ` +
+      `${ratio(dfopt, lint, (r) => r.peakMb)} peak memory; with a warm --cache: ${ratio(warm, lint, rate)} files/s`,
+  );
+  for (const [i, baseline] of baselines.entries())
     console.log(
-      `dfopt/${r.tool}: ${(rate(dfopt) / rate(r)).toFixed(2)}× files/s, ${(dfopt.peakMb / r.peakMb).toFixed(2)}× peak memory` +
-        ` (with a warm --cache: ${(rate(warm) / rate(r)).toFixed(2)}× files/s)`,
+      `baseline ${baselineClis[i]}/dockerfilelint, same round: ${ratio(baseline, lint, rate)} files/s, ${ratio(baseline, lint, cpuRate)} files per CPU s; ` +
+        `dfopt/baseline: ${ratio(dfopt, baseline, rate)} files/s, ${ratio(dfopt, baseline, cpuRate)} files per CPU s`,
+    );
+  if (tally.length > 0) {
+    const t = tally[0];
+    console.log(
+      `dfopt/tally (tally's one run against dfopt's median): ${(median(dfopt.map(rate)) / rate(t)).toFixed(2)}× files/s, ` +
+        `${(median(dfopt.map((r) => r.peakMb)) / t.peakMb).toFixed(2)}× peak memory`,
     );
   }
+  const dfoptRate = median(dfopt.map(rate));
+  const dfoptPeak = Math.max(...dfopt.map((r) => r.peakMb));
   console.log(
-    `targets: ≥ 2000 files/s: ${rate(dfopt) >= 2000 ? "met" : "MISSED"} (${Math.round(rate(dfopt))}); ` +
-      `peak < 300 MB: ${dfopt.peakMb < 300 ? "met" : "MISSED"} (${dfopt.peakMb.toFixed(0)} MB)`,
+    `targets: ≥ 2000 files/s: ${dfoptRate >= 2000 ? "met" : "MISSED"} (${Math.round(dfoptRate)}); ` +
+      `peak < 300 MB: ${dfoptPeak < 300 ? "met" : "MISSED"} (${dfoptPeak.toFixed(0)} MB)`,
   );
 
   // Cold start: the bundled CLI on one small Dockerfile against `node -e 0`.

@@ -11,7 +11,7 @@ import type { Edit } from "./types.ts";
  * batch. A line dfopt inserted maps to the line where it was inserted.
  */
 export class LineMap {
-  private readonly batches: Edit[][] = [];
+  private readonly batches: Batch[] = [];
 
   constructor(private readonly original: DockerfileModel) {}
 
@@ -20,9 +20,13 @@ export class LineMap {
     return this.batches.length;
   }
 
-  /** Records edits that turned `before` into the next text. */
+  /**
+   * Records edits that turned `before` into the next text. The line diff of
+   * an edit that rewrites many lines is only worked out once a line inside
+   * it is asked about: most lines asked about lie outside every edit.
+   */
   push(before: string, edits: readonly Edit[]): void {
-    this.batches.push(sortedEdits(edits.flatMap((e) => lineExact(before, e))));
+    this.batches.push({ before, edits: sortedEdits(edits), exact: new Map() });
   }
 
   /** Forgets the batches recorded after the first `size`. */
@@ -37,8 +41,8 @@ export class LineMap {
   line(model: DockerfileModel, line: number, pending: readonly Edit[] = []): number {
     const starts = model.lineStarts;
     let offset = starts[Math.min(Math.max(line, 1), starts.length) - 1];
-    if (pending.length > 0) offset = offsetBefore(offset, sortedEdits(pending));
-    for (let i = this.batches.length - 1; i >= 0; i--) offset = offsetBefore(offset, this.batches[i]);
+    if (pending.length > 0) offset = offsetBefore(offset, sortedEdits(pending), 0);
+    for (let i = this.batches.length - 1; i >= 0; i--) offset = offsetBeforeBatch(offset, this.batches[i]);
     return this.original.lineOf(offset);
   }
 
@@ -91,9 +95,38 @@ function sortedEdits(edits: readonly Edit[]): Edit[] {
   return [...edits].sort((a, b) => a.start - b.start || a.end - b.end);
 }
 
-/** The offset in the text before `edits` (sorted) of `offset` in the text after them. */
-function offsetBefore(offset: number, edits: readonly Edit[]): number {
+/** A recorded batch: its edits (sorted), and the line diffs of those asked about. */
+interface Batch {
+  before: string;
+  edits: Edit[];
+  exact: Map<Edit, Edit[]>;
+}
+
+/**
+ * offsetBefore over the batch's edits each replaced by its line diff
+ * (lineExact), which only an offset inside the edit's new text needs: the
+ * line diff covers the same span, so the offsets around it map the same.
+ */
+function offsetBeforeBatch(offset: number, batch: Batch): number {
   let delta = 0;
+  for (const e of batch.edits) {
+    const start = e.start + delta;
+    if (offset < start) break;
+    if (offset < start + e.text.length) {
+      let parts = batch.exact.get(e);
+      if (!parts) batch.exact.set(e, (parts = sortedEdits(lineExact(batch.before, e))));
+      return offsetBefore(offset, parts, delta);
+    }
+    delta += e.text.length - (e.end - e.start);
+  }
+  return offset - delta;
+}
+
+/**
+ * The offset in the text before `edits` (sorted) of `offset` in the text
+ * after them; `delta`: how much edits before these moved the text.
+ */
+function offsetBefore(offset: number, edits: readonly Edit[], delta: number): number {
   for (const e of edits) {
     const start = e.start + delta;
     if (offset < start) break;

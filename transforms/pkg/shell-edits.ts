@@ -1,12 +1,12 @@
 import type { DockerfileModel, Instr, Stage } from "../../src/engine/parse.ts";
 import {
-  shellOf,
   type ShellCommand,
   type ShellNode,
   type ShellScript,
   type ShellWord,
 } from "../../src/engine/shell.ts";
 import type { Change, Edit, Refusal } from "../../src/engine/types.ts";
+import { analysisOf, trustedRunScripts, type RunScript } from "../lib/analysis.ts";
 import { parentStage } from "../lib/stages.ts";
 
 /**
@@ -15,50 +15,17 @@ import { parentStage } from "../lib/stages.ts";
  * clean-up appended after the last command); a RUN is never re-printed.
  */
 
-export interface RunScript {
-  instr: Instr;
-  script: ShellScript;
-  /** The RUN's commands as tool calls, once asked for (a field: see Instr.shellScript). */
-  calls: Array<ToolCall | null> | undefined;
-}
+export type { RunScript } from "../lib/analysis.ts";
 
 /**
- * Shell-form RUNs whose shell we can trust: tree-sitter read them without
- * errors and they hold no inline `#` comment (Docker joins continuation lines
- * before the shell sees them, so an inline comment can swallow the rest of
- * the RUN while tree-sitter thinks it ends at the line break).
+ * The trusted shell-form RUNs (lib/analysis.ts RunScript) of the model, or
+ * of some of its instructions.
  */
 export function runScripts(
   model: DockerfileModel,
   instrs: readonly Instr[] = model.instructions,
-): RunScript[] {
-  if (instrs !== model.instructions) return trustedRunScripts(model, instrs);
-  let all = runScriptsOfModel.get(model);
-  if (!all) runScriptsOfModel.set(model, (all = trustedRunScripts(model, instrs)));
-  return all;
-}
-
-// Every repair asks for the same RUNs and tool calls of the same model. A
-// parse after an edit keeps the instructions before it, and so their RunScripts
-// and tool calls: an instruction object stands for the same text at the same place.
-const runScriptsOfModel = new WeakMap<DockerfileModel, RunScript[]>();
-const runScriptOfInstr = new WeakMap<Instr, RunScript | null>();
-
-function trustedRunScripts(model: DockerfileModel, instrs: readonly Instr[]): RunScript[] {
-  const out: RunScript[] = [];
-  for (const instr of instrs) {
-    if (instr.keyword !== "RUN") continue;
-    let rs = runScriptOfInstr.get(instr);
-    if (rs === undefined) runScriptOfInstr.set(instr, (rs = trustedRunScript(model, instr)));
-    if (rs) out.push(rs);
-  }
-  return out;
-}
-
-function trustedRunScript(model: DockerfileModel, instr: Instr): RunScript | null {
-  const script = shellOf(instr, model.text, model.escapeChar);
-  if (!script || script.hasErrors || script.hasComment) return null;
-  return { instr, script, calls: undefined };
+): readonly RunScript[] {
+  return instrs === model.instructions ? analysisOf(model).runScripts : trustedRunScripts(model, instrs);
 }
 
 /** A package-manager (or curl, npm, pip) invocation inside a RUN. */
@@ -625,36 +592,13 @@ export function cacheMountTargets(instr: Instr): string[] {
 }
 
 /** Stage indices built `FROM` the given stage (transitively), by stage name or index. */
-export function descendantStages(model: DockerfileModel, stage: number): Set<number> {
-  const out = new Set<number>();
-  const refersTo = (s: Stage, target: number) => {
-    const t = model.stages[target];
-    const img = s.image?.expanded.toLowerCase();
-    if (!img) return false;
-    return (t.name !== null && img === t.name.toLowerCase()) || img === String(target);
-  };
-  const queue = [stage];
-  while (queue.length > 0) {
-    const cur = queue.shift()!;
-    for (const s of model.stages) {
-      if (s.index > cur && !out.has(s.index) && refersTo(s, cur)) {
-        out.add(s.index);
-        queue.push(s.index);
-      }
-    }
-  }
-  return out;
+export function descendantStages(model: DockerfileModel, stage: number): ReadonlySet<number> {
+  return analysisOf(model).descendantStages(stage);
 }
 
 /** The final stage and the stages it is built FROM: their files end up in the image. */
-export function finalImageStages(model: DockerfileModel): Set<number> {
-  const out = new Set<number>();
-  let cur: number | null = model.stages.length - 1;
-  while (cur !== null && cur >= 0 && !out.has(cur)) {
-    out.add(cur);
-    cur = parentStage(model, model.stages[cur])?.index ?? null;
-  }
-  return out;
+export function finalImageStages(model: DockerfileModel): ReadonlySet<number> {
+  return analysisOf(model).finalImageStages;
 }
 
 /** Instructions after `instr` in its stage and in every stage built from it. */
