@@ -6,7 +6,8 @@ import type { EcosystemPlanner, SplitInput } from "./types.ts";
 import { contextMemo } from "../lib/context-memo.ts";
 import { basename, dirname, resolvePath } from "../../src/engine/paths.ts";
 import { assemble, layout } from "./toolkit/assemble.ts";
-import { codenameOf, shortName } from "./toolkit/images.ts";
+import { debianCodename } from "../lib/debian-release.ts";
+import { shortName } from "./toolkit/images.ts";
 import {
   classifyPackages,
   installLine,
@@ -205,7 +206,7 @@ function planGo(input: SplitInput) {
     refuse(`cgo build on Alpine links musl; dfopt has no matching runtime for it`, buildInstr.line);
 
   const lay = layout(input, walk, buildInstr, { buildCommand: cmd });
-  const codename = codenameOf(image.tag) ?? "bookworm";
+  const codename = debianCodename(image.tag) ?? "bookworm";
   if (cgo && codename === "trixie")
     refuse("cgo binary built on trixie needs a trixie runtime; not supported", buildInstr.line);
 

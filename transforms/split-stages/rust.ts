@@ -5,7 +5,8 @@ import type { BuildContext } from "../../src/engine/types.ts";
 import type { EcosystemPlanner, SplitInput } from "./types.ts";
 import { basename, resolvePath } from "../../src/engine/paths.ts";
 import { assemble, layout } from "./toolkit/assemble.ts";
-import { codenameOf, shortName } from "./toolkit/images.ts";
+import { debianCodename } from "../lib/debian-release.ts";
+import { shortName } from "./toolkit/images.ts";
 import { classifyPackages, installLine, libsslFor, runtimeAptOptions } from "./toolkit/packages.ts";
 import { guarded, refuse } from "./toolkit/refuse.ts";
 import { argumentFiles, healthcheckTools, runtimeFiles } from "./toolkit/runtime-files.ts";
@@ -53,7 +54,7 @@ export const rust: EcosystemPlanner = {
  * variant when each release came out).
  */
 export function rustCodename(name: string, tag: string | null): string | null {
-  const explicit = codenameOf(tag);
+  const explicit = debianCodename(tag);
   if (explicit) return explicit;
   if (/alpine/.test(tag ?? "")) return null;
   const repo = shortName(name);
@@ -257,7 +258,7 @@ function planRust(input: SplitInput) {
   }
   if (!walk.setsWorkdir && artifacts.length > 1) setup.push(`${keyword(model, "WORKDIR")} ${runtimeCwd}`);
   const userNote = lay.user ? "" : asRoot ? `; runs as root because it EXPOSEs port ${port} (<1024)` : "";
-  const assumed = codenameOf(image.tag) ? "" : ` (${image.tag ?? "untagged"} assumed ${codename})`;
+  const assumed = debianCodename(image.tag) ? "" : ` (${image.tag ?? "untagged"} assumed ${codename})`;
   return assemble(input, lay, {
     image: runtimeImage,
     setup,
