@@ -37,9 +37,19 @@ function missingFlag(text: string): number {
 type Counts = Map<string, number>;
 const add = (m: Counts, k: string, by = 1) => m.set(k, (m.get(k) ?? 0) + by);
 
-/** Rule → findings in one read of `text`; refusal reasons of `rule` go to `reasons`. */
+/**
+ * Rule → findings in one read of `text` (one per rule and line, however many
+ * transforms report it); refusal reasons of `rule` go to `reasons`.
+ */
 function findings(text: string, into: Counts, rule: string, reasons?: Counts): void {
   const model = parseDockerfile(text);
+  const seen = new Set<string>();
+  const found = (r: string, line: number | null) => {
+    if (seen.has(`${r} ${line}`)) return false;
+    seen.add(`${r} ${line}`);
+    add(into, r);
+    return true;
+  };
   for (const t of TRANSFORMS) {
     if (!t.rules?.length) continue;
     let result;
@@ -48,11 +58,10 @@ function findings(text: string, into: Counts, rule: string, reasons?: Counts): v
     } catch {
       continue;
     }
-    for (const c of result.changes) for (const r of c.rules ?? t.rules) add(into, r);
-    for (const f of result.refusals) {
-      for (const r of f.rules ?? t.rules) add(into, r);
-      if (reasons && (f.rules ?? t.rules).includes(rule)) add(reasons, reasonKey(t.id, f.reason));
-    }
+    for (const c of result.changes) for (const r of c.rules ?? t.rules) found(r, c.line);
+    for (const f of result.refusals)
+      for (const r of f.rules ?? t.rules)
+        if (found(r, f.line) && reasons && r === rule) add(reasons, reasonKey(t.id, f.reason));
   }
 }
 
