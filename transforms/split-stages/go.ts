@@ -18,7 +18,8 @@ import {
 import { guarded, PlanRefusal, refuse } from "./toolkit/refuse.ts";
 import { argumentFiles, healthcheckTools, runtimeFiles } from "./toolkit/runtime-files.ts";
 import { commandName, commandWords, execForm } from "./toolkit/shell.ts";
-import { appUserLines, checkOriginalUser, privilegedPort } from "./toolkit/users.ts";
+import { privilegedPorts } from "../lib/ports.ts";
+import { appUserLines, checkOriginalUser } from "./toolkit/users.ts";
 import { envPairs } from "./toolkit/instructions.ts";
 import { contextPathOf, imagePathOf, runCwd, runsWith, type StageWalk, walkStage } from "./toolkit/walk.ts";
 
@@ -228,7 +229,7 @@ function planGo(input: SplitInput) {
   // Runtime image.
   const flavour = options.runtimeFlavour;
   const scratch = options.perTransform["split-stages"]?.goRuntime === "scratch";
-  const port = privilegedPort(model, stage);
+  const port = privilegedPorts(stage.instructions)[0] ?? null;
   const asRoot = port !== null && !lay.user;
   let runtimeImage: string;
   let kind: "distroless" | "debian" | "scratch" | "alpine";

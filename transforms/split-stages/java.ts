@@ -11,7 +11,8 @@ import { classifyPackages, installLine, runtimeAptOptions } from "./toolkit/pack
 import { guarded, PlanRefusal, refuse } from "./toolkit/refuse.ts";
 import { argumentFiles, healthcheckTools, runtimeFiles } from "./toolkit/runtime-files.ts";
 import { commandName, commandWords, effectiveWords, execWords, runCommands } from "./toolkit/shell.ts";
-import { appUserLines, checkOriginalUser, privilegedPort } from "./toolkit/users.ts";
+import { privilegedPorts } from "../lib/ports.ts";
+import { appUserLines, checkOriginalUser } from "./toolkit/users.ts";
 import { contextPathOf, imagePathOf, runCwd, runsWith, walkStage } from "./toolkit/walk.ts";
 
 /**
@@ -202,7 +203,7 @@ function planJava(input: SplitInput) {
     refuse(`no eclipse-temurin:${major}-jre-alpine image`, stage.from.line);
   const runtimeImage = `eclipse-temurin:${major}-jre${alpine ? "-alpine" : ""}`;
   checkOriginalUser(lay.user, ["root", "nobody"]);
-  const port = privilegedPort(model, stage);
+  const port = privilegedPorts(stage.instructions)[0] ?? null;
   const asRoot = port !== null && !lay.user;
 
   const artifacts = [{ from: jar, to: jar }, ...argumentFiles(walk, lay, runtimeCwd, [jar])];

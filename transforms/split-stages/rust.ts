@@ -11,7 +11,8 @@ import { classifyPackages, installLine, libsslFor, runtimeAptOptions } from "./t
 import { guarded, refuse } from "./toolkit/refuse.ts";
 import { argumentFiles, healthcheckTools, runtimeFiles } from "./toolkit/runtime-files.ts";
 import { commandName, commandWords, execForm } from "./toolkit/shell.ts";
-import { appUserLines, checkOriginalUser, privilegedPort } from "./toolkit/users.ts";
+import { privilegedPorts } from "../lib/ports.ts";
+import { appUserLines, checkOriginalUser } from "./toolkit/users.ts";
 import { envPairs } from "./toolkit/instructions.ts";
 import { contextPathOf, imagePathOf, runCwd, runsWith, walkStage } from "./toolkit/walk.ts";
 
@@ -211,7 +212,7 @@ function planRust(input: SplitInput) {
     refuse(`debian:${codename} is archived; its runtime packages cannot be installed`, stage.from.line);
   }
 
-  const port = privilegedPort(model, stage);
+  const port = privilegedPorts(stage.instructions)[0] ?? null;
   const asRoot = port !== null && !lay.user;
   // Distroless cc (glibc, libgcc, libssl3, CA certificates) when asked for and enough.
   const distroless =
