@@ -1,5 +1,6 @@
 import type { Change, Refusal, Transform } from "../../src/engine/types.ts";
 import type { DockerfileModel } from "../../src/engine/parse.ts";
+import { OFFICIAL_DEBIAN_FAMILY, rootImage } from "../instr/util.ts";
 import { stageDistribution } from "../lib/debian-release.ts";
 import { own } from "../lib/own.ts";
 import {
@@ -72,10 +73,13 @@ function tablesFor(
   const all = DEBIAN_RELEASES.map(aptRecommends);
   if (distro?.distro === "debian" && (DEBIAN_RELEASES as string[]).includes(distro.codename)) {
     const release = distro.codename as DebianRelease;
+    // Official images keep apt's defaults (recommends on); another image may have turned them off.
+    const img = rootImage(model, stage!);
+    const official = img !== null && OFFICIAL_DEBIAN_FAMILY.has(img.name);
     return {
       tables: [aptRecommends(release)],
       label: `Debian ${RELEASE_NUMBER[release]} ${release}`,
-      exact: true,
+      exact: official,
       assumed: null,
     };
   }
@@ -107,7 +111,7 @@ export const aptGetNoInstallRecommends: Transform = {
     "release recommends it (an assumption: Ubuntu's metadata is not among the tables). Packages in no table " +
     "and packages named through variables are left alone with the reason. A change is safe when the release " +
     "is known, no other package source is set up in the file, no version is pinned, and the packages' " +
-    "recommends are all added back (the image gets the same packages); otherwise it is unsafe (turn it off " +
+    "recommends are all added back (the image gets the same packages) on an official image (which keeps apt's defaults); otherwise it is unsafe (turn it off " +
     'with `"transforms": {"apt-get-no-install-recommends": false}` or `# hadolint ignore=DL3015`). Installs ' +
     "that ask for recommends explicitly (--install-recommends, APT::Install-Recommends) are left alone.",
   applicability: "unsafe",
