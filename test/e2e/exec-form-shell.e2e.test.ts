@@ -1,10 +1,11 @@
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { beforeAll, describe, expect, test } from "vitest";
 import { loadParsers, optimizeFile } from "../../src/engine/engine.ts";
 import { emptyContext } from "../../src/io/context.ts";
+import { STAND_IN_ENV, standInReady } from "./buildah-env.ts";
 import { execFormCmd } from "../../transforms/instr/exec-form-cmd.ts";
 
 /**
@@ -15,21 +16,9 @@ import { execFormCmd } from "../../transforms/instr/exec-form-cmd.ts";
  * buildah stores /bin/sh -c, BuildKit the SHELL; such commands are left alone.) Built with buildah on the
  * stand-in debian:bookworm-slim (scripts/e2e/base-images.sh); nothing runs.
  */
-const WORK = process.env.DFOPT_E2E_WORK ?? "/tmp/dfopt-e2e";
-const env = {
-  ...process.env,
-  CONTAINERS_STORAGE_CONF: path.join(WORK, "storage.conf"),
-  CONTAINERS_REGISTRIES_CONF: path.join(WORK, "registries.conf"),
-  BUILDAH_ISOLATION: "chroot",
-};
+const env = STAND_IN_ENV;
 const BASE = "docker.io/library/debian:bookworm-slim";
-const ready =
-  process.getuid?.() === 0 &&
-  spawnSync("buildah", ["inspect", "--type", "image", BASE], { env, stdio: "ignore" }).status === 0;
-if (!ready)
-  console.warn(
-    `exec-form-shell e2e skipped: needs root, buildah and the stand-in ${BASE} (scripts/e2e/ci.sh)`,
-  );
+const ready = standInReady(BASE, "exec-form-shell");
 
 /** The Cmd and Entrypoint a build of `dockerfile` stores. The image is removed again. */
 function storedCommand(dockerfile: string): { Cmd?: string[]; Entrypoint?: string[] } {
