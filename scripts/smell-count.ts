@@ -11,6 +11,8 @@
  * independent reader (apt-get/apt install calls without
  * --no-install-recommends), and every output is checked to still parse.
  * `--rule ID` lists the refusal reasons left for that rule (DL3015 by default).
+ * `--peer NAME=DIR` adds a column for another tool's repairs: DIR/<corpus file>/Dockerfile holds its
+ * output for that file (e.g. tally lint --fix --fix-unsafe run on copies); only those files are read.
  */
 import fs from "node:fs";
 import path from "node:path";
@@ -79,6 +81,9 @@ async function main(): Promise<void> {
   const sample = arg("--sample");
   if (sample) files = files.filter((_, k) => k % Math.floor(files.length / Number(sample)) === 0);
   const rule = arg("--rule") ?? "DL3015";
+  const [peerName, peerDir] = (arg("--peer") ?? "").split("=");
+  if (peerDir) files = files.filter((f) => fs.existsSync(path.join(peerDir, f, "Dockerfile")));
+  const peer: Counts = new Map();
   const defaults = TRANSFORMS.filter((t) => !t.defaultOff);
   const before: Counts = new Map();
   const after: Counts = new Map();
@@ -86,6 +91,7 @@ async function main(): Promise<void> {
   const reasons: Counts = new Map();
   const apt = { before: 0, after: 0, afterSafe: 0, files: 0, filesAfter: 0 };
   let unparsable = 0;
+  let unparsablePeer = 0;
   let read = 0;
   for (const name of files) {
     const raw = fs.readFileSync(path.join(CORPUS, name), "utf8");
@@ -102,6 +108,11 @@ async function main(): Promise<void> {
     for (const out of [written.output, safe.output]) if (broken(out)) unparsable++;
     findings(written.output, after, rule, reasons);
     findings(safe.output, afterSafe, rule);
+    if (peerDir) {
+      const theirs = fs.readFileSync(path.join(peerDir, name, "Dockerfile"), "utf8");
+      if (broken(theirs)) unparsablePeer++;
+      else findings(theirs, peer, rule);
+    }
     const n = missingFlag(raw);
     if (n === 0) continue;
     apt.files++;
@@ -115,18 +126,31 @@ async function main(): Promise<void> {
   const row = (cells: (string | number)[]) =>
     `| ${cells.map((c, i) => (i === 0 ? String(c).padEnd(16) : String(c).padStart(14))).join(" | ")} |`;
   console.log(`Repairable findings over ${read} parsing corpus files (of ${files.length}):\n`);
-  console.log(row(["rule", "originals", "after --write", "left", "after --safe", "left"]));
-  console.log(row(["---", "---:", "---:", "---:", "---:", "---:"]));
+  const peerCols = peerDir ? [`${peerName}`, "left"] : [];
+  console.log(row(["rule", "originals", "after --write", "left", "after --safe", "left", ...peerCols]));
+  console.log(row(["---", "---:", "---:", "---:", "---:", "---:", ...peerCols.map(() => "---:")]));
   const rules = [...before.keys()].sort((a, b) => before.get(b)! - before.get(a)! || a.localeCompare(b));
-  const total = { b: 0, a: 0, s: 0 };
+  const total = { b: 0, a: 0, s: 0, p: 0 };
+  const peerCells = (n: number, of: number) => (peerDir ? [n, pct(n, of)] : []);
   for (const r of rules) {
-    const [b, a, s] = [before.get(r)!, after.get(r) ?? 0, afterSafe.get(r) ?? 0];
+    const [b, a, s, p] = [before.get(r)!, after.get(r) ?? 0, afterSafe.get(r) ?? 0, peer.get(r) ?? 0];
     total.b += b;
     total.a += a;
     total.s += s;
-    console.log(row([r, b, a, pct(a, b), s, pct(s, b)]));
+    total.p += p;
+    console.log(row([r, b, a, pct(a, b), s, pct(s, b), ...peerCells(p, b)]));
   }
-  console.log(row(["all", total.b, total.a, pct(total.a, total.b), total.s, pct(total.s, total.b)]));
+  console.log(
+    row([
+      "all",
+      total.b,
+      total.a,
+      pct(total.a, total.b),
+      total.s,
+      pct(total.s, total.b),
+      ...peerCells(total.p, total.b),
+    ]),
+  );
   console.log(
     `\nDL3015 by the independent reader (apt-get/apt install calls without --no-install-recommends, ` +
       `in ${apt.files} files): originals ${apt.before}, after --write ${apt.after} ` +
@@ -134,6 +158,7 @@ async function main(): Promise<void> {
       `(${pct(apt.afterSafe, apt.before)})`,
   );
   console.log(`Outputs that do not parse where the original does: ${unparsable}`);
+  if (peerDir) console.log(`${peerName} outputs that do not parse (not counted): ${unparsablePeer}`);
   console.log(`\n${rule} refusal reasons left after --write (top 25):`);
   for (const [k, n] of [...reasons].sort((a, b) => b[1] - a[1]).slice(0, 25))
     console.log(`  ${String(n).padStart(6)}  ${k}`);
