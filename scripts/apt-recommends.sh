@@ -1,20 +1,28 @@
 #!/usr/bin/env bash
 # scripts/apt-recommends.sh — regenerates transforms/pkg/apt-recommends.ts from Debian's package
-# metadata: `apt-cache dumpavail` (Depends, Pre-Depends, Recommends, Provides of every package) and
-# the packages already installed, both read in a fresh container of the e2e stand-in
-# debian:bookworm-slim (scripts/e2e/base-images.sh), after `apt-get update`.
-# Run as root after scripts/e2e/ci.sh (or base-images.sh ensure) built the stand-in images.
+# metadata: the Packages indexes (Depends, Pre-Depends, Recommends, Provides, Priority of every
+# package; main, -updates and -security, amd64) of each supported release, downloaded from
+# deb.debian.org, as `apt-get update` reads them in a debian:<release>-slim image.
+# Releases no longer on deb.debian.org (buster and older live on archive.debian.org) are not
+# covered: set DFOPT_DEBIAN_MIRROR to a mirror that has them and add them to RELEASES.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-WORK=${DFOPT_E2E_WORK:-/tmp/dfopt-e2e}
-export CONTAINERS_STORAGE_CONF=$WORK/storage.conf CONTAINERS_REGISTRIES_CONF=$WORK/registries.conf
-export BUILDAH_ISOLATION=chroot
+MIRROR=${DFOPT_DEBIAN_MIRROR:-http://deb.debian.org}
+RELEASES=${RELEASES:-bullseye bookworm trixie}
 tmp=$(mktemp -d)
-c=$(buildah from --pull=never docker.io/library/debian:bookworm-slim)
-trap 'buildah rm "$c" >/dev/null; rm -rf "$tmp"' EXIT
-buildah run "$c" -- apt-get update -qq >&2
-buildah run "$c" -- apt-cache dumpavail >"$tmp/dumpavail"
-buildah run "$c" -- dpkg-query -W -f '${Package}\n' >"$tmp/installed"
+trap 'rm -rf "$tmp"' EXIT
+args=()
+for r in $RELEASES; do
+  files=()
+  for suite in "debian-security/dists/$r-security" "debian/dists/$r-updates" "debian/dists/$r"; do
+    out="$tmp/$r-${suite##*-}"
+    curl -fsSL --retry 3 "$MIRROR/$suite/main/binary-amd64/Packages.xz" | xz -d >"$out"
+    files+=("$out")
+  done
+  args+=("$r=$(IFS=,; echo "${files[*]}")")
+done
 cd "$ROOT"
-npx tsx scripts/apt-recommends-table.ts "$tmp/dumpavail" "$tmp/installed" >transforms/pkg/apt-recommends.ts
+# the generator imports the transform, which imports the table: write it aside first
+npx tsx scripts/apt-recommends-table.ts "${args[@]}" >"$tmp/apt-recommends.ts"
+mv "$tmp/apt-recommends.ts" transforms/pkg/apt-recommends.ts
 npx prettier --write transforms/pkg/apt-recommends.ts >/dev/null

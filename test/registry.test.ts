@@ -207,15 +207,95 @@ describe("registry client against a token-auth registry", () => {
   afterAll(() => registry.stop());
   afterEach(() => vi.unstubAllEnvs());
 
-  test("credentials come from config.json's auths (auth, or username and password)", () => {
+  test("credentials come from config.json's auths (auth, or username and password)", async () => {
     const dir = dockerConfig(domain, "ci", "s3cret");
-    expect(dockerCredentials(domain, dir)).toBe("ci:s3cret");
-    expect(dockerCredentials("other.example", dir)).toBeNull();
+    expect(await dockerCredentials(domain, dir)).toBe("ci:s3cret");
+    expect(await dockerCredentials("other.example", dir)).toBeNull();
     fs.writeFileSync(
       path.join(dir, "config.json"),
       JSON.stringify({ auths: { "https://index.docker.io/v1/": { username: "u", password: "p" } } }),
     );
-    expect(dockerCredentials("docker.io", dir)).toBe("u:p");
+    expect(await dockerCredentials("docker.io", dir)).toBe("u:p");
+  });
+
+  /**
+   * Fake `docker-credential-<name>` programs on PATH, as docker runs them:
+   * `get` with the server address on stdin, which each records.
+   */
+  function fakeHelpers(): { bin: string; asked: (name: string) => string } {
+    const bin = fs.mkdtempSync(path.join(os.tmpdir(), "dfopt-cred-helpers-"));
+    const helper = (name: string, body: string) => {
+      const file = path.join(bin, `docker-credential-${name}`);
+      fs.writeFileSync(
+        file,
+        `#!/bin/sh\n[ "$1" = get ] || exit 9\nread server\nprintf %s "$server" > "$0.asked"\n${body}\n`,
+      );
+      fs.chmodSync(file, 0o755);
+    };
+    helper(
+      "store",
+      `if [ "$server" = "${domain}" ]; then echo '{"ServerURL":"${domain}","Username":"ci","Secret":"s3cret"}'; ` +
+        `else echo "credentials not found in native keychain"; exit 1; fi`,
+    );
+    helper("broken", `echo '{"Username":"ci","Secret":"s3cret"}'; echo "keychain locked" >&2; exit 3`);
+    helper("slow", "sleep 5");
+    helper("token", `echo '{"Username":"<token>","Secret":"refresh"}'`);
+    vi.stubEnv("PATH", `${bin}${path.delimiter}${process.env.PATH ?? ""}`);
+    return {
+      bin,
+      asked: (name) => fs.readFileSync(path.join(bin, `docker-credential-${name}.asked`), "utf8"),
+    };
+  }
+
+  const configWith = (config: object) => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dfopt-docker-config-"));
+    fs.writeFileSync(path.join(dir, "config.json"), JSON.stringify(config));
+    return dir;
+  };
+
+  test("credsStore and credHelpers: docker-credential-<name> get, with the registry on stdin", async () => {
+    const helpers = fakeHelpers();
+    const store = configWith({ auths: { [domain]: {} }, credsStore: "store" });
+    expect(await dockerCredentials(domain, store)).toBe("ci:s3cret");
+    expect(helpers.asked("store")).toBe(domain);
+    // a registry the store holds nothing for: no credentials, not an error
+    expect(await dockerCredentials("other.example", store)).toBeNull();
+    // Docker Hub is asked for under docker login's server address
+    await dockerCredentials("docker.io", store);
+    expect(helpers.asked("store")).toBe("https://index.docker.io/v1/");
+    // the registry's own helper comes before the store
+    const own = configWith({ credsStore: "broken", credHelpers: { [domain]: "store" } });
+    expect(await dockerCredentials(domain, own)).toBe("ci:s3cret");
+    // the token flow takes the helper's answer
+    const answer = await resolveImage({ domain, path: "org/app", tag: "1" }, { dockerConfigDir: store });
+    expect(answer).toEqual({ digest: registry.indexDigest, tag: "1.4.2" });
+    registry.requests.length = 0; // the next tests count their own requests
+  });
+
+  test("a failing, missing or slow helper: a refusal naming the registry and the helper, never the secret", async () => {
+    fakeHelpers();
+    const refusal = async (config: object, timeoutMs?: number) =>
+      resolveImage(
+        { domain, path: "org/app", tag: "1" },
+        { dockerConfigDir: configWith(config), ...(timeoutMs ? { timeoutMs } : {}) },
+      );
+    const broken = await refusal({ credsStore: "broken" });
+    expect(broken).toEqual({
+      refuse: `registry ${domain}: credential helper docker-credential-broken: exited with status 3`,
+    });
+    expect(JSON.stringify(broken)).not.toContain("s3cret");
+    expect(await refusal({ credHelpers: { [domain]: "absent" } })).toEqual({
+      refuse: `registry ${domain}: credential helper docker-credential-absent: not found on PATH`,
+    });
+    expect(await refusal({ credsStore: "../../bin/sh" })).toEqual({
+      refuse: `registry ${domain}: credential helper name '../../bin/sh' in docker's config.json is not valid`,
+    });
+    expect(await refusal({ credsStore: "token" })).toEqual({
+      refuse: `registry ${domain}: credential helper docker-credential-token: gave an identity token (OAuth refresh token), which dfopt does not exchange`,
+    });
+    expect(await refusal({ credsStore: "slow" }, 300)).toEqual({
+      refuse: `registry ${domain}: credential helper docker-credential-slow: no answer within 0.3 s`,
+    });
   });
 
   test("token flow with config.json credentials: the most specific tag with the floating tag's digest", async () => {

@@ -3,6 +3,7 @@ import path from "node:path";
 import { InvalidArgumentError } from "commander";
 import ignore, { type Ignore } from "ignore";
 import { isDockerfileName, isNeverDockerfile } from "../engine/dockerfile-names.ts";
+import { repositoryRoot } from "./repository.ts";
 import { readTextOrUndefined } from "./safe-read.ts";
 import { globToRegExp } from "../engine/glob.ts";
 
@@ -61,17 +62,14 @@ function toPosix(p: string): string {
 
 /** `.gitignore` files above an input folder, up to the repository root (the folder with `.git`). */
 function ancestorIgnores(absDir: string): IgnoreLevel[] {
+  const repoRoot = repositoryRoot(absDir);
+  // not inside a repository: only the input's own .gitignore files count
+  if (repoRoot === null || repoRoot === absDir) return [];
   const chain: string[] = [];
-  let dir = path.dirname(absDir);
-  let repoRoot: string | null = fs.existsSync(path.join(absDir, ".git")) ? absDir : null;
-  while (!repoRoot) {
+  for (let dir = path.dirname(absDir); ; dir = path.dirname(dir)) {
     chain.push(dir);
-    if (fs.existsSync(path.join(dir, ".git"))) repoRoot = dir;
-    const up = path.dirname(dir);
-    if (up === dir) break;
-    dir = up;
+    if (dir === repoRoot) break;
   }
-  if (!repoRoot) return []; // not inside a repository: only the input's own .gitignore files count
   return chain
     .reverse()
     .map(readGitignore)

@@ -8,7 +8,8 @@ import type { ResolvedImage } from "../engine/types.ts";
 /**
  * A small client of the OCI distribution API (the Docker registry HTTP API
  * v2): the tag list and a manifest's digest, with Docker Hub's token flow and
- * the credentials `docker login` keeps in ~/.docker/config.json.
+ * the credentials `docker login` keeps in ~/.docker/config.json (or in a
+ * credential helper it names).
  */
 
 /** Media types of single-platform manifests and of multi-platform indexes: an index's own digest is the one to pin. */
@@ -32,18 +33,39 @@ export interface RegistryClientOptions {
   dockerConfigDir?: string;
 }
 
-/** `user:password` for a registry from docker's config.json (`auths`), or null. */
-export function dockerCredentials(domain: string, configDir = defaultDockerConfigDir()): string | null {
-  let config: { auths?: Record<string, { auth?: string; username?: string; password?: string }> };
+interface DockerConfig {
+  auths?: Record<string, { auth?: string; username?: string; password?: string }>;
+  credsStore?: string;
+  credHelpers?: Record<string, string>;
+}
+
+/** The keys docker's config.json may file a registry under (`docker login` writes the first). */
+const configKeys = (domain: string) =>
+  domain === DOCKER_HUB
+    ? ["https://index.docker.io/v1/", "index.docker.io", "docker.io", "registry-1.docker.io"]
+    : [domain, `https://${domain}`, `http://${domain}`, `https://${domain}/v1/`, `https://${domain}/v2/`];
+
+/**
+ * `user:password` for a registry from docker's config.json, as docker reads
+ * it: the registry's `credHelpers` entry, else the `credsStore`, else `auths`;
+ * null when none has it. A helper that fails throws a RegistryError naming it
+ * (never with its output, which may hold the secret).
+ */
+export async function dockerCredentials(
+  domain: string,
+  configDir = defaultDockerConfigDir(),
+  timeoutMs = DEFAULT_TIMEOUT_MS,
+): Promise<string | null> {
+  let config: DockerConfig;
   try {
-    config = JSON.parse(fs.readFileSync(path.join(configDir, "config.json"), "utf8")) as typeof config;
+    config = JSON.parse(fs.readFileSync(path.join(configDir, "config.json"), "utf8")) as DockerConfig;
   } catch {
     return null;
   }
-  const keys =
-    domain === DOCKER_HUB
-      ? ["https://index.docker.io/v1/", "index.docker.io", "docker.io", "registry-1.docker.io"]
-      : [domain, `https://${domain}`, `http://${domain}`, `https://${domain}/v1/`, `https://${domain}/v2/`];
+  const keys = configKeys(domain);
+  const helper =
+    keys.map((k) => config.credHelpers?.[k]).find((h) => typeof h === "string") ?? config.credsStore;
+  if (typeof helper === "string" && helper !== "") return credentialHelper(helper, keys[0], timeoutMs);
   for (const key of keys) {
     const entry = config.auths?.[key];
     if (!entry) continue;
@@ -51,6 +73,65 @@ export function dockerCredentials(domain: string, configDir = defaultDockerConfi
     if (entry.username && entry.password) return `${entry.username}:${entry.password}`;
   }
   return null;
+}
+
+/** What a helper may print (a JSON object of a few short fields). */
+const MAX_HELPER_OUTPUT = 64 * 1024;
+
+/**
+ * Runs `docker-credential-<name> get` (found on PATH, no shell) with the
+ * registry's server address on stdin, as docker does; its JSON answer gives
+ * `Username:Secret`. "credentials not found" is no credentials (null).
+ */
+function credentialHelper(name: string, server: string, timeoutMs: number): Promise<string | null> {
+  const program = `docker-credential-${name}`;
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(name))
+    return Promise.reject(
+      new RegistryError(`credential helper name '${name}' in docker's config.json is not valid`),
+    );
+  const { spawn } = builtin<typeof import("node:child_process")>("node:child_process");
+  return new Promise((resolve, reject) => {
+    const fail = (why: string) => reject(new RegistryError(`credential helper ${program}: ${why}`));
+    const child = spawn(program, ["get"], { stdio: ["pipe", "pipe", "ignore"], shell: false });
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      fail(`no answer within ${timeoutMs / 1000} s`);
+    }, timeoutMs);
+    child.stdout.on("data", (b: Buffer) => {
+      size += b.length;
+      if (size <= MAX_HELPER_OUTPUT) chunks.push(b);
+    });
+    child.on("error", (e: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      fail(e.code === "ENOENT" ? "not found on PATH" : `could not run (${e.code ?? e.message})`);
+    });
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      const out = Buffer.concat(chunks).toString("utf8");
+      if (code !== 0) {
+        // docker-credential-helpers' own message for a registry it holds nothing for
+        if (/credentials not found/i.test(out)) resolve(null);
+        else fail(`exited with status ${code ?? "(killed)"}`);
+        return;
+      }
+      let answer: { Username?: unknown; Secret?: unknown };
+      try {
+        answer = JSON.parse(out) as typeof answer;
+      } catch {
+        fail("answered something other than JSON");
+        return;
+      }
+      if (typeof answer.Username !== "string" || typeof answer.Secret !== "string" || !answer.Secret)
+        fail("answer has no Username and Secret");
+      else if (answer.Username === "<token>")
+        fail("gave an identity token (OAuth refresh token), which dfopt does not exchange");
+      else resolve(`${answer.Username}:${answer.Secret}`);
+    });
+    child.stdin.on("error", () => {}); // a helper that exits without reading: its status says why
+    child.stdin.end(server);
+  });
 }
 
 function defaultDockerConfigDir(): string {
@@ -105,7 +186,11 @@ class Repository {
   }
 
   private async authorize(challenge: { scheme: string; params: Record<string, string> }): Promise<string> {
-    const credentials = dockerCredentials(this.domain, this.options.dockerConfigDir);
+    const credentials = await dockerCredentials(
+      this.domain,
+      this.options.dockerConfigDir,
+      this.options.timeoutMs,
+    );
     const basic = credentials ? `Basic ${Buffer.from(credentials).toString("base64")}` : null;
     if (challenge.scheme === "basic") {
       if (!basic)

@@ -8,12 +8,23 @@ export function forgetRepositories(): void {
   repositories.clear();
 }
 
-/** The nearest folder at or above `dir` holding `.git` (a repository's root), or null; `memo` caches folders. */
-export function repositoryRoot(dir: string, memo: Map<string, string | null> = repositories): string | null {
+/** The nearest folder at or above `dir` for which `is` holds, or null; `memo` caches folders (one test per memo). */
+export function nearestFolder(
+  dir: string,
+  is: (dir: string) => boolean,
+  memo: Map<string, string | null>,
+): string | null {
   const known = memo.get(dir);
   if (known !== undefined) return known;
   const up = path.dirname(dir);
-  const found = fs.existsSync(path.join(dir, ".git")) ? dir : up === dir ? null : repositoryRoot(up, memo);
+  const found = is(dir) ? dir : up === dir ? null : nearestFolder(up, is, memo);
   memo.set(dir, found);
   return found;
+}
+
+const holdsGit = (dir: string) => fs.existsSync(path.join(dir, ".git"));
+
+/** The nearest folder at or above `dir` holding `.git` (a repository's root), or null; `memo` caches folders. */
+export function repositoryRoot(dir: string, memo: Map<string, string | null> = repositories): string | null {
+  return nearestFolder(dir, holdsGit, memo);
 }

@@ -1,5 +1,6 @@
 import fs from "node:fs";
 import path from "node:path";
+import { nearestFolder } from "./repository.ts";
 import { readTextOrUndefined } from "./safe-read.ts";
 import type { VersionBots } from "../engine/types.ts";
 
@@ -137,9 +138,11 @@ const isRepoRoot = (dir: string) =>
   RENOVATE_FILES.some((f) => fs.existsSync(path.join(dir, f)));
 
 const byFolder = new Map<string, VersionBots>();
+const roots = new Map<string, string | null>();
 
 export function forgetVersionBots(): void {
   byFolder.clear();
+  roots.clear();
 }
 
 /**
@@ -150,14 +153,7 @@ export function versionBotsFor(folder: string): VersionBots {
   const start = path.resolve(folder);
   const cached = byFolder.get(start);
   if (cached) return cached;
-  let root: string | null = null;
-  for (let d = start; ; d = path.dirname(d)) {
-    if (isRepoRoot(d)) {
-      root = d;
-      break;
-    }
-    if (path.dirname(d) === d) break;
-  }
+  const root = nearestFolder(start, isRepoRoot, roots);
   const bots = root
     ? versionBotsAt(root, `/${path.relative(root, start).split(path.sep).join("/")}`)
     : NO_BOTS;

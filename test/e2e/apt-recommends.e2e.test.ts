@@ -5,6 +5,7 @@ import path from "node:path";
 import { beforeAll, describe, expect, test } from "vitest";
 import { loadParsers, optimizeFile } from "../../src/engine/engine.ts";
 import { emptyContext } from "../../src/io/context.ts";
+import { STAND_IN_ENV, standInReady } from "./buildah-env.ts";
 import { aptGetNoInstallRecommends } from "../../transforms/pkg/apt-get-no-install-recommends.ts";
 
 /**
@@ -13,21 +14,9 @@ import { aptGetNoInstallRecommends } from "../../transforms/pkg/apt-get-no-insta
  * the bare flag breaks it. Built with buildah on the stand-in debian:bookworm-slim
  * (scripts/e2e/base-images.sh); apt-get and the download reach Debian's mirror.
  */
-const WORK = process.env.DFOPT_E2E_WORK ?? "/tmp/dfopt-e2e";
-const env = {
-  ...process.env,
-  CONTAINERS_STORAGE_CONF: path.join(WORK, "storage.conf"),
-  CONTAINERS_REGISTRIES_CONF: path.join(WORK, "registries.conf"),
-  BUILDAH_ISOLATION: "chroot",
-};
+const env = STAND_IN_ENV;
 const BASE = "docker.io/library/debian:bookworm-slim";
-const ready =
-  process.getuid?.() === 0 &&
-  spawnSync("buildah", ["inspect", "--type", "image", BASE], { env, stdio: "ignore" }).status === 0;
-if (!ready)
-  console.warn(
-    `apt-recommends e2e skipped: needs root, buildah and the stand-in ${BASE} (scripts/e2e/ci.sh)`,
-  );
+const ready = standInReady(BASE, "apt-recommends");
 
 /** Builds `dockerfile`; true when the build succeeds. The image is removed again. */
 function builds(dockerfile: string): { ok: boolean; log: string } {

@@ -1,4 +1,4 @@
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import path from "node:path";
 import { makeBuilder, type Builder } from "../../src/verify/builder.ts";
 
@@ -32,4 +32,23 @@ export function setUpBuildah(): { builder: Builder; version: string } {
     .trim()
     .replace(/\s*\(.*\)\s*$/, "");
   return { builder: makeBuilder("buildah", version, { pull: "never" }), version };
+}
+
+/** buildah's environment over the stand-in storage, for tests that run buildah themselves. */
+export const STAND_IN_ENV = {
+  ...process.env,
+  CONTAINERS_STORAGE_CONF: path.join(WORK, "storage.conf"),
+  CONTAINERS_REGISTRIES_CONF: path.join(WORK, "registries.conf"),
+  BUILDAH_ISOLATION: "chroot",
+};
+
+/** Whether buildah can build on the stand-in `image` here (root, buildah, the image built); says why not. */
+export function standInReady(image: string, suite: string): boolean {
+  const ready =
+    process.getuid?.() === 0 &&
+    spawnSync("buildah", ["inspect", "--type", "image", image], { env: STAND_IN_ENV, stdio: "ignore" })
+      .status === 0;
+  if (!ready)
+    console.warn(`${suite} e2e skipped: needs root, buildah and the stand-in ${image} (scripts/e2e/ci.sh)`);
+  return ready;
 }

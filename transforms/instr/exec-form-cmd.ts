@@ -1,7 +1,7 @@
 import type { DockerfileModel, Instr, Stage } from "../../src/engine/parse.ts";
 import { shellOf, visit, type ShellNode } from "../../src/engine/shell.ts";
 import type { Change, Refusal, Transform } from "../../src/engine/types.ts";
-import { isWindowsImage, rootImage, stageChain } from "./util.ts";
+import { OFFICIAL_DEBIAN_FAMILY, isWindowsImage, rootImage, stageChain } from "./util.ts";
 
 const RULES = ["DL3025", "JSONArgsRecommended"];
 
@@ -69,6 +69,37 @@ export function plainArgv(model: DockerfileModel, instr: Instr): { argv: string[
   return { argv };
 }
 
+/** Linux's default SHELL, which Docker puts before a shell-form command. */
+const DEFAULT_SHELL = ["/bin/sh", "-c"];
+
+/** Official images that set no SHELL of their own (their shell form runs under /bin/sh -c). */
+const NO_SHELL_IMAGES: ReadonlySet<string> = new Set([...OFFICIAL_DEBIAN_FAMILY, "alpine", "busybox"]);
+
+/**
+ * The command string Docker stores for a shell-form instruction: continuation
+ * lines joined (the escape and the blanks after it removed, as BuildKit's
+ * parser does), trimmed. Null when a comment or blank line sits inside it, or
+ * a line ends in a way the builder would read otherwise.
+ */
+function shellFormText(model: DockerfileModel, instr: Instr): string | null {
+  const raw = model.text.slice(instr.argsSpan!.start, instr.argsSpan!.end);
+  const e = model.escapeChar.replace(/[\\^$.*+?()[\]{}|]/g, "\\$&");
+  const continued = new RegExp(`^(.*[^${e}])${e}[ \\t]*$`);
+  const lines = raw.split("\n").map((l) => l.replace(/\r$/, ""));
+  let text = "";
+  for (const [i, line] of lines.entries()) {
+    if (i > 0 && (/^[ \t]*#/.test(line) || line.trim() === "")) return null;
+    if (i === lines.length - 1) {
+      text += line;
+      break;
+    }
+    const m = continued.exec(line);
+    if (!m) return null;
+    text += m[1];
+  }
+  return text.trim() || null;
+}
+
 /** The last ENTRYPOINT that applies to a stage (its own, or from the stages it builds on in this file). */
 function entrypointOf(model: DockerfileModel, stage: Stage): Instr | null {
   for (const s of stageChain(model, stage)) {
@@ -84,16 +115,20 @@ export const execFormCmd: Transform = {
   rationale:
     'Shell-form CMD runs as `/bin/sh -c "..."`, so the shell is PID 1 and SIGTERM from `docker stop` never reaches ' +
     "the app. When the command is a plain program with plain arguments (no variables, pipes, lists, redirections, " +
-    "globs, `~`, escapes or builtins) JSON form runs the same argv directly; a leading `exec` is dropped. CMD is " +
-    "left alone when the stage has an exec-form ENTRYPOINT in this file (the shell would be passed to it as " +
-    "arguments) or a non-default SHELL, and on Windows images. A base image's own ENTRYPOINT is assumed to " +
+    "globs, `~`, escapes or builtins) JSON form runs the same argv directly; a leading `exec` is dropped. " +
+    "A command that needs the shell, a CMD under an exec-form ENTRYPOINT of this file, and a shell-form " +
+    "ENTRYPOINT (unless the `entrypoint` option asks for its argv) get the shell written out instead, " +
+    '`["/bin/sh", "-c", "<the command>"]`: the command Docker stores for the shell form, so the image is the ' +
+    "same (safe on the official images, which set no SHELL of their own; unsafe on others, which might). A " +
+    "stage with a SHELL instruction is left alone (BuildKit stores that shell, buildah /bin/sh), as are " +
+    "Windows images and commands with comment lines inside. A base image's own ENTRYPOINT is assumed to " +
     "be a wrapper that runs its arguments (as node's and most official images' are). ENTRYPOINT is only converted " +
     "when the per-transform option `entrypoint` is true and the stage has no CMD: a shell-form ENTRYPOINT ignores " +
     "CMD and `docker run` arguments, an exec-form one appends them, so that rewrite changes what `docker run image " +
     "args` does.",
   applicability: "unsafe",
   applicabilityNote:
-    "The program, not /bin/sh, becomes PID 1 (where the shell did not exec it already), so `docker stop`'s SIGTERM now reaches the app.",
+    "The program, not /bin/sh, becomes PID 1 (where the shell did not exec it already), so `docker stop`'s SIGTERM now reaches the app. Writing the shell out is safe on images known to set no SHELL of their own.",
   rules: RULES,
   options: {
     entrypoint: {
@@ -118,35 +153,53 @@ export const execFormCmd: Transform = {
             rules: RULES,
           });
         if (windows) continue;
+        /**
+         * Where the program itself cannot be run without a shell, the shell
+         * Docker would run it with is written out: the image config is the same.
+         */
+        const explicitShell = (why: string) => {
+          const raw = model.text.slice(instr.argsSpan!.start, instr.argsSpan!.end);
+          const text = shellFormText(model, instr);
+          if (instr.flags.length > 0 || raw.trimStart().startsWith("[") || !text) {
+            refuse(why);
+            return;
+          }
+          const img = rootImage(model, stage);
+          const known = img !== null && NO_SHELL_IMAGES.has(img.name);
+          const argv = [...DEFAULT_SHELL, text];
+          const json = "[" + argv.map((a) => JSON.stringify(a)).join(", ") + "]";
+          changes.push({
+            edits: [{ ...instr.argsSpan!, text: json }],
+            line: instr.line,
+            message:
+              `shell-form ${instr.keyword} → exec form with its shell written out (${why}); ` +
+              `Docker stores the same command` +
+              (known ? "" : ", assuming the base image sets no SHELL of its own"),
+            rules: RULES,
+            applicability: known ? "safe" : "unsafe",
+          });
+        };
         const shells = stageChain(model, stage).flatMap((s) =>
           s.instructions.filter((i) => i.keyword === "SHELL"),
         );
         if (shells.length > 0) {
+          // BuildKit runs a shell-form command with SHELL, buildah with /bin/sh -c: unprovable.
           refuse("the stage sets SHELL, so the command runs under that shell");
           continue;
         }
         if (instr.keyword === "CMD") {
           const ep = entrypointOf(model, stage);
           if (ep && ep.execForm) {
-            refuse("an exec-form ENTRYPOINT would receive different arguments");
+            explicitShell("an exec-form ENTRYPOINT receives it as arguments");
             continue;
           }
-        } else {
-          if (!entrypointToo) {
-            refuse(
-              "exec-form ENTRYPOINT would append CMD and `docker run` arguments, which shell form ignores " +
-                "(opt in with the exec-form-cmd option `entrypoint: true`)",
-            );
-            continue;
-          }
-          if (stage.instructions.some((i) => i.keyword === "CMD")) {
-            refuse("the stage sets CMD, which exec-form ENTRYPOINT would append");
-            continue;
-          }
+        } else if (!entrypointToo || stage.instructions.some((i) => i.keyword === "CMD")) {
+          explicitShell("a shell-form ENTRYPOINT ignores CMD and `docker run` arguments");
+          continue;
         }
         const argv = plainArgv(model, instr);
         if ("reason" in argv) {
-          refuse(argv.reason);
+          explicitShell(argv.reason);
           continue;
         }
         const json = "[" + argv.argv.map((a) => JSON.stringify(a)).join(", ") + "]";

@@ -1,6 +1,7 @@
 import { indentAt, insertLinesAfter } from "../../src/engine/style.ts";
 import type { Instr } from "../../src/engine/parse.ts";
 import type { Change, Refusal, Transform } from "../../src/engine/types.ts";
+import { privilegedPorts } from "../lib/ports.ts";
 import { isWindowsImage, matchCase, rootImage, stageChain } from "./util.ts";
 
 const RULES = ["DL3002", "DS-0002", "CKV_DOCKER_3"];
@@ -118,12 +119,10 @@ export const nonRootUser: Transform = {
       report(`it declares a VOLUME (line ${volume.line}) the app may need to write to as root`);
       return { changes, refusals };
     }
-    for (const i of body.filter((i) => i.keyword === "EXPOSE")) {
-      const low = i.args.map((a) => parseInt(a.value, 10)).find((p) => p > 0 && p < 1024);
-      if (low !== undefined) {
-        report(`it exposes port ${low}, which a non-root user may not bind`);
-        return { changes, refusals };
-      }
+    const low = privilegedPorts(body)[0];
+    if (low !== undefined) {
+      report(`it exposes port ${low}, which a non-root user may not bind`);
+      return { changes, refusals };
     }
     const switcher = body.find((i) =>
       /\b(?:gosu|su-exec|setpriv|runuser|chroot|sudo|useradd|adduser)\b/.test(i.text),

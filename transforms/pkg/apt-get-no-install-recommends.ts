@@ -1,6 +1,15 @@
 import type { Change, Refusal, Transform } from "../../src/engine/types.ts";
+import type { DockerfileModel } from "../../src/engine/parse.ts";
+import { OFFICIAL_DEBIAN_FAMILY, rootImage } from "../instr/util.ts";
+import { stageDistribution } from "../lib/debian-release.ts";
 import { own } from "../lib/own.ts";
-import { APT_RECOMMENDS, APT_RECOMMENDS_SOURCE } from "./apt-recommends.ts";
+import {
+  APT_RECOMMENDS_SOURCE,
+  DEBIAN_RELEASES,
+  aptRecommends,
+  type DebianRelease,
+  type RecommendsTable,
+} from "./apt-recommends.ts";
 import {
   afterLeadingFlags,
   change,
@@ -41,6 +50,48 @@ const KEEP_WITH: Readonly<Record<string, readonly string[]>> = {
 /** `pkg=1.2`, `pkg:amd64`, `pkg/bookworm` → `pkg`. */
 export const packageName = (word: string) => word.replace(/[=/].*$/, "").replace(/:[a-z0-9-]+$/, "");
 
+const RELEASE_NUMBER: Readonly<Record<DebianRelease, number>> = { bullseye: 11, bookworm: 12, trixie: 13 };
+const numbers = DEBIAN_RELEASES.map((r) => RELEASE_NUMBER[r]);
+const TABLED = `Debian ${Math.min(...numbers)}-${Math.max(...numbers)}`;
+
+/** Other package sources set up in the file: a package may then come from elsewhere, with other recommends. */
+const OTHER_SOURCES = /sources\.list|add-apt-repository|apt-key|\/etc\/apt\/|apt\/preferences/;
+
+/**
+ * The tables that apply to a stage: its Debian release's when it has one
+ * (`exact`: the release is known, so a package whose recommends are all kept
+ * installs the same); every release's otherwise (Ubuntu, older Debian, an
+ * image that names no release), a recommended package kept when any release
+ * recommends it.
+ */
+function tablesFor(
+  model: DockerfileModel,
+  line: number,
+): { tables: RecommendsTable[]; label: string; exact: boolean; assumed: string | null } {
+  const stage = model.stages.filter((s) => s.from.line <= line).at(-1);
+  const distro = stage ? stageDistribution(model, stage) : null;
+  const all = DEBIAN_RELEASES.map(aptRecommends);
+  if (distro?.distro === "debian" && (DEBIAN_RELEASES as string[]).includes(distro.codename)) {
+    const release = distro.codename as DebianRelease;
+    // Official images keep apt's defaults (recommends on); another image may have turned them off.
+    const img = rootImage(model, stage!);
+    const official = img !== null && OFFICIAL_DEBIAN_FAMILY.has(img.name);
+    return {
+      tables: [aptRecommends(release)],
+      label: `Debian ${RELEASE_NUMBER[release]} ${release}`,
+      exact: official,
+      assumed: null,
+    };
+  }
+  const why =
+    distro?.distro === "ubuntu"
+      ? `ubuntu:${distro.tag} is not in the tables`
+      : distro?.distro === "debian"
+        ? `no table for Debian ${distro.codename}`
+        : "the base image names no Debian release";
+  return { tables: all, label: TABLED, exact: false, assumed: `Recommends of ${TABLED} assumed: ${why}` };
+}
+
 export const aptGetNoInstallRecommends: Transform = {
   id: "apt-get-no-install-recommends",
   description:
@@ -49,23 +100,28 @@ export const aptGetNoInstallRecommends: Transform = {
     "apt-get installs 'Recommends' packages by default, often tens of megabytes nobody uses in a " +
     "container. hadolint (DL3015) and Trivy (DS-0029) ask for --no-install-recommends. Some recommended " +
     "packages are needed, though: curl, wget and git recommend ca-certificates, without which HTTPS fails; " +
-    "gcc recommends libc6-dev, without which it builds nothing. This repair reads a table built from " +
+    "gcc recommends libc6-dev, without which it builds nothing. This repair reads tables built from " +
     `Debian's metadata (${APT_RECOMMENDS_SOURCE}) for the packages real Dockerfiles install: for each, what ` +
     "apt installs only because of Recommends (its own or those of what it installs). Those known to be needed " +
     "at run time (ca-certificates, libc6-dev, netbase, the compiler and make cmake drives, openssh-client for " +
     "git), and the recommends that are a tool's purpose (build-essential and python3-dev for pip, gnupg and " +
-    "dirmngr for add-apt-repository), are added to the install explicitly. Packages outside the table (not in " +
-    "Debian 12, or seen in no real Dockerfile) and packages named through variables are left alone with the reason. The table is Debian 12's: an Ubuntu or older " +
-    "Debian package of the same name may recommend differently, so it is unsafe (turn it off with " +
-    '`"transforms": {"apt-get-no-install-recommends": false}` or `# hadolint ignore=DL3015`). Installs that ask for recommends explicitly ' +
-    "(--install-recommends, APT::Install-Recommends) are left alone.",
+    "dirmngr for add-apt-repository), are added to the install explicitly. The table of the stage's Debian " +
+    "release is used when its base image names one (`debian:12`, `python:3.12-slim-bookworm`); for Ubuntu, " +
+    "older Debian and images that name no release, every table is read and a package is kept when any " +
+    "release recommends it (an assumption: Ubuntu's metadata is not among the tables). Packages in no table " +
+    "and packages named through variables are left alone with the reason. A change is safe when the release " +
+    "is known, no other package source is set up in the file, no version is pinned, and the packages' " +
+    "recommends are all added back (the image gets the same packages) on an official image (which keeps apt's defaults); otherwise it is unsafe (turn it off " +
+    'with `"transforms": {"apt-get-no-install-recommends": false}` or `# hadolint ignore=DL3015`). Installs ' +
+    "that ask for recommends explicitly (--install-recommends, APT::Install-Recommends) are left alone.",
   applicability: "unsafe",
   applicabilityNote:
-    "Recommended packages are no longer installed; those known to be needed at run time are added back from Debian 12's metadata, but an Ubuntu or older Debian package may recommend others an app needs.",
+    "Recommended packages are no longer installed; those known to be needed at run time are added back from Debian's metadata, but a dropped one may be needed, and an Ubuntu or older Debian package may recommend others. Safe where the stage's Debian release is known and every recommended package is added back.",
   rules: RULES,
   run({ model }) {
     const changes: Change[] = [];
     const refusals: Refusal[] = [];
+    const otherSources = OTHER_SOURCES.test(model.text);
     for (const rs of runScripts(model)) {
       for (const call of toolCalls(rs, ["apt-get", "apt"])) {
         if (call.sub?.value !== "install") continue;
@@ -80,10 +136,15 @@ export const aptGetNoInstallRecommends: Transform = {
           );
           continue;
         }
-        const unknown = (names as string[]).filter((n) => !APT_RECOMMENDS.has(n));
+        const { tables, label, exact, assumed } = tablesFor(model, rs.instr.line);
+        const keptBy = (p: string) => {
+          const found = tables.map((t) => t.kept.get(p)).filter((k) => k !== undefined);
+          return found.length === 0 ? undefined : [...new Set(found.flat())];
+        };
+        const unknown = (names as string[]).filter((n) => keptBy(n) === undefined);
         if (unknown.length > 0) {
           const shown = unknown.slice(0, 3).join(", ") + (unknown.length > 3 ? ", ..." : "");
-          const reason = `no Debian 12 Recommends known for ${shown}: which recommended packages the image needs is unproven`;
+          const reason = `no ${label} Recommends known for ${shown}: which recommended packages the image needs is unproven`;
           refusals.push(refusal(model, at, reason, RULES));
           continue;
         }
@@ -93,7 +154,7 @@ export const aptGetNoInstallRecommends: Transform = {
         const queue = [...installed];
         while (queue.length > 0) {
           const p = queue.shift()!;
-          for (const r of [...(own(KEEP_WITH, p) ?? []), ...(APT_RECOMMENDS.get(p) ?? [])]) {
+          for (const r of [...(own(KEEP_WITH, p) ?? []), ...(keptBy(p) ?? [])]) {
             if (installed.has(r)) continue;
             installed.add(r);
             addBack.push(r);
@@ -103,9 +164,25 @@ export const aptGetNoInstallRecommends: Transform = {
         const edits = [insertAfterWord(afterLeadingFlags(call), "--no-install-recommends")];
         if (addBack.length > 0) edits.push(insertAfterWord(words[words.length - 1], addBack.join(" ")));
         const kept = addBack.length ? `, keeping the needed recommended ${addBack.join(", ")}` : "";
-        changes.push(
-          change(model, at, edits, `add --no-install-recommends to ${call.tool} install${kept}`, RULES),
+        const same =
+          exact &&
+          !otherSources &&
+          words.every((w) => !/[=/]/.test(w.value!)) &&
+          (names as string[]).every((n) => tables[0].exact.has(n) && !own(KEEP_WITH, n));
+        const why = same
+          ? ` (${label} recommends nothing else: the image gets the same packages)`
+          : assumed
+            ? ` (${assumed})`
+            : "";
+        const c = change(
+          model,
+          at,
+          edits,
+          `add --no-install-recommends to ${call.tool} install${kept}${why}`,
+          RULES,
         );
+        if (same) c.applicability = "safe";
+        changes.push(c);
       }
     }
     return { changes, refusals };

@@ -6,7 +6,7 @@ import type { EcosystemPlanner, SplitInput } from "./types.ts";
 import { globContext } from "../../src/engine/glob.ts";
 import { basename, dirname, resolvePath } from "../../src/engine/paths.ts";
 import { assemble, layout } from "./toolkit/assemble.ts";
-import { codenameOf } from "./toolkit/images.ts";
+import { debianCodename } from "../lib/debian-release.ts";
 import { classifyPackages } from "./toolkit/packages.ts";
 import { guarded, refuse } from "./toolkit/refuse.ts";
 import { commandName, commandWords, execForm } from "./toolkit/shell.ts";
@@ -62,7 +62,7 @@ export function sdkImage(name: string, tag: string | null): SdkImage | null {
     if (name.includes("/core/") && !/^(?:2\.[12]|3\.[01])$/.test(m[1])) return null;
     const repo = name.replace(/\/sdk$/, "");
     let suffix = m[2] ?? "";
-    if (codenameOf(suffix) && !suffix.endsWith("-slim")) suffix += "-slim";
+    if (debianCodename(suffix) && !suffix.endsWith("-slim")) suffix += "-slim";
     return {
       version: m[1],
       alpine: /alpine/.test(suffix),

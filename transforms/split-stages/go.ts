@@ -6,7 +6,8 @@ import type { EcosystemPlanner, SplitInput } from "./types.ts";
 import { contextMemo } from "../lib/context-memo.ts";
 import { basename, dirname, isInside, resolvePath } from "../../src/engine/paths.ts";
 import { assemble, layout } from "./toolkit/assemble.ts";
-import { codenameOf, shortName } from "./toolkit/images.ts";
+import { debianCodename } from "../lib/debian-release.ts";
+import { shortName } from "./toolkit/images.ts";
 import {
   classifyPackages,
   installLine,
@@ -17,7 +18,8 @@ import {
 import { guarded, PlanRefusal, refuse } from "./toolkit/refuse.ts";
 import { argumentFiles, healthcheckTools, runtimeFiles } from "./toolkit/runtime-files.ts";
 import { commandName, commandWords, execForm } from "./toolkit/shell.ts";
-import { appUserLines, checkOriginalUser, privilegedPort } from "./toolkit/users.ts";
+import { privilegedPorts } from "../lib/ports.ts";
+import { appUserLines, checkOriginalUser } from "./toolkit/users.ts";
 import { envPairs } from "./toolkit/instructions.ts";
 import {
   contextPathOf,
@@ -221,7 +223,7 @@ function planGo(input: SplitInput) {
     redeclaredEnv: ownGopath ? [] : ["GOPATH"],
   });
   const needsGopath = !ownGopath && lay.runtime.some((i) => variablesIn(i.text).includes("GOPATH"));
-  const codename = codenameOf(image.tag) ?? "bookworm";
+  const codename = debianCodename(image.tag) ?? "bookworm";
   if (cgo && codename === "trixie")
     refuse("cgo binary built on trixie needs a trixie runtime; not supported", buildInstr.line);
 
@@ -243,7 +245,7 @@ function planGo(input: SplitInput) {
   // Runtime image.
   const flavour = options.runtimeFlavour;
   const scratch = options.perTransform["split-stages"]?.goRuntime === "scratch";
-  const port = privilegedPort(model, stage);
+  const port = privilegedPorts(stage.instructions)[0] ?? null;
   const asRoot = port !== null && !lay.user;
   let runtimeImage: string;
   let kind: "distroless" | "debian" | "scratch" | "alpine";

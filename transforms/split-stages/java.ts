@@ -18,7 +18,8 @@ import {
   runCommands,
   scriptCommandLines,
 } from "./toolkit/shell.ts";
-import { appUserLines, checkOriginalUser, privilegedPort } from "./toolkit/users.ts";
+import { privilegedPorts } from "../lib/ports.ts";
+import { appUserLines, checkOriginalUser } from "./toolkit/users.ts";
 import { declaredVersions } from "../lib/declared-versions.ts";
 import { own } from "../lib/own.ts";
 import { contextPathOf, imagePathOf, runCwd, runsWith, type StageWalk, walkStage } from "./toolkit/walk.ts";
@@ -290,7 +291,7 @@ function planJava(input: SplitInput) {
   if (alpine && !alpineJre) refuse(`no eclipse-temurin:${major}-jre-alpine image`, stage.from.line);
   const runtimeImage = `eclipse-temurin:${major}-jre${alpine ? "-alpine" : ""}`;
   checkOriginalUser(lay.user, ["root", "nobody"]);
-  const port = privilegedPort(model, stage);
+  const port = privilegedPorts(stage.instructions)[0] ?? null;
   const asRoot = port !== null && !lay.user;
 
   if (dist !== null && alpine)

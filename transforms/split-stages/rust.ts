@@ -5,12 +5,14 @@ import type { BuildContext } from "../../src/engine/types.ts";
 import type { EcosystemPlanner, SplitInput } from "./types.ts";
 import { basename, resolvePath } from "../../src/engine/paths.ts";
 import { assemble, layout } from "./toolkit/assemble.ts";
-import { codenameOf, shortName } from "./toolkit/images.ts";
+import { debianCodename } from "../lib/debian-release.ts";
+import { shortName } from "./toolkit/images.ts";
 import { classifyPackages, installLine, libsslFor, runtimeAptOptions } from "./toolkit/packages.ts";
 import { guarded, refuse } from "./toolkit/refuse.ts";
 import { argumentFiles, healthcheckTools, runtimeFiles } from "./toolkit/runtime-files.ts";
 import { commandName, commandWords, execForm } from "./toolkit/shell.ts";
-import { appUserLines, checkOriginalUser, privilegedPort } from "./toolkit/users.ts";
+import { privilegedPorts } from "../lib/ports.ts";
+import { appUserLines, checkOriginalUser } from "./toolkit/users.ts";
 import { envPairs } from "./toolkit/instructions.ts";
 import { contextPathOf, imagePathOf, runCwd, runsWith, walkStage } from "./toolkit/walk.ts";
 
@@ -53,7 +55,7 @@ export const rust: EcosystemPlanner = {
  * variant when each release came out).
  */
 export function rustCodename(name: string, tag: string | null): string | null {
-  const explicit = codenameOf(tag);
+  const explicit = debianCodename(tag);
   if (explicit) return explicit;
   if (/alpine/.test(tag ?? "")) return null;
   const repo = shortName(name);
@@ -210,7 +212,7 @@ function planRust(input: SplitInput) {
     refuse(`debian:${codename} is archived; its runtime packages cannot be installed`, stage.from.line);
   }
 
-  const port = privilegedPort(model, stage);
+  const port = privilegedPorts(stage.instructions)[0] ?? null;
   const asRoot = port !== null && !lay.user;
   // Distroless cc (glibc, libgcc, libssl3, CA certificates) when asked for and enough.
   const distroless =
@@ -257,7 +259,7 @@ function planRust(input: SplitInput) {
   }
   if (!walk.setsWorkdir && artifacts.length > 1) setup.push(`${keyword(model, "WORKDIR")} ${runtimeCwd}`);
   const userNote = lay.user ? "" : asRoot ? `; runs as root because it EXPOSEs port ${port} (<1024)` : "";
-  const assumed = codenameOf(image.tag) ? "" : ` (${image.tag ?? "untagged"} assumed ${codename})`;
+  const assumed = debianCodename(image.tag) ? "" : ` (${image.tag ?? "untagged"} assumed ${codename})`;
   return assemble(input, lay, {
     image: runtimeImage,
     setup,

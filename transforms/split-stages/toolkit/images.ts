@@ -24,18 +24,6 @@ export function shortName(name: string): string {
     .replace(/^library\//, "");
 }
 
-/** Debian codename in an image tag (`20-bookworm-slim` → bookworm), null when not named. */
-export function debianCodename(tag: string | null): string | null {
-  const m = /(?:^|-)(buster|bullseye|bookworm|trixie|stretch|jessie)(?:-|$)/.exec(tag ?? "");
-  return m ? m[1] : null;
-}
-
-/** Debian codename in an image tag (`1.85-slim-bookworm` → bookworm). */
-export function codenameOf(tag: string | null): string | null {
-  const m = /(jessie|stretch|buster|bullseye|bookworm|trixie|forky)/.exec(tag ?? "");
-  return m ? m[1] : null;
-}
-
 export function isAlpineTag(tag: string | null): boolean {
   return /(?:^|-)alpine/.test(tag ?? "");
 }

@@ -1,6 +1,7 @@
 /** The runtime stage's user: keeping the original USER, or creating a non-root one. */
 import type { DockerfileModel, Instr, Stage } from "../../../src/engine/parse.ts";
 import { keyword } from "../../../src/engine/style.ts";
+import { privilegedPorts } from "../../lib/ports.ts";
 import { originalUser } from "./instructions.ts";
 import { refuse } from "./refuse.ts";
 import { rootDaemon, shellCommands, type StartCommand } from "./shell.ts";
@@ -18,7 +19,7 @@ export function checkRuntimeUser(stage: Stage, start: StartCommand): void {
       `starts ${daemon}, which expects to run as root; a non-root runtime user would break it`,
       start.entrypoint ?? start.cmd,
     );
-  const low = privilegedPorts(stage);
+  const low = privilegedPorts(stage.instructions);
   if (low.length) refuse(`EXPOSE ${low[0]}: a non-root runtime user could not bind a port below 1024`);
 }
 
@@ -73,29 +74,4 @@ export function checkOriginalUser(user: Instr | null, known: string[]): void {
   const name = (user.args[0]?.value ?? "").split(":")[0];
   if (/^\d+$/.test(name) || known.includes(name) || /^\$\{?APP_UID\}?$/.test(name)) return;
   refuse(`USER ${name} is created in the build image; the runtime image does not have it`, user.line);
-}
-
-/** Ports below 1024 the stage EXPOSEs (a non-root user may not bind them). */
-export function privilegedPorts(stage: Stage): number[] {
-  const out: number[] = [];
-  for (const i of stage.instructions) {
-    if (i.keyword !== "EXPOSE") continue;
-    for (const a of i.args) {
-      const n = Number(a.value.split("/")[0]);
-      if (Number.isInteger(n) && n > 0 && n < 1024) out.push(n);
-    }
-  }
-  return out;
-}
-
-/** Lowest port the file EXPOSEs, if any. */
-export function privilegedPort(model: DockerfileModel, stage: Stage): number | null {
-  for (const i of stage.instructions) {
-    if (i.keyword !== "EXPOSE") continue;
-    for (const a of i.args) {
-      const n = Number.parseInt(a.value, 10);
-      if (Number.isFinite(n) && n < 1024) return n;
-    }
-  }
-  return null;
 }
