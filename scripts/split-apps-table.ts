@@ -99,6 +99,9 @@ export function runtimeCopyProblems(model: DockerfileModel, context: BuildContex
       if (bc?.destAbs) produced.push(bc.destAbs);
       if (i.keyword === "RUN") runText.push(i.text);
     }
+    // Where build tools install by the official images' defaults (CARGO_HOME, GOPATH).
+    if (runText.some((t) => /\bcargo\s+install\b/.test(t))) produced.push("/usr/local/cargo/bin");
+    if (runText.some((t) => /\bgo\s+install\b/.test(t))) produced.push("/go/bin");
     for (const s of c.sources) {
       if (/[*?[$]/.test(s)) continue;
       // --from sources are paths in the build stage's filesystem, relative ones from its root.
