@@ -5,11 +5,12 @@ import { java } from "./java.ts";
 import { node } from "./node.ts";
 import { python } from "./python.ts";
 import { rust } from "./rust.ts";
+import { webRoot } from "./web-root.ts";
 import type { EcosystemPlanner, SplitInput } from "./types.ts";
 import { repoName } from "./toolkit/images.ts";
 
 /** Ecosystems in the order they are asked; the first whose `detect` claims the file plans it. */
-export const ECOSYSTEMS: EcosystemPlanner[] = [node, python, go, java, rust, dotnet];
+export const ECOSYSTEMS: EcosystemPlanner[] = [webRoot, node, python, go, java, rust, dotnet];
 
 export const splitStages: Transform = {
   id: "split-stages",

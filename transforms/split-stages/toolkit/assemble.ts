@@ -111,7 +111,8 @@ export function layout(input: SplitInput, walk: StageWalk, build: Instr, opts: L
     );
     if ("why" in p) refuse(`${where}'s \`${commandName(c)}\` cannot be followed: ${p.why}`, instr.line);
     for (const path of p.placed) placed.push({ path, line: instr.line });
-    for (const path of p.moved) removed.push({ path: /[*?[]/.test(path) ? null : path, line: instr.line });
+    // A moved pattern takes from the folder it names (`dist/*` → dist).
+    for (const path of p.moved) removed.push({ path: path.replace(/\/[^/]*[*?[].*$/, ""), line: instr.line });
   };
   const preOk = new Set([...PRE_BUILD_COMMANDS, ...(opts.extraPreBuildCommands ?? [])]);
   /** The paths an `rm` after the build removes (null: cannot tell which). */

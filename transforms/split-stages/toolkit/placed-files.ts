@@ -19,7 +19,7 @@ const VALUE_OPTIONS = new Set(["-t", "-S", "--target-directory", "--suffix"]);
 export interface Placement {
   /** The paths the command creates or replaces (absolute). */
   placed: string[];
-  /** The paths `mv` takes away (absolute; a glob is kept as written). */
+  /** The paths `mv` takes away (absolute, patterns kept). */
   moved: string[];
 }
 
@@ -59,9 +59,7 @@ export function placement(
   }
   if (target === null && operands.length < 2) return { why: `\`${name}\` has no source or no destination` };
   const dest = resolvePath(cwd, target ?? operands[operands.length - 1]);
-  const sources = (target === null ? operands.slice(0, -1) : operands).map((s) =>
-    /[*?[]/.test(s) ? s : resolvePath(cwd, s),
-  );
+  const sources = (target === null ? operands.slice(0, -1) : operands).map((s) => resolvePath(cwd, s));
   const intoFolder =
     !asFile &&
     (target !== null ||
