@@ -133,7 +133,11 @@ export async function runApps(root = APPS_DIR): Promise<AppRow[]> {
     const reason = converted
       ? (change?.message ?? "")
       : (refusal?.reason ?? r.error?.message ?? "(no reason)");
-    const planner = converted ? plannerOf(r.output) : (/^(\w+): /.exec(reason)?.[1] ?? "-");
+    const planner = converted
+      ? /the folder the web server serves$/.test(reason)
+        ? "web"
+        : plannerOf(r.output)
+      : (/^(\w+): /.exec(reason)?.[1] ?? "-");
     rows.push({
       dir: app.dir,
       ecosystem: app.ecosystem,
