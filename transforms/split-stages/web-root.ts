@@ -77,6 +77,13 @@ function planWebRoot(input: SplitInput) {
   const image = stage.image!;
   if (image.usesVariables) refuse(`the base image ${image.raw} uses variables`, stage.from);
   const repo = repoName(image.name);
+  for (const argv of startCommand(model, stage).commands) {
+    const program = (argv[0] ?? "").split("/").pop() ?? "";
+    if (!SERVERS.test(program))
+      refuse(
+        `the start command also runs \`${argv[0] ?? "a command named by a variable"}\`, not only the web server`,
+      );
+  }
   const walk = walkStage(input, { workdir: SERVER_IMAGES[repo] ?? "/" });
   const appDir = appFolderToCopy(stage, model.globalArgValues);
   const vars = shellVars(stage);
