@@ -110,6 +110,9 @@ export function runtimeCopyProblems(model: DockerfileModel, context: BuildContex
       // `go install`/`go get` put the binary in $GOPATH/bin.
       if (golang && i.keyword === "RUN" && /\bgo\s+(install|get)\b/.test(i.text)) produced.push("/go/bin");
     }
+    // Where build tools install by the official images' defaults (CARGO_HOME, GOPATH).
+    if (runText.some((t) => /\bcargo\s+install\b/.test(t))) produced.push("/usr/local/cargo/bin");
+    if (runText.some((t) => /\bgo\s+install\b/.test(t))) produced.push("/go/bin");
     for (const s of c.sources) {
       if (/[*?[$]/.test(s)) continue;
       // --from sources are paths in the build stage's filesystem, relative ones from its root.
@@ -141,7 +144,11 @@ export async function runApps(root = APPS_DIR): Promise<AppRow[]> {
     const reason = converted
       ? (change?.message ?? "")
       : (refusal?.reason ?? r.error?.message ?? "(no reason)");
-    const planner = converted ? plannerOf(r.output) : (/^(\w+): /.exec(reason)?.[1] ?? "-");
+    const planner = converted
+      ? /the folder the web server serves$/.test(reason)
+        ? "web"
+        : plannerOf(r.output)
+      : (/^(\w+): /.exec(reason)?.[1] ?? "-");
     rows.push({
       dir: app.dir,
       ecosystem: app.ecosystem,

@@ -172,7 +172,7 @@ const EXPECTED_APPS: Record<string, "converted" | "refused"> = {
   aherve__giflichess: "converted",
   "alanedwardes__Estranged.Automation": "refused",
   "atomist-seeds__dotnet-core-service": "converted",
-  brndnmtthws__labhub: "refused",
+  brndnmtthws__labhub: "converted",
   "common-workflow-language__cwlviewer": "refused",
   creack__sink: "converted",
   "dev-fritz__crabmanager": "converted",

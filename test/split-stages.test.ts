@@ -448,7 +448,9 @@ describe("python planner decisions", () => {
       ),
       ctx,
     );
-    expect(refusal(r)).toContain("libgdal-dev: the runtime library it builds against is not known");
+    expect(refusal(r)).toContain(
+      "installs libgdal-dev: the runtime library of libgdal-dev differs between Debian releases (bullseye: libgdal28, bookworm: libgdal32, trixie: libgdal36) and python:3.12 does not name its release",
+    );
   });
   test("distroless is not used for Python and the message says so", () => {
     const r = run(

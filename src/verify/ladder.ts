@@ -53,6 +53,8 @@ export const LADDERS: Record<EcosystemId, Rung[]> = {
     { id: "slim", description: "the binary on the slim variant", runtimeFlavour: "slim" },
   ],
   dotnet: [{ id: "runtime", description: ".NET runtime image + published output", runtimeFlavour: "slim" }],
+  // the served folder on the same server image: no other rung to try
+  web: [],
 };
 
 export const DEFAULT_RUNG: Rung = { id: "default", description: "the rewrite dfopt makes without --verify" };

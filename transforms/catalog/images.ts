@@ -12,7 +12,7 @@
 
 export const CATALOG_CHECKED = "2026-11-01";
 
-export type Ecosystem = "node" | "go" | "python" | "java" | "rust" | "dotnet";
+export type Ecosystem = "node" | "go" | "python" | "java" | "rust" | "dotnet" | "web";
 
 export interface ImageEntry {
   /** Tag to pin an untagged / `:latest` reference to (absent when `refuse` is set). */

@@ -5,11 +5,12 @@ import { java } from "./java.ts";
 import { node } from "./node.ts";
 import { python } from "./python.ts";
 import { rust } from "./rust.ts";
+import { webRoot } from "./web-root.ts";
 import type { EcosystemPlanner, SplitInput } from "./types.ts";
 import { repoName } from "./toolkit/images.ts";
 
 /** Ecosystems in the order they are asked; the first whose `detect` claims the file plans it. */
-export const ECOSYSTEMS: EcosystemPlanner[] = [node, python, go, java, rust, dotnet];
+export const ECOSYSTEMS: EcosystemPlanner[] = [webRoot, node, python, go, java, rust, dotnet];
 
 export const splitStages: Transform = {
   id: "split-stages",
@@ -18,7 +19,8 @@ export const splitStages: Transform = {
     "A single-stage image ships compilers, dev dependencies and package caches to production. " +
     "The rewrite keeps the original build steps in a `build` stage and copies only what the app needs " +
     "into a slim runtime image running as a non-root user; it refuses whenever it cannot prove the " +
-    "result still builds and runs the same app.",
+    "result still builds and runs the same app. A site built into a web server's folder " +
+    "(`/var/www/html`, `/usr/share/nginx/html`) keeps the server image and gets only that folder.",
   applicability: "unsafe",
   applicabilityNote:
     "The app then runs on another base image (slim, alpine or distroless), as a non-root user, without dev dependencies and build tools.",

@@ -11,6 +11,7 @@ import type { Edit } from "../../../src/engine/types.ts";
 import { baseImage } from "./images.ts";
 import { envPairs, RUNTIME_ONLY } from "./instructions.ts";
 import { type OsInstall, packageInstalls } from "./packages.ts";
+import { placement } from "./placed-files.ts";
 import { refuse } from "./refuse.ts";
 import { commandName, runCommands } from "./shell.ts";
 import { runCwd, type StageWalk, variablesIn } from "./walk.ts";
@@ -68,6 +69,8 @@ export interface Layout {
   entrypoint: Instr | null;
   /** Paths `rm`ed after the build (null: could not tell which). */
   removed: Array<{ path: string | null; line: number }>;
+  /** Paths the build RUN and the RUNs after it put in place with `cp`/`mv`: the runtime stage copies them. */
+  placed: Array<{ path: string; line: number }>;
 }
 
 export interface LayoutOptions {
@@ -100,13 +103,29 @@ export function layout(input: SplitInput, walk: StageWalk, build: Instr, opts: L
   let cmd: Instr | null = null;
   let entrypoint: Instr | null = null;
   const removed: Array<{ path: string | null; line: number }> = [];
+  const placed: Array<{ path: string; line: number }> = [];
+  const folders = new Set([...walk.cwd.values()].filter((d): d is string => d !== null));
+  /** Follows a `cp`/`mv` at or after the build: what it puts in place goes to the runtime stage. */
+  const follow = (instr: Instr, c: ShellCommand, where: string) => {
+    const cwd = runCwd(input, walk, instr, c);
+    const p = placement(
+      c,
+      cwd,
+      (raw) => walk.expand(raw, instr),
+      (d) => folders.has(d) || d === cwd,
+    );
+    if ("why" in p) refuse(`${where}'s \`${commandName(c)}\` cannot be followed: ${p.why}`, instr.line);
+    for (const path of p.placed) placed.push({ path, line: instr.line });
+    // A moved pattern takes from the folder it names (`dist/*` → dist).
+    for (const path of p.moved) removed.push({ path: path.replace(/\/[^/]*[*?[].*$/, ""), line: instr.line });
+  };
   const preOk = new Set([...PRE_BUILD_COMMANDS, ...(opts.extraPreBuildCommands ?? [])]);
   /** The paths an `rm` after the build removes (null: cannot tell which). */
   const recordRemoved = (instr: Instr, c: ShellCommand) => {
     const dir = runCwd(input, walk, instr, c);
     for (const a of c.args) {
       if (a.value?.startsWith("-")) continue;
-      const p = a.value === null || dir === null ? null : walk.expand(a.value, instr);
+      const p = dir === null ? null : walk.expand(a.value ?? a.raw.replace(/^"(.*)"$/, "$1"), instr);
       removed.push({ path: p === null || /[*?[]/.test(p) ? null : resolvePath(dir!, p), line: instr.line });
     }
   };
@@ -144,6 +163,10 @@ export function layout(input: SplitInput, walk: StageWalk, build: Instr, opts: L
         const name = commandName(c);
         if (c === opts.buildCommand || c.start === opts.buildCommand?.start) continue;
         if (opts.acceptInBuild?.(c)) continue;
+        if (name === "cp" || name === "mv") {
+          follow(instr, c, "the build RUN");
+          continue;
+        }
         if (!preOk.has(name) && !POST_BUILD_COMMANDS.has(name)) {
           refuse(`the build RUN also runs \`${name}\`, which may prepare files for run time`, instr.line);
         }
@@ -155,6 +178,10 @@ export function layout(input: SplitInput, walk: StageWalk, build: Instr, opts: L
         if (opts.acceptPostBuild?.(instr)) continue;
         for (const c of runCommands(model, instr)) {
           if (commandName(c) === "rm") recordRemoved(instr, c);
+          if (commandName(c) === "cp" || commandName(c) === "mv") {
+            follow(instr, c, "a RUN after the build");
+            continue;
+          }
           if (!POST_BUILD_COMMANDS.has(commandName(c))) {
             refuse(
               `RUN after the build (\`${commandName(c)}\`) prepares the image for run time; cannot tell what the runtime stage needs`,
@@ -208,6 +235,7 @@ export function layout(input: SplitInput, walk: StageWalk, build: Instr, opts: L
     cmd,
     entrypoint,
     removed,
+    placed,
   };
 }
 
@@ -236,7 +264,14 @@ export interface RuntimeStage {
 export function assemble(input: SplitInput, lay: Layout, rt: RuntimeStage): SplitOutcome {
   const { model, stage, options } = input;
   const eol = model.source.eol;
-  for (const a of rt.artifacts) {
+  // Files a cp/mv put in place, unless an artifact holds them already or a later rm takes them away.
+  const artifacts = [...rt.artifacts];
+  for (const p of lay.placed) {
+    if (artifacts.some((a) => isInside(p.path, a.to))) continue;
+    const gone = lay.removed.find((r) => r.line > p.line && r.path !== null && isInside(p.path, r.path));
+    if (!gone) artifacts.push({ from: p.path, to: p.path });
+  }
+  for (const a of artifacts) {
     const gone = lay.removed.find((r) => r.path === null || isInside(a.from, r.path));
     if (gone)
       refuse(`the RUN on line ${gone.line} removes files after the build; ${a.from} may be gone`, gone.line);
@@ -299,7 +334,7 @@ export function assemble(input: SplitInput, lay: Layout, rt: RuntimeStage): Spli
   const out: string[] = [];
   out.push(`${k("FROM")} ${baseImage(options, rt.image)}`);
   out.push(...rt.setup);
-  const artifactLines = rt.artifacts.map(
+  const artifactLines = artifacts.map(
     (a) => `${k("COPY")} --from=${lay.buildName}${a.chown ? ` --chown=${a.chown}` : ""} ${a.from} ${a.to}`,
   );
   let placed = false;

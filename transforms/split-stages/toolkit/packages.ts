@@ -6,7 +6,7 @@
  */
 import type { DockerfileModel, Instr, Stage } from "../../../src/engine/parse.ts";
 import { keyword } from "../../../src/engine/style.ts";
-import { own } from "../../lib/own.ts";
+import { devLibraries } from "./dev-packages.ts";
 import { quote, refuse } from "./refuse.ts";
 import { shellCommands, type StartCommand, wordValues } from "./shell.ts";
 
@@ -133,47 +133,6 @@ const INTERPRETED_BUILD_ONLY = new Set([
   "iputils-ping",
 ]);
 
-/**
- * Runtime libraries that a `-dev` package builds against, when the name is
- * the same on current Debian (bullseye/bookworm/trixie) or Alpine. A `-dev`
- * package not listed here makes `classifyPackages` report it as unknown.
- * `provided` ones are already in the language runtime images (python links them).
- */
-const DEV_TO_RUNTIME: Record<PackageManager, Record<string, string | null>> = {
-  apt: {
-    "libpq-dev": "libpq5",
-    "libjpeg-dev": "libjpeg62-turbo",
-    "libjpeg62-turbo-dev": "libjpeg62-turbo",
-    "libxml2-dev": "libxml2",
-    "libxslt1-dev": "libxslt1.1",
-    "libxslt-dev": "libxslt1.1",
-    "default-libmysqlclient-dev": "libmariadb3",
-    "libmariadb-dev": "libmariadb3",
-    "libmariadb-dev-compat": "libmariadb3",
-    "zlib1g-dev": "zlib1g",
-    "libyaml-dev": "libyaml-0-2",
-    "libmagic-dev": "libmagic1",
-    "libcurl4-openssl-dev": "libcurl4",
-  },
-  apk: {
-    "postgresql-dev": "libpq",
-    "libpq-dev": "libpq",
-    "jpeg-dev": "libjpeg-turbo",
-    "libjpeg-turbo-dev": "libjpeg-turbo",
-    "zlib-dev": "zlib",
-    "libxml2-dev": "libxml2",
-    "libxslt-dev": "libxslt",
-    "libffi-dev": "libffi",
-    "openssl-dev": "openssl",
-    "mariadb-dev": "mariadb-connector-c",
-    "mariadb-connector-c-dev": "mariadb-connector-c",
-    "yaml-dev": "yaml",
-    "freetype-dev": "freetype",
-    "libpng-dev": "libpng",
-  },
-  yum: {},
-};
-
 /** `-dev` packages whose libraries every official python image already carries. */
 export const PYTHON_PROVIDED_DEV = new Set([
   "libffi-dev",
@@ -207,6 +166,8 @@ export interface PackageClassification {
   buildOnly: string[];
   /** `-dev` packages whose runtime library is not known: planners should refuse. */
   unknownDev: string[];
+  /** Why, for each of `unknownDev` (see `devLibraries`). */
+  unknownWhy: string[];
 }
 
 /**
@@ -221,6 +182,8 @@ export function classifyInterpretedPackages(
     alsoBuildOnly?: Iterable<string>;
     neededAtRuntime?: Iterable<string>;
     providedDev?: Set<string>;
+    /** The image the packages are installed on, as written: its tag names the Debian release. */
+    image?: string;
   } = {},
 ): PackageClassification {
   const extra = new Set(opts.alsoBuildOnly ?? []);
@@ -228,6 +191,7 @@ export function classifyInterpretedPackages(
   const runtime: string[] = [];
   const buildOnly: string[] = [];
   const unknownDev: string[] = [];
+  const unknownWhy: string[] = [];
   for (const p of packages) {
     if (needed.has(p)) runtime.push(p);
     else if (INTERPRETED_BUILD_ONLY.has(p) || extra.has(p) || /^(?:gcc|g\+\+|clang|llvm)-?\d/.test(p))
@@ -235,13 +199,19 @@ export function classifyInterpretedPackages(
     else if (/-dev(?:el)?$/.test(p)) {
       buildOnly.push(p);
       if (opts.providedDev?.has(p)) continue;
-      const lib = DEV_TO_RUNTIME[manager][p];
-      if (lib) runtime.push(lib);
-      else if (lib === undefined) unknownDev.push(p);
+      const found =
+        manager === "yum"
+          ? { why: `yum libraries are not known` }
+          : devLibraries(manager, p, opts.image ?? "");
+      if ("libraries" in found) runtime.push(...found.libraries);
+      else {
+        unknownDev.push(p);
+        unknownWhy.push(found.why);
+      }
     } else if (p === "curl" || p === "wget") buildOnly.push(p);
     else runtime.push(p);
   }
-  return { runtime: [...new Set(runtime)], buildOnly, unknownDev };
+  return { runtime: [...new Set(runtime)], buildOnly, unknownDev, unknownWhy };
 }
 
 const ASSUME_YES = /^(?:-y|--yes|--assume-yes)$/;
@@ -315,15 +285,12 @@ export function runtimePackageLines(
       refuse(`${quote(o.instr)} uses ${o.manager} on ${image.raw}`, o.instr);
     const cls = classifyInterpretedPackages(o.manager, o.packages, {
       providedDev: image.providedDev,
+      image: image.raw,
       neededAtRuntime: o.packages.filter((p) =>
         new RegExp(`\\b${p.replace(/[.+]/g, "\\$&")}\\b`).test(mentions),
       ),
     });
-    if (cls.unknownDev.length)
-      refuse(
-        `installs ${cls.unknownDev.join(", ")}: the runtime library it builds against is not known`,
-        o.instr,
-      );
+    if (cls.unknownDev.length) refuse(`installs ${cls.unknownDev[0]}: ${cls.unknownWhy[0]}`, o.instr);
     const options = o.manager === "apt" ? aptOptions([o]) : [];
     if (options === null) refuse(`${quote(o.instr)} names its apt options with variables`, o.instr);
     const key = [o.manager, ...options].join("\0");
@@ -377,24 +344,8 @@ export function libsslFor(codename: string): string {
       : "libssl3t64";
 }
 
-/** `-dev` packages whose runtime library the binary links to, per Debian codename. */
-function runtimeLibraryOf(dev: string, codename: string): string | null {
-  const ssl = libsslFor(codename);
-  const table: Record<string, string | null> = {
-    "libssl-dev": ssl,
-    "libpq-dev": "libpq5",
-    "libsqlite3-dev": "libsqlite3-0",
-    "default-libmysqlclient-dev": "libmariadb3",
-    "libmariadb-dev": "libmariadb3",
-    "libmariadb-dev-compat": "libmariadb3",
-    "zlib1g-dev": null,
-    "libzstd-dev": null,
-    "libffi-dev": null,
-    "libsasl2-dev": "libsasl2-2",
-    "libcurl4-openssl-dev": "libcurl4",
-  };
-  return own(table, dev) ?? null;
-}
+/** `-dev` packages whose libraries every Debian image has (dpkg depends on them). */
+const IN_EVERY_DEBIAN_IMAGE = new Set(["zlib1g-dev", "libzstd-dev"]);
 
 export interface RuntimePackages {
   manager: PackageManager | null;
@@ -406,8 +357,9 @@ export interface RuntimePackages {
 
 /**
  * Splits the OS packages installed before the build into runtime packages
- * (kept for the runtime stage; `-dev` libraries mapped to their runtime
- * library where known) and build-only ones (dropped).
+ * (kept for the runtime stage; `-dev` packages mapped to their runtime
+ * libraries, see `devLibraries`) and build-only ones (dropped). Refuses a
+ * `-dev` package whose runtime library is not certain: the binary may link it.
  */
 export function classifyPackages(
   installs: OsInstall[],
@@ -428,13 +380,16 @@ export function classifyPackages(
         continue;
       }
       dropped.push(p);
-      if (isDev && inst.manager === "apt") {
-        const lib = runtimeLibraryOf(p, codename);
-        if (lib && !runtime.includes(lib)) {
-          runtime.push(lib);
-          manager = "apt";
-          sources.add(inst);
-        }
+      if (!isDev || IN_EVERY_DEBIAN_IMAGE.has(p) || COMPILED_BUILD_ONLY.has(p)) continue;
+      if (inst.manager === "yum")
+        refuse(`installs ${p} with yum: its runtime library is not known`, inst.instr);
+      const found = devLibraries(inst.manager, p, `debian:${codename}`, codename);
+      if ("why" in found) refuse(`installs ${p}: ${found.why}`, inst.instr);
+      for (const lib of found.libraries) {
+        if (runtime.includes(lib)) continue;
+        runtime.push(lib);
+        manager = inst.manager;
+        sources.add(inst);
       }
     }
   }

@@ -58,7 +58,11 @@ export function walkStage(
   const copies: CopyEntry[] = [];
   let dir: string | null = imageDefaults.workdir;
   let setsWorkdir = false;
-  const imageEnv = imageDefaults.env ?? {};
+  // RUN gets HOME=/root from the engine when the image sets none and the stage never leaves root.
+  const asRoot = stage.instructions.every(
+    (i) => i.keyword !== "USER" || /^(?:root|0)(?::|$)/.test(i.args[0]?.value ?? ""),
+  );
+  const imageEnv: Record<string, string> = { ...(asRoot ? { HOME: "/root" } : {}), ...imageDefaults.env };
   const expandWith = (value: string, env: Map<string, string | null>, extra: Record<string, string>) => {
     let ok = true;
     const out = value.replace(VAR, (_m, braced: string, bare: string) => {
