@@ -62,6 +62,8 @@ export interface BuilderSettings {
   env?: NodeJS.ProcessEnv;
   /** docker only: the named buildx builder (`--builder`), e.g. a remote or kubernetes BuildKit. */
   buildxBuilder?: string;
+  /** How long one build may take (default 30 minutes). */
+  buildTimeoutMs?: number;
 }
 
 /** How detection asks whether a command works: `(cmd, args) => exit code 0?`. */
@@ -268,7 +270,7 @@ function buildahBuilder(version: string, settings: BuilderSettings): Builder {
         context,
       ];
       images.built(tag);
-      const r = await exec("buildah", args, { env, timeoutMs: BUILD_TIMEOUT_MS });
+      const r = await exec("buildah", args, { env, timeoutMs: settings.buildTimeoutMs ?? BUILD_TIMEOUT_MS });
       return { ok: r.code === 0, seconds: r.seconds, error: r.code === 0 ? null : failure(r) };
     },
     async inspect(tag) {
@@ -341,7 +343,7 @@ function cliBuilder(name: "docker" | "podman", version: string, settings: Builde
         context,
       ];
       images.built(tag);
-      const r = await exec(name, args, { env, timeoutMs: BUILD_TIMEOUT_MS });
+      const r = await exec(name, args, { env, timeoutMs: settings.buildTimeoutMs ?? BUILD_TIMEOUT_MS });
       return { ok: r.code === 0, seconds: r.seconds, error: r.code === 0 ? null : failure(r) };
     },
     async inspect(tag) {

@@ -1,0 +1,39 @@
+/**
+ * Why an original did not build when the cause is the network: builds here reach only the npm
+ * registry and Debian's mirror. Reads the build log's tail for the hosts a step tried to reach.
+ */
+
+/** Package indexes named by the errors their clients print when the index cannot be reached. */
+const CLIENT_HINTS: [RegExp, string][] = [
+  [/Could not find a version that satisfies the requirement|No matching distribution found/, "pypi.org"],
+  [/Could not resolve dependencies for project|Could not transfer artifact/, "repo.maven.apache.org"],
+  [/Blocking waiting for file lock on package cache|failed to get `[\w-]+` as a dependency/, "crates.io"],
+  [/Unable to load the service index for source|NU1301/, "api.nuget.org"],
+  [/Could not (?:GET|HEAD|resolve) .https?:\/\/services\.gradle\.org/, "services.gradle.org"],
+];
+
+const HOST_AFTER =
+  /(?:dial tcp: lookup|UnknownHostException:?|Could not resolve host:?|resolve host|getaddrinfo (?:ENOTFOUND|EAI_AGAIN)|Failed to connect to|Temporary failure in name resolution[^\n]*?host=['"]?|Failed to establish a new connection[^\n]*?host=['"]?|https?:\/\/)\s*['"]?([a-z0-9-]+(?:\.[a-z0-9-]+)+)/gi;
+
+const RESOLUTION_FAILED =
+  /no such host|Could not resolve|ENOTFOUND|EAI_AGAIN|Temporary failure in name resolution|Name or service not known|NewConnectionError|Network is unreachable|i\/o timeout|UnknownHostException/i;
+
+/** Hosts reachable from builds here; their names in a log are not the cause. */
+const REACHABLE = /(^|\.)(?:npmjs\.org|npmjs\.com|yarnpkg\.com|debian\.org)$/;
+
+/**
+ * The hosts the failing build tried and could not reach, or null when the failure does not look
+ * like a network one.
+ */
+export function unreachableHosts(buildLog: string): string[] | null {
+  const hosts = new Set<string>();
+  const networkFailure = RESOLUTION_FAILED.test(buildLog);
+  if (networkFailure)
+    for (const m of buildLog.matchAll(HOST_AFTER)) {
+      const host = m[1].toLowerCase().replace(/\.$/, "");
+      if (!REACHABLE.test(host) && /[a-z]/.test(host.split(".").pop()!)) hosts.add(host);
+    }
+  for (const [re, host] of CLIENT_HINTS) if (re.test(buildLog)) hosts.add(host);
+  if (hosts.size === 0) return networkFailure ? ["(a host the log does not name)"] : null;
+  return [...hosts].sort();
+}
