@@ -18,7 +18,7 @@ import { compareBuilds } from "../src/verify/compare.ts";
 import { verifyRewrite } from "../src/verify/rewrite.ts";
 import { TRANSFORMS } from "../transforms/index.ts";
 import { ROOT, WORK, absentFiles, loadApps, sourcesOf, unpack, type App } from "./bench-apps/apps.ts";
-import { unreachableHosts } from "./bench-apps/network.ts";
+import { standInGap, unreachableHosts } from "./bench-apps/network.ts";
 import { withStandIns } from "./bench-apps/stand-ins.ts";
 
 interface Row {
@@ -39,6 +39,8 @@ interface Row {
   build: string;
   rebuild: string;
   note: string;
+  /** The verification's own words when nothing was verified (build log tail, output difference). */
+  detail: string;
 }
 
 const arg = (name: string) => {
@@ -115,6 +117,7 @@ async function benchApp(app: App, local: string[], builder: ReturnType<typeof ma
     build: "-",
     rebuild: "-",
     note: "",
+    detail: "",
   };
   const log = (l: string) => console.log(`[${app.name}] ${l}`);
   const src = sourcesOf(app);
@@ -146,8 +149,13 @@ async function benchApp(app: App, local: string[], builder: ReturnType<typeof ma
   row.newBytes = verification.newBytes;
   row.converted = !!kept?.result.changes.some((c) => c.transform === "split-stages");
   row.note = verification.verified ? `kept ${verification.kept}` : (verification.reason ?? "");
-  const hosts = verification.originalBuilds ? null : unreachableHosts(verification.reason ?? "");
-  if (hosts) row.note = `original does not build here (network: ${hosts.join(", ")})`;
+  row.detail = verification.reason ?? "";
+  if (!verification.originalBuilds) {
+    const hosts = unreachableHosts(row.detail);
+    const gap = standInGap(row.detail, served);
+    if (hosts) row.note = `original does not build here (network: ${hosts.join(", ")})`;
+    else if (gap) row.note = `original does not build here: ${gap}`;
+  }
   if (!kept) return row;
   const work = path.join(WORK, "compare", app.name);
   fs.rmSync(work, { recursive: true, force: true });

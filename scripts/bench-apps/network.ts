@@ -13,7 +13,7 @@ const CLIENT_HINTS: [RegExp, string][] = [
 ];
 
 const HOST_AFTER =
-  /(?:dial tcp: lookup|UnknownHostException:?|Could not resolve host:?|resolve host|getaddrinfo (?:ENOTFOUND|EAI_AGAIN)|Failed to connect to|Temporary failure in name resolution[^\n]*?host=['"]?|Failed to establish a new connection[^\n]*?host=['"]?|https?:\/\/)\s*['"]?([a-z0-9-]+(?:\.[a-z0-9-]+)+)/gi;
+  /(?:dial tcp: lookup|UnknownHostException:?|Could not resolve host:?|resolve host|getaddrinfo (?:ENOTFOUND|EAI_AGAIN)|Failed to connect to|Temporary failure in name resolution[^\n]*?host=['"]?|Failed to establish a new connection[^\n]*?host=['"]?)\s*['"]?([a-z0-9-]+(?:\.[a-z0-9-]+)+)/gi;
 
 const RESOLUTION_FAILED =
   /no such host|Could not resolve|ENOTFOUND|EAI_AGAIN|Temporary failure in name resolution|Name or service not known|NewConnectionError|Network is unreachable|i\/o timeout|UnknownHostException/i;
@@ -36,4 +36,26 @@ export function unreachableHosts(buildLog: string): string[] | null {
   for (const [re, host] of CLIENT_HINTS) if (re.test(buildLog)) hosts.add(host);
   if (hosts.size === 0) return networkFailure ? ["(a host the log does not name)"] : null;
   return [...hosts].sort();
+}
+
+/**
+ * Why an original failed on its stand-in base image rather than on its own: the stand-in is not the
+ * image it asks for (Debian for alpine, a JDK without Maven or Gradle, a newer Node). Null when the
+ * log shows none of these, or when every image was itself present.
+ */
+export function standInGap(
+  buildLog: string,
+  served: { wanted: string; standIn: string | null }[],
+): string | null {
+  const swapped = served.filter((s) => s.standIn && s.standIn !== s.wanted);
+  if (swapped.length === 0) return null;
+  const on = swapped.map((s) => `${s.wanted} → ${s.standIn}`).join(", ");
+  if (/apk: not found|"apk": executable file not found/.test(buildLog))
+    return `the stand-in is Debian-based where the original is alpine (apk missing; ${on})`;
+  if (
+    /\b(?:mvn|gradle)\b[^\n]*(?:not found|executable file not found)|unknown user[^\n]*gradle/.test(buildLog)
+  )
+    return `the stand-in has no Maven/Gradle (${on})`;
+  if (/gyp ERR!/.test(buildLog)) return `a native module does not compile with the stand-in's Node (${on})`;
+  return null;
 }

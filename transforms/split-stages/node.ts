@@ -87,6 +87,29 @@ const BUILD_TOOLS = new Set([
   "swc",
 ]);
 
+/**
+ * Static file servers a start command may run (bin name → options that take a value): the folder
+ * they serve is the built output the runtime needs.
+ */
+const STATIC_SERVERS: Record<string, Set<string>> = {
+  "http-server": new Set(
+    "-p --port -a --address -c -e --ext -t --timeout -P --proxy --proxy-options -C --cert -K --key --username --password".split(
+      " ",
+    ),
+  ),
+  serve: new Set("-l --listen -p --port -c --config --ssl-cert --ssl-key --ssl-pass".split(" ")),
+};
+
+/** The one folder a static server's argv serves, or null when it is not said (a default, or several). */
+function servedFolder(server: string, args: string[]): string | null {
+  const takesValue = STATIC_SERVERS[server];
+  const positional = args.filter(
+    (a, i) =>
+      !a.startsWith("-") && !(i > 0 && takesValue.has(args[i - 1])) && !/^(?:true|false|\d+)$/.test(a),
+  );
+  return positional.length === 1 ? positional[0] : null;
+}
+
 /** Package that provides a bin, when the names differ. */
 const BIN_PACKAGE: Record<string, string> = {
   tsc: "typescript",
@@ -234,6 +257,8 @@ function planNode(input: SplitInput): SplitOutcome {
   const rtImage = baseImage(input.options, base.runtimeRaw);
   const chown = addUser ? "node:node" : reading.chownApp;
   const outputOnly = builtOutputOnly(input.options, start.startFiles, appDir);
+  const runtimeFiles =
+    outputOnly && (start.filesOnly ? outputOnly : ["package.json", "node_modules", ...outputOnly]);
   const runtime = runtimeStage(input, {
     rtImage,
     runtimeInstall,
@@ -243,9 +268,7 @@ function planNode(input: SplitInput): SplitOutcome {
     runtimeInstrs,
     segOf,
     copyLines: outputOnly
-      ? ["package.json", "node_modules", ...outputOnly].map((p) =>
-          copyFromLine(model, buildName, `${appDir}/${p}`, `${appDir}/${p}`, chown),
-        )
+      ? runtimeFiles!.map((p) => copyFromLine(model, buildName, `${appDir}/${p}`, `${appDir}/${p}`, chown))
       : [copyFromLine(model, buildName, appDir, appDir, chown)],
     addUser,
   });
@@ -254,7 +277,11 @@ function planNode(input: SplitInput): SplitOutcome {
     prune ? "dev dependencies pruned" : null,
     addUser ? "runs as USER node" : null,
     manifests.moveCopy ? "dependency manifests installed before the source is copied" : null,
-    outputOnly ? `only ${outputOnly.join(", ")}, node_modules and package.json are copied` : null,
+    outputOnly
+      ? start.filesOnly
+        ? `only ${outputOnly.join(", ")} is copied (served by a globally installed server)`
+        : `only ${outputOnly.join(", ")}, node_modules and package.json are copied`
+      : null,
     ...base.notes,
   ]
     .filter(Boolean)
@@ -504,7 +531,14 @@ function checkStartCommand(
   pkg: Pkg,
   reading: NodeReading,
   alpine: boolean,
-): { start: StartCommand; runtimePnpm: boolean; pnpmVersion: string | null; startFiles: string[] } {
+): {
+  start: StartCommand;
+  runtimePnpm: boolean;
+  pnpmVersion: string | null;
+  startFiles: string[];
+  /** The start command runs nothing from node_modules or package.json (a global static server). */
+  filesOnly: boolean;
+} {
   const { model, stage, context } = input;
   const { globalPackages } = reading;
   const start = startCommand(model, stage);
@@ -513,6 +547,9 @@ function checkStartCommand(
   let runtimePnpm = false;
   /** Files the start command runs with node (`dist/index.js`), for the built-output-only copy. */
   const startFiles: string[] = [];
+  /** A start command serves or runs files the transform cannot name: the whole folder is copied. */
+  let filesUnknown = false;
+  let usesModules = false;
   /** A start script from the build context, each of its commands checked like the CMD. */
   const checkScriptFile = (file: string, depth: number): string | null => {
     const ctxFile =
@@ -588,13 +625,29 @@ function checkStartCommand(
       const file = rest.find((a) => !a.startsWith("-"));
       if (file && /\.(?:ts|mts|cts|tsx)$/.test(file)) return `runs TypeScript source ${file} directly`;
       if (file) startFiles.push(file);
+      usesModules = true;
       return null;
     }
     const pkgName = own(BIN_PACKAGE, name) ?? name;
-    if (globalPackages.has(pkgName) || globalPackages.has(name)) return null;
+    const global = globalPackages.has(pkgName) || globalPackages.has(name);
+    const dependency = !global && pkg.deps.has(pkgName);
+    if (own(STATIC_SERVERS, name) && (global || dependency)) {
+      const folder = servedFolder(name, rest);
+      if (folder) startFiles.push(folder);
+      else filesUnknown = true;
+      if (dependency) usesModules = true;
+      return null;
+    }
+    if (global) {
+      filesUnknown = true;
+      return null;
+    }
     if (pkg.devDeps.has(pkgName) && !pkg.deps.has(pkgName))
       return `uses ${name} from devDependencies, which the prune removes`;
-    if (pkg.deps.has(pkgName)) return null;
+    if (pkg.deps.has(pkgName)) {
+      filesUnknown = true;
+      return null;
+    }
     if (/^(?:exec|env|cross-env|dotenv|true|cd|echo|sleep|test|export)$/.test(name)) {
       if (name === "cross-env" && pkg.devDeps.has("cross-env") && !pkg.deps.has("cross-env")) {
         return "uses cross-env from devDependencies, which the prune removes";
@@ -630,7 +683,13 @@ function checkStartCommand(
         "the start command runs pnpm, and the pnpm version to install in the runtime stage is not known",
       );
   }
-  return { start, runtimePnpm, pnpmVersion, startFiles };
+  return {
+    start,
+    runtimePnpm,
+    pnpmVersion,
+    startFiles: filesUnknown ? [] : startFiles,
+    filesOnly: !usesModules && !runtimePnpm,
+  };
 }
 
 interface ManifestsFirst {
@@ -805,7 +864,14 @@ function builtOutputOnly(options: TransformOptions, startFiles: string[], appDir
   for (const file of startFiles) {
     const rel = file.startsWith("/") ? (isInside(file, appDir) ? file.slice(appDir.length + 1) : null) : file;
     const top = rel?.replace(/^\.\//, "").split("/")[0];
-    if (!top || top === ".." || top === "node_modules" || top === "package.json" || /[$*?[]/.test(top))
+    if (
+      !top ||
+      top === "." ||
+      top === ".." ||
+      top === "node_modules" ||
+      top === "package.json" ||
+      /[$*?[]/.test(top)
+    )
       return null;
     tops.add(top);
   }
