@@ -18,7 +18,7 @@ import { compareBuilds } from "../src/verify/compare.ts";
 import { verifyRewrite } from "../src/verify/rewrite.ts";
 import { TRANSFORMS } from "../transforms/index.ts";
 import { ROOT, WORK, absentFiles, loadApps, sourcesOf, unpack, type App } from "./bench-apps/apps.ts";
-import { standInGap, unreachableHosts } from "./bench-apps/network.ts";
+import { failureSummary, standInGap, unreachableHosts } from "./bench-apps/network.ts";
 import { withStandIns } from "./bench-apps/stand-ins.ts";
 
 interface Row {
@@ -150,12 +150,7 @@ async function benchApp(app: App, local: string[], builder: ReturnType<typeof ma
   row.converted = !!kept?.result.changes.some((c) => c.transform === "split-stages");
   row.note = verification.verified ? `kept ${verification.kept}` : (verification.reason ?? "");
   row.detail = verification.reason ?? "";
-  if (!verification.originalBuilds) {
-    const hosts = unreachableHosts(row.detail);
-    const gap = standInGap(row.detail, served);
-    if (hosts) row.note = `original does not build here (network: ${hosts.join(", ")})`;
-    else if (gap) row.note = `original does not build here: ${gap}`;
-  }
+  row.note = whyNotBuilt(row) ?? row.note;
   if (!kept) return row;
   const work = path.join(WORK, "compare", app.name);
   fs.rmSync(work, { recursive: true, force: true });
@@ -195,6 +190,24 @@ async function benchApp(app: App, local: string[], builder: ReturnType<typeof ma
   return row;
 }
 
+/**
+ * Why the original did not build, from the kept build log: the network, a stand-in that differs
+ * from the image asked for, or the app itself (the failing step and its error). Null when it built.
+ */
+function whyNotBuilt(row: Row): string | null {
+  const log = row.detail || row.note;
+  if (row.originalBuilds || !log.startsWith("the original does not build")) return null;
+  const served = row.standIns
+    .split(", ")
+    .map((pair) => pair.split(" → "))
+    .map(([wanted, standIn]) => ({ wanted, standIn: standIn === "none" ? null : standIn }));
+  const hosts = unreachableHosts(log);
+  if (hosts) return `original does not build here (network: ${hosts.join(", ")})`;
+  const gap = standInGap(log, served);
+  if (gap) return `original does not build here: ${gap}`;
+  return `the original does not build: ${failureSummary(log) ?? log}`;
+}
+
 function render(rows: Row[], summary: string): string {
   const out = [
     "| app | ecosystem | converted | verified | same output | original → new | above base | layers | build | rebuild after edit | stand-ins | note |",
@@ -216,7 +229,9 @@ function storedRow(app: App): Row | null {
   const file = resultFile(app);
   if (!fs.existsSync(file)) return null;
   const row = JSON.parse(fs.readFileSync(file, "utf8")) as Row;
-  return row.app.commit === app.commit && row.app.dockerfile === app.dockerfile ? { ...row, app } : null;
+  if (row.app.commit !== app.commit || row.app.dockerfile !== app.dockerfile) return null;
+  // the reading of a stored build log may have improved since it was measured
+  return { ...row, app, note: whyNotBuilt(row) ?? row.note };
 }
 
 /** Drops the benchmark storage's images (its own storage: the stand-ins are only seen, read-only). */

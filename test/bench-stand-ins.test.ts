@@ -142,7 +142,7 @@ describe("bench:apps: why an original does not build here", () => {
   test("a failure that comes from the stand-in, not the app, says which stand-in", () => {
     const served = [{ wanted: "golang:1.16-alpine", standIn: "golang:1.19" }];
     expect(standInGap("/bin/sh: 1: apk: not found", served)).toBe(
-      "the stand-in is Debian-based where the original is alpine (apk missing; golang:1.16-alpine → golang:1.19)",
+      "the stand-in is Debian-based where the original is alpine (apk/busybox tools missing; golang:1.16-alpine → golang:1.19)",
     );
     expect(
       standInGap('exec: "mvn": executable file not found in $PATH', [
