@@ -279,7 +279,7 @@ function planNode(input: SplitInput): SplitOutcome {
     manifests.moveCopy ? "dependency manifests installed before the source is copied" : null,
     outputOnly
       ? start.filesOnly
-        ? `only ${outputOnly.join(", ")} is copied (served by a globally installed server)`
+        ? `only ${outputOnly.join(", ")} is copied (served by a server installed globally or fetched by npx)`
         : `only ${outputOnly.join(", ")}, node_modules and package.json are copied`
       : null,
     ...base.notes,
@@ -584,7 +584,8 @@ function checkStartCommand(
     const r = checkCommandLine(body, depth + 1);
     return r ? `${pmName} ${script === "start" ? "start" : `run ${script}`} ${r}` : null;
   };
-  const checkArgv = (argv: Array<string | null>, depth: number): string | null => {
+  /** `npx: true` when npx runs the command: a package the app does not install is fetched at run time. */
+  const checkArgv = (argv: Array<string | null>, depth: number, npx = false): string | null => {
     const words = argv.filter((a): a is string => a !== null);
     // skip `VAR=value` prefixes
     while (words.length && /^\w+=/.test(words[0])) words.shift();
@@ -603,11 +604,15 @@ function checkStartCommand(
       if (depth > 4) return "nests package scripts too deeply";
       return checkScript(name, script, depth);
     }
-    if (name === "npx")
+    if (name === "npx") {
+      // a static server keeps its own options (they say which folder it serves)
+      const command = rest.slice(rest.findIndex((a) => !a.startsWith("-")));
+      if (own(STATIC_SERVERS, command[0] ?? "")) return checkArgv(command, depth, true);
       return checkArgv(
         rest.filter((a) => !a.startsWith("-")),
         depth,
       );
+    }
     if (name === "tini" || name === "dumb-init")
       return checkArgv(
         rest.filter((a) => !a.startsWith("-")),
@@ -631,7 +636,9 @@ function checkStartCommand(
     const pkgName = own(BIN_PACKAGE, name) ?? name;
     const global = globalPackages.has(pkgName) || globalPackages.has(name);
     const dependency = !global && pkg.deps.has(pkgName);
-    if (own(STATIC_SERVERS, name) && (global || dependency)) {
+    // `npx serve` with serve not installed: npx fetches it from the registry at run time, alike in both
+    const fetched = npx && !global && !pkg.deps.has(pkgName) && !pkg.devDeps.has(pkgName);
+    if (own(STATIC_SERVERS, name) && (global || dependency || fetched)) {
       const folder = servedFolder(name, rest);
       if (folder) startFiles.push(folder);
       else filesUnknown = true;
