@@ -286,6 +286,8 @@ async function main() {
   const local = localImages();
   fs.mkdirSync(RESULTS, { recursive: true });
   for (const app of ready) {
+    // another run (on another storage) may have measured it meanwhile
+    if (!again && storedRow(app)) continue;
     const row = await benchApp(app, local, builder);
     fs.writeFileSync(resultFile(app), JSON.stringify(row, null, 2));
     clearBenchImages();
