@@ -178,7 +178,12 @@ export function outputDifference(a: RunOutcome, b: RunOutcome): string | null {
   }
   const norm = (s: string) => s.replace(/\r\n/g, "\n").trimEnd();
   if (norm(a.stdout) !== norm(b.stdout)) return "stdout";
-  return a.exitCode === b.exitCode ? null : `exit code ${a.exitCode ?? "-"} → ${b.exitCode ?? "-"}`;
+  if (a.exitCode !== b.exitCode) return `exit code ${a.exitCode ?? "-"} → ${b.exitCode ?? "-"}`;
+  // two crashes alike only when they say the same error (a missing file crashes too); numbers
+  // (times, ids, addresses) may differ between runs
+  const said = (s: string) => norm(s).replace(/0x[0-9a-f]+|[0-9a-f]{8,}|\d+/gi, "#");
+  if (a.exitCode !== null && a.exitCode !== 0 && said(a.stderr) !== said(b.stderr)) return "stderr";
+  return null;
 }
 
 export function outputsMatch(a: RunOutcome | null, b: RunOutcome | null): boolean | null {
