@@ -68,7 +68,9 @@ export function standInGap(
     return `the stand-in's Go builds in module mode, the original's GOPATH layout has no go.mod (${on})`;
   if (/ERESOLVE|eresolve-report/.test(buildLog))
     return `the stand-in's npm (7+) refuses peer dependencies the original's older npm accepted (${on})`;
-  if (/gyp ERR!/.test(buildLog)) return `a native module does not compile with the stand-in's Node (${on})`;
+  if (/node-pre-gyp ERR!/.test(buildLog))
+    return `a native module's prebuilt binary (node-pre-gyp) is not fetched here and it does not compile on the stand-in either (${on})`;
+  if (/gyp ERR!/.test(buildLog)) return `a native module does not compile on the stand-in (${on})`;
   return null;
 }
 
