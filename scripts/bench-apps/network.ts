@@ -91,5 +91,9 @@ export function failureSummary(buildLog: string): string | null {
     lines.find((l) => /\b(?:not found|No such file|failed|cannot|unable|incompatible)\b/i.test(l)) ??
     lines[lines.length - 1];
   if (!step && !cause) return null;
-  return [step, cause].filter(Boolean).join(": ");
+  // the scratch copy's name changes from run to run
+  return [step, cause]
+    .filter(Boolean)
+    .join(": ")
+    .replace(/\/tmp\/dfopt-verify-[\w-]+\/context/g, "the build context");
 }
