@@ -488,16 +488,27 @@ describe("how images are run", () => {
     expect(outputDifference(r(), r({ stdout: "a" }))).toBeNull();
     expect(outputDifference(r(), r({ stdout: "b" }))).toBe("stdout");
     expect(outputDifference(r(), r({ exitCode: 1 }))).toBe("exit code 0 → 1");
-    // a crash is compared by what it says, numbers aside
+    // a crash is compared by the error it says, numbers aside
     const crash = (stderr: string) => r({ ok: false, exitCode: 1, stdout: "", stderr });
     expect(
       outputDifference(
         crash("Error: supabaseUrl is required.\n    at index.js:12:9"),
         crash("Error: Cannot find module './supabaseClient'\n    at index.js:3:1"),
       ),
-    ).toBe("stderr");
+    ).toBe("the error on stderr");
     expect(
-      outputDifference(crash("boom at 12:00:01 (pid 41)"), crash("boom at 12:00:07 (pid 9)")),
+      outputDifference(
+        crash(
+          "> start\nError: connect ECONNREFUSED 127.0.0.1:27017 at 12:00:01 (pid 41)\nhost dfopt-verify-1-ab-0",
+        ),
+        crash(
+          "> start\nError: connect ECONNREFUSED 127.0.0.1:27017 at 12:00:07 (pid 9)\nhost dfopt-verify-1-cd-1",
+        ),
+      ),
+    ).toBeNull();
+    // what a crash prints besides its error (progress, warnings) may differ
+    expect(
+      outputDifference(crash("> start\nloading 3 files\nError: boom"), crash("> start\nError: boom")),
     ).toBeNull();
     expect(outputDifference(r({ stderr: "warning 1" }), r({ stderr: "warning 2 differs" }))).toBeNull();
     const page = (status: number, body: string) => r({ exitCode: null, http: { status, body } });

@@ -179,10 +179,16 @@ export function outputDifference(a: RunOutcome, b: RunOutcome): string | null {
   const norm = (s: string) => s.replace(/\r\n/g, "\n").trimEnd();
   if (norm(a.stdout) !== norm(b.stdout)) return "stdout";
   if (a.exitCode !== b.exitCode) return `exit code ${a.exitCode ?? "-"} → ${b.exitCode ?? "-"}`;
-  // two crashes alike only when they say the same error (a missing file crashes too); numbers
-  // (times, ids, addresses) may differ between runs
-  const said = (s: string) => norm(s).replace(/0x[0-9a-f]+|[0-9a-f]{8,}|\d+/gi, "#");
-  if (a.exitCode !== null && a.exitCode !== 0 && said(a.stderr) !== said(b.stderr)) return "stderr";
+  // two crashes are alike only when they say the same error (a missing file crashes too): the
+  // first line of stderr that names one, with numbers, ids and the container's name masked
+  const said = (s: string) =>
+    s
+      .split("\n")
+      .find((l) => /error|exception|cannot|not found|denied|failed/i.test(l))
+      ?.replace(/dfopt-verify-[\w-]+|0x[0-9a-f]+|[0-9a-f]{8,}|\d+/gi, "#")
+      .trim() ?? null;
+  if (a.exitCode !== null && a.exitCode !== 0 && said(a.stderr) !== said(b.stderr))
+    return "the error on stderr";
   return null;
 }
 
