@@ -17,12 +17,17 @@ import { releaseFolder, trackFolder } from "../src/verify/cleanup.ts";
 import { compareBuilds } from "../src/verify/compare.ts";
 import { verifyRewrite } from "../src/verify/rewrite.ts";
 import { TRANSFORMS } from "../transforms/index.ts";
-import { ROOT, WORK, loadApps, sourcesOf, unpack, type App } from "./bench-apps/apps.ts";
+import { ROOT, WORK, absentFiles, loadApps, sourcesOf, unpack, type App } from "./bench-apps/apps.ts";
+import { failureSummary, standInGap, unreachableHosts } from "./bench-apps/network.ts";
 import { withStandIns } from "./bench-apps/stand-ins.ts";
 
 interface Row {
   app: App;
+  /** When it was measured (ISO time). */
+  measured: string;
   standIns: string;
+  /** The original builds with the stand-ins and this machine's network. */
+  originalBuilds: boolean;
   converted: boolean;
   verified: boolean;
   sameOutput: boolean | null;
@@ -34,6 +39,8 @@ interface Row {
   build: string;
   rebuild: string;
   note: string;
+  /** The verification's own words when nothing was verified (build log tail, output difference). */
+  detail: string;
 }
 
 const arg = (name: string) => {
@@ -42,10 +49,41 @@ const arg = (name: string) => {
 };
 const only = new Set((arg("--only") ?? "").split(",").filter(Boolean));
 const limit = Number(arg("--limit") ?? Infinity);
+const buildTimeoutMs = Number(arg("--build-timeout") ?? 20) * 60_000;
+/** Measure again apps that already have a result (by default they are kept and skipped). */
+const again = process.argv.includes("--again");
+const RESULTS = path.join(WORK, "results");
 const E2E_WORK = path.resolve(process.env.DFOPT_E2E_WORK ?? "/tmp/dfopt-e2e");
-process.env.CONTAINERS_STORAGE_CONF ??= path.join(E2E_WORK, "storage.conf");
 process.env.CONTAINERS_REGISTRIES_CONF ??= path.join(E2E_WORK, "registries.conf");
 process.env.BUILDAH_ISOLATION ??= "chroot";
+process.env.CONTAINERS_STORAGE_CONF ??= benchStorage();
+
+/**
+ * A storage of the benchmark's own, which sees the e2e storage's stand-in images read-only: every
+ * image in it is the benchmark's, so its layer cache can be dropped after each app without touching
+ * the stand-ins or other users of the e2e storage.
+ */
+function benchStorage(): string {
+  const e2eConf = fs.readFileSync(path.join(E2E_WORK, "storage.conf"), "utf8");
+  const e2eGraph =
+    /^\s*graphroot\s*=\s*"([^"]+)"/m.exec(e2eConf)?.[1] ?? path.join(E2E_WORK, "storage/graph");
+  const conf = path.join(WORK, "storage.conf");
+  fs.mkdirSync(WORK, { recursive: true });
+  fs.writeFileSync(
+    conf,
+    [
+      "[storage]",
+      'driver = "overlay"',
+      `graphroot = "${path.join(WORK, "storage/graph")}"`,
+      `runroot = "${path.join(WORK, "storage/run")}"`,
+      "",
+      "[storage.options]",
+      `additionalimagestores = ["${e2eGraph}"]`,
+      "",
+    ].join("\n"),
+  );
+  return conf;
+}
 
 function localImages(): string[] {
   const out = execFileSync("buildah", ["images", "--format", "{{.Name}}:{{.Tag}}"], { encoding: "utf8" });
@@ -66,7 +104,9 @@ const mb = (n: number | null) => (n === null ? "-" : `${(n / 1e6).toFixed(1)} MB
 async function benchApp(app: App, local: string[], builder: ReturnType<typeof makeBuilder>): Promise<Row> {
   const row: Row = {
     app,
+    measured: new Date().toISOString(),
     standIns: "",
+    originalBuilds: false,
     converted: false,
     verified: false,
     sameOutput: null,
@@ -77,7 +117,9 @@ async function benchApp(app: App, local: string[], builder: ReturnType<typeof ma
     build: "-",
     rebuild: "-",
     note: "",
+    detail: "",
   };
+  const log = (l: string) => console.log(`[${app.name}] ${l}`);
   const src = sourcesOf(app);
   const contextDir = path.join(src, app.context);
   const { text, served } = withStandIns(fs.readFileSync(path.join(src, app.dockerfile), "utf8"), local);
@@ -88,7 +130,8 @@ async function benchApp(app: App, local: string[], builder: ReturnType<typeof ma
     row.note = `no stand-in for ${missing.map((s) => s.wanted).join(", ")}`;
     return row;
   }
-  const log = (l: string) => console.log(`[${app.name}] ${l}`);
+  const absent = absentFiles(app);
+  if (absent.length) log(`left out (not in the mirror): ${absent.join(", ")}`);
   const { verification, kept } = await verifyRewrite({
     builder,
     raw: text,
@@ -100,11 +143,14 @@ async function benchApp(app: App, local: string[], builder: ReturnType<typeof ma
     tagPrefix: `localhost/dfopt-bench/${app.name.toLowerCase()}`,
     log,
   });
+  row.originalBuilds = verification.originalBuilds;
   row.verified = verification.verified;
   row.originalBytes = verification.originalBytes;
   row.newBytes = verification.newBytes;
   row.converted = !!kept?.result.changes.some((c) => c.transform === "split-stages");
   row.note = verification.verified ? `kept ${verification.kept}` : (verification.reason ?? "");
+  row.detail = verification.reason ?? "";
+  row.note = whyNotBuilt(row) ?? row.note;
   if (!kept) return row;
   const work = path.join(WORK, "compare", app.name);
   fs.rmSync(work, { recursive: true, force: true });
@@ -144,6 +190,24 @@ async function benchApp(app: App, local: string[], builder: ReturnType<typeof ma
   return row;
 }
 
+/**
+ * Why the original did not build, from the kept build log: the network, a stand-in that differs
+ * from the image asked for, or the app itself (the failing step and its error). Null when it built.
+ */
+function whyNotBuilt(row: Row): string | null {
+  const log = row.detail || row.note;
+  if (row.originalBuilds || !log.startsWith("the original does not build")) return null;
+  const served = row.standIns
+    .split(", ")
+    .map((pair) => pair.split(" → "))
+    .map(([wanted, standIn]) => ({ wanted, standIn: standIn === "none" ? null : standIn }));
+  const hosts = unreachableHosts(log);
+  if (hosts) return `original does not build here (network: ${hosts.join(", ")})`;
+  const gap = standInGap(log, served);
+  if (gap) return `original does not build here: ${gap}`;
+  return `the original does not build: ${failureSummary(log) ?? log}`;
+}
+
 function render(rows: Row[], summary: string): string {
   const out = [
     "| app | ecosystem | converted | verified | same output | original → new | above base | layers | build | rebuild after edit | stand-ins | note |",
@@ -158,42 +222,92 @@ function render(rows: Row[], summary: string): string {
   return [summary, "", ...out].join("\n") + "\n";
 }
 
-async function main() {
-  const apps = loadApps().filter((a) => only.size === 0 || only.has(a.name));
-  const ready: App[] = [];
-  for (const app of apps) {
-    const why = unpack(app);
-    if (why) console.log(`skip ${app.name}: ${why}`);
-    else if (ready.length < limit) ready.push(app);
-  }
-  if (ready.length === 0) {
-    console.log("bench:apps: no app sources to build (see scripts/bench-apps/fetch.ts); nothing measured");
-    return;
-  }
-  await loadParsers();
-  const version = execFileSync("buildah", ["--version"], { encoding: "utf8" }).trim();
-  const builder = makeBuilder("buildah", version, { pull: "never" });
-  const local = localImages();
-  const rows: Row[] = [];
-  for (const app of ready) rows.push(await benchApp(app, local, builder));
+const resultFile = (app: App) => path.join(RESULTS, `${app.name}.json`);
+
+/** The stored result of an app, when it was measured at the commit bench/apps.tsv pins now. */
+function storedRow(app: App): Row | null {
+  const file = resultFile(app);
+  if (!fs.existsSync(file)) return null;
+  const row = JSON.parse(fs.readFileSync(file, "utf8")) as Row;
+  if (row.app.commit !== app.commit || row.app.dockerfile !== app.dockerfile) return null;
+  // the reading of a stored build log may have improved since it was measured
+  return { ...row, app, note: whyNotBuilt(row) ?? row.note };
+}
+
+/** Drops the benchmark storage's images (its own storage: the stand-ins are only seen, read-only). */
+function clearBenchImages() {
+  const ids = execFileSync("buildah", ["images", "-q", "--all", "--no-trunc"], { encoding: "utf8" })
+    .split("\n")
+    .filter(Boolean);
+  const own = new Set(
+    execFileSync("buildah", ["images", "-q", "--all", "--no-trunc", "--filter", "readonly=false"], {
+      encoding: "utf8",
+    })
+      .split("\n")
+      .filter(Boolean),
+  );
+  const mine = ids.filter((id) => own.has(id));
+  if (mine.length) execFileSync("buildah", ["rmi", "-f", ...mine], { stdio: "ignore" });
+}
+
+function summaryLine(rows: Row[]): string {
   const reductions = rows
     .filter((r) => r.verified && r.originalBytes && r.newBytes !== null)
     .map((r) => 1 - r.newBytes! / r.originalBytes!);
   const med = median(reductions);
-  const summary =
-    `${rows.length} apps: converted ${pct(rows.filter((r) => r.converted).length, rows.length)}, ` +
-    `converted and verified ${pct(rows.filter((r) => r.converted && r.verified).length, rows.length)}, ` +
-    `median size reduction ${med === null ? "-" : `${(med * 100).toFixed(1)}%`}`;
-  const table = render(rows, summary);
+  const builds = rows.filter((r) => r.originalBuilds);
+  const count = (rs: Row[], f: (r: Row) => boolean) => rs.filter(f).length;
+  const ok = (r: Row) => r.converted && r.verified;
+  return (
+    `${rows.length} apps measured: converted ${pct(
+      count(rows, (r) => r.converted),
+      rows.length,
+    )}, ` +
+    `converted and verified ${pct(count(rows, ok), rows.length)}; ` +
+    `of the ${builds.length} whose original builds here: converted and verified ${pct(count(builds, ok), builds.length)}; ` +
+    `median size reduction of the verified ${med === null ? "-" : `${(med * 100).toFixed(1)}%`} ` +
+    `(${reductions.length} apps)`
+  );
+}
+
+async function main() {
+  const all = loadApps();
+  const apps = all.filter((a) => only.size === 0 || only.has(a.name));
+  const ready: App[] = [];
+  for (const app of apps) {
+    if (!again && storedRow(app)) continue;
+    const why = unpack(app);
+    if (why) console.log(`skip ${app.name}: ${why}`);
+    else if (ready.length < limit) ready.push(app);
+  }
+  await loadParsers();
+  const version = execFileSync("buildah", ["--version"], { encoding: "utf8" }).trim();
+  const builder = makeBuilder("buildah", version, { pull: "never", buildTimeoutMs });
+  const local = localImages();
+  fs.mkdirSync(RESULTS, { recursive: true });
+  for (const app of ready) {
+    // another run (on another storage) may have measured it meanwhile
+    if (!again && storedRow(app)) continue;
+    const row = await benchApp(app, local, builder);
+    fs.writeFileSync(resultFile(app), JSON.stringify(row, null, 2));
+    clearBenchImages();
+    console.log(`[${app.name}] ${row.verified ? "verified" : "not verified"}: ${row.note}`);
+  }
+  const rows = all.map(storedRow).filter((r): r is Row => r !== null);
+  const unmeasured = all.filter((a) => !storedRow(a)).map((a) => a.name);
+  const table = render(rows, summaryLine(rows));
   console.log(table);
+  if (unmeasured.length) console.log(`not measured yet: ${unmeasured.join(", ")}`);
   if (process.argv.includes("--docs")) {
     const doc = path.join(ROOT, "docs/real-apps.md");
     const text = fs.readFileSync(doc, "utf8");
     const marker = "<!-- bench:apps table -->";
     const at = text.indexOf(marker);
+    const when = rows.map((r) => r.measured.slice(0, 16)).sort();
+    const notYet = unmeasured.length ? `\nNot measured: ${unmeasured.join(", ")}.\n` : "";
     fs.writeFileSync(
       doc,
-      `${at >= 0 ? text.slice(0, at) : text}${marker}\n\nMeasured ${new Date().toISOString().slice(0, 16)} UTC with ${version}.\n\n${table}`,
+      `${at >= 0 ? text.slice(0, at) : text}${marker}\n\nMeasured between ${when[0]} and ${when[when.length - 1]} UTC with ${version}, one app at a time.\n${notYet}\n${table}`,
     );
   }
 }

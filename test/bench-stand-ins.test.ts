@@ -3,7 +3,8 @@ import os from "node:os";
 import path from "node:path";
 import { execFileSync } from "node:child_process";
 import { describe, expect, test } from "vitest";
-import { loadApps, mirrorOf, sourcesOf, unpack, type App } from "../scripts/bench-apps/apps.ts";
+import { absentFiles, loadApps, mirrorOf, sourcesOf, unpack, type App } from "../scripts/bench-apps/apps.ts";
+import { standInGap, unreachableHosts } from "../scripts/bench-apps/network.ts";
 import { standInFor, withStandIns } from "../scripts/bench-apps/stand-ins.ts";
 
 // the stand-in images scripts/e2e/base-images.sh makes (public tags, as `buildah images` lists them)
@@ -77,6 +78,7 @@ describe("bench:apps list and fetch", () => {
         });
       git("init", "-q");
       fs.writeFileSync(path.join(work, "Dockerfile"), "FROM node:16\n");
+      fs.writeFileSync(path.join(work, "big.pdf"), "a large file the snapshot lacks\n");
       git("add", ".");
       git("commit", "-qm", "one");
       const first = git("rev-parse", "HEAD").trim();
@@ -84,6 +86,9 @@ describe("bench:apps list and fetch", () => {
       git("commit", "-qam", "two");
       execFileSync("git", ["clone", "-q", "--bare", work, path.join(mirror, "acme+shop", "repo")]);
       expect(mirrorOf("acme/shop", mirror)).toBe(path.join(mirror, "acme+shop", "repo"));
+      // the fetch tool's snapshots may lack their largest blobs
+      const bigBlob = git("rev-parse", `${first}:big.pdf`).trim();
+      fs.rmSync(path.join(mirror, "acme+shop", "repo", "objects", bigBlob.slice(0, 2), bigBlob.slice(2)));
       const app: App = {
         name: `acme__shop-${process.pid}`,
         repo: "acme/shop",
@@ -97,6 +102,8 @@ describe("bench:apps list and fetch", () => {
       const out = path.join(mirror, "out");
       expect(unpack(app, mirror, out)).toBeNull();
       expect(fs.readFileSync(path.join(sourcesOf(app, out), "Dockerfile"), "utf8")).toBe("FROM node:16\n");
+      expect(fs.existsSync(path.join(sourcesOf(app, out), "big.pdf"))).toBe(false);
+      expect(absentFiles(app, out)).toEqual(["big.pdf"]);
       expect(unpack({ ...app, name: "x", repo: "acme/none" }, mirror, out)).toMatch(
         /^no mirror of acme\/none under .* \(bring it with the fetch tool: github:acme\/none\)$/,
       );
@@ -106,5 +113,43 @@ describe("bench:apps list and fetch", () => {
     } finally {
       fs.rmSync(mirror, { recursive: true, force: true });
     }
+  });
+});
+
+describe("bench:apps: why an original does not build here", () => {
+  test("the hosts a build could not reach are named, the reachable registries are not", () => {
+    expect(
+      unreachableHosts(
+        'go: github.com/labstack/echo/v4@v4.9.0: Get "https://proxy.golang.org/github.com/labstack/echo/v4/@v/v4.9.0.mod": dial tcp: lookup proxy.golang.org on 10.255.255.53:53: no such host',
+      ),
+    ).toEqual(["proxy.golang.org"]);
+    expect(
+      unreachableHosts(
+        "WARNING: Retrying (Retry(total=0, connect=None, read=None, redirect=None, status=None)) after connection broken by 'NewConnectionError('<pip._vendor.urllib3.connection.HTTPSConnection object>: Failed to establish a new connection: [Errno -3] Temporary failure in name resolution')': /simple/flask/\nERROR: Could not find a version that satisfies the requirement flask (from versions: none)\nSee https://pip.pypa.io/warnings/venv",
+      ),
+    ).toEqual(["pypi.org"]);
+    expect(
+      unreachableHosts(
+        "error: failed to get `serde` as a dependency\nCould not resolve host: index.crates.io",
+      ),
+    ).toEqual(["crates.io", "index.crates.io"]);
+    expect(unreachableHosts('npm error Missing script: "build"')).toBeNull();
+    expect(unreachableHosts("npm error getaddrinfo EAI_AGAIN registry.npmjs.org")).toEqual([
+      "(a host the log does not name)",
+    ]);
+  });
+
+  test("a failure that comes from the stand-in, not the app, says which stand-in", () => {
+    const served = [{ wanted: "golang:1.16-alpine", standIn: "golang:1.19" }];
+    expect(standInGap("/bin/sh: 1: apk: not found", served)).toBe(
+      "the stand-in is Debian-based where the original is alpine (apk/busybox tools missing; golang:1.16-alpine → golang:1.19)",
+    );
+    expect(
+      standInGap('exec: "mvn": executable file not found in $PATH', [
+        { wanted: "maven:3-jdk-8", standIn: "eclipse-temurin:17-jdk" },
+      ]),
+    ).toBe("the stand-in has no Maven/Gradle (maven:3-jdk-8 → eclipse-temurin:17-jdk)");
+    expect(standInGap("/bin/sh: 1: apk: not found", [{ wanted: "node:20", standIn: "node:20" }])).toBeNull();
+    expect(standInGap("npm error Missing script", served)).toBeNull();
   });
 });

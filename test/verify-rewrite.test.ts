@@ -474,7 +474,7 @@ describe("how images are run", () => {
     });
   });
 
-  test("runs differ by stdout, exit code, HTTP status, the start of the body, or the HEALTHCHECK", () => {
+  test("runs differ by stdout, exit code, a crash's error, HTTP status, the start of the body, or the HEALTHCHECK", () => {
     const r = (over: Partial<RunOutcome> = {}): RunOutcome => ({
       ok: true,
       exitCode: 0,
@@ -488,6 +488,29 @@ describe("how images are run", () => {
     expect(outputDifference(r(), r({ stdout: "a" }))).toBeNull();
     expect(outputDifference(r(), r({ stdout: "b" }))).toBe("stdout");
     expect(outputDifference(r(), r({ exitCode: 1 }))).toBe("exit code 0 → 1");
+    // a crash is compared by the error it says, numbers aside
+    const crash = (stderr: string) => r({ ok: false, exitCode: 1, stdout: "", stderr });
+    expect(
+      outputDifference(
+        crash("Error: supabaseUrl is required.\n    at index.js:12:9"),
+        crash("Error: Cannot find module './supabaseClient'\n    at index.js:3:1"),
+      ),
+    ).toBe("the error on stderr");
+    expect(
+      outputDifference(
+        crash(
+          "> start\nError: connect ECONNREFUSED 127.0.0.1:27017 at 12:00:01 (pid 41)\nhost dfopt-verify-1-ab-0",
+        ),
+        crash(
+          "> start\nError: connect ECONNREFUSED 127.0.0.1:27017 at 12:00:07 (pid 9)\nhost dfopt-verify-1-cd-1",
+        ),
+      ),
+    ).toBeNull();
+    // what a crash prints besides its error (progress, warnings) may differ
+    expect(
+      outputDifference(crash("> start\nloading 3 files\nError: boom"), crash("> start\nError: boom")),
+    ).toBeNull();
+    expect(outputDifference(r({ stderr: "warning 1" }), r({ stderr: "warning 2 differs" }))).toBeNull();
     const page = (status: number, body: string) => r({ exitCode: null, http: { status, body } });
     expect(outputDifference(page(200, "ok"), page(404, "ok"))).toBe("HTTP status 200 → 404");
     expect(outputDifference(page(200, "x".repeat(1024) + "1"), page(200, "x".repeat(1024) + "2"))).toBeNull();

@@ -66,10 +66,54 @@ export function unpack(app: App, mirror = MIRROR, work = WORK): string | null {
   }
   fs.rmSync(dest, { recursive: true, force: true });
   fs.mkdirSync(dest, { recursive: true });
-  const tar = execFileSync("git", ["--git-dir", gitDir, "archive", "--format=tar", app.commit], {
-    maxBuffer: 1024 * 1024 * 1024,
-  });
+  // the fetch tool's snapshots may lack their largest blobs: leave those files out, and say so
+  const absent = absentBlobs(gitDir, app.commit);
+  const tar = execFileSync(
+    "git",
+    [
+      "--git-dir",
+      gitDir,
+      "archive",
+      "--format=tar",
+      app.commit,
+      ...(absent.length ? ["--", ".", ...absent.map((f) => `:(exclude,literal)${f}`)] : []),
+    ],
+    { maxBuffer: 1024 * 1024 * 1024 },
+  );
   execFileSync("tar", ["-x", "-C", dest], { input: tar });
+  if (absent.length) fs.writeFileSync(path.join(dest, ".dfopt-absent"), absent.join("\n") + "\n");
   fs.writeFileSync(path.join(dest, ".dfopt-commit"), `${app.repo} ${app.commit}\n`);
   return null;
+}
+
+/** Files of `commit` whose blob the mirror does not hold. */
+function absentBlobs(gitDir: string, commit: string): string[] {
+  const tree = execFileSync("git", ["--git-dir", gitDir, "ls-tree", "-r", "-z", commit], {
+    encoding: "utf8",
+    maxBuffer: 256 * 1024 * 1024,
+  });
+  const blobs = tree
+    .split("\0")
+    .filter(Boolean)
+    .map((l) => /^\d+ blob ([0-9a-f]+)\t([\s\S]*)$/.exec(l))
+    .filter((m): m is RegExpExecArray => m !== null);
+  if (blobs.length === 0) return [];
+  const check = execFileSync("git", ["--git-dir", gitDir, "cat-file", "--batch-check"], {
+    input: blobs.map((m) => m[1]).join("\n") + "\n",
+    encoding: "utf8",
+    maxBuffer: 256 * 1024 * 1024,
+  });
+  const missing = new Set(
+    check
+      .split("\n")
+      .filter((l) => l.endsWith(" missing"))
+      .map((l) => l.split(" ")[0]),
+  );
+  return blobs.filter((m) => missing.has(m[1])).map((m) => m[2]);
+}
+
+/** Files of an unpacked app left out because its mirror lacks them. */
+export function absentFiles(app: App, work = WORK): string[] {
+  const f = path.join(sourcesOf(app, work), ".dfopt-absent");
+  return fs.existsSync(f) ? fs.readFileSync(f, "utf8").split("\n").filter(Boolean) : [];
 }

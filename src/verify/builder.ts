@@ -62,6 +62,8 @@ export interface BuilderSettings {
   env?: NodeJS.ProcessEnv;
   /** docker only: the named buildx builder (`--builder`), e.g. a remote or kubernetes BuildKit. */
   buildxBuilder?: string;
+  /** How long one build may take (default 30 minutes). */
+  buildTimeoutMs?: number;
 }
 
 /** How detection asks whether a command works: `(cmd, args) => exit code 0?`. */
@@ -201,7 +203,7 @@ async function runWithHttp(
 
 /** The parts of `buildah info`, `buildah inspect --type image` and `docker image inspect` read here. */
 interface BuildahInfo {
-  store?: { GraphRoot: string; GraphDriverName: string };
+  store?: { GraphRoot: string; GraphDriverName: string; GraphOptions?: string[] | null };
 }
 interface ImageCommand {
   Entrypoint?: string[] | null;
@@ -224,31 +226,43 @@ function buildahBuilder(version: string, settings: BuilderSettings): Builder {
     base.BUILDAH_ISOLATION || process.getuid?.() !== 0 ? base : { ...base, BUILDAH_ISOLATION: "chroot" };
   const pull = settings.pull ? [`--pull=${settings.pull}`] : [];
   const images = imageTracker("buildah", env);
-  let layersFile: string | null | undefined;
+  // layers.json of the storage and of its read-only additional image stores (`overlay.imagestore=`),
+  // where base images often live
+  let layersFiles: string[] | undefined;
   const diffSizes = async (): Promise<Map<string, number> | null> => {
-    if (layersFile === undefined) {
+    if (layersFiles === undefined) {
       const info = await exec("buildah", ["info"], { env });
-      layersFile = null;
+      layersFiles = [];
       try {
         const { store } = JSON.parse(info.stdout) as BuildahInfo;
-        if (store) layersFile = path.join(store.GraphRoot, `${store.GraphDriverName}-layers`, "layers.json");
+        if (store) {
+          const driver = store.GraphDriverName;
+          const extra = (store.GraphOptions ?? [])
+            .map((o) => new RegExp(`^${driver}\\.imagestore=(.+)$`).exec(o)?.[1])
+            .filter((p): p is string => !!p);
+          layersFiles = [store.GraphRoot, ...extra].map((root) =>
+            path.join(root, `${driver}-layers`, "layers.json"),
+          );
+        }
       } catch {
-        layersFile = null;
+        layersFiles = [];
       }
     }
-    if (!layersFile) return null;
-    try {
-      const layers = JSON.parse(fs.readFileSync(layersFile, "utf8")) as {
-        "diff-digest"?: string;
-        "diff-size"?: number;
-      }[];
-      const m = new Map<string, number>();
-      for (const l of layers)
-        if (l["diff-digest"] && typeof l["diff-size"] === "number") m.set(l["diff-digest"], l["diff-size"]);
-      return m;
-    } catch {
-      return null;
+    if (layersFiles.length === 0) return null;
+    const m = new Map<string, number>();
+    for (const file of layersFiles) {
+      try {
+        const layers = JSON.parse(fs.readFileSync(file, "utf8")) as {
+          "diff-digest"?: string;
+          "diff-size"?: number;
+        }[];
+        for (const l of layers)
+          if (l["diff-digest"] && typeof l["diff-size"] === "number") m.set(l["diff-digest"], l["diff-size"]);
+      } catch {
+        // an unreadable store: its layers stay unknown (the size is then not told)
+      }
     }
+    return m;
   };
   return {
     name: "buildah",
@@ -268,7 +282,7 @@ function buildahBuilder(version: string, settings: BuilderSettings): Builder {
         context,
       ];
       images.built(tag);
-      const r = await exec("buildah", args, { env, timeoutMs: BUILD_TIMEOUT_MS });
+      const r = await exec("buildah", args, { env, timeoutMs: settings.buildTimeoutMs ?? BUILD_TIMEOUT_MS });
       return { ok: r.code === 0, seconds: r.seconds, error: r.code === 0 ? null : failure(r) };
     },
     async inspect(tag) {
@@ -341,7 +355,7 @@ function cliBuilder(name: "docker" | "podman", version: string, settings: Builde
         context,
       ];
       images.built(tag);
-      const r = await exec(name, args, { env, timeoutMs: BUILD_TIMEOUT_MS });
+      const r = await exec(name, args, { env, timeoutMs: settings.buildTimeoutMs ?? BUILD_TIMEOUT_MS });
       return { ok: r.code === 0, seconds: r.seconds, error: r.code === 0 ? null : failure(r) };
     },
     async inspect(tag) {

@@ -178,7 +178,18 @@ export function outputDifference(a: RunOutcome, b: RunOutcome): string | null {
   }
   const norm = (s: string) => s.replace(/\r\n/g, "\n").trimEnd();
   if (norm(a.stdout) !== norm(b.stdout)) return "stdout";
-  return a.exitCode === b.exitCode ? null : `exit code ${a.exitCode ?? "-"} → ${b.exitCode ?? "-"}`;
+  if (a.exitCode !== b.exitCode) return `exit code ${a.exitCode ?? "-"} → ${b.exitCode ?? "-"}`;
+  // two crashes are alike only when they say the same error (a missing file crashes too): the
+  // first line of stderr that names one, with numbers, ids and the container's name masked
+  const said = (s: string) =>
+    s
+      .split("\n")
+      .find((l) => /error|exception|cannot|not found|denied|failed/i.test(l))
+      ?.replace(/dfopt-verify-[\w-]+|0x[0-9a-f]+|[0-9a-f]{8,}|\d+/gi, "#")
+      .trim() ?? null;
+  if (a.exitCode !== null && a.exitCode !== 0 && said(a.stderr) !== said(b.stderr))
+    return "the error on stderr";
+  return null;
 }
 
 export function outputsMatch(a: RunOutcome | null, b: RunOutcome | null): boolean | null {

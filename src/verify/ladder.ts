@@ -27,7 +27,8 @@ export const LADDERS: Record<EcosystemId, Rung[]> = {
   node: [
     {
       id: "built-output",
-      description: "only the built output the start command runs, production node_modules and package.json",
+      description:
+        "only the built output the start command runs or serves (a static SPA's folder), with production node_modules and package.json unless the server is installed globally",
       runtimeFlavour: "slim",
       splitStages: { nodeCopy: "output" },
     },

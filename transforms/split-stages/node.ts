@@ -78,6 +78,29 @@ const BUILD_TOOLS = new Set([
   "swc",
 ]);
 
+/**
+ * Static file servers a start command may run (bin name → options that take a value): the folder
+ * they serve is the built output the runtime needs.
+ */
+const STATIC_SERVERS: Record<string, Set<string>> = {
+  "http-server": new Set(
+    "-p --port -a --address -c -e --ext -t --timeout -P --proxy --proxy-options -C --cert -K --key --username --password".split(
+      " ",
+    ),
+  ),
+  serve: new Set("-l --listen -p --port -c --config --ssl-cert --ssl-key --ssl-pass".split(" ")),
+};
+
+/** The one folder a static server's argv serves, or null when it is not said (a default, or several). */
+function servedFolder(server: string, args: string[]): string | null {
+  const takesValue = STATIC_SERVERS[server];
+  const positional = args.filter(
+    (a, i) =>
+      !a.startsWith("-") && !(i > 0 && takesValue.has(args[i - 1])) && !/^(?:true|false|\d+)$/.test(a),
+  );
+  return positional.length === 1 ? positional[0] : null;
+}
+
 /** Package that provides a bin, when the names differ. */
 const BIN_PACKAGE: Record<string, string> = {
   tsc: "typescript",
@@ -240,6 +263,8 @@ function planNode(input: SplitInput): SplitOutcome {
   const chown = addUser ? `${base.user}:${base.user}` : reading.chownApp;
   const outputOnly =
     reading.berry?.linker === "pnp" ? null : builtOutputOnly(input.options, start.startFiles, appDir);
+  const runtimeFiles =
+    outputOnly && (start.filesOnly ? outputOnly : ["package.json", "node_modules", ...outputOnly]);
   const runtime = runtimeStagePieces(model, segOf, {
     image: rtImage,
     setup: runtimeSetup(input, {
@@ -251,9 +276,7 @@ function planNode(input: SplitInput): SplitOutcome {
     }),
     runtimeInstrs,
     copyLines: outputOnly
-      ? ["package.json", "node_modules", ...outputOnly].map((p) =>
-          copyFromLine(model, buildName, `${appDir}/${p}`, `${appDir}/${p}`, chown),
-        )
+      ? runtimeFiles!.map((p) => copyFromLine(model, buildName, `${appDir}/${p}`, `${appDir}/${p}`, chown))
       : [copyFromLine(model, buildName, appDir, appDir, chown)],
     user: addUser ? base.user : null,
   });
@@ -272,7 +295,11 @@ function planNode(input: SplitInput): SplitOutcome {
     reading.berry?.linker === "pnp" ? "Yarn PnP: .pnp.cjs and .yarn/ come along with the app folder" : null,
     addUser ? `runs as USER ${base.user}` : null,
     manifests.moveCopy ? "dependency manifests installed before the source is copied" : null,
-    outputOnly ? `only ${outputOnly.join(", ")}, node_modules and package.json are copied` : null,
+    outputOnly
+      ? start.filesOnly
+        ? `only ${outputOnly.join(", ")} is copied (served by a server installed globally or fetched by npx)`
+        : `only ${outputOnly.join(", ")}, node_modules and package.json are copied`
+      : null,
     ...base.notes,
   ]
     .filter(Boolean)
@@ -609,6 +636,8 @@ function checkStartCommand(
   startFiles: string[];
   /** devDependencies the start command runs: the runtime stage keeps them (no prune). */
   devKept: string[];
+  /** The start command runs nothing from node_modules or package.json (a global static server). */
+  filesOnly: boolean;
 } {
   const { model, stage, context } = input;
   const { globalPackages } = reading;
@@ -633,6 +662,9 @@ function checkStartCommand(
     devKept.add(pkgName);
     return null;
   };
+  /** A start command serves or runs files the transform cannot name: the whole folder is copied. */
+  let filesUnknown = false;
+  let usesModules = false;
   /** A start script from the build context, each of its commands checked like the CMD. */
   const checkScriptFile = (file: string, depth: number): string | null => {
     const ctxFile =
@@ -667,7 +699,8 @@ function checkStartCommand(
     const r = checkCommandLine(body, depth + 1);
     return r ? `${pmName} ${script === "start" ? "start" : `run ${script}`} ${r}` : null;
   };
-  const checkArgv = (argv: Array<string | null>, depth: number): string | null => {
+  /** `npx: true` when npx runs the command: a package the app does not install is fetched at run time. */
+  const checkArgv = (argv: Array<string | null>, depth: number, npx = false): string | null => {
     const words = argv.filter((a): a is string => a !== null);
     // skip `VAR=value` prefixes
     while (words.length && /^\w+=/.test(words[0])) words.shift();
@@ -697,17 +730,22 @@ function checkStartCommand(
       if (depth > 4) return "nests package scripts too deeply";
       return checkScript(name, script, depth);
     }
-    if (name === "npx")
+    if (name === "npx") {
+      // a static server keeps its own options (they say which folder it serves)
+      const command = rest.slice(rest.findIndex((a) => !a.startsWith("-")));
+      if (own(STATIC_SERVERS, command[0] ?? "")) return checkArgv(command, depth, true);
       return checkArgv(
         rest.filter((a) => !a.startsWith("-")),
         depth,
       );
+    }
     if (name === "tini" || name === "dumb-init")
       return checkArgv(
         rest.filter((a) => !a.startsWith("-")),
         depth,
       );
     if (SOURCE_RUNNERS.has(name)) {
+      filesUnknown = true;
       const problem = needPackage(name);
       return problem === undefined ? `starts \`${name}\`, which package.json does not list` : problem;
     }
@@ -740,11 +778,26 @@ function checkStartCommand(
       if (file && /\.(?:ts|mts|cts|tsx)$/.test(file) && !loader)
         return `runs TypeScript source ${file} directly`;
       if (file) startFiles.push(file);
+      // a loader compiles the sources at start: they, and its config, are all needed
+      if (loader) filesUnknown = true;
+      usesModules = true;
       return null;
     }
     if (COMMAND_RUNNERS.test(name))
       return `runs commands through ${name}, which the transform does not follow`;
     if (TEST_RUNNERS.test(name)) return `runs the test runner ${name} at container start`;
+    const pkgName = own(BIN_PACKAGE, name) ?? name;
+    const global = globalPackages.has(pkgName) || globalPackages.has(name);
+    const dependency = !global && pkg.deps.has(pkgName);
+    // `npx serve` with serve not installed: npx fetches it from the registry at run time, alike in both
+    const fetched = npx && !global && !pkg.deps.has(pkgName) && !pkg.devDeps.has(pkgName);
+    if (own(STATIC_SERVERS, name) && (global || dependency || fetched)) {
+      const folder = servedFolder(name, rest);
+      if (folder) startFiles.push(folder);
+      else filesUnknown = true;
+      if (dependency) usesModules = true;
+      return null;
+    }
     if (/^(?:exec|env|cross-env|dotenv)$/.test(name)) {
       if (name === "cross-env" || name === "dotenv") {
         const problem = needPackage(name);
@@ -756,6 +809,8 @@ function checkStartCommand(
       );
     }
     const problem = needPackage(name);
+    // another package's bin reads files the transform cannot name: the whole app folder is copied
+    if (problem === null) filesUnknown = true;
     if (problem !== undefined) return problem;
     if (/^(?:true|cd|echo|sleep|test|export)$/.test(name)) return null;
     return `starts \`${name}\`, which is not node or a package script the transform can check`;
@@ -806,7 +861,14 @@ function checkStartCommand(
         "the start command runs pnpm, and the pnpm version to install in the runtime stage is not known",
       );
   }
-  return { start, runtimePnpm, pnpmVersion, startFiles, devKept: [...devKept].sort() };
+  return {
+    start,
+    runtimePnpm,
+    pnpmVersion,
+    startFiles: filesUnknown ? [] : startFiles,
+    filesOnly: !usesModules && !runtimePnpm,
+    devKept: [...devKept].sort(),
+  };
 }
 
 interface ManifestsFirst {
@@ -970,7 +1032,14 @@ function builtOutputOnly(options: TransformOptions, startFiles: string[], appDir
   for (const file of startFiles) {
     const rel = file.startsWith("/") ? (isInside(file, appDir) ? file.slice(appDir.length + 1) : null) : file;
     const top = rel?.replace(/^\.\//, "").split("/")[0];
-    if (!top || top === ".." || top === "node_modules" || top === "package.json" || /[$*?[]/.test(top))
+    if (
+      !top ||
+      top === "." ||
+      top === ".." ||
+      top === "node_modules" ||
+      top === "package.json" ||
+      /[$*?[]/.test(top)
+    )
       return null;
     tops.add(top);
   }

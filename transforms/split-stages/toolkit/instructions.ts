@@ -74,7 +74,7 @@ export function stageVars(
 
 /** Scratch and cache folders a build may change freely: they are not part of the app. */
 export const SCRATCH_PATHS =
-  /^\/(?:tmp|var\/lib\/apt|var\/cache|var\/tmp|root\/\.npm|root\/\.cache|usr\/local\/share\/\.cache|dev\/null)(?:\/|$)/;
+  /^\/(?:tmp|var\/lib\/apt|var\/cache|var\/tmp|root\/\.npm|root\/\.cache|root\/\.yarn-cache|usr\/local\/share\/\.cache|dev\/null)(?:\/|$)/;
 
 /** A value without one pair of enclosing quotes. */
 export function stripQuotes(v: string): string {
