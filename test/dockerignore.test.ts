@@ -272,7 +272,7 @@ describe("a --context shared by several Dockerfiles, or not the Dockerfile's own
         'FROM node:20\nWORKDIR /app\nCOPY . .\nRUN npm install && npm run build\nCMD ["node","dist/index.js"]\n',
     });
   const json = async (args: string[], cwd: string) => {
-    const run = await dfopt([...args, "--only", "dockerignore", "--format", "json"], cwd);
+    const run = await dfopt(["--unsafe", ...args, "--only", "dockerignore", "--format", "json"], cwd);
     return { code: run.code, files: JSON.parse(run.stdout).files as Record<string, unknown>[] };
   };
 

@@ -16,7 +16,8 @@ import { TRANSFORMS } from "../transforms/index.ts";
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dfopt-lazy-"));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-const settings = dryRunSettings(dir);
+// every change, as optimizeFile makes them by default
+const settings = dryRunSettings(dir, { safe: false });
 
 function write(name: string, text: string): string {
   const file = path.join(dir, name);

@@ -20,7 +20,7 @@ const PIPED =
 describe("reported lines are lines of the user's file", () => {
   test("JSON: merge-runs after shell-pipefail's SHELL line names the RUNs' own lines", async () => {
     const dir = tree({ Dockerfile: PIPED });
-    const { code, stdout } = await dfopt(["--format", "json", "Dockerfile"], dir);
+    const { code, stdout } = await dfopt(["--unsafe", "--format", "json", "Dockerfile"], dir);
     expect(code).toBe(0);
     const file = JSON.parse(stdout).files[0];
     const byId = (id: string) => file.changes.filter((c: { transform: string }) => c.transform === id);
@@ -40,11 +40,11 @@ describe("reported lines are lines of the user's file", () => {
 
   test("--explain and SARIF report the same lines", async () => {
     const dir = tree({ Dockerfile: PIPED });
-    const explain = await dfopt(["--explain", "Dockerfile"], dir);
+    const explain = await dfopt(["--unsafe", "--explain", "Dockerfile"], dir);
     expect(explain.stdout).toContain(
       "Dockerfile:2: [merge-runs, safe] (DL3059) merged 3 consecutive RUN instructions (lines 2, 3, 4) into one layer",
     );
-    const sarif = JSON.parse((await dfopt(["--format", "sarif", "Dockerfile"], dir)).stdout);
+    const sarif = JSON.parse((await dfopt(["--unsafe", "--format", "sarif", "Dockerfile"], dir)).stdout);
     const merge = sarif.runs[0].results.find((r: { ruleId: string }) => r.ruleId === "merge-runs");
     expect(merge.message.text).toContain("(lines 2, 3, 4)");
     expect(merge.locations[0].physicalLocation.region.startLine).toBe(2);
@@ -54,7 +54,8 @@ describe("reported lines are lines of the user's file", () => {
     const input =
       'FROM debian:12\nRUN curl -fsSL https://example.com/x | sh\nRUN --network=none make\nCMD ["sh"]\n';
     const dir = tree({ Dockerfile: input });
-    const file = JSON.parse((await dfopt(["--format", "json", "Dockerfile"], dir)).stdout).files[0];
+    const file = JSON.parse((await dfopt(["--unsafe", "--format", "json", "Dockerfile"], dir)).stdout)
+      .files[0];
     expect(file.diff).toContain("+SHELL [");
     const refusal = file.refusals.find((r: { transform: string }) => r.transform === "merge-runs");
     expect(refusal).toEqual({
@@ -81,7 +82,8 @@ describe("reported lines are lines of the user's file", () => {
       "",
     ].join("\n");
     const dir = tree({ Dockerfile: input });
-    const file = JSON.parse((await dfopt(["--format", "json", "Dockerfile"], dir)).stdout).files[0];
+    const file = JSON.parse((await dfopt(["--unsafe", "--format", "json", "Dockerfile"], dir)).stdout)
+      .files[0];
     const lines = input.split("\n");
     const merge = file.changes.find((c: { transform: string }) => c.transform === "merge-runs");
     expect(merge.line).toBe(7);

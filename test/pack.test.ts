@@ -86,8 +86,8 @@ describe("the packed package, installed into a fresh project", { timeout: 300_00
     write(
       "use-api.mjs",
       `import { optimize, optimizeFiles } from "dfopt";
-const one = await optimize(${JSON.stringify(SUDO)}, { plugins: ["./no-sudo.mjs"], only: ["no-sudo"] });
-const many = await optimizeFiles(["."], { plugins: ["./no-sudo.mjs"], only: ["no-sudo"], jobs: 2 });
+const one = await optimize(${JSON.stringify(SUDO)}, { plugins: ["./no-sudo.mjs"], only: ["no-sudo"], safe: false });
+const many = await optimizeFiles(["."], { plugins: ["./no-sudo.mjs"], only: ["no-sudo"], jobs: 2, safe: false });
 console.log(JSON.stringify({ output: one.output, changes: one.changes, summary: many.summary }));
 `,
     );
@@ -142,12 +142,30 @@ export const wrong: number = result.output;
 
   test("the CLI: node_modules/.bin/dfopt with --transform, and with --stdin", () => {
     const bin = path.join(project, "node_modules/.bin/dfopt");
-    const check = run(bin, ["--transform", "no-sudo.mjs", "--only", "no-sudo", "--check", "svc0", "svc1"]);
+    const check = run(bin, [
+      "--transform",
+      "no-sudo.mjs",
+      "--unsafe",
+      "--only",
+      "no-sudo",
+      "--check",
+      "svc0",
+      "svc1",
+    ]);
     expect(check.code).toBe(1);
     expect(check.stdout).toBe("svc0/Dockerfile\nsvc1/Dockerfile\n");
     const piped = run(
       bin,
-      ["--stdin", "--stdin-filepath", "svc0/Dockerfile", "--transform", "no-sudo.mjs", "--only", "no-sudo"],
+      [
+        "--stdin",
+        "--stdin-filepath",
+        "svc0/Dockerfile",
+        "--transform",
+        "no-sudo.mjs",
+        "--unsafe",
+        "--only",
+        "no-sudo",
+      ],
       SUDO,
     );
     expect(piped).toEqual({ code: 0, stdout: "FROM debian:12\nRUN apt-get update\n", stderr: "" });

@@ -54,7 +54,7 @@ describe("a repository's bots seen from a Dockerfile in a sub-folder", () => {
       dependabotDocker: ".github/dependabot.yml",
       renovate: null,
     });
-    const r = await dfopt(["--only", "add-args", "--write", "."], dir);
+    const r = await dfopt(["--unsafe", "--only", "add-args", "--write", "."], dir);
     expect(r.code).toBe(0);
     expect(fs.readFileSync(path.join(dir, "services/api/Dockerfile"), "utf8")).toBe(
       'FROM node:20-alpine\nCMD ["node", "a.js"]\n',
@@ -74,7 +74,7 @@ describe("a repository's bots seen from a Dockerfile in a sub-folder", () => {
       ".github/renovate.json": '{ "extends": ["config:recommended"] }\n',
       "app/Dockerfile": 'FROM python:3.12-slim\r\nCMD ["python"]\r\n',
     });
-    const r = await dfopt(["--only", "add-args", "--write", "app"], dir);
+    const r = await dfopt(["--unsafe", "--only", "add-args", "--write", "app"], dir);
     expect(r.code).toBe(0);
     expect(fs.readFileSync(path.join(dir, "app/Dockerfile"), "utf8")).toBe(
       '# renovate: datasource=docker depName=python\r\nARG PYTHON_VERSION=3.12\r\nFROM python:${PYTHON_VERSION}-slim\r\nCMD ["python"]\r\n',
