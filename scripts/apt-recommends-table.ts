@@ -14,31 +14,8 @@
  * closure already, so it can only drop less.
  */
 import fs from "node:fs";
-import path from "node:path";
-import { loadParsers } from "../src/engine/engine.ts";
-import { parseDockerfile } from "../src/engine/parse.ts";
-import { CORPUS, corpusAvailable, corpusFiles } from "../test/corpus-check.ts";
-import { KEEP, packageName } from "../transforms/pkg/apt-get-no-install-recommends.ts";
-import { runScripts, toolCalls, toolOperands } from "../transforms/pkg/shell-edits.ts";
-
-/** Every package name real Dockerfiles pass to apt-get/apt install. */
-async function corpusPackages(): Promise<Set<string>> {
-  if (!corpusAvailable) throw new Error(`${CORPUS} not found: the table covers the packages it installs`);
-  await loadParsers();
-  const names = new Set<string>();
-  for (const file of corpusFiles()) {
-    try {
-      const model = parseDockerfile(fs.readFileSync(path.join(CORPUS, file), "utf8"));
-      for (const rs of runScripts(model))
-        for (const call of toolCalls(rs, ["apt-get", "apt"]))
-          if (call.sub?.value === "install")
-            for (const w of toolOperands(call)) if (w.value) names.add(packageName(w.value));
-    } catch {
-      // a file that does not parse installs nothing we can read
-    }
-  }
-  return names;
-}
+import { KEEP } from "../transforms/pkg/apt-get-no-install-recommends.ts";
+import { corpusAptPackages } from "./corpus-packages.ts";
 
 /** `a (>= 1) | b, c:any` → [["a", "b"], ["c"]]: the alternatives of each dependency. */
 const alternatives = (field: string | undefined) =>
@@ -130,7 +107,7 @@ function releaseTable(files: string[], scope: Set<string>): ReleaseTable {
   return { groups, exact };
 }
 
-const scope = await corpusPackages();
+const scope = new Set((await corpusAptPackages()).keys());
 const releases = process.argv.slice(2).map((a) => {
   const [release, files] = a.split("=");
   return { release, table: releaseTable(files.split(","), scope) };

@@ -15,7 +15,7 @@ args=()
 for r in $RELEASES; do
   files=()
   for suite in "debian-security/dists/$r-security" "debian/dists/$r-updates" "debian/dists/$r"; do
-    out="$tmp/$r-${suite##*-}"
+    out="$tmp/${suite//\//_}"
     curl -fsSL --retry 3 "$MIRROR/$suite/main/binary-amd64/Packages.xz" | xz -d >"$out"
     files+=("$out")
   done
