@@ -9,7 +9,7 @@
  * app folder, the venv first on PATH, a non-root `app` user unless the file
  * sets a USER, and the original runtime instructions in order.
  */
-import { unquote, type Instr } from "../../src/engine/parse.ts";
+import type { Instr } from "../../src/engine/parse.ts";
 import type { ShellCommand } from "../../src/engine/shell.ts";
 import { keyword } from "../../src/engine/style.ts";
 import type { EcosystemPlanner, SplitInput, SplitOutcome } from "./types.ts";
@@ -19,6 +19,7 @@ import {
   appFolderToCopy,
   contextFileAt,
   copyInfo,
+  envPairs,
   expandKnown,
   missingSources,
   originalUser,
@@ -831,16 +832,6 @@ function wordValue(
   return expandKnown(raw, vars);
 }
 
-/** `name=value` pairs of an ENV (both forms). */
-function envPairs(instr: Instr): Array<[string, string]> {
-  const words = instr.args.map((a) => a.value);
-  if (words.length >= 1 && !words[0].includes("=")) return [[words[0], unquote(words.slice(1).join(" "))]];
-  return words.flatMap((w): Array<[string, string]> => {
-    const eq = w.indexOf("=");
-    return eq > 0 ? [[w.slice(0, eq), unquote(w.slice(eq + 1))]] : [];
-  });
-}
-
 /**
  * Finds a virtualenv the stage creates itself (null: none); refuses one
  * created in a way the runtime stage could not reproduce.
@@ -926,6 +917,7 @@ function activeVenvAt(
     activeAt.set(instr, active);
     if (instr.keyword !== "ENV") continue;
     for (const [k, v] of envPairs(instr)) {
+      if (v === null) continue;
       if (k === "VIRTUAL_ENV" && absolutePath(expandKnown(v, varsAt.get(instr)) ?? "?") !== venvPath)
         refuse(`${quote(instr)} sets VIRTUAL_ENV to another folder than the virtualenv ${venvPath}`, instr);
       if (k !== "PATH") continue;

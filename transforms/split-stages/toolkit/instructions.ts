@@ -60,13 +60,7 @@ export function stageVars(
       for (const [k, v] of argDeclarations(instr)) vars.set(k, v ?? globals.get(k) ?? vars.get(k) ?? null);
     } else if (instr.keyword === "ENV") {
       vars = new Map(vars);
-      const words = instr.args.map((a) => a.value);
-      if (words.length >= 1 && !words[0].includes("=")) vars.set(words[0], unquote(words.slice(1).join(" ")));
-      else
-        for (const w of words) {
-          const eq = w.indexOf("=");
-          if (eq > 0) vars.set(w.slice(0, eq), unquote(w.slice(eq + 1)));
-        }
+      for (const [k, v] of envPairs(instr)) if (k && v !== null) vars.set(k, v);
     }
   }
   return out;
@@ -76,19 +70,14 @@ export function stageVars(
 export const SCRATCH_PATHS =
   /^\/(?:tmp|var\/lib\/apt|var\/cache|var\/tmp|root\/\.npm|root\/\.cache|root\/\.yarn-cache|usr\/local\/share\/\.cache|dev\/null)(?:\/|$)/;
 
-/** A value without one pair of enclosing quotes. */
-export function stripQuotes(v: string): string {
-  return v.length >= 2 && (v[0] === '"' || v[0] === "'") && v.at(-1) === v[0] ? v.slice(1, -1) : v;
-}
-
 /** `ENV A=1 B=2` / `ENV A 1 2` → pairs (values unquoted). */
 export function envPairs(instr: Instr): Array<[string, string | null]> {
   const args = instr.args.map((a) => a.value);
   if (args.length === 0) return [];
-  if (!args[0].includes("=")) return [[args[0], stripQuotes(args.slice(1).join(" "))]];
+  if (!args[0].includes("=")) return [[args[0], unquote(args.slice(1).join(" "))]];
   return args.map((a) => {
     const i = a.indexOf("=");
-    return i === -1 ? [a, null] : [a.slice(0, i), stripQuotes(a.slice(i + 1))];
+    return i === -1 ? [a, null] : [a.slice(0, i), unquote(a.slice(i + 1))];
   });
 }
 

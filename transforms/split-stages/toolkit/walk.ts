@@ -4,11 +4,17 @@
  * context path behind every image path the COPYs create.
  */
 import { globContext } from "../../../src/engine/glob.ts";
-import { argDeclarations, type DockerfileModel, type Instr, type Stage } from "../../../src/engine/parse.ts";
+import {
+  argDeclarations,
+  type DockerfileModel,
+  type Instr,
+  type Stage,
+  unquote,
+} from "../../../src/engine/parse.ts";
 import { basename, contextPath, dirname, isInside, resolvePath } from "../../../src/engine/paths.ts";
 import type { ShellCommand } from "../../../src/engine/shell.ts";
 import type { BuildContext } from "../../../src/engine/types.ts";
-import { envPairs, stripQuotes } from "./instructions.ts";
+import { envPairs } from "./instructions.ts";
 import { PlanRefusal } from "./refuse.ts";
 import { commandName, execWords, runCommands } from "./shell.ts";
 import type { SplitInput } from "../types.ts";
@@ -79,7 +85,7 @@ export function walkStage(
     if (instr.keyword === "WORKDIR") {
       setsWorkdir = true;
       const raw = instr.args.map((a) => a.value).join(" ");
-      const v = expandWith(stripQuotes(raw), vars, imageEnv);
+      const v = expandWith(unquote(raw), vars, imageEnv);
       dir = v === null || dir === null ? null : resolvePath(dir, v);
     } else if (instr.keyword === "ENV") {
       for (const [k, v] of envPairs(instr)) vars.set(k, v === null ? null : expandWith(v, vars, imageEnv));
