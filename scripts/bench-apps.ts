@@ -13,7 +13,7 @@ import { loadParsers } from "../src/engine/engine.ts";
 import { DEFAULT_OPTIONS } from "../src/engine/types.ts";
 import { folderContext } from "../src/io/context.ts";
 import { makeBuilder } from "../src/verify/builder.ts";
-import { releaseFolder, trackFolder } from "../src/verify/cleanup.ts";
+import { releasePath, trackPath } from "../src/verify/cleanup.ts";
 import { compareBuilds } from "../src/verify/compare.ts";
 import { verifyRewrite } from "../src/verify/rewrite.ts";
 import { TRANSFORMS } from "../transforms/index.ts";
@@ -155,7 +155,7 @@ async function benchApp(app: App, local: string[], builder: ReturnType<typeof ma
   const work = path.join(WORK, "compare", app.name);
   fs.rmSync(work, { recursive: true, force: true });
   fs.mkdirSync(work, { recursive: true });
-  trackFolder(work);
+  trackPath(work);
   try {
     const c = await compareBuilds({
       builder,
@@ -185,7 +185,7 @@ async function benchApp(app: App, local: string[], builder: ReturnType<typeof ma
       `localhost/dfopt-bench/${app.name.toLowerCase()}-cmp:after`,
     ]);
   } finally {
-    releaseFolder(work);
+    releasePath(work);
   }
   return row;
 }

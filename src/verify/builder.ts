@@ -2,6 +2,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { trackLeftover } from "./cleanup.ts";
 import { exec, start, tail, type ExecResult } from "./exec.ts";
+import { holdPort } from "./port-lock.ts";
 
 export type BuilderName = "docker" | "podman" | "buildah";
 
@@ -141,10 +142,37 @@ function imageTracker(cmd: string, env: NodeJS.ProcessEnv) {
 }
 
 /**
- * Runs the container command; when `http` is asked, polls the server, then stops it; when a
- * `healthcheck` is asked, runs it (through `health`) while the command is still up.
+ * Runs the container command; when `http` is asked, holds the port (see port-lock.ts), polls the
+ * server, then stops it; when a `healthcheck` is asked, runs it (through `health`) while the command
+ * is still up.
  */
 async function runWithHttp(
+  launch: () => ReturnType<typeof start>,
+  req: RunRequest,
+  cleanup: () => Promise<void>,
+  health: (argv: string[]) => Promise<ExecResult>,
+): Promise<RunOutcome> {
+  const hold = req.http ? await holdPort(req.http.port) : null;
+  if (hold && "error" in hold) {
+    await cleanup();
+    return {
+      ok: false,
+      exitCode: null,
+      timedOut: false,
+      stdout: "",
+      stderr: "",
+      http: null,
+      error: hold.error,
+    };
+  }
+  try {
+    return await launchAndProbe(launch, req, cleanup, health);
+  } finally {
+    hold?.release();
+  }
+}
+
+async function launchAndProbe(
   launch: () => ReturnType<typeof start>,
   req: RunRequest,
   cleanup: () => Promise<void>,

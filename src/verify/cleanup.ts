@@ -2,8 +2,8 @@ import fs from "node:fs";
 import { builtin } from "../engine/lazy.ts";
 
 /**
- * What verification leaves behind until it is done with it: images, containers, scratch folders and
- * running builder processes. Everything is registered here while it exists, so that an interrupted
+ * What verification leaves behind until it is done with it: images, containers, scratch folders,
+ * port locks and running builder processes. Everything is registered here while it exists, so that an interrupted
  * run (SIGINT, SIGTERM, or an exit on EPIPE) still removes it: the cleanup is synchronous and runs on
  * process exit, and a signal received while anything is registered is turned into that exit.
  */
@@ -14,7 +14,7 @@ interface Leftover {
 }
 
 const leftovers = new Map<string, Leftover>();
-const folders = new Set<string>();
+const paths = new Set<string>();
 const processGroups = new Set<number>();
 let installed = false;
 
@@ -33,7 +33,7 @@ function install(): void {
 }
 
 function uninstallWhenEmpty(): void {
-  if (!installed || leftovers.size || folders.size || processGroups.size) return;
+  if (!installed || leftovers.size || paths.size || processGroups.size) return;
   installed = false;
   process.off("exit", cleanupNow);
   for (const s of Object.keys(SIGNAL_EXIT)) process.off(s, onSignal);
@@ -49,15 +49,15 @@ export function trackLeftover(key: string, leftover: Leftover): () => void {
   };
 }
 
-/** A scratch folder removed at exit unless `releaseFolder` removed it first. */
-export function trackFolder(dir: string): void {
+/** A scratch folder or file (a lock) removed at exit unless `releasePath` removed it first. */
+export function trackPath(p: string): void {
   install();
-  folders.add(dir);
+  paths.add(p);
 }
 
-export function releaseFolder(dir: string): void {
-  fs.rmSync(dir, { recursive: true, force: true });
-  folders.delete(dir);
+export function releasePath(p: string): void {
+  fs.rmSync(p, { recursive: true, force: true });
+  paths.delete(p);
   uninstallWhenEmpty();
 }
 
@@ -101,7 +101,7 @@ export function cleanupNow(): void {
     }
   }
   leftovers.clear();
-  for (const d of folders) fs.rmSync(d, { recursive: true, force: true });
-  folders.clear();
+  for (const d of paths) fs.rmSync(d, { recursive: true, force: true });
+  paths.clear();
   uninstallWhenEmpty();
 }

@@ -5,7 +5,7 @@ import { optimizeFile, loadParsers } from "../engine/engine.ts";
 import { folderContext } from "../io/context.ts";
 import { TRANSFORMS } from "../../transforms/index.ts";
 import { detectBuilder, makeBuilder, type BuilderName, type Probe } from "./builder.ts";
-import { releaseFolder, trackFolder } from "./cleanup.ts";
+import { releasePath, trackPath } from "./cleanup.ts";
 import { compareBuilds } from "./compare.ts";
 import { comparisonJson, renderTable, verdictOf } from "./report.ts";
 import { runRequestFor } from "./rewrite.ts";
@@ -90,7 +90,7 @@ export async function runVerify(opts: VerifyOptions): Promise<number> {
   }
   const builder = makeBuilder(found.name, found.version, { buildxBuilder: opts.buildxBuilder });
   const workDir = fs.mkdtempSync(path.join(os.tmpdir(), "dfopt-verify-"));
-  trackFolder(workDir);
+  trackPath(workDir);
   say(`dfopt verify: ${found.version}; working in ${workDir}\n`);
   try {
     const comparison = await compareBuilds({
@@ -131,6 +131,6 @@ export async function runVerify(opts: VerifyOptions): Promise<number> {
     say(`dfopt verify: ${(e as Error).message}\n`);
     return 2;
   } finally {
-    releaseFolder(workDir);
+    releasePath(workDir);
   }
 }

@@ -4,7 +4,7 @@ import path from "node:path";
 import { parseDockerfile } from "../engine/parse.ts";
 import type { BuildContext, Transform, TransformOptions } from "../engine/types.ts";
 import type { Builder, BuilderName, RunOutcome, RunRequest } from "./builder.ts";
-import { releaseFolder, trackFolder } from "./cleanup.ts";
+import { releasePath, trackPath } from "./cleanup.ts";
 import { copyContext, outputDifference, writeInCopy } from "./compare.ts";
 import { tail } from "./exec.ts";
 import { candidatesFor, type Candidate } from "./ladder.ts";
@@ -146,7 +146,7 @@ export async function verifyRewrite(input: RewriteVerifyInput): Promise<RewriteV
     return { verification, kept: null };
   }
   const work = fs.mkdtempSync(path.join(os.tmpdir(), "dfopt-verify-"));
-  trackFolder(work);
+  trackPath(work);
   // tags built and not yet removed
   const live = new Set<string>();
   const remove = async (tag: string) => {
@@ -229,6 +229,6 @@ export async function verifyRewrite(input: RewriteVerifyInput): Promise<RewriteV
     return { verification, kept: null };
   } finally {
     if (live.size) await builder.remove([...live]);
-    releaseFolder(work);
+    releasePath(work);
   }
 }
