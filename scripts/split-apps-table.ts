@@ -2,8 +2,10 @@
  * Runs split-stages over the real apps in /work/shared/corpus/apps (or
  * $DFOPT_APPS) and prints a markdown table: app, ecosystem, converted or
  * refused, reason. Also exports the analysis the apps test uses.
+ * `--bench` runs it over the real-app benchmark's apps instead (bench/apps.tsv, full sources
+ * unpacked by scripts/bench-apps/fetch.ts under $DFOPT_BENCH_WORK/src); apps not unpacked are skipped.
  *
- *   npx tsx scripts/split-apps-table.ts [--short]
+ *   npx tsx scripts/split-apps-table.ts [--short] [--bench]
  */
 import fs from "node:fs";
 import path from "node:path";
@@ -20,6 +22,7 @@ import {
   workdirs,
 } from "../transforms/split-stages/toolkit/instructions.ts";
 import { splitStages } from "../transforms/split-stages/index.ts";
+import { loadApps, sourcesOf } from "./bench-apps/apps.ts";
 
 export const APPS_DIR =
   process.env.DFOPT_APPS ?? path.resolve(import.meta.dirname, "../../shared/corpus/apps");
@@ -130,10 +133,23 @@ export function runtimeCopyProblems(model: DockerfileModel, context: BuildContex
 
 const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 
-export async function runApps(root = APPS_DIR): Promise<AppRow[]> {
+/** The real-app benchmark's apps whose sources are unpacked. */
+export function listBenchApps(): ReturnType<typeof listApps> {
+  return loadApps()
+    .map((app) => ({
+      dir: app.name,
+      dockerfile: path.join(sourcesOf(app), app.dockerfile),
+      context: path.join(sourcesOf(app), app.context),
+      ecosystem: app.ecosystem,
+      kind: "",
+    }))
+    .filter((app) => fs.existsSync(app.dockerfile));
+}
+
+export async function runApps(apps = listApps(APPS_DIR)): Promise<AppRow[]> {
   await loadParsers();
   const rows: AppRow[] = [];
-  for (const app of listApps(root)) {
+  for (const app of apps) {
     const input = fs.readFileSync(app.dockerfile, "utf8");
     const context = folderContext(app.context);
     const r = optimizeFile(input, context, { transforms: [splitStages] });
@@ -195,11 +211,17 @@ export function markdownTable(rows: AppRow[], short = false): string {
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  if (!fs.existsSync(APPS_DIR)) {
+  const bench = process.argv.includes("--bench");
+  if (!bench && !fs.existsSync(APPS_DIR)) {
     console.error(`apps corpus not found at ${APPS_DIR} (set DFOPT_APPS)`);
     process.exit(1);
   }
-  const rows = await runApps();
+  const apps = bench ? listBenchApps() : listApps(APPS_DIR);
+  if (bench && apps.length === 0) {
+    console.error("no benchmark app is unpacked (run scripts/bench-apps/fetch.ts first)");
+    process.exit(1);
+  }
+  const rows = await runApps(apps);
   console.log(markdownTable(rows, process.argv.includes("--short")));
   const bad = rows.filter((r) => r.problems.length > 0);
   for (const r of bad) console.error(`${r.dir}: ${r.problems.join("; ")}`);
