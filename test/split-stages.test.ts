@@ -153,6 +153,14 @@ describe("node planner decisions", () => {
     "package-lock.json": "{}",
   };
 
+  test("a port below 1024 keeps the runtime stage on root, as the original ran", () => {
+    const r = run(base(["EXPOSE 80"]), ctx);
+    expect(r.changed).toBe(true);
+    expect(r.output).not.toMatch(/^USER /m);
+    expect(r.output).toContain("COPY --from=build /app /app\n");
+    expect(r.changes[0].message).toContain("runs as root like the original: EXPOSE 80");
+  });
+
   test("NODE_ENV=production before the install means nothing to prune", () => {
     const r = run(
       lines(
@@ -270,7 +278,6 @@ describe("node planner decisions", () => {
         ctx,
         "no `node` user",
       ],
-      [base(["EXPOSE 80"]), ctx, "EXPOSE 80: a non-root runtime user could not bind"],
       [base(), { ...ctx, ".yarnrc.yml": "" }, ""],
       [
         lines("FROM node:20", "WORKDIR /app", "COPY . .", "RUN yarn install", "CMD yarn start"),

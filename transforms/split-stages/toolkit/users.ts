@@ -7,12 +7,17 @@ import { refuse } from "./refuse.ts";
 import { rootDaemon, shellCommands, type StartCommand } from "./shell.ts";
 
 /**
- * Refuses when the runtime stage cannot get a non-root user: the app starts a
- * daemon that expects root, or binds a port below 1024. Nothing to check when
- * the original sets USER itself (then `originalUser` is kept).
+ * Whether the runtime stage switches to a non-root user: not when the original
+ * sets USER itself (`originalUser` is kept), nor when it EXPOSEs a port below
+ * 1024, which a non-root user could not bind (the runtime stage then runs as
+ * root, as the original did; `note` says why). Refuses when the app starts a
+ * daemon that expects root.
  */
-export function checkRuntimeUser(stage: Stage, start: StartCommand): void {
-  if (originalUser(stage) !== null) return;
+export function checkRuntimeUser(
+  stage: Stage,
+  start: StartCommand,
+): { addUser: boolean; note: string | null } {
+  if (originalUser(stage) !== null) return { addUser: false, note: null };
   const daemon = rootDaemon(start);
   if (daemon)
     refuse(
@@ -20,7 +25,12 @@ export function checkRuntimeUser(stage: Stage, start: StartCommand): void {
       start.entrypoint ?? start.cmd,
     );
   const low = privilegedPorts(stage.instructions);
-  if (low.length) refuse(`EXPOSE ${low[0]}: a non-root runtime user could not bind a port below 1024`);
+  if (low.length)
+    return {
+      addUser: false,
+      note: `runs as root like the original: EXPOSE ${low[0]} is a port below 1024, which a non-root user could not bind`,
+    };
+  return { addUser: true, note: null };
 }
 
 /** True when a RUN only creates users/groups (useradd, adduser, groupadd, addgroup). */
