@@ -179,12 +179,12 @@ export function followOutside(
     if (inKept(from)) {
       const to = p.placed[p.placed.length === p.moved.length ? i : 0];
       if (!inKept(to) && !SCRATCH_PATHS.test(to)) pl.movedOut.push({ from, to, instr });
-    } else if (pl.paths.some((q) => isInside(from, q))) continue;
-    else if (!SCRATCH_PATHS.test(from)) {
+    } else {
+      // Placed paths it takes away are no longer copied; a path inside one is copied with it.
       const gone = pl.paths.filter((q) => isInside(q, from));
-      if (gone.length === 0)
-        return `${quote(instr)} moves ${from} away, which the runtime image would still have`;
       pl.paths = pl.paths.filter((q) => !gone.includes(q));
+      if (gone.length === 0 && !pl.paths.some((q) => isInside(from, q)) && !SCRATCH_PATHS.test(from))
+        return `${quote(instr)} moves ${from} away, which the runtime image would still have`;
     }
   }
   for (const path of p.placed) {
