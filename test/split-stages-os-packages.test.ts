@@ -190,6 +190,10 @@ describe("cp/mv followed across the RUNs of a whole-folder planner", () => {
       paths: [],
       movedOut: [],
     });
+    expect(follow("cp tool /usr/local/bin/ && chmod +x /usr/local/bin/tool")).toEqual({
+      paths: ["/usr/local/bin/tool"],
+      movedOut: [],
+    });
   });
 
   test("what the runtime stage could not reproduce is refused", () => {
@@ -203,5 +207,6 @@ describe("cp/mv followed across the RUNs of a whole-folder planner", () => {
     expect(follow("cp a.conf $FROM_ARG/")).toContain("uses a variable whose value is not fixed");
     expect(follow("mkdir -p /var/log/app")).toBe("outside");
     expect(follow("chown -R node /etc")).toBe("outside");
+    expect(follow("chmod +x /usr/local/bin/tool", "cp tool /usr/local/bin/")).toBe("outside");
   });
 });

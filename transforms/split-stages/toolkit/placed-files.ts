@@ -163,6 +163,7 @@ export function followOutside(
   const inKept = (p: string) => pl.kept.some((k) => isInside(p, k));
   const holdsKept = (p: string) => pl.kept.find((k) => isInside(k, p)) ?? null;
   if (name === "mkdir") return madeFolders(pl, instr, cmd, cwd, expand, problem);
+  if (name === "chmod" || name === "touch") return onPlaced(pl, cmd, cwd, expand) ? null : problem;
   if (name !== "cp" && name !== "mv") return problem;
   // Folders: the known ones and their parents; a pattern may only go into one the stage makes.
   const isFolder = (d: string) => d === cwd || [...pl.folders, ...pl.kept].some((f) => isInside(f, d));
@@ -196,6 +197,27 @@ export function followOutside(
     pl.paths = [...pl.paths.filter((q) => !isInside(q, path)), path];
   }
   return null;
+}
+
+/**
+ * True when a `chmod`/`touch` changes only paths inside the kept folders,
+ * scratch folders, or what cp/mv placed before it (the copy carries the mode).
+ */
+function onPlaced(
+  pl: PlacedOutside,
+  cmd: ShellCommand,
+  cwd: string | null,
+  expand: (raw: string) => string | null,
+): boolean {
+  if (cwd === null) return false;
+  const words = cmd.args.map((w) => staticWord(w, expand));
+  if (words.some((w) => w === null)) return false;
+  const operands = (words as string[]).filter((w) => !w.startsWith("-") || /^-[rwxXst]+$/.test(w));
+  const paths = (commandName(cmd) === "chmod" ? operands.slice(1) : operands).map((w) => resolvePath(cwd, w));
+  return paths.every(
+    (p) =>
+      pl.kept.some((k) => isInside(p, k)) || SCRATCH_PATHS.test(p) || pl.paths.some((q) => isInside(p, q)),
+  );
 }
 
 /** `mkdir` outside the kept folders: its folders are recorded (see `PlacedOutside.made`). */
