@@ -165,6 +165,25 @@ describe("node planner decisions", () => {
     expect(r.output).not.toMatch(/^USER /m);
     expect(r.output).toContain("COPY --from=build /app /app\n");
     expect(r.changes[0].message).toContain("runs as root like the original: EXPOSE 80");
+    // without EXPOSE: a PORT value, or the start command's own option
+    const env = run(base(["ENV PORT=80"]), ctx);
+    expect(env.output).not.toMatch(/^USER /m);
+    expect(env.changes[0].message).toContain("ENV PORT=80 is a port below 1024");
+    const high = run(base(["ENV PORT=8080", "EXPOSE 8080"]), ctx);
+    expect(high.output).toMatch(/^USER node$/m);
+  });
+
+  test("a Python start command that binds port 80 keeps root too", () => {
+    const ctx = { "requirements.txt": "gunicorn\n", "app.py": "" };
+    const app = (cmd: string) =>
+      lines("FROM python:3.12", "WORKDIR /app", "COPY . .", "RUN pip install -r requirements.txt", cmd);
+    const bind = run(app('CMD ["gunicorn", "--bind", "0.0.0.0:80", "app:app"]'), ctx);
+    expect(bind.output).not.toMatch(/^USER /m);
+    expect(bind.changes[0].message).toContain("`--bind 0.0.0.0:80` in the start command");
+    const uvicorn = run(app("CMD uvicorn app:app --host 0.0.0.0 --port=443"), ctx);
+    expect(uvicorn.output).not.toMatch(/^USER /m);
+    const high = run(app('CMD ["gunicorn", "-b", ":8000", "app:app"]'), ctx);
+    expect(high.output).toMatch(/^USER app$/m);
   });
 
   test("NODE_ENV=production before the install means nothing to prune", () => {
