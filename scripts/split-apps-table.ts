@@ -109,7 +109,9 @@ export function runtimeCopyProblems(model: DockerfileModel, context: BuildContex
       const bc = copyInfo(i, dir, vars);
       if (bc?.destAbs) produced.push(bc.destAbs);
       // ENV names folders tools install into (UV_PROJECT_ENVIRONMENT=/opt/env for uv sync).
-      if (i.keyword === "RUN" || i.keyword === "ENV") runText.push(i.text);
+      // The file's own values stand in for its variables (`cp a.ini "$CONF_DIR"/`).
+      if (i.keyword === "RUN" || i.keyword === "ENV")
+        runText.push(i.text.replace(/\$\{?(\w+)\}?/g, (m, n: string) => vars.get(n) ?? m).replace(/"/g, ""));
       // `go install`/`go get` put the binary in $GOPATH/bin.
       if (golang && i.keyword === "RUN" && /\bgo\s+(install|get)\b/.test(i.text)) produced.push("/go/bin");
     }
@@ -121,7 +123,12 @@ export function runtimeCopyProblems(model: DockerfileModel, context: BuildContex
       // --from sources are paths in the build stage's filesystem, relative ones from its root.
       const abs = absolutePath(s.startsWith("/") ? s : "/" + s);
       const named = new RegExp(`(?:^|[\\s="'])(?:${escapeRe(abs)}|${escapeRe(s)})/?(?:$|[\\s"';&|])`);
-      const ok = produced.some((p) => isInside(abs, p)) || runText.some((t) => named.test(t));
+      // `cp -rt /opt/data templates`, `mv deploy/tool /usr/local/bin/`: the folder and the name apart.
+      const folder = new RegExp(`(?:^|[\\s="'])${escapeRe(path.posix.dirname(abs))}/?(?:$|[\\s"';&|])`);
+      const name = new RegExp(`(?:^|[\\s/])${escapeRe(path.posix.basename(abs))}/?(?:$|[\\s"';&|])`);
+      const ok =
+        produced.some((p) => isInside(abs, p)) ||
+        runText.some((t) => named.test(t) || (folder.test(t) && name.test(t)));
       if (!ok)
         problems.push(
           `line ${instr.line}: COPY --from=${c.from} ${s}: nothing in the build stage produces it`,

@@ -3,7 +3,12 @@ import { loadParsers } from "../src/engine/engine.ts";
 import { parseDockerfile } from "../src/engine/parse.ts";
 import { devLibraries } from "../transforms/split-stages/toolkit/dev-packages.ts";
 import { PER_RELEASE, SAME_IN_EVERY_RELEASE } from "../transforms/split-stages/toolkit/dev-libraries.ts";
-import { placement } from "../transforms/split-stages/toolkit/placed-files.ts";
+import {
+  followOutside,
+  outsidePaths,
+  placedOutside,
+  placement,
+} from "../transforms/split-stages/toolkit/placed-files.ts";
 import { runCommands } from "../transforms/split-stages/toolkit/shell.ts";
 
 beforeAll(loadParsers);
@@ -100,5 +105,108 @@ describe("files a cp/mv puts in place", () => {
     expect(placement(cmd("cp a b"), null, expand, () => false)).toEqual({
       why: "the folder it runs in is not known",
     });
+    expect(at("cp --parents src/a.conf /etc/app/")).toEqual({
+      why: "`--parents` keeps the source folders under the destination",
+    });
+    expect(at("cp $(cat name) /etc/")).toEqual({ why: "`$(cat name)` runs a command for its value" });
+    expect(at("cp a.conf ~/.config/")).toEqual({ why: "a path starts with `~`" });
+  });
+
+  test("grouped short options: -t and -S take the rest of the group or the next word, -T names a file", () => {
+    expect(at("cp -rt /srv templates")).toEqual({ placed: ["/srv/templates"], moved: [] });
+    expect(at("cp -at/srv templates")).toEqual({ placed: ["/srv/templates"], moved: [] });
+    expect(at("mv -bS .old a.conf /etc/app/")).toEqual({
+      placed: ["/etc/app/a.conf"],
+      moved: ["/app/a.conf"],
+    });
+    expect(at("cp -rfT dist /app")).toEqual({ why: "it copies a path into itself" });
+    expect(at("cp -rT dist /srv/www", "/app", ["/app", "/srv/www"])).toEqual({
+      placed: ["/srv/www"],
+      moved: [],
+    });
+  });
+
+  test("`..`, `dir/.` and quoted variables", () => {
+    expect(at("mv node_modules ..", "/usr/src/app")).toEqual({
+      placed: ["/usr/src/node_modules"],
+      moved: ["/usr/src/app/node_modules"],
+    });
+    // the folder's contents go into the destination, like a pattern
+    expect(at("cp -a public/. /srv/site")).toEqual({ placed: ["/srv/site"], moved: [] });
+    expect(at("cp -a public/. /srv/")).toEqual({
+      why: "files matched by a pattern go into /srv, which holds other files too",
+    });
+    expect(at('cp x.toml "$CONF"/x.toml')).toEqual({ placed: ["/etc/app/x.toml"], moved: [] });
+  });
+
+  test("with the folders the stage makes, a pattern goes only into one of them", () => {
+    const made = (d: string) => d === "/srv/www";
+    const into = (line: string) => placement(cmd(line), "/app", expand, (p) => p === "/app", made);
+    expect(into("cp -r dist/* /srv/www/")).toEqual({ placed: ["/srv/www"], moved: [] });
+    expect(into("cp -r dist/* /srv/site/")).toEqual({
+      why: "files matched by a pattern go into /srv/site, a folder the stage does not make",
+    });
+    expect(into("cp -r dist/*.js /srv/site")).toEqual({
+      why: "files matched by a pattern go into /srv/site, a folder the stage does not make",
+    });
+  });
+});
+
+describe("cp/mv followed across the RUNs of a whole-folder planner", () => {
+  /** Follows each RUN command of `lines` (run in /app) with /app and /opt/venv kept; the paths, or the first reason. */
+  const follow = (...lines: string[]) => {
+    const m = parseDockerfile(`FROM x\n${lines.map((l) => `RUN ${l}`).join("\n")}\n`);
+    const pl = placedOutside(["/app", "/opt/venv"], ["/app"]);
+    const vars = new Map<string, string | null>([
+      ["CONF", "/etc/app"],
+      ["FROM_ARG", null],
+    ]);
+    for (const instr of m.stages[0].instructions)
+      for (const c of runCommands(m, instr)) {
+        const why = followOutside(pl, instr, c, "/app", vars, "outside");
+        if (why) return why;
+      }
+    try {
+      return { paths: outsidePaths(pl), movedOut: pl.movedOut.map((x) => `${x.from} -> ${x.to}`) };
+    } catch (e) {
+      return String(e);
+    }
+  };
+
+  test("placed paths: outermost only, a mv of one follows it, kept folders need no copy", () => {
+    expect(follow("cp a.conf /etc/app.conf", "mv /etc/app.conf /etc/app2.conf")).toEqual({
+      paths: ["/etc/app2.conf"],
+      movedOut: [],
+    });
+    expect(follow("mkdir -p $CONF && cp a.conf $CONF/", "cp -r conf.d /etc/app/")).toEqual({
+      paths: ["/etc/app/a.conf", "/etc/app/conf.d"],
+      movedOut: [],
+    });
+    expect(follow("mv node_modules /node_modules", "cp /node_modules/.bin/x /tmp/x")).toEqual({
+      paths: ["/node_modules"],
+      movedOut: ["/app/node_modules -> /node_modules"],
+    });
+    expect(follow("cp /etc/hosts.sample ./hosts", "mv /tmp/x /opt/venv/x")).toEqual({
+      paths: [],
+      movedOut: [],
+    });
+    expect(follow("cp tool /usr/local/bin/ && chmod +x /usr/local/bin/tool")).toEqual({
+      paths: ["/usr/local/bin/tool"],
+      movedOut: [],
+    });
+  });
+
+  test("what the runtime stage could not reproduce is refused", () => {
+    expect(follow("mv /opt/venv /opt/v2")).toContain(
+      "moves /opt/venv, and the runtime stage copies /opt/venv",
+    );
+    expect(follow("cp -r lib /usr/")).toContain("would replace the folder /usr/lib");
+    expect(follow("mv /etc/nginx/nginx.conf /app/")).toContain(
+      "moves /etc/nginx/nginx.conf away, which the runtime image would still have",
+    );
+    expect(follow("cp a.conf $FROM_ARG/")).toContain("uses a variable whose value is not fixed");
+    expect(follow("mkdir -p /var/log/app")).toBe("outside");
+    expect(follow("chown -R node /etc")).toBe("outside");
+    expect(follow("chmod +x /usr/local/bin/tool", "cp tool /usr/local/bin/")).toBe("outside");
   });
 });

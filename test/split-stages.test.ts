@@ -10,6 +10,7 @@ import { startCommand } from "../transforms/split-stages/toolkit/shell.ts";
 import { splitStages } from "../transforms/split-stages/index.ts";
 import { fixtureCases } from "./fixture-cases.ts";
 import { runtimeCopyProblems } from "../scripts/split-apps-table.ts";
+import { privilegedPorts } from "../transforms/lib/ports.ts";
 
 beforeAll(loadParsers);
 
@@ -120,11 +121,16 @@ describe("own fixtures: what every conversion guarantees", () => {
     // nothing lost: every comment and every original instruction (FROM aside) is still there, byte for byte
     for (const cm of before.comments) expect(c.expected).toContain(cm.text);
     for (const i of before.stages[0].instructions) expect(c.expected).toContain(i.text);
-    // the runtime stage runs as someone other than root, and keeps CMD/ENTRYPOINT last-in-order
+    // the runtime stage runs as someone other than root (as root, like the original, when it
+    // EXPOSEs a port below 1024 a non-root user could not bind), and keeps CMD/ENTRYPOINT last-in-order
     const rt = after.stages[1].instructions;
     const users = rt.filter((i) => i.keyword === "USER");
-    expect(users.length).toBeGreaterThan(0);
-    expect(users.at(-1)!.args[0].value).not.toMatch(/^(?:root|0)$/);
+    const ownUser = before.stages[0].instructions.some((i) => i.keyword === "USER");
+    if (!ownUser && privilegedPorts(before.stages[0].instructions).length > 0) expect(users).toEqual([]);
+    else {
+      expect(users.length).toBeGreaterThan(0);
+      expect(users.at(-1)!.args[0].value).not.toMatch(/^(?:root|0)$/);
+    }
     const kinds = (s: typeof rt) =>
       s.filter((i) => /^(?:EXPOSE|CMD|ENTRYPOINT|HEALTHCHECK)$/.test(i.keyword)).map((i) => i.text);
     expect(kinds(rt)).toEqual(kinds(before.stages[0].instructions));
@@ -152,6 +158,33 @@ describe("node planner decisions", () => {
     "package.json": pkg({ build: "tsc", start: "node dist/index.js" }, {}, { typescript: "5" }),
     "package-lock.json": "{}",
   };
+
+  test("a port below 1024 keeps the runtime stage on root, as the original ran", () => {
+    const r = run(base(["EXPOSE 80"]), ctx);
+    expect(r.changed).toBe(true);
+    expect(r.output).not.toMatch(/^USER /m);
+    expect(r.output).toContain("COPY --from=build /app /app\n");
+    expect(r.changes[0].message).toContain("runs as root like the original: EXPOSE 80");
+    // without EXPOSE: a PORT value, or the start command's own option
+    const env = run(base(["ENV PORT=80"]), ctx);
+    expect(env.output).not.toMatch(/^USER /m);
+    expect(env.changes[0].message).toContain("ENV PORT=80 is a port below 1024");
+    const high = run(base(["ENV PORT=8080", "EXPOSE 8080"]), ctx);
+    expect(high.output).toMatch(/^USER node$/m);
+  });
+
+  test("a Python start command that binds port 80 keeps root too", () => {
+    const ctx = { "requirements.txt": "gunicorn\n", "app.py": "" };
+    const app = (cmd: string) =>
+      lines("FROM python:3.12", "WORKDIR /app", "COPY . .", "RUN pip install -r requirements.txt", cmd);
+    const bind = run(app('CMD ["gunicorn", "--bind", "0.0.0.0:80", "app:app"]'), ctx);
+    expect(bind.output).not.toMatch(/^USER /m);
+    expect(bind.changes[0].message).toContain("`--bind 0.0.0.0:80` in the start command");
+    const uvicorn = run(app("CMD uvicorn app:app --host 0.0.0.0 --port=443"), ctx);
+    expect(uvicorn.output).not.toMatch(/^USER /m);
+    const high = run(app('CMD ["gunicorn", "-b", ":8000", "app:app"]'), ctx);
+    expect(high.output).toMatch(/^USER app$/m);
+  });
 
   test("NODE_ENV=production before the install means nothing to prune", () => {
     const r = run(
@@ -270,7 +303,6 @@ describe("node planner decisions", () => {
         ctx,
         "no `node` user",
       ],
-      [base(["EXPOSE 80"]), ctx, "EXPOSE 80: a non-root runtime user could not bind"],
       [base(), { ...ctx, ".yarnrc.yml": "" }, ""],
       [
         lines("FROM node:20", "WORKDIR /app", "COPY . .", "RUN yarn install", "CMD yarn start"),

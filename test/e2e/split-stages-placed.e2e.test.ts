@@ -3,7 +3,9 @@
  * buildah on the stand-in images: a Node build served by nginx from /var/www/html (web-root
  * planner: the runtime stage is the same image with nginx and only that folder), and a Go build
  * whose RUN after the build moves its config into /etc and copies a folder into /srv (followed
- * cp/mv: the runtime stage gets those paths). The original and the rewrite must show the same.
+ * cp/mv: the runtime stage gets those paths), and a Node app whose install RUN moves node_modules
+ * to /node_modules, as dockersamples/example-voting-app's result service does (the runtime stage
+ * gets /node_modules, pruned where it lies). The original and the rewrite must show the same.
  */
 import fs from "node:fs";
 import path from "node:path";
@@ -23,9 +25,12 @@ beforeAll(async () => {
 
 /**
  * Builds the case (a copy in WORK) as written and as split-stages rewrites it, then runs both
- * images with `req`; the images are removed again. Returns the rewrite and both runs.
+ * images with `req`; the images are removed again. Returns the rewrite, both runs and both sizes.
  */
-async function buildAndRun(name: string, req: RunRequest): Promise<{ output: string; runs: RunOutcome[] }> {
+async function buildAndRun(
+  name: string,
+  req: RunRequest,
+): Promise<{ output: string; runs: RunOutcome[]; bytes: Array<number | null> }> {
   const dir = path.join(WORK, "split-stages-placed", name);
   fs.rmSync(dir, { recursive: true, force: true });
   fs.cpSync(path.join(ROOT, "fixtures/e2e-cases", name), dir, { recursive: true });
@@ -38,6 +43,7 @@ async function buildAndRun(name: string, req: RunRequest): Promise<{ output: str
   const tags = [`localhost/dfopt-e2e/${name}:original`, `localhost/dfopt-e2e/${name}:dfopt`];
   try {
     const runs: RunOutcome[] = [];
+    const bytes: Array<number | null> = [];
     for (const [file, tag] of [
       [path.join(dir, "Dockerfile"), tags[0]],
       [rewritten, tags[1]],
@@ -47,8 +53,9 @@ async function buildAndRun(name: string, req: RunRequest): Promise<{ output: str
       const run = await builder.run(tag, req);
       expect(run.exitCode, run.stderr).toBe(0);
       runs.push(run);
+      bytes.push((await builder.inspect(tag))?.bytes ?? null);
     }
-    return { output: result.output, runs };
+    return { output: result.output, runs, bytes };
   } finally {
     await builder.remove(tags);
   }
@@ -71,4 +78,23 @@ test("a Go build whose RUN moves its config into place: the rewrite's binary rea
   expect(output).toContain("COPY --from=build /srv/deploy /srv/deploy");
   expect(runs[0].stdout).toBe("/etc/api/config.txt: port=8080\n/srv/deploy/motd.txt: hello from /srv\n");
   expect(runs[1].stdout).toBe(runs[0].stdout);
+});
+
+test("a Node app whose install RUN moves node_modules to /node_modules: the same output, without dev dependencies, smaller", async () => {
+  const smoke =
+    "node server.js && if [ -e /node_modules/typescript ]; then echo dev dependencies shipped; else echo no dev dependencies; fi";
+  const { output, runs, bytes } = await buildAndRun("placed-node-modules", { smoke, timeoutMs: 60_000 });
+  expect(output).toContain(
+    "RUN mv /node_modules node_modules && npm prune --omit=dev && mv node_modules /node_modules",
+  );
+  expect(output).toContain("COPY --from=build /node_modules /node_modules");
+  expect(output).not.toMatch(/^USER /m);
+  expect(runs[0].stdout).toBe(
+    "ms from /node_modules/ms/index.js\n2 days = 172800000 ms\ndev dependencies shipped\n",
+  );
+  expect(runs[1].stdout).toBe(runs[0].stdout.replace("dev dependencies shipped", "no dev dependencies"));
+  expect(bytes[0]).not.toBeNull();
+  expect(bytes[1]).not.toBeNull();
+  expect(bytes[1]!).toBeLessThan(bytes[0]!);
+  console.log(`placed-node-modules: original ${bytes[0]} bytes, rewrite ${bytes[1]} bytes`);
 });

@@ -13,14 +13,13 @@ import { keyword } from "../../src/engine/style.ts";
 import { NODE_LTS_CODENAMES } from "../catalog/images.ts";
 import type { EcosystemPlanner, SplitInput, SplitOutcome } from "./types.ts";
 import { own } from "../lib/own.ts";
-import { isInside, resolvePath } from "../../src/engine/paths.ts";
+import { basename, dirname, isInside, resolvePath } from "../../src/engine/paths.ts";
 import { baseImage, repoName, slimVariant } from "./toolkit/images.ts";
 import {
   appFolderToCopy,
   contextFileAt,
   copyInfo,
   missingSources,
-  originalUser,
   readJson,
   shellVars,
   stageVars,
@@ -28,6 +27,7 @@ import {
   workdirs,
 } from "./toolkit/instructions.ts";
 import { type OsInstall, osInstalls, runtimePackageLines } from "./toolkit/packages.ts";
+import { followOutside, outsidePaths, placedOutside } from "./toolkit/placed-files.ts";
 import { guarded, quote, refuse } from "./toolkit/refuse.ts";
 import {
   buildStagePieces,
@@ -241,10 +241,9 @@ function planNode(input: SplitInput): SplitOutcome {
   const appDir = appFolderToCopy(stage, model.globalArgValues);
   const reading = readInstructions(input, pkg, appDir);
   const start = checkStartCommand(input, pkg, reading, base.alpine);
-  const addUser = originalUser(stage) === null;
+  const { addUser, note: userNote } = checkRuntimeUser(stage, start.start);
   if (addUser && base.major !== null && base.major < 4)
     refuse(`node:${base.tag} images have no \`node\` user to run as`, stage.from);
-  checkRuntimeUser(stage, start.start);
   const runtimeInstall = runtimePackageLines(model, stage, start.start, reading.osPackages, {
     raw: base.image.raw,
     alpine: base.alpine,
@@ -263,8 +262,9 @@ function planNode(input: SplitInput): SplitOutcome {
   const chown = addUser ? `${base.user}:${base.user}` : reading.chownApp;
   const outputOnly =
     reading.berry?.linker === "pnp" ? null : builtOutputOnly(input.options, start.startFiles, appDir);
+  const modules = reading.modulesMovedTo ? [] : ["node_modules"];
   const runtimeFiles =
-    outputOnly && (start.filesOnly ? outputOnly : ["package.json", "node_modules", ...outputOnly]);
+    outputOnly && (start.filesOnly ? outputOnly : ["package.json", ...modules, ...outputOnly]);
   const runtime = runtimeStagePieces(model, segOf, {
     image: rtImage,
     setup: runtimeSetup(input, {
@@ -275,14 +275,24 @@ function planNode(input: SplitInput): SplitOutcome {
       segOf,
     }),
     runtimeInstrs,
-    copyLines: outputOnly
-      ? runtimeFiles!.map((p) => copyFromLine(model, buildName, `${appDir}/${p}`, `${appDir}/${p}`, chown))
-      : [copyFromLine(model, buildName, appDir, appDir, chown)],
+    copyLines: [
+      ...(outputOnly
+        ? runtimeFiles!.map((p) => copyFromLine(model, buildName, `${appDir}/${p}`, `${appDir}/${p}`, chown))
+        : [copyFromLine(model, buildName, appDir, appDir, chown)]),
+      // What cp/mv put in place outside the app folder; the new user may write there, as root could.
+      ...reading.placed.map((p) => copyFromLine(model, buildName, p, p, addUser ? chown : null)),
+    ],
     user: addUser ? base.user : null,
   });
   const msg = [
     `split into a build stage (${base.image.raw}) and a runtime stage (${rtImage}) with the app folder ${appDir}`,
     prune ? "dev dependencies pruned" : null,
+    prune && reading.pruneMovedModules
+      ? `the prune runs on node_modules where the build moved it (${reading.modulesMovedTo})`
+      : null,
+    reading.placed.length > 0
+      ? `also copies what cp/mv put outside the app folder: ${reading.placed.join(", ")}`
+      : null,
     start.devKept.length > 0
       ? `dev dependencies kept: the start command runs ${start.devKept.join(", ")} from devDependencies`
       : !prune && !reading.productionInstall && reading.pm === "bun"
@@ -293,7 +303,7 @@ function planNode(input: SplitInput): SplitOutcome {
             : "dev dependencies kept: `yarn workspaces focus --production` needs Yarn 4 or the workspace-tools plugin"
           : null,
     reading.berry?.linker === "pnp" ? "Yarn PnP: .pnp.cjs and .yarn/ come along with the app folder" : null,
-    addUser ? `runs as USER ${base.user}` : null,
+    addUser ? `runs as USER ${base.user}` : userNote,
     manifests.moveCopy ? "dependency manifests installed before the source is copied" : null,
     outputOnly
       ? start.filesOnly
@@ -404,6 +414,12 @@ interface NodeReading {
   /** The install skips dev dependencies already: nothing to prune. */
   productionInstall: boolean;
   osPackages: OsInstall[];
+  /** Paths outside the app folder that cp/mv put in place: the runtime stage copies them too. */
+  placed: string[];
+  /** Where a `mv` took the app's node_modules (`/node_modules`, which node still finds), or null. */
+  modulesMovedTo: string | null;
+  /** The move happens before the prune would run: the prune moves node_modules back for its run. */
+  pruneMovedModules: boolean;
 }
 
 /**
@@ -424,6 +440,8 @@ function readInstructions(input: SplitInput, pkg: Pkg, appDir: string): NodeRead
   let productionInstall = false;
   let berry: YarnBerry | null = null;
   const osPackages: OsInstall[] = [];
+  const outside = placedOutside([appDir], cwdAt.values());
+  const modulesMove = () => outside.movedOut.find((m) => basename(m.from) === "node_modules") ?? null;
   // NODE_ENV=production set before the install makes it skip dev dependencies: nothing to prune.
   const firstInstallLine =
     stage.instructions.find((i) => i.keyword === "RUN" && /\b(?:npm|yarn|pnpm|bun)\b/.test(i.text))?.line ??
@@ -473,6 +491,8 @@ function readInstructions(input: SplitInput, pkg: Pkg, appDir: string): NodeRead
       continue;
     }
     let cwd = cwdAt.get(instr) ?? appDir;
+    /** Where a cp/mv runs, for following it (null: the WORKDIR is not known). */
+    let placeCwd = cwdAt.get(instr) ?? null;
     for (const c of cmds) {
       const w = wordValues(c);
       const name = (w[0] ?? "").split("/").pop() ?? "";
@@ -507,6 +527,12 @@ function readInstructions(input: SplitInput, pkg: Pkg, appDir: string): NodeRead
             (name === "yarn" && berry !== null && sub === "workspaces" && plain.includes("focus")) ||
             (name === "pnpm" && /^(?:install|i|add|fetch)$/.test(sub));
           if (installing) {
+            const moved = modulesMove();
+            if (moved)
+              refuse(
+                `${quote(instr)} installs again after ${quote(moved.instr)} moved node_modules to ${moved.to}`,
+                instr,
+              );
             role.install = true;
             if (
               plain.some((a) => /^--(?:only=prod(?:uction)?|omit=dev|production|prod)$/.test(a) || a === "-P")
@@ -580,13 +606,16 @@ function readInstructions(input: SplitInput, pkg: Pkg, appDir: string): NodeRead
         case "cd": {
           const to = plain[0] ?? "/";
           cwd = resolvePath(cwd, to);
+          placeCwd = placeCwd === null && !to.startsWith("/") ? null : cwd;
           if (!isInside(cwd, appDir)) refuse(`${quote(instr)} works outside the app folder ${appDir}`, instr);
           break;
         }
         default: {
           if (FILE_COMMANDS.has(name)) {
             const problem = fileCommandProblem(model, instr, c, appDir, cwd, shellVarsAt.get(instr));
-            if (problem) refuse(problem, instr);
+            const why =
+              problem && followOutside(outside, instr, c, placeCwd, shellVarsAt.get(instr), problem);
+            if (why) refuse(why, instr);
             const operands = plain.filter((a) => !a.startsWith("-"));
             if (name === "chown" && operands.slice(1).some((a) => isInside(appDir, resolvePath(cwd, a))))
               chownApp = operands[0] ?? null;
@@ -605,6 +634,29 @@ function readInstructions(input: SplitInput, pkg: Pkg, appDir: string): NodeRead
   const runs = stage.instructions.filter((i) => roles.get(i)?.install || roles.get(i)?.build);
   if (!pm || !runs.some((i) => roles.get(i)!.install))
     refuse("no recognisable build step (no npm/yarn/pnpm/bun install)");
+  const placed = outsidePaths(outside);
+  const moved = modulesMove();
+  // The prune runs after the last install or build, in its WORKDIR: a move before it is undone for the prune.
+  const lastRun = runs[runs.length - 1];
+  const pruneMovedModules = moved !== null && moved.instr.start <= lastRun.start;
+  if (moved && pruneMovedModules) {
+    if (dirname(moved.from) !== cwdAt.get(lastRun))
+      refuse(
+        `${quote(moved.instr)} moves ${moved.from}, not the node_modules of the folder the last build step runs in; the prune could not reach it`,
+        moved.instr,
+      );
+    const copy = stage.instructions.find(
+      (i) =>
+        (i.keyword === "COPY" || i.keyword === "ADD") &&
+        i.start > moved.instr.start &&
+        i.start < lastRun.start,
+    );
+    if (copy)
+      refuse(
+        `${quote(copy)} copies files after node_modules was moved to ${moved.to}; the prune could not move it back`,
+        copy,
+      );
+  }
   return {
     berry,
     cwdAt,
@@ -617,6 +669,9 @@ function readInstructions(input: SplitInput, pkg: Pkg, appDir: string): NodeRead
     chownApp,
     productionInstall,
     osPackages,
+    placed,
+    modulesMovedTo: moved?.to ?? null,
+    pruneMovedModules,
   };
 }
 
@@ -953,19 +1008,35 @@ function manifestsFirst(input: SplitInput, pkg: Pkg, reading: NodeReading): Mani
 /** The RUN that removes dev dependencies after the build, for the package manager in use. */
 function pruneLine(
   { model }: SplitInput,
-  { pm, berry }: NodeReading,
+  { pm, berry, modulesMovedTo, pruneMovedModules }: NodeReading,
   pkg: Pkg,
   major: number | null,
   lockFiles: string[],
 ): string | null {
+  const prune = pruneCommand(pm, berry, pkg, major, lockFiles);
+  if (prune === null) return null;
   const run = keyword(model, "RUN");
+  // node_modules the build moved out of the app folder is pruned in place, then moved back out.
+  return pruneMovedModules
+    ? `${run} mv ${modulesMovedTo} node_modules && ${prune} && mv node_modules ${modulesMovedTo}`
+    : `${run} ${prune}`;
+}
+
+/** The command that removes dev dependencies, for the package manager in use. */
+function pruneCommand(
+  pm: Pm,
+  berry: YarnBerry | null,
+  pkg: Pkg,
+  major: number | null,
+  lockFiles: string[],
+): string | null {
   if (pm === "yarn" && berry)
-    return berry.focus && !pkg.workspaces ? `${run} yarn workspaces focus --production` : null;
+    return berry.focus && !pkg.workspaces ? "yarn workspaces focus --production" : null;
   if (pm === "bun") return null;
-  if (pm === "npm") return `${run} npm prune ${major !== null && major < 16 ? "--production" : "--omit=dev"}`;
+  if (pm === "npm") return `npm prune ${major !== null && major < 16 ? "--production" : "--omit=dev"}`;
   if (pm === "yarn")
-    return `${run} yarn install --production${lockFiles.includes("yarn.lock") ? " --frozen-lockfile" : ""} --ignore-scripts --prefer-offline`;
-  return `${run} pnpm prune --prod`;
+    return `yarn install --production${lockFiles.includes("yarn.lock") ? " --frozen-lockfile" : ""} --ignore-scripts --prefer-offline`;
+  return "pnpm prune --prod";
 }
 
 /**

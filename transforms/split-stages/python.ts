@@ -22,7 +22,6 @@ import {
   envPairs,
   expandKnown,
   missingSources,
-  originalUser,
   RUNTIME_ONLY,
   shellVars,
   stageVars,
@@ -52,9 +51,11 @@ import {
   shellCommands,
   type StartCommand,
   startCommand,
+  staticWord,
   wordValues,
 } from "./toolkit/shell.ts";
 import { checkRuntimeUser, createUserLines, isUserCreation } from "./toolkit/users.ts";
+import { followOutside, outsidePaths, placedOutside } from "./toolkit/placed-files.ts";
 import { findUvEnvironment, needsDownloadGuard, UV_IMAGE, uvSubcommand } from "./python-uv.ts";
 
 export const VENV = "/opt/venv";
@@ -144,8 +145,7 @@ function planPython(input: SplitInput): SplitOutcome {
     refuse("no recognisable build step (no pip, pipenv or poetry install)");
   }
   const start = checkStartCommand(input, own, reading, base.alpine);
-  const addUser = originalUser(stage) === null;
-  checkRuntimeUser(stage, start);
+  const { addUser, note: userNote } = checkRuntimeUser(stage, start);
   const runtimeInstall = runtimePackageLines(model, stage, start, reading.osPackages, {
     raw: base.image.raw,
     alpine: base.alpine,
@@ -174,6 +174,7 @@ function planPython(input: SplitInput): SplitOutcome {
     buildName,
     chownApp: reading.chownApp,
     outsideCopies: reading.outsideCopies,
+    placed: reading.placed,
     addUser,
   });
   const msg = [
@@ -182,7 +183,10 @@ function planPython(input: SplitInput): SplitOutcome {
       : own
         ? `split into a build stage (${base.image.raw}) installing into its own virtualenv ${venv} and a runtime stage (${rtImage}) with that venv and ${appDir}`
         : `split into a build stage (${base.image.raw}) installing into ${VENV} and a runtime stage (${rtImage}) with the venv and ${appDir}`,
-    addUser ? "runs as a new non-root user app" : null,
+    addUser ? "runs as a new non-root user app" : userNote,
+    reading.placed.length > 0
+      ? `also copies what cp/mv put outside the app folder: ${reading.placed.join(", ")}`
+      : null,
     base.python2 && !own
       ? "Python 2 has no venv module: the build stage creates the venv with virtualenv"
       : null,
@@ -251,6 +255,8 @@ interface PythonReading {
   manifestFiles: Set<string>;
   /** Non-manifest COPYs outside the app folder: copied to the runtime stage from the build stage. */
   outsideCopies: string[];
+  /** Paths outside the app folder and the venv that cp/mv put in place: copied the same way. */
+  placed: string[];
   /** Owner a COPY or RUN chown gave the app folder, kept on the runtime copy. */
   chownApp: string | null;
   /** The RUNs that install with pip, pipenv or poetry. */
@@ -277,6 +283,7 @@ function readInstructions(
   const manifestFiles = new Set<string>();
   const outsideCopies: string[] = [];
   let chownApp: string | null = null;
+  const outside = placedOutside([appDir, venv.path], cwdAt.values());
 
   for (const instr of stage.instructions) {
     const k = instr.keyword;
@@ -343,6 +350,8 @@ function readInstructions(
     if (!cmds) refuse(`cannot parse the shell of RUN at line ${instr.line}`, instr);
     const role: RunRole = { install: false, manifestOnly: true, os: false, user: false, other: false };
     let cwd = cwdAt.get(instr) ?? appDir;
+    /** Where a cp/mv runs, for following it (null: not known). */
+    let placeCwd = cwdAt.get(instr) ?? null;
     for (const c of cmds) {
       const w = wordValues(c);
       if (own && w[0] === null) w[0] = wordValue(c, 0, varsAt.get(instr));
@@ -500,12 +509,16 @@ function readInstructions(
         continue;
       }
       if (name === "cd") {
-        cwd = resolvePath(cwd, plain[0] ?? "/");
+        const arg = c.args[0];
+        const to = arg ? staticWord(arg, (v) => expandKnown(v, shellVarsAt.get(instr))) : null;
+        cwd = resolvePath(cwd, to ?? "/");
+        placeCwd = to === null || (placeCwd === null && !to.startsWith("/")) ? null : cwd;
         continue;
       }
       if (FILE_COMMANDS.has(name)) {
         const problem = fileCommandProblem(model, instr, c, appDir, cwd, shellVarsAt.get(instr));
-        if (problem) refuse(problem, instr);
+        const why = problem && followOutside(outside, instr, c, placeCwd, shellVarsAt.get(instr), problem);
+        if (why) refuse(why, instr);
         if (
           name === "chown" &&
           plain
@@ -528,8 +541,12 @@ function readInstructions(
     roles.set(instr, role);
   }
   const installs = stage.instructions.filter((i) => roles.get(i)?.install);
+  const placed = outsidePaths(outside).filter((p) => !outsideCopies.some((o) => isInside(p, o)));
+  // The venv's Python does not read the image interpreter's own site-packages.
+  const sitePackages = placed.find((p) => /^\/usr\/(?:local\/)?lib\/python[\d.]*\//.test(p));
+  if (sitePackages) refuse(`cp/mv put ${sitePackages} in place, which the virtualenv's Python does not read`);
 
-  return { cwdAt, varsAt, roles, osPackages, manifestFiles, outsideCopies, chownApp, installs };
+  return { cwdAt, varsAt, roles, osPackages, manifestFiles, outsideCopies, placed, chownApp, installs };
 }
 
 /**
@@ -758,6 +775,7 @@ function runtimeStage(
     buildName: string;
     chownApp: string | null;
     outsideCopies: string[];
+    placed: string[];
     addUser: boolean;
   },
 ): { runtime: Piece[]; rtImage: string } {
@@ -778,6 +796,8 @@ function runtimeStage(
       ...(isInside(venv, appDir) ? [] : [copyFromLine(model, buildName, venv, venv)]),
       copyFromLine(model, buildName, appDir, appDir, addUser ? "app:app" : r.chownApp),
       ...r.outsideCopies.map((p) => copyFromLine(model, buildName, p, p)),
+      // The new user may write what cp/mv put in place, as root could.
+      ...r.placed.map((p) => copyFromLine(model, buildName, p, p, addUser ? "app:app" : null)),
     ],
     user: addUser ? "app" : null,
   });

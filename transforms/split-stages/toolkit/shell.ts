@@ -239,18 +239,19 @@ export const FILE_COMMANDS = new Set([
 ]);
 
 /**
- * A word's value as the shell sees it, with `$X`/`${X}` taken from `vars`
- * (see `shellVars`); null when it uses a variable whose value is not fixed,
- * or a command substitution. Globs (`/var/lib/apt/lists/*`) keep their text.
+ * A word's value as the shell sees it, with `$X`/`${X}` given by `expand`
+ * (e.g. `expandKnown` over `shellVars`); null when it uses a variable whose
+ * value is not fixed, or a command substitution. Globs
+ * (`/var/lib/apt/lists/*`) keep their text.
  */
-function staticWord(
+export function staticWord(
   w: ShellCommand["args"][number],
-  vars?: ReadonlyMap<string, string | null>,
+  expand: (raw: string) => string | null,
 ): string | null {
   if (w.value !== null) return w.value;
   if (!/[$`]/.test(w.raw)) return w.raw.replace(/["']/g, "");
   if (/[`'(]/.test(w.raw)) return null;
-  return expandKnown(w.raw.replace(/"/g, ""), vars);
+  return expand(w.raw.replace(/"/g, ""));
 }
 
 /**
@@ -267,7 +268,7 @@ export function fileCommandProblem(
   vars?: ReadonlyMap<string, string | null>,
 ): string | null {
   const name = (c.name?.value ?? "").split("/").pop() ?? "";
-  const raw = c.args.map((a) => staticWord(a, vars));
+  const raw = c.args.map((a) => staticWord(a, (v) => expandKnown(v, vars)));
   if (raw.some((a) => a === null) && /^(?:mkdir|cp|mv|rm|ln|touch|chmod|chown)$/.test(name)) {
     return `${quote(instr)} changes paths named by variables`;
   }

@@ -2,25 +2,62 @@
 import type { DockerfileModel, Instr, Stage } from "../../../src/engine/parse.ts";
 import { keyword } from "../../../src/engine/style.ts";
 import { privilegedPorts } from "../../lib/ports.ts";
-import { originalUser } from "./instructions.ts";
+import { envPairs, originalUser } from "./instructions.ts";
 import { refuse } from "./refuse.ts";
 import { rootDaemon, shellCommands, type StartCommand } from "./shell.ts";
 
 /**
- * Refuses when the runtime stage cannot get a non-root user: the app starts a
- * daemon that expects root, or binds a port below 1024. Nothing to check when
- * the original sets USER itself (then `originalUser` is kept).
+ * Whether the runtime stage switches to a non-root user: not when the original
+ * sets USER itself (`originalUser` is kept), nor when it names a port below
+ * 1024 (`lowPort`), which a non-root user could not bind (the runtime stage
+ * then runs as root, as the original did; `note` says why). Refuses when the
+ * app starts a daemon that expects root.
  */
-export function checkRuntimeUser(stage: Stage, start: StartCommand): void {
-  if (originalUser(stage) !== null) return;
+export function checkRuntimeUser(
+  stage: Stage,
+  start: StartCommand,
+): { addUser: boolean; note: string | null } {
+  if (originalUser(stage) !== null) return { addUser: false, note: null };
   const daemon = rootDaemon(start);
   if (daemon)
     refuse(
       `starts ${daemon}, which expects to run as root; a non-root runtime user would break it`,
       start.entrypoint ?? start.cmd,
     );
-  const low = privilegedPorts(stage.instructions);
-  if (low.length) refuse(`EXPOSE ${low[0]}: a non-root runtime user could not bind a port below 1024`);
+  const low = lowPort(stage, start);
+  if (low)
+    return {
+      addUser: false,
+      note: `runs as root like the original: ${low} is a port below 1024, which a non-root user could not bind`,
+    };
+  return { addUser: true, note: null };
+}
+
+/** Start-command options whose value is a port or `host:port` (`--bind 0.0.0.0:80`, `-p 80`). */
+const PORT_OPTION = /^--?(?:port|bind|listen|address|b|p)$/;
+
+/**
+ * Where the stage names a port below 1024 it may listen on: EXPOSE, an ENV
+ * `PORT`/`*_PORT` value, or the start command (`--port 80`, `0.0.0.0:80`); null when none.
+ */
+function lowPort(stage: Stage, start: StartCommand): string | null {
+  const exposed = privilegedPorts(stage.instructions);
+  if (exposed.length) return `EXPOSE ${exposed[0]}`;
+  const low = (v: string | null) => {
+    const n = Number(/^(?:[\w.*-]*:|\[[:\w]*\]:)?(\d{1,5})$/.exec(v ?? "")?.[1] ?? NaN);
+    return n > 0 && n < 1024;
+  };
+  for (const i of stage.instructions)
+    if (i.keyword === "ENV")
+      for (const [k, v] of envPairs(i)) if (/(?:^|_)PORT$/.test(k) && low(v)) return `ENV ${k}=${v}`;
+  for (const argv of start.commands)
+    for (const [j, w] of argv.entries()) {
+      const [flag, attached] = (w ?? "").split("=", 2);
+      const value = PORT_OPTION.test(flag) ? (attached ?? argv[j + 1]) : /:\d+$/.test(w ?? "") ? w : null;
+      if (low(value ?? null))
+        return `\`${PORT_OPTION.test(flag) ? `${flag} ${value}` : value}\` in the start command`;
+    }
+  return null;
 }
 
 /** True when a RUN only creates users/groups (useradd, adduser, groupadd, addgroup). */
