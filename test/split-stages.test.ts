@@ -176,6 +176,90 @@ describe("node planner decisions", () => {
     expect(r.output).not.toContain("prune");
   });
 
+  test("with no build step the sources come from the context after the installed dependencies", () => {
+    const ctx = {
+      "package.json": pkg({ start: "node index.js" }, { express: "4" }, { jest: "29" }),
+      "package-lock.json": "{}",
+      "index.js": "",
+    };
+    const installed = (...tail: string[]) =>
+      lines(
+        "FROM node:20",
+        "WORKDIR /app",
+        "COPY package*.json ./",
+        "RUN npm ci",
+        ...tail,
+        'CMD ["node", "index.js"]',
+      );
+    const r = run(installed("COPY . .", "ENV NODE_ENV=production"), ctx);
+    expect(r.output).toBe(
+      lines(
+        "FROM node:20 AS build",
+        "WORKDIR /app",
+        "COPY package*.json ./",
+        "RUN npm ci",
+        "RUN npm prune --omit=dev",
+        "",
+        "FROM node:20-slim",
+        "WORKDIR /app",
+        "COPY --from=build --chown=node:node /app /app",
+        "COPY --chown=node:node . .",
+        "ENV NODE_ENV=production",
+        "USER node",
+        'CMD ["node", "index.js"]',
+      ),
+    );
+    // the file's own owner stays, and the manifests-first COPY moves to the runtime stage too
+    const own = run(installed("COPY --chown=1000:1000 . .", "USER 1000"), ctx).output;
+    expect(own).toContain("COPY --from=build --chown=1000:1000 /app /app\nCOPY --chown=1000:1000 . .\n");
+    const first = run(
+      lines("FROM node:20", "WORKDIR /app", "COPY . .", "RUN npm install", 'CMD ["node", "index.js"]'),
+      ctx,
+    );
+    expect(first.output).toContain(
+      "COPY package.json package-lock.json ./\nRUN npm install\nRUN npm prune --omit=dev\n\nFROM node:20-slim",
+    );
+    expect(first.output).toContain(
+      "COPY --from=build --chown=node:node /app /app\nCOPY --chown=node:node . .\n",
+    );
+    // the built-output copy takes its files from the build stage, the prune before the sources
+    const output = run(installed("COPY . ."), ctx, {
+      perTransform: { "split-stages": { nodeCopy: "output" } },
+    }).output;
+    expect(output).toContain("RUN npm ci\nRUN npm prune --omit=dev\nCOPY . .\n");
+    expect(output).toContain("COPY --from=build --chown=node:node /app/index.js /app/index.js\n");
+  });
+
+  test("the sources stay in the build stage when something there may use them", () => {
+    const ctx = {
+      "package.json": pkg({ start: "node index.js" }, { express: "4" }),
+      "package-lock.json": "{}",
+    };
+    const layout = (tail: string[], files: Record<string, string> = ctx) =>
+      run(
+        lines(
+          "FROM node:20",
+          "WORKDIR /app",
+          "COPY package*.json ./",
+          "RUN npm ci",
+          ...tail,
+          'CMD ["node", "index.js"]',
+        ),
+        files,
+      ).output;
+    // the whole app folder from the build stage, and no COPY from the context in the runtime stage
+    const oldLayout = /COPY --from=build --chown=node:node \/app \/app\n(?![\s\S]*^COPY --chown)/m;
+    expect(layout(["COPY . .", "RUN mkdir -p logs"])).toMatch(oldLayout);
+    expect(layout(["COPY . .", "WORKDIR /app"])).toMatch(oldLayout);
+    expect(layout(["ENV SRC=.", "COPY $SRC ."])).toMatch(oldLayout);
+    expect(layout(["COPY . .", "RUN npm install --no-save left-pad"])).toMatch(oldLayout);
+    // a node_modules in the context would land over the installed one
+    expect(layout(["COPY . ."], { ...ctx, "node_modules/x/index.js": "" })).toMatch(oldLayout);
+    expect(
+      layout(["COPY . ."], { ...ctx, "node_modules/x/index.js": "", ".dockerignore": "node_modules\n" }),
+    ).toContain("COPY --chown=node:node . .");
+  });
+
   test("runtimeFlavour alpine on a glibc build keeps the slim runtime and says why", () => {
     const r = run(base(), ctx, { runtimeFlavour: "alpine" });
     expect(r.output).toContain("FROM node:20-slim");

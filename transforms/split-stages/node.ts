@@ -5,7 +5,9 @@
  * rest of the source when the file copies everything first), then a prune of
  * dev dependencies. Runtime stage: the `-slim` variant of the same node tag,
  * the app folder copied from the build stage, the original runtime
- * instructions in order, and `USER node` unless the file sets a USER.
+ * instructions in order, and `USER node` unless the file sets a USER. With no
+ * build step, the sources are not in the build stage: the runtime stage copies
+ * them from the context after the installed folder (`sourcesAfterInstalls`).
  */
 import type { Instr } from "../../src/engine/parse.ts";
 import type { TransformOptions } from "../../src/engine/types.ts";
@@ -1036,7 +1038,8 @@ function withChown(segment: Segment, copy: Instr, chown: string | null): Segment
 /**
  * The build stage: every original line in place (the manifests first when
  * `manifestsFirst` says so, the prune after the last install or build), less
- * the instructions that only concern the runtime, which are collected.
+ * the instructions that only concern the runtime, which are collected, and the
+ * COPYs of the sources the runtime stage takes from the context.
  */
 function buildStage(
   { stage }: SplitInput,
