@@ -1019,7 +1019,8 @@ function sourcesAfterInstalls(input: SplitInput, reading: NodeReading, manifests
     const c = copyInfo(copy, cwdAt.get(copy) ?? null, varsAt.get(copy));
     // in the runtime stage the copy comes after the last WORKDIR, where it must resolve alike
     if (!c || c.from || c.remote || stage.instructions.indexOf(copy) < lastWorkdir) return [];
-    if ([...c.sources, c.dest].some((w) => w.includes("$"))) return [];
+    // a variable (in a path or --chown) would need the build stage's values at the new place
+    if (copy.text.includes("$")) return [];
     // a node_modules from the context would be laid over the installed (and pruned) one
     const modules = c.sources.map((src) => (c.wholeContext ? "node_modules" : src.replace(/^\.\//, "")));
     if (modules.some((m) => /(?:^|\/)node_modules(?:\/|$)/.test(m) && context.exists(m) && !ignored(m)))
