@@ -3,7 +3,8 @@
  * For each app of bench/apps.tsv unpacked by scripts/bench-apps/fetch.ts, it swaps base images for the
  * nearest local stand-in (alike for the original and every rewrite, printed), runs the `--verify`
  * ladder with buildah, then builds the original and the kept rewrite once more to measure layers,
- * build time and rebuild time after a one-line source edit. Prints a row per app and a summary line;
+ * build time and rebuild time after a one-line source edit, and the bytes of the original and the kept
+ * image above the base image of their final stage. Prints a row per app and a summary line;
  * `--docs` writes the table to docs/real-apps.md. Storage: the e2e one ($DFOPT_E2E_WORK).
  */
 import { execFileSync } from "node:child_process";
@@ -19,7 +20,7 @@ import { verifyRewrite } from "../src/verify/rewrite.ts";
 import { TRANSFORMS } from "../transforms/index.ts";
 import { ROOT, WORK, absentFiles, loadApps, sourcesOf, unpack, type App } from "./bench-apps/apps.ts";
 import { failureSummary, standInGap, unreachableHosts } from "./bench-apps/network.ts";
-import { withStandIns } from "./bench-apps/stand-ins.ts";
+import { finalBaseImage, withStandIns } from "./bench-apps/stand-ins.ts";
 
 interface Row {
   app: App;
@@ -33,8 +34,10 @@ interface Row {
   sameOutput: boolean | null;
   originalBytes: number | null;
   newBytes: number | null;
-  /** Bytes of the kept image above its final base image. */
+  /** Bytes of the kept image above the base image of its final stage. */
   aboveBase: number | null;
+  /** The same for the original image. */
+  originalAboveBase?: number | null;
   layers: string;
   build: string;
   rebuild: string;
@@ -113,6 +116,7 @@ async function benchApp(app: App, local: string[], builder: ReturnType<typeof ma
     originalBytes: null,
     newBytes: null,
     aboveBase: null,
+    originalAboveBase: null,
     layers: "-",
     build: "-",
     rebuild: "-",
@@ -151,6 +155,11 @@ async function benchApp(app: App, local: string[], builder: ReturnType<typeof ma
   row.note = verification.verified ? `kept ${verification.kept}` : (verification.reason ?? "");
   row.detail = verification.reason ?? "";
   row.note = whyNotBuilt(row) ?? row.note;
+  row.originalAboveBase = await aboveBase(builder, text, row.originalBytes);
+  if (kept) row.aboveBase = await aboveBase(builder, kept.result.output, row.newBytes);
+  log(
+    `bytes above the final base image: original ${bytesOrDash(row.originalAboveBase)}, kept ${bytesOrDash(row.aboveBase)}`,
+  );
   if (!kept) return row;
   const work = path.join(WORK, "compare", app.name);
   fs.rmSync(work, { recursive: true, force: true });
@@ -176,10 +185,6 @@ async function benchApp(app: App, local: string[], builder: ReturnType<typeof ma
     row.rebuild = c.touched
       ? `${c.before.rebuild?.seconds.toFixed(1) ?? "-"} → ${c.after.rebuild?.seconds.toFixed(1) ?? "-"} s`
       : "-";
-    const finalBase = [...kept.result.output.matchAll(/^FROM\s+(?:--\S+\s+)*(\S+)/gim)].pop()?.[1];
-    const base = finalBase && finalBase !== "scratch" ? await builder.inspect(finalBase) : null;
-    if (row.newBytes !== null)
-      row.aboveBase = row.newBytes - (finalBase === "scratch" ? 0 : (base?.bytes ?? NaN));
     await builder.remove([
       `localhost/dfopt-bench/${app.name.toLowerCase()}-cmp:before`,
       `localhost/dfopt-bench/${app.name.toLowerCase()}-cmp:after`,
@@ -188,6 +193,19 @@ async function benchApp(app: App, local: string[], builder: ReturnType<typeof ma
     releasePath(work);
   }
   return row;
+}
+
+/** Bytes of an image above the base image of its Dockerfile's final stage (null when either is unknown). */
+async function aboveBase(
+  builder: ReturnType<typeof makeBuilder>,
+  dockerfile: string,
+  bytes: number | null,
+): Promise<number | null> {
+  const base = finalBaseImage(dockerfile);
+  if (bytes === null || base === null) return null;
+  if (base === "scratch") return bytes;
+  const baseBytes = (await builder.inspect(base))?.bytes;
+  return typeof baseBytes === "number" ? bytes - baseBytes : null;
 }
 
 /**
@@ -210,17 +228,21 @@ function whyNotBuilt(row: Row): string | null {
 
 function render(rows: Row[], summary: string): string {
   const out = [
-    "| app | ecosystem | converted | verified | same output | original → new | above base | layers | build | rebuild after edit | stand-ins | note |",
+    "| app | ecosystem | converted | verified | same output | original → new | above base (original → new) | layers | build | rebuild after edit | stand-ins | note |",
     "|---|---|---|---|---|---|---:|---|---|---|---|---|",
   ];
   const yn = (b: boolean | null) => (b === null ? "-" : b ? "yes" : "no");
   for (const r of rows) {
     out.push(
-      `| [${r.app.name}](https://github.com/${r.app.repo}/tree/${r.app.commit}) | ${r.app.ecosystem} | ${yn(r.converted)} | ${yn(r.verified)} | ${yn(r.sameOutput)} | ${mb(r.originalBytes)} → ${mb(r.newBytes)} | ${r.aboveBase === null || Number.isNaN(r.aboveBase) ? "-" : r.aboveBase} | ${r.layers} | ${r.build} | ${r.rebuild} | ${r.standIns.replace(/\|/g, "/")} | ${r.note.replace(/\s+/g, " ").replace(/\|/g, "/").slice(0, 200)} |`,
+      `| [${r.app.name}](https://github.com/${r.app.repo}/tree/${r.app.commit}) | ${r.app.ecosystem} | ${yn(r.converted)} | ${yn(r.verified)} | ${yn(r.sameOutput)} | ${mb(r.originalBytes)} → ${mb(r.newBytes)} | ${aboveBaseCell(r)} | ${r.layers} | ${r.build} | ${r.rebuild} | ${r.standIns.replace(/\|/g, "/")} | ${r.note.replace(/\s+/g, " ").replace(/\|/g, "/").slice(0, 200)} |`,
     );
   }
   return [summary, "", ...out].join("\n") + "\n";
 }
+
+const bytesOrDash = (n: number | null | undefined) =>
+  n === null || n === undefined || Number.isNaN(n) ? "-" : String(n);
+const aboveBaseCell = (r: Row) => `${bytesOrDash(r.originalAboveBase)} → ${bytesOrDash(r.aboveBase)}`;
 
 const resultFile = (app: App) => path.join(RESULTS, `${app.name}.json`);
 

@@ -5,7 +5,7 @@ import { execFileSync } from "node:child_process";
 import { describe, expect, test } from "vitest";
 import { absentFiles, loadApps, mirrorOf, sourcesOf, unpack, type App } from "../scripts/bench-apps/apps.ts";
 import { standInGap, unreachableHosts } from "../scripts/bench-apps/network.ts";
-import { standInFor, withStandIns } from "../scripts/bench-apps/stand-ins.ts";
+import { finalBaseImage, standInFor, withStandIns } from "../scripts/bench-apps/stand-ins.ts";
 
 // the stand-in images scripts/e2e/base-images.sh makes (public tags, as `buildah images` lists them)
 const LOCAL = [
@@ -53,6 +53,15 @@ describe("bench:apps stand-ins", () => {
       { wanted: "node:16", standIn: "node:18" },
       { wanted: "oven/bun:1", standIn: null },
     ]);
+  });
+
+  test("the base image of the final stage follows stage names and expands global ARG defaults", () => {
+    const split =
+      "ARG NODE_VERSION=20\nFROM node:${NODE_VERSION} AS build\nRUN npm ci\n\nFROM node:${NODE_VERSION}-slim\nCMD node\n";
+    expect(finalBaseImage(split)).toBe("node:20-slim");
+    expect(finalBaseImage("FROM node:20 AS base\nFROM base AS app\nRUN x\nFROM app\n")).toBe("node:20");
+    expect(finalBaseImage("FROM golang:1.19 AS build\nFROM scratch\n")).toBe("scratch");
+    expect(finalBaseImage("ARG V\nFROM node:${V}-slim\n")).toBeNull();
   });
 });
 

@@ -118,9 +118,16 @@ describe("own fixtures: what every conversion guarantees", () => {
     // two stages, the first named, every runtime COPY --from backed by the build stage
     expect(after.stages.map((s) => s.index)).toEqual([0, 1]);
     expect(runtimeCopyProblems(after, c.context)).toEqual([]);
-    // nothing lost: every comment and every original instruction (FROM aside) is still there, byte for byte
+    // nothing lost: every comment and every original instruction (FROM aside) is still there, byte for
+    // byte; a COPY of the sources the runtime stage takes from the context gains the runtime owner
     for (const cm of before.comments) expect(c.expected).toContain(cm.text);
-    for (const i of before.stages[0].instructions) expect(c.expected).toContain(i.text);
+    for (const i of before.stages[0].instructions) {
+      const owned = i.text.replace(/^(\w+)(\s)/, "$1 --chown=node:node$2");
+      expect(
+        [i.text, owned].some((t) => c.expected.includes(t)),
+        i.text,
+      ).toBe(true);
+    }
     // the runtime stage runs as someone other than root (as root, like the original, when it
     // EXPOSEs a port below 1024 a non-root user could not bind), and keeps CMD/ENTRYPOINT last-in-order
     const rt = after.stages[1].instructions;
@@ -200,6 +207,90 @@ describe("node planner decisions", () => {
     );
     expect(r.changed).toBe(true);
     expect(r.output).not.toContain("prune");
+  });
+
+  test("with no build step the sources come from the context after the installed dependencies", () => {
+    const ctx = {
+      "package.json": pkg({ start: "node index.js" }, { express: "4" }, { jest: "29" }),
+      "package-lock.json": "{}",
+      "index.js": "",
+    };
+    const installed = (...tail: string[]) =>
+      lines(
+        "FROM node:20",
+        "WORKDIR /app",
+        "COPY package*.json ./",
+        "RUN npm ci",
+        ...tail,
+        'CMD ["node", "index.js"]',
+      );
+    const r = run(installed("COPY . .", "ENV NODE_ENV=production"), ctx);
+    expect(r.output).toBe(
+      lines(
+        "FROM node:20 AS build",
+        "WORKDIR /app",
+        "COPY package*.json ./",
+        "RUN npm ci",
+        "RUN npm prune --omit=dev",
+        "",
+        "FROM node:20-slim",
+        "WORKDIR /app",
+        "COPY --from=build --chown=node:node /app /app",
+        "COPY --chown=node:node . .",
+        "ENV NODE_ENV=production",
+        "USER node",
+        'CMD ["node", "index.js"]',
+      ),
+    );
+    // the file's own owner stays, and the manifests-first COPY moves to the runtime stage too
+    const own = run(installed("COPY --chown=1000:1000 . .", "USER 1000"), ctx).output;
+    expect(own).toContain("COPY --from=build --chown=1000:1000 /app /app\nCOPY --chown=1000:1000 . .\n");
+    const first = run(
+      lines("FROM node:20", "WORKDIR /app", "COPY . .", "RUN npm install", 'CMD ["node", "index.js"]'),
+      ctx,
+    );
+    expect(first.output).toContain(
+      "COPY package.json package-lock.json ./\nRUN npm install\nRUN npm prune --omit=dev\n\nFROM node:20-slim",
+    );
+    expect(first.output).toContain(
+      "COPY --from=build --chown=node:node /app /app\nCOPY --chown=node:node . .\n",
+    );
+    // the built-output copy takes its files from the build stage, the prune before the sources
+    const output = run(installed("COPY . ."), ctx, {
+      perTransform: { "split-stages": { nodeCopy: "output" } },
+    }).output;
+    expect(output).toContain("RUN npm ci\nRUN npm prune --omit=dev\nCOPY . .\n");
+    expect(output).toContain("COPY --from=build --chown=node:node /app/index.js /app/index.js\n");
+  });
+
+  test("the sources stay in the build stage when something there may use them", () => {
+    const ctx = {
+      "package.json": pkg({ start: "node index.js" }, { express: "4" }),
+      "package-lock.json": "{}",
+    };
+    const layout = (tail: string[], files: Record<string, string> = ctx) =>
+      run(
+        lines(
+          "FROM node:20",
+          "WORKDIR /app",
+          "COPY package*.json ./",
+          "RUN npm ci",
+          ...tail,
+          'CMD ["node", "index.js"]',
+        ),
+        files,
+      ).output;
+    // the whole app folder from the build stage, and no COPY from the context in the runtime stage
+    const oldLayout = /COPY --from=build --chown=node:node \/app \/app\n(?![\s\S]*^COPY --chown)/m;
+    expect(layout(["COPY . .", "RUN mkdir -p logs"])).toMatch(oldLayout);
+    expect(layout(["COPY . .", "WORKDIR /app"])).toMatch(oldLayout);
+    expect(layout(["ENV SRC=.", "COPY $SRC ."])).toMatch(oldLayout);
+    expect(layout(["COPY . .", "RUN npm install --no-save left-pad"])).toMatch(oldLayout);
+    // a node_modules in the context would land over the installed one
+    expect(layout(["COPY . ."], { ...ctx, "node_modules/x/index.js": "" })).toMatch(oldLayout);
+    expect(
+      layout(["COPY . ."], { ...ctx, "node_modules/x/index.js": "", ".dockerignore": "node_modules\n" }),
+    ).toContain("COPY --chown=node:node . .");
   });
 
   test("runtimeFlavour alpine on a glibc build keeps the slim runtime and says why", () => {

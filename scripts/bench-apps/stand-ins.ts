@@ -3,6 +3,7 @@
  * nearest image present in the local (stand-in) storage, used alike for the original and every
  * rewrite. Pure functions; the benchmark lists the local images and prints which stand-in served.
  */
+import { parseDockerfile } from "../../src/engine/parse.ts";
 
 /** Families whose tags may be served by another repository's stand-in. */
 const FAMILY: Record<string, string> = {
@@ -107,4 +108,40 @@ export function withStandIns(
     },
   );
   return { text, served };
+}
+
+/**
+ * The image the final stage of a Dockerfile is built on, following `FROM <stage>` back through
+ * earlier stage names, with the global ARGs' defaults expanded (`node:${NODE_VERSION}-slim`);
+ * "scratch" for scratch, null when it cannot be named (unparsable, or a variable with no default).
+ */
+export function finalBaseImage(dockerfile: string): string | null {
+  const model = parsedOrNull(dockerfile);
+  if (!model) return null;
+  let stage = model.stages.at(-1);
+  while (stage) {
+    const image = stage.image;
+    if (!image) return null;
+    const earlier = model.stages
+      .slice(0, stage.index)
+      .reverse()
+      .find((s) => s.name !== null && s.name.toLowerCase() === image.expanded.toLowerCase());
+    if (earlier) {
+      stage = earlier;
+      continue;
+    }
+    const unset = [...image.raw.matchAll(/\$\{?(\w+)/g)].some(
+      ([, v]) => (model.globalArgValues.get(v) ?? "") === "",
+    );
+    return unset ? null : image.expanded;
+  }
+  return null;
+}
+
+function parsedOrNull(dockerfile: string): ReturnType<typeof parseDockerfile> | null {
+  try {
+    return parseDockerfile(dockerfile);
+  } catch {
+    return null;
+  }
 }

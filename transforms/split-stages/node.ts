@@ -5,7 +5,9 @@
  * rest of the source when the file copies everything first), then a prune of
  * dev dependencies. Runtime stage: the `-slim` variant of the same node tag,
  * the app folder copied from the build stage, the original runtime
- * instructions in order, and `USER node` unless the file sets a USER.
+ * instructions in order, and `USER node` unless the file sets a USER. With no
+ * build step, the sources are not in the build stage: the runtime stage copies
+ * them from the context after the installed folder (`sourcesAfterInstalls`).
  */
 import type { Instr } from "../../src/engine/parse.ts";
 import type { TransformOptions } from "../../src/engine/types.ts";
@@ -53,6 +55,7 @@ import {
   wordValues,
 } from "./toolkit/shell.ts";
 import { checkRuntimeUser, isUserCreation } from "./toolkit/users.ts";
+import { contextIgnores } from "./toolkit/runtime-files.ts";
 import { type YarnBerry, yarnBerry } from "./node-yarn-berry.ts";
 
 const OTHER_LANGUAGE_IMAGES =
@@ -257,12 +260,23 @@ function planNode(input: SplitInput): SplitOutcome {
       : pruneLine(input, reading, pkg, base.major, manifests.lockFiles);
   const { piece: fromPiece, name: buildName } = fromAsBuild(model, stage, segs.from);
   const segOf = new Map<Instr, Segment>(segs.items.map((s) => [s.instr!, s]));
-  const { build, runtimeInstrs, userRuns } = buildStage(input, reading, manifests, prune, fromPiece, segOf);
-  const rtImage = baseImage(input.options, base.runtimeRaw);
-  const chown = addUser ? `${base.user}:${base.user}` : reading.chownApp;
   const outputOnly =
     reading.berry?.linker === "pnp" ? null : builtOutputOnly(input.options, start.startFiles, appDir);
   const modules = reading.modulesMovedTo ? [] : ["node_modules"];
+  const chown = addUser ? `${base.user}:${base.user}` : reading.chownApp;
+  const lateSources = sourcesAfterInstalls(input, reading, manifests);
+  // the built-output copy takes its files from the build stage: the sources stay there (after the prune)
+  const sources = outputOnly ? [] : lateSources;
+  const built = buildStage(input, reading, manifests, prune, fromPiece, segOf, {
+    pruneFirst: lateSources.length > 0,
+    runtimeSources: new Set(sources),
+  });
+  const { build, userRuns } = built;
+  const runtimeInstrs = [...built.runtimeInstrs, ...sources].sort(
+    (a, b) => stage.instructions.indexOf(a) - stage.instructions.indexOf(b),
+  );
+  for (const copy of sources) segOf.set(copy, withChown(segOf.get(copy)!, copy, chown));
+  const rtImage = baseImage(input.options, base.runtimeRaw);
   const runtimeFiles =
     outputOnly && (start.filesOnly ? outputOnly : ["package.json", ...modules, ...outputOnly]);
   const runtime = runtimeStagePieces(model, segOf, {
@@ -305,6 +319,9 @@ function planNode(input: SplitInput): SplitOutcome {
     reading.berry?.linker === "pnp" ? "Yarn PnP: .pnp.cjs and .yarn/ come along with the app folder" : null,
     addUser ? `runs as USER ${base.user}` : userNote,
     manifests.moveCopy ? "dependency manifests installed before the source is copied" : null,
+    sources.length > 0
+      ? "the runtime stage copies the installed dependencies first, then the sources from the build context (a source edit rebuilds only those COPY layers)"
+      : null,
     outputOnly
       ? start.filesOnly
         ? `only ${outputOnly.join(", ")} is copied (served by a server installed globally or fetched by npx)`
@@ -1040,9 +1057,61 @@ function pruneCommand(
 }
 
 /**
+ * The COPY/ADD lines of the app's sources the runtime stage can take straight from the build context,
+ * after the build stage's app folder: those that come after every install (the manifests-first
+ * `COPY . .` included) when nothing builds and nothing after the installs runs. The build stage then
+ * holds only the manifests and the installed dependencies (and the prune), so a source edit
+ * rebuilds only these COPY layers. The files are the same: the runtime stage lays the context's files
+ * over the installed folder in the order the original did. Empty when that cannot be shown.
+ */
+function sourcesAfterInstalls(input: SplitInput, reading: NodeReading, manifests: ManifestsFirst): Instr[] {
+  const { stage, context } = input;
+  const { roles, runs, cwdAt, varsAt } = reading;
+  if (runs.some((i) => roles.get(i)!.build)) return [];
+  const installs = runs.filter((i) => roles.get(i)!.install);
+  const { moveCopy } = manifests;
+  // the manifests-first COPY lands after the first install: a later install would see the sources
+  if (moveCopy && installs.length > 1) return [];
+  const lastInstall = stage.instructions.indexOf(installs[installs.length - 1]);
+  const tail = stage.instructions.slice(lastInstall + 1);
+  const copies = [
+    ...(moveCopy ? [moveCopy] : []),
+    ...tail.filter((i) => i.keyword === "COPY" || i.keyword === "ADD"),
+  ];
+  if (copies.length === 0) return [];
+  const lastWorkdir = stage.instructions.map((i) => i.keyword).lastIndexOf("WORKDIR");
+  const quiet = tail.every((i) => {
+    if (i.keyword === "RUN") return !!(roles.get(i)?.user || roles.get(i)?.global);
+    return i.keyword !== "WORKDIR" && i.keyword !== "ONBUILD";
+  });
+  if (!quiet) return [];
+  const ignored = contextIgnores(context);
+  for (const copy of copies) {
+    const c = copyInfo(copy, cwdAt.get(copy) ?? null, varsAt.get(copy));
+    // in the runtime stage the copy comes after the last WORKDIR, where it must resolve alike
+    if (!c || c.from || c.remote || stage.instructions.indexOf(copy) < lastWorkdir) return [];
+    // a variable (in a path or --chown) would need the build stage's values at the new place
+    if (copy.text.includes("$")) return [];
+    // a node_modules from the context would be laid over the installed (and pruned) one
+    const modules = c.sources.map((src) => (c.wholeContext ? "node_modules" : src.replace(/^\.\//, "")));
+    if (modules.some((m) => /(?:^|\/)node_modules(?:\/|$)/.test(m) && context.exists(m) && !ignored(m)))
+      return [];
+  }
+  return copies;
+}
+
+/** A moved COPY/ADD of the sources with the runtime stage's owner, unless it names its own. */
+function withChown(segment: Segment, copy: Instr, chown: string | null): Segment {
+  if (!chown || copy.flags.some((f) => f.name === "chown")) return segment;
+  const body = segment.body.replace(/^(\s*\w+)(\s)/, `$1 --chown=${chown}$2`);
+  return { ...segment, body };
+}
+
+/**
  * The build stage: every original line in place (the manifests first when
  * `manifestsFirst` says so, the prune after the last install or build), less
- * the instructions that only concern the runtime, which are collected.
+ * the instructions that only concern the runtime, which are collected, and the
+ * COPYs of the sources the runtime stage takes from the context.
  */
 function buildStage(
   { stage }: SplitInput,
@@ -1051,20 +1120,32 @@ function buildStage(
   prune: string | null,
   fromPiece: Piece,
   segOf: Map<Instr, Segment>,
+  sources: {
+    /** Nothing builds from the sources: the prune comes right after the installs, before them. */
+    pruneFirst: boolean;
+    /** The COPYs of the sources the runtime stage takes from the context instead. */
+    runtimeSources: ReadonlySet<Instr>;
+  },
 ): { build: Piece[]; runtimeInstrs: Instr[]; userRuns: Instr[] } {
   const firstInstall = runs.find((i) => roles.get(i)!.install)!;
   const lastNodeRun = [...stage.instructions].reverse().find((i) => {
     const r = roles.get(i);
     return r && (r.install || r.build);
   })!;
-  return buildStagePieces(stage, segOf, fromPiece, {
+  // the sources the runtime stage copies from the context are not part of the build stage at all
+  const { pruneFirst, runtimeSources } = sources;
+  const buildInstrs = { ...stage, instructions: stage.instructions.filter((i) => !runtimeSources.has(i)) };
+  const moved = moveCopy && !runtimeSources.has(moveCopy) ? [seg(segOf.get(moveCopy)!)] : [];
+  const pruned = prune ? [newLines(prune)] : [];
+  return buildStagePieces(buildInstrs, segOf, fromPiece, {
     skip: moveCopy,
     isUserRun: (i) => !!roles.get(i)?.user,
     before: (i) => (i === firstInstall && manifestLine ? [manifestLine] : []),
-    after: (i) => [
-      ...(i === firstInstall && moveCopy ? [seg(segOf.get(moveCopy)!)] : []),
-      ...(i === lastNodeRun && prune ? [newLines(prune)] : []),
-    ],
+    after: (i) => {
+      const copy = i === firstInstall ? moved : [];
+      const prunes = i === lastNodeRun ? pruned : [];
+      return pruneFirst ? [...prunes, ...copy] : [...copy, ...prunes];
+    },
   });
 }
 
