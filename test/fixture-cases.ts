@@ -7,7 +7,7 @@ import { versionBotsAt } from "../src/io/version-bots.ts";
 
 export const FIXTURES = path.resolve(import.meta.dirname, "../fixtures");
 
-/** Each case's expected report; regenerate with `DFOPT_UPDATE_FIXTURES=1 npx vitest run test/fixtures.test.ts`. */
+/** Each case's expected report; regenerate it (and expected.Dockerfile) with `DFOPT_UPDATE_FIXTURES=1 npx vitest run test/fixtures.test.ts`. */
 export const REPORT_FILE = "expected.report.json";
 
 /**

@@ -12,7 +12,10 @@ import { fixtureCases, REPORT_FILE } from "./fixture-cases.ts";
 beforeAll(loadParsers);
 
 const cases = fixtureCases();
-/** Writes each case's expected report instead of checking it (review the diff before committing). */
+/**
+ * Writes each case's expected output (when it changes the input or already has an
+ * expected.Dockerfile) and report instead of checking them (review the diff before committing).
+ */
 const UPDATE = process.env.DFOPT_UPDATE_FIXTURES === "1";
 
 /** The whole report of a fixture run, as its expected.report.json records it. */
@@ -43,6 +46,11 @@ describe.each(cases.map((c) => [`${c.transform}/${c.name}`, c] as const))("%s", 
   test("produces the expected output", () => {
     const result = run(c.input);
     expect(result.error).toBeNull();
+    const expectedFile = path.join(c.dir, "expected.Dockerfile");
+    if (UPDATE && result.output !== null && (result.output !== c.input || fs.existsSync(expectedFile))) {
+      fs.writeFileSync(expectedFile, result.output);
+      c.expected = result.output;
+    }
     expect(result.output).toBe(c.expected);
     if (c.expected !== c.input) expect(result.changes.length).toBeGreaterThan(0);
     for (const [name, content] of Object.entries(c.expectedSideFiles)) {
