@@ -429,18 +429,19 @@ function stdWarmStep(input: SplitInput, walk: StageWalk, build: GoBuild, srcDir:
     if (i.keyword === "ENV" && !envPairs(i).every(([k, v]) => setGoEnv(k, v))) return null;
     if (i.keyword === "RUN" && runCommands(model, i).some(setsGoEnv)) return null;
   }
-  /** `NAME=value` words (export arguments, command assignments); false when one cannot be repeated. */
-  const assigned = (words: ShellCommand["args"]) =>
-    words.every((a) => {
-      const name = /^(\w+)=/.exec(a.raw)?.[1];
-      if (!name) return !a.raw.startsWith("-");
-      return setGoEnv(name, a.value === null ? null : a.value.slice(name.length + 1));
-    });
-  for (const c of runCommands(model, build.instr)) {
-    if (c.start >= build.cmd.start) break;
-    if (setsGoEnv(c) || (commandName(c) === "export" && !assigned(c.args))) return null;
+  for (const c of runCommands(model, build.instr)) if (c.start < build.cmd.start && setsGoEnv(c)) return null;
+  // `export`/`declare` are not commands of the parsed RUN: read them in its text before the build.
+  const before = build.instr.text.slice(0, build.cmd.start - build.instr.start);
+  if (/\b(?:declare|typeset|readonly|local|set\s+-\w*a)\b/.test(before)) return null;
+  for (const m of before.matchAll(/\bexport\s+([^;&|\n]*)/g))
+    for (const word of m[1].trim().split(/\s+/)) {
+      const [, name, value] = /^(\w+)=(.*)$/s.exec(word) ?? [];
+      if (word.startsWith("-") || (name && !setGoEnv(name, value))) return null;
+    }
+  for (const a of build.cmd.assignments) {
+    const [, name, value] = /^(\w+)=(.*)$/s.exec(a.raw) ?? [];
+    if (!name || !setGoEnv(name, value)) return null;
   }
-  if (!assigned(build.cmd.assignments)) return null;
 
   const flags: string[] = [];
   const args = build.cmd.args.slice(1);
