@@ -5,7 +5,7 @@ import { structuralProblems } from "../src/engine/check.ts";
 import { optimizeFile, loadParsers } from "../src/engine/engine.ts";
 import { parseDockerfile } from "../src/engine/parse.ts";
 import { DEFAULT_OPTIONS } from "../src/engine/types.ts";
-import { folderContext } from "../src/io/context.ts";
+import { folderContext, memoryContext } from "../src/io/context.ts";
 import { sdkImage } from "../transforms/split-stages/dotnet.ts";
 import { splitStages } from "../transforms/split-stages/index.ts";
 import { jdkMajor } from "../transforms/split-stages/java.ts";
@@ -159,6 +159,79 @@ describe("version and name helpers", () => {
       ),
     ).toEqual(["ca-certificates"]);
     expect(runtimeLibraries('[dependencies]\nserde = "1"\n', undefined, "bookworm")).toEqual([]);
+  });
+});
+
+describe("Go: the standard library is compiled before the sources are copied", () => {
+  const context = memoryContext({
+    "go.mod": "module example.com/api\n\ngo 1.22\n",
+    "main.go": 'package main\n\nimport "net/http"\n\nfunc main() { _ = http.ListenAndServe(":8080", nil) }\n',
+  });
+  const rewrite = (...lines: string[]) => {
+    const result = run([...lines, 'CMD ["/bin/api"]', ""].join("\n"), { context });
+    expect(result.changes.map((c) => c.transform)).toEqual(["split-stages"]);
+    return result.output;
+  };
+  const warmLine = (out: string) => out.split("\n").find((l) => / std$/.test(l)) ?? null;
+
+  test("with the build's environment and compile flags, above the comments of the source COPY", () => {
+    const out = rewrite(
+      "FROM golang:1.22",
+      "WORKDIR /src",
+      "# the sources",
+      "COPY . .",
+      "ENV GOOS=linux",
+      'RUN export GOARCH=amd64 && GOAMD64=v2 go build -tags netgo -trimpath -gcflags=-N -ldflags="-s -X main.v=$V" -o /bin/api .',
+    );
+    expect(out).toContain(
+      "WORKDIR /src\nRUN CGO_ENABLED=0 GOOS=linux GOARCH=amd64 GOAMD64=v2 go build -tags netgo -trimpath std\n# the sources\nCOPY . .\n",
+    );
+    expect(out.split("\n").filter((l) => l.startsWith("RUN ")).length).toBe(2);
+  });
+
+  test("after the manifests' layer, before the COPY of the sources", () => {
+    const out = rewrite(
+      "FROM golang:1.21-alpine",
+      "WORKDIR /src",
+      "COPY go.mod ./",
+      "RUN go mod download",
+      "COPY . .",
+      "RUN CGO_ENABLED=0 go build -gcflags=all=-l -o /bin/api .",
+    );
+    expect(out).toContain("RUN go mod download\nRUN CGO_ENABLED=0 go build -gcflags=all=-l std\nCOPY . .\n");
+  });
+
+  test.each([
+    ["`-a` compiles everything anyway", "RUN CGO_ENABLED=0 go build -a -installsuffix cgo -o /bin/api ."],
+    ["GOARCH from a build ARG", "ARG TARGETARCH", "RUN GOARCH=$TARGETARCH go build -o /bin/api ."],
+    ["a build ARG the go command reads", "ARG GOARCH=arm64", "RUN go build -o /bin/api ."],
+    ["GOFLAGS", "ENV GOFLAGS=-mod=mod", "RUN go build -o /bin/api ."],
+    ["`go env -w`", "RUN go env -w GOAMD64=v3", "RUN go build -o /bin/api ."],
+    [
+      "a variable exported in the build RUN",
+      "ARG TARGETARCH",
+      "RUN export GOARCH=$TARGETARCH && go build -o /bin/api .",
+    ],
+    ["another user builds", "USER nobody", "RUN go build -o /bin/api ."],
+    ["the race detector", "RUN go build -race -o /bin/api ."],
+    ["a cgo build (its standard library is shipped compiled)", "RUN CGO_ENABLED=1 go build -o /bin/api ."],
+  ])("not when the build's cache cannot be told from the file: %s", (_why, ...build) => {
+    const text = ["FROM golang:1.22", "WORKDIR /src", "COPY . .", ...build, 'CMD ["/bin/api"]', ""].join(
+      "\n",
+    );
+    const result = run(text, { context });
+    expect(result.refusals).toEqual([]);
+    expect(result.output).toContain("FROM gcr.io/distroless/");
+    expect(warmLine(result.output)).toBeNull();
+  });
+
+  test("not before Go 1.10, which has no build cache", () => {
+    expect(
+      warmLine(rewrite("FROM golang:1.9", "WORKDIR /src", "COPY . .", "RUN go build -o /bin/api .")),
+    ).toBeNull();
+    expect(
+      warmLine(rewrite("FROM golang:1.10", "WORKDIR /src", "COPY . .", "RUN go build -o /bin/api .")),
+    ).toBe("RUN CGO_ENABLED=0 go build std");
   });
 });
 

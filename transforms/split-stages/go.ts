@@ -1,11 +1,11 @@
-import type { Instr } from "../../src/engine/parse.ts";
+import { argDeclarations, type Instr } from "../../src/engine/parse.ts";
 import type { ShellCommand } from "../../src/engine/shell.ts";
 import { keyword } from "../../src/engine/style.ts";
-import type { BuildContext } from "../../src/engine/types.ts";
+import type { BuildContext, Edit } from "../../src/engine/types.ts";
 import type { EcosystemPlanner, SplitInput } from "./types.ts";
 import { contextMemo } from "../lib/context-memo.ts";
 import { basename, dirname, isInside, resolvePath } from "../../src/engine/paths.ts";
-import { assemble, layout } from "./toolkit/assemble.ts";
+import { assemble, commentLinesAbove, layout } from "./toolkit/assemble.ts";
 import { debianCodename } from "../lib/debian-release.ts";
 import { shortName } from "./toolkit/images.ts";
 import {
@@ -17,7 +17,7 @@ import {
 } from "./toolkit/packages.ts";
 import { guarded, PlanRefusal, refuse } from "./toolkit/refuse.ts";
 import { argumentFiles, healthcheckTools, runtimeFiles } from "./toolkit/runtime-files.ts";
-import { commandName, commandWords, execForm } from "./toolkit/shell.ts";
+import { commandName, commandWords, execForm, runCommands } from "./toolkit/shell.ts";
 import { privilegedPorts } from "../lib/ports.ts";
 import { appUserLines, checkOriginalUser } from "./toolkit/users.ts";
 import { envPairs } from "./toolkit/instructions.ts";
@@ -350,8 +350,11 @@ function planGo(input: SplitInput) {
   }
   if (!walk.setsWorkdir && artifacts.length > 1) setup.push(`${keyword(model, "WORKDIR")} ${runtimeCwd}`);
 
-  const buildEdits =
+  const buildEdits: Edit[] =
     build.cgo === "unset" && !cgo ? [{ start: cmd.start, end: cmd.start, text: "CGO_ENABLED=0 " }] : [];
+  const warm = cgo ? null : stdWarmStep(input, walk, build, srcDir);
+  if (warm) buildEdits.push(warm);
+  const warmNote = warm ? "; `go build std` before the sources keeps the standard library cached" : "";
   const gopathNote = modDir === null ? " (GOPATH build, no go.mod)" : "";
   const why = cgo ? ` (cgo: ${bundled ?? "CGO_ENABLED=1"} needs libc)` : "";
   return assemble(input, lay, {
@@ -361,8 +364,114 @@ function planGo(input: SplitInput) {
     afterArtifacts: after,
     replace,
     buildEdits,
-    message: `build stage on ${image.raw}, runtime stage on ${runtimeImage} with ${build.out}${pk.runtime.length ? ` (+ ${pk.runtime.join(", ")})` : ""}${why}${gopathNote}${userNote}`,
+    message: `build stage on ${image.raw}, runtime stage on ${runtimeImage} with ${build.out}${pk.runtime.length ? ` (+ ${pk.runtime.join(", ")})` : ""}${why}${gopathNote}${userNote}${warmNote}`,
   });
+}
+
+/** Variables the go command reads when it compiles: its own, the C toolchain's, where its cache is. */
+const GO_ENV = /^(?:GO\w*|CGO_\w+|CC|CXX|AR|PKG_CONFIG|HOME|XDG_CACHE_HOME|PATH)$/;
+/** A value the warm step can repeat as written: no quotes, expansions or escapes. */
+const PLAIN = /^[\w.,:/@%+=-]*$/;
+/** `go build` flags that change how every package compiles: the warm step passes them on. */
+const COMPILE_FLAGS = new Set(["tags", "trimpath", "installsuffix", "gcflags", "asmflags"]);
+/** Flags for the link, the main package or the go command's own output: the warm step drops them. */
+const LINK_FLAGS = new Set([
+  "o",
+  "ldflags",
+  "v",
+  "x",
+  "n",
+  "work",
+  "buildvcs",
+  "mod",
+  "modcacherw",
+  "p",
+  "C",
+]);
+
+/**
+ * `RUN CGO_ENABLED=0 go build std` right before the COPY that brings the Go
+ * sources, so that a source edit reuses the compiled standard library from
+ * the build cache. The static build needs it: Go < 1.20 ships the standard
+ * library compiled with cgo only (net and what imports it compile again when
+ * cgo is off), Go >= 1.20 ships none. The step only fills the build cache
+ * (`go build` of several packages writes no files), with the environment and
+ * compile flags the build has, so the build's result is the same. Null when
+ * that cannot be told from the file (the build's environment comes from an
+ * ARG, a sourced script, `go env -w`, a USER switch or GOFLAGS; `-a`, `-race`,
+ * `-pgo`, other build modes...) or Go has no build cache (before 1.10).
+ */
+function stdWarmStep(input: SplitInput, walk: StageWalk, build: GoBuild, srcDir: string): Edit | null {
+  const { model, stage, context } = input;
+  const image = stage.image!;
+  if (shortName(image.name) !== "golang") return null; // go is there from the first instruction
+  const version = /^1\.(\d+)/.exec(image.tag ?? "");
+  if (version && Number(version[1]) < 10) return null;
+  const sources = goFiles(context, srcDir);
+  const brings = (source: string) =>
+    sources.some((f) => source === "" || f === source || f.startsWith(`${source}/`));
+  const copy = walk.copies.find((c) => c.instr.start < build.instr.start && brings(c.source))?.instr;
+  if (!copy) return null;
+
+  const env: string[] = [];
+  const setGoEnv = (name: string, value: string | null): boolean => {
+    if (!GO_ENV.test(name) || name === "CGO_ENABLED") return true;
+    if (name === "GOFLAGS" || value === null || !PLAIN.test(value)) return false;
+    env.push(`${name}=${value}`);
+    return true;
+  };
+  for (const i of stage.instructions) {
+    if (i.start >= build.instr.start) break;
+    if (i.keyword === "ENV" && envPairs(i).some(([k]) => k === "GOFLAGS")) return null;
+    if (i.start < copy.start) continue;
+    if (i.keyword === "USER") return null;
+    if (i.keyword === "ARG" && argDeclarations(i).some(([k]) => GO_ENV.test(k))) return null;
+    if (i.keyword === "ENV" && !envPairs(i).every(([k, v]) => setGoEnv(k, v))) return null;
+    if (i.keyword === "RUN" && runCommands(model, i).some(setsGoEnv)) return null;
+  }
+  for (const c of runCommands(model, build.instr)) if (c.start < build.cmd.start && setsGoEnv(c)) return null;
+  // `export`/`declare` are not commands of the parsed RUN: read them in its text before the build.
+  const before = build.instr.text.slice(0, build.cmd.start - build.instr.start);
+  if (/\b(?:declare|typeset|readonly|local|set\s+-\w*a)\b/.test(before)) return null;
+  for (const m of before.matchAll(/\bexport\s+([^;&|\n]*)/g))
+    for (const word of m[1].trim().split(/\s+/)) {
+      const [, name, value] = /^(\w+)=(.*)$/s.exec(word) ?? [];
+      if (word.startsWith("-") || (name && !setGoEnv(name, value))) return null;
+    }
+  for (const a of build.cmd.assignments) {
+    const [, name, value] = /^(\w+)=(.*)$/s.exec(a.raw) ?? [];
+    if (!name || !setGoEnv(name, value)) return null;
+  }
+
+  const flags: string[] = [];
+  const args = build.cmd.args.slice(1);
+  for (let i = 0; i < args.length; i++) {
+    const flag = args[i];
+    const m = /^['"]?--?([A-Za-z]+)(=)?/.exec(flag.value ?? flag.raw);
+    if (!m) continue; // a package or file
+    const [, name, eq] = m;
+    const valueWord = eq === undefined && VALUE_FLAGS.has(name) ? args[++i] : undefined;
+    if (LINK_FLAGS.has(name)) continue;
+    if (flag.value === null || valueWord?.value === null) return null;
+    const value = valueWord?.value ?? flag.value.slice(flag.value.indexOf("=") + 1);
+    if (name === "buildmode" && /^(?:default|exe)$/.test(value)) continue;
+    if (!COMPILE_FLAGS.has(name)) return null;
+    // Plain -gcflags/-asmflags apply to the packages named on the command line: not to std.
+    if ((name === "gcflags" || name === "asmflags") && value.startsWith("-")) continue;
+    flags.push(flag.raw, ...(valueWord ? [valueWord.raw] : []));
+  }
+
+  const line = [keyword(model, "RUN"), "CGO_ENABLED=0", ...env, "go build", ...flags, "std"].join(" ");
+  const above = commentLinesAbove(model, copy, model.lineOf(stage.from.start));
+  const at = model.lineStart(above[0] ?? copy.line);
+  return { start: at, end: at, text: line + model.source.eol };
+}
+
+/** `go env -w`/`-u`, a sourced script or `eval`: the go command's environment changes in ways not read here. */
+function setsGoEnv(c: ShellCommand): boolean {
+  const name = commandName(c);
+  if (name === "." || name === "source" || name === "eval" || name === "unset") return true;
+  return name === "go" && c.args[0]?.value === "env" && c.args.some((a) => /^-[wu]$/.test(a.value ?? ""));
 }
 
 function goBuild(input: SplitInput, walk: StageWalk, instr: Instr, cmd: ShellCommand): GoBuild {

@@ -3,7 +3,7 @@
  * the build step (`layout`) and turned into edits (`assemble`) that add
  * ` AS build`, move the runtime-only instructions and append the runtime stage.
  */
-import { argDeclarations, type Instr } from "../../../src/engine/parse.ts";
+import { argDeclarations, type DockerfileModel, type Instr } from "../../../src/engine/parse.ts";
 import { isInside, resolvePath } from "../../../src/engine/paths.ts";
 import type { ShellCommand } from "../../../src/engine/shell.ts";
 import { keyword, removeInstruction } from "../../../src/engine/style.ts";
@@ -239,6 +239,16 @@ export function layout(input: SplitInput, walk: StageWalk, build: Instr, opts: L
   };
 }
 
+/** The comment lines directly above `instr` (none above `floorLine`): they go where it goes. */
+export function commentLinesAbove(model: DockerfileModel, instr: Instr, floorLine: number): number[] {
+  const out: number[] = [];
+  for (let l = instr.line - 1; l > floorLine; l--) {
+    if (!model.comments.some((x) => x.line === l)) break;
+    out.unshift(l);
+  }
+  return out;
+}
+
 export interface RuntimeStage {
   /** Image for the runtime FROM (without registry prefix). */
   image: string;
@@ -292,15 +302,7 @@ export function assemble(input: SplitInput, lay: Layout, rt: RuntimeStage): Spli
     return t.endsWith("\n") ? t.replace(/\r?\n$/, "") : t;
   };
   const fromLine = model.lineOf(stage.from.start);
-  const attached = (i: Instr) => {
-    const out: number[] = [];
-    for (let l = i.line - 1; l > fromLine; l--) {
-      const c = model.comments.find((x) => x.line === l);
-      if (!c) break;
-      out.unshift(l);
-    }
-    return out;
-  };
+  const attached = (i: Instr) => commentLinesAbove(model, i, fromLine);
   const lineOnly = (l: number) => {
     const s = model.lineStart(l);
     return model.text.slice(s, model.lineEndIncludingEol(s)).replace(/\r?\n$/, "");
