@@ -330,24 +330,41 @@ function lineText(model: DockerfileModel, line: number): string {
 function analyse(model: DockerfileModel, instr: Instr, shell: ShellInfo): RunInfo | null {
   const script = shellOf(instr, model.text, model.escapeChar);
   if (!script) return null;
-  let facts = factsOf.get(script);
-  if (!facts) factsOf.set(script, (facts = scriptFacts(script)));
-  const errexit = shell.errexit
-    ? shell.note
-    : facts.setsErrexit
-      ? "set at line " + model.lineOf(facts.setsErrexit.start)
-      : null;
+  // Read on first use: a RUN with no shell-form RUN next to it is never asked.
+  let known: ScriptFacts | undefined;
+  const facts = () => {
+    if (known) return known;
+    known = factsOf.get(script);
+    if (!known) factsOf.set(script, (known = scriptFacts(script)));
+    return known;
+  };
   const argsLine = model.lineOf(instr.argsSpan!.start);
   return {
     instr,
     script,
-    blocked: facts.blocked,
-    leak: facts.leak,
-    errexit,
-    andChain: facts.andChain,
-    trailingSeparator: facts.trailingSeparator,
-    simpleTail: facts.simpleTail,
-    shellComment: facts.shellComment,
+    get blocked() {
+      return facts().blocked;
+    },
+    get leak() {
+      return facts().leak;
+    },
+    get errexit() {
+      if (shell.errexit) return shell.note;
+      const set = facts().setsErrexit;
+      return set ? "set at line " + model.lineOf(set.start) : null;
+    },
+    get andChain() {
+      return facts().andChain;
+    },
+    get trailingSeparator() {
+      return facts().trailingSeparator;
+    },
+    get simpleTail() {
+      return facts().simpleTail;
+    },
+    get shellComment() {
+      return facts().shellComment;
+    },
     flagsKey: instr.flags
       .map((f) => `${f.name}=${f.value ?? ""}`)
       .sort()
