@@ -1,6 +1,12 @@
 import type { DockerfileModel, Instr, Stage } from "../src/engine/parse.ts";
 import { applyEdits } from "../src/engine/edits.ts";
-import { parseShell, shellOf, type ShellNode, type ShellScript } from "../src/engine/shell.ts";
+import {
+  parseShell,
+  shellOf,
+  type ShellCommand,
+  type ShellNode,
+  type ShellScript,
+} from "../src/engine/shell.ts";
 import { continuationIndent } from "../src/engine/style.ts";
 import { readSuppressions } from "../src/engine/suppress.ts";
 import { effectiveShell, isAndChain, isSimpleTail, setsErrexit, type ShellInfo } from "./pkg/shell-edits.ts";
@@ -324,10 +330,71 @@ function lineText(model: DockerfileModel, line: number): string {
 function analyse(model: DockerfileModel, instr: Instr, shell: ShellInfo): RunInfo | null {
   const script = shellOf(instr, model.text, model.escapeChar);
   if (!script) return null;
+  // Read on first use: a RUN with no shell-form RUN next to it is never asked.
+  let known: ScriptFacts | undefined;
+  const facts = () => {
+    if (known) return known;
+    known = factsOf.get(script);
+    if (!known) factsOf.set(script, (known = scriptFacts(script)));
+    return known;
+  };
+  const argsLine = model.lineOf(instr.argsSpan!.start);
+  return {
+    instr,
+    script,
+    get blocked() {
+      return facts().blocked;
+    },
+    get leak() {
+      return facts().leak;
+    },
+    get errexit() {
+      if (shell.errexit) return shell.note;
+      const set = facts().setsErrexit;
+      return set ? "set at line " + model.lineOf(set.start) : null;
+    },
+    get andChain() {
+      return facts().andChain;
+    },
+    get trailingSeparator() {
+      return facts().trailingSeparator;
+    },
+    get simpleTail() {
+      return facts().simpleTail;
+    },
+    get shellComment() {
+      return facts().shellComment;
+    },
+    flagsKey: instr.flags
+      .map((f) => `${f.name}=${f.value ?? ""}`)
+      .sort()
+      .join("\0"),
+    tailLines: instr.endLine - argsLine + 1 + leadingComments(model, instr).length,
+  };
+}
+
+/** What a RUN's script alone says about merging it: the same wherever the script sits. */
+interface ScriptFacts {
+  blocked: string | null;
+  leak: string | null;
+  /** The first `set` that turns errexit on, outside a subshell or not (its line is read where the script sits). */
+  setsErrexit: ShellCommand | null;
+  shellComment: boolean;
+  andChain: boolean;
+  trailingSeparator: boolean;
+  simpleTail: boolean;
+}
+
+// Each round runs merge-runs again over RUNs that kept their scripts (a
+// parse after an edit moves scripts with their instructions), so a script's
+// facts are read once.
+const factsOf = new WeakMap<ShellScript, ScriptFacts>();
+
+function scriptFacts(script: ShellScript): ScriptFacts {
   const root = script.root;
   let blocked: string | null = script.hasErrors ? "has shell syntax dfopt cannot read" : null;
   let leak: string | null = null;
-  let errexit: string | null = shell.errexit ? shell.note : null;
+  let setsErrexitCmd: ShellCommand | null = null;
   let shellComment = false;
   const byNode = new Map(script.commands.map((c) => [c.node, c]));
 
@@ -357,7 +424,7 @@ function analyse(model: DockerfileModel, instr: Instr, shell: ShellInfo): RunInf
           if (!isolated) blocked ??= `uses ${name}`;
         } else if (name === "set") {
           if (!isolated) leak ??= LEAKY_COMMANDS.get(name)!;
-          if (setsErrexit(cmd.args.map((a) => a.value))) errexit ??= "set at line " + model.lineOf(cmd.start);
+          if (setsErrexit(cmd.args.map((a) => a.value))) setsErrexitCmd ??= cmd;
         } else if (LEAKY_COMMANDS.has(name) && !isolated) {
           leak ??= LEAKY_COMMANDS.get(name)!;
         } else if (SPECIAL_BUILTINS.has(name) && cmd.assignments.length > 0 && !isolated) {
@@ -378,25 +445,15 @@ function analyse(model: DockerfileModel, instr: Instr, shell: ShellInfo): RunInf
   const top = root.children.filter((c) => c.type !== "comment");
   const statements = top.filter((c) => c.named);
   const lastTop = top[top.length - 1];
-  const andChain = isAndChain(root);
-  const trailingSeparator = lastTop !== undefined && !lastTop.named && lastTop.type !== "&";
   const last = statements[statements.length - 1];
-  const argsLine = model.lineOf(instr.argsSpan!.start);
   return {
-    instr,
-    script,
     blocked,
     leak,
-    errexit,
-    andChain,
-    trailingSeparator,
-    simpleTail: last !== undefined && isSimpleTail(last),
+    setsErrexit: setsErrexitCmd,
     shellComment,
-    flagsKey: instr.flags
-      .map((f) => `${f.name}=${f.value ?? ""}`)
-      .sort()
-      .join("\0"),
-    tailLines: instr.endLine - argsLine + 1 + leadingComments(model, instr).length,
+    andChain: isAndChain(root),
+    trailingSeparator: lastTop !== undefined && !lastTop.named && lastTop.type !== "&",
+    simpleTail: last !== undefined && isSimpleTail(last),
   };
 }
 

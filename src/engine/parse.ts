@@ -177,6 +177,7 @@ export function parseEdited(
   const kept = prev.instructions.slice(0, rescan.keptInstructions);
   const model = buildModel(source, rescan.scanned, lineStarts, kept);
   if (rescan.movedTail) handOverShellScripts(prev, model, rescan.movedTail);
+  handOverRereadScripts(prev, model, rescan.keptInstructions, rescan.movedTail);
   if (checkEditedParses) {
     const full = parseSource(source);
     if (modelShape(full) !== modelShape(model)) {
@@ -211,6 +212,41 @@ function handOverShellScripts(prev: DockerfileModel, next: DockerfileModel, move
     }
     old.shellScript = undefined;
     instr.shellScript = script && moveScriptInPlace(script, moved.delta);
+  }
+}
+
+/**
+ * The instructions the rescan read again between the edits: one whose text
+ * is an old one's unchanged (a transform edited instructions around it) takes
+ * over the old one's script, moved in place, as the moved tail does, instead
+ * of a copy of it from parseShell's reuse.
+ */
+function handOverRereadScripts(
+  prev: DockerfileModel,
+  next: DockerfileModel,
+  kept: number,
+  moved: MovedTail | null,
+): void {
+  const oldEnd = moved ? moved.from : prev.instructions.length;
+  const newEnd = moved ? moved.to : next.instructions.length;
+  let old: Map<string, Instr[]> | null = null;
+  for (let k = kept; k < oldEnd; k++) {
+    const instr = prev.instructions[k];
+    if (instr.shellScript === undefined) continue;
+    old ??= new Map();
+    const same = old.get(instr.text);
+    if (same) same.push(instr);
+    else old.set(instr.text, [instr]);
+  }
+  if (!old) return;
+  for (let k = kept; k < newEnd; k++) {
+    const instr = next.instructions[k];
+    const from = old.get(instr.text)?.shift();
+    if (!from) continue;
+    const script = from.shellScript!;
+    const delta = instr.start - from.start;
+    from.shellScript = undefined;
+    instr.shellScript = script && delta !== 0 ? moveScriptInPlace(script, delta) : script;
   }
 }
 

@@ -221,9 +221,23 @@ export function toolCall(rs: Pick<RunScript, "instr" | "script">, cmd: ShellComm
   return { instr: rs.instr, script: rs.script, cmd, prefix, words: rest, tool, sub, subIndex };
 }
 
+// A script keeps its calls when an edit elsewhere gives its RUN a new
+// instruction (parseEdited moves the script with it): only `instr` changes.
+const callsOfScript = new WeakMap<ShellScript, { instr: Instr; calls: Array<ToolCall | null> }>();
+
+function callsOf(rs: RunScript): Array<ToolCall | null> {
+  const known = callsOfScript.get(rs.script);
+  let calls: Array<ToolCall | null>;
+  if (!known) calls = rs.script.commands.map((cmd) => toolCall(rs, cmd));
+  else if (known.instr === rs.instr) return known.calls;
+  else calls = known.calls.map((c) => c && { ...c, instr: rs.instr });
+  callsOfScript.set(rs.script, { instr: rs.instr, calls });
+  return calls;
+}
+
 /** Every tool call of the given tools in the RUN. */
 export function toolCalls(rs: RunScript, tools: readonly string[]): ToolCall[] {
-  const calls = (rs.calls ??= rs.script.commands.map((cmd) => toolCall(rs, cmd)));
+  const calls = (rs.calls ??= callsOf(rs));
   const out: ToolCall[] = [];
   for (const call of calls) if (call && tools.includes(call.tool)) out.push(call);
   return out;

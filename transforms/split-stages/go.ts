@@ -688,8 +688,15 @@ function findUp(context: BuildContext, dir: string, file: string): string | null
   }
 }
 
+// A plan reads the sources several times; a folder of thousands of entries is walked once.
+const goFilesSeen = contextMemo<readonly string[]>(64);
+
 /** Go source files under `dir` (bounded). */
-function goFiles(context: BuildContext, dir: string, limit = 400): string[] {
+function goFiles(context: BuildContext, dir: string): readonly string[] {
+  return goFilesSeen(context, dir, () => findGoFiles(context, dir, 400));
+}
+
+function findGoFiles(context: BuildContext, dir: string, limit: number): string[] {
   const out: string[] = [];
   const stack = [dir];
   while (stack.length > 0 && out.length < limit) {

@@ -8,6 +8,7 @@ import { rust } from "./rust.ts";
 import { webRoot } from "./web-root.ts";
 import type { EcosystemPlanner, SplitInput } from "./types.ts";
 import { repoName } from "./toolkit/images.ts";
+import { contextMemo } from "../lib/context-memo.ts";
 
 /** Ecosystems in the order they are asked; the first whose `detect` claims the file plans it. */
 export const ECOSYSTEMS: EcosystemPlanner[] = [webRoot, node, python, go, java, rust, dotnet];
@@ -85,19 +86,24 @@ export const splitStages: Transform = {
   },
 };
 
+const MANIFESTS = [
+  "package.json",
+  "go.mod",
+  "requirements.txt",
+  "pyproject.toml",
+  "Pipfile",
+  "pom.xml",
+  "build.gradle",
+  "build.gradle.kts",
+  "Cargo.toml",
+];
+
+// Most files end in the "no recognised build" refusal, every round: its manifests are looked up once per context.
+const manifestsSeen = contextMemo<string[]>(1);
+
 /** A short description of what the dispatcher saw, for the "no recognised build" refusal. */
 function seen({ model, stage, context }: SplitInput): string {
-  const manifests = [
-    "package.json",
-    "go.mod",
-    "requirements.txt",
-    "pyproject.toml",
-    "Pipfile",
-    "pom.xml",
-    "build.gradle",
-    "build.gradle.kts",
-    "Cargo.toml",
-  ].filter((f) => context.exists(f));
+  const manifests = manifestsSeen(context, "", () => MANIFESTS.filter((f) => context.exists(f)));
   const runs = stage.instructions.filter((i) => i.keyword === "RUN").length;
   const parts = [`base ${stage.image!.raw}`, `${runs} RUN${runs === 1 ? "" : "s"}`];
   parts.push(
