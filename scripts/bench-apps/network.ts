@@ -43,7 +43,7 @@ export function unreachableHosts(buildLog: string): string[] | null {
 
 /**
  * Why an original failed on its stand-in base image rather than on its own: the stand-in is not the
- * image it asks for (Debian for alpine, a JDK without Maven or Gradle, a newer Node). Null when the
+ * image it asks for (Debian for alpine, a JDK without Maven or Gradle, a newer Node, an older Go). Null when the
  * log shows none of these, or when every image was itself present.
  */
 export function standInGap(
@@ -66,6 +66,12 @@ export function standInGap(
     return `the stand-in has no Maven/Gradle (${on})`;
   if (/go\.mod file not found/.test(buildLog))
     return `the stand-in's Go builds in module mode, the original's GOPATH layout has no go.mod (${on})`;
+  if (
+    /invalid go version '[\d.]+': must match format|unknown directive: toolchain|note: module requires Go /.test(
+      buildLog,
+    )
+  )
+    return `the stand-in's Go is older than the one the go.mod asks for (${on})`;
   if (/ERESOLVE|eresolve-report/.test(buildLog))
     return `the stand-in's npm (7+) refuses peer dependencies the original's older npm accepted (${on})`;
   if (/node-pre-gyp ERR!/.test(buildLog))
