@@ -6,7 +6,7 @@
  * build time and rebuild time after a one-line source edit. Prints a row per app and a summary line;
  * `--docs` writes the table to docs/real-apps.md. Storage: the e2e one ($DFOPT_E2E_WORK).
  */
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { loadParsers } from "../src/engine/engine.ts";
@@ -85,9 +85,18 @@ function benchStorage(): string {
   return conf;
 }
 
+/**
+ * The storage itself failed, not the app: a layer of the shared stand-in store went missing under a
+ * build or a listing (another process changing that store). Such a result is not kept.
+ */
+const STORAGE_ERROR = /layer not known|may be corrupted \(remove the image/;
+
 function localImages(): string[] {
-  const out = execFileSync("buildah", ["images", "--format", "{{.Name}}:{{.Tag}}"], { encoding: "utf8" });
-  return out.split("\n").filter((l) => l && !l.includes("<none>"));
+  const r = spawnSync("buildah", ["images", "--format", "{{.Name}}:{{.Tag}}"], { encoding: "utf8" });
+  // a listing that skipped images it could not read would report their stand-ins as missing
+  if (r.status !== 0 || STORAGE_ERROR.test(r.stderr))
+    throw new Error(`buildah images failed, the storage is not readable now: ${r.stderr.trim()}`);
+  return r.stdout.split("\n").filter((l) => l && !l.includes("<none>"));
 }
 
 const median = (xs: number[]) => {
@@ -289,9 +298,17 @@ async function main() {
     // another run (on another storage) may have measured it meanwhile
     if (!again && storedRow(app)) continue;
     const row = await benchApp(app, local, builder);
-    fs.writeFileSync(resultFile(app), JSON.stringify(row, null, 2));
-    clearBenchImages();
-    console.log(`[${app.name}] ${row.verified ? "verified" : "not verified"}: ${row.note}`);
+    if (STORAGE_ERROR.test(`${row.note}\n${row.detail}`)) {
+      console.log(`[${app.name}] not kept, measure it again: the storage failed (${row.note.slice(0, 200)})`);
+    } else {
+      fs.writeFileSync(resultFile(app), JSON.stringify(row, null, 2));
+      console.log(`[${app.name}] ${row.verified ? "verified" : "not verified"}: ${row.note}`);
+    }
+    try {
+      clearBenchImages();
+    } catch (e) {
+      console.log(`could not drop the benchmark's images: ${(e as Error).message.split("\n")[0]}`);
+    }
   }
   const rows = all.map(storedRow).filter((r): r is Row => r !== null);
   const unmeasured = all.filter((a) => !storedRow(a)).map((a) => a.name);
