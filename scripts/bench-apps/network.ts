@@ -3,6 +3,8 @@
  * registry and Debian's mirror. Reads the build log's tail for the hosts a step tried to reach.
  */
 
+import { buildErrorLine } from "../../src/verify/report.ts";
+
 /** Package indexes named by the errors their clients print when the index cannot be reached. */
 const CLIENT_HINTS: [RegExp, string][] = [
   [/Could not find a version that satisfies the requirement|No matching distribution found/, "pypi.org"],
@@ -84,18 +86,9 @@ export function standInGap(
 export function failureSummary(buildLog: string): string | null {
   const stepLine = /Error: building at STEP "([^"]+)": ([^\n]*)/.exec(buildLog);
   const step = stepLine?.[1].replace(/\s+/g, " ");
-  const stepCause = stepLine && !/^exit status \d+$/.test(stepLine[2]) ? stepLine[2] : null;
-  const noise =
-    /subprocess exited|Error: building at STEP|npm notice|A complete log of this run|For a full report see|^npm error\s*$|^at |^time=|^-+$|^STEP \d|^--> |^the original does not build|^warning\b/i;
-  const lines = buildLog
-    .split("\n")
-    .map((l) => l.trim())
-    .filter((l) => l && !noise.test(l));
-  const cause =
-    stepCause ??
-    lines.find((l) => /^(?:npm )?error\b|ERR!|^Error\b|^E: /.test(l)) ??
-    lines.find((l) => /\b(?:not found|No such file|failed|cannot|unable|incompatible)\b/i.test(l)) ??
-    lines[lines.length - 1];
+  // "exit status 1", "while running runtime: exit status 1": buildah's words, not the build's
+  const stepCause = stepLine && !/exit status \d+$/.test(stepLine[2]) ? stepLine[2] : null;
+  const cause = stepCause ?? buildErrorLine(buildLog.replace(/^the original does not build: /, ""));
   if (!step && !cause) return null;
   // the scratch copy's name changes from run to run
   return [step, cause]
