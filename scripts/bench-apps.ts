@@ -15,6 +15,7 @@ import { folderContext } from "../src/io/context.ts";
 import { makeBuilder } from "../src/verify/builder.ts";
 import { releasePath, trackPath } from "../src/verify/cleanup.ts";
 import { compareBuilds } from "../src/verify/compare.ts";
+import { reasonLine } from "../src/verify/report.ts";
 import { verifyRewrite } from "../src/verify/rewrite.ts";
 import { TRANSFORMS } from "../transforms/index.ts";
 import { ROOT, WORK, absentFiles, loadApps, sourcesOf, unpack, type App } from "./bench-apps/apps.ts";
@@ -157,7 +158,13 @@ async function benchApp(app: App, local: string[], builder: ReturnType<typeof ma
   row.originalBytes = verification.originalBytes;
   row.newBytes = verification.newBytes;
   row.converted = !!kept?.result.changes.some((c) => c.transform === "split-stages");
-  row.note = verification.verified ? `kept ${verification.kept}` : (verification.reason ?? "");
+  // the rungs tried before the one kept, and why each failed: why the split went no further
+  const before = verification.candidates
+    .filter((c) => c.outcome === "failed")
+    .map((c) => `${c.rung}: ${c.step} failed (${reasonLine(c)})`);
+  row.note = verification.verified
+    ? `kept ${verification.kept}${before.length ? ` after ${before.join("; ")}` : ""}`
+    : (verification.reason ?? "");
   row.detail = verification.reason ?? "";
   row.note = whyNotBuilt(row) ?? row.note;
   if (!kept) return row;
