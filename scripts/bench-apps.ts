@@ -10,6 +10,7 @@ import { execFileSync, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { loadParsers } from "../src/engine/engine.ts";
+import { parseDockerfile } from "../src/engine/parse.ts";
 import { DEFAULT_OPTIONS } from "../src/engine/types.ts";
 import { folderContext } from "../src/io/context.ts";
 import { makeBuilder } from "../src/verify/builder.ts";
@@ -192,7 +193,8 @@ async function benchApp(app: App, local: string[], builder: ReturnType<typeof ma
     row.rebuild = c.touched
       ? `${c.before.rebuild?.seconds.toFixed(1) ?? "-"} → ${c.after.rebuild?.seconds.toFixed(1) ?? "-"} s`
       : "-";
-    const finalBase = [...kept.result.output.matchAll(/^FROM\s+(?:--\S+\s+)*(\S+)/gim)].pop()?.[1];
+    // as built: `FROM node:${NODE_VERSION}-slim` names its image through the ARG's default
+    const finalBase = parseDockerfile(kept.result.output).stages.at(-1)?.image?.expanded;
     const base = finalBase && finalBase !== "scratch" ? await builder.inspect(finalBase) : null;
     if (row.newBytes !== null)
       row.aboveBase = row.newBytes - (finalBase === "scratch" ? 0 : (base?.bytes ?? NaN));
