@@ -15,9 +15,9 @@ import { DEFAULT_OPTIONS } from "../src/engine/types.ts";
 import { folderContext } from "../src/io/context.ts";
 import { makeBuilder } from "../src/verify/builder.ts";
 import { releasePath, trackPath } from "../src/verify/cleanup.ts";
-import { compareBuilds } from "../src/verify/compare.ts";
+import { compareBuilds, outputDifference } from "../src/verify/compare.ts";
 import { reasonLine } from "../src/verify/report.ts";
-import { verifyRewrite } from "../src/verify/rewrite.ts";
+import { differingOutputs, verifyRewrite } from "../src/verify/rewrite.ts";
 import { TRANSFORMS } from "../transforms/index.ts";
 import { ROOT, WORK, absentFiles, loadApps, sourcesOf, unpack, type App } from "./bench-apps/apps.ts";
 import { failureSummary, standInGap, unreachableHosts } from "./bench-apps/network.ts";
@@ -188,6 +188,11 @@ async function benchApp(app: App, local: string[], builder: ReturnType<typeof ma
       log,
     });
     row.sameOutput = c.sameOutput;
+    if (c.sameOutput === false && c.before.run && c.after.run) {
+      // the ladder compared builds sharing a layer cache; these two were built apart, from scratch
+      const [was, is] = differingOutputs(c.before.run, c.after.run);
+      row.note += `; built from scratch, ${outputDifference(c.before.run, c.after.run)} differs: original ${was}, rewrite ${is}`;
+    }
     row.layers = `${c.before.image?.layers ?? "-"} → ${c.after.image?.layers ?? "-"}`;
     row.build = `${c.before.build.seconds.toFixed(1)} → ${c.after.build.seconds.toFixed(1)} s`;
     row.rebuild = c.touched
