@@ -93,6 +93,9 @@ function benchStorage(): string {
  */
 const STORAGE_ERROR = /layer not known|may be corrupted \(remove the image/;
 
+/** Another program held the port the app's server answers on: the run says nothing of the app. */
+const PORT_TAKEN = /something already listens on 127\.0\.0\.1:\d+/;
+
 function localImages(): string[] {
   const r = spawnSync("buildah", ["images", "--format", "{{.Name}}:{{.Tag}}"], { encoding: "utf8" });
   // a listing that skipped images it could not read would report their stand-ins as missing
@@ -312,8 +315,11 @@ async function main() {
     // another run (on another storage) may have measured it meanwhile
     if (!again && storedRow(app)) continue;
     const row = await benchApp(app, local, builder);
-    if (STORAGE_ERROR.test(`${row.note}\n${row.detail}`)) {
-      console.log(`[${app.name}] not kept, measure it again: the storage failed (${row.note.slice(0, 200)})`);
+    const machine = `${row.note}\n${row.detail}`;
+    if (STORAGE_ERROR.test(machine) || PORT_TAKEN.test(machine)) {
+      console.log(
+        `[${app.name}] not kept, measure it again: this machine, not the app (${row.note.slice(0, 200)})`,
+      );
     } else {
       fs.writeFileSync(resultFile(app), JSON.stringify(row, null, 2));
       console.log(`[${app.name}] ${row.verified ? "verified" : "not verified"}: ${row.note}`);
