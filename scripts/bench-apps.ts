@@ -17,7 +17,7 @@ import { makeBuilder } from "../src/verify/builder.ts";
 import { releasePath, trackPath } from "../src/verify/cleanup.ts";
 import { compareBuilds, outputDifference } from "../src/verify/compare.ts";
 import { reasonLine } from "../src/verify/report.ts";
-import { differingOutputs, verifyRewrite } from "../src/verify/rewrite.ts";
+import { differingOutputs, runRequestFor, verifyRewrite } from "../src/verify/rewrite.ts";
 import { TRANSFORMS } from "../transforms/index.ts";
 import { ROOT, WORK, absentFiles, loadApps, sourcesOf, unpack, type App } from "./bench-apps/apps.ts";
 import { failureSummary, standInGap, unreachableHosts } from "./bench-apps/network.ts";
@@ -185,7 +185,8 @@ async function benchApp(app: App, local: string[], builder: ReturnType<typeof ma
       contextDir,
       workDir: work,
       touch: "auto",
-      run: { timeoutMs: 30_000 },
+      // as the ladder runs them: a server is asked over HTTP, not compared by what it printed until killed
+      run: runRequestFor(text, undefined, 30_000),
       tagPrefix: `localhost/dfopt-bench/${app.name.toLowerCase()}-cmp`,
       keepImages: true,
       log,
