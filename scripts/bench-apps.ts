@@ -168,7 +168,10 @@ async function benchApp(app: App, local: string[], builder: ReturnType<typeof ma
     .map((c) => `${c.rung}: ${c.step} failed (${reasonLine(c)})`);
   // a rung that ends up with no split keeps only the other transforms' changes: say so, and why
   const noSplit = kept?.result.refusals.find((r) => r.transform === "split-stages");
-  const split = row.converted ? "" : ` without a split${noSplit ? ` (split-stages: ${noSplit.reason})` : ""}`;
+  const split =
+    row.converted || verification.kept === "no-split"
+      ? ""
+      : ` without a split${noSplit ? ` (split-stages: ${noSplit.reason})` : ""}`;
   row.note = verification.verified
     ? `kept ${verification.kept}${split}${before.length ? ` after ${before.join("; ")}` : ""}`
     : (verification.reason ?? "");
