@@ -7,7 +7,7 @@
  * image above the base image of their final stage. Prints a row per app and a summary line;
  * `--docs` writes the table to docs/real-apps.md. Storage: the e2e one ($DFOPT_E2E_WORK).
  */
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { loadParsers } from "../src/engine/engine.ts";
@@ -15,8 +15,9 @@ import { DEFAULT_OPTIONS } from "../src/engine/types.ts";
 import { folderContext } from "../src/io/context.ts";
 import { makeBuilder } from "../src/verify/builder.ts";
 import { releasePath, trackPath } from "../src/verify/cleanup.ts";
-import { compareBuilds } from "../src/verify/compare.ts";
-import { verifyRewrite } from "../src/verify/rewrite.ts";
+import { compareBuilds, outputDifference } from "../src/verify/compare.ts";
+import { reasonLine } from "../src/verify/report.ts";
+import { differingOutputs, runRequestFor, verifyRewrite } from "../src/verify/rewrite.ts";
 import { TRANSFORMS } from "../transforms/index.ts";
 import { ROOT, WORK, absentFiles, loadApps, sourcesOf, unpack, type App } from "./bench-apps/apps.ts";
 import { failureSummary, standInGap, unreachableHosts } from "./bench-apps/network.ts";
@@ -88,9 +89,21 @@ function benchStorage(): string {
   return conf;
 }
 
+/**
+ * The storage itself failed, not the app: a layer of the shared stand-in store went missing under a
+ * build or a listing (another process changing that store). Such a result is not kept.
+ */
+const STORAGE_ERROR = /layer not known|may be corrupted \(remove the image/;
+
+/** Another program held the port the app's server answers on: the run says nothing of the app. */
+const PORT_TAKEN = /something already listens on 127\.0\.0\.1:\d+/;
+
 function localImages(): string[] {
-  const out = execFileSync("buildah", ["images", "--format", "{{.Name}}:{{.Tag}}"], { encoding: "utf8" });
-  return out.split("\n").filter((l) => l && !l.includes("<none>"));
+  const r = spawnSync("buildah", ["images", "--format", "{{.Name}}:{{.Tag}}"], { encoding: "utf8" });
+  // a listing that skipped images it could not read would report their stand-ins as missing
+  if (r.status !== 0 || STORAGE_ERROR.test(r.stderr))
+    throw new Error(`buildah images failed, the storage is not readable now: ${r.stderr.trim()}`);
+  return r.stdout.split("\n").filter((l) => l && !l.includes("<none>"));
 }
 
 const median = (xs: number[]) => {
@@ -152,7 +165,19 @@ async function benchApp(app: App, local: string[], builder: ReturnType<typeof ma
   row.originalBytes = verification.originalBytes;
   row.newBytes = verification.newBytes;
   row.converted = !!kept?.result.changes.some((c) => c.transform === "split-stages");
-  row.note = verification.verified ? `kept ${verification.kept}` : (verification.reason ?? "");
+  // the rungs tried before the one kept, and why each failed: why the split went no further
+  const before = verification.candidates
+    .filter((c) => c.outcome === "failed")
+    .map((c) => `${c.rung}: ${c.step} failed (${reasonLine(c)})`);
+  // a rung that ends up with no split keeps only the other transforms' changes: say so, and why
+  const noSplit = kept?.result.refusals.find((r) => r.transform === "split-stages");
+  const split =
+    row.converted || verification.kept === "no-split"
+      ? ""
+      : ` without a split${noSplit ? ` (split-stages: ${noSplit.reason})` : ""}`;
+  row.note = verification.verified
+    ? `kept ${verification.kept}${split}${before.length ? ` after ${before.join("; ")}` : ""}`
+    : (verification.reason ?? "");
   row.detail = verification.reason ?? "";
   row.note = whyNotBuilt(row) ?? row.note;
   row.originalAboveBase = await aboveBase(builder, text, row.originalBytes);
@@ -174,12 +199,18 @@ async function benchApp(app: App, local: string[], builder: ReturnType<typeof ma
       contextDir,
       workDir: work,
       touch: "auto",
-      run: { timeoutMs: 30_000 },
+      // as the ladder runs them: a server is asked over HTTP, not compared by what it printed until killed
+      run: runRequestFor(text, undefined, 30_000),
       tagPrefix: `localhost/dfopt-bench/${app.name.toLowerCase()}-cmp`,
       keepImages: true,
       log,
     });
     row.sameOutput = c.sameOutput;
+    if (c.sameOutput === false && c.before.run && c.after.run) {
+      // the ladder compared builds sharing a layer cache; these two were built apart, from scratch
+      const [was, is] = differingOutputs(c.before.run, c.after.run);
+      row.note += `; built from scratch, ${outputDifference(c.before.run, c.after.run)} differs: original ${was}, rewrite ${is}`;
+    }
     row.layers = `${c.before.image?.layers ?? "-"} → ${c.after.image?.layers ?? "-"}`;
     row.build = `${c.before.build.seconds.toFixed(1)} → ${c.after.build.seconds.toFixed(1)} s`;
     row.rebuild = c.touched
@@ -311,9 +342,20 @@ async function main() {
     // another run (on another storage) may have measured it meanwhile
     if (!again && storedRow(app)) continue;
     const row = await benchApp(app, local, builder);
-    fs.writeFileSync(resultFile(app), JSON.stringify(row, null, 2));
-    clearBenchImages();
-    console.log(`[${app.name}] ${row.verified ? "verified" : "not verified"}: ${row.note}`);
+    const machine = `${row.note}\n${row.detail}`;
+    if (STORAGE_ERROR.test(machine) || PORT_TAKEN.test(machine)) {
+      console.log(
+        `[${app.name}] not kept, measure it again: this machine, not the app (${row.note.slice(0, 200)})`,
+      );
+    } else {
+      fs.writeFileSync(resultFile(app), JSON.stringify(row, null, 2));
+      console.log(`[${app.name}] ${row.verified ? "verified" : "not verified"}: ${row.note}`);
+    }
+    try {
+      clearBenchImages();
+    } catch (e) {
+      console.log(`could not drop the benchmark's images: ${(e as Error).message.split("\n")[0]}`);
+    }
   }
   const rows = all.map(storedRow).filter((r): r is Row => r !== null);
   const unmeasured = all.filter((a) => !storedRow(a)).map((a) => a.name);

@@ -158,6 +158,15 @@ describe("bench:apps: why an original does not build here", () => {
         { wanted: "maven:3-jdk-8", standIn: "eclipse-temurin:17-jdk" },
       ]),
     ).toBe("the stand-in has no Maven/Gradle (maven:3-jdk-8 → eclipse-temurin:17-jdk)");
+    // Go 1.19 reads neither a three-part go version nor a toolchain line, nor builds newer language
+    for (const log of [
+      "go: errors parsing go.mod:\n/app/go.mod:3: invalid go version '1.21.0': must match format 1.23",
+      "go: errors parsing go.mod:\n/app/go.mod:5: unknown directive: toolchain",
+      "./m.go:2:29: cannot range over 3 (untyped int constant)\nnote: module requires Go 1.22",
+    ])
+      expect(standInGap(log, [{ wanted: "golang:1.21", standIn: "golang:1.19" }])).toBe(
+        "the stand-in's Go is older than the one the go.mod asks for (golang:1.21 → golang:1.19)",
+      );
     expect(standInGap("/bin/sh: 1: apk: not found", [{ wanted: "node:20", standIn: "node:20" }])).toBeNull();
     expect(standInGap("npm error Missing script", served)).toBeNull();
   });

@@ -179,6 +179,20 @@ describe("dockerignore", () => {
     expect(patterns(content)).not.toContain(".env");
   });
 
+  test("a front-end build that reads .env files (Vite) keeps them in the context", () => {
+    // bench:apps Yobgoyin__loan_cli: VITE_ values from .env end up in the bundle and its hashed names
+    const ctx = memoryContext({
+      "package.json": '{"scripts":{"build":"vite build"},"devDependencies":{"vite":"^3.1.8"}}',
+    });
+    const content = checkProposal(
+      "vite-env",
+      'FROM node:16\nWORKDIR /app\nCOPY package*.json ./\nRUN npm install\nCOPY . .\nRUN npm run build\nCMD ["http-server","dist"]\n',
+      ctx,
+    )!;
+    expect(patterns(content)).not.toContain(".env");
+    expect(patterns(content)).not.toContain(".env.*.local");
+  });
+
   test("appends to an existing CRLF file without a final newline, in its own line ending", () => {
     const ctx = memoryContext({ "requirements.txt": "flask\n", ".dockerignore": ".git\r\n*.log" });
     const content = checkProposal(

@@ -15,7 +15,7 @@ import { folderContext } from "../src/io/context.ts";
 import { candidatesFor, ladderFor } from "../src/verify/ladder.ts";
 import { compareBuilds, outputDifference } from "../src/verify/compare.ts";
 import type { Builder, RunOutcome } from "../src/verify/builder.ts";
-import { runRequestFor } from "../src/verify/rewrite.ts";
+import { differingOutputs, runRequestFor } from "../src/verify/rewrite.ts";
 import { TRANSFORMS } from "../transforms/index.ts";
 import { fakeState, installFakeBuilders } from "./fake-builder/install.ts";
 import { textSink } from "./text-sink.ts";
@@ -474,17 +474,18 @@ describe("how images are run", () => {
     });
   });
 
+  const r = (over: Partial<RunOutcome> = {}): RunOutcome => ({
+    ok: true,
+    exitCode: 0,
+    timedOut: false,
+    stdout: "a\n",
+    stderr: "",
+    http: null,
+    error: null,
+    ...over,
+  });
+
   test("runs differ by stdout, exit code, a crash's error, HTTP status, the start of the body, or the HEALTHCHECK", () => {
-    const r = (over: Partial<RunOutcome> = {}): RunOutcome => ({
-      ok: true,
-      exitCode: 0,
-      timedOut: false,
-      stdout: "a\n",
-      stderr: "",
-      http: null,
-      error: null,
-      ...over,
-    });
     expect(outputDifference(r(), r({ stdout: "a" }))).toBeNull();
     expect(outputDifference(r(), r({ stdout: "b" }))).toBe("stdout");
     expect(outputDifference(r(), r({ exitCode: 1 }))).toBe("exit code 0 → 1");
@@ -516,6 +517,19 @@ describe("how images are run", () => {
     expect(outputDifference(page(200, "x".repeat(1024) + "1"), page(200, "x".repeat(1024) + "2"))).toBeNull();
     expect(outputDifference(page(200, "<h1>a"), page(200, "<h1>b"))).toBe("HTTP body");
     expect(outputDifference(r({ health: 0 }), r({ health: 1 }))).toBe("HEALTHCHECK exit code 0 → 1");
+  });
+
+  test("a difference is shown where it is, not as two alike starts", () => {
+    const page = (body: string) => r({ exitCode: null, http: { status: 200, body } });
+    const head = `<!DOCTYPE html>\n<html>\n<head>${" ".repeat(300)}`;
+    const [was, is] = differingOutputs(
+      page(`${head}<script src="/assets/index-4f1a.js">`),
+      page(`${head}<script src="/assets/index-9c2e.js">`),
+    );
+    expect(was).toMatch(/^"….*index-4f1a\.js/);
+    expect(is).toMatch(/^"….*index-9c2e\.js/);
+    // an early difference: both from the start
+    expect(differingOutputs(r({ stdout: "a" }), r({ stdout: "b" }))).toEqual(['"a"', '"b"']);
   });
 });
 

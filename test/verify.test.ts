@@ -7,9 +7,11 @@ import { compareBuilds, outputsMatch, pickTouchFile, type Comparison } from "../
 import { exec } from "../src/verify/exec.ts";
 import { NO_BUILDER_MESSAGE, runVerify } from "../src/verify/index.ts";
 import {
+  buildErrorLine,
   comparisonJson,
   formatBytes,
   renderE2eMarkdown,
+  reasonLine,
   renderTable,
   verdictOf,
 } from "../src/verify/report.ts";
@@ -117,6 +119,30 @@ describe("report", () => {
     const broken = comparison();
     broken.before.build = { ok: false, seconds: 1, error: "x" };
     expect(verdictOf(broken)).toBe("cannot-verify");
+  });
+
+  test("a failed build is named by its own error or its time limit, not by the builder's exit lines", () => {
+    const tsc = [
+      "STEP 6/8: RUN npm run build",
+      "> app@1.0.0 build",
+      "> tsc",
+      "src/index.ts(3,1): error TS2304: Cannot find name 'foo'.",
+      "npm error Lifecycle script `build` failed with error:",
+      "npm error code 2",
+      "subprocess exited with status 2",
+      'Error: building at STEP "RUN npm run build": while running runtime: exit status 2',
+    ].join("\n");
+    expect(reasonLine({ step: "build", reason: tsc })).toBe(
+      "src/index.ts(3,1): error TS2304: Cannot find name 'foo'.",
+    );
+    const go =
+      '# x\n./m.go:2:29: cannot range over 3 (untyped int constant)\nError: building at STEP "RUN go build": exit status 2';
+    expect(buildErrorLine(go)).toBe("./m.go:2:29: cannot range over 3 (untyped int constant)");
+    // a build killed at its time limit: the limit is the reason, whatever it printed before
+    expect(reasonLine({ step: "build", reason: "npm error network timeout\ntimed out after 720 s" })).toBe(
+      "timed out after 720 s",
+    );
+    expect(buildErrorLine("")).toBe("");
   });
 
   test("json carries sizes in bytes and the reduction", () => {

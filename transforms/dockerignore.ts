@@ -253,7 +253,7 @@ export const dockerignore: Transform = {
       };
     }
     const mentions = mentionedText(model);
-    // An app that loads .env files itself (dotenv, django-environ, ...) may rely on the copied file.
+    // An app that loads .env files itself (dotenv, django-environ, a Vite build ...) may rely on the copied file.
     const manifests = [
       "package.json",
       "requirements.txt",
@@ -267,9 +267,12 @@ export const dockerignore: Transform = {
     ]
       .map((f) => context.readFile(f) ?? "")
       .join("\n");
-    const loadsEnvFiles = /dotenv|environ|decouple|pydantic-settings|godotenv|dotenvy|spring-dotenv/i.test(
-      manifests,
-    );
+    // Front-end build tools read .env files at build time too and bake their values into the bundle.
+    const loadsEnvFiles =
+      /dotenv|environ|decouple|pydantic-settings|godotenv|dotenvy|spring-dotenv/i.test(manifests) ||
+      /"(?:vite|react-scripts|next|nuxt|@vue\/cli-service|astro|@sveltejs\/kit|parcel|gatsby)"\s*:/.test(
+        manifests,
+      );
     // Sources as .dockerignore sees them: relative to the context root; ones
     // outside it or built from variables cannot be matched.
     const explicit = explicitSources(model)

@@ -3,6 +3,8 @@
  * registry and Debian's mirror. Reads the build log's tail for the hosts a step tried to reach.
  */
 
+import { buildErrorLine } from "../../src/verify/report.ts";
+
 /** Package indexes named by the errors their clients print when the index cannot be reached. */
 const CLIENT_HINTS: [RegExp, string][] = [
   [/Could not find a version that satisfies the requirement|No matching distribution found/, "pypi.org"],
@@ -43,7 +45,7 @@ export function unreachableHosts(buildLog: string): string[] | null {
 
 /**
  * Why an original failed on its stand-in base image rather than on its own: the stand-in is not the
- * image it asks for (Debian for alpine, a JDK without Maven or Gradle, a newer Node). Null when the
+ * image it asks for (Debian for alpine, a JDK without Maven or Gradle, a newer Node, an older Go). Null when the
  * log shows none of these, or when every image was itself present.
  */
 export function standInGap(
@@ -66,6 +68,12 @@ export function standInGap(
     return `the stand-in has no Maven/Gradle (${on})`;
   if (/go\.mod file not found/.test(buildLog))
     return `the stand-in's Go builds in module mode, the original's GOPATH layout has no go.mod (${on})`;
+  if (
+    /invalid go version '[\d.]+': must match format|unknown directive: toolchain|note: module requires Go /.test(
+      buildLog,
+    )
+  )
+    return `the stand-in's Go is older than the one the go.mod asks for (${on})`;
   if (/ERESOLVE|eresolve-report/.test(buildLog))
     return `the stand-in's npm (7+) refuses peer dependencies the original's older npm accepted (${on})`;
   if (/node-pre-gyp ERR!/.test(buildLog))
@@ -78,18 +86,9 @@ export function standInGap(
 export function failureSummary(buildLog: string): string | null {
   const stepLine = /Error: building at STEP "([^"]+)": ([^\n]*)/.exec(buildLog);
   const step = stepLine?.[1].replace(/\s+/g, " ");
-  const stepCause = stepLine && !/^exit status \d+$/.test(stepLine[2]) ? stepLine[2] : null;
-  const noise =
-    /subprocess exited|Error: building at STEP|npm notice|A complete log of this run|For a full report see|^npm error\s*$|^at |^time=|^-+$|^STEP \d|^--> |^the original does not build|^warning\b/i;
-  const lines = buildLog
-    .split("\n")
-    .map((l) => l.trim())
-    .filter((l) => l && !noise.test(l));
-  const cause =
-    stepCause ??
-    lines.find((l) => /^(?:npm )?error\b|ERR!|^Error\b|^E: /.test(l)) ??
-    lines.find((l) => /\b(?:not found|No such file|failed|cannot|unable|incompatible)\b/i.test(l)) ??
-    lines[lines.length - 1];
+  // "exit status 1", "while running runtime: exit status 1": buildah's words, not the build's
+  const stepCause = stepLine && !/exit status \d+$/.test(stepLine[2]) ? stepLine[2] : null;
+  const cause = stepCause ?? buildErrorLine(buildLog.replace(/^the original does not build: /, ""));
   if (!step && !cause) return null;
   // the scratch copy's name changes from run to run
   return [step, cause]

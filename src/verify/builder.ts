@@ -113,7 +113,8 @@ const containerName = () => `dfopt-verify-${process.pid}-${Date.now().toString(3
 
 function failure(r: ExecResult): string {
   if (r.spawnError) return r.spawnError;
-  if (r.timedOut) return `timed out after ${r.seconds.toFixed(0)} s\n${tail(r.stderr || r.stdout)}`;
+  // last, so that a tail of this text still says it
+  if (r.timedOut) return `${tail(r.stderr || r.stdout)}\ntimed out after ${r.seconds.toFixed(0)} s`;
   // the build log (stdout) ends with the failing step; the error itself is on stderr
   const parts = [tail(r.stdout, 8), tail(r.stderr, 20)].filter((p) => p.trim() !== "");
   return parts.join("\n") || `exit code ${r.code}`;

@@ -187,13 +187,41 @@ export function renderE2eMarkdown(
 }
 
 /**
- * The telling line of a candidate's failure: a build log ends with its error; of a failed run, the
+ * The telling line of a candidate's failure: of a build, `buildErrorLine`; of a failed run, the
  * first line that says error (the builder's own exit lines follow what the app printed).
  */
 export function reasonLine(c: { step: string | null; reason: string | null }): string {
+  if (c.step === "build") return buildErrorLine(c.reason ?? "");
   const lines = (c.reason ?? "").trim().split("\n");
-  if (c.step === "build") return lines[lines.length - 1] ?? "";
   return (lines.find((l) => /\berror\b/i.test(l)) ?? lines[0] ?? "").trim();
+}
+
+/**
+ * Lines of a build log that say a step failed but not why: the builder's own closing lines
+ * (buildah/podman `Error: building at STEP ...: exit status 1`, BuildKit `ERROR: failed to solve`),
+ * npm's pointers to its log, stack frames and step headers.
+ */
+const BUILD_LOG_NOISE =
+  /^(?:Error: building at STEP|error building at STEP|subprocess exited with status|ERROR: failed to solve|exit status \d+$|time=|STEP \d|--> |at |-+$|npm error\s*$|warning\b)|npm notice|A complete log of this run|For a full report see/i;
+
+/**
+ * Why a build failed, in one line of its log: the time limit when it was hit, else the first error
+ * the build itself printed, else the last line that is not the builder's own.
+ */
+export function buildErrorLine(log: string): string {
+  const all = log
+    .split("\n")
+    .map((l) => l.trim())
+    .filter(Boolean);
+  const lines = all.filter((l) => !BUILD_LOG_NOISE.test(l));
+  return (
+    lines.find((l) => /^timed out after \d+ s$/.test(l)) ??
+    lines.find((l) => /^(?:npm )?error\b|ERR!|^Error\b|^E: |: error\b/.test(l)) ??
+    lines.find((l) => /\b(?:not found|No such file|failed|cannot|unable|incompatible)\b/i.test(l)) ??
+    lines[lines.length - 1] ??
+    all[all.length - 1] ??
+    ""
+  );
 }
 
 /** "buildah version 1.28.2", "docker (github.com/docker/buildx v0.12.0)". */

@@ -107,7 +107,20 @@ export function runRequestFor(raw: string, smoke: string | undefined, timeoutMs:
 
 const outputStart = (r: RunOutcome) =>
   (r.http ? `HTTP ${r.http.status} ${r.http.body}` : r.stdout).slice(0, 200);
-const shortOutput = (r: RunOutcome) => JSON.stringify(outputStart(r));
+
+/**
+ * The two outputs from a little before where they first differ: their starts may be alike for
+ * longer than a message shows (an HTML page that differs only in a hashed asset name).
+ */
+export function differingOutputs(a: RunOutcome, b: RunOutcome): [string, string] {
+  const whole = (r: RunOutcome) => (r.http ? `HTTP ${r.http.status} ${r.http.body}` : r.stdout);
+  const [x, y] = [whole(a), whole(b)];
+  let at = 0;
+  while (at < x.length && x[at] === y[at]) at++;
+  const from = at > 160 ? at - 40 : 0;
+  const shown = (s: string) => JSON.stringify(`${from ? "…" : ""}${s.slice(from, from + 200)}`);
+  return [shown(x), shown(y)];
+}
 
 /**
  * Builds the original once, then each candidate rewrite (ladder order, most aggressive first) with
@@ -211,10 +224,11 @@ export async function verifyRewrite(input: RewriteVerifyInput): Promise<RewriteV
       }
       const difference = outputDifference(reference, run);
       if (difference) {
+        const [was, is] = differingOutputs(reference, run);
         Object.assign(report, {
           outcome: "failed",
           step: "output",
-          reason: `${difference} differs: original ${shortOutput(reference)}, candidate ${shortOutput(run)}`,
+          reason: `${difference} differs: original ${was}, candidate ${is}`,
         });
         continue;
       }
