@@ -323,7 +323,13 @@ function planGo(input: SplitInput) {
   ];
   const appCtx = contextPathOf(walk, runtimeCwd);
   if (appCtx !== null) {
-    const extra = literalPaths(context, srcDir);
+    const { names: extra, above } = literalPaths(context, srcDir);
+    // files named from the folder above the working folder: which ones, and whether the app writes
+    // there, cannot be told from the sources
+    if (above !== null)
+      refuse(
+        `the Go sources name \`${above}\`, a path above the working folder ${runtimeCwd}: cannot tell which files the binary reads or writes there at run time`,
+      );
     for (const rel of runtimeFiles(context, appCtx, extra)) {
       const at = imagePathOf(walk, rel, buildInstr);
       if (at && at !== build.out) artifacts.push({ from: at, to: at });
@@ -718,13 +724,15 @@ function sourceImportsC(context: BuildContext, dir: string): boolean {
 }
 
 /** First path segments of string literals in the Go source that name top-level entries (files the app opens). */
-function literalPaths(context: BuildContext, dir: string): Set<string> {
+function literalPaths(context: BuildContext, dir: string): { names: Set<string>; above: string | null } {
   const names = new Set<string>();
+  let above: string | null = null;
   for (const f of goFiles(context, dir)) {
     const text = context.readFile(f) ?? "";
     for (const m of text.matchAll(/"(?:\.\/)?([A-Za-z0-9_][A-Za-z0-9_.-]*)(?:\/[^"\n]*)?"/g)) names.add(m[1]);
+    above ??= /"(\.\.\/[^"\n]*)"/.exec(text)?.[1] ?? null;
   }
-  return names;
+  return { names, above };
 }
 
 /** OS package installs in the stage's RUNs (unreadable RUNs are skipped here; layout() refuses them). */
