@@ -32,7 +32,13 @@ function tmp(): string {
   return d;
 }
 beforeEach(() => {
-  for (const k of ["FAKE_FAIL_BUILD", "FAKE_BROKEN_RUN", "FAKE_RUN_SLEEP", "DFOPT_BUILDER"])
+  for (const k of [
+    "FAKE_FAIL_BUILD",
+    "FAKE_BROKEN_RUN",
+    "FAKE_RUN_SLEEP",
+    "FAKE_PRINT_HOSTNAME",
+    "DFOPT_BUILDER",
+  ])
     delete process.env[k];
 });
 afterEach(() => {
@@ -158,6 +164,14 @@ describe.each(BUILDERS)("--verify with a fake %s", (builder) => {
     expect(fakeState(g.state).images).toEqual({});
     expect(fakeState(g.state).containers).toEqual({});
     expect(fs.readdirSync(g.scratchTmp)).toEqual([]);
+  });
+
+  test("an app that prints its hostname sees the same one in every run", async () => {
+    const g = goApp([builder]);
+    process.env.FAKE_PRINT_HOSTNAME = "1";
+    const r = await run(["--write", "--verify", "--builder", builder, "Dockerfile", "--jobs", "0"], g.app);
+    expect(r.stderr).toContain("kept scratch");
+    expect(r.code).toBe(0);
   });
 
   test("a candidate that fails to run gives way to the next", async () => {

@@ -108,6 +108,13 @@ export function makeBuilder(name: BuilderName, version: string, settings: Builde
   return name === "buildah" ? buildahBuilder(version, settings) : cliBuilder(name, version, settings);
 }
 
+/**
+ * The hostname every buildah run gets: buildah names each container's host after its random id, so
+ * two runs of the same image would print different HOSTNAMEs (docker and podman on the host network
+ * give the host's own name to both).
+ */
+export const RUN_HOSTNAME = "dfopt-verify";
+
 let counter = 0;
 const containerName = () => `dfopt-verify-${process.pid}-${Date.now().toString(36)}-${counter++}`;
 
@@ -345,10 +352,18 @@ function buildahBuilder(version: string, settings: BuilderSettings): Builder {
         return { ok: false, ...empty, error: "the image has no ENTRYPOINT or CMD (give --smoke)" };
       }
       return runWithHttp(
-        () => start("buildah", ["run", name, "--", ...argv], { env, timeoutMs: req.timeoutMs }),
+        () =>
+          start("buildah", ["run", "--hostname", RUN_HOSTNAME, name, "--", ...argv], {
+            env,
+            timeoutMs: req.timeoutMs,
+          }),
         req,
         cleanup,
-        (check) => exec("buildah", ["run", name, "--", ...check], { env, timeoutMs: 30_000 }),
+        (check) =>
+          exec("buildah", ["run", "--hostname", RUN_HOSTNAME, name, "--", ...check], {
+            env,
+            timeoutMs: 30_000,
+          }),
       );
     },
     async remove(tags) {

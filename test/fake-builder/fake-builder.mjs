@@ -9,6 +9,8 @@
  *   FAKE_FAIL_BUILD  "|"-separated substrings: a Dockerfile containing one fails to build
  *   FAKE_BROKEN_RUN  "|"-separated substrings of the final FROM image: the app prints an error, exit 1
  *   FAKE_RUN_SLEEP   seconds a run waits before printing (writes "running" in the state folder first)
+ *   FAKE_PRINT_HOSTNAME  the app prints its hostname: buildah's is the container's (random) unless
+ *                    `run --hostname` names one; docker's and podman's (host network) is the host's
  * An image's size is derived from its final FROM image (scratch, distroless, alpine, -slim, other).
  */
 import fs from "node:fs";
@@ -94,7 +96,7 @@ function inspect(tag) {
   }
 }
 
-async function runApp(tag, container) {
+async function runApp(tag, container, hostname) {
   const containers = load("containers.json");
   containers[container] = tag;
   save("containers.json", containers);
@@ -110,6 +112,7 @@ async function runApp(tag, container) {
     return 1;
   }
   out("hello from the app\n");
+  if (process.env.FAKE_PRINT_HOSTNAME) out(`hostname: ${hostname}\n`);
   return 0;
 }
 
@@ -146,8 +149,10 @@ async function main() {
       return out(`${container}\n`);
     }
     if (cmd === "run") {
-      const container = args[1];
-      process.exitCode = await runApp(load("containers.json")[container], container);
+      // buildah run [--hostname NAME] CONTAINER -- CMD...
+      const container = args[args.indexOf("--") - 1];
+      const hostname = flag(["--hostname"]) ?? Math.random().toString(16).slice(2, 14);
+      process.exitCode = await runApp(load("containers.json")[container], container, hostname);
       return;
     }
     if (cmd === "rm") return removeContainer(args[1]);
@@ -164,7 +169,7 @@ async function main() {
       const container = flag(["--name"]);
       const rest = args.slice(args.indexOf("host") + 1);
       const tag = rest[0] === "--entrypoint" ? rest[2] : rest[0];
-      process.exitCode = await runApp(tag, container);
+      process.exitCode = await runApp(tag, container, "the-host");
       removeContainer(container); // --rm
       return;
     }
