@@ -267,9 +267,11 @@ export const dockerignore: Transform = {
     ]
       .map((f) => context.readFile(f) ?? "")
       .join("\n");
-    const loadsEnvFiles = /dotenv|environ|decouple|pydantic-settings|godotenv|dotenvy|spring-dotenv/i.test(
-      manifests,
-    );
+    // (custom-env, env-cmd and @nestjs/config read `.env` by default, through dotenv or on their own)
+    const loadsEnvFiles =
+      /dotenv|environ|decouple|pydantic-settings|godotenv|dotenvy|spring-dotenv|custom-env|env-cmd|@nestjs\/config/i.test(
+        manifests,
+      );
     // Sources as .dockerignore sees them: relative to the context root; ones
     // outside it or built from variables cannot be matched.
     const explicit = explicitSources(model)
