@@ -220,6 +220,26 @@ describe("--verify outcomes", () => {
     expect(r.stderr).toContain("1 left unchanged (no candidate passed)");
   });
 
+  test("a server answering an error page runs: a candidate must answer alike and say the same error", async () => {
+    const g = goApp(["buildah"]);
+    fs.appendFileSync(path.join(g.app, "Dockerfile"), "EXPOSE 39517\n");
+    process.env.FAKE_HTTP_STATUS = "500";
+    const same = await run(["--verify", "--format", "json", "Dockerfile", "--jobs", "0"], g.app);
+    const kept = JSON.parse(same.stdout).files[0].verify;
+    expect(kept).toMatchObject({
+      verified: true,
+      kept: "scratch",
+      originalOutput: "HTTP 500 Internal Server Error",
+    });
+    // the same page, but the scratch image fails for another reason (a missing file)
+    process.env.FAKE_HTTP_OTHER_ERROR = "scratch";
+    const other = await run(["--verify", "--format", "json", "Dockerfile", "--jobs", "0"], g.app);
+    const next = JSON.parse(other.stdout).files[0].verify;
+    expect(next).toMatchObject({ verified: true, kept: "distroless" });
+    expect(next.candidates[0]).toMatchObject({ rung: "scratch", outcome: "failed", step: "output" });
+    expect(next.candidates[0].reason).toMatch(/^the error on stderr differs/);
+  });
+
   test("an original that does not build is reported as such, never as verified", async () => {
     const g = goApp(["podman"]);
     process.env.FAKE_FAIL_BUILD = "FROM golang:1.19";
@@ -525,7 +545,22 @@ describe("how images are run", () => {
       outputDifference(crash("> start\nloading 3 files\nError: boom"), crash("> start\nError: boom")),
     ).toBeNull();
     expect(outputDifference(r({ stderr: "warning 1" }), r({ stderr: "warning 2 differs" }))).toBeNull();
-    const page = (status: number, body: string) => r({ exitCode: null, http: { status, body } });
+    const page = (status: number, body: string, stderr = "") =>
+      r({ exitCode: null, http: { status, body }, stderr });
+    // two error pages alike are two runs alike only when the server logs the same error
+    expect(
+      outputDifference(
+        page(500, "Internal Server Error", "Error: secret option required for sessions\n    at a.js:1:2"),
+        page(500, "Internal Server Error", "Error: secret option required for sessions\n    at a.js:7:9"),
+      ),
+    ).toBeNull();
+    expect(
+      outputDifference(
+        page(500, "Internal Server Error", "Error: secret option required for sessions"),
+        page(500, "Internal Server Error", "Error: ENOENT: no such file or directory, open 'views/home.hbs'"),
+      ),
+    ).toBe("the error on stderr");
+    expect(outputDifference(page(404, "Not Found", "a"), page(404, "Not Found", "Error: b"))).toBeNull();
     expect(outputDifference(page(200, "ok"), page(404, "ok"))).toBe("HTTP status 200 → 404");
     expect(outputDifference(page(200, "x".repeat(1024) + "1"), page(200, "x".repeat(1024) + "2"))).toBeNull();
     expect(outputDifference(page(200, "<h1>a"), page(200, "<h1>b"))).toBe("HTTP body");
