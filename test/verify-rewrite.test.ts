@@ -15,7 +15,7 @@ import { folderContext } from "../src/io/context.ts";
 import { candidatesFor, ladderFor } from "../src/verify/ladder.ts";
 import { compareBuilds, outputDifference } from "../src/verify/compare.ts";
 import type { Builder, RunOutcome } from "../src/verify/builder.ts";
-import { runRequestFor } from "../src/verify/rewrite.ts";
+import { runRequestFor, verifyRewrite } from "../src/verify/rewrite.ts";
 import { TRANSFORMS } from "../transforms/index.ts";
 import { fakeState, installFakeBuilders } from "./fake-builder/install.ts";
 import { textSink } from "./text-sink.ts";
@@ -238,6 +238,47 @@ describe("--verify outcomes", () => {
     expect(next).toMatchObject({ verified: true, kept: "distroless" });
     expect(next.candidates[0]).toMatchObject({ rung: "scratch", outcome: "failed", step: "output" });
     expect(next.candidates[0].reason).toMatch(/^the error on stderr differs/);
+  });
+
+  test("an original that does not run is reported with its error line, not only its stack's tail", async () => {
+    await loadParsers();
+    const stack = [
+      "node:internal/modules/cjs/loader:1228",
+      "Error: Cannot find module '/app/src/index.js'",
+      ...Array.from({ length: 14 }, (_, i) => `    at frame${i} (node:internal/modules/cjs/loader:${i})`),
+    ].join("\n");
+    const builder: Builder = {
+      name: "buildah",
+      version: "stub",
+      build: () => Promise.resolve({ ok: true, seconds: 1, error: null }),
+      inspect: () => Promise.resolve({ bytes: 1, layers: 1, command: ["app"] }),
+      run: () =>
+        Promise.resolve({
+          ok: false,
+          exitCode: 1,
+          timedOut: false,
+          stdout: "",
+          stderr: stack,
+          http: null,
+          error: `no HTTP answer on 127.0.0.1:3000/\n${stack}`,
+        }),
+      remove: async () => {},
+      prune: async () => {},
+    };
+    const raw = fs.readFileSync(path.join(GO_APP, "Dockerfile"), "utf8") + "EXPOSE 3000\n";
+    const { verification } = await verifyRewrite({
+      builder,
+      raw,
+      contextDir: GO_APP,
+      context: folderContext(GO_APP),
+      transforms: TRANSFORMS,
+      options: DEFAULT_OPTIONS,
+      timeoutMs: 1000,
+      tagPrefix: "localhost/dfopt-test",
+    });
+    expect(verification.reason).toMatch(
+      /^the original does not run: Error: Cannot find module '\/app\/src\/index\.js'\n {4}at frame2 /,
+    );
   });
 
   test("an original that does not build is reported as such, never as verified", async () => {
