@@ -131,6 +131,9 @@ const BUILD_TIMEOUT_MS = 30 * 60_000;
 /** How long a command must stay up before its HEALTHCHECK is asked (when there is no HTTP port). */
 const HEALTH_START_MS = 3000;
 
+/** How long a server that answered a 5xx keeps running, so that its log of the error is read. */
+const LOG_GRACE_MS = 1000;
+
 /** Tracks an image tag for removal at exit; `remove` untracks it. */
 function imageTracker(cmd: string, env: NodeJS.ProcessEnv) {
   const untrack = new Map<string, () => void>();
@@ -207,6 +210,8 @@ async function launchAndProbe(
         });
         http = { status: res.status, body: await res.text() };
         await askHealth();
+        // a server logs a failed request after answering it (express defers it): let it reach stderr
+        if (http.status >= 500) await new Promise((r) => setTimeout(r, LOG_GRACE_MS));
         break;
       } catch {
         await new Promise((r) => setTimeout(r, 300));

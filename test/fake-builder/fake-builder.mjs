@@ -131,11 +131,16 @@ function serve(port, status, img) {
   return new Promise(() => {
     http
       .createServer((_req, res) => {
-        process.stderr.write(
-          `${error}\n    at Layer.handle (/app/node_modules/express/lib/router/layer.js:95:5)\n`,
-        );
         res.writeHead(status, { "content-type": "text/html" });
         res.end("Internal Server Error");
+        // like express's finalhandler, the error is logged after the answer
+        setTimeout(
+          () =>
+            process.stderr.write(
+              `${error}\n    at Layer.handle (/app/node_modules/express/lib/router/layer.js:95:5)\n`,
+            ),
+          300,
+        );
       })
       .listen(port, "127.0.0.1");
   });
