@@ -61,6 +61,7 @@ const E2E_WORK = path.resolve(process.env.DFOPT_E2E_WORK ?? "/tmp/dfopt-e2e");
 process.env.CONTAINERS_REGISTRIES_CONF ??= path.join(E2E_WORK, "registries.conf");
 process.env.BUILDAH_ISOLATION ??= "chroot";
 process.env.CONTAINERS_STORAGE_CONF ??= benchStorage();
+refuseSharedStorage(process.env.CONTAINERS_STORAGE_CONF);
 
 /**
  * A storage of the benchmark's own, which sees the e2e storage's stand-in images read-only: every
@@ -68,9 +69,7 @@ process.env.CONTAINERS_STORAGE_CONF ??= benchStorage();
  * the stand-ins or other users of the e2e storage.
  */
 function benchStorage(): string {
-  const e2eConf = fs.readFileSync(path.join(E2E_WORK, "storage.conf"), "utf8");
-  const e2eGraph =
-    /^\s*graphroot\s*=\s*"([^"]+)"/m.exec(e2eConf)?.[1] ?? path.join(E2E_WORK, "storage/graph");
+  const e2eGraph = graphRootOf(path.join(E2E_WORK, "storage.conf")) ?? path.join(E2E_WORK, "storage/graph");
   const conf = path.join(WORK, "storage.conf");
   fs.mkdirSync(WORK, { recursive: true });
   fs.writeFileSync(
@@ -97,6 +96,26 @@ const STORAGE_ERROR = /layer not known|may be corrupted \(remove the image/;
 
 /** Another program held the port the app's server answers on: the run says nothing of the app. */
 const PORT_TAKEN = /something already listens on 127\.0\.0\.1:\d+/;
+
+function graphRootOf(conf: string): string | null {
+  const text = fs.existsSync(conf) ? fs.readFileSync(conf, "utf8") : "";
+  const root = /^\s*graphroot\s*=\s*"([^"]+)"/m.exec(text)?.[1];
+  return root ? path.resolve(root) : null;
+}
+
+/**
+ * The benchmark drops every writable image of its storage after each app: on the e2e storage (e.g.
+ * after `eval "$(scripts/e2e/base-images.sh env)"`) that would be the stand-ins themselves.
+ */
+function refuseSharedStorage(conf: string): void {
+  const e2eGraph = graphRootOf(path.join(E2E_WORK, "storage.conf")) ?? path.join(E2E_WORK, "storage/graph");
+  if (graphRootOf(conf) !== path.resolve(e2eGraph)) return;
+  console.error(
+    `bench:apps: CONTAINERS_STORAGE_CONF (${conf}) is the e2e storage, whose stand-in images the ` +
+      "benchmark would drop after each app; unset it (the benchmark makes a storage of its own)",
+  );
+  process.exit(2);
+}
 
 function localImages(): string[] {
   const r = spawnSync("buildah", ["images", "--format", "{{.Name}}:{{.Tag}}"], { encoding: "utf8" });

@@ -177,6 +177,18 @@ describe("dockerignore", () => {
       ctx,
     )!;
     expect(patterns(content)).not.toContain(".env");
+    // custom-env loads .env through its own copy of dotenv, which the app may then require too
+    const customEnv = memoryContext({
+      "package.json": '{"dependencies": {"custom-env": "^2.0.1", "express": "^4.18.2"}}',
+      ".env": "DATABASE_URL=mongodb://db/app\n",
+    });
+    const node = checkProposal(
+      "custom-env",
+      'FROM node:20\nWORKDIR /app\nCOPY . .\nRUN npm install\nCMD ["node", "server.js"]\n',
+      customEnv,
+    )!;
+    expect(patterns(node)).not.toContain(".env");
+    expect(patterns(node)).toContain("**/node_modules");
   });
 
   test("a front-end build that reads .env files (Vite) keeps them in the context", () => {

@@ -15,7 +15,7 @@ import { folderContext } from "../src/io/context.ts";
 import { candidatesFor, ladderFor } from "../src/verify/ladder.ts";
 import { compareBuilds, outputDifference } from "../src/verify/compare.ts";
 import type { Builder, RunOutcome } from "../src/verify/builder.ts";
-import { differingOutputs, runRequestFor } from "../src/verify/rewrite.ts";
+import { differingOutputs, runRequestFor, verifyRewrite } from "../src/verify/rewrite.ts";
 import { TRANSFORMS } from "../transforms/index.ts";
 import { fakeState, installFakeBuilders } from "./fake-builder/install.ts";
 import { textSink } from "./text-sink.ts";
@@ -32,7 +32,13 @@ function tmp(): string {
   return d;
 }
 beforeEach(() => {
-  for (const k of ["FAKE_FAIL_BUILD", "FAKE_BROKEN_RUN", "FAKE_RUN_SLEEP", "DFOPT_BUILDER"])
+  for (const k of [
+    "FAKE_FAIL_BUILD",
+    "FAKE_BROKEN_RUN",
+    "FAKE_RUN_SLEEP",
+    "FAKE_PRINT_HOSTNAME",
+    "DFOPT_BUILDER",
+  ])
     delete process.env[k];
 });
 afterEach(() => {
@@ -160,6 +166,14 @@ describe.each(BUILDERS)("--verify with a fake %s", (builder) => {
     expect(fs.readdirSync(g.scratchTmp)).toEqual([]);
   });
 
+  test("an app that prints its hostname sees the same one in every run", async () => {
+    const g = goApp([builder]);
+    process.env.FAKE_PRINT_HOSTNAME = "1";
+    const r = await run(["--write", "--verify", "--builder", builder, "Dockerfile", "--jobs", "0"], g.app);
+    expect(r.stderr).toContain("kept scratch");
+    expect(r.code).toBe(0);
+  });
+
   test("a candidate that fails to run gives way to the next", async () => {
     const g = goApp([builder]);
     process.env.FAKE_BROKEN_RUN = "scratch";
@@ -204,6 +218,67 @@ describe("--verify outcomes", () => {
     ]);
     expect(file.verify.candidates[0].reason).toContain("STEP 4/4");
     expect(r.stderr).toContain("1 left unchanged (no candidate passed)");
+  });
+
+  test("a server answering an error page runs: a candidate must answer alike and say the same error", async () => {
+    const g = goApp(["buildah"]);
+    fs.appendFileSync(path.join(g.app, "Dockerfile"), "EXPOSE 39517\n");
+    process.env.FAKE_HTTP_STATUS = "500";
+    const same = await run(["--verify", "--format", "json", "Dockerfile", "--jobs", "0"], g.app);
+    const kept = JSON.parse(same.stdout).files[0].verify;
+    expect(kept).toMatchObject({
+      verified: true,
+      kept: "scratch",
+      originalOutput: "HTTP 500 Internal Server Error",
+    });
+    // the same page, but the scratch image fails for another reason (a missing file)
+    process.env.FAKE_HTTP_OTHER_ERROR = "scratch";
+    const other = await run(["--verify", "--format", "json", "Dockerfile", "--jobs", "0"], g.app);
+    const next = JSON.parse(other.stdout).files[0].verify;
+    expect(next).toMatchObject({ verified: true, kept: "distroless" });
+    expect(next.candidates[0]).toMatchObject({ rung: "scratch", outcome: "failed", step: "output" });
+    expect(next.candidates[0].reason).toMatch(/^the error on stderr differs/);
+  });
+
+  test("an original that does not run is reported with its error line, not only its stack's tail", async () => {
+    await loadParsers();
+    const stack = [
+      "node:internal/modules/cjs/loader:1228",
+      "Error: Cannot find module '/app/src/index.js'",
+      ...Array.from({ length: 14 }, (_, i) => `    at frame${i} (node:internal/modules/cjs/loader:${i})`),
+    ].join("\n");
+    const builder: Builder = {
+      name: "buildah",
+      version: "stub",
+      build: () => Promise.resolve({ ok: true, seconds: 1, error: null }),
+      inspect: () => Promise.resolve({ bytes: 1, layers: 1, command: ["app"] }),
+      run: () =>
+        Promise.resolve({
+          ok: false,
+          exitCode: 1,
+          timedOut: false,
+          stdout: "",
+          stderr: stack,
+          http: null,
+          error: `no HTTP answer on 127.0.0.1:3000/\n${stack}`,
+        }),
+      remove: async () => {},
+      prune: async () => {},
+    };
+    const raw = fs.readFileSync(path.join(GO_APP, "Dockerfile"), "utf8") + "EXPOSE 3000\n";
+    const { verification } = await verifyRewrite({
+      builder,
+      raw,
+      contextDir: GO_APP,
+      context: folderContext(GO_APP),
+      transforms: TRANSFORMS,
+      options: DEFAULT_OPTIONS,
+      timeoutMs: 1000,
+      tagPrefix: "localhost/dfopt-test",
+    });
+    expect(verification.reason).toMatch(
+      /^the original does not run: Error: Cannot find module '\/app\/src\/index\.js'\n {4}at frame2 /,
+    );
   });
 
   test("an original that does not build is reported as such, never as verified", async () => {
@@ -512,7 +587,22 @@ describe("how images are run", () => {
       outputDifference(crash("> start\nloading 3 files\nError: boom"), crash("> start\nError: boom")),
     ).toBeNull();
     expect(outputDifference(r({ stderr: "warning 1" }), r({ stderr: "warning 2 differs" }))).toBeNull();
-    const page = (status: number, body: string) => r({ exitCode: null, http: { status, body } });
+    const page = (status: number, body: string, stderr = "") =>
+      r({ exitCode: null, http: { status, body }, stderr });
+    // two error pages alike are two runs alike only when the server logs the same error
+    expect(
+      outputDifference(
+        page(500, "Internal Server Error", "Error: secret option required for sessions\n    at a.js:1:2"),
+        page(500, "Internal Server Error", "Error: secret option required for sessions\n    at a.js:7:9"),
+      ),
+    ).toBeNull();
+    expect(
+      outputDifference(
+        page(500, "Internal Server Error", "Error: secret option required for sessions"),
+        page(500, "Internal Server Error", "Error: ENOENT: no such file or directory, open 'views/home.hbs'"),
+      ),
+    ).toBe("the error on stderr");
+    expect(outputDifference(page(404, "Not Found", "a"), page(404, "Not Found", "Error: b"))).toBeNull();
     expect(outputDifference(page(200, "ok"), page(404, "ok"))).toBe("HTTP status 200 → 404");
     expect(outputDifference(page(200, "x".repeat(1024) + "1"), page(200, "x".repeat(1024) + "2"))).toBeNull();
     expect(outputDifference(page(200, "<h1>a"), page(200, "<h1>b"))).toBe("HTTP body");

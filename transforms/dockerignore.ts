@@ -267,9 +267,12 @@ export const dockerignore: Transform = {
     ]
       .map((f) => context.readFile(f) ?? "")
       .join("\n");
-    // Front-end build tools read .env files at build time too and bake their values into the bundle.
+    // custom-env, env-cmd and @nestjs/config read `.env` by default (through dotenv or on their own);
+    // front-end build tools read .env files at build time too and bake their values into the bundle.
     const loadsEnvFiles =
-      /dotenv|environ|decouple|pydantic-settings|godotenv|dotenvy|spring-dotenv/i.test(manifests) ||
+      /dotenv|environ|decouple|pydantic-settings|godotenv|dotenvy|spring-dotenv|custom-env|env-cmd|@nestjs\/config/i.test(
+        manifests,
+      ) ||
       /"(?:vite|react-scripts|next|nuxt|@vue\/cli-service|astro|@sveltejs\/kit|parcel|gatsby)"\s*:/.test(
         manifests,
       );

@@ -33,7 +33,7 @@ export interface RunRequest {
 }
 
 export interface RunOutcome {
-  /** Exited 0, or (server) answered over HTTP / was still running at the time limit. */
+  /** Exited 0, or (server) answered over HTTP, whatever the status / was still running at the time limit. */
   ok: boolean;
   exitCode: number | null;
   timedOut: boolean;
@@ -108,6 +108,13 @@ export function makeBuilder(name: BuilderName, version: string, settings: Builde
   return name === "buildah" ? buildahBuilder(version, settings) : cliBuilder(name, version, settings);
 }
 
+/**
+ * The hostname every buildah run gets: buildah names each container's host after its random id, so
+ * two runs of the same image would print different HOSTNAMEs (docker and podman on the host network
+ * give the host's own name to both).
+ */
+export const RUN_HOSTNAME = "dfopt-verify";
+
 let counter = 0;
 const containerName = () => `dfopt-verify-${process.pid}-${Date.now().toString(36)}-${counter++}`;
 
@@ -124,6 +131,9 @@ const BUILD_TIMEOUT_MS = 30 * 60_000;
 
 /** How long a command must stay up before its HEALTHCHECK is asked (when there is no HTTP port). */
 const HEALTH_START_MS = 3000;
+
+/** How long a server that answered a 5xx keeps running, so that its log of the error is read. */
+const LOG_GRACE_MS = 1000;
 
 /** Tracks an image tag for removal at exit; `remove` untracks it. */
 function imageTracker(cmd: string, env: NodeJS.ProcessEnv) {
@@ -201,6 +211,8 @@ async function launchAndProbe(
         });
         http = { status: res.status, body: await res.text() };
         await askHealth();
+        // a server logs a failed request after answering it (express defers it): let it reach stderr
+        if (http.status >= 500) await new Promise((r) => setTimeout(r, LOG_GRACE_MS));
         break;
       } catch {
         await new Promise((r) => setTimeout(r, 300));
@@ -211,7 +223,8 @@ async function launchAndProbe(
   const r = await proc.done;
   await cleanup();
   const serverStopped = req.http !== undefined && http !== null;
-  const ok = req.http ? http !== null && http.status < 500 : r.code === 0 || (r.timedOut && !req.smoke);
+  // a server that answers runs, whatever its status (an error page is behaviour to compare)
+  const ok = req.http ? http !== null : r.code === 0 || (r.timedOut && !req.smoke);
   let error: string | null = null;
   if (!ok) {
     if (req.http && http === null)
@@ -346,10 +359,18 @@ function buildahBuilder(version: string, settings: BuilderSettings): Builder {
         return { ok: false, ...empty, error: "the image has no ENTRYPOINT or CMD (give --smoke)" };
       }
       return runWithHttp(
-        () => start("buildah", ["run", name, "--", ...argv], { env, timeoutMs: req.timeoutMs }),
+        () =>
+          start("buildah", ["run", "--hostname", RUN_HOSTNAME, name, "--", ...argv], {
+            env,
+            timeoutMs: req.timeoutMs,
+          }),
         req,
         cleanup,
-        (check) => exec("buildah", ["run", name, "--", ...check], { env, timeoutMs: 30_000 }),
+        (check) =>
+          exec("buildah", ["run", "--hostname", RUN_HOSTNAME, name, "--", ...check], {
+            env,
+            timeoutMs: 30_000,
+          }),
       );
     },
     async remove(tags) {

@@ -166,6 +166,20 @@ function appendLine(root: string, file: string, line: string): void {
 /** How much of an HTTP body is compared: its start (pages often carry build ids or dates further on). */
 export const HTTP_BODY_COMPARED = 1024;
 
+/**
+ * The error a failing run says: the first line of stderr that names one, with numbers, ids and the
+ * container's name masked.
+ */
+function saidError(stderr: string): string | null {
+  return (
+    stderr
+      .split("\n")
+      .find((l) => /error|exception|cannot|not found|denied|failed/i.test(l))
+      ?.replace(/dfopt-verify-[\w-]+|0x[0-9a-f]+|[0-9a-f]{8,}|\d+/gi, "#")
+      .trim() ?? null
+  );
+}
+
 /** Where two runs differ ("stdout", "exit code", "HTTP status", ...), or null when they agree. */
 export function outputDifference(a: RunOutcome, b: RunOutcome): string | null {
   if ((a.health === 0) !== (b.health === 0))
@@ -174,20 +188,18 @@ export function outputDifference(a: RunOutcome, b: RunOutcome): string | null {
     if (a.http?.status !== b.http?.status)
       return `HTTP status ${a.http?.status ?? "-"} → ${b.http?.status ?? "-"}`;
     const start = (r: RunOutcome) => r.http?.body.slice(0, HTTP_BODY_COMPARED);
-    return start(a) === start(b) ? null : "HTTP body";
+    if (start(a) !== start(b)) return "HTTP body";
+    // two server errors are alike only when they say the same error ("Internal Server Error" is
+    // the page of a missing file too)
+    if ((a.http?.status ?? 0) >= 500 && saidError(a.stderr) !== saidError(b.stderr))
+      return "the error on stderr";
+    return null;
   }
   const norm = (s: string) => s.replace(/\r\n/g, "\n").trimEnd();
   if (norm(a.stdout) !== norm(b.stdout)) return "stdout";
   if (a.exitCode !== b.exitCode) return `exit code ${a.exitCode ?? "-"} → ${b.exitCode ?? "-"}`;
-  // two crashes are alike only when they say the same error (a missing file crashes too): the
-  // first line of stderr that names one, with numbers, ids and the container's name masked
-  const said = (s: string) =>
-    s
-      .split("\n")
-      .find((l) => /error|exception|cannot|not found|denied|failed/i.test(l))
-      ?.replace(/dfopt-verify-[\w-]+|0x[0-9a-f]+|[0-9a-f]{8,}|\d+/gi, "#")
-      .trim() ?? null;
-  if (a.exitCode !== null && a.exitCode !== 0 && said(a.stderr) !== said(b.stderr))
+  // two crashes are alike only when they say the same error (a missing file crashes too)
+  if (a.exitCode !== null && a.exitCode !== 0 && saidError(a.stderr) !== saidError(b.stderr))
     return "the error on stderr";
   return null;
 }

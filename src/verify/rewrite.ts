@@ -189,7 +189,10 @@ export async function verifyRewrite(input: RewriteVerifyInput): Promise<RewriteV
     verification.originalOutput = outputStart(reference);
     // a command that exits non-zero is behaviour to compare; one that cannot start is not
     if (!reference.ok && (reference.exitCode === null || request.http) && !reference.timedOut) {
-      verification.reason = `the original does not run: ${tail(reference.error ?? "", 12)}`;
+      // the error line first: a stack trace's tail is only "at ..." lines
+      const said = reasonLine({ step: "run", reason: reference.error });
+      const last = tail(reference.error ?? "", 12);
+      verification.reason = `the original does not run: ${last.includes(said) ? last : `${said}\n${last}`}`;
       return { verification, kept: null };
     }
     await remove(original);

@@ -9,9 +9,16 @@
  *   FAKE_FAIL_BUILD  "|"-separated substrings: a Dockerfile containing one fails to build
  *   FAKE_BROKEN_RUN  "|"-separated substrings of the final FROM image: the app prints an error, exit 1
  *   FAKE_RUN_SLEEP   seconds a run waits before printing (writes "running" in the state folder first)
+ *   FAKE_HTTP_STATUS an image whose Dockerfile EXPOSEs a port serves it on 127.0.0.1, answering every
+ *                    request with this status and "Internal Server Error", and logging the error
+ *                    on stderr: "Error: secret option required for sessions", or, for a final FROM
+ *                    image containing one of the "|"-separated FAKE_HTTP_OTHER_ERROR, a missing view
+ *   FAKE_PRINT_HOSTNAME  the app prints its hostname: buildah's is the container's (random) unless
+ *                    `run --hostname` names one; docker's and podman's (host network) is the host's
  * An image's size is derived from its final FROM image (scratch, distroless, alpine, -slim, other).
  */
 import fs from "node:fs";
+import http from "node:http";
 import path from "node:path";
 
 // the wrapper on PATH names the CLI it impersonates
@@ -94,7 +101,7 @@ function inspect(tag) {
   }
 }
 
-async function runApp(tag, container) {
+async function runApp(tag, container, hostname) {
   const containers = load("containers.json");
   containers[container] = tag;
   save("containers.json", containers);
@@ -110,7 +117,33 @@ async function runApp(tag, container) {
     return 1;
   }
   out("hello from the app\n");
+  if (process.env.FAKE_PRINT_HOSTNAME) out(`hostname: ${hostname}\n`);
+  const port = process.env.FAKE_HTTP_STATUS && /^EXPOSE\s+(\d+)/m.exec(img?.dockerfile ?? "")?.[1];
+  if (port) await serve(Number(port), Number(process.env.FAKE_HTTP_STATUS), img);
   return 0;
+}
+
+/** Serves until the run is stopped (its process group is killed). */
+function serve(port, status, img) {
+  const error = list("FAKE_HTTP_OTHER_ERROR").some((s) => img.image.includes(s))
+    ? "Error: ENOENT: no such file or directory, open '/app/views/home.hbs'"
+    : "Error: secret option required for sessions";
+  return new Promise(() => {
+    http
+      .createServer((_req, res) => {
+        res.writeHead(status, { "content-type": "text/html" });
+        res.end("Internal Server Error");
+        // like express's finalhandler, the error is logged after the answer
+        setTimeout(
+          () =>
+            process.stderr.write(
+              `${error}\n    at Layer.handle (/app/node_modules/express/lib/router/layer.js:95:5)\n`,
+            ),
+          300,
+        );
+      })
+      .listen(port, "127.0.0.1");
+  });
 }
 
 function removeContainer(container) {
@@ -146,8 +179,10 @@ async function main() {
       return out(`${container}\n`);
     }
     if (cmd === "run") {
-      const container = args[1];
-      process.exitCode = await runApp(load("containers.json")[container], container);
+      // buildah run [--hostname NAME] CONTAINER -- CMD...
+      const container = args[args.indexOf("--") - 1];
+      const hostname = flag(["--hostname"]) ?? Math.random().toString(16).slice(2, 14);
+      process.exitCode = await runApp(load("containers.json")[container], container, hostname);
       return;
     }
     if (cmd === "rm") return removeContainer(args[1]);
@@ -164,7 +199,7 @@ async function main() {
       const container = flag(["--name"]);
       const rest = args.slice(args.indexOf("host") + 1);
       const tag = rest[0] === "--entrypoint" ? rest[2] : rest[0];
-      process.exitCode = await runApp(tag, container);
+      process.exitCode = await runApp(tag, container, "the-host");
       removeContainer(container); // --rm
       return;
     }

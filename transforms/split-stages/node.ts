@@ -880,6 +880,11 @@ function checkStartCommand(
         depth + 1,
       );
     }
+    // the files the commands after it run are in another folder: the whole app folder is copied
+    if (name === "cd") {
+      filesUnknown = true;
+      return null;
+    }
     const problem = needPackage(name);
     // another package's bin reads files the transform cannot name: the whole app folder is copied
     if (problem === null) filesUnknown = true;
