@@ -27,7 +27,7 @@
  * (default 1,800); a stopped tool's files/s is then an upper bound.
  * Targets (2 cores): dfopt ≥ 2,000 files/s, one file within 40 ms of node, peak < 300 MB.
  */
-import { spawnSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -295,13 +295,24 @@ function main(): void {
   const offByDefault = TRANSFORMS.filter((t) => t.defaultOff).map((t) => t.id);
   const only = offByDefault.length > 0 ? ["--only", TRANSFORMS.map((t) => t.id).join(",")] : [];
   const baselineClis = process.argv.flatMap((a, i) => (a === "--baseline" ? [process.argv[i + 1]] : []));
+  // a baseline built after safe-by-default applies only safe changes unless told otherwise
+  const unsafeFlag = new Map<string, boolean>();
+  const knowsUnsafe = (cli: string) => {
+    if (!unsafeFlag.has(cli))
+      unsafeFlag.set(
+        cli,
+        cli === DFOPT ||
+          execFileSync(process.execPath, [cli, "--help"], { encoding: "utf8" }).includes("--unsafe"),
+      );
+    return unsafeFlag.get(cli)!;
+  };
   const dfoptArgs = (extra: string[], cli = DFOPT) => [
     cli,
     "--format",
     "json",
     // every change computed and applied, as a migration run does (a baseline from before
     // safe-by-default does that without the flag, and does not know it)
-    ...(cli === DFOPT ? ["--unsafe"] : []),
+    ...(knowsUnsafe(cli) ? ["--unsafe"] : []),
     ...only,
     ...(jobs ? ["--jobs", jobs] : []),
     ...extra,
