@@ -69,7 +69,7 @@ refuseSharedStorage(process.env.CONTAINERS_STORAGE_CONF);
  * the stand-ins or other users of the e2e storage.
  */
 function benchStorage(): string {
-  const e2eGraph = graphRootOf(path.join(E2E_WORK, "storage.conf")) ?? path.join(E2E_WORK, "storage/graph");
+  const e2eGraph = e2eGraphRoot();
   const conf = path.join(WORK, "storage.conf");
   fs.mkdirSync(WORK, { recursive: true });
   fs.writeFileSync(
@@ -97,6 +97,11 @@ const STORAGE_ERROR = /layer not known|may be corrupted \(remove the image/;
 /** Another program held the port the app's server answers on: the run says nothing of the app. */
 const PORT_TAKEN = /something already listens on 127\.0\.0\.1:\d+/;
 
+/** Where the e2e storage keeps its images (the stand-ins). */
+function e2eGraphRoot(): string {
+  return graphRootOf(path.join(E2E_WORK, "storage.conf")) ?? path.join(E2E_WORK, "storage/graph");
+}
+
 function graphRootOf(conf: string): string | null {
   const text = fs.existsSync(conf) ? fs.readFileSync(conf, "utf8") : "";
   const root = /^\s*graphroot\s*=\s*"([^"]+)"/m.exec(text)?.[1];
@@ -108,8 +113,7 @@ function graphRootOf(conf: string): string | null {
  * after `eval "$(scripts/e2e/base-images.sh env)"`) that would be the stand-ins themselves.
  */
 function refuseSharedStorage(conf: string): void {
-  const e2eGraph = graphRootOf(path.join(E2E_WORK, "storage.conf")) ?? path.join(E2E_WORK, "storage/graph");
-  if (graphRootOf(conf) !== path.resolve(e2eGraph)) return;
+  if (graphRootOf(conf) !== path.resolve(e2eGraphRoot())) return;
   console.error(
     `bench:apps: CONTAINERS_STORAGE_CONF (${conf}) is the e2e storage, whose stand-in images the ` +
       "benchmark would drop after each app; unset it (the benchmark makes a storage of its own)",

@@ -4,6 +4,7 @@
  * rewrite. Pure functions; the benchmark lists the local images and prints which stand-in served.
  */
 import { parseDockerfile } from "../../src/engine/parse.ts";
+import { parentStage } from "../../transforms/lib/stages.ts";
 
 /** Families whose tags may be served by another repository's stand-in. */
 const FAMILY: Record<string, string> = {
@@ -119,23 +120,14 @@ export function finalBaseImage(dockerfile: string): string | null {
   const model = parsedOrNull(dockerfile);
   if (!model) return null;
   let stage = model.stages.at(-1);
-  while (stage) {
-    const image = stage.image;
-    if (!image) return null;
-    const earlier = model.stages
-      .slice(0, stage.index)
-      .reverse()
-      .find((s) => s.name !== null && s.name.toLowerCase() === image.expanded.toLowerCase());
-    if (earlier) {
-      stage = earlier;
-      continue;
-    }
-    const unset = [...image.raw.matchAll(/\$\{?(\w+)/g)].some(
-      ([, v]) => (model.globalArgValues.get(v) ?? "") === "",
-    );
-    return unset ? null : image.expanded;
-  }
-  return null;
+  for (let parent = stage && parentStage(model, stage); parent; parent = parentStage(model, parent))
+    stage = parent;
+  const image = stage?.image;
+  if (!image) return null;
+  const unset = [...image.raw.matchAll(/\$\{?(\w+)/g)].some(
+    ([, v]) => (model.globalArgValues.get(v) ?? "") === "",
+  );
+  return unset ? null : image.expanded;
 }
 
 function parsedOrNull(dockerfile: string): ReturnType<typeof parseDockerfile> | null {

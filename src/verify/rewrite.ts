@@ -105,16 +105,16 @@ export function runRequestFor(raw: string, smoke: string | undefined, timeoutMs:
   return req;
 }
 
-const outputStart = (r: RunOutcome) =>
-  (r.http ? `HTTP ${r.http.status} ${r.http.body}` : r.stdout).slice(0, 200);
+/** What a run gave: its HTTP answer (status and body) or its stdout. */
+const wholeOutput = (r: RunOutcome) => (r.http ? `HTTP ${r.http.status} ${r.http.body}` : r.stdout);
+const outputStart = (r: RunOutcome) => wholeOutput(r).slice(0, 200);
 
 /**
  * The two outputs from a little before where they first differ: their starts may be alike for
  * longer than a message shows (an HTML page that differs only in a hashed asset name).
  */
 export function differingOutputs(a: RunOutcome, b: RunOutcome): [string, string] {
-  const whole = (r: RunOutcome) => (r.http ? `HTTP ${r.http.status} ${r.http.body}` : r.stdout);
-  const [x, y] = [whole(a), whole(b)];
+  const [x, y] = [wholeOutput(a), wholeOutput(b)];
   let at = 0;
   while (at < x.length && x[at] === y[at]) at++;
   const from = at > 160 ? at - 40 : 0;

@@ -723,7 +723,10 @@ function sourceImportsC(context: BuildContext, dir: string): boolean {
   return goFiles(context, dir).some((f) => /^\s*import\s+(\(\s*)?"C"/m.test(context.readFile(f) ?? ""));
 }
 
-/** First path segments of string literals in the Go source that name top-level entries (files the app opens). */
+/**
+ * First path segments of string literals in the Go source that name top-level entries (files the app
+ * opens), and the first literal that starts with `../` (a path above the folder it runs in), if any.
+ */
 function literalPaths(context: BuildContext, dir: string): { names: Set<string>; above: string | null } {
   const names = new Set<string>();
   let above: string | null = null;
