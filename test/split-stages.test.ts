@@ -149,6 +149,17 @@ describe("own fixtures: what every conversion guarantees", () => {
   });
 });
 
+/** A Node app that installs from its manifests, then runs `tail` before its start command. */
+const installed = (...tail: string[]) =>
+  lines(
+    "FROM node:20",
+    "WORKDIR /app",
+    "COPY package*.json ./",
+    "RUN npm ci",
+    ...tail,
+    'CMD ["node", "index.js"]',
+  );
+
 describe("node planner decisions", () => {
   const base = (extra: string[] = []) =>
     lines(
@@ -215,15 +226,6 @@ describe("node planner decisions", () => {
       "package-lock.json": "{}",
       "index.js": "",
     };
-    const installed = (...tail: string[]) =>
-      lines(
-        "FROM node:20",
-        "WORKDIR /app",
-        "COPY package*.json ./",
-        "RUN npm ci",
-        ...tail,
-        'CMD ["node", "index.js"]',
-      );
     const r = run(installed("COPY . .", "ENV NODE_ENV=production"), ctx);
     expect(r.output).toBe(
       lines(
@@ -269,17 +271,7 @@ describe("node planner decisions", () => {
       "package-lock.json": "{}",
     };
     const layout = (tail: string[], files: Record<string, string> = ctx) =>
-      run(
-        lines(
-          "FROM node:20",
-          "WORKDIR /app",
-          "COPY package*.json ./",
-          "RUN npm ci",
-          ...tail,
-          'CMD ["node", "index.js"]',
-        ),
-        files,
-      ).output;
+      run(installed(...tail), files).output;
     // the whole app folder from the build stage, and no COPY from the context in the runtime stage
     const oldLayout = /COPY --from=build --chown=node:node \/app \/app\n(?![\s\S]*^COPY --chown)/m;
     expect(layout(["COPY . .", "RUN mkdir -p logs"])).toMatch(oldLayout);
