@@ -36,8 +36,25 @@ function tree(files: Record<string, string> = {}): string {
   return dir;
 }
 
+let binForOthers: string | null = null;
+/**
+ * The CLI another user runs: the bundle copied into a folder everyone may read, since the checkout
+ * may sit in one only its owner enters (a clone in `mktemp -d`). Without a bundle, the checkout's own.
+ */
+function binFor(as: number | undefined): string {
+  const root = path.dirname(path.dirname(BIN));
+  if (as === undefined || !fs.existsSync(path.join(root, "dist/cli.cjs"))) return BIN;
+  if (binForOthers === null) {
+    const dir = tree();
+    for (const part of ["bin", "dist", "package.json"])
+      fs.cpSync(path.join(root, part), path.join(dir, part), { recursive: true });
+    binForOthers = path.join(dir, "bin/dfopt.cjs");
+  }
+  return binForOthers;
+}
+
 function cli(args: string[], cwd: string, as?: number) {
-  const r = spawnSync(process.execPath, [BIN, ...args], {
+  const r = spawnSync(process.execPath, [binFor(as), ...args], {
     cwd,
     encoding: "utf8",
     env: { ...process.env, NO_COLOR: "1", DFOPT_COMPILE_CACHE: "off" },
