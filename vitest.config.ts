@@ -4,6 +4,7 @@ export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
     exclude: ["test/e2e/**", "node_modules/**"],
+    globalSetup: ["test/temp-root.ts"],
     testTimeout: 120_000,
     hookTimeout: 120_000,
   },
