@@ -1125,13 +1125,16 @@ function splitGainsNothing(
   prune: string | null,
 ): string | null {
   if (lateSources.length === 0 || prune !== null || !reading.productionInstall) return null;
-  if (reading.pm !== "npm" || reading.berry || reading.placed.length > 0 || reading.modulesMovedTo) return null;
+  if (reading.pm !== "npm" || reading.berry || reading.placed.length > 0 || reading.modulesMovedTo)
+    return null;
   if (base.runtimeRaw !== base.image.raw) return null;
   const onlyInstalls = stage.instructions
     .filter((i) => i.keyword === "RUN")
     .every((i) => {
       const role = reading.roles.get(i);
-      return !!role && !role.global && !role.build && !role.os && !role.corepack && (role.install || role.user);
+      return (
+        !!role && !role.global && !role.build && !role.os && !role.corepack && (role.install || role.user)
+      );
     });
   if (!onlyInstalls) return null;
   return (
