@@ -344,6 +344,48 @@ describe("node planner decisions", () => {
     expect(built.output).toContain("FROM node:20-slim AS build");
   });
 
+  test("no build step on the full image: the same steps on -slim when the lock file shows the install runs no code", () => {
+    const lock = (packages: Record<string, object>, version = 3) =>
+      JSON.stringify({ lockfileVersion: version, packages: { "": { name: "x" }, ...packages } });
+    const express = { resolved: "https://registry.npmjs.org/express/-/express-4.0.0.tgz" };
+    const ctx = (lockText: string, extra: Record<string, string> = {}) => ({
+      "package.json": pkg({ start: "node index.js" }, { express: "4" }),
+      "package-lock.json": lockText,
+      "index.js": "",
+      ...extra,
+    });
+    const app = (copy = "COPY package*.json ./") =>
+      lines(
+        "FROM node:20",
+        "WORKDIR /app",
+        copy,
+        "RUN npm ci --omit=dev",
+        "COPY . .",
+        'CMD ["node", "index.js"]',
+      );
+    const swapped = run(app(), ctx(lock({ "node_modules/express": express })));
+    expect(swapped.output).toBe(app().replace("FROM node:20\n", "FROM node:20-slim\n"));
+    expect(swapped.changes[0].message).toContain("no build step: the same steps on node:20-slim");
+    // the exec form and a pattern that names the lock file bring it in too
+    const exec = app('COPY ["package.json", "package-lock.json*", "./"]');
+    expect(run(exec, ctx(lock({ "node_modules/express": express }))).output).toContain("FROM node:20-slim\n");
+    // anything the install may need the full image for keeps the split
+    const split = (text: string, files: Record<string, string>) =>
+      expect(run(text, files).output, JSON.stringify(files)).toContain(
+        "COPY --from=build --chown=node:node /app /app",
+      );
+    split(app(), ctx(lock({ "node_modules/bcrypt": { ...express, hasInstallScript: true } })));
+    split(app(), ctx(lock({ "node_modules/x": { resolved: "git+ssh://git@github.com/a/x.git#abc" } })));
+    split(app(), ctx(lock({ "node_modules/x": { resolved: "file:../x", link: true } })));
+    split(app(), ctx(lock({ "node_modules/express": express }, 1)));
+    split(app(), ctx(lock({ "node_modules/express": express }), { "binding.gyp": "{}" }));
+    split(app("COPY package.json ./"), ctx(lock({ "node_modules/express": express })));
+    split(app(), {
+      ...ctx(lock({ "node_modules/express": express })),
+      "package.json": pkg({ start: "node index.js", postinstall: "node fetch.js" }, { express: "4" }),
+    });
+  });
+
   test("runtimeFlavour alpine on a glibc build keeps the slim runtime and says why", () => {
     const r = run(base(), ctx, { runtimeFlavour: "alpine" });
     expect(r.output).toContain("FROM node:20-slim");
