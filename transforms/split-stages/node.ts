@@ -8,6 +8,9 @@
  * instructions in order, and `USER node` unless the file sets a USER. With no
  * build step, the sources are not in the build stage: the runtime stage copies
  * them from the context after the installed folder (`sourcesAfterInstalls`).
+ * An npm app whose stage is nothing but a production install is not split
+ * (`installsOnly`): refused on a -slim/-alpine original, moved to the -slim
+ * variant in place when the lock file shows the install needs no build tools.
  */
 import type { Instr } from "../../src/engine/parse.ts";
 import type { TransformOptions } from "../../src/engine/types.ts";
