@@ -8,6 +8,7 @@ import { appFolder, copyInfo, workdirs } from "../transforms/split-stages/toolki
 import { classifyInterpretedPackages } from "../transforms/split-stages/toolkit/packages.ts";
 import { startCommand } from "../transforms/split-stages/toolkit/shell.ts";
 import { splitStages } from "../transforms/split-stages/index.ts";
+import { TRANSFORMS } from "../transforms/index.ts";
 import { fixtureCases } from "./fixture-cases.ts";
 import { runtimeCopyProblems } from "../scripts/split-apps-table.ts";
 import { privilegedPorts } from "../transforms/lib/ports.ts";
@@ -283,6 +284,106 @@ describe("node planner decisions", () => {
     expect(
       layout(["COPY . ."], { ...ctx, "node_modules/x/index.js": "", ".dockerignore": "node_modules\n" }),
     ).toContain("COPY --chown=node:node . .");
+  });
+
+  test("no split when it would drop only npm's download cache from an image already on the runtime base", () => {
+    const ctx = {
+      "package.json": pkg({ start: "node index.js" }, { express: "4" }),
+      "package-lock.json": "{}",
+      "index.js": "",
+    };
+    const app = (from: string, install: string, ...more: string[]) =>
+      lines(
+        from,
+        "WORKDIR /app",
+        "COPY package*.json ./",
+        ...more,
+        install,
+        "COPY . .",
+        'CMD ["node", "index.js"]',
+      );
+    const gains = "no build step, no dev dependencies to drop and";
+    for (const from of ["FROM node:20-slim", "FROM node:20-alpine"]) {
+      const r = run(app(from, "RUN npm ci --omit=dev"), ctx);
+      expect(r.changed, from).toBe(false);
+      expect(refusal(r), from).toContain(`${gains} ${from.slice(5)} is already the runtime image`);
+    }
+    // the whole engine then cleans the cache in place and keeps the original's single stage
+    const whole = optimizeFile(app("FROM node:20-slim", "RUN npm ci --omit=dev"), memoryContext(ctx), {
+      transforms: TRANSFORMS,
+    }).output;
+    expect(whole).toContain("RUN npm ci --omit=dev && npm cache clean --force\n");
+    expect(whole).not.toContain("AS build");
+    // each of these still gains from the split
+    const splits = [
+      app("FROM node:20", "RUN npm ci --omit=dev"), // the full image: the runtime is -slim
+      app("FROM node:20-slim", "RUN npm ci"), // dev dependencies pruned
+      app(
+        "FROM node:20-slim",
+        "RUN npm ci --omit=dev",
+        "RUN apt-get update && apt-get install -y python3 make g++",
+      ),
+    ];
+    for (const text of splits) {
+      const r = run(text, ctx);
+      expect(refusal(r), text).not.toContain(gains);
+      expect(r.output, text).toContain("COPY --from=build --chown=node:node /app /app");
+    }
+    const built = run(
+      lines(
+        "FROM node:20-slim",
+        "WORKDIR /app",
+        "COPY package*.json ./",
+        "RUN npm ci --omit=dev",
+        "COPY . .",
+        "RUN npm run build",
+        'CMD ["node", "dist/index.js"]',
+      ),
+      { ...ctx, "package.json": pkg({ build: "node build.js" }, { express: "4" }) },
+    );
+    expect(built.output).toContain("FROM node:20-slim AS build");
+  });
+
+  test("no build step on the full image: the same steps on -slim when the lock file shows the install runs no code", () => {
+    const lock = (packages: Record<string, object>, version = 3) =>
+      JSON.stringify({ lockfileVersion: version, packages: { "": { name: "x" }, ...packages } });
+    const express = { resolved: "https://registry.npmjs.org/express/-/express-4.0.0.tgz" };
+    const ctx = (lockText: string, extra: Record<string, string> = {}) => ({
+      "package.json": pkg({ start: "node index.js" }, { express: "4" }),
+      "package-lock.json": lockText,
+      "index.js": "",
+      ...extra,
+    });
+    const app = (copy = "COPY package*.json ./") =>
+      lines(
+        "FROM node:20",
+        "WORKDIR /app",
+        copy,
+        "RUN npm ci --omit=dev",
+        "COPY . .",
+        'CMD ["node", "index.js"]',
+      );
+    const swapped = run(app(), ctx(lock({ "node_modules/express": express })));
+    expect(swapped.output).toBe(app().replace("FROM node:20\n", "FROM node:20-slim\n"));
+    expect(swapped.changes[0].message).toContain("no build step: the same steps on node:20-slim");
+    // the exec form and a pattern that names the lock file bring it in too
+    const exec = app('COPY ["package.json", "package-lock.json*", "./"]');
+    expect(run(exec, ctx(lock({ "node_modules/express": express }))).output).toContain("FROM node:20-slim\n");
+    // anything the install may need the full image for keeps the split
+    const split = (text: string, files: Record<string, string>) =>
+      expect(run(text, files).output, JSON.stringify(files)).toContain(
+        "COPY --from=build --chown=node:node /app /app",
+      );
+    split(app(), ctx(lock({ "node_modules/bcrypt": { ...express, hasInstallScript: true } })));
+    split(app(), ctx(lock({ "node_modules/x": { resolved: "git+ssh://git@github.com/a/x.git#abc" } })));
+    split(app(), ctx(lock({ "node_modules/x": { resolved: "file:../x", link: true } })));
+    split(app(), ctx(lock({ "node_modules/express": express }, 1)));
+    split(app(), ctx(lock({ "node_modules/express": express }), { "binding.gyp": "{}" }));
+    split(app("COPY package.json ./"), ctx(lock({ "node_modules/express": express })));
+    split(app(), {
+      ...ctx(lock({ "node_modules/express": express })),
+      "package.json": pkg({ start: "node index.js", postinstall: "node fetch.js" }, { express: "4" }),
+    });
   });
 
   test("runtimeFlavour alpine on a glibc build keeps the slim runtime and says why", () => {

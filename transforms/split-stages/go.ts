@@ -316,11 +316,9 @@ function planGo(input: SplitInput) {
     refuse(`HEALTHCHECK needs a shell or tools the ${kind} runtime image lacks`, instr.line);
   }
 
-  // Artifacts: the binary, then runtime files from the working directory.
-  const artifacts = [
-    { from: build.out, to: build.out },
-    ...argumentFiles(walk, lay, runtimeCwd, [build.out]),
-  ];
+  // Artifacts: runtime files from the working directory, then the binary. A source edit changes the
+  // binary only: the COPYs before it stay cached (buildah/podman would copy each again after it).
+  const artifacts = argumentFiles(walk, lay, runtimeCwd, [build.out]);
   const appCtx = contextPathOf(walk, runtimeCwd);
   if (appCtx !== null) {
     const { names: extra, above } = literalPaths(context, srcDir);
@@ -335,6 +333,7 @@ function planGo(input: SplitInput) {
       if (at && at !== build.out) artifacts.push({ from: at, to: at });
     }
   }
+  artifacts.push({ from: build.out, to: build.out });
   if (kind === "scratch")
     artifacts.unshift({ from: "/etc/ssl/certs/ca-certificates.crt", to: "/etc/ssl/certs/" });
 
