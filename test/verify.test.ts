@@ -270,6 +270,20 @@ describe("compare helpers", () => {
     expect(pickTouchFile(tmp())).toBeNull();
   });
 
+  test("pickTouchFile picks the app's main language over scripts, and no file .dockerignore leaves out", () => {
+    const d = tmp();
+    for (const f of ["a-deploy.sh", "main.go", "handlers/web.go", "scripts/gen.py", "zz_test_tool.go"]) {
+      fs.mkdirSync(path.dirname(path.join(d, f)), { recursive: true });
+      fs.writeFileSync(path.join(d, f), "");
+    }
+    expect(pickTouchFile(d)).toEqual({ file: "main.go", comment: "//" });
+    fs.writeFileSync(path.join(d, ".dockerignore"), "main.go\n*_tool.go\n");
+    expect(pickTouchFile(d)).toEqual({ file: "handlers/web.go", comment: "//" });
+    const scriptsOnly = tmp();
+    fs.writeFileSync(path.join(scriptsOnly, "run.sh"), "");
+    expect(pickTouchFile(scriptsOnly)).toEqual({ file: "run.sh", comment: "#" });
+  });
+
   test("outputsMatch compares stdout and exit code, or the HTTP answer", () => {
     const r = (
       stdout: string,

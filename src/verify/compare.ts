@@ -1,5 +1,6 @@
 import fs from "node:fs";
 import path from "node:path";
+import { parseDockerignore, type DockerignoreMatcher } from "../engine/dockerignore-rules.ts";
 import type { SideFile } from "../engine/types.ts";
 import type { Builder, BuildOutcome, ImageFacts, RunOutcome, RunRequest } from "./builder.ts";
 
@@ -48,33 +49,24 @@ export interface CompareInput {
   log?: (line: string) => void;
 }
 
-const COMMENT_BY_EXT: Record<string, string> = {
-  ".ts": "//",
-  ".tsx": "//",
-  ".mts": "//",
-  ".cts": "//",
-  ".js": "//",
-  ".jsx": "//",
-  ".mjs": "//",
-  ".cjs": "//",
-  ".go": "//",
-  ".java": "//",
-  ".kt": "//",
-  ".scala": "//",
-  ".rs": "//",
-  ".c": "//",
-  ".h": "//",
-  ".cc": "//",
-  ".cpp": "//",
-  ".cs": "//",
-  ".fs": "//",
-  ".swift": "//",
-  ".py": "#",
-  ".rb": "#",
-  ".sh": "#",
-  ".pl": "#",
-  ".r": "#",
-};
+/** Source languages by file extension, with their line-comment marker. */
+const LANGUAGE_BY_EXT: Record<string, { language: string; comment: string }> = Object.fromEntries(
+  (
+    [
+      ["js", "//", ".ts .tsx .mts .cts .js .jsx .mjs .cjs"],
+      ["go", "//", ".go"],
+      ["jvm", "//", ".java .kt .scala"],
+      ["rust", "//", ".rs"],
+      ["c", "//", ".c .h .cc .cpp"],
+      ["dotnet", "//", ".cs .fs"],
+      ["swift", "//", ".swift"],
+      ["python", "#", ".py"],
+      ["ruby", "#", ".rb"],
+      ["r", "#", ".r"],
+      ["script", "#", ".sh .pl"],
+    ] as const
+  ).flatMap(([language, comment, exts]) => exts.split(" ").map((ext) => [ext, { language, comment }])),
+);
 const SKIP_DIRS = new Set([
   ".git",
   "node_modules",
@@ -91,9 +83,19 @@ const SKIP_DIRS = new Set([
   ".next",
 ]);
 
-/** A source file to change for the rebuild measurement: the shallowest one, preferring `src/`. */
+/**
+ * A source file to change for the rebuild measurement: one in the app's main language (the one with
+ * the most files; shell and Perl scripts only when there is nothing else), the shallowest, preferring
+ * `src/`, and never one the context's `.dockerignore` leaves out (a change there rebuilds nothing).
+ */
 export function pickTouchFile(root: string): { file: string; comment: string } | null {
-  const found: { file: string; comment: string; depth: number; inSrc: boolean }[] = [];
+  const found: { file: string; comment: string; language: string; depth: number; inSrc: boolean }[] = [];
+  let ignore: DockerignoreMatcher | null = null;
+  try {
+    ignore = parseDockerignore(fs.readFileSync(path.join(root, ".dockerignore"), "utf8"));
+  } catch {
+    // no .dockerignore: every file is in the context
+  }
   const walk = (rel: string, depth: number) => {
     if (depth > 6 || found.length > 2000) return;
     let entries: fs.Dirent[];
@@ -106,15 +108,22 @@ export function pickTouchFile(root: string): { file: string; comment: string } |
       const r = rel ? `${rel}/${e.name}` : e.name;
       if (e.isDirectory()) {
         if (!SKIP_DIRS.has(e.name) && !e.name.startsWith(".")) walk(r, depth + 1);
-      } else if (e.isFile()) {
-        const comment = COMMENT_BY_EXT[path.extname(e.name).toLowerCase()];
-        if (comment) found.push({ file: r, comment, depth, inSrc: r.split("/").includes("src") });
+      } else if (e.isFile() && !ignore?.ignores(r)) {
+        const kind = LANGUAGE_BY_EXT[path.extname(e.name).toLowerCase()];
+        if (kind) found.push({ file: r, ...kind, depth, inSrc: r.split("/").includes("src") });
       }
     }
   };
   walk("", 0);
+  const count = new Map<string, number>();
+  for (const f of found) if (f.language !== "script") count.set(f.language, (count.get(f.language) ?? 0) + 1);
+  const rank = (f: (typeof found)[number]) => count.get(f.language) ?? 0;
   found.sort(
-    (a, b) => Number(b.inSrc) - Number(a.inSrc) || a.depth - b.depth || a.file.localeCompare(b.file),
+    (a, b) =>
+      rank(b) - rank(a) ||
+      Number(b.inSrc) - Number(a.inSrc) ||
+      a.depth - b.depth ||
+      a.file.localeCompare(b.file),
   );
   return found[0] ? { file: found[0].file, comment: found[0].comment } : null;
 }
