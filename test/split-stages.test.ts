@@ -191,6 +191,33 @@ describe("node planner decisions", () => {
     expect(high.output).toMatch(/^USER node$/m);
   });
 
+  test("a script named after a member of Object.prototype is a plain name (hostile package.json)", () => {
+    const files = {
+      "package.json": JSON.stringify({
+        scripts: { build: "tsc", ["__proto__"]: { x: 1 }, toString: "node dist/index.js" },
+        devDependencies: { typescript: "5" },
+      }),
+      "package-lock.json": "{}",
+    };
+    const text = (script: string) =>
+      lines(
+        "FROM node:20",
+        "WORKDIR /app",
+        "COPY package.json package-lock.json ./",
+        "RUN npm ci",
+        "COPY . .",
+        "RUN npm run build",
+        `CMD ["npm", "run", "${script}"]`,
+      );
+    for (const script of ["constructor", "__proto__", "valueOf"]) {
+      const r = run(text(script), files);
+      expect(r.error, script).toBeNull();
+      expect(refusal(r), script).toContain(`${script}: package.json has no`);
+    }
+    // an own script of that name is read as any other
+    expect(run(text("toString"), files).changes[0].message).toContain("runtime stage");
+  });
+
   test("a Python start command that binds port 80 keeps root too", () => {
     const ctx = { "requirements.txt": "gunicorn\n", "app.py": "" };
     const app = (cmd: string) =>
