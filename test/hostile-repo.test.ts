@@ -257,6 +257,24 @@ describe.skipIf(!built || !canMkfifo)(
       expect(json(r.stdout).files[0].error).toBeNull();
     });
 
+    test("folder links that loop or branch (x -> ., y -> ..) end in neither a crash nor a hang", () => {
+      // Planners walk the context (Go sources, runtime files): two links to `.` made 2^depth paths.
+      const dir = repo("link-loops", {
+        Dockerfile:
+          'FROM golang:1.22\nWORKDIR /src\nCOPY . .\nRUN CGO_ENABLED=0 go build -o /bin/api .\nCMD ["/bin/api"]\n',
+        "go.mod": "module example.com/api\n\ngo 1.22\n",
+        "main.go": "package main\n\nfunc main() {}\n",
+        "sub/x": { link: "." },
+        "sub/y": { link: "." },
+        "sub/up": { link: ".." },
+        "config/a": { link: "../config" },
+        "config/b": { link: "../sub" },
+      });
+      const r = run(["--unsafe", "--format", "json", "."], dir);
+      expect(r.code).toBe(0);
+      expect(json(r.stdout).files[0].error).toBeNull();
+    });
+
     test("package.json keys named after members of Object.prototype are plain names", () => {
       // `npm run constructor` must not find Object.prototype.constructor as the script's text.
       const pkg = JSON.stringify({
