@@ -244,5 +244,7 @@ describe("printable: one line of human output, whatever the repository names", (
       "app/\\x1b[2J\\x1b]0;t\\x07\\x0ax\\x09y\\x9b\\u202eé 日本/Dockerfile",
     );
     expect(printable("plain/Dockerfile:3: left alone")).toBe("plain/Dockerfile:3: left alone");
+    // the markdown report too: a file that is read in a terminal
+    expect(mdEscape("evil\u001b]0;t\u0007\n/Dockerfile")).toBe("evil\\x1b\\]0;t\\x07 /Dockerfile");
   });
 });
