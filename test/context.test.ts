@@ -181,6 +181,57 @@ describe("folderContext never follows a link out of the context", () => {
   });
 });
 
+describe("folder links inside the context: a walk through them ends", () => {
+  /** Every folder a walk by list() and isDirectory() reaches, at most `cap` (a guard, not the answer). */
+  const walk = (context: ReturnType<typeof folderContext>, cap = 100_000) => {
+    const seen: string[] = [];
+    const stack = [""];
+    while (stack.length > 0 && seen.length < cap) {
+      const d = stack.pop()!;
+      seen.push(d);
+      for (const name of context.list(d)) {
+        const p = d ? `${d}/${name}` : name;
+        if (context.isDirectory(p)) stack.push(p);
+      }
+    }
+    return seen;
+  };
+
+  test("loops (a link to its own folder or an ancestor, two folders linking each other) and a diamond of links", () => {
+    const root = folder({ "main.go": "package main\n" });
+    for (const [rel, text] of [
+      ["sub/a.txt", "a"],
+      ["b/b.txt", "b"],
+    ]) {
+      fs.mkdirSync(path.dirname(path.join(root, rel)));
+      fs.writeFileSync(path.join(root, rel), text);
+    }
+    fs.symlinkSync(".", path.join(root, "sub", "self"));
+    fs.symlinkSync("..", path.join(root, "sub", "up"));
+    fs.symlinkSync("../b", path.join(root, "sub", "to-b"));
+    fs.symlinkSync("../sub", path.join(root, "b", "to-sub"));
+    // d0/{x,y} → d1, d1/{x,y} → d2 …: 2^30 paths without a loop
+    for (let i = 0; i < 30; i++) {
+      fs.mkdirSync(path.join(root, `d${i}`));
+      for (const l of ["x", "y"]) fs.symlinkSync(`../d${i + 1}`, path.join(root, `d${i}`, l));
+    }
+    fs.mkdirSync(path.join(root, "d30"));
+    const context = folderContext(root);
+    const folders = walk(context);
+    expect(folders.length).toBeLessThan(1000);
+    // a folder reached through one link is still read, as Docker's COPY of the named path follows it
+    expect(context.isDirectory("sub/to-b")).toBe(true);
+    expect(context.list("sub/to-b")).toEqual(["b.txt", "to-sub"]);
+    expect(context.readFile("sub/to-b/b.txt")).toBe("b");
+    expect(context.readFile("sub/self/a.txt")).toBe("a");
+    // through a second folder link, a walk goes no further: the entry is there but is no folder
+    expect(context.exists("sub/self/self")).toBe(true);
+    expect(context.isDirectory("sub/self/self")).toBe(false);
+    expect(context.isDirectory("sub/to-b/to-sub")).toBe(false);
+    expect(context.isDirectory("d0/x/y")).toBe(false);
+  });
+});
+
 describe("readRegularFile", () => {
   test("refuses FIFOs and devices without blocking, large files unread, and links when asked", () => {
     const root = folder({ "a.txt": "hello", "big.bin": "" });

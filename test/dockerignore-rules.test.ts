@@ -6,6 +6,7 @@ import {
   dockerignorePatterns,
   parseDockerignore,
 } from "../src/engine/dockerignore-rules.ts";
+import { copyGlobRegExp, linearMatcher } from "../src/engine/glob.ts";
 
 /** moby/patternmatcher patternmatcher_test.go TestMatches (MatchesOrParentMatches): pattern, path, ignored. */
 const MOBY_SINGLE: [string, string, boolean][] = [
@@ -156,5 +157,52 @@ describe("Docker's rules where gitignore's differ", () => {
     expect(m.ignores("../x")).toBe(false);
     expect(m.ignores("/")).toBe(false);
     expect(m.ignores("./x")).toBe(true);
+  });
+});
+
+describe("wildcards built to backtrack take time linear in the path (ReDoS)", () => {
+  // A JavaScript RegExp backtracks: `^a[^/]*a[^/]*…b$` against a long name of `a`s takes time
+  // exponential in the stars and would never end here. Docker's Go matcher is linear, and so is dfopt's.
+  const stars = "a*".repeat(30) + "b";
+  const long = "a".repeat(5000);
+  test(".dockerignore patterns against a long name and a deep path", () => {
+    const m = parseDockerignore(`${stars}\n${"**/".repeat(30)}${stars}\n!${"?*".repeat(20)}b\n`);
+    expect(m.malformed).toBe(false);
+    expect(m.ignores(long)).toBe(false);
+    expect(m.ignores(`${"a/".repeat(2000)}${long}`)).toBe(false);
+    expect(m.ignores(`${"a/".repeat(2000)}${long}b`)).toBe(true);
+  });
+  test("COPY/ADD wildcards and CLI globs against a long name", () => {
+    expect(copyGlobRegExp(stars).test(long)).toBe(false);
+    expect(copyGlobRegExp(stars).test(long + "b")).toBe(true);
+  });
+
+  test("the linear matcher answers as the RegExp does, on every generated form", () => {
+    // the pieces compile() and copyGlobRegExp generate, and paths over a small alphabet
+    const pieces = ["a", "b", "\\.", "/", "[^/]", "[^/]*", "(.*/)?", ".*", "[ab]", "[^a]", "[]", "^", "\\*"];
+    const alphabet = ["a", "b", "/", ".", "*", "\n", "é"];
+    let seed = 7;
+    const rand = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed % n;
+    };
+    let compared = 0;
+    let matched = 0;
+    for (let k = 0; k < 400; k++) {
+      const source = Array.from({ length: 1 + rand(6) }, () => pieces[rand(pieces.length)]).join("");
+      for (const flags of ["", "u"]) {
+        const re = new RegExp(`^${source}$`, flags);
+        const linear = linearMatcher(source, flags);
+        expect(linear).not.toBeInstanceOf(RegExp);
+        for (let j = 0; j < 40; j++) {
+          const p = Array.from({ length: rand(7) }, () => alphabet[rand(alphabet.length)]).join("");
+          expect(linear.test(p), `/^${source}$/${flags} on ${JSON.stringify(p)}`).toBe(re.test(p));
+          compared++;
+          if (re.test(p)) matched++;
+        }
+      }
+    }
+    expect(compared).toBe(400 * 2 * 40);
+    expect(matched).toBeGreaterThan(1000);
   });
 });

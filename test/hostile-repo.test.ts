@@ -235,6 +235,93 @@ describe.skipIf(!built || !canMkfifo)(
       });
     });
 
+    test("wildcards built to backtrack (.dockerignore and COPY/ADD against long names) end", () => {
+      // JavaScript's backtracking regular expressions take time exponential in the stars of such
+      // patterns; Docker's Go matcher is linear. Only a hang reaches the guard.
+      const long = "a".repeat(250);
+      const deep = Array.from({ length: 30 }, () => "a").join("/");
+      const stars = "a*".repeat(12) + "b";
+      const dir = repo("redos", {
+        ".dockerignore": `${stars}\n**/**/**/**/**/**/**/**/**/**/${stars}\n!${"?*".repeat(12)}b\n`,
+        Dockerfile:
+          `FROM golang:1.22\nWORKDIR /src\nCOPY ${"a".repeat(3000)} /src/\nADD ${stars} /src/\n` +
+          'COPY . .\nRUN CGO_ENABLED=0 go build -o /bin/api .\nCMD ["/bin/api"]\n',
+        "go.mod": "module example.com/api\n\ngo 1.22\n",
+        "main.go": "package main\n\nfunc main() {}\n",
+        [long]: "",
+        [`${deep}/${long}`]: "",
+        [`config/${long}.toml`]: "",
+      });
+      const r = run(["--unsafe", "--format", "json", "."], dir);
+      expect(r.code).toBe(0);
+      expect(json(r.stdout).files[0].error).toBeNull();
+    });
+
+    test("folder links that loop or branch (x -> ., y -> ..) end in neither a crash nor a hang", () => {
+      // Planners walk the context (Go sources, runtime files): two links to `.` made 2^depth paths.
+      const dir = repo("link-loops", {
+        Dockerfile:
+          'FROM golang:1.22\nWORKDIR /src\nCOPY . .\nRUN CGO_ENABLED=0 go build -o /bin/api .\nCMD ["/bin/api"]\n',
+        "go.mod": "module example.com/api\n\ngo 1.22\n",
+        "main.go": "package main\n\nfunc main() {}\n",
+        "sub/x": { link: "." },
+        "sub/y": { link: "." },
+        "sub/up": { link: ".." },
+        "config/a": { link: "../config" },
+        "config/b": { link: "../sub" },
+      });
+      const r = run(["--unsafe", "--format", "json", "."], dir);
+      expect(r.code).toBe(0);
+      expect(json(r.stdout).files[0].error).toBeNull();
+    });
+
+    test("package.json keys named after members of Object.prototype are plain names", () => {
+      // `npm run constructor` must not find Object.prototype.constructor as the script's text.
+      const pkg = JSON.stringify({
+        name: "x",
+        version: "1.0.0",
+        scripts: { build: "tsc", ["__proto__"]: { polluted: "yes" }, toString: "node x.js" },
+        dependencies: { constructor: "1.0.0" },
+        devDependencies: { typescript: "5" },
+      }); // a computed key: an own "__proto__" key in the JSON
+      const app = (script: string) =>
+        repo(`proto-${script.replace(/_/g, "")}`, {
+          Dockerfile:
+            "FROM node:20\nWORKDIR /app\nCOPY package.json package-lock.json ./\nRUN npm install\n" +
+            `COPY . .\nRUN npm run build\nCMD ["npm", "run", "${script}"]\n`,
+          "package.json": pkg,
+          // lockfile v1 without the dependency: npm ci would fail, so npm install is kept
+          "package-lock.json": '{"name":"x","lockfileVersion":1,"dependencies":{}}',
+        });
+      for (const script of ["constructor", "__proto__", "hasOwnProperty"]) {
+        const r = run(["--unsafe", "--format", "json", "."], app(script));
+        expect(r.code, script).toBe(0);
+        const [file] = json(r.stdout).files;
+        expect(file.error, script).toBeNull();
+        expect(file.refusals, script).toContainEqual(
+          expect.objectContaining({
+            transform: "npm-ci",
+            reason: expect.stringMatching(/does not list every/),
+          }),
+        );
+      }
+    });
+
+    test("names with control characters are printed escaped, never raw to the terminal", () => {
+      // every control character but the newline ending each line, and the bidi overrides
+      // eslint-disable-next-line no-control-regex -- the control characters are what it looks for
+      const RAW_CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e]/;
+      const evil = "evil\u001b]0;pwned\u0007\u001b[2J\nX\u202e";
+      repo(evil, { Dockerfile: "FROM ubuntu:22.04\nRUN apt-get update\nRUN apt-get install -y curl\n" });
+      for (const args of [[], ["--check"], ["--explain"], ["--write"]]) {
+        const r = run([...args, evil], base);
+        expect(r.stdout + r.stderr, args.join(" ")).not.toMatch(RAW_CONTROL);
+        expect(r.stdout + r.stderr, args.join(" ")).toContain(
+          "evil\\x1b]0;pwned\\x07\\x1b[2J\\x0aX\\u202e/Dockerfile",
+        );
+      }
+    });
+
     test("a bulk run in worker threads over all of them ends, and reports every good file", () => {
       const r = run(["--jobs", "2", "--format", "json", "."], base);
       expect(r.code).toBe(2);

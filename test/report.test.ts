@@ -10,6 +10,7 @@ import { jsonFileEntry } from "../src/report/json.ts";
 import { createJsonlWriter } from "../src/report/jsonl.ts";
 import { createMarkdownReport, mdEscape } from "../src/report/markdown.ts";
 import { createSummary } from "../src/report/summary.ts";
+import { printable } from "../src/report/printable.ts";
 import { loadParsers } from "../src/engine/engine.ts";
 
 let dir: string;
@@ -234,5 +235,16 @@ describe("progress", () => {
       p.done();
       expect(written).toBe("");
     }
+  });
+});
+
+describe("printable: one line of human output, whatever the repository names", () => {
+  it("escapes control characters and bidi marks, and keeps the rest", () => {
+    expect(printable("app/\u001b[2J\u001b]0;t\u0007\nx\ty\u009b\u202eé 日本/Dockerfile")).toBe(
+      "app/\\x1b[2J\\x1b]0;t\\x07\\x0ax\\x09y\\x9b\\u202eé 日本/Dockerfile",
+    );
+    expect(printable("plain/Dockerfile:3: left alone")).toBe("plain/Dockerfile:3: left alone");
+    // the markdown report too: a file that is read in a terminal
+    expect(mdEscape("evil\u001b]0;t\u0007\n/Dockerfile")).toBe("evil\\x1b\\]0;t\\x07 /Dockerfile");
   });
 });

@@ -11,7 +11,7 @@ import { splitStages } from "../transforms/split-stages/index.ts";
 import { TRANSFORMS } from "../transforms/index.ts";
 import { fixtureCases } from "./fixture-cases.ts";
 import { runtimeCopyProblems } from "../scripts/split-apps-table.ts";
-import { privilegedPorts } from "../transforms/lib/ports.ts";
+import { lowPort } from "../transforms/lib/ports.ts";
 
 beforeAll(loadParsers);
 
@@ -130,11 +130,11 @@ describe("own fixtures: what every conversion guarantees", () => {
       ).toBe(true);
     }
     // the runtime stage runs as someone other than root (as root, like the original, when it
-    // EXPOSEs a port below 1024 a non-root user could not bind), and keeps CMD/ENTRYPOINT last-in-order
+    // names a port below 1024 a non-root user could not bind), and keeps CMD/ENTRYPOINT last-in-order
     const rt = after.stages[1].instructions;
     const users = rt.filter((i) => i.keyword === "USER");
     const ownUser = before.stages[0].instructions.some((i) => i.keyword === "USER");
-    if (!ownUser && privilegedPorts(before.stages[0].instructions).length > 0) expect(users).toEqual([]);
+    if (!ownUser && lowPort(before, before.stages[0].instructions)) expect(users).toEqual([]);
     else {
       expect(users.length).toBeGreaterThan(0);
       expect(users.at(-1)!.args[0].value).not.toMatch(/^(?:root|0)$/);
@@ -190,6 +190,33 @@ describe("node planner decisions", () => {
     expect(env.changes[0].message).toContain("ENV PORT=80 is a port below 1024");
     const high = run(base(["ENV PORT=8080", "EXPOSE 8080"]), ctx);
     expect(high.output).toMatch(/^USER node$/m);
+  });
+
+  test("a script named after a member of Object.prototype is a plain name (hostile package.json)", () => {
+    const files = {
+      "package.json": JSON.stringify({
+        scripts: { build: "tsc", ["__proto__"]: { x: 1 }, toString: "node dist/index.js" },
+        devDependencies: { typescript: "5" },
+      }),
+      "package-lock.json": "{}",
+    };
+    const text = (script: string) =>
+      lines(
+        "FROM node:20",
+        "WORKDIR /app",
+        "COPY package.json package-lock.json ./",
+        "RUN npm ci",
+        "COPY . .",
+        "RUN npm run build",
+        `CMD ["npm", "run", "${script}"]`,
+      );
+    for (const script of ["constructor", "__proto__", "valueOf"]) {
+      const r = run(text(script), files);
+      expect(r.error, script).toBeNull();
+      expect(refusal(r), script).toContain(`${script}: package.json has no`);
+    }
+    // an own script of that name is read as any other
+    expect(run(text("toString"), files).changes[0].message).toContain("runtime stage");
   });
 
   test("a Python start command that binds port 80 keeps root too", () => {

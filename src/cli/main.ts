@@ -1,3 +1,4 @@
+import { printable } from "../report/printable.ts";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -437,7 +438,7 @@ async function runFiles(paths: string[], opts: CliOptions, io: CliIo, output: Ou
   if (opts.stdin) return runStdin(settings, opts, io);
 
   const found = discover(inputs, { exclude: opts.exclude, followSymlinks: !!opts.followSymlinks });
-  for (const p of found.problems) io.stderr.write(`dfopt: ${p.path}: ${p.message}\n`);
+  for (const p of found.problems) io.stderr.write(`dfopt: ${printable(`${p.path}: ${p.message}`)}\n`);
   const files = shard ? shardFiles(found.files, shard.index, shard.count) : found.files;
   // Before sharding: the other shards' Dockerfiles build from the same context.
   settings.contextShared = !!opts.context && found.files.length > 1;
@@ -570,34 +571,35 @@ function printHuman(
   io: CliIo,
 ): void {
   const wrote = () => {
-    for (const w of report.written) io.stdout.write(`wrote ${w}\n`);
+    for (const w of report.written) io.stdout.write(`wrote ${printable(w)}\n`);
   };
   if (report.error) {
     wrote(); // a write that failed midway: what was written is said
     const where = report.error.line ? `${report.path}:${report.error.line}` : report.path;
-    io.stderr.write(`dfopt: ${where}: error: ${report.error.message}\n`);
+    io.stderr.write(`dfopt: ${printable(`${where}: error: ${report.error.message}`)}\n`);
     return;
   }
   if (opts.explain) {
     for (const c of report.changes) {
       const rules = c.rules.length ? ` (${c.rules.join(", ")})` : "";
       io.stdout.write(
-        `${report.path}:${c.line}: [${c.transform}, ${c.applicability}]${rules} ${c.message}\n`,
+        printable(`${report.path}:${c.line}: [${c.transform}, ${c.applicability}]${rules} ${c.message}`) +
+          "\n",
       );
     }
     for (const f of report.sideFiles)
-      io.stdout.write(`${f.path}: [side file, ${f.applicability}] ${f.message}\n`);
+      io.stdout.write(printable(`${f.path}: [side file, ${f.applicability}] ${f.message}`) + "\n");
   }
   if (showRefusals) {
     for (const r of report.refusals) {
       const where = r.line ? `${report.path}:${r.line}` : report.path;
-      io.stderr.write(`${where}: left alone [${r.transform}]: ${r.reason}\n`);
+      io.stderr.write(printable(`${where}: left alone [${r.transform}]: ${r.reason}`) + "\n");
     }
   }
   if (report.verify && !opts.quiet)
-    io.stderr.write(`${report.path}: ${describeVerification(report.verify)}\n`);
+    io.stderr.write(printable(`${report.path}: ${describeVerification(report.verify)}`) + "\n");
   if (!report.changed) return;
-  if (mode === "check") io.stdout.write(`${report.path}\n`);
+  if (mode === "check") io.stdout.write(`${printable(report.path)}\n`);
   else if (mode === "write") wrote();
   else if (report.diff) {
     io.stdout.write(color ? colorizeDiff(report.diff) : report.diff);

@@ -10,6 +10,7 @@
  * - patterns are cleaned (`./a/../b/` is `b`), a leading `/` is ignored,
  *   a trailing `/` does not restrict the pattern to folders.
  */
+import { linearMatcher, type PathMatcher } from "./glob.ts";
 
 interface Pattern {
   exclusion: boolean;
@@ -115,13 +116,14 @@ function compile(pattern: string): ((path: string) => boolean) | null {
       return (path) => path.endsWith(suffix) || (suffix.startsWith("/") && path === suffix.slice(1));
     }
     case "regexp": {
-      let regexp: RegExp;
+      // linear in the path: a backtracking RegExp takes exponential time on `a*a*a*b` (Go's does not)
+      let matcher: PathMatcher;
       try {
-        regexp = new RegExp(re + "$", "u");
+        matcher = linearMatcher(re.slice(1), "u");
       } catch {
         return null;
       }
-      return (path) => regexp.test(path);
+      return (path) => matcher.test(path);
     }
   }
 }
@@ -155,14 +157,21 @@ function build(patterns: readonly string[]): DockerignoreMatcher {
     ignores(path: string): boolean {
       const file = cleanPath(path.replace(/^(?:\.\/)+/, ""));
       if (file === "." || file === ".." || file.startsWith("../") || file.startsWith("/")) return false;
-      const parents = file.split("/").slice(0, -1);
+      // the folders above it, nearest the root first (made once, not once per pattern)
+      let parents: string[] | null = null;
+      const folders = () => {
+        if (parents === null) {
+          parents = [];
+          for (let at = file.indexOf("/"); at !== -1; at = file.indexOf("/", at + 1))
+            parents.push(file.slice(0, at));
+        }
+        return parents;
+      };
       // patternmatcher's MatchesOrParentMatches: the last pattern matching the path or a folder above it wins.
       let matched = false;
       for (const pattern of compiled) {
         if (pattern.exclusion !== matched) continue;
-        let match = pattern.test(file);
-        for (let i = 1; !match && i <= parents.length; i++)
-          match = pattern.test(parents.slice(0, i).join("/"));
+        const match = pattern.test(file) || folders().some((p) => pattern.test(p));
         if (match) matched = !pattern.exclusion;
       }
       return matched;

@@ -18,7 +18,7 @@ const NEVER = /(?!)/;
  * at `/`; `[a-z]`, `[^a]` classes; `\` escapes). A malformed pattern, which
  * BuildKit rejects, matches nothing.
  */
-export function copyGlobRegExp(pattern: string): RegExp {
+export function copyGlobRegExp(pattern: string): PathMatcher {
   let re = "";
   for (let i = 0; i < pattern.length; i++) {
     const c = pattern[i];
@@ -47,7 +47,7 @@ export function copyGlobRegExp(pattern: string): RegExp {
       i = j;
     } else re += escapeChar(c);
   }
-  return new RegExp(`^${re}$`);
+  return linearMatcher(re);
 }
 
 function escapeChar(c: string): string {
@@ -112,4 +112,113 @@ export function globContext(context: BuildContext, pattern: string): string[] {
     paths = next;
   }
   return paths;
+}
+
+/** What a wildcard compiles to: a test over one path (or one name), in time linear in its length. */
+export interface PathMatcher {
+  test(path: string): boolean;
+}
+
+/** One step of a linear matcher: a character test, taken once or any number of times; any folders; `^`. */
+type Step =
+  { kind: "char"; test: (c: string) => boolean; star: boolean } | { kind: "folders" } | { kind: "start" };
+
+const LINE_END = /[\n\r\u2028\u2029]/;
+/** JavaScript's `.` without the `s` flag. */
+const dot = (c: string) => !LINE_END.test(c);
+const notSlash = (c: string) => c !== "/";
+
+/**
+ * The steps of the wildcard regular expressions dfopt generates (the source between `^` and `$`):
+ * literals and `\`-escapes, `[^/]`, `[^/]*`, `[...]` classes, `.*`, any folders (the group
+ * `(.*` `/)?` of `**`) and a `^` anchor;
+ * null for anything else.
+ */
+function steps(chars: readonly string[], flags: string): Step[] | null {
+  const out: Step[] = [];
+  for (let i = 0; i < chars.length; i++) {
+    const c = chars[i];
+    if (chars.slice(i, i + 6).join("") === "(.*/)?") {
+      out.push({ kind: "folders" });
+      i += 5;
+    } else if (c === "." && chars[i + 1] === "*") {
+      out.push({ kind: "char", test: dot, star: true });
+      i++;
+    } else if (c === "^") out.push({ kind: "start" });
+    else if (c === "\\") {
+      if (i + 1 >= chars.length) return null;
+      const literal = chars[++i];
+      out.push({ kind: "char", test: (x) => x === literal, star: false });
+    } else if (c === "[") {
+      // a class ends at the first unescaped `]` (in JavaScript `[]` is empty, `[^]` is anything)
+      let j = i + 1;
+      if (chars[j] === "^") j++;
+      for (; j < chars.length && chars[j] !== "]"; j++) if (chars[j] === "\\") j++;
+      if (j >= chars.length) return null;
+      const body = chars.slice(i, j + 1).join("");
+      const star = chars[j + 1] === "*";
+      const re = new RegExp(`^${body}$`, flags);
+      out.push({ kind: "char", test: body === "[^/]" ? notSlash : (x) => re.test(x), star });
+      i = star ? j + 1 : j;
+    } else if (/[.*+?(){}|$\]]/.test(c)) return null;
+    else out.push({ kind: "char", test: (x) => x === c, star: false });
+  }
+  return out;
+}
+
+/**
+ * A matcher for `^source$` that takes time linear in the path (times the pattern's length): its
+ * steps are followed as a set of states, never by backtracking, so a pattern such as `a*a*a*a*b`
+ * cannot take time exponential in its stars against a long name, as a JavaScript RegExp does
+ * (Docker's Go matcher is linear too). Throws when `^source$` is not a valid regular expression;
+ * a source outside the forms dfopt generates is tested by the RegExp.
+ */
+export function linearMatcher(source: string, flags = ""): PathMatcher {
+  const regexp = new RegExp(`^${source}$`, flags);
+  // with `u` the RegExp reads code points, without it UTF-16 code units
+  const split = (s: string) => (flags.includes("u") ? [...s] : s.split(""));
+  const plan = steps(split(source), flags);
+  if (plan === null) return regexp;
+  const n = plan.length;
+  /** Adds the states reachable without reading a character (every step's skip leads forward). */
+  const close = (states: Uint8Array, atStart: boolean) => {
+    for (let i = 0; i < n; i++) {
+      if (!states[i]) continue;
+      const s = plan[i];
+      if (s.kind === "folders" || (s.kind === "char" && s.star) || (s.kind === "start" && atStart))
+        states[i + 1] = 1;
+    }
+  };
+  return {
+    test(path: string): boolean {
+      // at[i]: step i is next; inside[i]: within the `.*` of the folders step i
+      let at = new Uint8Array(n + 1);
+      let inside = new Uint8Array(n + 1);
+      let next = new Uint8Array(n + 1);
+      let nextInside = new Uint8Array(n + 1);
+      at[0] = 1;
+      close(at, true);
+      for (const c of split(path)) {
+        next.fill(0);
+        nextInside.fill(0);
+        let alive = false;
+        for (let i = 0; i < n; i++) {
+          const s = plan[i];
+          if (s.kind === "char" && at[i] && s.test(c)) {
+            next[s.star ? i : i + 1] = 1;
+            alive = true;
+          } else if (s.kind === "folders" && (at[i] || inside[i])) {
+            if (dot(c)) nextInside[i] = 1;
+            if (c === "/") next[i + 1] = 1;
+            alive ||= dot(c);
+          }
+        }
+        if (!alive) return false;
+        close(next, false);
+        [at, next] = [next, at];
+        [inside, nextInside] = [nextInside, inside];
+      }
+      return at[n] === 1;
+    },
+  };
 }

@@ -431,7 +431,8 @@ function wordValue(node: ShellNode, text: string): string | null {
     return wordValue(node.children[0], text);
   }
   const flat = text.replace(/\\\n[ \t]*/g, "");
-  if (node.type === "word" && PLAIN_WORD.test(flat)) return flat;
+  // a number (`--port 80`, `sleep 5`) is a plain word to the command it is passed to
+  if ((node.type === "word" || node.type === "number") && PLAIN_WORD.test(flat)) return flat;
   if (node.type === "word" && !/[$`*?[\]{}\\'"]/.test(flat)) return flat;
   if (node.type === "raw_string") return flat.slice(1, -1);
   if (node.type === "string" && !/[$`\\]/.test(flat)) return flat.slice(1, -1);

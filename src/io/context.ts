@@ -24,10 +24,15 @@ interface EntryStat {
   isFile: boolean;
   isDirectory: boolean;
   size: number;
+  /** Whether the path to it passes through a link to a folder (itself included). */
+  viaFolderLink: boolean;
 }
 
-/** A link out of the context: it is there, but is neither a file nor a folder dfopt looks into. */
-const OUTSIDE: EntryStat = { real: "", isFile: false, isDirectory: false, size: 0 };
+/**
+ * A link out of the context (or a second folder link along a path, see entryIn): it is there, but
+ * is neither a file nor a folder dfopt looks into.
+ */
+const OUTSIDE: EntryStat = { real: "", isFile: false, isDirectory: false, size: 0, viaFolderLink: false };
 
 /** A cache of texts that keeps entries while their total length is within `budget`. */
 function boundedCache(budget: number) {
@@ -124,27 +129,40 @@ export function folderContext(root: string): FolderContext {
     if (key === null) return null;
     if (stats.has(key)) return stats.get(key)!;
     let result: EntryStat | null = null;
-    if (key === "") result = { real: realRoot(), isFile: false, isDirectory: true, size: 0 };
+    if (key === "")
+      result = { real: realRoot(), isFile: false, isDirectory: true, size: 0, viaFolderLink: false };
     else {
       const slash = key.lastIndexOf("/");
       const parent = stat(slash === -1 ? "" : key.slice(0, slash));
-      if (parent?.isDirectory) result = entryIn(parent.real, key.slice(slash + 1));
+      if (parent?.isDirectory) result = entryIn(parent, key.slice(slash + 1));
     }
     stats.set(key, result);
     return result;
   };
-  const entryIn = (parentReal: string, name: string): EntryStat | null => {
-    const p = path.join(parentReal, name);
+  /**
+   * A link to a folder is followed once along a path: a folder link inside a folder reached
+   * through one is OUTSIDE, as a link out is. Otherwise a walk (list, then isDirectory) through
+   * a link to its own folder (`x -> .`), two folders linking each other, or a ladder of links
+   * (`d0/{x,y} -> d1` …: 2^n paths) would not end. Docker's COPY follows a named source's links
+   * but copies the links inside a folder as links.
+   */
+  const entryIn = (parent: EntryStat, name: string): EntryStat | null => {
+    const p = path.join(parent.real, name);
     try {
       let s = fs.lstatSync(p);
       let real = p;
+      let viaFolderLink = parent.viaFolderLink;
       if (s.isSymbolicLink()) {
         const target = realPathWithin(realRoot(), p);
         if ("failure" in target) return target.failure.refusal === "outside" ? OUTSIDE : null;
         real = target.real;
         s = fs.statSync(real);
+        if (s.isDirectory()) {
+          if (parent.viaFolderLink) return OUTSIDE;
+          viaFolderLink = true;
+        }
       }
-      return { real, isFile: s.isFile(), isDirectory: s.isDirectory(), size: s.size };
+      return { real, isFile: s.isFile(), isDirectory: s.isDirectory(), size: s.size, viaFolderLink };
     } catch {
       return null; // absent, or a dangling link
     }

@@ -4,6 +4,7 @@ import type { FileReport } from "../io/process.ts";
 import { repositoryRoot } from "../io/repository.ts";
 import { jsonFileEntry } from "./json.ts";
 import { builderLabel, reasonLine, type verificationJson } from "../verify/report.ts";
+import { printable } from "./printable.ts";
 
 /** What the report keeps per file: the JSON entry (no diff, no file contents). */
 type FileEntry = ReturnType<typeof jsonFileEntry>;
@@ -21,13 +22,13 @@ interface RepoGroup {
 
 /** Escapes text for markdown prose (messages and reasons come from transforms, paths from users). */
 export function mdEscape(text: string): string {
-  return text.replace(/[\\`*_[\]<>|#~]/g, "\\$&").replace(/\r?\n/g, " ");
+  return printable(text.replace(/[\\`*_[\]<>|#~]/g, "\\$&").replace(/\r?\n/g, " "));
 }
 
 export function mdCode(text: string): string {
   const ticks = text.includes("`") ? "``" : "`";
   const pad = ticks.length > 1 ? " " : "";
-  return `${ticks}${pad}${text.replace(/\r?\n/g, " ")}${pad}${ticks}`;
+  return `${ticks}${pad}${printable(text.replace(/\r?\n/g, " "))}${pad}${ticks}`;
 }
 
 /**

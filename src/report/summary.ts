@@ -1,3 +1,4 @@
+import { printable } from "./printable.ts";
 import { UNSAFE_NOT_APPLIED } from "../engine/types.ts";
 import type { FileReport } from "../io/process.ts";
 
@@ -129,7 +130,8 @@ export function createSummary() {
       if (byReason.size > 0) {
         const all = sorted(byReason);
         lines.push(`  refusals by reason${all.length > top ? ` (top ${top} of ${all.length})` : ""}:`);
-        for (const [reason, n] of all.slice(0, top)) lines.push(`    ${String(n).padStart(6)}  ${reason}`);
+        for (const [reason, n] of all.slice(0, top))
+          lines.push(`    ${String(n).padStart(6)}  ${printable(reason)}`);
       }
       if (byKind.size > 0) {
         lines.push("  errors by kind:");

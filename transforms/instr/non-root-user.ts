@@ -1,7 +1,7 @@
 import { indentAt, insertLinesAfter } from "../../src/engine/style.ts";
 import type { Instr } from "../../src/engine/parse.ts";
 import type { Change, Refusal, Transform } from "../../src/engine/types.ts";
-import { privilegedPorts } from "../lib/ports.ts";
+import { lowPort } from "../lib/ports.ts";
 import { isWindowsImage, matchCase, rootImage, stageChain } from "./util.ts";
 
 const RULES = ["DL3002", "DS-0002", "CKV_DOCKER_3"];
@@ -59,7 +59,7 @@ export const nonRootUser: Transform = {
     "gcr.io/distroless (its :nonroot tags and Chainguard images already run as non-root). USER goes after the " +
     "last RUN/COPY/ADD/WORKDIR, so everything is still built as root and stays world-readable as before. It is " +
     "unsafe: an app that writes into root-owned folders would fail at run time, so dfopt refuses when the " +
-    "stage declares a VOLUME, exposes a port below 1024, switches users itself (gosu, su-exec, setpriv), creates " +
+    "stage declares a VOLUME, names a port below 1024 (EXPOSE, a PORT variable, a start-command flag), switches users itself (gosu, su-exec, setpriv), creates " +
     "its own user or starts through an entrypoint script. USER is inherited, so it is never added to an image " +
     "meant to be extended (ONBUILD triggers, or no CMD or ENTRYPOINT of its own): the RUNs of every image built " +
     "from it would no longer run as root. Windows images are left alone; elsewhere dfopt only reports that the " +
@@ -119,9 +119,9 @@ export const nonRootUser: Transform = {
       report(`it declares a VOLUME (line ${volume.line}) the app may need to write to as root`);
       return { changes, refusals };
     }
-    const low = privilegedPorts(body)[0];
-    if (low !== undefined) {
-      report(`it exposes port ${low}, which a non-root user may not bind`);
+    const low = lowPort(model, body);
+    if (low) {
+      report(`${low.where} is a port below 1024, which a non-root user could not bind`);
       return { changes, refusals };
     }
     const switcher = body.find((i) =>

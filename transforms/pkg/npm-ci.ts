@@ -129,10 +129,13 @@ function workdirsOf(stageInstrs: Instr[]): Map<Instr, string> | null {
   return out;
 }
 
+/** Every dependency of a package.json (or a lock's root), in a record without a prototype (`__proto__` is a name). */
 const deps = (pkg: Record<string, unknown>) => {
-  const out: Record<string, unknown> = {};
-  for (const k of ["dependencies", "devDependencies", "optionalDependencies"])
-    Object.assign(out, (pkg[k] as object) ?? {});
+  const out = Object.create(null) as Record<string, unknown>;
+  for (const k of ["dependencies", "devDependencies", "optionalDependencies"]) {
+    const v = pkg[k];
+    if (v && typeof v === "object") for (const [name, spec] of Object.entries(v)) out[name] = spec;
+  }
   return out;
 };
 
@@ -159,7 +162,7 @@ function lockMismatch(pkgText: string, lockText: string): string | null {
     return null;
   }
   const lockedDeps = (lock.dependencies as Record<string, unknown>) ?? {};
-  if (Object.keys(wanted).some((k) => !(k in lockedDeps)))
+  if (Object.keys(wanted).some((k) => !Object.hasOwn(lockedDeps, k)))
     return "the lock file does not list every dependency of package.json";
   return null;
 }

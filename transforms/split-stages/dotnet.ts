@@ -12,6 +12,7 @@ import { guarded, refuse } from "./toolkit/refuse.ts";
 import { commandName, commandWords, execForm } from "./toolkit/shell.ts";
 import { appUserLines, checkOriginalUser } from "./toolkit/users.ts";
 import { envPairs } from "./toolkit/instructions.ts";
+import { type LowPort, lowPort, lowPortNote } from "../lib/ports.ts";
 import { contextPathOf, runCwd, runsWith, type StageWalk, walkStage } from "./toolkit/walk.ts";
 
 /**
@@ -267,18 +268,24 @@ function planDotnet(input: SplitInput) {
   // The runtime WORKDIR is the publish folder (the content root).
   for (const i of lay.runtime) if (i.keyword === "WORKDIR") replace.set(i, null);
 
-  // Port and user.
-  let port: number | null = web ? (sdkMajor >= 8 ? 8080 : 80) : null;
+  // Port and user: the port ASP.NET listens on (its default, or ASPNETCORE_URLS / *HTTP_PORTS),
+  // else what every planner reads (EXPOSE, a PORT variable, a start-command flag).
+  const defaultPort = sdkMajor >= 8 ? 8080 : 80;
+  let aspnet: LowPort | null = web
+    ? { port: defaultPort, where: `ASP.NET's default port ${defaultPort}` }
+    : null;
   for (const i of stage.instructions) {
     if (i.keyword !== "ENV") continue;
     for (const [k, v] of envPairs(i)) {
+      const where = `ENV ${k}=${v}`;
       if (k === "ASPNETCORE_URLS" && v)
-        port = Math.min(...[...v.matchAll(/:(\d+)/g)].map((m) => Number(m[1])), 65535);
+        aspnet = { port: Math.min(...[...v.matchAll(/:(\d+)/g)].map((m) => Number(m[1])), 65535), where };
       if ((k === "ASPNETCORE_HTTP_PORTS" || k === "HTTP_PORTS") && v)
-        port = Math.min(...v.split(/[;,]/).map(Number));
+        aspnet = { port: Math.min(...v.split(/[;,]/).map(Number)), where };
     }
   }
-  const asRoot = port !== null && port < 1024 && !lay.user;
+  const low = aspnet && aspnet.port < 1024 ? aspnet : lowPort(model, stage.instructions);
+  const asRoot = low !== null && !lay.user;
   const kind = selfContained ? "runtime-deps" : web ? "aspnet" : "runtime";
   const runtimeImage = sdk.runtime(kind);
   const setup: string[] = [`${keyword(model, "WORKDIR")} ${publishDir}`];
@@ -291,11 +298,7 @@ function planDotnet(input: SplitInput) {
       after.push(user);
     }
   }
-  const userNote = lay.user
-    ? ""
-    : asRoot
-      ? `; runs as root because it listens on port ${port} (<1024)${web && !stage.instructions.some((i) => i.keyword === "ENV" && /ASPNETCORE_URLS|HTTP_PORTS/.test(i.text)) ? " by default" : ""}`
-      : "";
+  const userNote = lay.user || !low ? "" : `; ${lowPortNote(low)}`;
   return assemble(input, lay, {
     image: runtimeImage,
     setup,

@@ -18,7 +18,7 @@ import {
 import { guarded, PlanRefusal, refuse } from "./toolkit/refuse.ts";
 import { argumentFiles, healthcheckTools, runtimeFiles } from "./toolkit/runtime-files.ts";
 import { commandName, commandWords, execForm, runCommands } from "./toolkit/shell.ts";
-import { privilegedPorts } from "../lib/ports.ts";
+import { lowPort, lowPortNote } from "../lib/ports.ts";
 import { appUserLines, checkOriginalUser } from "./toolkit/users.ts";
 import { envPairs } from "./toolkit/instructions.ts";
 import {
@@ -245,8 +245,8 @@ function planGo(input: SplitInput) {
   // Runtime image.
   const flavour = options.runtimeFlavour;
   const scratch = options.perTransform["split-stages"]?.goRuntime === "scratch";
-  const port = privilegedPorts(stage.instructions)[0] ?? null;
-  const asRoot = port !== null && !lay.user;
+  const low = lowPort(model, stage.instructions);
+  const asRoot = low !== null && !lay.user;
   let runtimeImage: string;
   let kind: "distroless" | "debian" | "scratch" | "alpine";
   if (pk.runtime.length > 0 || healthNeedsTool) {
@@ -341,7 +341,7 @@ function planGo(input: SplitInput) {
   const after: string[] = [];
   if (kind === "debian" && pk.runtime.length > 0)
     setup.push(installLine(model, "apt", pk.runtime, runtimeAptOptions(pk, lay.installs)));
-  const userNote = lay.user ? "" : asRoot ? `; runs as root because it EXPOSEs port ${port} (<1024)` : "";
+  const userNote = lay.user || !low ? "" : `; ${lowPortNote(low)}`;
   if (!lay.user && !asRoot) {
     if (kind === "debian") setup.push(...appUserLines(model, "debian"));
     if (kind === "alpine") setup.push(...appUserLines(model, "alpine"));

@@ -18,7 +18,7 @@ import {
   runCommands,
   scriptCommandLines,
 } from "./toolkit/shell.ts";
-import { privilegedPorts } from "../lib/ports.ts";
+import { lowPort, lowPortNote } from "../lib/ports.ts";
 import { appUserLines, checkOriginalUser } from "./toolkit/users.ts";
 import { declaredVersions } from "../lib/declared-versions.ts";
 import { own } from "../lib/own.ts";
@@ -291,8 +291,8 @@ function planJava(input: SplitInput) {
   if (alpine && !alpineJre) refuse(`no eclipse-temurin:${major}-jre-alpine image`, stage.from.line);
   const runtimeImage = `eclipse-temurin:${major}-jre${alpine ? "-alpine" : ""}`;
   checkOriginalUser(lay.user, ["root", "nobody"]);
-  const port = privilegedPorts(stage.instructions)[0] ?? null;
-  const asRoot = port !== null && !lay.user;
+  const low = lowPort(model, stage.instructions);
+  const asRoot = low !== null && !lay.user;
 
   if (dist !== null && alpine)
     refuse(
@@ -335,7 +335,7 @@ function planJava(input: SplitInput) {
     after.push(lines[1]);
   }
   if (!walk.setsWorkdir && runtimeCwd !== "/") setup.push(`${keyword(model, "WORKDIR")} ${runtimeCwd}`);
-  const userNote = lay.user ? "" : asRoot ? `; runs as root because it EXPOSEs port ${port} (<1024)` : "";
+  const userNote = lay.user || !low ? "" : `; ${lowPortNote(low)}`;
   return assemble(input, lay, {
     image: runtimeImage,
     setup,

@@ -153,8 +153,13 @@ function readPkg(input: SplitInput): Pkg | null {
   const j = readJson(input.context, "package.json");
   if (!j) return null;
   const rec = (v: unknown) => (v && typeof v === "object" ? (v as Record<string, string>) : {});
+  // The scripts' texts, in a record without a prototype: `npm run constructor` names a plain script
+  // (Object.prototype.constructor is not its text), and a value that is not a string is no script.
+  const scripts = Object.create(null) as Record<string, string>;
+  for (const [name, body] of Object.entries(rec(j.scripts)))
+    if (typeof body === "string") scripts[name] = body;
   return {
-    scripts: rec(j.scripts),
+    scripts,
     deps: new Set([...Object.keys(rec(j.dependencies)), ...Object.keys(rec(j.optionalDependencies))]),
     devDeps: new Set(Object.keys(rec(j.devDependencies))),
     workspaces: j.workspaces !== undefined,
@@ -248,7 +253,7 @@ function planNode(input: SplitInput): SplitOutcome {
   const appDir = appFolderToCopy(stage, model.globalArgValues);
   const reading = readInstructions(input, pkg, appDir);
   const start = checkStartCommand(input, pkg, reading, base.alpine);
-  const { addUser, note: userNote } = checkRuntimeUser(stage, start.start);
+  const { addUser, note: userNote } = checkRuntimeUser(model, stage, start.start);
   if (addUser && base.major !== null && base.major < 4)
     refuse(`node:${base.tag} images have no \`node\` user to run as`, stage.from);
   const runtimeInstall = runtimePackageLines(model, stage, start.start, reading.osPackages, {

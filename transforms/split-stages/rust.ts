@@ -11,7 +11,7 @@ import { classifyPackages, installLine, libsslFor, runtimeAptOptions } from "./t
 import { guarded, refuse } from "./toolkit/refuse.ts";
 import { argumentFiles, healthcheckTools, runtimeFiles } from "./toolkit/runtime-files.ts";
 import { commandName, commandWords, execForm } from "./toolkit/shell.ts";
-import { privilegedPorts } from "../lib/ports.ts";
+import { lowPort, lowPortNote } from "../lib/ports.ts";
 import { appUserLines, checkOriginalUser } from "./toolkit/users.ts";
 import { envPairs } from "./toolkit/instructions.ts";
 import { contextPathOf, imagePathOf, runCwd, runsWith, walkStage } from "./toolkit/walk.ts";
@@ -212,8 +212,8 @@ function planRust(input: SplitInput) {
     refuse(`debian:${codename} is archived; its runtime packages cannot be installed`, stage.from.line);
   }
 
-  const port = privilegedPorts(stage.instructions)[0] ?? null;
-  const asRoot = port !== null && !lay.user;
+  const low = lowPort(model, stage.instructions);
+  const asRoot = low !== null && !lay.user;
   // Distroless cc (glibc, libgcc, libssl3, CA certificates) when asked for and enough.
   const distroless =
     options.runtimeFlavour === "distroless" &&
@@ -258,7 +258,7 @@ function planRust(input: SplitInput) {
     after.push(user);
   }
   if (!walk.setsWorkdir && artifacts.length > 1) setup.push(`${keyword(model, "WORKDIR")} ${runtimeCwd}`);
-  const userNote = lay.user ? "" : asRoot ? `; runs as root because it EXPOSEs port ${port} (<1024)` : "";
+  const userNote = lay.user || !low ? "" : `; ${lowPortNote(low)}`;
   const assumed = debianCodename(image.tag) ? "" : ` (${image.tag ?? "untagged"} assumed ${codename})`;
   return assemble(input, lay, {
     image: runtimeImage,

@@ -1,5 +1,5 @@
 /** The shell of RUN, CMD and ENTRYPOINT: commands, words, exec form, and what file commands change. */
-import type { DockerfileModel, Instr, Stage } from "../../../src/engine/parse.ts";
+import type { DockerfileModel, Instr } from "../../../src/engine/parse.ts";
 import { basename, isInside, resolvePath } from "../../../src/engine/paths.ts";
 import { type ShellCommand, shellOf, type ShellScript, visit } from "../../../src/engine/shell.ts";
 import { expandKnown, SCRATCH_PATHS } from "./instructions.ts";
@@ -154,7 +154,10 @@ export interface StartCommand {
  * What the container runs: ENTRYPOINT + CMD (the last of each in the stage).
  * Unwraps `sh -c "..."` / `bash -c` and leading `exec`.
  */
-export function startCommand(model: DockerfileModel, stage: Stage): StartCommand {
+export function startCommand(
+  model: DockerfileModel,
+  stage: { readonly instructions: readonly Instr[] },
+): StartCommand {
   const last = (k: string) => [...stage.instructions].reverse().find((i) => i.keyword === k) ?? null;
   const cmd = last("CMD");
   const entrypoint = last("ENTRYPOINT");

@@ -1,8 +1,8 @@
 /** The runtime stage's user: keeping the original USER, or creating a non-root one. */
 import type { DockerfileModel, Instr, Stage } from "../../../src/engine/parse.ts";
 import { keyword } from "../../../src/engine/style.ts";
-import { privilegedPorts } from "../../lib/ports.ts";
-import { envPairs, originalUser } from "./instructions.ts";
+import { lowPort, lowPortNote } from "../../lib/ports.ts";
+import { originalUser } from "./instructions.ts";
 import { refuse } from "./refuse.ts";
 import { rootDaemon, shellCommands, type StartCommand } from "./shell.ts";
 
@@ -14,6 +14,7 @@ import { rootDaemon, shellCommands, type StartCommand } from "./shell.ts";
  * app starts a daemon that expects root.
  */
 export function checkRuntimeUser(
+  model: DockerfileModel,
   stage: Stage,
   start: StartCommand,
 ): { addUser: boolean; note: string | null } {
@@ -24,40 +25,9 @@ export function checkRuntimeUser(
       `starts ${daemon}, which expects to run as root; a non-root runtime user would break it`,
       start.entrypoint ?? start.cmd,
     );
-  const low = lowPort(stage, start);
-  if (low)
-    return {
-      addUser: false,
-      note: `runs as root like the original: ${low} is a port below 1024, which a non-root user could not bind`,
-    };
+  const low = lowPort(model, stage.instructions);
+  if (low) return { addUser: false, note: lowPortNote(low) };
   return { addUser: true, note: null };
-}
-
-/** Start-command options whose value is a port or `host:port` (`--bind 0.0.0.0:80`, `-p 80`). */
-const PORT_OPTION = /^--?(?:port|bind|listen|address|b|p)$/;
-
-/**
- * Where the stage names a port below 1024 it may listen on: EXPOSE, an ENV
- * `PORT`/`*_PORT` value, or the start command (`--port 80`, `0.0.0.0:80`); null when none.
- */
-function lowPort(stage: Stage, start: StartCommand): string | null {
-  const exposed = privilegedPorts(stage.instructions);
-  if (exposed.length) return `EXPOSE ${exposed[0]}`;
-  const low = (v: string | null) => {
-    const n = Number(/^(?:[\w.*-]*:|\[[:\w]*\]:)?(\d{1,5})$/.exec(v ?? "")?.[1] ?? NaN);
-    return n > 0 && n < 1024;
-  };
-  for (const i of stage.instructions)
-    if (i.keyword === "ENV")
-      for (const [k, v] of envPairs(i)) if (/(?:^|_)PORT$/.test(k) && low(v)) return `ENV ${k}=${v}`;
-  for (const argv of start.commands)
-    for (const [j, w] of argv.entries()) {
-      const [flag, attached] = (w ?? "").split("=", 2);
-      const value = PORT_OPTION.test(flag) ? (attached ?? argv[j + 1]) : /:\d+$/.test(w ?? "") ? w : null;
-      if (low(value ?? null))
-        return `\`${PORT_OPTION.test(flag) ? `${flag} ${value}` : value}\` in the start command`;
-    }
-  return null;
 }
 
 /** True when a RUN only creates users/groups (useradd, adduser, groupadd, addgroup). */
