@@ -125,6 +125,9 @@ const BIN_PACKAGE: Record<string, string> = {
  */
 const SOURCE_RUNNERS = new Set(["ts-node", "ts-node-dev", "tsnd", "tsx", "nodemon", "babel-node"]);
 
+/** A script's first line that runs it with node and nothing else (`#!/usr/bin/env node`). */
+const NODE_SHEBANG = /^#![ \t]*(?:\/usr\/bin\/env[ \t]+node|\/usr(?:\/local)?\/bin\/node)[ \t]*\r?\n/;
+
 /** Node loaders/preloads of those runners: `node -r ts-node/register`, `node --import tsx`. */
 const SOURCE_LOADER = /^(ts-node|tsx|@babel\/register)(?:\/|$)/;
 
@@ -738,12 +741,16 @@ function checkStartCommand(
   let filesUnknown = false;
   let usesModules = false;
   /** A start script from the build context, each of its commands checked like the CMD. */
-  const checkScriptFile = (file: string, depth: number): string | null => {
+  /** The text of the build-context file the start command's `file` is in the image, or undefined. */
+  const startFileText = (file: string): string | undefined => {
     const ctxFile =
       startCwd === null
         ? null
         : contextFileAt(stage, context, resolvePath(startCwd, file), reading.cwdAt, reading.varsAt);
-    const text = ctxFile === null ? undefined : context.readFile(ctxFile);
+    return ctxFile === null ? undefined : context.readFile(ctxFile);
+  };
+  const checkScriptFile = (file: string, depth: number): string | null => {
+    const text = startFileText(file);
     if (text === undefined)
       return `starts through ${file}, a script the transform cannot find in the build context`;
     const lines = scriptCommandLines(text, { alpine });
@@ -782,6 +789,9 @@ function checkStartCommand(
     const script = /\.sh$/.test(name) ? words[0] : /^(?:ba)?sh$/.test(name) ? rest[0] : undefined;
     if (depth === 0 && script && /\.sh$/.test(script)) return checkScriptFile(script, depth);
     if (name === "bun") return checkBun(words, depth);
+    // a script run by its path (`src/cli.js`) whose shebang is node: the same as `node src/cli.js`
+    if (words[0].includes("/") && NODE_SHEBANG.test(startFileText(words[0]) ?? ""))
+      return checkArgv(["node", words[0], ...rest], depth);
     if (name === "bunx")
       return checkArgv(
         rest.filter((a) => !a.startsWith("-")),
