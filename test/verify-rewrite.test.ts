@@ -97,14 +97,20 @@ describe("the ladder", () => {
       "debian-slim",
       "default",
       "no-split",
+      "no-split-original-user",
     ]);
+    // Node and Python try their split rungs again as the original's user before giving up the split
     expect(ladderFor("python", true).map((r) => r.id)).toEqual([
       "slim-swap",
       "venv-slim",
       "default",
+      "slim-swap-original-user",
+      "venv-slim-original-user",
+      "default-original-user",
       "no-split",
+      "no-split-original-user",
     ]);
-    expect(ladderFor(null, true).map((r) => r.id)).toEqual(["default", "no-split"]);
+    expect(ladderFor(null, true).map((r) => r.id)).toEqual(["default", "no-split", "no-split-original-user"]);
     // --skip split-stages: only the rewrite as it is
     expect(ladderFor("go", false).map((r) => r.id)).toEqual(["default"]);
   });
@@ -121,11 +127,52 @@ describe("the ladder", () => {
     expect(candidates.map((c) => c.rungs.map((r) => r.id))).toEqual([
       ["scratch"],
       ["distroless", "debian-slim", "default"],
-      ["no-split"],
+      // no transform adds a user here: the original-user rung gives the same text
+      ["no-split", "no-split-original-user"],
     ]);
     expect(candidates[0].result.output).toMatch(/^FROM scratch$/m);
     expect(candidates[1].result.output).toMatch(/^FROM gcr\.io\/distroless\/static-debian12:nonroot$/m);
     expect(candidates[2].result.output).not.toMatch(/AS build/);
+  });
+
+  test("node: the split rungs again as the original's user (root), after the non-root ones", async () => {
+    await loadParsers();
+    const dir = tmp();
+    // an app whose output shows its user: it prints its environment (HOME) at start
+    fs.writeFileSync(
+      path.join(dir, "Dockerfile"),
+      'FROM node:18-alpine\nWORKDIR /app\nCOPY . .\nRUN npm install\nCMD ["node", "server.js"]\nEXPOSE 3000\n',
+    );
+    fs.writeFileSync(path.join(dir, "server.js"), "console.log(process.env.HOME);\n");
+    fs.writeFileSync(
+      path.join(dir, "package.json"),
+      JSON.stringify({ name: "app", dependencies: { express: "^4.18.2" } }),
+    );
+    fs.writeFileSync(path.join(dir, "package-lock.json"), "{}\n");
+    const { candidates } = candidatesFor(
+      fs.readFileSync(path.join(dir, "Dockerfile"), "utf8"),
+      folderContext(dir),
+      TRANSFORMS,
+      DEFAULT_OPTIONS,
+    );
+    const ids = candidates.map((c) => c.rungs.map((r) => r.id));
+    expect(ids).toEqual([
+      ["built-output"],
+      ["slim", "default"],
+      ["built-output-original-user"],
+      ["slim-original-user", "default-original-user"],
+      ["no-split"],
+      ["no-split-original-user"],
+    ]);
+    const text = (id: string) => candidates.find((c) => c.rungs[0].id === id)!.result.output;
+    expect(text("slim")).toMatch(/^USER node$/m);
+    // split, on the same runtime image, with no USER anywhere (the original ran as root)
+    expect(text("slim-original-user")).toMatch(/ AS build$/m);
+    expect(text("slim-original-user")).not.toMatch(/^USER /m);
+    expect(text("slim-original-user")).not.toMatch(/--chown=node/);
+    expect(text("no-split")).toMatch(/^USER node$/m);
+    expect(text("no-split-original-user")).not.toMatch(/^USER /m);
+    expect(text("no-split-original-user")).not.toMatch(/ AS build$/m);
   });
 
   test("python with no install step: the slim swap comes first", async () => {

@@ -15,6 +15,8 @@ export interface Rung {
   runtimeFlavour?: RuntimeFlavour;
   /** Overrides of `options["split-stages"]` (the config file's per-transform options). */
   splitStages?: Record<string, unknown>;
+  /** Transforms this rung does not run. */
+  without?: readonly string[];
 }
 
 type EcosystemId = Ecosystem;
@@ -62,7 +64,26 @@ export const DEFAULT_RUNG: Rung = { id: "default", description: "the rewrite dfo
 export const NO_SPLIT_RUNG: Rung = {
   id: "no-split",
   description: "every other rewrite, without split-stages",
+  without: ["split-stages"],
 };
+
+/** Ecosystems whose runtime stage can keep the original's user (split-stages' `runtimeUser`). */
+const KEEPS_USER: ReadonlySet<EcosystemId> = new Set(["node", "python"]);
+
+/**
+ * The same rung with the original's user (root when it sets none): for an app whose output shows
+ * its user (it prints HOME or its environment, writes where only root may), which a non-root
+ * runtime changes. Gives no other candidate when the rung adds no user (text alike: built once).
+ */
+function asOriginalUser(rung: Rung): Rung {
+  return {
+    id: `${rung.id}-original-user`,
+    description: `${rung.description}, as the original's user`,
+    runtimeFlavour: rung.runtimeFlavour,
+    splitStages: { ...rung.splitStages, runtimeUser: "original" },
+    without: [...(rung.without ?? []), "non-root-user"],
+  };
+}
 
 const SPLIT_STAGES = "split-stages";
 
@@ -83,10 +104,15 @@ export function ecosystemOf(
   return ECOSYSTEMS.find((e) => e.detect(input))?.id ?? null;
 }
 
-/** The ladder for a file: its ecosystem's rungs, then "default", then "no-split". */
+/**
+ * The ladder for a file: its ecosystem's rungs, then "default"; for Node and Python the same split
+ * rungs again as the original's user; then "no-split" and "no-split-original-user".
+ */
 export function ladderFor(ecosystem: EcosystemId | null, splits: boolean): Rung[] {
   if (!splits) return [DEFAULT_RUNG];
-  return [...(ecosystem ? LADDERS[ecosystem] : []), DEFAULT_RUNG, NO_SPLIT_RUNG];
+  const split = [...(ecosystem ? LADDERS[ecosystem] : []), DEFAULT_RUNG];
+  const keep = ecosystem !== null && KEEPS_USER.has(ecosystem);
+  return [...split, ...(keep ? split.map(asOriginalUser) : []), NO_SPLIT_RUNG, asOriginalUser(NO_SPLIT_RUNG)];
 }
 
 export function optionsFor(rung: Rung, options: TransformOptions): TransformOptions {
@@ -124,7 +150,7 @@ export function candidatesFor(
   const candidates: Candidate[] = [];
   for (const rung of ladderFor(ecosystem, splits)) {
     const result = optimizeFile(raw, context, {
-      transforms: rung === NO_SPLIT_RUNG ? transforms.filter((t) => t.id !== SPLIT_STAGES) : transforms,
+      transforms: transforms.filter((t) => !rung.without?.includes(t.id)),
       options: optionsFor(rung, options),
     });
     if (result.error) continue;

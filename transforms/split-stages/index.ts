@@ -39,6 +39,12 @@ export const splitStages: Transform = {
       description:
         'Node runtime stage: "output" copies only package.json, production node_modules and the folders the start command runs (a --verify rung; default: the whole app folder)',
     },
+    runtimeUser: {
+      type: "string",
+      values: ["original"],
+      description:
+        'a runtime stage of Node or Python: "original" keeps the original\'s user (root when it sets none) instead of a non-root user (a --verify rung; default: non-root)',
+    },
     noBuildStep: {
       type: "string",
       values: ["slim"],

@@ -247,7 +247,7 @@ function planNode(input: SplitInput): SplitOutcome {
   const appDir = appFolderToCopy(stage, model.globalArgValues);
   const reading = readInstructions(input, pkg, appDir);
   const start = checkStartCommand(input, pkg, reading, base.alpine);
-  const { addUser, note: userNote } = checkRuntimeUser(stage, start.start);
+  const { addUser, note: userNote } = checkRuntimeUser(stage, start.start, input.options);
   if (addUser && base.major !== null && base.major < 4)
     refuse(`node:${base.tag} images have no \`node\` user to run as`, stage.from);
   const runtimeInstall = runtimePackageLines(model, stage, start.start, reading.osPackages, {
