@@ -206,6 +206,33 @@ interface RunRole {
   user: boolean;
 }
 
+/** A package from the registry, maybe with a version or tag: `serve`, `@scope/cli@1.2`, `pm2@^5`. */
+const REGISTRY_SPEC = /^(?:@[a-z0-9][\w.-]*\/)?[a-z0-9][\w.-]*(?:@[\w.^~*-]+)?$/i;
+
+/**
+ * An `npm install -g <packages>` / `yarn global add <packages>` of registry packages only, as a
+ * command line to run again in the runtime stage, and the names it installs; null for anything
+ * else (no package named: the project itself; a folder, tarball, git or URL spec; options with values).
+ */
+function registryGlobalInstall(w: Array<string | null>): { line: string; packages: string[] } | null {
+  if (w.some((x) => x === null)) return null;
+  const words = w as string[];
+  const name = words[0].split("/").pop();
+  const args = words.slice(1);
+  const sub = args.find((a) => !a.startsWith("-")) ?? "";
+  const ok =
+    (name === "npm" && /^(?:install|i|add)$/.test(sub)) ||
+    (name === "yarn" && sub === "global" && args[args.indexOf("global") + 1] === "add");
+  if (!ok) return null;
+  const rest = args.slice(args.indexOf(sub) + (name === "yarn" ? 2 : 1));
+  const flags = [...args.slice(0, args.indexOf(sub)), ...rest.filter((a) => a.startsWith("-"))];
+  if (flags.some((f) => !/^(?:-g|--global|--no-fund|--no-audit|--silent|--quiet|--loglevel=\w+)$/.test(f)))
+    return null;
+  const packages = rest.filter((a) => !a.startsWith("-"));
+  if (packages.length === 0 || !packages.every((p) => REGISTRY_SPEC.test(p))) return null;
+  return { line: words.join(" "), packages: packages.map((p) => p.replace(/(.)@[^/]*$/, "$1")) };
+}
+
 /** True when every command installs global packages with npm or yarn (or cleans the npm cache). */
 function globalInstallsOnly(cmds: ReturnType<typeof shellCommands> & object): boolean {
   let installs = 0;
@@ -429,6 +456,8 @@ interface NodeReading {
   pnpmVersion: string | null;
   /** Packages installed globally (repeated in the runtime stage), usable as start commands. */
   globalPackages: Set<string>;
+  /** Global installs inside a RUN that also builds (`npm i -g serve`): the runtime stage runs them again. */
+  globalLines: string[];
   /** Owner a COPY or RUN chown gave the app folder, kept on the runtime copy. */
   chownApp: string | null;
   /** The install skips dev dependencies already: nothing to prune. */
@@ -456,6 +485,7 @@ function readInstructions(input: SplitInput, pkg: Pkg, appDir: string): NodeRead
   let pm: Pm | null = null;
   let pnpmVersion: string | null = null;
   const globalPackages = new Set<string>();
+  const globalLines: string[] = [];
   let chownApp: string | null = null;
   let productionInstall = false;
   let berry: YarnBerry | null = null;
@@ -537,8 +567,15 @@ function readInstructions(input: SplitInput, pkg: Pkg, appDir: string): NodeRead
         case "npm":
         case "yarn":
         case "pnpm": {
-          if (global)
-            refuse(`${quote(instr)} installs global packages the runtime stage would not have`, instr);
+          if (global) {
+            // `npm run build && npm i -g serve`: the install is repeated in the runtime stage, like a RUN of global installs only
+            const repeat = name === "pnpm" ? null : registryGlobalInstall(w);
+            if (!repeat)
+              refuse(`${quote(instr)} installs global packages the runtime stage would not have`, instr);
+            globalLines.push(repeat.line);
+            for (const p of repeat.packages) globalPackages.add(p);
+            break;
+          }
           pm ??= name;
           if (name === "yarn") berry ??= yarnBerry(context, pkg.packageManager, instr);
           const installing =
@@ -686,6 +723,7 @@ function readInstructions(input: SplitInput, pkg: Pkg, appDir: string): NodeRead
     runs,
     pnpmVersion,
     globalPackages,
+    globalLines,
     chownApp,
     productionInstall,
     osPackages,
@@ -1184,6 +1222,7 @@ function runtimeSetup(
   for (const u of r.userRuns) setup.push(seg(r.segOf.get(u)!, "trim"));
   for (const g of stage.instructions.filter((i) => r.reading.roles.get(i)?.global))
     setup.push(seg(r.segOf.get(g)!, "trim"));
+  for (const line of r.reading.globalLines) setup.push(newLines(`${keyword(model, "RUN")} ${line}`));
   if (r.pnpm) setup.push(newLines(`${keyword(model, "RUN")} npm install -g pnpm@${r.pnpm}`));
   return setup;
 }
