@@ -158,9 +158,10 @@ describe("the ladder", () => {
     const ids = candidates.map((c) => c.rungs.map((r) => r.id));
     expect(ids).toEqual([
       ["built-output"],
-      ["slim", "default"],
+      // nothing runs a build tool at start: build-tool-start gives the slim text
+      ["slim", "build-tool-start", "default"],
       ["built-output-original-user"],
-      ["slim-original-user", "default-original-user"],
+      ["slim-original-user", "build-tool-start-original-user", "default-original-user"],
       ["no-split"],
       ["no-split-original-user"],
     ]);

@@ -36,6 +36,13 @@ export const LADDERS: Record<EcosystemId, Rung[]> = {
     },
     // the runtime is alpine when the original is (glibc modules would not load on musl)
     { id: "slim", description: "the app folder on the slim (or alpine) variant", runtimeFlavour: "slim" },
+    {
+      id: "build-tool-start",
+      description:
+        "a start command that runs a build tool (vite preview, react-scripts start): the app folder with the dependencies it runs, dev ones kept, on the slim (or alpine) variant",
+      runtimeFlavour: "slim",
+      splitStages: { buildToolStart: "keep" },
+    },
   ],
   python: [
     {

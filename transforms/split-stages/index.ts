@@ -39,6 +39,12 @@ export const splitStages: Transform = {
       description:
         'Node runtime stage: "output" copies only package.json, production node_modules and the folders the start command runs (a --verify rung; default: the whole app folder)',
     },
+    buildToolStart: {
+      type: "string",
+      values: ["keep"],
+      description:
+        'a Node start command that runs a build tool (`vite preview`, `react-scripts start`): "keep" splits with the whole app folder and the dependencies it runs, dev ones kept (a --verify rung; default: refused)',
+    },
     runtimeUser: {
       type: "string",
       values: ["original"],

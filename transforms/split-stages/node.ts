@@ -871,6 +871,14 @@ function checkStartCommand(
     }
     if (BUILD_TOOLS.has(name)) {
       if (name === "vite" && rest[0] === "preview" && !pkg.devDeps.has("vite")) return null;
+      if (input.options.perTransform["split-stages"]?.buildToolStart === "keep") {
+        // the --verify rung: the whole app folder with the dependencies the tool needs (dev ones kept)
+        const problem = needPackage(name);
+        if (problem === undefined) return `runs ${name} (a build tool), which package.json does not list`;
+        filesUnknown = true;
+        usesModules = true;
+        return problem;
+      }
       return `runs ${name} (a build tool) at run time`;
     }
     if (name === "next" && rest[0] !== "start")
