@@ -37,6 +37,7 @@ beforeEach(() => {
     "FAKE_BROKEN_RUN",
     "FAKE_RUN_SLEEP",
     "FAKE_PRINT_HOSTNAME",
+    "FAKE_REQUIRE_ENV",
     "DFOPT_BUILDER",
   ])
     delete process.env[k];
@@ -220,6 +221,40 @@ describe.each(BUILDERS)("--verify with a fake %s", (builder) => {
     const r = await run(["--write", "--verify", "--builder", builder, "Dockerfile", "--jobs", "0"], g.app);
     expect(r.stderr).toContain("kept scratch");
     expect(r.code).toBe(0);
+  });
+
+  test("--verify-env: an app that needs a setting to start gets it in every run", async () => {
+    const g = goApp([builder]);
+    process.env.FAKE_REQUIRE_ENV = "UPSTREAM_URL";
+    const json = ["--format", "json"];
+    const without = await run(
+      ["--verify", ...json, "--builder", builder, "Dockerfile", "--jobs", "0"],
+      g.app,
+    );
+    // without the setting the app stops at once, printing nothing on stdout
+    expect(JSON.parse(without.stdout).files[0].verify.originalOutput).toBe("");
+    const r = await run(
+      [
+        "--write",
+        "--verify",
+        ...json,
+        "--builder",
+        builder,
+        "--verify-env",
+        "UPSTREAM_URL=http://127.0.0.1:9/a=b",
+        "Dockerfile",
+        "--jobs",
+        "0",
+      ],
+      g.app,
+    );
+    expect(r.code).toBe(0);
+    const verify = JSON.parse(r.stdout).files[0].verify;
+    expect(verify.originalOutput).toBe("hello from the app\nUPSTREAM_URL=http://127.0.0.1:9/a=b\n");
+    expect(verify.kept).toBe("scratch");
+    const runs = fakeState(g.state).calls.filter((c) => c.includes("run") && c.includes("--env"));
+    expect(runs.length).toBeGreaterThanOrEqual(2);
+    for (const c of runs) expect(c).toContain("UPSTREAM_URL=http://127.0.0.1:9/a=b");
   });
 
   test("a candidate that fails to run gives way to the next", async () => {
@@ -451,6 +486,12 @@ describe("--verify outcomes", () => {
     const r = await run(["--builder", "buildah", "Dockerfile", "--jobs", "0"], g.app);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain("need --verify");
+    const env = await run(["--verify-env", "A=1", "Dockerfile", "--jobs", "0"], g.app);
+    expect(env.code).toBe(2);
+    expect(env.stderr).toContain("--verify-env need --verify");
+    const bad = await run(["--verify", "--verify-env", "A", "Dockerfile", "--jobs", "0"], g.app);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("expected KEY=VALUE");
   });
 
   test("SIGINT while a container runs: images, containers and scratch copies are removed", async () => {
