@@ -19,7 +19,16 @@ import { compareBuilds, outputDifference } from "../src/verify/compare.ts";
 import { reasonLine } from "../src/verify/report.ts";
 import { differingOutputs, runRequestFor, verifyRewrite } from "../src/verify/rewrite.ts";
 import { TRANSFORMS } from "../transforms/index.ts";
-import { ROOT, WORK, absentFiles, loadApps, sourcesOf, unpack, type App } from "./bench-apps/apps.ts";
+import {
+  ROOT,
+  WORK,
+  absentFiles,
+  loadApps,
+  runEnvOf,
+  sourcesOf,
+  unpack,
+  type App,
+} from "./bench-apps/apps.ts";
 import { failureSummary, standInGap, unreachableHosts } from "./bench-apps/network.ts";
 import { finalBaseImage, withStandIns } from "./bench-apps/stand-ins.ts";
 
@@ -165,6 +174,7 @@ async function benchApp(app: App, local: string[], builder: ReturnType<typeof ma
   const { text, served } = withStandIns(fs.readFileSync(path.join(src, app.dockerfile), "utf8"), local);
   row.standIns = served.map((s) => `${s.wanted} → ${s.standIn ?? "none"}`).join(", ");
   console.log(`[${app.name}] stand-ins: ${row.standIns || "(none needed)"}`);
+  if (runEnvOf(app).length) log(`run settings (--verify-env): ${runEnvOf(app).join(" ")}`);
   const missing = served.filter((s) => s.standIn === null);
   if (missing.length) {
     row.note = `no stand-in for ${missing.map((s) => s.wanted).join(", ")}`;
@@ -179,6 +189,7 @@ async function benchApp(app: App, local: string[], builder: ReturnType<typeof ma
     context: folderContext(contextDir),
     transforms: TRANSFORMS,
     options: DEFAULT_OPTIONS,
+    runEnv: runEnvOf(app),
     timeoutMs: 30_000,
     tagPrefix: `localhost/dfopt-bench/${app.name.toLowerCase()}`,
     log,
@@ -223,7 +234,7 @@ async function benchApp(app: App, local: string[], builder: ReturnType<typeof ma
       workDir: work,
       touch: "auto",
       // as the ladder runs them: a server is asked over HTTP, not compared by what it printed until killed
-      run: runRequestFor(text, undefined, 30_000),
+      run: runRequestFor(text, undefined, 30_000, runEnvOf(app)),
       tagPrefix: `localhost/dfopt-bench/${app.name.toLowerCase()}-cmp`,
       keepImages: true,
       log,
