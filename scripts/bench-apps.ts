@@ -10,7 +10,7 @@
 import { execFileSync, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import { loadParsers } from "../src/engine/engine.ts";
+import { loadParsers, optimizeFile } from "../src/engine/engine.ts";
 import { DEFAULT_OPTIONS } from "../src/engine/types.ts";
 import { folderContext } from "../src/io/context.ts";
 import { makeBuilder } from "../src/verify/builder.ts";
@@ -203,12 +203,15 @@ async function benchApp(app: App, local: string[], builder: ReturnType<typeof ma
   const before = verification.candidates
     .filter((c) => c.outcome === "failed")
     .map((c) => `${c.rung}: ${c.step} failed (${reasonLine(c)})`);
-  // a rung that ends up with no split keeps only the other transforms' changes: say so, and why
-  const noSplit = kept?.result.refusals.find((r) => r.transform === "split-stages");
-  const split =
-    row.converted || verification.kept === "no-split"
-      ? ""
-      : ` without a split${noSplit ? ` (split-stages: ${noSplit.reason})` : ""}`;
+  // a file kept without a split: say why split-stages refused it (the rewrite --unsafe would make)
+  const noSplit =
+    kept && !row.converted
+      ? optimizeFile(text, folderContext(contextDir), {
+          transforms: TRANSFORMS,
+          options: DEFAULT_OPTIONS,
+        }).refusals.find((r) => r.transform === "split-stages")
+      : undefined;
+  const split = noSplit ? ` (split refused: ${noSplit.reason})` : "";
   row.note = verification.verified
     ? `kept ${verification.kept}${split}${before.length ? ` after ${before.join("; ")}` : ""}`
     : (verification.reason ?? "");

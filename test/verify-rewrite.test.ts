@@ -177,6 +177,32 @@ describe("the ladder", () => {
     expect(text("no-split-original-user")).not.toMatch(/ AS build$/m);
   });
 
+  test("a refused split gives no split rung's candidate: the rewrite is named no-split", async () => {
+    await loadParsers();
+    const dir = tmp();
+    // the start command runs a Python script: the Node split is refused in every rung
+    fs.writeFileSync(
+      path.join(dir, "Dockerfile"),
+      'FROM node:20\nWORKDIR /app\nCOPY . .\nRUN npm install\nCMD ["bin/run"]\n',
+    );
+    fs.mkdirSync(path.join(dir, "bin"));
+    fs.writeFileSync(path.join(dir, "bin/run"), "#!/usr/bin/env python3\nprint('hi')\n");
+    fs.writeFileSync(path.join(dir, "package.json"), JSON.stringify({ name: "app", dependencies: {} }));
+    const { candidates } = candidatesFor(
+      fs.readFileSync(path.join(dir, "Dockerfile"), "utf8"),
+      folderContext(dir),
+      TRANSFORMS,
+      DEFAULT_OPTIONS,
+    );
+    expect(candidates.map((c) => c.rungs.map((r) => r.id))).toEqual([
+      ["no-split"],
+      ["no-split-original-user"],
+    ]);
+    for (const c of candidates) expect(c.result.output).not.toMatch(/ AS build$/m);
+    expect(candidates[0].result.output).toMatch(/^USER node$/m);
+    expect(candidates[1].result.output).not.toMatch(/^USER /m);
+  });
+
   test("python with no install step: the slim swap comes first", async () => {
     await loadParsers();
     const dir = tmp();

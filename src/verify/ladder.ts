@@ -144,7 +144,8 @@ export interface Candidate {
 
 /**
  * The distinct candidate rewrites of `raw`, in ladder order. Rungs whose text equals the original
- * (nothing to build) or an earlier rung's, or whose engine run fails, give no candidate.
+ * (nothing to build) or an earlier rung's, whose engine run fails, or whose split is refused (the
+ * no-split rung gives that text), give no candidate.
  */
 export function candidatesFor(
   raw: string,
@@ -161,6 +162,10 @@ export function candidatesFor(
       options: optionsFor(rung, options),
     });
     if (result.error) continue;
+    // a split rung whose split is refused gives the no-split text: named by the no-split rung, so
+    // that a report never says "kept built-output" of a file that was not split
+    const splitRung = splits && !rung.without?.includes(SPLIT_STAGES);
+    if (splitRung && !result.changes.some((c) => c.transform === SPLIT_STAGES)) continue;
     const sideFiles = result.sideFiles.filter((f) => context.readFile(f.path) !== f.content);
     if (!result.changed && sideFiles.length === 0) continue;
     const key = JSON.stringify([result.output, sideFiles]);
