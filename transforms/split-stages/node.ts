@@ -146,11 +146,45 @@ interface Pkg {
   workspaces: boolean;
   packageManager: string | null;
   main: string | null;
+  /** The context folder package.json comes from: "" (the context root) or the app folder's source. */
+  dir: string;
 }
 
-function readPkg(input: SplitInput): Pkg | null {
-  const j = readJson(input.context, "package.json");
-  if (!j) return null;
+/** Lock and settings files of package managers other than npm. */
+const NOT_NPM_FILES = [
+  "yarn.lock",
+  ".yarnrc.yml",
+  ".yarnrc",
+  "pnpm-lock.yaml",
+  "bun.lock",
+  "bun.lockb",
+  ".pnp.cjs",
+];
+
+/**
+ * package.json at the context root; else the one a COPY puts in the app folder
+ * (`COPY src/package*.json ./`), followed for npm only (the other managers'
+ * files are looked for at the context root).
+ */
+function readPkg(input: SplitInput, appDir: string): Pkg | null {
+  const { model, stage, context } = input;
+  const file = context.exists("package.json")
+    ? "package.json"
+    : contextFileAt(
+        stage,
+        context,
+        `${appDir}/package.json`,
+        workdirs(stage, "/", model.globalArgValues),
+        stageVars(stage, model.globalArgValues),
+      );
+  const j = file === null ? null : readJson(context, file);
+  if (!j || file === null) return null;
+  const dir = file.includes("/") ? file.slice(0, file.lastIndexOf("/")) : "";
+  const other = dir ? NOT_NPM_FILES.find((f) => context.exists(`${dir}/${f}`)) : undefined;
+  if (other)
+    refuse(
+      `package.json comes from ${dir}/, which has ${other}: only npm is followed outside the context root`,
+    );
   const rec = (v: unknown) => (v && typeof v === "object" ? (v as Record<string, string>) : {});
   return {
     scripts: rec(j.scripts),
@@ -159,6 +193,7 @@ function readPkg(input: SplitInput): Pkg | null {
     workspaces: j.workspaces !== undefined,
     packageManager: typeof j.packageManager === "string" ? j.packageManager : null,
     main: typeof j.main === "string" ? j.main : null,
+    dir,
   };
 }
 
@@ -264,14 +299,14 @@ function globalInstallsOnly(cmds: ReturnType<typeof shellCommands> & object): bo
 function planNode(input: SplitInput): SplitOutcome {
   const { model, stage, context } = input;
   const base = nodeBase(input);
-  const pkg = readPkg(input);
+  const appDir = appFolderToCopy(stage, model.globalArgValues);
+  const pkg = readPkg(input, appDir);
   if (!pkg)
     refuse(
       context.root === "<none>"
         ? "no build context: package.json is needed to plan the split"
         : "package.json not found in the build context",
     );
-  const appDir = appFolderToCopy(stage, model.globalArgValues);
   const reading = readInstructions(input, pkg, appDir);
   const start = checkStartCommand(input, pkg, reading, base.alpine);
   const { addUser, note: userNote } = checkRuntimeUser(stage, start.start, input.options);
@@ -804,7 +839,7 @@ function checkStartCommand(
       return `\`${pmName} run ${script}\` runs a development server at run time`;
     const body = pkg.scripts[script];
     if (body === undefined) {
-      if (script === "start" && context.exists("server.js")) return null;
+      if (script === "start" && context.exists(pkg.dir ? `${pkg.dir}/server.js` : "server.js")) return null;
       return `${pmName} ${script}: package.json has no "${script}" script`;
     }
     for (const hook of [`pre${script}`, `post${script}`]) {
@@ -1154,7 +1189,12 @@ function sourcesAfterInstalls(input: SplitInput, reading: NodeReading, manifests
     // a variable (in a path or --chown) would need the build stage's values at the new place
     if (copy.text.includes("$")) return [];
     // a node_modules from the context would be laid over the installed (and pruned) one
-    const modules = c.sources.map((src) => (c.wholeContext ? "node_modules" : src.replace(/^\.\//, "")));
+    // a folder copied whole brings its node_modules too (`COPY src/ .`)
+    const modules = c.sources.flatMap((src) => {
+      if (c.wholeContext) return ["node_modules"];
+      const rel = src.replace(/^\.\//, "").replace(/\/+$/, "");
+      return context.isDirectory(rel) ? [rel, `${rel}/node_modules`] : [rel];
+    });
     if (modules.some((m) => /(?:^|\/)node_modules(?:\/|$)/.test(m) && context.exists(m) && !ignored(m)))
       return [];
   }
