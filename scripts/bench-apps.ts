@@ -10,7 +10,7 @@
 import { execFileSync, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import { loadParsers } from "../src/engine/engine.ts";
+import { loadParsers, optimizeFile } from "../src/engine/engine.ts";
 import { DEFAULT_OPTIONS } from "../src/engine/types.ts";
 import { folderContext } from "../src/io/context.ts";
 import { makeBuilder } from "../src/verify/builder.ts";
@@ -19,7 +19,16 @@ import { compareBuilds, outputDifference } from "../src/verify/compare.ts";
 import { reasonLine } from "../src/verify/report.ts";
 import { differingOutputs, runRequestFor, verifyRewrite } from "../src/verify/rewrite.ts";
 import { TRANSFORMS } from "../transforms/index.ts";
-import { ROOT, WORK, absentFiles, loadApps, sourcesOf, unpack, type App } from "./bench-apps/apps.ts";
+import {
+  ROOT,
+  WORK,
+  absentFiles,
+  loadApps,
+  runEnvOf,
+  sourcesOf,
+  unpack,
+  type App,
+} from "./bench-apps/apps.ts";
 import { failureSummary, standInGap, unreachableHosts } from "./bench-apps/network.ts";
 import { finalBaseImage, withStandIns } from "./bench-apps/stand-ins.ts";
 
@@ -165,6 +174,7 @@ async function benchApp(app: App, local: string[], builder: ReturnType<typeof ma
   const { text, served } = withStandIns(fs.readFileSync(path.join(src, app.dockerfile), "utf8"), local);
   row.standIns = served.map((s) => `${s.wanted} → ${s.standIn ?? "none"}`).join(", ");
   console.log(`[${app.name}] stand-ins: ${row.standIns || "(none needed)"}`);
+  if (runEnvOf(app).length) log(`run settings (--verify-env): ${runEnvOf(app).join(" ")}`);
   const missing = served.filter((s) => s.standIn === null);
   if (missing.length) {
     row.note = `no stand-in for ${missing.map((s) => s.wanted).join(", ")}`;
@@ -179,6 +189,7 @@ async function benchApp(app: App, local: string[], builder: ReturnType<typeof ma
     context: folderContext(contextDir),
     transforms: TRANSFORMS,
     options: DEFAULT_OPTIONS,
+    runEnv: runEnvOf(app),
     timeoutMs: 30_000,
     tagPrefix: `localhost/dfopt-bench/${app.name.toLowerCase()}`,
     log,
@@ -192,12 +203,15 @@ async function benchApp(app: App, local: string[], builder: ReturnType<typeof ma
   const before = verification.candidates
     .filter((c) => c.outcome === "failed")
     .map((c) => `${c.rung}: ${c.step} failed (${reasonLine(c)})`);
-  // a rung that ends up with no split keeps only the other transforms' changes: say so, and why
-  const noSplit = kept?.result.refusals.find((r) => r.transform === "split-stages");
-  const split =
-    row.converted || verification.kept === "no-split"
-      ? ""
-      : ` without a split${noSplit ? ` (split-stages: ${noSplit.reason})` : ""}`;
+  // a file kept without a split: say why split-stages refused it (the rewrite --unsafe would make)
+  const noSplit =
+    kept && !row.converted
+      ? optimizeFile(text, folderContext(contextDir), {
+          transforms: TRANSFORMS,
+          options: DEFAULT_OPTIONS,
+        }).refusals.find((r) => r.transform === "split-stages")
+      : undefined;
+  const split = noSplit ? ` (split refused: ${noSplit.reason})` : "";
   row.note = verification.verified
     ? `kept ${verification.kept}${split}${before.length ? ` after ${before.join("; ")}` : ""}`
     : (verification.reason ?? "");
@@ -223,7 +237,7 @@ async function benchApp(app: App, local: string[], builder: ReturnType<typeof ma
       workDir: work,
       touch: "auto",
       // as the ladder runs them: a server is asked over HTTP, not compared by what it printed until killed
-      run: runRequestFor(text, undefined, 30_000),
+      run: runRequestFor(text, undefined, 30_000, runEnvOf(app)),
       tagPrefix: `localhost/dfopt-bench/${app.name.toLowerCase()}-cmp`,
       keepImages: true,
       log,

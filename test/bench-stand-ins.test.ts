@@ -3,7 +3,15 @@ import os from "node:os";
 import path from "node:path";
 import { execFileSync } from "node:child_process";
 import { describe, expect, test } from "vitest";
-import { absentFiles, loadApps, mirrorOf, sourcesOf, unpack, type App } from "../scripts/bench-apps/apps.ts";
+import {
+  absentFiles,
+  loadApps,
+  mirrorOf,
+  runEnvOf,
+  sourcesOf,
+  unpack,
+  type App,
+} from "../scripts/bench-apps/apps.ts";
 import { standInGap, unreachableHosts } from "../scripts/bench-apps/network.ts";
 import { finalBaseImage, standInFor, withStandIns } from "../scripts/bench-apps/stand-ins.ts";
 
@@ -73,6 +81,10 @@ describe("bench:apps list and fetch", () => {
       expect(a.repo).toMatch(/^[\w.-]+\/[\w.-]+$/);
       expect(a.provenance).toContain(a.commit);
     }
+    // an app that needs settings to start gets them in every run (--verify-env)
+    const guard = apps.find((a) => a.name === "TheodorNEngoy__mcp-guard")!;
+    expect(runEnvOf(guard)).toEqual(["UPSTREAM_URL=http://127.0.0.1:9/mcp"]);
+    expect(runEnvOf(apps.find((a) => a.name === "creack__sink")!)).toEqual([]);
   });
 
   test("an app is unpacked from its mirror at the pinned commit, or skipped with a message", () => {
@@ -107,6 +119,7 @@ describe("bench:apps list and fetch", () => {
         ecosystem: "node",
         provenance: "test",
         note: "",
+        run_env: "",
       };
       const out = path.join(mirror, "out");
       expect(unpack(app, mirror, out)).toBeNull();

@@ -37,6 +37,7 @@ beforeEach(() => {
     "FAKE_BROKEN_RUN",
     "FAKE_RUN_SLEEP",
     "FAKE_PRINT_HOSTNAME",
+    "FAKE_REQUIRE_ENV",
     "DFOPT_BUILDER",
   ])
     delete process.env[k];
@@ -97,14 +98,20 @@ describe("the ladder", () => {
       "debian-slim",
       "default",
       "no-split",
+      "no-split-original-user",
     ]);
+    // Node and Python try their split rungs again as the original's user before giving up the split
     expect(ladderFor("python", true).map((r) => r.id)).toEqual([
       "slim-swap",
       "venv-slim",
       "default",
+      "slim-swap-original-user",
+      "venv-slim-original-user",
+      "default-original-user",
       "no-split",
+      "no-split-original-user",
     ]);
-    expect(ladderFor(null, true).map((r) => r.id)).toEqual(["default", "no-split"]);
+    expect(ladderFor(null, true).map((r) => r.id)).toEqual(["default", "no-split", "no-split-original-user"]);
     // --skip split-stages: only the rewrite as it is
     expect(ladderFor("go", false).map((r) => r.id)).toEqual(["default"]);
   });
@@ -121,11 +128,79 @@ describe("the ladder", () => {
     expect(candidates.map((c) => c.rungs.map((r) => r.id))).toEqual([
       ["scratch"],
       ["distroless", "debian-slim", "default"],
-      ["no-split"],
+      // no transform adds a user here: the original-user rung gives the same text
+      ["no-split", "no-split-original-user"],
     ]);
     expect(candidates[0].result.output).toMatch(/^FROM scratch$/m);
     expect(candidates[1].result.output).toMatch(/^FROM gcr\.io\/distroless\/static-debian12:nonroot$/m);
     expect(candidates[2].result.output).not.toMatch(/AS build/);
+  });
+
+  test("node: the split rungs again as the original's user (root), after the non-root ones", async () => {
+    await loadParsers();
+    const dir = tmp();
+    // an app whose output shows its user: it prints its environment (HOME) at start
+    fs.writeFileSync(
+      path.join(dir, "Dockerfile"),
+      'FROM node:18-alpine\nWORKDIR /app\nCOPY . .\nRUN npm install\nCMD ["node", "server.js"]\nEXPOSE 3000\n',
+    );
+    fs.writeFileSync(path.join(dir, "server.js"), "console.log(process.env.HOME);\n");
+    fs.writeFileSync(
+      path.join(dir, "package.json"),
+      JSON.stringify({ name: "app", dependencies: { express: "^4.18.2" } }),
+    );
+    fs.writeFileSync(path.join(dir, "package-lock.json"), "{}\n");
+    const { candidates } = candidatesFor(
+      fs.readFileSync(path.join(dir, "Dockerfile"), "utf8"),
+      folderContext(dir),
+      TRANSFORMS,
+      DEFAULT_OPTIONS,
+    );
+    const ids = candidates.map((c) => c.rungs.map((r) => r.id));
+    expect(ids).toEqual([
+      ["built-output"],
+      // nothing runs a build tool at start: build-tool-start gives the slim text
+      ["slim", "build-tool-start", "default"],
+      ["built-output-original-user"],
+      ["slim-original-user", "build-tool-start-original-user", "default-original-user"],
+      ["no-split"],
+      ["no-split-original-user"],
+    ]);
+    const text = (id: string) => candidates.find((c) => c.rungs[0].id === id)!.result.output;
+    expect(text("slim")).toMatch(/^USER node$/m);
+    // split, on the same runtime image, with no USER anywhere (the original ran as root)
+    expect(text("slim-original-user")).toMatch(/ AS build$/m);
+    expect(text("slim-original-user")).not.toMatch(/^USER /m);
+    expect(text("slim-original-user")).not.toMatch(/--chown=node/);
+    expect(text("no-split")).toMatch(/^USER node$/m);
+    expect(text("no-split-original-user")).not.toMatch(/^USER /m);
+    expect(text("no-split-original-user")).not.toMatch(/ AS build$/m);
+  });
+
+  test("a refused split gives no split rung's candidate: the rewrite is named no-split", async () => {
+    await loadParsers();
+    const dir = tmp();
+    // the start command runs a Python script: the Node split is refused in every rung
+    fs.writeFileSync(
+      path.join(dir, "Dockerfile"),
+      'FROM node:20\nWORKDIR /app\nCOPY . .\nRUN npm install\nCMD ["bin/run"]\n',
+    );
+    fs.mkdirSync(path.join(dir, "bin"));
+    fs.writeFileSync(path.join(dir, "bin/run"), "#!/usr/bin/env python3\nprint('hi')\n");
+    fs.writeFileSync(path.join(dir, "package.json"), JSON.stringify({ name: "app", dependencies: {} }));
+    const { candidates } = candidatesFor(
+      fs.readFileSync(path.join(dir, "Dockerfile"), "utf8"),
+      folderContext(dir),
+      TRANSFORMS,
+      DEFAULT_OPTIONS,
+    );
+    expect(candidates.map((c) => c.rungs.map((r) => r.id))).toEqual([
+      ["no-split"],
+      ["no-split-original-user"],
+    ]);
+    for (const c of candidates) expect(c.result.output).not.toMatch(/ AS build$/m);
+    expect(candidates[0].result.output).toMatch(/^USER node$/m);
+    expect(candidates[1].result.output).not.toMatch(/^USER /m);
   });
 
   test("python with no install step: the slim swap comes first", async () => {
@@ -172,6 +247,40 @@ describe.each(BUILDERS)("--verify with a fake %s", (builder) => {
     const r = await run(["--write", "--verify", "--builder", builder, "Dockerfile", "--jobs", "0"], g.app);
     expect(r.stderr).toContain("kept scratch");
     expect(r.code).toBe(0);
+  });
+
+  test("--verify-env: an app that needs a setting to start gets it in every run", async () => {
+    const g = goApp([builder]);
+    process.env.FAKE_REQUIRE_ENV = "UPSTREAM_URL";
+    const json = ["--format", "json"];
+    const without = await run(
+      ["--verify", ...json, "--builder", builder, "Dockerfile", "--jobs", "0"],
+      g.app,
+    );
+    // without the setting the app stops at once, printing nothing on stdout
+    expect(JSON.parse(without.stdout).files[0].verify.originalOutput).toBe("");
+    const r = await run(
+      [
+        "--write",
+        "--verify",
+        ...json,
+        "--builder",
+        builder,
+        "--verify-env",
+        "UPSTREAM_URL=http://127.0.0.1:9/a=b",
+        "Dockerfile",
+        "--jobs",
+        "0",
+      ],
+      g.app,
+    );
+    expect(r.code).toBe(0);
+    const verify = JSON.parse(r.stdout).files[0].verify;
+    expect(verify.originalOutput).toBe("hello from the app\nUPSTREAM_URL=http://127.0.0.1:9/a=b\n");
+    expect(verify.kept).toBe("scratch");
+    const runs = fakeState(g.state).calls.filter((c) => c.includes("run") && c.includes("--env"));
+    expect(runs.length).toBeGreaterThanOrEqual(2);
+    for (const c of runs) expect(c).toContain("UPSTREAM_URL=http://127.0.0.1:9/a=b");
   });
 
   test("a candidate that fails to run gives way to the next", async () => {
@@ -403,6 +512,12 @@ describe("--verify outcomes", () => {
     const r = await run(["--builder", "buildah", "Dockerfile", "--jobs", "0"], g.app);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain("need --verify");
+    const env = await run(["--verify-env", "A=1", "Dockerfile", "--jobs", "0"], g.app);
+    expect(env.code).toBe(2);
+    expect(env.stderr).toContain("--verify-env need --verify");
+    const bad = await run(["--verify", "--verify-env", "A", "Dockerfile", "--jobs", "0"], g.app);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("expected KEY=VALUE");
   });
 
   test("SIGINT while a container runs: images, containers and scratch copies are removed", async () => {

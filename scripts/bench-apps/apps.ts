@@ -20,7 +20,12 @@ export interface App {
   ecosystem: string;
   provenance: string;
   note: string;
+  /** `KEY=VALUE` settings (space separated) every run of the app gets (`--verify-env`), or "". */
+  run_env: string;
 }
+
+/** The app's run settings, as `--verify-env` takes them. */
+export const runEnvOf = (app: App): string[] => (app.run_env ?? "").split(/\s+/).filter(Boolean);
 
 /** bench/apps.tsv: one app a line, with a header. */
 export function loadApps(file = APPS_FILE): App[] {
@@ -31,6 +36,8 @@ export function loadApps(file = APPS_FILE): App[] {
     const row = Object.fromEntries(cols.map((c, i) => [c, cells[i] ?? ""])) as unknown as App;
     if (!/^[0-9a-f]{40}$/.test(row.commit))
       throw new Error(`${file}: ${row.name}: commit must be 40 hex digits`);
+    if (runEnvOf(row).some((e) => !/^[A-Za-z_][A-Za-z0-9_]*=\S*$/.test(e)))
+      throw new Error(`${file}: ${row.name}: run_env must be KEY=VALUE settings separated by spaces`);
     return row;
   });
 }

@@ -2,7 +2,7 @@ import { printable } from "../report/printable.ts";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { Command, CommanderError, Option } from "commander";
+import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { ConfigError, loadConfigFile, parseTransformList } from "../config.ts";
 import { DEFAULT_CACHE_DIR, resultCacheKey } from "../io/cache.ts";
 import { discover, parseShard, shardFiles } from "../io/discover.ts";
@@ -65,6 +65,7 @@ interface CliOptions {
   builder?: "docker" | "podman" | "buildah";
   buildxBuilder?: string;
   smoke?: string;
+  verifyEnv: string[];
 }
 
 export interface CliIo {
@@ -108,6 +109,7 @@ Examples:
   dfopt --cache repos/               review again: unchanged files come from the cache
   dfopt --write --verify services/api    keep only rewrites a real build proves
   dfopt verify Dockerfile --smoke "node -e 'console.log(1)'"
+  dfopt --write --verify --verify-env UPSTREAM_URL=http://127.0.0.1:9 .   an app that needs a setting to start
   dfopt --transform ./no-latest.mjs --only no-latest .
   dfopt --stdin --stdin-filepath api/Dockerfile < api/Dockerfile
 `;
@@ -202,6 +204,12 @@ function buildProgram(io: CliIo, run: (paths: string[], opts: CliOptions) => Pro
     .addOption(builderOption())
     .option("--buildx-builder <name>", "docker: the buildx builder to build with (e.g. a remote BuildKit)")
     .option("--smoke <cmd>", "--verify: command to run in every image instead of its own command")
+    .option(
+      "--verify-env <KEY=VALUE>",
+      "--verify: a setting every run of an image gets, like `docker run -e` (repeatable)",
+      collectEnv,
+      [],
+    )
     .addHelpText("after", HELP_AFTER)
     .configureOutput({
       writeOut: (s) => io.stdout.write(s),
@@ -222,6 +230,12 @@ function buildProgram(io: CliIo, run: (paths: string[], opts: CliOptions) => Pro
     .argument("<dockerfile>", "the Dockerfile to verify")
     .option("--context <dir>", "build context (default: the Dockerfile's folder)")
     .option("--smoke <cmd>", "command to run in both images instead of the image's own command")
+    .option(
+      "-e, --env <KEY=VALUE>",
+      "a setting both runs get, like `docker run -e` (repeatable)",
+      collectEnv,
+      [],
+    )
     .addOption(builderOption())
     .option("--buildx-builder <name>", "docker: the buildx builder to build with")
     .addOption(
@@ -246,9 +260,17 @@ interface VerifyCliOptions {
   dockerfile: string;
   context?: string;
   smoke?: string;
+  env: string[];
   format: "table" | "json";
   builder?: "docker" | "podman" | "buildah";
   buildxBuilder?: string;
+}
+
+/** A repeated `KEY=VALUE` run setting; anything else is a usage error. */
+function collectEnv(value: string, previous: string[]): string[] {
+  if (!/^[A-Za-z_][A-Za-z0-9_]*=/.test(value))
+    throw new InvalidArgumentError(`expected KEY=VALUE (a variable name, "=", its value), got "${value}"`);
+  return [...previous, value];
 }
 
 function builderOption(): Option {
@@ -409,8 +431,8 @@ async function runFiles(paths: string[], opts: CliOptions, io: CliIo, output: Ou
   }
 
   if (opts.safe && opts.unsafe) return fail("--safe and --unsafe cannot be used together");
-  if ((opts.builder || opts.buildxBuilder || opts.smoke) && !opts.verify)
-    return fail("--builder, --buildx-builder and --smoke need --verify");
+  if ((opts.builder || opts.buildxBuilder || opts.smoke || opts.verifyEnv.length) && !opts.verify)
+    return fail("--builder, --buildx-builder, --smoke and --verify-env need --verify");
   if (opts.buildxBuilder && opts.builder && opts.builder !== "docker")
     return fail("--buildx-builder works with --builder docker only");
 
@@ -627,6 +649,7 @@ async function rewriteVerifier(settings: ProcessSettings, opts: CliOptions, io: 
     builder: opts.builder,
     buildxBuilder: opts.buildxBuilder,
     smoke: opts.smoke,
+    runEnv: opts.verifyEnv,
     log: opts.quiet ? undefined : (line) => io.stderr.write(`dfopt: ${line}\n`),
   });
   if (!verifier)

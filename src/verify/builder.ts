@@ -30,7 +30,12 @@ export interface RunRequest {
   http?: { port: number; path: string };
   /** The image's HEALTHCHECK command (argv), run in the container while its command is still up. */
   healthcheck?: string[];
+  /** `KEY=VALUE` settings the run gets (`--verify-env`), like `docker run -e`. */
+  env?: string[];
 }
+
+/** A run's `--env KEY=VALUE` arguments. */
+const envArgs = (req: RunRequest): string[] => (req.env ?? []).flatMap((e) => ["--env", e]);
 
 export interface RunOutcome {
   /** Exited 0, or (server) answered over HTTP, whatever the status / was still running at the time limit. */
@@ -360,14 +365,14 @@ function buildahBuilder(version: string, settings: BuilderSettings): Builder {
       }
       return runWithHttp(
         () =>
-          start("buildah", ["run", "--hostname", RUN_HOSTNAME, name, "--", ...argv], {
+          start("buildah", ["run", "--hostname", RUN_HOSTNAME, ...envArgs(req), name, "--", ...argv], {
             env,
             timeoutMs: req.timeoutMs,
           }),
         req,
         cleanup,
         (check) =>
-          exec("buildah", ["run", "--hostname", RUN_HOSTNAME, name, "--", ...check], {
+          exec("buildah", ["run", "--hostname", RUN_HOSTNAME, ...envArgs(req), name, "--", ...check], {
             env,
             timeoutMs: 30_000,
           }),
@@ -421,7 +426,7 @@ function cliBuilder(name: "docker" | "podman", version: string, settings: Builde
     },
     async run(tag, req) {
       const cname = containerName();
-      const args = ["run", "--rm", "--name", cname, "--network", "host"];
+      const args = ["run", "--rm", "--name", cname, ...envArgs(req), "--network", "host"];
       if (req.smoke) args.push("--entrypoint", "/bin/sh", tag, "-c", req.smoke);
       else args.push(tag);
       const untrack = trackLeftover(`container:${name}:${cname}`, { argv: [name, "rm", "-f", cname], env });
@@ -433,7 +438,7 @@ function cliBuilder(name: "docker" | "podman", version: string, settings: Builde
         () => start(name, args, { env, timeoutMs: req.timeoutMs }),
         req,
         cleanup,
-        (check) => exec(name, ["exec", cname, ...check], { env, timeoutMs: 30_000 }),
+        (check) => exec(name, ["exec", ...envArgs(req), cname, ...check], { env, timeoutMs: 30_000 }),
       );
     },
     async remove(tags) {

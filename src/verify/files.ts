@@ -23,6 +23,8 @@ export interface RewriteVerifierOptions {
   /** --buildx-builder (docker only). */
   buildxBuilder?: string;
   smoke?: string;
+  /** `KEY=VALUE` settings every run gets (`--verify-env`). */
+  runEnv?: string[];
   /** How long each container runs (default 20 s). */
   timeoutSeconds?: number;
   /** Progress lines (builds and runs). */
@@ -86,6 +88,7 @@ export async function createRewriteVerifier(settings: ProcessSettings, opts: Rew
       transforms: resolveTransforms(config, settings),
       options: config.options,
       smoke: opts.smoke,
+      runEnv: opts.runEnv,
       timeoutMs: (opts.timeoutSeconds ?? 20) * 1000,
       tagPrefix: `localhost/dfopt-verify-${process.pid}-${++count}`,
       log: opts.log && ((l) => opts.log!(`${report.path}: ${l}`)),

@@ -28,6 +28,8 @@ export interface VerifyOptions {
   buildxBuilder?: string;
   context?: string;
   smoke?: string;
+  /** `--env KEY=VALUE` settings both runs get. */
+  env?: string[];
   format: "table" | "json";
   stdout: NodeJS.WritableStream;
   stderr: NodeJS.WritableStream;
@@ -102,7 +104,7 @@ export async function runVerify(opts: VerifyOptions): Promise<number> {
       workDir,
       touch: "auto",
       // the same checks as --verify: its command, its first EXPOSEd port, its HEALTHCHECK
-      run: runRequestFor(raw, opts.smoke, (opts.timeoutSeconds ?? 20) * 1000),
+      run: runRequestFor(raw, opts.smoke, (opts.timeoutSeconds ?? 20) * 1000, opts.env),
       tagPrefix: `localhost/dfopt-verify-${process.pid}`,
       log: (l) => say(`  ${l}\n`),
     });

@@ -15,6 +15,8 @@ export interface Rung {
   runtimeFlavour?: RuntimeFlavour;
   /** Overrides of `options["split-stages"]` (the config file's per-transform options). */
   splitStages?: Record<string, unknown>;
+  /** Transforms this rung does not run. */
+  without?: readonly string[];
 }
 
 type EcosystemId = Ecosystem;
@@ -34,6 +36,13 @@ export const LADDERS: Record<EcosystemId, Rung[]> = {
     },
     // the runtime is alpine when the original is (glibc modules would not load on musl)
     { id: "slim", description: "the app folder on the slim (or alpine) variant", runtimeFlavour: "slim" },
+    {
+      id: "build-tool-start",
+      description:
+        "a start command that runs a build tool (vite preview, react-scripts start): the app folder with the dependencies it runs, dev ones kept, on the slim (or alpine) variant",
+      runtimeFlavour: "slim",
+      splitStages: { buildToolStart: "keep" },
+    },
   ],
   python: [
     {
@@ -62,7 +71,26 @@ export const DEFAULT_RUNG: Rung = { id: "default", description: "the rewrite dfo
 export const NO_SPLIT_RUNG: Rung = {
   id: "no-split",
   description: "every other rewrite, without split-stages",
+  without: ["split-stages"],
 };
+
+/** Ecosystems whose runtime stage can keep the original's user (split-stages' `runtimeUser`). */
+const KEEPS_USER: ReadonlySet<EcosystemId> = new Set(["node", "python"]);
+
+/**
+ * The same rung with the original's user (root when it sets none): for an app whose output shows
+ * its user (it prints HOME or its environment, writes where only root may), which a non-root
+ * runtime changes. Gives no other candidate when the rung adds no user (text alike: built once).
+ */
+function asOriginalUser(rung: Rung): Rung {
+  return {
+    id: `${rung.id}-original-user`,
+    description: `${rung.description}, as the original's user`,
+    runtimeFlavour: rung.runtimeFlavour,
+    splitStages: { ...rung.splitStages, runtimeUser: "original" },
+    without: [...(rung.without ?? []), "non-root-user"],
+  };
+}
 
 const SPLIT_STAGES = "split-stages";
 
@@ -83,10 +111,15 @@ export function ecosystemOf(
   return ECOSYSTEMS.find((e) => e.detect(input))?.id ?? null;
 }
 
-/** The ladder for a file: its ecosystem's rungs, then "default", then "no-split". */
+/**
+ * The ladder for a file: its ecosystem's rungs, then "default"; for Node and Python the same split
+ * rungs again as the original's user; then "no-split" and "no-split-original-user".
+ */
 export function ladderFor(ecosystem: EcosystemId | null, splits: boolean): Rung[] {
   if (!splits) return [DEFAULT_RUNG];
-  return [...(ecosystem ? LADDERS[ecosystem] : []), DEFAULT_RUNG, NO_SPLIT_RUNG];
+  const split = [...(ecosystem ? LADDERS[ecosystem] : []), DEFAULT_RUNG];
+  const keep = ecosystem !== null && KEEPS_USER.has(ecosystem);
+  return [...split, ...(keep ? split.map(asOriginalUser) : []), NO_SPLIT_RUNG, asOriginalUser(NO_SPLIT_RUNG)];
 }
 
 export function optionsFor(rung: Rung, options: TransformOptions): TransformOptions {
@@ -111,7 +144,8 @@ export interface Candidate {
 
 /**
  * The distinct candidate rewrites of `raw`, in ladder order. Rungs whose text equals the original
- * (nothing to build) or an earlier rung's, or whose engine run fails, give no candidate.
+ * (nothing to build) or an earlier rung's, whose engine run fails, or whose split is refused (the
+ * no-split rung gives that text), give no candidate.
  */
 export function candidatesFor(
   raw: string,
@@ -124,10 +158,14 @@ export function candidatesFor(
   const candidates: Candidate[] = [];
   for (const rung of ladderFor(ecosystem, splits)) {
     const result = optimizeFile(raw, context, {
-      transforms: rung === NO_SPLIT_RUNG ? transforms.filter((t) => t.id !== SPLIT_STAGES) : transforms,
+      transforms: transforms.filter((t) => !rung.without?.includes(t.id)),
       options: optionsFor(rung, options),
     });
     if (result.error) continue;
+    // a split rung whose split is refused gives the no-split text: named by the no-split rung, so
+    // that a report never says "kept built-output" of a file that was not split
+    const splitRung = splits && !rung.without?.includes(SPLIT_STAGES);
+    if (splitRung && !result.changes.some((c) => c.transform === SPLIT_STAGES)) continue;
     const sideFiles = result.sideFiles.filter((f) => context.readFile(f.path) !== f.content);
     if (!result.changed && sideFiles.length === 0) continue;
     const key = JSON.stringify([result.output, sideFiles]);

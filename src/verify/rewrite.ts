@@ -55,6 +55,8 @@ export interface RewriteVerifyInput {
   options: TransformOptions;
   /** `sh -c` command run in every image instead of its own command. */
   smoke?: string;
+  /** `KEY=VALUE` settings every run gets (`--verify-env`). */
+  runEnv?: string[];
   timeoutMs: number;
   /** Image tags are `<tagPrefix>:original`, `<tagPrefix>:c1`, ... */
   tagPrefix: string;
@@ -67,10 +69,19 @@ export interface RewriteVerifyOutcome {
   kept: Candidate | null;
 }
 
-/** The run request for an image: its own command, its first EXPOSEd TCP port, its HEALTHCHECK. */
-export function runRequestFor(raw: string, smoke: string | undefined, timeoutMs: number): RunRequest {
-  if (smoke) return { smoke, timeoutMs };
-  const req: RunRequest = { timeoutMs };
+/**
+ * The run request for an image: its own command, its first EXPOSEd TCP port, its HEALTHCHECK;
+ * with the `KEY=VALUE` settings `env` (`--verify-env`) when given.
+ */
+export function runRequestFor(
+  raw: string,
+  smoke: string | undefined,
+  timeoutMs: number,
+  env: string[] = [],
+): RunRequest {
+  const settings = env.length ? { env } : {};
+  if (smoke) return { smoke, timeoutMs, ...settings };
+  const req: RunRequest = { timeoutMs, ...settings };
   let model;
   try {
     model = parseDockerfile(raw);
@@ -170,7 +181,7 @@ export async function verifyRewrite(input: RewriteVerifyInput): Promise<RewriteV
     const baseContext = path.join(work, "context");
     for (const l of copyContext(input.contextDir, baseContext))
       log(`left out of the context copy: ${l} (a link out of the context, or not a regular file)`);
-    const request = runRequestFor(input.raw, input.smoke, input.timeoutMs);
+    const request = runRequestFor(input.raw, input.smoke, input.timeoutMs, input.runEnv);
 
     const original = `${input.tagPrefix}:original`;
     live.add(original);

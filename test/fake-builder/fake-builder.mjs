@@ -13,6 +13,8 @@
  *                    request with this status and "Internal Server Error", and logging the error
  *                    on stderr: "Error: secret option required for sessions", or, for a final FROM
  *                    image containing one of the "|"-separated FAKE_HTTP_OTHER_ERROR, a missing view
+ *   FAKE_REQUIRE_ENV a variable the app needs: without it (no `run --env NAME=...`) it prints
+ *                    "Error: Invalid environment: NAME" and exits 1; with it, it prints "NAME=value"
  *   FAKE_PRINT_HOSTNAME  the app prints its hostname: buildah's is the container's (random) unless
  *                    `run --hostname` names one; docker's and podman's (host network) is the host's
  * An image's size is derived from its final FROM image (scratch, distroless, alpine, -slim, other).
@@ -101,6 +103,18 @@ function inspect(tag) {
   }
 }
 
+/** The `--env KEY=VALUE` settings of a run. */
+function runEnv() {
+  const env = {};
+  args.forEach((a, i) => {
+    if ((a === "--env" || a === "-e") && args[i + 1]) {
+      const [k, ...v] = args[i + 1].split("=");
+      env[k] = v.join("=");
+    }
+  });
+  return env;
+}
+
 async function runApp(tag, container, hostname) {
   const containers = load("containers.json");
   containers[container] = tag;
@@ -116,7 +130,13 @@ async function runApp(tag, container, hostname) {
     out("error: open /usr/share/zoneinfo/Europe/Paris: no such file or directory\n");
     return 1;
   }
+  const needed = process.env.FAKE_REQUIRE_ENV;
+  if (needed && runEnv()[needed] === undefined) {
+    process.stderr.write(`Error: Invalid environment: ${needed}\n`);
+    return 1;
+  }
   out("hello from the app\n");
+  if (needed) out(`${needed}=${runEnv()[needed]}\n`);
   if (process.env.FAKE_PRINT_HOSTNAME) out(`hostname: ${hostname}\n`);
   const port = process.env.FAKE_HTTP_STATUS && /^EXPOSE\s+(\d+)/m.exec(img?.dockerfile ?? "")?.[1];
   if (port) await serve(Number(port), Number(process.env.FAKE_HTTP_STATUS), img);

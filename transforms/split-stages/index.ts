@@ -39,6 +39,18 @@ export const splitStages: Transform = {
       description:
         'Node runtime stage: "output" copies only package.json, production node_modules and the folders the start command runs (a --verify rung; default: the whole app folder)',
     },
+    buildToolStart: {
+      type: "string",
+      values: ["keep"],
+      description:
+        'a Node start command that runs a build tool (`vite preview`, `react-scripts start`): "keep" splits with the whole app folder and the dependencies it runs, dev ones kept (a --verify rung; default: refused)',
+    },
+    runtimeUser: {
+      type: "string",
+      values: ["original"],
+      description:
+        'a runtime stage of Node or Python: "original" keeps the original\'s user (root when it sets none) instead of a non-root user (a --verify rung; default: non-root)',
+    },
     noBuildStep: {
       type: "string",
       values: ["slim"],

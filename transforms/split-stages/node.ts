@@ -129,6 +129,9 @@ const BIN_PACKAGE: Record<string, string> = {
  */
 const SOURCE_RUNNERS = new Set(["ts-node", "ts-node-dev", "tsnd", "tsx", "nodemon", "babel-node"]);
 
+/** A script's first line that runs it with node and nothing else (`#!/usr/bin/env node`). */
+const NODE_SHEBANG = /^#![ \t]*(?:\/usr\/bin\/env[ \t]+node|\/usr(?:\/local)?\/bin\/node)[ \t]*\r?\n/;
+
 /** Node loaders/preloads of those runners: `node -r ts-node/register`, `node --import tsx`. */
 const SOURCE_LOADER = /^(ts-node|tsx|@babel\/register)(?:\/|$)/;
 
@@ -147,11 +150,45 @@ interface Pkg {
   workspaces: boolean;
   packageManager: string | null;
   main: string | null;
+  /** The context folder package.json comes from: "" (the context root) or the app folder's source. */
+  dir: string;
 }
 
-function readPkg(input: SplitInput): Pkg | null {
-  const j = readJson(input.context, "package.json");
-  if (!j) return null;
+/** Lock and settings files of package managers other than npm. */
+const NOT_NPM_FILES = [
+  "yarn.lock",
+  ".yarnrc.yml",
+  ".yarnrc",
+  "pnpm-lock.yaml",
+  "bun.lock",
+  "bun.lockb",
+  ".pnp.cjs",
+];
+
+/**
+ * package.json at the context root; else the one a COPY puts in the app folder
+ * (`COPY src/package*.json ./`), followed for npm only (the other managers'
+ * files are looked for at the context root).
+ */
+function readPkg(input: SplitInput, appDir: string): Pkg | null {
+  const { model, stage, context } = input;
+  const file = context.exists("package.json")
+    ? "package.json"
+    : contextFileAt(
+        stage,
+        context,
+        `${appDir}/package.json`,
+        workdirs(stage, "/", model.globalArgValues),
+        stageVars(stage, model.globalArgValues),
+      );
+  const j = file === null ? null : readJson(context, file);
+  if (!j || file === null) return null;
+  const dir = file.includes("/") ? file.slice(0, file.lastIndexOf("/")) : "";
+  const other = dir ? NOT_NPM_FILES.find((f) => context.exists(`${dir}/${f}`)) : undefined;
+  if (other)
+    refuse(
+      `package.json comes from ${dir}/, which has ${other}: only npm is followed outside the context root`,
+    );
   const rec = (v: unknown) => (v && typeof v === "object" ? (v as Record<string, string>) : {});
   // The scripts' texts, in a record without a prototype: `npm run constructor` names a plain script
   // (Object.prototype.constructor is not its text), and a value that is not a string is no script.
@@ -165,6 +202,7 @@ function readPkg(input: SplitInput): Pkg | null {
     workspaces: j.workspaces !== undefined,
     packageManager: typeof j.packageManager === "string" ? j.packageManager : null,
     main: typeof j.main === "string" ? j.main : null,
+    dir,
   };
 }
 
@@ -212,6 +250,33 @@ interface RunRole {
   user: boolean;
 }
 
+/** A package from the registry, maybe with a version or tag: `serve`, `@scope/cli@1.2`, `pm2@^5`. */
+const REGISTRY_SPEC = /^(?:@[a-z0-9][\w.-]*\/)?[a-z0-9][\w.-]*(?:@[\w.^~*-]+)?$/i;
+
+/**
+ * An `npm install -g <packages>` / `yarn global add <packages>` of registry packages only, as a
+ * command line to run again in the runtime stage, and the names it installs; null for anything
+ * else (no package named: the project itself; a folder, tarball, git or URL spec; options with values).
+ */
+function registryGlobalInstall(w: Array<string | null>): { line: string; packages: string[] } | null {
+  if (w.some((x) => x === null)) return null;
+  const words = w as string[];
+  const name = words[0].split("/").pop();
+  const args = words.slice(1);
+  const sub = args.find((a) => !a.startsWith("-")) ?? "";
+  const ok =
+    (name === "npm" && /^(?:install|i|add)$/.test(sub)) ||
+    (name === "yarn" && sub === "global" && args[args.indexOf("global") + 1] === "add");
+  if (!ok) return null;
+  const rest = args.slice(args.indexOf(sub) + (name === "yarn" ? 2 : 1));
+  const flags = [...args.slice(0, args.indexOf(sub)), ...rest.filter((a) => a.startsWith("-"))];
+  if (flags.some((f) => !/^(?:-g|--global|--no-fund|--no-audit|--silent|--quiet|--loglevel=\w+)$/.test(f)))
+    return null;
+  const packages = rest.filter((a) => !a.startsWith("-"));
+  if (packages.length === 0 || !packages.every((p) => REGISTRY_SPEC.test(p))) return null;
+  return { line: words.join(" "), packages: packages.map((p) => p.replace(/(.)@[^/]*$/, "$1")) };
+}
+
 /** True when every command installs global packages with npm or yarn (or cleans the npm cache). */
 function globalInstallsOnly(cmds: ReturnType<typeof shellCommands> & object): boolean {
   let installs = 0;
@@ -243,17 +308,17 @@ function globalInstallsOnly(cmds: ReturnType<typeof shellCommands> & object): bo
 function planNode(input: SplitInput): SplitOutcome {
   const { model, stage, context } = input;
   const base = nodeBase(input);
-  const pkg = readPkg(input);
+  const appDir = appFolderToCopy(stage, model.globalArgValues);
+  const pkg = readPkg(input, appDir);
   if (!pkg)
     refuse(
       context.root === "<none>"
         ? "no build context: package.json is needed to plan the split"
         : "package.json not found in the build context",
     );
-  const appDir = appFolderToCopy(stage, model.globalArgValues);
   const reading = readInstructions(input, pkg, appDir);
   const start = checkStartCommand(input, pkg, reading, base.alpine);
-  const { addUser, note: userNote } = checkRuntimeUser(model, stage, start.start);
+  const { addUser, note: userNote } = checkRuntimeUser(model, stage, start.start, input.options);
   if (addUser && base.major !== null && base.major < 4)
     refuse(`node:${base.tag} images have no \`node\` user to run as`, stage.from);
   const runtimeInstall = runtimePackageLines(model, stage, start.start, reading.osPackages, {
@@ -454,6 +519,8 @@ interface NodeReading {
   pnpmVersion: string | null;
   /** Packages installed globally (repeated in the runtime stage), usable as start commands. */
   globalPackages: Set<string>;
+  /** Global installs inside a RUN that also builds (`npm i -g serve`): the runtime stage runs them again. */
+  globalLines: string[];
   /** Owner a COPY or RUN chown gave the app folder, kept on the runtime copy. */
   chownApp: string | null;
   /** The install skips dev dependencies already: nothing to prune. */
@@ -481,6 +548,7 @@ function readInstructions(input: SplitInput, pkg: Pkg, appDir: string): NodeRead
   let pm: Pm | null = null;
   let pnpmVersion: string | null = null;
   const globalPackages = new Set<string>();
+  const globalLines: string[] = [];
   let chownApp: string | null = null;
   let productionInstall = false;
   let berry: YarnBerry | null = null;
@@ -562,8 +630,15 @@ function readInstructions(input: SplitInput, pkg: Pkg, appDir: string): NodeRead
         case "npm":
         case "yarn":
         case "pnpm": {
-          if (global)
-            refuse(`${quote(instr)} installs global packages the runtime stage would not have`, instr);
+          if (global) {
+            // `npm run build && npm i -g serve`: the install is repeated in the runtime stage, like a RUN of global installs only
+            const repeat = name === "pnpm" ? null : registryGlobalInstall(w);
+            if (!repeat)
+              refuse(`${quote(instr)} installs global packages the runtime stage would not have`, instr);
+            globalLines.push(repeat.line);
+            for (const p of repeat.packages) globalPackages.add(p);
+            break;
+          }
           pm ??= name;
           if (name === "yarn") berry ??= yarnBerry(context, pkg.packageManager, instr);
           const installing =
@@ -711,6 +786,7 @@ function readInstructions(input: SplitInput, pkg: Pkg, appDir: string): NodeRead
     runs,
     pnpmVersion,
     globalPackages,
+    globalLines,
     chownApp,
     productionInstall,
     osPackages,
@@ -766,12 +842,16 @@ function checkStartCommand(
   let filesUnknown = false;
   let usesModules = false;
   /** A start script from the build context, each of its commands checked like the CMD. */
-  const checkScriptFile = (file: string, depth: number): string | null => {
+  /** The text of the build-context file the start command's `file` is in the image, or undefined. */
+  const startFileText = (file: string): string | undefined => {
     const ctxFile =
       startCwd === null
         ? null
         : contextFileAt(stage, context, resolvePath(startCwd, file), reading.cwdAt, reading.varsAt);
-    const text = ctxFile === null ? undefined : context.readFile(ctxFile);
+    return ctxFile === null ? undefined : context.readFile(ctxFile);
+  };
+  const checkScriptFile = (file: string, depth: number): string | null => {
+    const text = startFileText(file);
     if (text === undefined)
       return `starts through ${file}, a script the transform cannot find in the build context`;
     const lines = scriptCommandLines(text, { alpine });
@@ -787,7 +867,7 @@ function checkStartCommand(
       return `\`${pmName} run ${script}\` runs a development server at run time`;
     const body = pkg.scripts[script];
     if (body === undefined) {
-      if (script === "start" && context.exists("server.js")) return null;
+      if (script === "start" && context.exists(pkg.dir ? `${pkg.dir}/server.js` : "server.js")) return null;
       return `${pmName} ${script}: package.json has no "${script}" script`;
     }
     for (const hook of [`pre${script}`, `post${script}`]) {
@@ -810,6 +890,9 @@ function checkStartCommand(
     const script = /\.sh$/.test(name) ? words[0] : /^(?:ba)?sh$/.test(name) ? rest[0] : undefined;
     if (depth === 0 && script && /\.sh$/.test(script)) return checkScriptFile(script, depth);
     if (name === "bun") return checkBun(words, depth);
+    // a script run by its path (`src/cli.js`) whose shebang is node: the same as `node src/cli.js`
+    if (words[0].includes("/") && NODE_SHEBANG.test(startFileText(words[0]) ?? ""))
+      return checkArgv(["node", words[0], ...rest], depth);
     if (name === "bunx")
       return checkArgv(
         rest.filter((a) => !a.startsWith("-")),
@@ -851,6 +934,14 @@ function checkStartCommand(
     }
     if (BUILD_TOOLS.has(name)) {
       if (name === "vite" && rest[0] === "preview" && !pkg.devDeps.has("vite")) return null;
+      if (input.options.perTransform["split-stages"]?.buildToolStart === "keep") {
+        // the --verify rung: the whole app folder with the dependencies the tool needs (dev ones kept)
+        const problem = needPackage(name);
+        if (problem === undefined) return `runs ${name} (a build tool), which package.json does not list`;
+        filesUnknown = true;
+        usesModules = true;
+        return problem;
+      }
       return `runs ${name} (a build tool) at run time`;
     }
     if (name === "next" && rest[0] !== "start")
@@ -1126,7 +1217,12 @@ function sourcesAfterInstalls(input: SplitInput, reading: NodeReading, manifests
     // a variable (in a path or --chown) would need the build stage's values at the new place
     if (copy.text.includes("$")) return [];
     // a node_modules from the context would be laid over the installed (and pruned) one
-    const modules = c.sources.map((src) => (c.wholeContext ? "node_modules" : src.replace(/^\.\//, "")));
+    // a folder copied whole brings its node_modules too (`COPY src/ .`)
+    const modules = c.sources.flatMap((src) => {
+      if (c.wholeContext) return ["node_modules"];
+      const rel = src.replace(/^\.\//, "").replace(/\/+$/, "");
+      return context.isDirectory(rel) ? [rel, `${rel}/node_modules`] : [rel];
+    });
     if (modules.some((m) => /(?:^|\/)node_modules(?:\/|$)/.test(m) && context.exists(m) && !ignored(m)))
       return [];
   }
@@ -1277,6 +1373,7 @@ function runtimeSetup(
   for (const u of r.userRuns) setup.push(seg(r.segOf.get(u)!, "trim"));
   for (const g of stage.instructions.filter((i) => r.reading.roles.get(i)?.global))
     setup.push(seg(r.segOf.get(g)!, "trim"));
+  for (const line of r.reading.globalLines) setup.push(newLines(`${keyword(model, "RUN")} ${line}`));
   if (r.pnpm) setup.push(newLines(`${keyword(model, "RUN")} npm install -g pnpm@${r.pnpm}`));
   return setup;
 }

@@ -145,7 +145,7 @@ function planPython(input: SplitInput): SplitOutcome {
     refuse("no recognisable build step (no pip, pipenv or poetry install)");
   }
   const start = checkStartCommand(input, own, reading, base.alpine);
-  const { addUser, note: userNote } = checkRuntimeUser(model, stage, start);
+  const { addUser, note: userNote } = checkRuntimeUser(model, stage, start, input.options);
   const runtimeInstall = runtimePackageLines(model, stage, start, reading.osPackages, {
     raw: base.image.raw,
     alpine: base.alpine,

@@ -1,5 +1,6 @@
 /** The runtime stage's user: keeping the original USER, or creating a non-root one. */
 import type { DockerfileModel, Instr, Stage } from "../../../src/engine/parse.ts";
+import type { TransformOptions } from "../../../src/engine/types.ts";
 import { keyword } from "../../../src/engine/style.ts";
 import { lowPort, lowPortNote } from "../../lib/ports.ts";
 import { originalUser } from "./instructions.ts";
@@ -10,15 +11,19 @@ import { rootDaemon, shellCommands, type StartCommand } from "./shell.ts";
  * Whether the runtime stage switches to a non-root user: not when the original
  * sets USER itself (`originalUser` is kept), nor when it names a port below
  * 1024 (`lowPort`), which a non-root user could not bind (the runtime stage
- * then runs as root, as the original did; `note` says why). Refuses when the
- * app starts a daemon that expects root.
+ * then runs as root, as the original did; `note` says why), nor with the
+ * option `runtimeUser: "original"` (a --verify rung, for an app whose output
+ * shows its user, e.g. HOME). Refuses when the app starts a daemon that expects root.
  */
 export function checkRuntimeUser(
   model: DockerfileModel,
   stage: Stage,
   start: StartCommand,
+  options: TransformOptions,
 ): { addUser: boolean; note: string | null } {
   if (originalUser(stage) !== null) return { addUser: false, note: null };
+  if (options.perTransform["split-stages"]?.runtimeUser === "original")
+    return { addUser: false, note: "runs as root like the original (runtimeUser: original)" };
   const daemon = rootDaemon(start);
   if (daemon)
     refuse(
