@@ -3,7 +3,7 @@
  *   [-- --baseline PATH]... [-- --skip-tally]
  *
  * Whole-process benchmark over ../shared/corpus/dockerfiles (16,000 real
- * files). The machine may be shared, so the tools run in turn, round after
+ * files; DFOPT_CORPUS names another folder). The machine may be shared, so the tools run in turn, round after
  * round (--rounds, default 3): each row gives the median and the spread
  * (min–max) of its rounds, and each ratio is taken within a round (both
  * tools at the same moment), then its median and spread are given. Rows:
@@ -33,9 +33,9 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { TRANSFORMS } from "../transforms/index.ts";
+import { CORPUS } from "../test/corpus-check.ts";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const CORPUS = path.resolve(ROOT, "../shared/corpus/dockerfiles");
 const CACHE = path.join(ROOT, "node_modules/.cache/dfopt-bench");
 const TALLY = path.join(ROOT, "node_modules/@wharflab/tally-linux-x64/bin/tally");
 const DOCKERFILELINT = path.join(ROOT, "node_modules/dockerfilelint/bin/dockerfilelint");

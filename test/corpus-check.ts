@@ -6,7 +6,13 @@ import { parseDockerfile } from "../src/engine/parse.ts";
 import type { Transform } from "../src/engine/types.ts";
 import { emptyContext } from "../src/io/context.ts";
 
-export const CORPUS = path.resolve(import.meta.dirname, "../../shared/corpus/dockerfiles");
+/**
+ * ../shared/corpus/dockerfiles beside the project; DFOPT_CORPUS names another
+ * folder (a git worktree elsewhere, e.g. /work/wt/<name>, has no ../shared).
+ */
+export const CORPUS = process.env.DFOPT_CORPUS
+  ? path.resolve(process.env.DFOPT_CORPUS)
+  : path.resolve(import.meta.dirname, "../../shared/corpus/dockerfiles");
 export const corpusAvailable = fs.existsSync(CORPUS);
 
 export function corpusFiles(): string[] {

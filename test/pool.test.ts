@@ -99,6 +99,33 @@ describe("processAll", () => {
     }
   });
 
+  it("a file a transform spins on becomes that file's error, though the files before it were not reported yet", async () => {
+    // Workers post their reports a few at a time: when one hangs, the files of its chunk
+    // before the stuck one are done but unreported; only the stuck one is the culprit.
+    const plugin = path.join(dir, "spin.mjs");
+    fs.writeFileSync(
+      plugin,
+      `export default { id: "spin", description: "spins on a marked file", applicability: "safe",
+        run({ model }) { while (model.text.includes("# spin here")) {} return { changes: [], refusals: [] }; } };\n`,
+    );
+    const spinning = path.join(dir, "spin.Dockerfile");
+    fs.writeFileSync(spinning, "FROM alpine:3.20\n# spin here\nRUN apk add curl\n");
+    const withPlugin = { ...settings, plugins: [plugin] };
+    // Sixth of the first worker's first chunk: its reports go out as files 1, 2-3, 4-7, ...
+    const files = [...good.slice(0, 5), spinning, ...good.slice(5)];
+    const reports: FileReport[] = [];
+    await processAll(files, withPlugin, 2, (r) => reports.push(r), {
+      fileTimeoutMs: 3000,
+      reportEveryMs: 60_000, // batches by count only, whatever the machine's speed
+    });
+    expect(reports.map((r) => r.path)).toEqual(files.map((f) => path.relative(dir, f)));
+    expect(reports[5].error?.kind).toBe("timeout");
+    expect(reports.filter((r) => r.error)).toHaveLength(1);
+    const expected: FileReport[] = [];
+    await processAll(good, withPlugin, 1, (r) => expected.push(r), { threads: false });
+    expect(reports.filter((r) => !r.error)).toEqual(expected);
+  });
+
   it("with one job, a bulk run still goes through a worker (isolation and heap cap), a small one does not", async () => {
     // A worker that cannot start fails the run: proof that one was used.
     const starved = { resourceLimits: { maxOldGenerationSizeMb: 1, maxYoungGenerationSizeMb: 1 } };

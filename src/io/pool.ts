@@ -16,7 +16,8 @@ import {
 export type ToWorker = { type: "chunk"; files: { index: number; path: string }[] } | { type: "stop" };
 export type FromWorker =
   | { type: "ready" }
-  | { type: "report"; index: number; report: FileReport }
+  /** Reports of files of the chunk, in order: a few at a time (see src/io/worker.ts). */
+  | { type: "reports"; reports: { index: number; report: FileReport }[] }
   /** The run was told to stop: these files of the chunk were not started. */
   | { type: "skipped"; indices: number[] }
   | { type: "fatal"; message: string };
@@ -24,6 +25,11 @@ export type FromWorker =
 export interface PoolOptions {
   /** A worker silent for this long on one file is stopped, and the file reported as an error. */
   fileTimeoutMs?: number;
+  /**
+   * A worker posts its reports in batches (src/io/worker.ts), at least this
+   * often while it has some (default 50 ms).
+   */
+  reportEveryMs?: number;
   /** At most this many reports are held while waiting for an earlier file (back-pressure). */
   maxAhead?: number;
   /** Memory limits for each worker (a worker over them dies: its file becomes an error). */
@@ -41,6 +47,7 @@ export interface PoolOptions {
 const MIN_FILES_PER_WORKER = 24;
 const DEFAULT_FILE_TIMEOUT_MS = 60_000;
 const DEFAULT_MAX_AHEAD = 4096;
+const DEFAULT_REPORT_EVERY_MS = 50;
 /**
  * Heap caps of each worker. Left alone, V8 grows each isolate's heap far past
  * what one file needs (600+ MB over 4,000 files, live data ~40 MB); a file
@@ -145,6 +152,12 @@ interface Slot {
   worker: Worker;
   /** Files handed to this worker and not yet reported, in order. */
   pending: { index: number; path: string }[];
+  /**
+   * The index of the file the worker is processing, -1 between files, written
+   * by the worker: it posts its reports a few at a time, so a worker that hangs
+   * or dies may have finished files after the first one not reported.
+   */
+  current: Int32Array;
   timer: NodeJS.Timeout | null;
   alive: boolean;
   /** Waiting for work while the out-of-order buffer is full. */
@@ -284,7 +297,11 @@ function runPool(
         finish(new Error(`worker threads fail to start: ${message}`));
         return;
       }
-      const [culprit, ...rest] = s.pending;
+      // The file it was on; the others were finished but not reported yet, or not started.
+      const on = Atomics.load(s.current, 0);
+      const at = s.pending.findIndex((p) => p.index === on);
+      const [culprit] = s.pending.splice(Math.max(at, 0), 1);
+      const rest = s.pending;
       s.pending = [];
       requeued.unshift(...rest);
       if (finished) return;
@@ -315,9 +332,15 @@ function runPool(
       if (finished) return;
       // Loaded here, not at start-up: a one-file run starts no worker.
       const { Worker } = builtin<typeof import("node:worker_threads")>("node:worker_threads");
+      const current = new Int32Array(new SharedArrayBuffer(4)).fill(-1);
       const worker = new Worker(entry.script, {
         eval: entry.eval,
-        workerData: { settings, stop: stopFlag },
+        workerData: {
+          settings,
+          stop: stopFlag,
+          current,
+          reportEveryMs: poolOptions.reportEveryMs ?? DEFAULT_REPORT_EVERY_MS,
+        },
         resourceLimits: poolOptions.resourceLimits ?? {
           maxOldGenerationSizeMb: DEFAULT_WORKER_HEAP_MB,
           maxYoungGenerationSizeMb: DEFAULT_WORKER_YOUNG_MB,
@@ -325,7 +348,7 @@ function runPool(
         stdout: false,
         stderr: false,
       });
-      const s: Slot = { worker, pending: [], timer: null, alive: true, parked: false, ready: false };
+      const s: Slot = { worker, pending: [], current, timer: null, alive: true, parked: false, ready: false };
       slots.add(s);
       worker.on("message", (msg: FromWorker) => {
         if (!s.alive || finished) return;
@@ -335,11 +358,16 @@ function runPool(
             startupFailures = 0;
             feed(s);
             break;
-          case "report": {
-            const i = s.pending.findIndex((p) => p.index === msg.index);
-            if (i >= 0) s.pending.splice(i, 1);
+          case "reports": {
+            for (const { index } of msg.reports) {
+              const i = s.pending.findIndex((p) => p.index === index);
+              if (i >= 0) s.pending.splice(i, 1);
+            }
             armTimer(s);
-            emit(msg.index, msg.report);
+            for (const { index, report } of msg.reports) {
+              emit(index, report);
+              if (finished) return;
+            }
             if (s.pending.length === 0) feed(s);
             break;
           }
