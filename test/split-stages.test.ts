@@ -164,7 +164,7 @@ const installed = (...tail: string[]) =>
   );
 
 describe("node planner decisions", () => {
-  const base = (extra: string[] = []) =>
+  const base = (extra: string[] = [], cmd = '["npm", "start"]') =>
     lines(
       "FROM node:20",
       "WORKDIR /app",
@@ -173,7 +173,7 @@ describe("node planner decisions", () => {
       "COPY . .",
       "RUN npm run build",
       ...extra,
-      'CMD ["npm", "start"]',
+      `CMD ${cmd}`,
     );
   const ctx = {
     "package.json": pkg({ build: "tsc", start: "node dist/index.js" }, {}, { typescript: "5" }),
@@ -202,16 +202,7 @@ describe("node planner decisions", () => {
       }),
       "package-lock.json": "{}",
     };
-    const text = (script: string) =>
-      lines(
-        "FROM node:20",
-        "WORKDIR /app",
-        "COPY package.json package-lock.json ./",
-        "RUN npm ci",
-        "COPY . .",
-        "RUN npm run build",
-        `CMD ["npm", "run", "${script}"]`,
-      );
+    const text = (script: string) => base([], `["npm", "run", "${script}"]`);
     for (const script of ["constructor", "__proto__", "valueOf"]) {
       const r = run(text(script), files);
       expect(r.error, script).toBeNull();
