@@ -16,7 +16,7 @@ import { folderContext } from "../src/io/context.ts";
 import { makeBuilder } from "../src/verify/builder.ts";
 import { releasePath, trackPath } from "../src/verify/cleanup.ts";
 import { compareBuilds, outputDifference } from "../src/verify/compare.ts";
-import { reasonLine } from "../src/verify/report.ts";
+import { reasonLine, withoutTerminalEscapes } from "../src/verify/report.ts";
 import { differingOutputs, runRequestFor, verifyRewrite } from "../src/verify/rewrite.ts";
 import { TRANSFORMS } from "../transforms/index.ts";
 import {
@@ -302,7 +302,7 @@ function render(rows: Row[], summary: string): string {
   const yn = (b: boolean | null) => (b === null ? "-" : b ? "yes" : "no");
   for (const r of rows) {
     out.push(
-      `| [${r.app.name}](https://github.com/${r.app.repo}/tree/${r.app.commit}) | ${r.app.ecosystem} | ${yn(r.converted)} | ${yn(r.verified)} | ${yn(r.sameOutput)} | ${mb(r.originalBytes)} → ${mb(r.newBytes)} | ${aboveBaseCell(r)} | ${r.layers} | ${r.build} | ${r.rebuild} | ${r.standIns.replace(/\|/g, "/")} | ${r.note.replace(/\s+/g, " ").replace(/\|/g, "/").slice(0, 200)} |`,
+      `| [${r.app.name}](https://github.com/${r.app.repo}/tree/${r.app.commit}) | ${r.app.ecosystem} | ${yn(r.converted)} | ${yn(r.verified)} | ${yn(r.sameOutput)} | ${mb(r.originalBytes)} → ${mb(r.newBytes)} | ${aboveBaseCell(r)} | ${r.layers} | ${r.build} | ${r.rebuild} | ${r.standIns.replace(/\|/g, "/")} | ${withoutTerminalEscapes(r.note).replace(/\s+/g, " ").replace(/\|/g, "/").slice(0, 200)} |`,
     );
   }
   return [summary, "", ...out].join("\n") + "\n";

@@ -145,6 +145,31 @@ describe("report", () => {
     expect(buildErrorLine("")).toBe("");
   });
 
+  test("a build log's colours and tools' advice are no reason: tsc's coloured error, a warning-only tail", () => {
+    // tsc --pretty (camiloruizvidal/acid-labs): colour codes, a code excerpt and its ~~~ underline
+    const pretty = [
+      "\x1b[96msrc/app.ts\x1b[0m:\x1b[93m12\x1b[0m:\x1b[93m5\x1b[0m - \x1b[91merror\x1b[0m\x1b[90m TS2322: \x1b[0mType 'string' is not assignable to type 'number'.",
+      "",
+      "\x1b[7m12\x1b[0m     count = 'x';",
+      "\x1b[7m  \x1b[0m \x1b[91m    ~~~~~\x1b[0m",
+      'Error: building at STEP "RUN npm run build": exit status 2',
+    ].join("\n");
+    expect(buildErrorLine(pretty)).toBe(
+      "src/app.ts:12:5 - error TS2322: Type 'string' is not assignable to type 'number'.",
+    );
+    // a failing step whose tail holds only npm's and Browserslist's advice (ICARUSALPHAINC/web-frontend)
+    const advice = [
+      "npm warn install-scripts Run `npm install-scripts ls` to review.",
+      "npm notice New minor version of npm available! 11.19.1 -> 11.21.3",
+      "Browserslist: browsers data (caniuse-lite) is 11 months old. Please run:",
+      "  npx update-browserslist-db@latest",
+      "  Why you should do it regularly: https://github.com/browserslist/update-db#readme",
+      "subprocess exited with status 1",
+      'Error: building at STEP "RUN npm run build": exit status 1',
+    ].join("\n");
+    expect(buildErrorLine(advice)).toBe('Error: building at STEP "RUN npm run build": exit status 1');
+  });
+
   test("json carries sizes in bytes and the reduction", () => {
     const j = comparisonJson(comparison());
     expect(j.original.bytes).toBe(747_800_000);

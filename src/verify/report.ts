@@ -202,21 +202,29 @@ export function reasonLine(c: { step: string | null; reason: string | null }): s
  * npm's pointers to its log, stack frames and step headers.
  */
 const BUILD_LOG_NOISE =
-  /^(?:Error: building at STEP|error building at STEP|subprocess exited with status|ERROR: failed to solve|exit status \d+$|time=|STEP \d|--> |at |-+$|npm error\s*$|warning\b)|npm notice|A complete log of this run|For a full report see/i;
+  /^(?:Error: building at STEP|error building at STEP|subprocess exited with status|ERROR: failed to solve|exit status \d+$|time=|STEP \d|--> |at |-+$|[~^\s]+$|npm error\s*$|npm warn\b|warning\b|Browserslist:|npx update-browserslist-db|Why you should do it regularly)|npm notice|A complete log of this run|For a full report see/i;
+/** Terminal escape sequences (colours, cursor moves) tools print into a build log. */
+// eslint-disable-next-line no-control-regex -- the escape character is what it finds
+const TERMINAL_ESCAPES = /\x1b(?:\[[0-9;?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])/g;
+
+/** `log` without the terminal escape sequences (colours, cursor moves) tools print into it. */
+export function withoutTerminalEscapes(log: string): string {
+  return log.replace(TERMINAL_ESCAPES, "");
+}
 
 /**
  * Why a build failed, in one line of its log: the time limit when it was hit, else the first error
  * the build itself printed, else the last line that is not the builder's own.
  */
 export function buildErrorLine(log: string): string {
-  const all = log
+  const all = withoutTerminalEscapes(log)
     .split("\n")
     .map((l) => l.trim())
     .filter(Boolean);
   const lines = all.filter((l) => !BUILD_LOG_NOISE.test(l));
   return (
     lines.find((l) => /^timed out after \d+ s$/.test(l)) ??
-    lines.find((l) => /^(?:npm )?error\b|ERR!|^Error\b|^E: |: error\b/.test(l)) ??
+    lines.find((l) => /^(?:npm )?error\b|ERR!|^Error\b|^E: |: error\b|\berror TS\d+:/.test(l)) ??
     lines.find((l) => /\b(?:not found|No such file|failed|cannot|unable|incompatible)\b/i.test(l)) ??
     lines[lines.length - 1] ??
     all[all.length - 1] ??
