@@ -1284,13 +1284,15 @@ const LOCK_FILES = ["npm-shrinkwrap.json", "package-lock.json"];
  * code and fetches only registry tarballs: no package with `hasInstallScript`, none resolved from
  * git or a local path, no lifecycle script or binding.gyp of the app itself. Such an install gives
  * the same node_modules on the slim image as on the full one (no compiler, git or python needed).
- * Null when it cannot be shown (a v1 lock file does not record install scripts).
+ * Null when it cannot be shown (a v1 lock file does not record install scripts). `omitDev`: for an
+ * install with `--omit=dev`, which neither fetches nor runs the packages marked `dev` in the lock.
  */
 function installNeedsNoBuildTools(
   { stage, context }: SplitInput,
   pkg: Pkg,
   reading: NodeReading,
   appDir: string,
+  omitDev = false,
 ): string | null {
   const lifecycle = ["preinstall", "install", "postinstall", "prepare"];
   if (lifecycle.some((s) => pkg.scripts[s] !== undefined) || context.exists("binding.gyp")) return null;
@@ -1313,12 +1315,15 @@ function installNeedsNoBuildTools(
   if (!name || !copied(name)) return null;
   const lock = readJson(context, name) as {
     lockfileVersion?: unknown;
-    packages?: Record<string, { hasInstallScript?: unknown; resolved?: unknown; link?: unknown }>;
+    packages?: Record<
+      string,
+      { hasInstallScript?: unknown; resolved?: unknown; link?: unknown; dev?: unknown }
+    >;
   } | null;
   if (!lock || typeof lock.lockfileVersion !== "number" || lock.lockfileVersion < 2 || !lock.packages)
     return null;
   for (const [path, entry] of Object.entries(lock.packages)) {
-    if (path === "") continue;
+    if (path === "" || (omitDev && entry.dev === true)) continue;
     if (entry.hasInstallScript || entry.link) return null;
     if (typeof entry.resolved === "string" && !/^https:\/\//.test(entry.resolved)) return null;
   }
@@ -1357,7 +1362,8 @@ function runtimeInstallLines(
     )
   )
     return null;
-  const lock = installNeedsNoBuildTools(input, pkg, reading, r.appDir);
+  // the runtime install skips dev dependencies: an install script of a dev-only package never runs there
+  const lock = installNeedsNoBuildTools(input, pkg, reading, r.appDir, true);
   if (!lock) return null;
   const flag =
     /^(?:--(?:omit=dev|only=prod(?:uction)?|production|no-audit|no-fund|no-progress|silent|quiet|ignore-scripts|loglevel=\w+)|-[qs])$/;
