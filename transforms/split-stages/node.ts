@@ -1354,6 +1354,8 @@ function runtimeInstallLines(
     return null;
   if (reading.modulesMovedTo || reading.placed.length > 0 || context.exists(".npmrc")) return null;
   if (stage.instructions.some((i) => i.keyword === "USER" || /npm_config_/i.test(i.text))) return null;
+  // a RUN that names node_modules (`rm -rf node_modules/x`, `cp … node_modules/`) changes what the copy brings
+  if (stage.instructions.some((i) => i.keyword === "RUN" && /node_modules/.test(i.text))) return null;
   // a build that writes into node_modules (patch-package, prisma generate) is part of what would be copied
   if (Object.values(pkg.scripts).some((body) => /patch-package|node_modules|prisma/.test(body))) return null;
   if (
