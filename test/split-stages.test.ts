@@ -286,6 +286,89 @@ describe("node planner decisions", () => {
     expect(output).toContain("COPY --from=build --chown=node:node /app/index.js /app/index.js\n");
   });
 
+  test("the built-output copy installs production dependencies in the runtime stage only when the install is provably the same", () => {
+    const lock = (packages: Record<string, object> = {}) =>
+      JSON.stringify({
+        name: "x",
+        lockfileVersion: 3,
+        packages: {
+          "": {},
+          "node_modules/express": { resolved: "https://registry.npmjs.org/express/-/express-4.19.2.tgz" },
+          ...packages,
+        },
+      });
+    const ctx = {
+      "package.json": pkg(
+        { build: "tsc", start: "node dist/server.js" },
+        { express: "4" },
+        { typescript: "5" },
+      ),
+      "package-lock.json": lock(),
+      "src/server.ts": "",
+    };
+    const file = (...tail: string[]) =>
+      lines(
+        "FROM node:20",
+        "WORKDIR /app",
+        "COPY package*.json ./",
+        "RUN npm ci",
+        "COPY . .",
+        "RUN npm run build",
+        ...tail,
+        'CMD ["node", "dist/server.js"]',
+      );
+    const layout = (text: string, files: Record<string, string> = ctx) =>
+      run(text, files, { runtimeFlavour: "slim", perTransform: { "split-stages": { nodeCopy: "output" } } })
+        .output;
+    const installHere =
+      "COPY --chown=node:node package.json package-lock.json /app/\n" +
+      "RUN npm ci --omit=dev && npm cache clean --force && chown -R node:node node_modules\n" +
+      "COPY --from=build --chown=node:node /app/dist /app/dist\n";
+    const copied = "COPY --from=build --chown=node:node /app/node_modules /app/node_modules\n";
+    const installed = layout(file())!;
+    expect(installed).toContain(installHere);
+    expect(installed).not.toContain("npm prune");
+    // `npm install` stays `npm install`, node 14 has no --omit
+    expect(layout(file().replace("RUN npm ci", "RUN npm install"))).toContain(
+      "RUN npm install --omit=dev && npm cache clean --force",
+    );
+    expect(layout(file().replace("node:20", "node:14"))).toContain(
+      "RUN npm ci --production && npm cache clean",
+    );
+    // a dev-only package's install script never runs with --omit=dev
+    const devScript = { "node_modules/esbuild": { dev: true, hasInstallScript: true } };
+    expect(layout(file(), { ...ctx, "package-lock.json": lock(devScript) })).toContain(installHere);
+    const keeps = [
+      layout(file(), {
+        ...ctx,
+        "package-lock.json": lock({ "node_modules/bcrypt": { hasInstallScript: true } }),
+      }),
+      layout(file(), {
+        ...ctx,
+        "package-lock.json": lock({ "node_modules/x": { resolved: "git+ssh://h/x.git" } }),
+      }),
+      layout(file(), {
+        ...ctx,
+        "package-lock.json": JSON.stringify({ lockfileVersion: 1, dependencies: {} }),
+      }),
+      layout(file(), { ...ctx, ".npmrc": "registry=https://npm.example/\n" }),
+      layout(file("RUN rm -rf node_modules/.cache")),
+      layout(file().replace("RUN npm ci", "RUN npm ci --legacy-peer-deps")),
+      layout(file().replace("RUN npm ci", "ENV npm_config_registry=https://npm.example/\nRUN npm ci")),
+      layout(file(), {
+        ...ctx,
+        "package.json": pkg(
+          { build: "prisma generate && tsc", start: "node dist/server.js" },
+          { express: "4" },
+        ),
+      }),
+    ];
+    for (const output of keeps) {
+      expect(output).toContain(copied);
+      expect(output).not.toContain("--omit=dev &&");
+    }
+  });
+
   test("the sources stay in the build stage when something there may use them", () => {
     const ctx = {
       "package.json": pkg({ start: "node index.js" }, { express: "4" }),

@@ -360,7 +360,12 @@ function planNode(input: SplitInput): SplitOutcome {
   }
   // the built-output copy takes its files from the build stage: the sources stay there (after the prune)
   const sources = outputOnly ? [] : lateSources;
-  const built = buildStage(input, reading, manifests, prune, fromPiece, segOf, {
+  // the runtime stage installs its own production dependencies: nothing of node_modules is copied
+  const installHere =
+    outputOnly && !start.filesOnly
+      ? runtimeInstallLines(input, pkg, reading, { appDir, major: base.major, devKept: start.devKept, chown })
+      : null;
+  const built = buildStage(input, reading, manifests, installHere ? null : prune, fromPiece, segOf, {
     pruneFirst: lateSources.length > 0,
     runtimeSources: new Set(sources),
   });
@@ -372,6 +377,7 @@ function planNode(input: SplitInput): SplitOutcome {
   const rtImage = baseImage(input.options, base.runtimeRaw);
   const runtimeFiles =
     outputOnly && (start.filesOnly ? outputOnly : ["package.json", ...modules, ...outputOnly]);
+
   const runtime = runtimeStagePieces(model, segOf, {
     image: rtImage,
     setup: runtimeSetup(input, {
@@ -383,9 +389,18 @@ function planNode(input: SplitInput): SplitOutcome {
     }),
     runtimeInstrs,
     copyLines: [
-      ...(outputOnly
-        ? runtimeFiles!.map((p) => copyFromLine(model, buildName, `${appDir}/${p}`, `${appDir}/${p}`, chown))
-        : [copyFromLine(model, buildName, appDir, appDir, chown)]),
+      ...(installHere
+        ? [
+            ...installHere,
+            ...outputOnly!.map((p) =>
+              copyFromLine(model, buildName, `${appDir}/${p}`, `${appDir}/${p}`, chown),
+            ),
+          ]
+        : outputOnly
+          ? runtimeFiles!.map((p) =>
+              copyFromLine(model, buildName, `${appDir}/${p}`, `${appDir}/${p}`, chown),
+            )
+          : [copyFromLine(model, buildName, appDir, appDir, chown)]),
       // What cp/mv put in place outside the app folder; the new user may write there, as root could.
       ...reading.placed.map((p) => copyFromLine(model, buildName, p, p, addUser ? chown : null)),
     ],
@@ -393,7 +408,11 @@ function planNode(input: SplitInput): SplitOutcome {
   });
   const msg = [
     `split into a build stage (${base.image.raw}) and a runtime stage (${rtImage}) with the app folder ${appDir}`,
-    prune ? "dev dependencies pruned" : null,
+    installHere
+      ? "the runtime stage installs the production dependencies itself (npm's lock file lists no install script, git or local dependency), before the built output: a source edit leaves that layer cached and no node_modules is copied between stages"
+      : prune
+        ? "dev dependencies pruned"
+        : null,
     prune && reading.pruneMovedModules
       ? `the prune runs on node_modules where the build moved it (${reading.modulesMovedTo})`
       : null,
@@ -418,7 +437,9 @@ function planNode(input: SplitInput): SplitOutcome {
     outputOnly
       ? start.filesOnly
         ? `only ${outputOnly.join(", ")} is copied (served by a server installed globally or fetched by npx)`
-        : `only ${outputOnly.join(", ")}, node_modules and package.json are copied`
+        : installHere
+          ? `only ${outputOnly.join(", ")} is copied from the build stage`
+          : `only ${outputOnly.join(", ")}, node_modules and package.json are copied`
       : null,
     ...base.notes,
   ]
@@ -1263,13 +1284,15 @@ const LOCK_FILES = ["npm-shrinkwrap.json", "package-lock.json"];
  * code and fetches only registry tarballs: no package with `hasInstallScript`, none resolved from
  * git or a local path, no lifecycle script or binding.gyp of the app itself. Such an install gives
  * the same node_modules on the slim image as on the full one (no compiler, git or python needed).
- * Null when it cannot be shown (a v1 lock file does not record install scripts).
+ * Null when it cannot be shown (a v1 lock file does not record install scripts). `omitDev`: for an
+ * install with `--omit=dev`, which neither fetches nor runs the packages marked `dev` in the lock.
  */
 function installNeedsNoBuildTools(
   { stage, context }: SplitInput,
   pkg: Pkg,
   reading: NodeReading,
   appDir: string,
+  omitDev = false,
 ): string | null {
   const lifecycle = ["preinstall", "install", "postinstall", "prepare"];
   if (lifecycle.some((s) => pkg.scripts[s] !== undefined) || context.exists("binding.gyp")) return null;
@@ -1292,16 +1315,88 @@ function installNeedsNoBuildTools(
   if (!name || !copied(name)) return null;
   const lock = readJson(context, name) as {
     lockfileVersion?: unknown;
-    packages?: Record<string, { hasInstallScript?: unknown; resolved?: unknown; link?: unknown }>;
+    packages?: Record<
+      string,
+      { hasInstallScript?: unknown; resolved?: unknown; link?: unknown; dev?: unknown }
+    >;
   } | null;
   if (!lock || typeof lock.lockfileVersion !== "number" || lock.lockfileVersion < 2 || !lock.packages)
     return null;
   for (const [path, entry] of Object.entries(lock.packages)) {
-    if (path === "") continue;
+    if (path === "" || (omitDev && entry.dev === true)) continue;
     if (entry.hasInstallScript || entry.link) return null;
     if (typeof entry.resolved === "string" && !/^https:\/\//.test(entry.resolved)) return null;
   }
   return name;
+}
+
+/**
+ * `nodeCopy: "output"` with node_modules: the runtime stage installs the production dependencies
+ * itself (the manifests, then `npm ci --omit=dev`) before the built output it copies from the build
+ * stage, instead of copying node_modules from there. buildah/podman copy and digest a
+ * `COPY --from` at every rebuild even when it is cached (5–8 s for 40–160 MB of node_modules), while
+ * this install layer stays cached across source edits. Only when the install is provably the same:
+ * npm, a v2+ lock file whose install runs no code and fetches only registry tarballs
+ * (`installNeedsNoBuildTools`, the -slim swap's test), a plain `npm ci`/`npm install` of the
+ * context's package.json and lock file (no arguments but output flags, no workspaces, no patch-package,
+ * no .npmrc or npm_config variable, no other npm command that changes node_modules such as a prune),
+ * no USER in the original (the install runs as root, then `chown -R` gives node_modules the owner the
+ * copy would have). Returns the runtime stage's lines, or null to keep copying node_modules.
+ */
+function runtimeInstallLines(
+  input: SplitInput,
+  pkg: Pkg,
+  reading: NodeReading,
+  r: { appDir: string; major: number | null; devKept: string[]; chown: string | null },
+): string[] | null {
+  const { model, stage, context } = input;
+  if (reading.pm !== "npm" || reading.berry || pkg.workspaces || pkg.dir !== "" || r.devKept.length > 0)
+    return null;
+  if (reading.modulesMovedTo || reading.placed.length > 0 || context.exists(".npmrc")) return null;
+  if (stage.instructions.some((i) => i.keyword === "USER" || /npm_config_/i.test(i.text))) return null;
+  // a RUN that names node_modules (`rm -rf node_modules/x`, `cp … node_modules/`) changes what the copy brings
+  if (stage.instructions.some((i) => i.keyword === "RUN" && /node_modules/.test(i.text))) return null;
+  // a build that writes into node_modules (patch-package, prisma generate) is part of what would be copied
+  if (Object.values(pkg.scripts).some((body) => /patch-package|node_modules|prisma/.test(body))) return null;
+  if (
+    [...pkg.deps, ...pkg.devDeps].some(
+      (d) => d === "prisma" || d === "@prisma/client" || d === "patch-package",
+    )
+  )
+    return null;
+  // the runtime install skips dev dependencies: an install script of a dev-only package never runs there
+  const lock = installNeedsNoBuildTools(input, pkg, reading, r.appDir, true);
+  if (!lock) return null;
+  const flag =
+    /^(?:--(?:omit=dev|only=prod(?:uction)?|production|no-audit|no-fund|no-progress|silent|quiet|ignore-scripts|loglevel=\w+)|-[qs])$/;
+  let sub: "ci" | "install" | null = null;
+  for (const instr of stage.instructions.filter((i) => i.keyword === "RUN")) {
+    const role = reading.roles.get(instr);
+    if (!role || role.user || role.global) continue;
+    for (const c of shellCommands(model, instr) ?? []) {
+      const w = wordValues(c);
+      const name = (w[0] ?? "").split("/").pop() ?? "";
+      const plain = w.slice(1).filter((a): a is string => a !== null);
+      const cmd = plain.find((a) => !a.startsWith("-")) ?? "";
+      if (name !== "npm") continue;
+      if (/^(?:ci|clean-install|install|i)$/.test(cmd)) {
+        // a plain install of the copied manifests: no package named, no other flag, in its own RUN
+        if (w.length - 1 !== plain.length) return null;
+        if (plain.some((a) => a !== cmd && !flag.test(a))) return null;
+        const which = cmd === "ci" || cmd === "clean-install" ? "ci" : "install";
+        if (sub && sub !== which) return null;
+        sub = which;
+      } else if (!/^(?:run|run-script|cache|--version|-v)$/.test(cmd) && pkg.scripts[cmd] === undefined)
+        return null;
+    }
+  }
+  if (!sub) return null;
+  const omit = r.major !== null && r.major < 16 ? "--production" : "--omit=dev";
+  const owner = r.chown ? ` && chown -R ${r.chown} node_modules` : "";
+  return [
+    `${keyword(model, "COPY")}${r.chown ? ` --chown=${r.chown}` : ""} package.json ${lock} ${r.appDir}/`,
+    `${keyword(model, "RUN")} npm ${sub} ${omit} && npm cache clean --force${owner}`,
+  ];
 }
 
 /** A moved COPY/ADD of the sources with the runtime stage's owner, unless it names its own. */
