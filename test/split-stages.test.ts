@@ -355,6 +355,7 @@ describe("node planner decisions", () => {
       layout(file("RUN rm -rf node_modules/.cache")),
       layout(file().replace("RUN npm ci", "RUN npm ci --legacy-peer-deps")),
       layout(file().replace("RUN npm ci", "ENV npm_config_registry=https://npm.example/\nRUN npm ci")),
+      layout(file().replace("RUN npm ci", "RUN --mount=type=secret,id=npmrc,target=/root/.npmrc npm ci")),
       layout(file(), {
         ...ctx,
         "package.json": pkg(

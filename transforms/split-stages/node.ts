@@ -1380,8 +1380,9 @@ function runtimeInstallLines(
       const cmd = plain.find((a) => !a.startsWith("-")) ?? "";
       if (name !== "npm") continue;
       if (/^(?:ci|clean-install|install|i)$/.test(cmd)) {
-        // a plain install of the copied manifests: no package named, no other flag, in its own RUN
-        if (w.length - 1 !== plain.length) return null;
+        // a plain install of the copied manifests: no package named, no other flag, in its own RUN,
+        // and no RUN --mount (a secret .npmrc or a cache the runtime stage's install would not have)
+        if (w.length - 1 !== plain.length || instr.flags.length > 0) return null;
         if (plain.some((a) => a !== cmd && !flag.test(a))) return null;
         const which = cmd === "ci" || cmd === "clean-install" ? "ci" : "install";
         if (sub && sub !== which) return null;
