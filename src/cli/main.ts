@@ -619,7 +619,9 @@ function printHuman(
     }
   }
   if (report.verify && !opts.quiet)
-    io.stderr.write(printable(`${report.path}: ${describeVerification(report.verify)}`) + "\n");
+    // one line per candidate tried: each made printable, the line breaks between them kept
+    for (const line of `${report.path}: ${describeVerification(report.verify)}`.split("\n"))
+      io.stderr.write(printable(line) + "\n");
   if (!report.changed) return;
   if (mode === "check") io.stdout.write(`${printable(report.path)}\n`);
   else if (mode === "write") wrote();
