@@ -11,16 +11,11 @@ import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { optimizeFile, loadParsers } from "../src/engine/engine.ts";
-import { parseDockerfile, type DockerfileModel } from "../src/engine/parse.ts";
+import { parseDockerfile, type DockerfileModel, envPairs } from "../src/engine/parse.ts";
 import type { BuildContext } from "../src/engine/types.ts";
 import { folderContext } from "../src/io/context.ts";
 import { absolutePath, isInside, resolvePath } from "../src/engine/paths.ts";
-import {
-  copyInfo,
-  envPairs,
-  expandKnown,
-  workdirs,
-} from "../transforms/split-stages/toolkit/instructions.ts";
+import { copyInfo, expandKnown, workdirs } from "../transforms/split-stages/toolkit/instructions.ts";
 import { splitStages } from "../transforms/split-stages/index.ts";
 import { loadApps, sourcesOf } from "./bench-apps/apps.ts";
 

@@ -6,12 +6,12 @@ import { emptyContext, memoryContext } from "../src/io/context.ts";
 import { absolutePath, resolvePath } from "../src/engine/paths.ts";
 import { appFolder, copyInfo, workdirs } from "../transforms/split-stages/toolkit/instructions.ts";
 import { classifyInterpretedPackages } from "../transforms/split-stages/toolkit/packages.ts";
-import { startCommand } from "../transforms/split-stages/toolkit/shell.ts";
 import { splitStages } from "../transforms/split-stages/index.ts";
 import { TRANSFORMS } from "../transforms/index.ts";
 import { fixtureCases } from "./fixture-cases.ts";
 import { runtimeCopyProblems } from "../scripts/split-apps-table.ts";
 import { lowPort } from "../transforms/lib/ports.ts";
+import { startCommand } from "../transforms/lib/start-command.ts";
 
 beforeAll(loadParsers);
 

@@ -430,6 +430,17 @@ export function argDeclarations(arg: Instr): Array<[string, string | null]> {
   return out;
 }
 
+/** `ENV A=1 B=2` / `ENV A 1 2` → pairs (values unquoted). */
+export function envPairs(instr: Instr): Array<[string, string | null]> {
+  const args = instr.args.map((a) => a.value);
+  if (args.length === 0) return [];
+  if (!args[0].includes("=")) return [[args[0], unquote(args.slice(1).join(" "))]];
+  return args.map((a) => {
+    const i = a.indexOf("=");
+    return i === -1 ? [a, null] : [a.slice(0, i), unquote(a.slice(i + 1))];
+  });
+}
+
 export function unquote(value: string): string {
   if (value.length >= 2 && (value[0] === '"' || value[0] === "'") && value.at(-1) === value[0]) {
     return value.slice(1, -1);

@@ -3,9 +3,9 @@ import {
   expandVariables,
   type DockerfileModel,
   type Instr,
+  envPairs,
 } from "../../src/engine/parse.ts";
-import { envPairs } from "../split-stages/toolkit/instructions.ts";
-import { startCommand } from "../split-stages/toolkit/shell.ts";
+import { startCommand } from "./start-command.ts";
 
 /**
  * Ports below 1024 that the EXPOSE instructions among `instrs` name

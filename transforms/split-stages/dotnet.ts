@@ -11,9 +11,9 @@ import { classifyPackages } from "./toolkit/packages.ts";
 import { guarded, refuse } from "./toolkit/refuse.ts";
 import { commandName, commandWords, execForm } from "./toolkit/shell.ts";
 import { appUserLines, checkOriginalUser } from "./toolkit/users.ts";
-import { envPairs } from "./toolkit/instructions.ts";
 import { type LowPort, lowPort, lowPortNote } from "../lib/ports.ts";
 import { contextPathOf, runCwd, runsWith, type StageWalk, walkStage } from "./toolkit/walk.ts";
+import { envPairs } from "../../src/engine/parse.ts";
 
 /**
  * .NET: the build stage publishes (`dotnet publish -c Release -o /app/publish`

@@ -1,4 +1,4 @@
-import { argDeclarations, type Instr } from "../../src/engine/parse.ts";
+import { argDeclarations, type Instr, envPairs } from "../../src/engine/parse.ts";
 import type { ShellCommand } from "../../src/engine/shell.ts";
 import { keyword } from "../../src/engine/style.ts";
 import type { BuildContext, Edit } from "../../src/engine/types.ts";
@@ -20,7 +20,6 @@ import { argumentFiles, healthcheckTools, runtimeFiles } from "./toolkit/runtime
 import { commandName, commandWords, execForm, runCommands } from "./toolkit/shell.ts";
 import { lowPort, lowPortNote } from "../lib/ports.ts";
 import { appUserLines, checkOriginalUser } from "./toolkit/users.ts";
-import { envPairs } from "./toolkit/instructions.ts";
 import {
   contextPathOf,
   imagePathOf,

@@ -14,7 +14,6 @@ import {
   commandName,
   commandWords,
   effectiveWords,
-  execWords,
   runCommands,
   scriptCommandLines,
 } from "./toolkit/shell.ts";
@@ -23,6 +22,7 @@ import { appUserLines, checkOriginalUser } from "./toolkit/users.ts";
 import { declaredVersions } from "../lib/declared-versions.ts";
 import { own } from "../lib/own.ts";
 import { contextPathOf, imagePathOf, runCwd, runsWith, type StageWalk, walkStage } from "./toolkit/walk.ts";
+import { execWords } from "../lib/start-command.ts";
 
 /**
  * Java (Maven/Gradle): the build stage keeps the build command as written;

@@ -54,13 +54,12 @@ import {
   redirectProblem,
   scriptCommandLines,
   shellCommands,
-  type StartCommand,
-  startCommand,
   wordValues,
 } from "./toolkit/shell.ts";
 import { checkRuntimeUser, isUserCreation } from "./toolkit/users.ts";
 import { contextIgnores } from "./toolkit/runtime-files.ts";
 import { type YarnBerry, yarnBerry } from "./node-yarn-berry.ts";
+import { type StartCommand, startCommand } from "../lib/start-command.ts";
 
 const OTHER_LANGUAGE_IMAGES =
   /^(?:python|golang|maven|gradle|openjdk|eclipse-temurin|amazoncorretto|rust|mcr\.microsoft\.com\/dotnet\/.*|microsoft\/.*|php|ruby|nginx|httpd)$/;

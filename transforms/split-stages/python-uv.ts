@@ -7,9 +7,9 @@
  */
 import type { DockerfileModel, Instr, Stage } from "../../src/engine/parse.ts";
 import { basename, resolvePath } from "../../src/engine/paths.ts";
-import { envPairs } from "./toolkit/instructions.ts";
 import { quote, refuse } from "./toolkit/refuse.ts";
 import { shellCommands, wordValues } from "./toolkit/shell.ts";
+import { envPairs } from "../../src/engine/parse.ts";
 
 /** `COPY --from=ghcr.io/astral-sh/uv:0.5 /uv /uvx /bin/`: the uv binary, a build tool only. */
 export const UV_IMAGE = /^(?:ghcr\.io\/astral-sh\/uv|astral\/uv)(?::[\w.-]+)?(?:@sha256:[0-9a-f]{64})?$/;

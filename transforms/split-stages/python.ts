@@ -19,7 +19,6 @@ import {
   appFolderToCopy,
   contextFileAt,
   copyInfo,
-  envPairs,
   expandKnown,
   missingSources,
   RUNTIME_ONLY,
@@ -49,14 +48,14 @@ import {
   redirectProblem,
   scriptCommandLines,
   shellCommands,
-  type StartCommand,
-  startCommand,
   staticWord,
   wordValues,
 } from "./toolkit/shell.ts";
 import { checkRuntimeUser, createUserLines, isUserCreation } from "./toolkit/users.ts";
 import { followOutside, outsidePaths, placedOutside } from "./toolkit/placed-files.ts";
 import { findUvEnvironment, needsDownloadGuard, UV_IMAGE, uvSubcommand } from "./python-uv.ts";
+import { envPairs } from "../../src/engine/parse.ts";
+import { type StartCommand, startCommand } from "../lib/start-command.ts";
 
 export const VENV = "/opt/venv";
 

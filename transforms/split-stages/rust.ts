@@ -13,8 +13,8 @@ import { argumentFiles, healthcheckTools, runtimeFiles } from "./toolkit/runtime
 import { commandName, commandWords, execForm } from "./toolkit/shell.ts";
 import { lowPort, lowPortNote } from "../lib/ports.ts";
 import { appUserLines, checkOriginalUser } from "./toolkit/users.ts";
-import { envPairs } from "./toolkit/instructions.ts";
 import { contextPathOf, imagePathOf, runCwd, runsWith, walkStage } from "./toolkit/walk.ts";
+import { envPairs } from "../../src/engine/parse.ts";
 
 /**
  * Rust: the build stage keeps `cargo build --release` (or `cargo install`);

@@ -17,15 +17,10 @@ import { aptOptions, installLine, TOOLCHAIN_PACKAGES } from "./toolkit/packages.
 import { placement } from "./toolkit/placed-files.ts";
 import { guarded, quote, refuse } from "./toolkit/refuse.ts";
 import { healthcheckTools } from "./toolkit/runtime-files.ts";
-import {
-  commandName,
-  fileCommandProblem,
-  FILE_COMMANDS,
-  runCommands,
-  startCommand,
-} from "./toolkit/shell.ts";
+import { commandName, fileCommandProblem, FILE_COMMANDS, runCommands } from "./toolkit/shell.ts";
 import { runCwd, walkStage } from "./toolkit/walk.ts";
 import type { EcosystemPlanner, SplitInput } from "./types.ts";
+import { startCommand } from "../lib/start-command.ts";
 
 /** Folders the usual web servers serve by default. */
 const WEB_ROOTS = ["/var/www/html", "/usr/share/nginx/html", "/usr/local/apache2/htdocs"];

@@ -3,13 +3,13 @@
  * the build step (`layout`) and turned into edits (`assemble`) that add
  * ` AS build`, move the runtime-only instructions and append the runtime stage.
  */
-import { argDeclarations, type DockerfileModel, type Instr } from "../../../src/engine/parse.ts";
+import { argDeclarations, type DockerfileModel, type Instr, envPairs } from "../../../src/engine/parse.ts";
 import { isInside, resolvePath } from "../../../src/engine/paths.ts";
 import type { ShellCommand } from "../../../src/engine/shell.ts";
 import { keyword, removeInstruction } from "../../../src/engine/style.ts";
 import type { Edit } from "../../../src/engine/types.ts";
 import { baseImage } from "./images.ts";
-import { envPairs, RUNTIME_ONLY } from "./instructions.ts";
+import { RUNTIME_ONLY } from "./instructions.ts";
 import { type OsInstall, packageInstalls } from "./packages.ts";
 import { placement } from "./placed-files.ts";
 import { refuse } from "./refuse.ts";

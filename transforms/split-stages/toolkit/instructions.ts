@@ -5,6 +5,7 @@
  */
 import {
   argDeclarations,
+  envPairs,
   expandVariables,
   type Instr,
   type Stage,
@@ -69,17 +70,6 @@ export function stageVars(
 /** Scratch and cache folders a build may change freely: they are not part of the app. */
 export const SCRATCH_PATHS =
   /^\/(?:tmp|var\/lib\/apt|var\/cache|var\/tmp|root\/\.npm|root\/\.cache|root\/\.yarn-cache|usr\/local\/share\/\.cache|dev\/null)(?:\/|$)/;
-
-/** `ENV A=1 B=2` / `ENV A 1 2` → pairs (values unquoted). */
-export function envPairs(instr: Instr): Array<[string, string | null]> {
-  const args = instr.args.map((a) => a.value);
-  if (args.length === 0) return [];
-  if (!args[0].includes("=")) return [[args[0], unquote(args.slice(1).join(" "))]];
-  return args.map((a) => {
-    const i = a.indexOf("=");
-    return i === -1 ? [a, null] : [a.slice(0, i), unquote(a.slice(i + 1))];
-  });
-}
 
 /**
  * The variables a RUN's shell sees before each instruction, as far as the

@@ -8,7 +8,8 @@ import type { DockerfileModel, Instr, Stage } from "../../../src/engine/parse.ts
 import { keyword } from "../../../src/engine/style.ts";
 import { devLibraries } from "./dev-packages.ts";
 import { quote, refuse } from "./refuse.ts";
-import { shellCommands, type StartCommand, wordValues } from "./shell.ts";
+import { shellCommands, wordValues } from "./shell.ts";
+import { type StartCommand } from "../../lib/start-command.ts";
 
 export type PackageManager = "apt" | "apk" | "yum";
 

@@ -9,8 +9,8 @@ import type { BuildContext } from "../../../src/engine/types.ts";
 import { contextMemo } from "../../lib/context-memo.ts";
 import type { Layout } from "./assemble.ts";
 import { commandWords } from "./shell.ts";
-import { envPairs } from "./instructions.ts";
 import { contextPathOf, type StageWalk } from "./walk.ts";
+import { envPairs } from "../../../src/engine/parse.ts";
 
 const ignoreMatchers = contextMemo<(path: string) => boolean>(1);
 

@@ -5,7 +5,8 @@ import { keyword } from "../../../src/engine/style.ts";
 import { lowPort, lowPortNote } from "../../lib/ports.ts";
 import { originalUser } from "./instructions.ts";
 import { refuse } from "./refuse.ts";
-import { rootDaemon, shellCommands, type StartCommand } from "./shell.ts";
+import { rootDaemon, shellCommands } from "./shell.ts";
+import { type StartCommand } from "../../lib/start-command.ts";
 
 /**
  * Whether the runtime stage switches to a non-root user: not when the original

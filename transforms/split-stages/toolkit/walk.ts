@@ -10,14 +10,15 @@ import {
   type Instr,
   type Stage,
   unquote,
+  envPairs,
 } from "../../../src/engine/parse.ts";
 import { basename, contextPath, dirname, isInside, resolvePath } from "../../../src/engine/paths.ts";
 import type { ShellCommand } from "../../../src/engine/shell.ts";
 import type { BuildContext } from "../../../src/engine/types.ts";
-import { envPairs } from "./instructions.ts";
 import { PlanRefusal } from "./refuse.ts";
-import { commandName, execWords, runCommands } from "./shell.ts";
+import { commandName, runCommands } from "./shell.ts";
 import type { SplitInput } from "../types.ts";
+import { execWords } from "../../lib/start-command.ts";
 
 export interface CopyEntry {
   instr: Instr;
