@@ -1294,7 +1294,9 @@ function installNeedsNoBuildTools(
   omitDev = false,
 ): string | null {
   const lifecycle = ["preinstall", "install", "postinstall", "prepare"];
-  if (lifecycle.some((s) => pkg.scripts[s] !== undefined) || context.exists("binding.gyp")) return null;
+  // the app's own files sit next to its package.json (the context root, or the folder a COPY took it from)
+  const own = (file: string) => (pkg.dir ? `${pkg.dir}/${file}` : file);
+  if (lifecycle.some((s) => pkg.scripts[s] !== undefined) || context.exists(own("binding.gyp"))) return null;
   const installs = reading.runs.filter((i) => reading.roles.get(i)!.install);
   // each install runs in the app folder, where the lock file lands: no cd, --prefix or -C elsewhere
   const elsewhere = (i: Instr) =>
@@ -1304,13 +1306,15 @@ function installNeedsNoBuildTools(
   const copies = stage.instructions
     .filter((i) => (i.keyword === "COPY" || i.keyword === "ADD") && i.start < firstInstall.start)
     .map((i) => copyInfo(i, reading.cwdAt.get(i) ?? null, reading.varsAt.get(i)));
-  const copied = (name: string) =>
-    copies.some(
-      (c) =>
-        !!c &&
-        (c.wholeContext || c.sources.some((src) => copyGlobRegExp(src.replace(/^\.\//, "")).test(name))),
-    );
-  const name = LOCK_FILES.find((f) => context.exists(f));
+  // a source names the file itself (`package*.json`) or a folder holding it (`app/`)
+  const names = (src: string, file: string) => {
+    const plain = src.replace(/^\.\//, "");
+    const folder = plain.replace(/\/+$/, "");
+    return copyGlobRegExp(plain).test(file) || (folder !== "" && file.startsWith(`${folder}/`));
+  };
+  const copied = (file: string) =>
+    copies.some((c) => !!c && (c.wholeContext || c.sources.some((src) => names(src, file))));
+  const name = LOCK_FILES.map(own).find((f) => context.exists(f));
   if (!name || !copied(name)) return null;
   const lock = readJson(context, name) as {
     lockfileVersion?: unknown;
