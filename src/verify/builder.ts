@@ -1,6 +1,7 @@
 import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
-import { trackLeftover } from "./cleanup.ts";
+import { releasePath, trackLeftover, trackPath } from "./cleanup.ts";
 import { exec, start, tail, type ExecResult } from "./exec.ts";
 import { holdPort } from "./port-lock.ts";
 
@@ -34,8 +35,53 @@ export interface RunRequest {
   env?: string[];
 }
 
-/** A run's `--env KEY=VALUE` arguments. */
-const envArgs = (req: RunRequest): string[] => (req.env ?? []).flatMap((e) => ["--env", e]);
+/** A run's `--verify-env` settings as [KEY, VALUE] pairs (`KEY` alone: an empty value). */
+function envPairs(req: RunRequest): Array<[string, string]> {
+  return (req.env ?? []).map((e) => {
+    const eq = e.indexOf("=");
+    return eq === -1 ? [e, ""] : [e.slice(0, eq), e.slice(eq + 1)];
+  });
+}
+
+/**
+ * A run's settings go to the builder without their values on its command line, which every user
+ * of the machine sees (`ps`) for as long as the run lasts:
+ * - docker and podman read them from an `--env-file` only this user may read, removed after the
+ *   run (a value holding a line break, which such a file cannot hold, stays on the command line);
+ * - buildah's `config --env KEY` takes the value from its own environment, except for a name the
+ *   builder's environment already has (PATH, HOME, ...), whose value would change how it runs, and
+ *   an empty value.
+ */
+function envFile(req: RunRequest): { args: string[]; remove: () => void } {
+  const pairs = envPairs(req);
+  if (pairs.length === 0) return { args: [], remove: () => {} };
+  const inline = pairs.filter(([, v]) => /[\r\n]/.test(v));
+  const filed = pairs.filter(([, v]) => !/[\r\n]/.test(v));
+  const args = inline.flatMap(([k, v]) => ["--env", `${k}=${v}`]);
+  if (filed.length === 0) return { args, remove: () => {} };
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dfopt-verify-env-"));
+  trackPath(dir);
+  const file = path.join(dir, "env");
+  fs.writeFileSync(file, filed.map(([k, v]) => `${k}=${v}\n`).join(""), { mode: 0o600 });
+  return { args: [...args, "--env-file", file], remove: () => releasePath(dir) };
+}
+
+function buildahConfigEnv(
+  req: RunRequest,
+  env: NodeJS.ProcessEnv,
+): { args: string[]; env: NodeJS.ProcessEnv } {
+  const args: string[] = [];
+  const values: NodeJS.ProcessEnv = {};
+  for (const [k, v] of envPairs(req)) {
+    // buildah reads an empty value as none given
+    if (k in env || v === "") args.push("--env", `${k}=${v}`);
+    else {
+      args.push("--env", k);
+      values[k] = v;
+    }
+  }
+  return { args, env: { ...env, ...values } };
+}
 
 export interface RunOutcome {
   /** Exited 0, or (server) answered over HTTP, whatever the status / was still running at the time limit. */
@@ -363,16 +409,24 @@ function buildahBuilder(version: string, settings: BuilderSettings): Builder {
         await cleanup();
         return { ok: false, ...empty, error: "the image has no ENTRYPOINT or CMD (give --smoke)" };
       }
+      if (req.env?.length) {
+        const settings = buildahConfigEnv(req, env);
+        const set = await exec("buildah", ["config", ...settings.args, name], { env: settings.env });
+        if (set.code !== 0) {
+          await cleanup();
+          return { ok: false, ...empty, error: failure(set) };
+        }
+      }
       return runWithHttp(
         () =>
-          start("buildah", ["run", "--hostname", RUN_HOSTNAME, ...envArgs(req), name, "--", ...argv], {
+          start("buildah", ["run", "--hostname", RUN_HOSTNAME, name, "--", ...argv], {
             env,
             timeoutMs: req.timeoutMs,
           }),
         req,
         cleanup,
         (check) =>
-          exec("buildah", ["run", "--hostname", RUN_HOSTNAME, ...envArgs(req), name, "--", ...check], {
+          exec("buildah", ["run", "--hostname", RUN_HOSTNAME, name, "--", ...check], {
             env,
             timeoutMs: 30_000,
           }),
@@ -426,19 +480,22 @@ function cliBuilder(name: "docker" | "podman", version: string, settings: Builde
     },
     async run(tag, req) {
       const cname = containerName();
-      const args = ["run", "--rm", "--name", cname, ...envArgs(req), "--network", "host"];
+      const settings = envFile(req);
+      const args = ["run", "--rm", "--name", cname, ...settings.args, "--network", "host"];
       if (req.smoke) args.push("--entrypoint", "/bin/sh", tag, "-c", req.smoke);
       else args.push(tag);
       const untrack = trackLeftover(`container:${name}:${cname}`, { argv: [name, "rm", "-f", cname], env });
       const cleanup = async () => {
         await exec(name, ["rm", "-f", cname], { env });
+        settings.remove();
         untrack();
       };
+      // `exec` runs with the container's environment, the run's settings included
       return runWithHttp(
         () => start(name, args, { env, timeoutMs: req.timeoutMs }),
         req,
         cleanup,
-        (check) => exec(name, ["exec", ...envArgs(req), cname, ...check], { env, timeoutMs: 30_000 }),
+        (check) => exec(name, ["exec", cname, ...check], { env, timeoutMs: 30_000 }),
       );
     },
     async remove(tags) {

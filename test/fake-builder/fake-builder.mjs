@@ -103,16 +103,26 @@ function inspect(tag) {
   }
 }
 
-/** The `--env KEY=VALUE` settings of a run. */
-function runEnv() {
-  const env = {};
+/**
+ * A run's settings: `--env KEY=VALUE` / `--env KEY` (the value from this process's environment, as
+ * docker does) and `--env-file FILE` on docker/podman; for buildah, what `config --env` set on the
+ * container.
+ */
+function runEnv(container) {
+  const env = { ...(load("container-env.json")[container] ?? {}) };
   args.forEach((a, i) => {
-    if ((a === "--env" || a === "-e") && args[i + 1]) {
-      const [k, ...v] = args[i + 1].split("=");
-      env[k] = v.join("=");
-    }
+    const next = args[i + 1];
+    if ((a === "--env" || a === "-e") && next) Object.assign(env, setting(next));
+    if (a === "--env-file" && next)
+      for (const line of fs.readFileSync(next, "utf8").split("\n"))
+        if (line && !line.startsWith("#")) Object.assign(env, setting(line));
   });
   return env;
+}
+
+function setting(text) {
+  const [k, ...v] = text.split("=");
+  return { [k]: v.length ? v.join("=") : (process.env[k] ?? "") };
 }
 
 async function runApp(tag, container, hostname) {
@@ -131,12 +141,12 @@ async function runApp(tag, container, hostname) {
     return 1;
   }
   const needed = process.env.FAKE_REQUIRE_ENV;
-  if (needed && runEnv()[needed] === undefined) {
+  if (needed && runEnv(container)[needed] === undefined) {
     process.stderr.write(`Error: Invalid environment: ${needed}\n`);
     return 1;
   }
   out("hello from the app\n");
-  if (needed) out(`${needed}=${runEnv()[needed]}\n`);
+  if (needed) out(`${needed}=${runEnv(container)[needed]}\n`);
   if (process.env.FAKE_PRINT_HOSTNAME) out(`hostname: ${hostname}\n`);
   const port = process.env.FAKE_HTTP_STATUS && /^EXPOSE\s+(\d+)/m.exec(img?.dockerfile ?? "")?.[1];
   if (port) await serve(Number(port), Number(process.env.FAKE_HTTP_STATUS), img);
@@ -197,6 +207,13 @@ async function main() {
       containers[container] = args[args.length - 1];
       save("containers.json", containers);
       return out(`${container}\n`);
+    }
+    if (cmd === "config") {
+      const container = args[args.length - 1];
+      const all = load("container-env.json");
+      all[container] = { ...all[container], ...runEnv(null) };
+      save("container-env.json", all);
+      return;
     }
     if (cmd === "run") {
       // buildah run [--hostname NAME] CONTAINER -- CMD...
