@@ -51,6 +51,25 @@ describe("bench:apps stand-ins", () => {
     expect(standInFor("oven/bun:1", LOCAL)).toBeNull();
   });
 
+  test("a Go release before 1.16 keeps GOPATH mode on the module-mode stand-in; later ones build as they are", () => {
+    const { text, served } = withStandIns(
+      "FROM golang:1.6.0-alpine AS build\nRUN go install\nFROM golang:1.16.5-stretch\nFROM golang:1.19\n",
+      LOCAL,
+    );
+    expect(text).toBe(
+      "FROM golang:1.19 AS build\nENV GO111MODULE=auto\nRUN go install\nFROM golang:1.19\nFROM golang:1.19\n",
+    );
+    expect(served).toEqual([
+      { wanted: "golang:1.6.0-alpine", standIn: "golang:1.19 + GO111MODULE=auto" },
+      { wanted: "golang:1.16.5-stretch", standIn: "golang:1.19" },
+      { wanted: "golang:1.19", standIn: "golang:1.19" },
+    ]);
+    expect(withStandIns("FROM golang:1.5\r\nRUN go build\r\n", LOCAL).text).toBe(
+      "FROM golang:1.19\r\nENV GO111MODULE=auto\r\nRUN go build\r\n",
+    );
+    expect(standInFor("golang:latest", LOCAL)).toBe("golang:1.21");
+  });
+
   test("every FROM is swapped alike, stage names and scratch are left alone, and each swap is told", () => {
     const { text, served } = withStandIns(
       "FROM node:16 AS build\nRUN make\nFROM build AS test\nFROM scratch\nFROM oven/bun:1\n",

@@ -54,7 +54,7 @@ function distance(want: string, have: string): number {
   let d = 0;
   for (const v of VARIANTS) if (a.variants.has(v) !== b.variants.has(v)) d += v === "slim" ? 1000 : 100;
   // "latest", "alpine", ...: the newest
-  if (a.version.length === 0) return d - (b.version[0] ?? 0) * 0.01;
+  if (a.version.length === 0) return d - (b.version[0] ?? 0) * 0.01 - (b.version[1] ?? 0) * 0.0001;
   if (b.version.length === 0) return d + 50;
   for (let i = 0; i < Math.max(a.version.length, 1); i++) {
     const diff = Math.abs((a.version[i] ?? 0) - (b.version[i] ?? 0));
@@ -82,6 +82,20 @@ export function standInFor(image: string, local: readonly string[]): string | nu
   return `${best.repo}:${best.tag}`;
 }
 
+/**
+ * The setting a stand-in needs to behave as the image asked for: Go before 1.16 (`golang:1.5`,
+ * `golang:1.15.2-alpine`) built a folder without go.mod in GOPATH mode, and 1.16 made module mode
+ * the default, so such a tag gets `GO111MODULE=auto` on the module-mode stand-in. The setting goes
+ * into the Dockerfile after its FROM (what dfopt reads, too), so it holds for the original and every
+ * rewrite alike.
+ */
+export function standInSetting(image: string, standIn: string): string | null {
+  const want = splitName(image);
+  const m = /^1\.(\d+)(?:[.-]|$)/.exec(want.tag);
+  if (want.repo.split("/").pop() !== "golang" || m === null || Number(m[1]) >= 16) return null;
+  return standIn === image ? null : "GO111MODULE=auto";
+}
+
 /** A tag of another repository, said in the family's terms (`maven:3-eclipse-temurin-17` → `17-jdk`). */
 function familyTag(want: ImageName): string {
   const java = /(?:jdk|temurin|openjdk)-?(\d+)/.exec(want.tag) ?? /^(\d+)/.exec(want.tag);
@@ -104,7 +118,10 @@ export function withStandIns(
       if (stage) stages.add(stage.toLowerCase());
       if (image === "scratch" || earlier || image.includes("$")) return all;
       const standIn = standInFor(image, local);
-      served.push({ wanted: image, standIn });
+      const setting = standIn && standInSetting(image, standIn);
+      served.push({ wanted: image, standIn: setting ? `${standIn} + ${setting}` : standIn });
+      const eol = dockerfile.includes("\r\n") ? "\r\n" : "\n";
+      if (setting) return `${head}${standIn}${tail}${eol}ENV ${setting}`;
       return standIn && standIn !== image ? `${head}${standIn}${tail}` : all;
     },
   );
