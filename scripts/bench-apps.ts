@@ -134,7 +134,13 @@ function localImages(): string[] {
   const r = spawnSync("buildah", ["images", "--format", "{{.Name}}:{{.Tag}}"], { encoding: "utf8" });
   // a listing that skipped images it could not read would report their stand-ins as missing
   if (r.status !== 0 || STORAGE_ERROR.test(r.stderr))
-    throw new Error(`buildah images failed, the storage is not readable now: ${r.stderr.trim()}`);
+    throw new Error(
+      `buildah images failed, the storage is not readable now: ${r.stderr.trim()}\n` +
+        "An image named there that lives in the benchmark's own storage (not the e2e stand-ins) was left " +
+        "half-written by an interrupted run: remove it with " +
+        `\`CONTAINERS_STORAGE_CONF=${process.env.CONTAINERS_STORAGE_CONF ?? "<the benchmark's storage.conf>"} buildah rmi -f <id>\`. ` +
+        "Otherwise another program is writing the e2e storage: try again when it is done.",
+    );
   return r.stdout.split("\n").filter((l) => l && !l.includes("<none>"));
 }
 
