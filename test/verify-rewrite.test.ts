@@ -177,6 +177,39 @@ describe("the ladder", () => {
     expect(text("no-split-original-user")).not.toMatch(/ AS build$/m);
   });
 
+  test("node: a plain `node <file>` start runs on distroless first, as nonroot, then as root", async () => {
+    await loadParsers();
+    const app = path.join(ROOT, "fixtures/split-stages/node-distroless-runtime-install");
+    const dir = tmp();
+    fs.cpSync(path.join(app, "context"), dir, { recursive: true });
+    fs.copyFileSync(path.join(app, "Dockerfile"), path.join(dir, "Dockerfile"));
+    const { candidates } = candidatesFor(
+      fs.readFileSync(path.join(dir, "Dockerfile"), "utf8"),
+      folderContext(dir),
+      TRANSFORMS,
+      DEFAULT_OPTIONS,
+    );
+    expect(candidates.map((c) => c.rungs.map((r) => r.id))).toEqual([
+      ["distroless"],
+      ["built-output"],
+      ["slim", "build-tool-start", "default"],
+      ["distroless-original-user"],
+      ["built-output-original-user"],
+      ["slim-original-user", "build-tool-start-original-user", "default-original-user"],
+      ["no-split"],
+      ["no-split-original-user"],
+    ]);
+    const text = (id: string) => candidates.find((c) => c.rungs[0].id === id)!.result.output;
+    expect(text("distroless")).toMatch(/^FROM gcr\.io\/distroless\/nodejs20-debian12:nonroot$/m);
+    expect(text("distroless")).toMatch(/^CMD \["dist\/server\.js"\]$/m);
+    // npm cannot run on distroless: a deps stage installs the production dependencies
+    expect(text("distroless")).toMatch(/ AS deps\n[^]*^RUN npm ci --omit=dev/m);
+    expect(text("distroless")).not.toMatch(/^USER /m);
+    // as the original's user: root, the image's :latest tag, and no USER from non-root-user
+    expect(text("distroless-original-user")).toMatch(/^FROM gcr\.io\/distroless\/nodejs20-debian12$/m);
+    expect(text("distroless-original-user")).not.toMatch(/^USER |--chown/m);
+  });
+
   test("a refused split gives no split rung's candidate: the rewrite is named no-split", async () => {
     await loadParsers();
     const dir = tmp();
