@@ -130,7 +130,10 @@ describe("own fixtures: what every conversion guarantees", () => {
     for (const i of before.stages[0].instructions) {
       // distroless: the start command and HEALTHCHECK are rewritten for the image's node (checked below)
       if (shellLess && started.test(i.keyword)) continue;
-      const owned = i.text.replace(/^(\w+)(\s)/, "$1 --chown=node:node$2");
+      const owned = i.text.replace(
+        /^(\w+)(\s)/,
+        `$1 --chown=${shellLess ? "nonroot:nonroot" : "node:node"}$2`,
+      );
       expect(
         [i.text, owned].some((t) => c.expected.includes(t)),
         i.text,

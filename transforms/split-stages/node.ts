@@ -337,12 +337,31 @@ function planNode(input: SplitInput): SplitOutcome {
       : pruneLine(input, reading, pkg, base.major, manifests.lockFiles);
   const { piece: fromPiece, name: buildName } = fromAsBuild(model, stage, segs.from);
   const segOf = new Map<Instr, Segment>(segs.items.map((s) => [s.instr!, s]));
-  const outputOnly =
+  const builtOutput =
     reading.berry?.linker === "pnp" ? null : builtOutputOnly(input.options, start.startFiles, appDir);
   const modules = reading.modulesMovedTo ? [] : ["node_modules"];
   const chown = addUser ? `${base.user}:${base.user}` : reading.chownApp;
   const lateSources = sourcesAfterInstalls(input, reading, manifests);
-  if (installsOnly(input, reading, lateSources, prune)) {
+  const shellLess =
+    input.options.perTransform["split-stages"]?.nodeRuntime === "distroless"
+      ? distrolessRuntime(input, {
+          base,
+          reading,
+          start,
+          outputOnly: builtOutput,
+          lateSources,
+          addUser,
+          runtimeInstall,
+          segOf,
+          pkg,
+        })
+      : null;
+  // distroless with no build step: the build stage's folder (manifests, node_modules), then the
+  // sources from the context, as on slim; not only the files the start command names
+  const outputOnly = shellLess && lateSources.length > 0 ? null : builtOutput;
+  const owner = shellLess ? shellLess.chown : chown;
+  // distroless cannot run the same steps in one stage: the split is what gets it there
+  if (!shellLess && installsOnly(input, reading, lateSources, prune)) {
     // the runtime stage would hold what the original holds, node_modules copied at every rebuild
     if (base.runtimeRaw === base.image.raw)
       refuse(
@@ -363,11 +382,6 @@ function planNode(input: SplitInput): SplitOutcome {
   }
   // the built-output copy takes its files from the build stage: the sources stay there (after the prune)
   const sources = outputOnly ? [] : lateSources;
-  const shellLess =
-    input.options.perTransform["split-stages"]?.nodeRuntime === "distroless"
-      ? distrolessRuntime(input, { base, reading, start, outputOnly, addUser, runtimeInstall, segOf, pkg })
-      : null;
-  const owner = shellLess ? shellLess.chown : chown;
   // the runtime stage installs its own production dependencies: nothing of node_modules is copied
   // (on distroless, which cannot run npm, a `deps` stage on the build image installs them)
   const installHere =
@@ -397,7 +411,7 @@ function planNode(input: SplitInput): SplitOutcome {
   const runtimeInstrs = [...built.runtimeInstrs, ...sources].sort(
     (a, b) => stage.instructions.indexOf(a) - stage.instructions.indexOf(b),
   );
-  for (const copy of sources) segOf.set(copy, withChown(segOf.get(copy)!, copy, chown));
+  for (const copy of sources) segOf.set(copy, withChown(segOf.get(copy)!, copy, owner));
   const rtImage = baseImage(input.options, shellLess ? shellLess.image : base.runtimeRaw);
   const runtimeFiles =
     outputOnly && (start.filesOnly ? outputOnly : ["package.json", ...modules, ...outputOnly]);
@@ -426,7 +440,7 @@ function planNode(input: SplitInput): SplitOutcome {
           ? [...installHere, ...outputOnly!.map(fromBuild)]
           : outputOnly
             ? runtimeFiles!.map(fromBuild)
-            : [copyFromLine(model, buildName, appDir, appDir, chown)]),
+            : [copyFromLine(model, buildName, appDir, appDir, owner)]),
       // What cp/mv put in place outside the app folder; the new user may write there, as root could.
       ...reading.placed.map((p) => copyFromLine(model, buildName, p, p, addUser ? owner : null)),
     ],
@@ -438,8 +452,8 @@ function planNode(input: SplitInput): SplitOutcome {
     shellLess?.note ?? null,
     shellLess && installHere
       ? `production node_modules from a ${depsName} stage on ${base.image.raw} (npm's lock file lists no install script, git or local dependency): a source edit leaves its install cached`
-      : shellLess
-        ? "production node_modules and package.json copied from the build stage after the prune"
+      : shellLess && outputOnly
+        ? "production node_modules and package.json copied from the build stage"
         : null,
     shellLess
       ? null
@@ -594,6 +608,8 @@ function distrolessRuntime(
     reading: NodeReading;
     start: { start: StartCommand };
     outputOnly: string[] | null;
+    /** The sources' COPYs of an app with no build step, which the runtime stage takes from the context. */
+    lateSources: Instr[];
     addUser: boolean;
     runtimeInstall: string[];
     segOf: Map<Instr, Segment>;
@@ -614,9 +630,9 @@ function distrolessRuntime(
       `no distroless image for ${base.image.raw}'s Node major (gcr.io/distroless/nodejs<major>-debian12 exists for ${DISTROLESS_NODE_MAJORS.join(", ")})`,
       stage.from,
     );
-  if (!r.outputOnly)
+  if (!r.outputOnly && r.lateSources.length === 0)
     refuse(
-      "nodeRuntime distroless needs the built-output copy (nodeCopy: output) and the files the start command runs",
+      "nodeRuntime distroless needs the built-output copy (nodeCopy: output) and the files the start command runs, or an app with no build step",
     );
   const shell = stage.instructions.find((i) => i.keyword === "SHELL");
   if (shell) refuse(`${quote(shell)}: ${why}`, shell);
