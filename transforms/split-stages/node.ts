@@ -597,7 +597,7 @@ const DISTROLESS_USERS = ["root", "nonroot", "nobody"];
  * exactly that with no pre/post hook, or a script whose shebang is node): its CMD becomes the exec
  * form of node's arguments (an ENTRYPOINT names `/nodejs/bin/node`), in `segOf`. Refused when the
  * runtime would need a shell or anything distroless lacks: a CMD with variables or operators, RUNs
- * (OS packages, users, global installs), SHELL, a HEALTHCHECK that is not node, a user the image
+ * (OS packages, users), SHELL, a HEALTHCHECK that is not node, a user the image
  * does not have, a musl (alpine) build, a Node major without a distroless image.
  */
 function distrolessRuntime(
@@ -638,12 +638,8 @@ function distrolessRuntime(
   if (shell) refuse(`${quote(shell)}: ${why}`, shell);
   if (r.runtimeInstall.length > 0)
     refuse(`the runtime stage would install OS packages (${r.runtimeInstall.join(" ")}); ${why}`);
-  for (const [instr, role] of reading.roles) {
+  for (const [instr, role] of reading.roles)
     if (role.user) refuse(`${quote(instr)} creates a user in the runtime stage; ${why}`, instr);
-    if (role.global) refuse(`${quote(instr)} installs global packages the runtime would need; ${why}`, instr);
-  }
-  if (reading.globalLines.length > 0)
-    refuse(`\`${reading.globalLines[0]}\` installs global packages the runtime would need; ${why}`);
   if (!stage.instructions.some((i) => i.keyword === "WORKDIR"))
     refuse("no WORKDIR: the distroless :nonroot image starts in /home/nonroot, the original in /");
   const user = originalUser(stage);
@@ -683,10 +679,19 @@ function distrolessRuntime(
     });
   }
   const tag = r.addUser ? ":nonroot" : "";
+  // the start command is node: a global install (a build tool, npm itself) stays in the build stage
+  const globals = [...reading.globalPackages].sort();
   return {
     image: `gcr.io/distroless/nodejs${base.major}-debian12${tag}`,
     chown,
-    note: `no shell or npm in the runtime: ${quote(command.instr)} becomes ${command.body.replace(/\s+/g, " ")}, run by the image's node`,
+    note: [
+      `no shell or npm in the runtime: ${quote(command.instr)} becomes ${command.body.replace(/\s+/g, " ")}, run by the image's node`,
+      ...(globals.length
+        ? [
+            `the global install of ${globals.join(", ")} stays in the build stage (the start command runs node)`,
+          ]
+        : []),
+    ].join("; "),
   };
 }
 
