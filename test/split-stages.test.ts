@@ -907,11 +907,14 @@ describe("node on distroless (nodeRuntime: distroless, a --verify rung)", () => 
     expect(refusal(noWorkdir)).not.toBe("");
   });
 
-  test("without nodeCopy output the option changes nothing: the whole app folder on slim", () => {
+  test("without nodeCopy output: the whole app folder, pruned, on distroless", () => {
     const r = run(lines(...build, 'CMD ["node", "dist/cli.js"]'), files(), {
       runtimeFlavour: "slim",
       perTransform: { "split-stages": { nodeRuntime: "distroless" } },
     });
-    expect(refusal(r)).toContain("nodeRuntime distroless needs the built-output copy");
+    const out = output(r);
+    expect(out).toMatch(/^RUN npm prune --omit=dev$/m);
+    expect(out).toMatch(/^COPY --from=build --chown=nonroot:nonroot \/app \/app$/m);
+    expect(out).toMatch(/^CMD \["dist\/cli\.js"\]$/m);
   });
 });

@@ -191,9 +191,11 @@ describe("the ladder", () => {
     );
     expect(candidates.map((c) => c.rungs.map((r) => r.id))).toEqual([
       ["distroless"],
+      ["distroless-app-folder"],
       ["built-output"],
       ["slim", "build-tool-start", "default"],
       ["distroless-original-user"],
+      ["distroless-app-folder-original-user"],
       ["built-output-original-user"],
       ["slim-original-user", "build-tool-start-original-user", "default-original-user"],
       ["no-split"],

@@ -43,7 +43,7 @@ export const splitStages: Transform = {
       type: "string",
       values: ["distroless"],
       description:
-        'Node runtime stage with nodeCopy "output": "distroless" runs the built output on gcr.io/distroless/nodejs<major>-debian12 (no shell, no npm) when the start command is plainly `node <file>`, with production node_modules from a stage that installs them (a --verify rung; default: the slim variant)',
+        'Node runtime stage: "distroless" runs the app (with nodeCopy "output", only its built output) on gcr.io/distroless/nodejs<major>-debian12 (no shell, no npm) when the start command is plainly `node <file>`, with production node_modules from a stage that installs them or the pruned build stage (a --verify rung; default: the slim variant)',
     },
     buildToolStart: {
       type: "string",

@@ -348,8 +348,6 @@ function planNode(input: SplitInput): SplitOutcome {
           base,
           reading,
           start,
-          outputOnly: builtOutput,
-          lateSources,
           addUser,
           runtimeInstall,
           segOf,
@@ -590,8 +588,8 @@ interface ShellLess {
 const DISTROLESS_USERS = ["root", "nonroot", "nobody"];
 
 /**
- * `nodeRuntime: "distroless"` with `nodeCopy: "output"` (a --verify rung, proven by the real run):
- * the runtime stage on `gcr.io/distroless/nodejs<major>-debian12` (`:nonroot` unless the runtime
+ * `nodeRuntime: "distroless"` (--verify rungs, proven by the real run; with `nodeCopy: "output"` the
+ * built output only, else the app folder): the runtime stage on `gcr.io/distroless/nodejs<major>-debian12` (`:nonroot` unless the runtime
  * keeps root), which has node as its ENTRYPOINT and no shell, npm or package manager. The start
  * command must come down to `node <file> [args]` (directly, through a `start`/`run` script that is
  * exactly that with no pre/post hook, or a script whose shebang is node): its CMD becomes the exec
@@ -607,9 +605,6 @@ function distrolessRuntime(
     pkg: Pkg;
     reading: NodeReading;
     start: { start: StartCommand };
-    outputOnly: string[] | null;
-    /** The sources' COPYs of an app with no build step, which the runtime stage takes from the context. */
-    lateSources: Instr[];
     addUser: boolean;
     runtimeInstall: string[];
     segOf: Map<Instr, Segment>;
@@ -629,10 +624,6 @@ function distrolessRuntime(
     refuse(
       `no distroless image for ${base.image.raw}'s Node major (gcr.io/distroless/nodejs<major>-debian12 exists for ${DISTROLESS_NODE_MAJORS.join(", ")})`,
       stage.from,
-    );
-  if (!r.outputOnly && r.lateSources.length === 0)
-    refuse(
-      "nodeRuntime distroless needs the built-output copy (nodeCopy: output) and the files the start command runs, or an app with no build step",
     );
   const shell = stage.instructions.find((i) => i.keyword === "SHELL");
   if (shell) refuse(`${quote(shell)}: ${why}`, shell);
