@@ -426,6 +426,53 @@ describe("--verify outcomes", () => {
     );
   });
 
+  test("--smoke runs sh -c: the distroless rungs are reported failed without a build", async () => {
+    await loadParsers();
+    const app = path.join(ROOT, "fixtures/split-stages/node-distroless-runtime-install");
+    const dir = tmp();
+    fs.cpSync(path.join(app, "context"), dir, { recursive: true });
+    const builtFiles: string[] = [];
+    const builder: Builder = {
+      name: "buildah",
+      version: "stub",
+      build: (file) => {
+        builtFiles.push(path.basename(file));
+        return Promise.resolve({ ok: true, seconds: 1, error: null });
+      },
+      inspect: () => Promise.resolve({ bytes: 1, layers: 1, command: ["node"] }),
+      run: () =>
+        Promise.resolve({
+          ok: true,
+          exitCode: 0,
+          timedOut: false,
+          stdout: "hi\n",
+          stderr: "",
+          http: null,
+          error: null,
+        }),
+      remove: async () => {},
+      prune: async () => {},
+    };
+    const { verification } = await verifyRewrite({
+      builder,
+      raw: fs.readFileSync(path.join(app, "Dockerfile"), "utf8"),
+      contextDir: dir,
+      context: folderContext(dir),
+      transforms: TRANSFORMS,
+      options: DEFAULT_OPTIONS,
+      smoke: "echo hi",
+      timeoutMs: 1000,
+      tagPrefix: "localhost/dfopt-test",
+    });
+    expect(verification.kept).toBe("built-output");
+    expect(builtFiles).toEqual(["Dockerfile.original", "Dockerfile.built-output"]);
+    const skipped = verification.candidates.filter(
+      (c) => c.rung.startsWith("distroless") && c.outcome === "failed",
+    );
+    expect(skipped.map((c) => c.rung)).toEqual(["distroless", "distroless-app-folder"]);
+    for (const c of skipped) expect(c.reason).toContain("no shell");
+  });
+
   test("an original that does not build is reported as such, never as verified", async () => {
     const g = goApp(["podman"]);
     process.env.FAKE_FAIL_BUILD = "FROM golang:1.19";
