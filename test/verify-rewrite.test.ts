@@ -762,6 +762,13 @@ describe("how images are run", () => {
     expect(outputDifference(r(), r({ stdout: "a" }))).toBeNull();
     expect(outputDifference(r(), r({ stdout: "b" }))).toBe("stdout");
     expect(outputDifference(r(), r({ exitCode: 1 }))).toBe("exit code 0 → 1");
+    // npm's banner before a script is npm's, not the app's (distroless runs the script's node itself)
+    const banner = "\n> web@1.0.0 start\n> node server.js\n\n";
+    expect(outputDifference(r({ stdout: `${banner}listening\n` }), r({ stdout: "listening\n" }))).toBeNull();
+    expect(outputDifference(r({ stdout: `${banner}listening\n` }), r({ stdout: "other\n" }))).toBe("stdout");
+    expect(outputDifference(r({ stdout: "> not a banner\nlistening\n" }), r({ stdout: "listening\n" }))).toBe(
+      "stdout",
+    );
     // a crash is compared by the error it says, numbers aside
     const crash = (stderr: string) => r({ ok: false, exitCode: 1, stdout: "", stderr });
     expect(
