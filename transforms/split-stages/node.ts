@@ -52,6 +52,7 @@ import {
   commandWords,
   execForm,
   FILE_COMMANDS,
+  jsonArgv,
   fileCommandProblem,
   hasControlFlow,
   redirectProblem,
@@ -654,7 +655,7 @@ function distrolessRuntime(
   for (const h of stage.instructions.filter((i) => i.keyword === "HEALTHCHECK")) {
     const raw = h.argsSpan ? model.text.slice(h.argsSpan.start, h.argsSpan.end) : "";
     if (/^NONE\s*$/i.test(raw)) continue;
-    const argv = /^CMD\s+\[/i.test(raw) ? parseArgv(raw.replace(/^CMD\s+/i, "")) : null;
+    const argv = /^CMD\s+\[/i.test(raw) ? jsonArgv(model, raw.replace(/^CMD\s+/i, "")) : null;
     if (!argv || !/^(?:node|nodejs|\/usr\/(?:local\/)?bin\/node)$/.test(argv[0] ?? ""))
       refuse(
         `${quote(h)} needs a shell or tools (curl, wget) the distroless image lacks; only node runs there`,
@@ -688,16 +689,6 @@ function distrolessRuntime(
 
 /** Where the distroless Node image has node (its ENTRYPOINT). */
 const DISTROLESS_NODE = "/nodejs/bin/node";
-
-/** A JSON array of strings, or null. */
-function parseArgv(text: string): string[] | null {
-  try {
-    const v: unknown = JSON.parse(text.replace(/\\[ \t]*\r?\n/g, ""));
-    return Array.isArray(v) && v.every((x): x is string => typeof x === "string") ? v : null;
-  } catch {
-    return null;
-  }
-}
 
 /**
  * The start command as the distroless Node image runs it: `CMD ["<file>", ...]` after its node
