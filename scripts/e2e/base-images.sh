@@ -434,5 +434,5 @@ case ${1:-} in
   list) list_images ;;
   env) echo "export CONTAINERS_STORAGE_CONF=$CONTAINERS_STORAGE_CONF CONTAINERS_REGISTRIES_CONF=$CONTAINERS_REGISTRIES_CONF BUILDAH_ISOLATION=chroot" ;;
   clean) rm -rf "$WORK/rootfs" "$WORK/rootfs-slim" "$BASE/node/usr" "$BASE/node/opt" ;;
-  *) sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
