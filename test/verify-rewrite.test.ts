@@ -202,13 +202,18 @@ describe("the ladder", () => {
       ["no-split-original-user"],
     ]);
     const text = (id: string) => candidates.find((c) => c.rungs[0].id === id)!.result.output;
-    expect(text("distroless")).toMatch(/^FROM gcr\.io\/distroless\/nodejs20-debian12:nonroot$/m);
+    // add-args: the distroless image follows NODE_VERSION, like the build stage's node image
+    expect(text("distroless")).toMatch(
+      /^FROM gcr\.io\/distroless\/nodejs\$\{NODE_VERSION\}-debian12:nonroot$/m,
+    );
     expect(text("distroless")).toMatch(/^CMD \["dist\/server\.js"\]$/m);
     // npm cannot run on distroless: a deps stage installs the production dependencies
     expect(text("distroless")).toMatch(/ AS deps\n[^]*^RUN npm ci --omit=dev/m);
     expect(text("distroless")).not.toMatch(/^USER /m);
     // as the original's user: root, the image's :latest tag, and no USER from non-root-user
-    expect(text("distroless-original-user")).toMatch(/^FROM gcr\.io\/distroless\/nodejs20-debian12$/m);
+    expect(text("distroless-original-user")).toMatch(
+      /^FROM gcr\.io\/distroless\/nodejs\$\{NODE_VERSION\}-debian12$/m,
+    );
     expect(text("distroless-original-user")).not.toMatch(/^USER |--chown/m);
   });
 
