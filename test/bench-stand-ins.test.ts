@@ -32,6 +32,8 @@ const LOCAL = [
   "docker.io/library/eclipse-temurin:17-jre",
   "docker.io/library/debian:bookworm",
   "gcr.io/distroless/static-debian12:nonroot",
+  "gcr.io/distroless/nodejs20-debian12:latest",
+  "gcr.io/distroless/nodejs20-debian12:nonroot",
 ];
 
 describe("bench:apps stand-ins", () => {
@@ -49,6 +51,14 @@ describe("bench:apps stand-ins", () => {
     expect(standInFor("openjdk:alpine", LOCAL)).toBe("eclipse-temurin:17-jdk");
     expect(standInFor("ubuntu:22.04", LOCAL)).toBe("debian:bookworm");
     expect(standInFor("oven/bun:1", LOCAL)).toBeNull();
+    // the distroless Node images name their major in the repository; the tag (the user) must agree
+    expect(standInFor("gcr.io/distroless/nodejs22-debian12:nonroot", LOCAL)).toBe(
+      "gcr.io/distroless/nodejs20-debian12:nonroot",
+    );
+    expect(standInFor("gcr.io/distroless/nodejs24-debian12", LOCAL)).toBe(
+      "gcr.io/distroless/nodejs20-debian12:latest",
+    );
+    expect(standInFor("gcr.io/distroless/nodejs22-debian12:debug", LOCAL)).toBeNull();
   });
 
   test("a Go release before 1.16 keeps GOPATH mode on the module-mode stand-in; later ones build as they are", () => {

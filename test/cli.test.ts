@@ -182,7 +182,7 @@ describe("dfopt CLI", () => {
     let r = await dfopt(["."], config({ "split-stages": { goRuntme: "scratch" } }));
     expect(r.code).toBe(2);
     expect(r.stderr).toContain(
-      "dfopt.config.json: unknown option 'options.split-stages.goRuntme'; did you mean 'goRuntime'? (known: goRuntime, nodeCopy, buildToolStart, runtimeUser, noBuildStep)",
+      "dfopt.config.json: unknown option 'options.split-stages.goRuntme'; did you mean 'goRuntime'? (known: goRuntime, nodeCopy, nodeRuntime, buildToolStart, runtimeUser, noBuildStep)",
     );
     r = await dfopt(["."], config({ "split-stages": { goRuntime: "scrach" } }));
     expect(r.code).toBe(2);

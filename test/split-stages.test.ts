@@ -116,14 +116,24 @@ describe("own fixtures: what every conversion guarantees", () => {
   test.each(mine.map((c) => [c.name, c] as const))("%s", (_n, c) => {
     const before = parseDockerfile(c.input);
     const after = parseDockerfile(c.expected);
-    // two stages, the first named, every runtime COPY --from backed by the build stage
-    expect(after.stages.map((s) => s.index)).toEqual([0, 1]);
+    // two stages, the first named, every runtime COPY --from backed by the build stage; on distroless
+    // (nodeRuntime, which runs no npm) a third between them may install the production dependencies
+    const shellLess = c.options.perTransform["split-stages"]?.nodeRuntime === "distroless";
+    expect(after.stages.map((s) => s.index)).toEqual(
+      shellLess && after.stages.length === 3 ? [0, 1, 2] : [0, 1],
+    );
     expect(runtimeCopyProblems(after, c.context)).toEqual([]);
+    const started = /^(?:CMD|ENTRYPOINT|HEALTHCHECK)$/;
     // nothing lost: every comment and every original instruction (FROM aside) is still there, byte for
     // byte; a COPY of the sources the runtime stage takes from the context gains the runtime owner
     for (const cm of before.comments) expect(c.expected).toContain(cm.text);
     for (const i of before.stages[0].instructions) {
-      const owned = i.text.replace(/^(\w+)(\s)/, "$1 --chown=node:node$2");
+      // distroless: the start command and HEALTHCHECK are rewritten for the image's node (checked below)
+      if (shellLess && started.test(i.keyword)) continue;
+      const owned = i.text.replace(
+        /^(\w+)(\s)/,
+        `$1 --chown=${shellLess ? "nonroot:nonroot" : "node:node"}$2`,
+      );
       expect(
         [i.text, owned].some((t) => c.expected.includes(t)),
         i.text,
@@ -132,22 +142,32 @@ describe("own fixtures: what every conversion guarantees", () => {
     // the runtime stage runs as someone other than root (as root, like the original, when it
     // names a port below 1024 a non-root user could not bind, or with the --verify rung's
     // runtimeUser: original), and keeps CMD/ENTRYPOINT last-in-order
-    const rt = after.stages[1].instructions;
+    const rt = after.stages.at(-1)!.instructions;
     const users = rt.filter((i) => i.keyword === "USER");
     const ownUser = before.stages[0].instructions.some((i) => i.keyword === "USER");
     const asOriginal = c.options.perTransform["split-stages"]?.runtimeUser === "original";
-    if (!ownUser && (asOriginal || lowPort(before, before.stages[0].instructions))) expect(users).toEqual([]);
+    const asRoot = !ownUser && (asOriginal || lowPort(before, before.stages[0].instructions));
+    if (shellLess) {
+      // the image's :nonroot tag is the user; its node runs every command, in exec form
+      expect(after.stages.at(-1)!.image!.tag === "nonroot").toBe(!asRoot && !ownUser);
+      if (asRoot) expect(users).toEqual([]);
+      for (const i of rt.filter((i) => started.test(i.keyword) && !/NONE/i.test(i.text))) {
+        expect(i.text, i.text).toMatch(/^\w+(?:\s+--\S+)*\s+(?:CMD\s+)?\[/);
+        expect(i.text).not.toMatch(/\[\s*"(?:node|npm|sh|\/bin\/sh)"/);
+      }
+    } else if (asRoot) expect(users).toEqual([]);
     else {
       expect(users.length).toBeGreaterThan(0);
       expect(users.at(-1)!.args[0].value).not.toMatch(/^(?:root|0)$/);
     }
     const kinds = (s: typeof rt) =>
       s.filter((i) => /^(?:EXPOSE|CMD|ENTRYPOINT|HEALTHCHECK)$/.test(i.keyword)).map((i) => i.text);
-    expect(kinds(rt)).toEqual(kinds(before.stages[0].instructions));
+    const kept = (t: string[]) => (shellLess ? t.map((x) => x.split(/\s/)[0]) : t);
+    expect(kept(kinds(rt))).toEqual(kept(kinds(before.stages[0].instructions)));
     // line endings follow the input
     expect(c.expected.includes("\r\n")).toBe(c.input.includes("\r\n"));
     // introduced images carry the registry prefix option
-    const img = after.stages[1].image!.raw;
+    const img = after.stages.at(-1)!.image!.raw;
     if (c.options.registryPrefix) expect(img.startsWith(c.options.registryPrefix)).toBe(true);
   });
 });
@@ -802,5 +822,99 @@ describe("dispatcher", () => {
     expect(refusal(run(lines("FROM alpine:3.20", "RUN apk add --no-cache curl", 'CMD ["curl"]'), {}))).toBe(
       "no recognised application build (base alpine:3.20, 1 RUN, no manifests in the context)",
     );
+  });
+});
+
+describe("node on distroless (nodeRuntime: distroless, a --verify rung)", () => {
+  const distroless = {
+    runtimeFlavour: "slim" as const,
+    perTransform: { "split-stages": { nodeCopy: "output", nodeRuntime: "distroless" } },
+  };
+  const build = ["FROM node:22", "WORKDIR /app", "COPY . .", "RUN npm install", "RUN npm run build"];
+  const files = (scripts: Record<string, string> = {}, more: Record<string, string> = {}) => ({
+    "package.json": pkg({ build: "tsc", ...scripts }, { express: "^4" }, { typescript: "^5" }),
+    "bin/cli.js": "#!/usr/bin/env node\nrequire('../dist/cli.js');\n",
+    ...more,
+  });
+  const output = (r: ReturnType<typeof run>) => {
+    expect(refusal(r)).toBe("");
+    return r.output;
+  };
+
+  test("an exec-form ENTRYPOINT names the image's node; its CMD stays", () => {
+    const r = run(
+      lines(...build, 'ENTRYPOINT ["node", "dist/cli.js"]', 'CMD ["--port", "3000"]'),
+      files(),
+      distroless,
+    );
+    const out = output(r);
+    expect(out).toMatch(/^FROM gcr\.io\/distroless\/nodejs22-debian12:nonroot$/m);
+    expect(out).toMatch(/^ENTRYPOINT \["\/nodejs\/bin\/node", "dist\/cli\.js"\]\nCMD \["--port", "3000"\]$/m);
+  });
+
+  test("a script whose shebang is node is run by node; `npm run <script>` that is plainly node too", () => {
+    expect(output(run(lines(...build, 'CMD ["bin/cli.js", "serve"]'), files(), distroless))).toMatch(
+      /^CMD \["bin\/cli\.js", "serve"\]$/m,
+    );
+    const script = run(
+      lines(...build, "CMD npm run prod"),
+      files({ prod: "node --enable-source-maps dist/cli.js" }),
+      distroless,
+    );
+    expect(output(script)).toMatch(/^CMD \["--enable-source-maps", "dist\/cli\.js"\]$/m);
+  });
+
+  test("refusals name what distroless lacks", () => {
+    const refused = (
+      tail: string[],
+      scripts: Record<string, string> = {},
+      more: Record<string, string> = {},
+    ) => refusal(run(lines(...build, ...tail), files(scripts, more), distroless));
+    // a start script that is more than node
+    expect(refused(['CMD ["npm", "start"]'], { start: "NODE_ENV=production node dist/cli.js" })).toContain(
+      'the "start" script is not plainly `node <file>`',
+    );
+    expect(refused(['CMD ["npm", "start"]'], { start: "node dist/a.js && node dist/b.js" })).toContain(
+      "not plainly",
+    );
+    // the app spawns through sh, or another program starts it
+    expect(refused(['CMD ["sh", "-c", "node dist/cli.js"]'])).toContain(
+      "not node: distroless runs only node",
+    );
+    expect(refused(['CMD ["tini", "--", "node", "dist/cli.js"]'])).toContain("not node");
+    // shell form that needs the shell, and a shell-form CMD after an exec-form ENTRYPOINT
+    expect(refused(["CMD node dist/cli.js > /tmp/log"])).toContain("needs a shell");
+    expect(refused([`ENTRYPOINT ["node", "dist/cli.js"]`, "CMD --port 3000"])).toContain("runs /bin/sh");
+    // RUNs the runtime stage would need
+    expect(refused(["RUN useradd -m app", "USER app", 'CMD ["node", "dist/cli.js"]'])).toContain(
+      "creates a user in the runtime stage",
+    );
+    expect(refused(['SHELL ["/bin/bash", "-c"]', 'CMD ["node", "dist/cli.js"]'])).toContain("SHELL");
+    expect(
+      refused(['HEALTHCHECK CMD ["wget", "-q", "localhost:3000"]', 'CMD ["node", "dist/cli.js"]']),
+    ).toContain("curl, wget");
+    // no WORKDIR: distroless :nonroot would start in /home/nonroot
+    const noWorkdir = run(
+      lines(
+        "FROM node:20",
+        "COPY . /app",
+        "RUN cd /app && npm install && npm run build",
+        'CMD ["node", "/app/dist/cli.js"]',
+      ),
+      files(),
+      distroless,
+    );
+    expect(refusal(noWorkdir)).not.toBe("");
+  });
+
+  test("without nodeCopy output: the whole app folder, pruned, on distroless", () => {
+    const r = run(lines(...build, 'CMD ["node", "dist/cli.js"]'), files(), {
+      runtimeFlavour: "slim",
+      perTransform: { "split-stages": { nodeRuntime: "distroless" } },
+    });
+    const out = output(r);
+    expect(out).toMatch(/^RUN npm prune --omit=dev$/m);
+    expect(out).toMatch(/^COPY --from=build --chown=nonroot:nonroot \/app \/app$/m);
+    expect(out).toMatch(/^CMD \["dist\/cli\.js"\]$/m);
   });
 });

@@ -177,6 +177,46 @@ describe("the ladder", () => {
     expect(text("no-split-original-user")).not.toMatch(/ AS build$/m);
   });
 
+  test("node: a plain `node <file>` start runs on distroless first, as nonroot, then as root", async () => {
+    await loadParsers();
+    const app = path.join(ROOT, "fixtures/split-stages/node-distroless-runtime-install");
+    const dir = tmp();
+    fs.cpSync(path.join(app, "context"), dir, { recursive: true });
+    fs.copyFileSync(path.join(app, "Dockerfile"), path.join(dir, "Dockerfile"));
+    const { candidates } = candidatesFor(
+      fs.readFileSync(path.join(dir, "Dockerfile"), "utf8"),
+      folderContext(dir),
+      TRANSFORMS,
+      DEFAULT_OPTIONS,
+    );
+    expect(candidates.map((c) => c.rungs.map((r) => r.id))).toEqual([
+      ["distroless"],
+      ["distroless-app-folder"],
+      ["built-output"],
+      ["slim", "build-tool-start", "default"],
+      ["distroless-original-user"],
+      ["distroless-app-folder-original-user"],
+      ["built-output-original-user"],
+      ["slim-original-user", "build-tool-start-original-user", "default-original-user"],
+      ["no-split"],
+      ["no-split-original-user"],
+    ]);
+    const text = (id: string) => candidates.find((c) => c.rungs[0].id === id)!.result.output;
+    // add-args: the distroless image follows NODE_VERSION, like the build stage's node image
+    expect(text("distroless")).toMatch(
+      /^FROM gcr\.io\/distroless\/nodejs\$\{NODE_VERSION\}-debian12:nonroot$/m,
+    );
+    expect(text("distroless")).toMatch(/^CMD \["dist\/server\.js"\]$/m);
+    // npm cannot run on distroless: a deps stage installs the production dependencies
+    expect(text("distroless")).toMatch(/ AS deps\n[^]*^RUN npm ci --omit=dev/m);
+    expect(text("distroless")).not.toMatch(/^USER /m);
+    // as the original's user: root, the image's :latest tag, and no USER from non-root-user
+    expect(text("distroless-original-user")).toMatch(
+      /^FROM gcr\.io\/distroless\/nodejs\$\{NODE_VERSION\}-debian12$/m,
+    );
+    expect(text("distroless-original-user")).not.toMatch(/^USER |--chown/m);
+  });
+
   test("a refused split gives no split rung's candidate: the rewrite is named no-split", async () => {
     await loadParsers();
     const dir = tmp();
@@ -392,6 +432,53 @@ describe("--verify outcomes", () => {
     expect(verification.reason).toMatch(
       /^the original does not run: Error: Cannot find module '\/app\/src\/index\.js'\n {4}at frame2 /,
     );
+  });
+
+  test("--smoke runs sh -c: the distroless rungs are reported failed without a build", async () => {
+    await loadParsers();
+    const app = path.join(ROOT, "fixtures/split-stages/node-distroless-runtime-install");
+    const dir = tmp();
+    fs.cpSync(path.join(app, "context"), dir, { recursive: true });
+    const builtFiles: string[] = [];
+    const builder: Builder = {
+      name: "buildah",
+      version: "stub",
+      build: (file) => {
+        builtFiles.push(path.basename(file));
+        return Promise.resolve({ ok: true, seconds: 1, error: null });
+      },
+      inspect: () => Promise.resolve({ bytes: 1, layers: 1, command: ["node"] }),
+      run: () =>
+        Promise.resolve({
+          ok: true,
+          exitCode: 0,
+          timedOut: false,
+          stdout: "hi\n",
+          stderr: "",
+          http: null,
+          error: null,
+        }),
+      remove: async () => {},
+      prune: async () => {},
+    };
+    const { verification } = await verifyRewrite({
+      builder,
+      raw: fs.readFileSync(path.join(app, "Dockerfile"), "utf8"),
+      contextDir: dir,
+      context: folderContext(dir),
+      transforms: TRANSFORMS,
+      options: DEFAULT_OPTIONS,
+      smoke: "echo hi",
+      timeoutMs: 1000,
+      tagPrefix: "localhost/dfopt-test",
+    });
+    expect(verification.kept).toBe("built-output");
+    expect(builtFiles).toEqual(["Dockerfile.original", "Dockerfile.built-output"]);
+    const skipped = verification.candidates.filter(
+      (c) => c.rung.startsWith("distroless") && c.outcome === "failed",
+    );
+    expect(skipped.map((c) => c.rung)).toEqual(["distroless", "distroless-app-folder"]);
+    for (const c of skipped) expect(c.reason).toContain("no shell");
   });
 
   test("an original that does not build is reported as such, never as verified", async () => {
@@ -683,6 +770,13 @@ describe("how images are run", () => {
     expect(outputDifference(r(), r({ stdout: "a" }))).toBeNull();
     expect(outputDifference(r(), r({ stdout: "b" }))).toBe("stdout");
     expect(outputDifference(r(), r({ exitCode: 1 }))).toBe("exit code 0 → 1");
+    // npm's banner before a script is npm's, not the app's (distroless runs the script's node itself)
+    const banner = "\n> web@1.0.0 start\n> node server.js\n\n";
+    expect(outputDifference(r({ stdout: `${banner}listening\n` }), r({ stdout: "listening\n" }))).toBeNull();
+    expect(outputDifference(r({ stdout: `${banner}listening\n` }), r({ stdout: "other\n" }))).toBe("stdout");
+    expect(outputDifference(r({ stdout: "> not a banner\nlistening\n" }), r({ stdout: "listening\n" }))).toBe(
+      "stdout",
+    );
     // a crash is compared by the error it says, numbers aside
     const crash = (stderr: string) => r({ ok: false, exitCode: 1, stdout: "", stderr });
     expect(

@@ -63,6 +63,24 @@ function insertionOffset(model: DockerfileModel, first: Stage): number {
   return model.lineStart(line);
 }
 
+/** Where FROM lines on `gcr.io/distroless/nodejs<major>-debian<N>` name `major` (the digits' span). */
+function distrolessNode(
+  model: DockerfileModel,
+  major: string,
+  suppressed: (line: number) => boolean,
+): Array<{ start: number; end: number; raw: string }> {
+  const found: Array<{ start: number; end: number; raw: string }> = [];
+  for (const stage of model.stages) {
+    const img = stage.image;
+    if (!img || img.usesVariables || img.digest !== null || suppressed(stage.from.line)) continue;
+    const m = /^((?:[\w.-]+\/)*gcr\.io\/distroless\/nodejs)(\d+)-debian\d+$/.exec(img.name);
+    if (!m || m[2] !== major || !img.raw.startsWith(img.name)) continue;
+    const start = img.rawSpan.start + m[1].length;
+    found.push({ start, end: start + major.length, raw: img.raw });
+  }
+  return found;
+}
+
 interface Use {
   stage: Stage;
   version: string;
@@ -147,6 +165,12 @@ function run(model: DockerfileModel, bots: VersionBots): TransformResult {
     lines.push(`${argKw} ${name}=${versions[0]}`);
     for (const u of uses) edits.push({ start: u.tagStart, end: u.tagEnd, text: `\${${name}}${u.suffix}` });
     moved.push(`${image} → ARG ${name}=${versions[0]}`);
+    // the distroless Node image names the node major in its repository: it follows a major-only ARG
+    if (shortImageName(image) === "node" && /^\d+$/.test(versions[0]))
+      for (const d of distrolessNode(model, versions[0], (line) => suppressions.isSuppressed([ID], line))) {
+        edits.push({ start: d.start, end: d.end, text: `\${${name}}` });
+        moved.push(`${d.raw} → nodejs\${${name}}`);
+      }
     firstLine = Math.min(firstLine ?? Infinity, ...uses.map((u) => u.stage.from.line));
   }
   if (lines.length === 0 || firstLine === null) return { changes: [], refusals };
@@ -167,7 +191,9 @@ export const addArgs: Transform = {
     "add-args declares one ARG per image repository before the first FROM (after parser directives and existing " +
     "global ARGs) and makes the FROMs read it; stages using the same image and version share it. Only the leading " +
     "version moves into the ARG, the variant stays in the FROM (node:20-alpine → node:${NODE_VERSION}-alpine), so " +
-    "a build stage on node:20 and a runtime stage on node:20-alpine share NODE_VERSION and are upgraded together. " +
+    "a build stage on node:20 and a runtime stage on node:20-alpine share NODE_VERSION and are upgraded together; " +
+    "a runtime stage on gcr.io/distroless/nodejs20-debian12, which names the major in its repository, reads a " +
+    "major-only NODE_VERSION too (nodejs${NODE_VERSION}-debian12). " +
     "The default expands to the exact same image, so the build does not change. An image used at two different " +
     "versions is left alone (one ARG cannot hold both, and numbered names would hide which stage is which). " +
     "FROMs with variables, digests, stage references, scratch, untagged/latest images and tags that do not start " +

@@ -20,6 +20,9 @@ const FAMILY: Record<string, string> = {
   ubuntu: "debian",
 };
 
+/** `gcr.io/distroless/nodejs22-debian12`: the Node major is in the repository name. */
+const DISTROLESS_NODE = /^gcr\.io\/distroless\/nodejs(\d+)-debian\d+$/;
+
 export interface ImageName {
   repo: string;
   tag: string;
@@ -71,6 +74,17 @@ export function standInFor(image: string, local: readonly string[]): string | nu
   const want = splitName(image);
   const present = local.map(splitName);
   if (present.some((p) => p.repo === want.repo && p.tag === want.tag)) return `${want.repo}:${want.tag}`;
+  const node = DISTROLESS_NODE.exec(want.repo);
+  if (node) {
+    // distroless Node images name the major in the repository: the nearest major with the same tag
+    const near = present
+      .map((p) => ({ p, major: DISTROLESS_NODE.exec(p.repo)?.[1] }))
+      .filter((c) => c.major !== undefined && c.p.tag === want.tag)
+      .sort(
+        (x, y) => Math.abs(Number(x.major) - Number(node[1])) - Math.abs(Number(y.major) - Number(node[1])),
+      );
+    return near.length ? `${near[0].p.repo}:${near[0].p.tag}` : null;
+  }
   const family = FAMILY[want.repo.split("/").pop()!];
   if (!family) return null;
   const candidates = present.filter((p) => p.repo === family);

@@ -10,6 +10,9 @@
 #   ensure     load the images from the cache ($CACHE_ROOT/<recipe hash>) when it exists, otherwise
 #              build them all and save the cache; does nothing when they are already in storage
 #   build      build every image from scratch (debootstrap + derived images)
+#   add NAME   build one image family on the stand-ins already in storage, leaving the others alone
+#              (NAME: distroless-node); after it the storage holds what `ensure` of this recipe
+#              would give, and `add` stamps the recipe so `ensure` does not rebuild the rest
 #   save-cache | load-cache   OCI layout in $CACHE_DIR  <->  buildah storage
 #   hash       print the recipe hash (this file + host node version + ISO week)
 #   env        print the exports that point plain `buildah` at the same storage
@@ -61,11 +64,14 @@ declare -A NAMES=(
   [distroless/static-debian12:nonroot]="gcr.io/distroless/static-debian12:nonroot"
   [distroless/cc-debian12:latest]="gcr.io/distroless/cc-debian12:latest"
   [distroless/cc-debian12:nonroot]="gcr.io/distroless/cc-debian12:nonroot"
+  [distroless/nodejs20-debian12:latest]="gcr.io/distroless/nodejs20-debian12:latest"
+  [distroless/nodejs20-debian12:nonroot]="gcr.io/distroless/nodejs20-debian12:nonroot"
 )
 ORDER=(debian:bookworm debian:bookworm-slim node:20 node:20-slim golang:1.19
   eclipse-temurin:17-jdk eclipse-temurin:17-jre python:3.11 python:3.11-slim rust:1.85 rust:1.85-slim
   distroless/static-debian12:latest distroless/static-debian12:nonroot
-  distroless/cc-debian12:latest distroless/cc-debian12:nonroot)
+  distroless/cc-debian12:latest distroless/cc-debian12:nonroot
+  distroless/nodejs20-debian12:latest distroless/nodejs20-debian12:nonroot)
 
 local_name() { echo "localhost/dfopt-standin/$1"; }
 has_image() { buildah inspect --type image "$1" >/dev/null 2>&1; }
@@ -342,11 +348,26 @@ EOF
   done
 }
 
+make_distroless_node() { # the cc stand-in + this machine's Node 20 binary, laid out like the real image:
+  # /nodejs/bin/node as ENTRYPOINT, no npm, no shell; :latest runs as root with no WORKDIR, :nonroot
+  # as 65532 in /home/nonroot (like the cc pair above)
+  local ctx=$BASE/distroless-node bin
+  bin=$(readlink -f "$(command -v node)")
+  case $("$bin" --version) in v20.*) ;; *) echo "host node must be v20 (found $("$bin" --version))" >&2; return 1 ;; esac
+  rm -rf "$ctx"; mkdir -p "$ctx/nodejs/bin"
+  cp -a "$bin" "$ctx/nodejs/bin/node"
+  printf '%s\n' 'FROM gcr.io/distroless/cc-debian12:latest' 'COPY nodejs/ /nodejs/' \
+    'ENTRYPOINT ["/nodejs/bin/node"]' > "$ctx/Dockerfile"
+  timed "bud distroless nodejs20" bud distroless/nodejs20-debian12:latest "$ctx"
+  retag_user distroless/nodejs20-debian12:latest distroless/nodejs20-debian12:nonroot 65532:65532 /home/nonroot
+  rm -rf "$ctx/nodejs"
+}
+
 build_all() {
   timed "debootstrap + config" make_rootfs
   timed "import debian:bookworm" import_rootfs "$WORK/rootfs" debian:bookworm
   timed "import debian:bookworm-slim" import_rootfs "$WORK/rootfs-slim" debian:bookworm-slim
-  make_node; make_golang; make_temurin; make_python; make_rust; make_distroless
+  make_node; make_golang; make_temurin; make_python; make_rust; make_distroless; make_distroless_node
   rm -rf "$WORK/rootfs" "$WORK/rootfs-slim" "$BASE/node/usr" "$BASE/node/opt"
 }
 
@@ -400,11 +421,18 @@ write_conf
 case ${1:-} in
   ensure) ensure ;;
   build) timed "build base images (all)" build_all ;;
+  add)
+    case ${2:-} in
+      distroless-node) has_image "$(local_name distroless/cc-debian12:latest)" || { echo "add: the cc stand-in is missing; run ensure" >&2; exit 1; }
+        make_distroless_node ;;
+      *) echo "add: unknown image family '${2:-}' (known: distroless-node)" >&2; exit 2 ;;
+    esac
+    all_present && recipe_hash > "$WORK/recipe.hash" ;;
   save-cache) timed "save-cache" save_cache ;;
   load-cache) timed "load-cache" load_cache ;;
   hash) recipe_hash ;;
   list) list_images ;;
   env) echo "export CONTAINERS_STORAGE_CONF=$CONTAINERS_STORAGE_CONF CONTAINERS_REGISTRIES_CONF=$CONTAINERS_REGISTRIES_CONF BUILDAH_ISOLATION=chroot" ;;
   clean) rm -rf "$WORK/rootfs" "$WORK/rootfs-slim" "$BASE/node/usr" "$BASE/node/opt" ;;
-  *) sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -189,6 +189,13 @@ function saidError(stderr: string): string | null {
   );
 }
 
+/**
+ * What `npm start` / `npm run <script>` prints before the script (npm 7+): `> name@version start`,
+ * `> <the command>`, a blank line. npm's words, not the app's: a runtime that runs the same command
+ * with node itself (the distroless image, which has no npm) prints only the app's output.
+ */
+const NPM_BANNER = /^\n?> [^\n]* [\w:.-]+\n> [^\n]*\n\n?/;
+
 /** Where two runs differ ("stdout", "exit code", "HTTP status", ...), or null when they agree. */
 export function outputDifference(a: RunOutcome, b: RunOutcome): string | null {
   if ((a.health === 0) !== (b.health === 0))
@@ -204,7 +211,7 @@ export function outputDifference(a: RunOutcome, b: RunOutcome): string | null {
       return "the error on stderr";
     return null;
   }
-  const norm = (s: string) => s.replace(/\r\n/g, "\n").trimEnd();
+  const norm = (s: string) => s.replace(/\r\n/g, "\n").replace(NPM_BANNER, "").trimEnd();
   if (norm(a.stdout) !== norm(b.stdout)) return "stdout";
   if (a.exitCode !== b.exitCode) return `exit code ${a.exitCode ?? "-"} → ${b.exitCode ?? "-"}`;
   // two crashes are alike only when they say the same error (a missing file crashes too)

@@ -28,6 +28,20 @@ type EcosystemId = Ecosystem;
 export const LADDERS: Record<EcosystemId, Rung[]> = {
   node: [
     {
+      id: "distroless",
+      description:
+        "the built output of a start command that is plainly `node <file>` on the distroless Node image of the same major (no shell, no npm), with production node_modules from a stage that installs them",
+      runtimeFlavour: "slim",
+      splitStages: { nodeCopy: "output", nodeRuntime: "distroless" },
+    },
+    {
+      id: "distroless-app-folder",
+      description:
+        "the app folder (production node_modules, sources and build output) of a plain `node <file>` start command on the distroless Node image",
+      runtimeFlavour: "slim",
+      splitStages: { nodeRuntime: "distroless" },
+    },
+    {
       id: "built-output",
       description:
         "only the built output the start command runs or serves (a static SPA's folder), with production node_modules and package.json unless the server is installed globally",

@@ -210,6 +210,12 @@ export async function verifyRewrite(input: RewriteVerifyInput): Promise<RewriteV
 
     for (const [index, candidate] of candidates.entries()) {
       const report = reports[index];
+      // --smoke runs `sh -c` in every image: a shell-less runtime cannot pass, so it is not built
+      if (input.smoke && candidate.rungs.every((r) => r.splitStages?.nodeRuntime === "distroless")) {
+        const reason = "--smoke runs its command with sh -c, and the distroless image has no shell";
+        Object.assign(report, { outcome: "failed", step: "run", reason });
+        continue;
+      }
       const tag = `${input.tagPrefix}:c${index + 1}`;
       live.add(tag);
       let context = baseContext;

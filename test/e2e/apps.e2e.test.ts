@@ -48,7 +48,7 @@ afterAll(() => {
   const write = process.env.DFOPT_E2E_DOCS ?? (rows.length === apps.length ? "1" : "0");
   if (write !== "1" || rows.length === 0) return;
   const notes = [
-    "Base images are local stand-ins built by `scripts/e2e/base-images.sh` from Debian bookworm packages (node:20 carries the host's Node 20; golang:1.19 is Debian's Go 1.19.8; eclipse-temurin is Debian OpenJDK 17; python:3.11 is Debian's 3.11.2; rust:1.85 is Debian's rustc-web 1.85.0; distroless images are assembled from Debian files). Absolute sizes differ from the registry images; the comparison between original and rewrite is what counts.",
+    "Base images are local stand-ins built by `scripts/e2e/base-images.sh` from Debian bookworm packages (node:20 carries the host's Node 20; golang:1.19 is Debian's Go 1.19.8; eclipse-temurin is Debian OpenJDK 17; python:3.11 is Debian's 3.11.2; rust:1.85 is Debian's rustc-web 1.85.0; distroless images are assembled from Debian files, nodejs20-debian12 with the host's Node 20 binary). Absolute sizes differ from the registry images; the comparison between original and rewrite is what counts.",
     "Build times are cold (layer cache pruned before each build, base images kept) on 2 shared cores, so they are noisy; rebuild = build again with the layer cache after appending a comment to one source file (the same file for both).",
     `Per-app details (rewritten Dockerfile, outputs, build errors): \`${RESULTS_DIR}/<app>.json\` after a run.`,
   ];

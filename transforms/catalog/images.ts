@@ -49,6 +49,14 @@ const distroless = (): ImageEntry => ({
 });
 
 /**
+ * Node.js majors with a maintained distroless image, `gcr.io/distroless/nodejs<major>-debian12`
+ * (`:latest` as root, `:nonroot` as uid 65532; ENTRYPOINT `/nodejs/bin/node`, no shell, no npm).
+ * nodejs18 was deprecated with Node 18's end of life (GoogleContainerTools/distroless#1788, April
+ * 2025): its frozen image is not offered. Update with CATALOG_CHECKED.
+ */
+export const DISTROLESS_NODE_MAJORS: readonly number[] = [20, 22, 24];
+
+/**
  * Keys are Docker Hub names without `docker.io/` or `library/`, or full
  * registry paths for other registries.
  */
@@ -103,6 +111,9 @@ export const IMAGES: Readonly<Record<string, ImageEntry>> = {
   "gcr.io/distroless/base-debian12": distroless(),
   "gcr.io/distroless/cc": distroless(),
   "gcr.io/distroless/cc-debian12": distroless(),
+  ...Object.fromEntries(
+    DISTROLESS_NODE_MAJORS.map((major) => [`gcr.io/distroless/nodejs${major}-debian12`, distroless()]),
+  ),
   nginx: { tag: "1.28" },
   httpd: { tag: "2.4" },
   tomcat: { tag: "11.0" },

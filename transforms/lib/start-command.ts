@@ -5,7 +5,11 @@ import { shellOf } from "../../src/engine/shell.ts";
 /** The words of an exec-form instruction, or null when it is not valid JSON. */
 export function execWords(model: DockerfileModel, instr: Instr): string[] | null {
   if (!instr.execForm || !instr.argsSpan) return null;
-  const raw = model.text.slice(instr.argsSpan.start, instr.argsSpan.end);
+  return jsonArgv(model, model.text.slice(instr.argsSpan.start, instr.argsSpan.end));
+}
+
+/** The words of an exec-form JSON array as written (line continuations removed), or null when it is not one. */
+export function jsonArgv(model: DockerfileModel, raw: string): string[] | null {
   const esc = model.escapeChar === "`" ? "`" : "\\\\";
   const flat = raw.replace(new RegExp(`${esc}[ \\t]*\\r?\\n`, "g"), "");
   try {

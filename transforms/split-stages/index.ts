@@ -39,6 +39,12 @@ export const splitStages: Transform = {
       description:
         'Node runtime stage: "output" copies only package.json, production node_modules and the folders the start command runs (a --verify rung; default: the whole app folder)',
     },
+    nodeRuntime: {
+      type: "string",
+      values: ["distroless"],
+      description:
+        'Node runtime stage: "distroless" runs the app (with nodeCopy "output", only its built output) on gcr.io/distroless/nodejs<major>-debian12 (no shell, no npm) when the start command is plainly `node <file>`, with production node_modules from a stage that installs them or the pruned build stage (a --verify rung; default: the slim variant)',
+    },
     buildToolStart: {
       type: "string",
       values: ["keep"],

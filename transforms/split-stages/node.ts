@@ -15,7 +15,7 @@
 import type { Instr } from "../../src/engine/parse.ts";
 import type { TransformOptions } from "../../src/engine/types.ts";
 import { keyword } from "../../src/engine/style.ts";
-import { NODE_LTS_CODENAMES } from "../catalog/images.ts";
+import { DISTROLESS_NODE_MAJORS, NODE_LTS_CODENAMES } from "../catalog/images.ts";
 import type { EcosystemPlanner, SplitInput, SplitOutcome } from "./types.ts";
 import { own } from "../lib/own.ts";
 import { basename, dirname, isInside, resolvePath } from "../../src/engine/paths.ts";
@@ -24,6 +24,7 @@ import { baseImage, repoName, slimVariant } from "./toolkit/images.ts";
 import {
   appFolderToCopy,
   contextFileAt,
+  originalUser,
   copyInfo,
   missingSources,
   readJson,
@@ -48,6 +49,8 @@ import {
   stageSegments,
 } from "./toolkit/segments.ts";
 import {
+  commandWords,
+  execForm,
   FILE_COMMANDS,
   fileCommandProblem,
   hasControlFlow,
@@ -59,7 +62,7 @@ import {
 import { checkRuntimeUser, isUserCreation } from "./toolkit/users.ts";
 import { contextIgnores } from "./toolkit/runtime-files.ts";
 import { type YarnBerry, yarnBerry } from "./node-yarn-berry.ts";
-import { type StartCommand, startCommand } from "../lib/start-command.ts";
+import { jsonArgv, type StartCommand, startCommand } from "../lib/start-command.ts";
 
 const OTHER_LANGUAGE_IMAGES =
   /^(?:python|golang|maven|gradle|openjdk|eclipse-temurin|amazoncorretto|rust|mcr\.microsoft\.com\/dotnet\/.*|microsoft\/.*|php|ruby|nginx|httpd)$/;
@@ -333,12 +336,29 @@ function planNode(input: SplitInput): SplitOutcome {
       : pruneLine(input, reading, pkg, base.major, manifests.lockFiles);
   const { piece: fromPiece, name: buildName } = fromAsBuild(model, stage, segs.from);
   const segOf = new Map<Instr, Segment>(segs.items.map((s) => [s.instr!, s]));
-  const outputOnly =
+  const builtOutput =
     reading.berry?.linker === "pnp" ? null : builtOutputOnly(input.options, start.startFiles, appDir);
   const modules = reading.modulesMovedTo ? [] : ["node_modules"];
   const chown = addUser ? `${base.user}:${base.user}` : reading.chownApp;
   const lateSources = sourcesAfterInstalls(input, reading, manifests);
-  if (installsOnly(input, reading, lateSources, prune)) {
+  const shellLess =
+    input.options.perTransform["split-stages"]?.nodeRuntime === "distroless"
+      ? distrolessRuntime(input, {
+          base,
+          reading,
+          start,
+          addUser,
+          runtimeInstall,
+          segOf,
+          pkg,
+        })
+      : null;
+  // distroless with no build step: the build stage's folder (manifests, node_modules), then the
+  // sources from the context, as on slim; not only the files the start command names
+  const outputOnly = shellLess && lateSources.length > 0 ? null : builtOutput;
+  const owner = shellLess ? shellLess.chown : chown;
+  // distroless cannot run the same steps in one stage: the split is what gets it there
+  if (!shellLess && installsOnly(input, reading, lateSources, prune)) {
     // the runtime stage would hold what the original holds, node_modules copied at every rebuild
     if (base.runtimeRaw === base.image.raw)
       refuse(
@@ -360,58 +380,85 @@ function planNode(input: SplitInput): SplitOutcome {
   // the built-output copy takes its files from the build stage: the sources stay there (after the prune)
   const sources = outputOnly ? [] : lateSources;
   // the runtime stage installs its own production dependencies: nothing of node_modules is copied
+  // (on distroless, which cannot run npm, a `deps` stage on the build image installs them)
   const installHere =
     outputOnly && !start.filesOnly
-      ? runtimeInstallLines(input, pkg, reading, { appDir, major: base.major, devKept: start.devKept, chown })
+      ? runtimeInstallLines(input, pkg, reading, {
+          appDir,
+          major: base.major,
+          devKept: start.devKept,
+          chown: shellLess ? null : chown,
+        })
       : null;
   const built = buildStage(input, reading, manifests, installHere ? null : prune, fromPiece, segOf, {
     pruneFirst: lateSources.length > 0,
     runtimeSources: new Set(sources),
   });
   const { build, userRuns } = built;
+  const depsName = buildName === "deps" ? "prod-deps" : "deps";
+  if (shellLess && installHere)
+    build.push(
+      newLines(
+        "",
+        `${keyword(model, "FROM")} ${base.image.raw} ${keyword(model, "AS")} ${depsName}`,
+        `${keyword(model, "WORKDIR")} ${appDir}`,
+        ...installHere,
+      ),
+    );
   const runtimeInstrs = [...built.runtimeInstrs, ...sources].sort(
     (a, b) => stage.instructions.indexOf(a) - stage.instructions.indexOf(b),
   );
-  for (const copy of sources) segOf.set(copy, withChown(segOf.get(copy)!, copy, chown));
-  const rtImage = baseImage(input.options, base.runtimeRaw);
+  for (const copy of sources) segOf.set(copy, withChown(segOf.get(copy)!, copy, owner));
+  const rtImage = baseImage(input.options, shellLess ? shellLess.image : base.runtimeRaw);
   const runtimeFiles =
     outputOnly && (start.filesOnly ? outputOnly : ["package.json", ...modules, ...outputOnly]);
+  const fromBuild = (p: string) => copyFromLine(model, buildName, `${appDir}/${p}`, `${appDir}/${p}`, owner);
 
   const runtime = runtimeStagePieces(model, segOf, {
     image: rtImage,
-    setup: runtimeSetup(input, {
-      runtimeInstall,
-      userRuns,
-      reading,
-      pnpm: start.runtimePnpm ? start.pnpmVersion : null,
-      segOf,
-    }),
+    setup: shellLess
+      ? []
+      : runtimeSetup(input, {
+          runtimeInstall,
+          userRuns,
+          reading,
+          pnpm: start.runtimePnpm ? start.pnpmVersion : null,
+          segOf,
+        }),
     runtimeInstrs,
     copyLines: [
-      ...(installHere
+      ...(shellLess && installHere
         ? [
-            ...installHere,
-            ...outputOnly!.map((p) =>
-              copyFromLine(model, buildName, `${appDir}/${p}`, `${appDir}/${p}`, chown),
-            ),
+            copyFromLine(model, depsName, `${appDir}/node_modules`, `${appDir}/node_modules`, owner),
+            `${keyword(model, "COPY")}${owner ? ` --chown=${owner}` : ""} package.json ${appDir}/`,
+            ...outputOnly!.map(fromBuild),
           ]
-        : outputOnly
-          ? runtimeFiles!.map((p) =>
-              copyFromLine(model, buildName, `${appDir}/${p}`, `${appDir}/${p}`, chown),
-            )
-          : [copyFromLine(model, buildName, appDir, appDir, chown)]),
+        : installHere
+          ? [...installHere, ...outputOnly!.map(fromBuild)]
+          : outputOnly
+            ? runtimeFiles!.map(fromBuild)
+            : [copyFromLine(model, buildName, appDir, appDir, owner)]),
       // What cp/mv put in place outside the app folder; the new user may write there, as root could.
-      ...reading.placed.map((p) => copyFromLine(model, buildName, p, p, addUser ? chown : null)),
+      ...reading.placed.map((p) => copyFromLine(model, buildName, p, p, addUser ? owner : null)),
     ],
-    user: addUser ? base.user : null,
+    // distroless: the :nonroot tag is the user
+    user: addUser && !shellLess ? base.user : null,
   });
   const msg = [
     `split into a build stage (${base.image.raw}) and a runtime stage (${rtImage}) with the app folder ${appDir}`,
-    installHere
-      ? "the runtime stage installs the production dependencies itself (npm's lock file lists no install script, git or local dependency), before the built output: a source edit leaves that layer cached and no node_modules is copied between stages"
-      : prune
-        ? "dev dependencies pruned"
+    shellLess?.note ?? null,
+    shellLess && installHere
+      ? `production node_modules from a ${depsName} stage on ${base.image.raw} (npm's lock file lists no install script, git or local dependency): a source edit leaves its install cached`
+      : shellLess && outputOnly
+        ? "production node_modules and package.json copied from the build stage"
         : null,
+    shellLess
+      ? null
+      : installHere
+        ? "the runtime stage installs the production dependencies itself (npm's lock file lists no install script, git or local dependency), before the built output: a source edit leaves that layer cached and no node_modules is copied between stages"
+        : prune
+          ? "dev dependencies pruned"
+          : null,
     prune && reading.pruneMovedModules
       ? `the prune runs on node_modules where the build moved it (${reading.modulesMovedTo})`
       : null,
@@ -428,7 +475,11 @@ function planNode(input: SplitInput): SplitOutcome {
             : "dev dependencies kept: `yarn workspaces focus --production` needs Yarn 4 or the workspace-tools plugin"
           : null,
     reading.berry?.linker === "pnp" ? "Yarn PnP: .pnp.cjs and .yarn/ come along with the app folder" : null,
-    addUser ? `runs as USER ${base.user}` : userNote,
+    addUser
+      ? shellLess
+        ? "runs as nonroot (uid 65532), the image's :nonroot tag"
+        : `runs as USER ${base.user}`
+      : userNote,
     manifests.moveCopy ? "dependency manifests installed before the source is copied" : null,
     sources.length > 0
       ? "the runtime stage copies the installed dependencies first, then the sources from the build context (a source edit rebuilds only those COPY layers)"
@@ -436,7 +487,7 @@ function planNode(input: SplitInput): SplitOutcome {
     outputOnly
       ? start.filesOnly
         ? `only ${outputOnly.join(", ")} is copied (served by a server installed globally or fetched by npx)`
-        : installHere
+        : installHere && !shellLess
           ? `only ${outputOnly.join(", ")} is copied from the build stage`
           : `only ${outputOnly.join(", ")}, node_modules and package.json are copied`
       : null,
@@ -523,6 +574,203 @@ function bunBase({ stage, options }: SplitInput): NodeBase {
     major: null,
     notes,
   };
+}
+
+/** The runtime stage on a distroless Node image: the image, the owner of the copied files, what the message says. */
+interface ShellLess {
+  image: string;
+  chown: string | null;
+  note: string;
+}
+
+/** Users a distroless image's /etc/passwd has. */
+const DISTROLESS_USERS = ["root", "nonroot", "nobody"];
+
+/**
+ * `nodeRuntime: "distroless"` (--verify rungs, proven by the real run; with `nodeCopy: "output"` the
+ * built output only, else the app folder): the runtime stage on `gcr.io/distroless/nodejs<major>-debian12` (`:nonroot` unless the runtime
+ * keeps root), which has node as its ENTRYPOINT and no shell, npm or package manager. The start
+ * command must come down to `node <file> [args]` (directly, through a `start`/`run` script that is
+ * exactly that with no pre/post hook, or a script whose shebang is node): its CMD becomes the exec
+ * form of node's arguments (an ENTRYPOINT names `/nodejs/bin/node`), in `segOf`. Refused when the
+ * runtime would need a shell or anything distroless lacks: a CMD with variables or operators, RUNs
+ * (OS packages, users), SHELL, a HEALTHCHECK that is not node, a user the image
+ * does not have, a musl (alpine) build, a Node major without a distroless image.
+ */
+function distrolessRuntime(
+  input: SplitInput,
+  r: {
+    base: NodeBase;
+    pkg: Pkg;
+    reading: NodeReading;
+    start: { start: StartCommand };
+    addUser: boolean;
+    runtimeInstall: string[];
+    segOf: Map<Instr, Segment>;
+  },
+): ShellLess {
+  const { model, stage } = input;
+  const { base, reading, segOf } = r;
+  const eol = model.source.eol;
+  const why = "the distroless Node image has no shell, npm or package manager";
+  if (base.user === "bun") refuse("nodeRuntime distroless is for node images, not oven/bun", stage.from);
+  if (base.alpine)
+    refuse(
+      `${base.image.raw} is alpine: node_modules built on musl would not load on the distroless (glibc) image`,
+      stage.from,
+    );
+  if (base.major === null || !DISTROLESS_NODE_MAJORS.includes(base.major))
+    refuse(
+      `no distroless image for ${base.image.raw}'s Node major (gcr.io/distroless/nodejs<major>-debian12 exists for ${DISTROLESS_NODE_MAJORS.join(", ")})`,
+      stage.from,
+    );
+  const shell = stage.instructions.find((i) => i.keyword === "SHELL");
+  if (shell) refuse(`${quote(shell)}: ${why}`, shell);
+  if (r.runtimeInstall.length > 0)
+    refuse(`the runtime stage would install OS packages (${r.runtimeInstall.join(" ")}); ${why}`);
+  for (const [instr, role] of reading.roles)
+    if (role.user) refuse(`${quote(instr)} creates a user in the runtime stage; ${why}`, instr);
+  if (!stage.instructions.some((i) => i.keyword === "WORKDIR"))
+    refuse("no WORKDIR: the distroless :nonroot image starts in /home/nonroot, the original in /");
+  const user = originalUser(stage);
+  const userName = (user?.args[0]?.value ?? "").split(":")[0];
+  if (user && !/^\d+$/.test(userName) && !DISTROLESS_USERS.includes(userName))
+    refuse(
+      `${quote(user)}: the distroless image's users are ${DISTROLESS_USERS.join(", ")} (and numeric ids)`,
+      user,
+    );
+  // files keep the owner the original gave them only when the image knows it; root can write anyway
+  const owned = reading.chownApp;
+  const chown = r.addUser
+    ? "nonroot:nonroot"
+    : owned && (/^\d+(?::\d+)?$/.test(owned) || DISTROLESS_USERS.includes(owned.split(":")[0]))
+      ? owned
+      : owned && user && userName !== "root" && userName !== "0"
+        ? refuse(`the app folder's owner ${owned} is not a user of the distroless image`, user)
+        : null;
+  const command = distrolessCommand(input, r.pkg, reading, r.start.start);
+  segOf.set(command.instr, { ...segOf.get(command.instr)!, body: command.body + eol });
+  for (const h of stage.instructions.filter((i) => i.keyword === "HEALTHCHECK")) {
+    const raw = h.argsSpan ? model.text.slice(h.argsSpan.start, h.argsSpan.end) : "";
+    if (/^NONE\s*$/i.test(raw)) continue;
+    const argv = /^CMD\s+\[/i.test(raw) ? jsonArgv(model, raw.replace(/^CMD\s+/i, "")) : null;
+    if (!argv || !/^(?:node|nodejs|\/usr\/(?:local\/)?bin\/node)$/.test(argv[0] ?? ""))
+      refuse(
+        `${quote(h)} needs a shell or tools (curl, wget) the distroless image lacks; only node runs there`,
+        h,
+      );
+    const seg = segOf.get(h)!;
+    segOf.set(h, {
+      ...seg,
+      body: seg.body.replace(
+        raw,
+        `${keyword(model, "CMD")} ${execForm([DISTROLESS_NODE, ...argv.slice(1)])}`,
+      ),
+    });
+  }
+  const tag = r.addUser ? ":nonroot" : "";
+  // the start command is node: a global install (a build tool, npm itself) stays in the build stage
+  const globals = [...reading.globalPackages].sort();
+  return {
+    image: `gcr.io/distroless/nodejs${base.major}-debian12${tag}`,
+    chown,
+    note: [
+      `no shell or npm in the runtime: ${quote(command.instr)} becomes ${command.body.replace(/\s+/g, " ")}, run by the image's node`,
+      ...(globals.length
+        ? [
+            `the global install of ${globals.join(", ")} stays in the build stage (the start command runs node)`,
+          ]
+        : []),
+    ].join("; "),
+  };
+}
+
+/** Where the distroless Node image has node (its ENTRYPOINT). */
+const DISTROLESS_NODE = "/nodejs/bin/node";
+
+/**
+ * The start command as the distroless Node image runs it: `CMD ["<file>", ...]` after its node
+ * ENTRYPOINT, or `ENTRYPOINT ["/nodejs/bin/node", ...]` when the original sets an ENTRYPOINT (its
+ * exec-form CMD stays). Refuses anything that is not plainly node.
+ */
+function distrolessCommand(
+  input: SplitInput,
+  pkg: Pkg,
+  reading: NodeReading,
+  start: StartCommand,
+): { instr: Instr; body: string } {
+  const { model } = input;
+  const words = (i: Instr): { words: string[]; shell: boolean } => {
+    const w = commandWords(model, i);
+    if (!w.words)
+      refuse(`${quote(i)} needs a shell (variables, operators or several commands); distroless has none`, i);
+    return { words: w.words, shell: w.shell };
+  };
+  const { cmd, entrypoint } = start;
+  if (entrypoint) {
+    const ep = words(entrypoint);
+    if (ep.shell && cmd)
+      refuse(`${quote(entrypoint)} is shell form, which ignores CMD; its exec form would not`, entrypoint);
+    if (cmd && words(cmd).shell)
+      refuse(
+        `${quote(cmd)} is shell form: after an exec-form ENTRYPOINT it runs /bin/sh, which distroless lacks`,
+        cmd,
+      );
+    const args = nodeArgs(input, pkg, reading, ep.words, !!cmd, entrypoint);
+    return {
+      instr: entrypoint,
+      body: `${keyword(model, "ENTRYPOINT")} ${execForm([DISTROLESS_NODE, ...args])}`,
+    };
+  }
+  const c = words(cmd!);
+  return {
+    instr: cmd!,
+    body: `${keyword(model, "CMD")} ${execForm(nodeArgs(input, pkg, reading, c.words, false, cmd!))}`,
+  };
+}
+
+/** A package script that is plainly `node <args>`: words without quotes, variables or operators. */
+const PLAIN_NODE_SCRIPT = /^node(?:[ \t]+[\w./@=:,+-]+)+$/;
+
+/** node's arguments for `argv` (`node …`, `npm start`, a node-shebang script), or a refusal. */
+function nodeArgs(
+  input: SplitInput,
+  pkg: Pkg,
+  reading: NodeReading,
+  argv: string[],
+  moreArgs: boolean,
+  at: Instr,
+): string[] {
+  const name = basename(argv[0] ?? "");
+  const rest = argv.slice(1);
+  let args: string[] | null = null;
+  if (/^(?:node|nodejs)$/.test(name)) args = rest;
+  else if ((name === "npm" || name === "yarn") && !reading.berry && !moreArgs) {
+    const script =
+      rest.length === 1 && rest[0] === "start"
+        ? "start"
+        : rest.length === 2 && /^(?:run|run-script)$/.test(rest[0])
+          ? rest[1]
+          : null;
+    if (!script) refuse(`\`${argv.join(" ")}\` is not a plain package script run`, at);
+    const hook = [`pre${script}`, `post${script}`].find((h) => pkg.scripts[h] !== undefined);
+    if (hook) refuse(`${name} ${script} runs the "${hook}" script too, which needs ${name}`, at);
+    const body = pkg.scripts[script];
+    // npm's start without a script is `node server.js`
+    if (body === undefined && script === "start" && name === "npm") args = ["server.js"];
+    else if (body !== undefined && PLAIN_NODE_SCRIPT.test(body.trim()))
+      args = body.trim().split(/\s+/).slice(1);
+    else
+      refuse(
+        `the "${script}" script is not plainly \`node <file>\` (${body ?? "missing"}); ${name} is not in distroless`,
+        at,
+      );
+  } else if (argv[0]?.includes("/") && NODE_SHEBANG.test(startFileTextOf(input, reading, argv[0]) ?? ""))
+    args = argv;
+  if (!args) refuse(`starts \`${argv.join(" ")}\`, not node: distroless runs only node`, at);
+  if (!args.some((a) => !a.startsWith("-")) && !moreArgs)
+    refuse(`\`${argv.join(" ")}\` names no file for node to run`, at);
+  return args;
 }
 
 /** What the instructions of the stage do, read one by one. */
@@ -816,6 +1064,17 @@ function readInstructions(input: SplitInput, pkg: Pkg, appDir: string): NodeRead
   };
 }
 
+/** The text of the build-context file that `file` (as the start command names it) is in the image, or undefined. */
+function startFileTextOf(input: SplitInput, reading: NodeReading, file: string): string | undefined {
+  const { model, stage, context } = input;
+  const startCwd = workdirAfter(stage, "/", model.globalArgValues);
+  const ctxFile =
+    startCwd === null
+      ? null
+      : contextFileAt(stage, context, resolvePath(startCwd, file), reading.cwdAt, reading.varsAt);
+  return ctxFile === null ? undefined : context.readFile(ctxFile);
+}
+
 /**
  * What the container runs: every command of CMD/ENTRYPOINT, followed through
  * package scripts, must run on production dependencies without building.
@@ -839,7 +1098,6 @@ function checkStartCommand(
   const { globalPackages } = reading;
   const start = startCommand(model, stage);
   if (start.commands.length === 0) refuse("no CMD or ENTRYPOINT: the start command is not known");
-  const startCwd = workdirAfter(stage, "/", model.globalArgValues);
   let runtimePnpm = false;
   /** Files the start command runs with node (`dist/index.js`), for the built-output-only copy. */
   const startFiles: string[] = [];
@@ -861,15 +1119,7 @@ function checkStartCommand(
   /** A start command serves or runs files the transform cannot name: the whole folder is copied. */
   let filesUnknown = false;
   let usesModules = false;
-  /** A start script from the build context, each of its commands checked like the CMD. */
-  /** The text of the build-context file the start command's `file` is in the image, or undefined. */
-  const startFileText = (file: string): string | undefined => {
-    const ctxFile =
-      startCwd === null
-        ? null
-        : contextFileAt(stage, context, resolvePath(startCwd, file), reading.cwdAt, reading.varsAt);
-    return ctxFile === null ? undefined : context.readFile(ctxFile);
-  };
+  const startFileText = (file: string) => startFileTextOf(input, reading, file);
   const checkScriptFile = (file: string, depth: number): string | null => {
     const text = startFileText(file);
     if (text === undefined)
