@@ -120,7 +120,7 @@ describe("own fixtures: what every conversion guarantees", () => {
       // the -slim swap (an app with no build step, a lock file whose install needs no build tool):
       // the same file on the base image's -slim variant, every other byte kept
       const [was, is] = [before.stages[0].image!, after.stages[0].image!];
-      expect(is.repo).toBe(was.repo);
+      expect(is.name).toBe(was.name);
       expect(is.tag).toBe(`${was.tag}-slim`);
       expect(c.expected).toBe(c.input.replace(was.raw, is.raw));
       return;
