@@ -2,7 +2,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, test } from "vitest";
-import { detectBuilder, type Builder, type Probe } from "../src/verify/builder.ts";
+import { detectBuilder, failure, type Builder, type Probe } from "../src/verify/builder.ts";
 import { compareBuilds, outputsMatch, pickTouchFile, type Comparison } from "../src/verify/compare.ts";
 import { exec } from "../src/verify/exec.ts";
 import { NO_BUILDER_MESSAGE, runVerify } from "../src/verify/index.ts";
@@ -168,6 +168,33 @@ describe("report", () => {
       'Error: building at STEP "RUN npm run build": exit status 1',
     ].join("\n");
     expect(buildErrorLine(advice)).toBe('Error: building at STEP "RUN npm run build": exit status 1');
+  });
+
+  test("a failed build's log tail leaves out the advice npm and Browserslist print after the error", () => {
+    // create-react-app's error, then npm's update notice and Browserslist's hint: 9 lines of advice
+    const stdout = [
+      "STEP 6/7: RUN npm run build",
+      "Creating an optimized production build...",
+      "Failed to compile.",
+      "Module not found: Error: Can't resolve './Navbar' in '/app/src/components'",
+      "npm warn install-scripts Run `npm install-scripts ls` to review.",
+      "npm notice",
+      "npm notice New minor version of npm available! 11.19.1 -> 11.21.3",
+      "npm notice Changelog: https://github.com/npm/cli/releases/tag/v11.21.3",
+      "npm notice To update run: npm install -g npm@11.21.3",
+      "npm notice",
+      "Browserslist: browsers data (caniuse-lite) is 11 months old. Please run:",
+      "  npx update-browserslist-db@latest",
+      "  Why you should do it regularly: https://github.com/browserslist/update-db#readme",
+    ].join("\n");
+    const stderr =
+      'subprocess exited with status 1\nError: building at STEP "RUN npm run build": exit status 1\n';
+    const log = failure({ code: 1, stdout, stderr, timedOut: false, seconds: 40, spawnError: null });
+    expect(log).toContain("Failed to compile.");
+    expect(log).not.toMatch(/npm notice|Browserslist/);
+    expect(buildErrorLine(log)).toBe(
+      "Module not found: Error: Can't resolve './Navbar' in '/app/src/components'",
+    );
   });
 
   test("json carries sizes in bytes and the reduction", () => {

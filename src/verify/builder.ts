@@ -2,7 +2,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { releasePath, trackLeftover, trackPath } from "./cleanup.ts";
-import { exec, start, tail, type ExecResult } from "./exec.ts";
+import { exec, start, tail, withoutAdvice, type ExecResult } from "./exec.ts";
 import { holdPort } from "./port-lock.ts";
 
 export type BuilderName = "docker" | "podman" | "buildah";
@@ -169,12 +169,15 @@ export const RUN_HOSTNAME = "dfopt-verify";
 let counter = 0;
 const containerName = () => `dfopt-verify-${process.pid}-${Date.now().toString(36)}-${counter++}`;
 
-function failure(r: ExecResult): string {
+/** What a failed builder command said: the end of its log, its time limit, or its exit code. */
+export function failure(r: ExecResult): string {
   if (r.spawnError) return r.spawnError;
   // last, so that a tail of this text still says it
   if (r.timedOut) return `${tail(r.stderr || r.stdout)}\ntimed out after ${r.seconds.toFixed(0)} s`;
   // the build log (stdout) ends with the failing step; the error itself is on stderr
-  const parts = [tail(r.stdout, 8), tail(r.stderr, 20)].filter((p) => p.trim() !== "");
+  const parts = [tail(withoutAdvice(r.stdout), 8), tail(withoutAdvice(r.stderr), 20)].filter(
+    (p) => p.trim() !== "",
+  );
   return parts.join("\n") || `exit code ${r.code}`;
 }
 

@@ -105,6 +105,23 @@ export function exec(cmd: string, args: string[], opts: ExecOptions = {}): Promi
 }
 
 /** The last `n` lines of a log, for error messages. */
+/**
+ * Lines build tools print as advice rather than as what went wrong: npm's notices and warnings,
+ * Browserslist's "data is old" hint. They come after the error (npm prints its update notice last),
+ * so a tail of the log taken with them may hold nothing else.
+ */
+const BUILD_LOG_ADVICE =
+  // eslint-disable-next-line no-control-regex -- a colour code may start the line
+  /^(?:\x1b\[[0-9;]*m)*\s*(?:npm notice|npm warn\b|Browserslist:|npx update-browserslist-db|Why you should do it regularly)/i;
+
+/** `log` without the advice lines of build tools (BUILD_LOG_ADVICE). */
+export function withoutAdvice(log: string): string {
+  return log
+    .split("\n")
+    .filter((l) => !BUILD_LOG_ADVICE.test(l))
+    .join("\n");
+}
+
 export function tail(text: string, n = 15): string {
   return text.trimEnd().split("\n").slice(-n).join("\n");
 }

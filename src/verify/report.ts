@@ -1,5 +1,6 @@
 import type { Comparison, SideResult } from "./compare.ts";
 import type { FileVerification } from "./rewrite.ts";
+import { withoutAdvice } from "./exec.ts";
 
 export function formatBytes(n: number | null | undefined): string {
   if (n === null || n === undefined) return "?";
@@ -202,7 +203,7 @@ export function reasonLine(c: { step: string | null; reason: string | null }): s
  * npm's pointers to its log, stack frames and step headers.
  */
 const BUILD_LOG_NOISE =
-  /^(?:Error: building at STEP|error building at STEP|subprocess exited with status|ERROR: failed to solve|exit status \d+$|time=|STEP \d|--> |at |-+$|[~^\s]+$|npm error\s*$|npm warn\b|warning\b|Browserslist:|npx update-browserslist-db|Why you should do it regularly)|npm notice|A complete log of this run|For a full report see/i;
+  /^(?:Error: building at STEP|error building at STEP|subprocess exited with status|ERROR: failed to solve|exit status \d+$|time=|STEP \d|--> |at |-+$|[~^\s]+$|npm error\s*$|warning\b)|A complete log of this run|For a full report see/i;
 /** Terminal escape sequences (colours, cursor moves) tools print into a build log. */
 // eslint-disable-next-line no-control-regex -- the escape character is what it finds
 const TERMINAL_ESCAPES = /\x1b(?:\[[0-9;?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])/g;
@@ -217,14 +218,14 @@ export function withoutTerminalEscapes(log: string): string {
  * the build itself printed, else the last line that is not the builder's own.
  */
 export function buildErrorLine(log: string): string {
-  const all = withoutTerminalEscapes(log)
+  const all = withoutTerminalEscapes(withoutAdvice(log))
     .split("\n")
     .map((l) => l.trim())
     .filter(Boolean);
   const lines = all.filter((l) => !BUILD_LOG_NOISE.test(l));
   return (
     lines.find((l) => /^timed out after \d+ s$/.test(l)) ??
-    lines.find((l) => /^(?:npm )?error\b|ERR!|^Error\b|^E: |: error\b|\berror TS\d+:/.test(l)) ??
+    lines.find((l) => /^(?:npm )?error\b|ERR!|^Error\b|^E: |: [Ee]rror\b|\berror TS\d+:/.test(l)) ??
     lines.find((l) => /\b(?:not found|No such file|failed|cannot|unable|incompatible)\b/i.test(l)) ??
     lines[lines.length - 1] ??
     all[all.length - 1] ??
