@@ -716,23 +716,50 @@ function distrolessCommand(
         `${quote(cmd)} is shell form: after an exec-form ENTRYPOINT it runs /bin/sh, which distroless lacks`,
         cmd,
       );
-    const args = nodeArgs(input, pkg, reading, ep.words, !!cmd, entrypoint);
+    const { args } = nodeArgs(input, pkg, reading, ep.words, !!cmd, entrypoint);
     return {
       instr: entrypoint,
       body: `${keyword(model, "ENTRYPOINT")} ${execForm([DISTROLESS_NODE, ...args])}`,
     };
   }
   const c = words(cmd!);
-  return {
-    instr: cmd!,
-    body: `${keyword(model, "CMD")} ${execForm(nodeArgs(input, pkg, reading, c.words, false, cmd!))}`,
-  };
+  const { args, cd } = nodeArgs(input, pkg, reading, c.words, false, cmd!);
+  const command = `${keyword(model, "CMD")} ${execForm(args)}`;
+  if (!cd) return { instr: cmd!, body: command };
+  return { instr: cmd!, body: `${startFolder(input, reading, cmd!, cd)}${model.source.eol}${command}` };
+}
+
+/**
+ * `cd <folder> && node …`: node runs in that folder, so the runtime's WORKDIR moves there just
+ * before the CMD. Only when nothing after the CMD depends on the working folder (a relative COPY,
+ * WORKDIR or VOLUME, a HEALTHCHECK run there) and the folder at the CMD is known.
+ */
+function startFolder(input: SplitInput, reading: NodeReading, cmd: Instr, cd: string): string {
+  const { model, stage } = input;
+  const at = reading.cwdAt.get(cmd);
+  if (!at) refuse(`${quote(cmd)}'s script runs \`cd ${cd}\`, from a folder the file does not fix`, cmd);
+  const later = stage.instructions.find(
+    (i) => i.start > cmd.start && /^(?:COPY|ADD|WORKDIR|VOLUME|HEALTHCHECK|RUN|ONBUILD)$/.test(i.keyword),
+  );
+  if (later)
+    refuse(
+      `${quote(cmd)}'s script runs \`cd ${cd}\`: the runtime's WORKDIR would move before ${quote(later)}, which depends on it`,
+      later,
+    );
+  return `${keyword(model, "WORKDIR")} ${resolvePath(at, cd)}`;
 }
 
 /** A package script that is plainly `node <args>`: words without quotes, variables or operators. */
 const PLAIN_NODE_SCRIPT = /^node(?:[ \t]+[\w./@=:,+-]+)+$/;
 
-/** node's arguments for `argv` (`node …`, `npm start`, a node-shebang script), or a refusal. */
+/** A package script that changes folder first: `cd site && node index.js` (a plain relative folder). */
+const CD_NODE_SCRIPT =
+  /^cd[ \t]+((?!\.\.?(?:\/|$))[\w.-]+(?:\/[\w.-]+)*)\/?[ \t]*&&[ \t]*(node(?:[ \t]+[\w./@=:,+-]+)+)$/;
+
+/**
+ * node's arguments for `argv` (`node …`, `npm start`, a node-shebang script), and the folder a
+ * `cd <folder> && node …` script runs them in (relative to the start command's), or a refusal.
+ */
 function nodeArgs(
   input: SplitInput,
   pkg: Pkg,
@@ -740,10 +767,11 @@ function nodeArgs(
   argv: string[],
   moreArgs: boolean,
   at: Instr,
-): string[] {
+): { args: string[]; cd: string | null } {
   const name = basename(argv[0] ?? "");
   const rest = argv.slice(1);
   let args: string[] | null = null;
+  let cd: string | null = null;
   if (/^(?:node|nodejs)$/.test(name)) args = rest;
   else if ((name === "npm" || name === "yarn") && !reading.berry && !moreArgs) {
     const script =
@@ -757,10 +785,14 @@ function nodeArgs(
     if (hook) refuse(`${name} ${script} runs the "${hook}" script too, which needs ${name}`, at);
     const body = pkg.scripts[script];
     // npm's start without a script is `node server.js`
+    const cdThen = body === undefined ? null : CD_NODE_SCRIPT.exec(body.trim());
     if (body === undefined && script === "start" && name === "npm") args = ["server.js"];
     else if (body !== undefined && PLAIN_NODE_SCRIPT.test(body.trim()))
       args = body.trim().split(/\s+/).slice(1);
-    else
+    else if (cdThen) {
+      cd = cdThen[1];
+      args = cdThen[2].split(/\s+/).slice(1);
+    } else
       refuse(
         `the "${script}" script is not plainly \`node <file>\` (${body ?? "missing"}); ${name} is not in distroless`,
         at,
@@ -770,7 +802,7 @@ function nodeArgs(
   if (!args) refuse(`starts \`${argv.join(" ")}\`, not node: distroless runs only node`, at);
   if (!args.some((a) => !a.startsWith("-")) && !moreArgs)
     refuse(`\`${argv.join(" ")}\` names no file for node to run`, at);
-  return args;
+  return { args, cd };
 }
 
 /** What the instructions of the stage do, read one by one. */
