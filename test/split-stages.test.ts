@@ -873,6 +873,25 @@ describe("node on distroless (nodeRuntime: distroless, a --verify rung)", () => 
     expect(output(script)).toMatch(/^CMD \["--enable-source-maps", "dist\/cli\.js"\]$/m);
   });
 
+  test("`cd <folder> && node …`: WORKDIR moves into the folder before the CMD; a parent folder is not followed", () => {
+    const app = {
+      runtimeFlavour: "slim" as const,
+      perTransform: { "split-stages": { nodeRuntime: "distroless" } },
+    };
+    const cd = (start: string) => run(lines(...build, 'CMD ["npm", "start"]'), files({ start }), app);
+    expect(output(cd("cd dist && node cli.js"))).toMatch(/^WORKDIR \/app\/dist\nCMD \["cli\.js"\]$/m);
+    expect(output(cd("cd dist/server/ && node main.js --port 3000"))).toMatch(
+      /^WORKDIR \/app\/dist\/server\nCMD \["main\.js", "--port", "3000"\]$/m,
+    );
+    for (const start of [
+      "cd .. && node app/dist/cli.js",
+      "cd dist/.. && node dist/cli.js",
+      "cd ..&& node x.js",
+      "cd . && node dist/cli.js",
+    ])
+      expect(refusal(cd(start)), start).toContain("not plainly `node <file>`");
+  });
+
   test("refusals name what distroless lacks", () => {
     const refused = (
       tail: string[],

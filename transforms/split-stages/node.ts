@@ -754,7 +754,7 @@ const PLAIN_NODE_SCRIPT = /^node(?:[ \t]+[\w./@=:,+-]+)+$/;
 
 /** A package script that changes folder first: `cd site && node index.js` (a plain relative folder). */
 const CD_NODE_SCRIPT =
-  /^cd[ \t]+((?!\.\.?(?:\/|$))[\w.-]+(?:\/[\w.-]+)*)\/?[ \t]*&&[ \t]*(node(?:[ \t]+[\w./@=:,+-]+)+)$/;
+  /^cd[ \t]+((?:(?!\.\.?[/ \t&])[\w.-]+\/)*(?!\.\.?[/ \t&])[\w.-]+)\/?[ \t]*&&[ \t]*(node(?:[ \t]+[\w./@=:,+-]+)+)$/;
 
 /**
  * node's arguments for `argv` (`node …`, `npm start`, a node-shebang script), and the folder a
