@@ -104,7 +104,6 @@ export function exec(cmd: string, args: string[], opts: ExecOptions = {}): Promi
   return start(cmd, args, opts).done;
 }
 
-/** The last `n` lines of a log, for error messages. */
 /**
  * Lines build tools print as advice rather than as what went wrong: npm's notices and warnings,
  * Browserslist's "data is old" hint. They come after the error (npm prints its update notice last),
@@ -122,6 +121,7 @@ export function withoutAdvice(log: string): string {
     .join("\n");
 }
 
+/** The last `n` lines of a log, for error messages. */
 export function tail(text: string, n = 15): string {
   return text.trimEnd().split("\n").slice(-n).join("\n");
 }

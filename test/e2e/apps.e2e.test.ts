@@ -75,7 +75,9 @@ function failureOf(c: Comparison, m: Manifest): string | null {
   if (c.sameOutput !== true) {
     const o = (s: typeof c.after) =>
       s.run?.http ? `HTTP ${s.run.http.status} ${s.run.http.body}` : s.run?.stdout;
-    return `different output: original ${JSON.stringify(o(c.before))}, rewritten ${JSON.stringify(o(c.after))}`;
+    // how the rewritten run ended, to tell an app that printed nothing from output that was lost
+    const ended = `exit code ${c.after.run.exitCode ?? "-"}${c.after.run.timedOut ? ", timed out" : ""}, stderr ${JSON.stringify(c.after.run.stderr.slice(-500))}`;
+    return `different output: original ${JSON.stringify(o(c.before))}, rewritten ${JSON.stringify(o(c.after))} (${ended})`;
   }
   const b = c.before.image?.bytes;
   const a = c.after.image?.bytes;
