@@ -883,6 +883,20 @@ describe("node on distroless (nodeRuntime: distroless, a --verify rung)", () => 
     expect(output(cd("cd dist/server/ && node main.js --port 3000"))).toMatch(
       /^WORKDIR \/app\/dist\/server\nCMD \["main\.js", "--port", "3000"\]$/m,
     );
+    // an ENTRYPOINT that runs the script moves the same way
+    const ep = run(
+      lines(...build, 'ENTRYPOINT ["npm", "start"]'),
+      files({ start: "cd dist && node cli.js" }),
+      app,
+    );
+    expect(output(ep)).toMatch(/^WORKDIR \/app\/dist\nENTRYPOINT \["\/nodejs\/bin\/node", "cli\.js"\]$/m);
+    // a HEALTHCHECK runs in the image's working folder wherever it stands: it would move too
+    const health = run(
+      lines(...build, 'HEALTHCHECK CMD ["node", "dist/health.js"]', 'CMD ["npm", "start"]'),
+      files({ start: "cd dist && node cli.js" }),
+      app,
+    );
+    expect(refusal(health)).toContain("the runtime's WORKDIR would move for `HEALTHCHECK");
     for (const start of [
       "cd .. && node app/dist/cli.js",
       "cd dist/.. && node dist/cli.js",

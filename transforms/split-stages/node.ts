@@ -716,37 +716,46 @@ function distrolessCommand(
         `${quote(cmd)} is shell form: after an exec-form ENTRYPOINT it runs /bin/sh, which distroless lacks`,
         cmd,
       );
-    const { args } = nodeArgs(input, pkg, reading, ep.words, !!cmd, entrypoint);
-    return {
-      instr: entrypoint,
-      body: `${keyword(model, "ENTRYPOINT")} ${execForm([DISTROLESS_NODE, ...args])}`,
-    };
+    const { args, cd } = nodeArgs(input, pkg, reading, ep.words, !!cmd, entrypoint);
+    const command = `${keyword(model, "ENTRYPOINT")} ${execForm([DISTROLESS_NODE, ...args])}`;
+    return { instr: entrypoint, body: inFolder(input, reading, entrypoint, cd, command) };
   }
-  const c = words(cmd!);
-  const { args, cd } = nodeArgs(input, pkg, reading, c.words, false, cmd!);
-  const command = `${keyword(model, "CMD")} ${execForm(args)}`;
-  if (!cd) return { instr: cmd!, body: command };
-  return { instr: cmd!, body: `${startFolder(input, reading, cmd!, cd)}${model.source.eol}${command}` };
+  const { args, cd } = nodeArgs(input, pkg, reading, words(cmd!).words, false, cmd!);
+  return {
+    instr: cmd!,
+    body: inFolder(input, reading, cmd!, cd, `${keyword(model, "CMD")} ${execForm(args)}`),
+  };
 }
 
 /**
- * `cd <folder> && node …`: node runs in that folder, so the runtime's WORKDIR moves there just
- * before the CMD. Only when nothing after the CMD depends on the working folder (a relative COPY,
- * WORKDIR or VOLUME, a HEALTHCHECK run there) and the folder at the CMD is known.
+ * `command` (the start instruction `start` becomes), after a WORKDIR into the folder of a
+ * `cd <folder> && node …` script: node runs in that folder. The runtime's working folder then is
+ * that folder for everything that runs in the container, so refused when a HEALTHCHECK (wherever it
+ * stands) or an instruction after `start` that depends on the working folder (a relative COPY,
+ * WORKDIR or VOLUME) would see it move, or when the folder at `start` is not known.
  */
-function startFolder(input: SplitInput, reading: NodeReading, cmd: Instr, cd: string): string {
+function inFolder(
+  input: SplitInput,
+  reading: NodeReading,
+  start: Instr,
+  cd: string | null,
+  command: string,
+): string {
+  if (cd === null) return command;
   const { model, stage } = input;
-  const at = reading.cwdAt.get(cmd);
-  if (!at) refuse(`${quote(cmd)}'s script runs \`cd ${cd}\`, from a folder the file does not fix`, cmd);
-  const later = stage.instructions.find(
-    (i) => i.start > cmd.start && /^(?:COPY|ADD|WORKDIR|VOLUME|HEALTHCHECK|RUN|ONBUILD)$/.test(i.keyword),
+  const at = reading.cwdAt.get(start);
+  if (!at) refuse(`${quote(start)}'s script runs \`cd ${cd}\`, from a folder the file does not fix`, start);
+  const moved = stage.instructions.find(
+    (i) =>
+      (i.keyword === "HEALTHCHECK" && !/^HEALTHCHECK\s+NONE\s*$/i.test(i.text)) ||
+      (i.start > start.start && /^(?:COPY|ADD|WORKDIR|VOLUME|RUN|ONBUILD)$/.test(i.keyword)),
   );
-  if (later)
+  if (moved)
     refuse(
-      `${quote(cmd)}'s script runs \`cd ${cd}\`: the runtime's WORKDIR would move before ${quote(later)}, which depends on it`,
-      later,
+      `${quote(start)}'s script runs \`cd ${cd}\`: the runtime's WORKDIR would move for ${quote(moved)}, which depends on it`,
+      moved,
     );
-  return `${keyword(model, "WORKDIR")} ${resolvePath(at, cd)}`;
+  return `${keyword(model, "WORKDIR")} ${resolvePath(at, cd)}${model.source.eol}${command}`;
 }
 
 /** A package script that is plainly `node <args>`: words without quotes, variables or operators. */
