@@ -18,7 +18,7 @@ import { keyword } from "../../src/engine/style.ts";
 import { DISTROLESS_NODE_MAJORS, NODE_LTS_CODENAMES } from "../catalog/images.ts";
 import type { EcosystemPlanner, SplitInput, SplitOutcome } from "./types.ts";
 import { own } from "../lib/own.ts";
-import { basename, dirname, isInside, resolvePath } from "../../src/engine/paths.ts";
+import { basename, contextPath, dirname, isInside, resolvePath } from "../../src/engine/paths.ts";
 import { copyGlobRegExp } from "../../src/engine/glob.ts";
 import { baseImage, repoName, slimVariant } from "./toolkit/images.ts";
 import {
@@ -1599,9 +1599,8 @@ function installNeedsNoBuildTools(
     .map((i) => copyInfo(i, reading.cwdAt.get(i) ?? null, reading.varsAt.get(i)));
   // a source names the file itself (`package*.json`) or a folder holding it (`app/`)
   const names = (src: string, file: string) => {
-    const plain = src.replace(/^\.\//, "");
-    const folder = plain.replace(/\/+$/, "");
-    return copyGlobRegExp(plain).test(file) || (folder !== "" && file.startsWith(`${folder}/`));
+    const path = contextPath(src);
+    return copyGlobRegExp(path).test(file) || (path !== "" && isInside(file, path));
   };
   const copied = (file: string) =>
     copies.some((c) => !!c && (c.wholeContext || c.sources.some((src) => names(src, file))));
