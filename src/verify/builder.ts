@@ -36,7 +36,7 @@ export interface RunRequest {
 }
 
 /** A run's `--verify-env` settings as [KEY, VALUE] pairs (`KEY` alone: an empty value). */
-function envPairs(req: RunRequest): Array<[string, string]> {
+function settingPairs(req: RunRequest): Array<[string, string]> {
   return (req.env ?? []).map((e) => {
     const eq = e.indexOf("=");
     return eq === -1 ? [e, ""] : [e.slice(0, eq), e.slice(eq + 1)];
@@ -53,7 +53,7 @@ function envPairs(req: RunRequest): Array<[string, string]> {
  *   an empty value.
  */
 function envFile(req: RunRequest): { args: string[]; remove: () => void } {
-  const pairs = envPairs(req);
+  const pairs = settingPairs(req);
   if (pairs.length === 0) return { args: [], remove: () => {} };
   const inline = pairs.filter(([, v]) => /[\r\n]/.test(v));
   const filed = pairs.filter(([, v]) => !/[\r\n]/.test(v));
@@ -72,7 +72,7 @@ function buildahConfigEnv(
 ): { args: string[]; env: NodeJS.ProcessEnv } {
   const args: string[] = [];
   const values: NodeJS.ProcessEnv = {};
-  for (const [k, v] of envPairs(req)) {
+  for (const [k, v] of settingPairs(req)) {
     // buildah reads an empty value as none given
     if (k in env || v === "") args.push("--env", `${k}=${v}`);
     else {
