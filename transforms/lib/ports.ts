@@ -56,21 +56,15 @@ export function lowPort(model: DockerfileModel, instrs: readonly Instr[]): LowPo
   if (exposed.length) return { port: exposed[0], where: `EXPOSE ${exposed[0]}` };
   const vars = new Map<string, string | null>();
   for (const i of instrs) {
-    if (i.keyword === "ARG") {
-      for (const [k, v] of argDeclarations(i)) {
-        const value = v === null ? (model.globalArgValues.get(k) ?? null) : expandVariables(v, vars);
-        vars.set(k, value);
-        const port = PORT_VARIABLE.test(k) ? belowPort(value) : null;
-        if (port !== null) return { port, where: `ARG ${k}=${value}` };
-      }
-    } else if (i.keyword === "ENV") {
-      const before = vars;
-      for (const [k, v] of envPairs(i)) {
-        const value = v === null ? null : expandVariables(v, before);
-        vars.set(k, value);
-        const port = PORT_VARIABLE.test(k) ? belowPort(value) : null;
-        if (port !== null) return { port, where: `ENV ${k}=${value}` };
-      }
+    if (i.keyword !== "ARG" && i.keyword !== "ENV") continue;
+    const arg = i.keyword === "ARG";
+    for (const [k, v] of arg ? argDeclarations(i) : envPairs(i)) {
+      // an ARG without a default takes the global ARG's value
+      const value =
+        v !== null ? expandVariables(v, vars) : arg ? (model.globalArgValues.get(k) ?? null) : null;
+      vars.set(k, value);
+      const port = PORT_VARIABLE.test(k) ? belowPort(value) : null;
+      if (port !== null) return { port, where: `${i.keyword} ${k}=${value}` };
     }
   }
   for (const argv of startCommand(model, { instructions: instrs }).commands)
