@@ -125,6 +125,7 @@ export function withStandIns(
 ): { text: string; served: { wanted: string; standIn: string | null }[] } {
   const served: { wanted: string; standIn: string | null }[] = [];
   const stages = new Set<string>();
+  const eol = dockerfile.includes("\r\n") ? "\r\n" : "\n";
   const text = dockerfile.replace(
     /^(\s*FROM\s+(?:--\S+\s+)*)(\S+)((?:\s+AS\s+(\S+))?)/gim,
     (all, head: string, image: string, tail: string, stage: string | undefined) => {
@@ -134,7 +135,6 @@ export function withStandIns(
       const standIn = standInFor(image, local);
       const setting = standIn && standInSetting(image, standIn);
       served.push({ wanted: image, standIn: setting ? `${standIn} + ${setting}` : standIn });
-      const eol = dockerfile.includes("\r\n") ? "\r\n" : "\n";
       if (setting) return `${head}${standIn}${tail}${eol}ENV ${setting}`;
       return standIn && standIn !== image ? `${head}${standIn}${tail}` : all;
     },
