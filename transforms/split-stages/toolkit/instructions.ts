@@ -130,7 +130,6 @@ export function workdirs(
   return out;
 }
 
-/** The WORKDIR in effect after the whole stage (the folder CMD runs in). */
 /** The WORKDIR after the whole stage (where CMD runs); null when it uses unknown variables. */
 export function workdirAfter(
   stage: Stage,
