@@ -6,7 +6,7 @@ import {
   dockerignorePatterns,
   parseDockerignore,
 } from "../src/engine/dockerignore-rules.ts";
-import { copyGlobRegExp, linearMatcher } from "../src/engine/glob.ts";
+import { compileCopyGlob, copyGlobRegExp, linearMatcher } from "../src/engine/glob.ts";
 
 /** moby/patternmatcher patternmatcher_test.go TestMatches (MatchesOrParentMatches): pattern, path, ignored. */
 const MOBY_SINGLE: [string, string, boolean][] = [
@@ -203,6 +203,33 @@ describe("wildcards built to backtrack take time linear in the path (ReDoS)", ()
       }
     }
     expect(compared).toBe(400 * 2 * 40);
+    expect(matched).toBeGreaterThan(1000);
+  });
+
+  test("a COPY/ADD wildcard answers as the RegExp of its source, with and without the string-compare path", () => {
+    // mostly `a`, `b` and stars, so that parts overlap and repeat
+    const pieces = ["a", "b", "ab", "a", "b", "*", "*", "*", ".", "/", "?", "[ab]", "[^a]", "\\*", "é", "😀"];
+    const alphabet = ["a", "b", "a", "b", "a", "b", "/", ".", "*", "é", "😀", "\ud83d"];
+    let seed = 11;
+    const rand = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return Math.floor(seed / 65536) % n; // the high bits: the low ones repeat with a short period
+    };
+    let starsOnly = 0;
+    let matched = 0;
+    for (let k = 0; k < 1000; k++) {
+      const pattern = Array.from({ length: 1 + rand(6) }, () => pieces[rand(pieces.length)]).join("");
+      const compiled = compileCopyGlob(pattern)!;
+      if (compiled.parts) starsOnly++;
+      const re = new RegExp(`^${compiled.source}$`);
+      const glob = copyGlobRegExp(pattern);
+      for (let j = 0; j < 40; j++) {
+        const p = Array.from({ length: rand(8) }, () => alphabet[rand(alphabet.length)]).join("");
+        expect(glob.test(p), `${pattern} on ${JSON.stringify(p)}`).toBe(re.test(p));
+        if (re.test(p)) matched++;
+      }
+    }
+    expect(starsOnly).toBeGreaterThan(200);
     expect(matched).toBeGreaterThan(1000);
   });
 });

@@ -19,15 +19,36 @@ const NEVER = /(?!)/;
  * BuildKit rejects, matches nothing.
  */
 export function copyGlobRegExp(pattern: string): PathMatcher {
+  const compiled = compileCopyGlob(pattern);
+  if (compiled === null) return NEVER;
+  return compiled.parts ? starMatcher(compiled.parts) : linearMatcher(compiled.source);
+}
+
+/**
+ * The regular expression source (between `^` and `$`) of a COPY/ADD wildcard, null when it is
+ * malformed; and when it is only literals and `*` with no `/` in it, its literal parts between the
+ * stars, which `starMatcher` tests with string compares.
+ */
+export function compileCopyGlob(pattern: string): { source: string; parts: string[] | null } | null {
   let re = "";
+  let starsOnly = true;
+  const parts: string[] = [];
+  let part = "";
   for (let i = 0; i < pattern.length; i++) {
     const c = pattern[i];
-    if (c === "*") re += "[^/]*";
-    else if (c === "?") re += "[^/]";
-    else if (c === "\\") {
-      if (i + 1 >= pattern.length) return NEVER;
+    if (c === "*") {
+      re += "[^/]*";
+      parts.push(part);
+      part = "";
+    } else if (c === "?") {
+      re += "[^/]";
+      starsOnly = false;
+    } else if (c === "\\") {
+      if (i + 1 >= pattern.length) return null;
+      part += pattern[i + 1];
       re += escapeChar(pattern[++i]);
     } else if (c === "[") {
+      starsOnly = false;
       let body = "";
       let j = i + 1;
       if (pattern[j] === "^") {
@@ -38,16 +59,49 @@ export function copyGlobRegExp(pattern: string): PathMatcher {
       for (; j < pattern.length && !(pattern[j] === "]" && j > first); j++) {
         const d = pattern[j];
         if (d === "\\") {
-          if (j + 1 >= pattern.length) return NEVER;
+          if (j + 1 >= pattern.length) return null;
           body += escapeChar(pattern[++j]);
         } else body += d === "-" ? "-" : escapeChar(d);
       }
-      if (j >= pattern.length || j === first) return NEVER;
+      if (j >= pattern.length || j === first) return null;
       re += `[${body}]`;
       i = j;
-    } else re += escapeChar(c);
+    } else {
+      part += c;
+      re += escapeChar(c);
+    }
   }
-  return linearMatcher(re);
+  parts.push(part);
+  return { source: re, parts: starsOnly && !parts.some((p) => p.includes("/")) ? parts : null };
+}
+
+/**
+ * A wildcard of literal parts joined by `*` (each matching any run of characters but `/`; no
+ * part holds a `/`), tested by string compares: the first part is a prefix, the last a suffix,
+ * and each part between is taken at its first place after the one before. That first place is
+ * as good as any later one, so no choice is ever undone: time linear in the path (times the
+ * pattern's length), with no automaton to step per character.
+ */
+function starMatcher(parts: readonly string[]): PathMatcher {
+  const first = parts[0];
+  const last = parts[parts.length - 1];
+  let least = 0;
+  for (const p of parts) least += p.length;
+  if (parts.length === 1) return { test: (path) => path === first };
+  return {
+    test(path: string): boolean {
+      if (path.length < least || !path.startsWith(first) || !path.endsWith(last)) return false;
+      if (path.includes("/")) return false;
+      const end = path.length - last.length;
+      let at = first.length;
+      for (let k = 1; k < parts.length - 1; k++) {
+        const found = path.indexOf(parts[k], at);
+        if (found === -1) return false;
+        at = found + parts[k].length;
+      }
+      return at <= end;
+    },
+  };
 }
 
 function escapeChar(c: string): string {
@@ -123,9 +177,8 @@ export interface PathMatcher {
 type Step =
   { kind: "char"; test: (c: string) => boolean; star: boolean } | { kind: "folders" } | { kind: "start" };
 
-const LINE_END = /[\n\r\u2028\u2029]/;
 /** JavaScript's `.` without the `s` flag. */
-const dot = (c: string) => !LINE_END.test(c);
+const dot = (c: string) => c !== "\n" && c !== "\r" && c !== "\u2028" && c !== "\u2029";
 const notSlash = (c: string) => c !== "/";
 
 /**
@@ -176,8 +229,8 @@ function steps(chars: readonly string[], flags: string): Step[] | null {
 export function linearMatcher(source: string, flags = ""): PathMatcher {
   const regexp = new RegExp(`^${source}$`, flags);
   // with `u` the RegExp reads code points, without it UTF-16 code units
-  const split = (s: string) => (flags.includes("u") ? [...s] : s.split(""));
-  const plan = steps(split(source), flags);
+  const codePoints = flags.includes("u");
+  const plan = steps(codePoints ? [...source] : source.split(""), flags);
   if (plan === null) return regexp;
   const n = plan.length;
   /** Adds the states reachable without reading a character (every step's skip leads forward). */
@@ -189,16 +242,24 @@ export function linearMatcher(source: string, flags = ""): PathMatcher {
         states[i + 1] = 1;
     }
   };
+  // at[i]: step i is next; inside[i]: within the `.*` of the folders step i (kept between calls:
+  // a test runs to its end before the next starts)
+  let at = new Uint8Array(n + 1);
+  let inside = new Uint8Array(n + 1);
+  let next = new Uint8Array(n + 1);
+  let nextInside = new Uint8Array(n + 1);
   return {
     test(path: string): boolean {
-      // at[i]: step i is next; inside[i]: within the `.*` of the folders step i
-      let at = new Uint8Array(n + 1);
-      let inside = new Uint8Array(n + 1);
-      let next = new Uint8Array(n + 1);
-      let nextInside = new Uint8Array(n + 1);
+      at.fill(0);
+      inside.fill(0);
       at[0] = 1;
       close(at, true);
-      for (const c of split(path)) {
+      for (let k = 0; k < path.length; k++) {
+        let c = path[k];
+        if (codePoints && path.codePointAt(k)! > 0xffff) {
+          c = path.slice(k, k + 2); // a surrogate pair, one code point
+          k++;
+        }
         next.fill(0);
         nextInside.fill(0);
         let alive = false;

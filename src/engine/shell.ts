@@ -115,38 +115,40 @@ export function normaliseForBash(text: string, escapeChar: string): string {
 
 /** normaliseForBash without the shortcut (exported for tests). */
 export function normaliseEveryLine(text: string, escapeChar: string): string {
-  const chars = text.split("");
+  // Every rewrite replaces characters before the read position with as many others, and reads
+  // only look at or after it: the text is read as written, the output built from its slices.
+  let out = "";
+  let copied = 0;
+  const put = (from: number, to: number, replacement: string) => {
+    out += text.slice(copied, from) + replacement;
+    copied = to;
+  };
   let i = 0;
-  // Read line starts from the original text: blanked comment lines lose their "\n" in `chars`.
-  const lineStart = (k: number) => k === 0 || text[k - 1] === "\n";
   let continued = false;
-  while (i < chars.length) {
-    if (continued && lineStart(i)) {
+  while (i < text.length) {
+    if (continued && (i === 0 || text[i - 1] === "\n")) {
       // A line inside a continuation: comment or blank lines vanish in Docker.
       let j = i;
-      while (j < chars.length && (chars[j] === " " || chars[j] === "\t")) j++;
-      const isComment = chars[j] === "#";
-      const isBlank = chars[j] === "\n" || (chars[j] === "\r" && chars[j + 1] === "\n");
+      while (j < text.length && (text[j] === " " || text[j] === "\t")) j++;
+      const isComment = text[j] === "#";
+      const isBlank = text[j] === "\n" || (text[j] === "\r" && text[j + 1] === "\n");
       if (isComment || isBlank) {
         let end = text.indexOf("\n", j);
-        end = end === -1 ? chars.length : end + 1;
-        for (let k = i; k < end; k++) chars[k] = " ";
+        end = end === -1 ? text.length : end + 1;
+        put(i, end, " ".repeat(end - i));
         i = end;
         continue;
       }
       continued = false;
     }
-    const c = chars[i];
+    const c = text[i];
     if (c === escapeChar) {
       let j = i + 1;
-      while (j < chars.length && (chars[j] === " " || chars[j] === "\t")) j++;
-      if (chars[j] === "\r" && chars[j + 1] === "\n") j++;
-      if (chars[j] === "\n") {
+      while (j < text.length && (text[j] === " " || text[j] === "\t")) j++;
+      if (text[j] === "\r" && text[j + 1] === "\n") j++;
+      if (text[j] === "\n") {
         // escape [blanks] [\r] \n  →  spaces, "\\", "\n"
-        for (let k = i; k < j - 1; k++) chars[k] = " ";
-        chars[j - 1] = "\\";
-        chars[j] = "\n";
-        if (j - 1 !== i && chars[i] !== " ") chars[i] = " ";
+        put(i, j + 1, " ".repeat(j - 1 - i) + "\\\n");
         continued = true;
         i = j + 1;
         continue;
@@ -158,10 +160,10 @@ export function normaliseEveryLine(text: string, escapeChar: string): string {
       i += 2; // a shell escape such as \" or \\ stays as written
       continue;
     }
-    if (c === "\r") chars[i] = " ";
+    if (c === "\r") put(i, i + 1, " ");
     i++;
   }
-  return chars.join("");
+  return copied === 0 ? text : out + text.slice(copied);
 }
 
 /** CR, blanks after a `\\` before the line break, or a comment or blank line inside a continuation. */

@@ -49,13 +49,25 @@ const enum Kind {
 
 /** Runs of common, added and removed lines, in order, as jsdiff's diffLines finds them. */
 function lineRuns(oldLines: string[], newLines: string[]): Array<{ kind: Kind; count: number }> {
+  // The search compares a line of one side with a line of the other only past the lines both
+  // start with (its first move takes them all), so those get their position as their id and are
+  // not hashed: -1, -2, ... on both sides, never equal to an interned id.
+  let same = 0;
+  while (same < oldLines.length && same < newLines.length && oldLines[same] === newLines[same]) same++;
   const ids = new Map<string, number>();
-  const intern = (lines: string[]) =>
-    Int32Array.from(lines, (line) => {
-      let id = ids.get(line);
-      if (id === undefined) ids.set(line, (id = ids.size));
-      return id;
-    });
+  const intern = (lines: string[]) => {
+    const out = new Int32Array(lines.length);
+    for (let i = 0; i < lines.length; i++) {
+      if (i < same) {
+        out[i] = -1 - i;
+        continue;
+      }
+      let id = ids.get(lines[i]);
+      if (id === undefined) ids.set(lines[i], (id = ids.size));
+      out[i] = id;
+    }
+    return out;
+  };
   const a = intern(oldLines);
   const b = intern(newLines);
   const oldLen = a.length;

@@ -67,7 +67,13 @@ const OTHER_SOURCES = /sources\.list|add-apt-repository|apt-key|\/etc\/apt\/|apt
 function tablesFor(
   model: DockerfileModel,
   line: number,
-): { tables: RecommendsTable[]; label: string; exact: boolean; assumed: string | null } {
+): {
+  tables: RecommendsTable[];
+  keptBy: (p: string) => readonly string[] | undefined;
+  label: string;
+  exact: boolean;
+  assumed: string | null;
+} {
   const stage = model.stages.filter((s) => s.from.line <= line).at(-1);
   const distro = stage ? stageDistribution(model, stage) : null;
   const all = DEBIAN_RELEASES.map(aptRecommends);
@@ -78,6 +84,7 @@ function tablesFor(
     const official = img !== null && OFFICIAL_DEBIAN_FAMILY.has(img.name);
     return {
       tables: [aptRecommends(release)],
+      keptBy: keptByIn(release, [aptRecommends(release)]),
       label: `Debian ${RELEASE_NUMBER[release]} ${release}`,
       exact: official,
       assumed: null,
@@ -89,7 +96,43 @@ function tablesFor(
       : distro?.distro === "debian"
         ? `no table for Debian ${distro.codename}`
         : "the base image names no Debian release";
-  return { tables: all, label: TABLED, exact: false, assumed: `Recommends of ${TABLED} assumed: ${why}` };
+  return {
+    tables: all,
+    keptBy: keptByIn("", all),
+    label: TABLED,
+    exact: false,
+    assumed: `Recommends of ${TABLED} assumed: ${why}`,
+  };
+}
+
+const keptByTables = new Map<string, (p: string) => readonly string[] | undefined>();
+
+/**
+ * The kept packages a package's recommends bring in any of `tables` (undefined when no table has
+ * the package), for the release named by `key` ("" for every table). The tables never change, so
+ * each answer is computed once per run: an install of tens of packages asks about each of them
+ * and about everything they bring, in every file (~1% of a bulk run).
+ */
+function keptByIn(
+  key: string,
+  tables: readonly RecommendsTable[],
+): (p: string) => readonly string[] | undefined {
+  let keptBy = keptByTables.get(key);
+  if (!keptBy) {
+    // Only packages of the tables are kept, so the memo never outgrows them.
+    const known = new Map<string, readonly string[]>();
+    keptBy = (p) => {
+      let kept = known.get(p);
+      if (kept) return kept;
+      const found = tables.map((t) => t.kept.get(p)).filter((k) => k !== undefined);
+      if (found.length === 0) return undefined;
+      kept = [...new Set(found.flat())];
+      known.set(p, kept);
+      return kept;
+    };
+    keptByTables.set(key, keptBy);
+  }
+  return keptBy;
 }
 
 export const aptGetNoInstallRecommends: Transform = {
@@ -136,11 +179,7 @@ export const aptGetNoInstallRecommends: Transform = {
           );
           continue;
         }
-        const { tables, label, exact, assumed } = tablesFor(model, rs.instr.line);
-        const keptBy = (p: string) => {
-          const found = tables.map((t) => t.kept.get(p)).filter((k) => k !== undefined);
-          return found.length === 0 ? undefined : [...new Set(found.flat())];
-        };
+        const { tables, keptBy, label, exact, assumed } = tablesFor(model, rs.instr.line);
         const unknown = (names as string[]).filter((n) => keptBy(n) === undefined);
         if (unknown.length > 0) {
           const shown = unknown.slice(0, 3).join(", ") + (unknown.length > 3 ? ", ..." : "");
