@@ -150,6 +150,26 @@ describe.skipIf(!built || !canMkfifo)(
       expect(r.stderr).toMatch(/dfopt\.config\.json: cannot read config: is a symbolic link out of/);
     });
 
+    test("--follow-symlinks: a Dockerfile linked to a file outside the repository is an error that quotes none of it", () => {
+      // A credentials file's first line (`https://user:token@host`) is no instruction: the error
+      // must say so without echoing it into logs, SARIF or the report.
+      const dir = repo("dockerfile-escape", {
+        ".git/HEAD": "ref: refs/heads/main\n",
+        "svc/Dockerfile": { link: path.join(outside, "secret.txt") },
+      });
+      for (const format of ["diff", "json", "sarif"]) {
+        const r = run(["--follow-symlinks", "--format", format, "."], dir);
+        expect(r.code).toBe(2);
+        if (format === "json") {
+          expect(json(r.stdout).files[0].error).toEqual({
+            kind: "unknown-instruction",
+            message: "unknown instruction: the line does not start with an instruction keyword",
+            line: 1,
+          });
+        }
+      }
+    });
+
     test("links to /dev/zero end in neither a crash nor a hang", () => {
       const dir = repo("devzero", {
         Dockerfile: PY_APP,

@@ -11,6 +11,20 @@ export interface Problem {
 
 const IMAGE_LIKE = /[:/.@]/;
 
+/** What a misspelt keyword (`FORM`) looks like: letters only, no longer than the longest real one. */
+const KEYWORD_LIKE = /^[A-Za-z]{1,16}$/;
+
+/**
+ * The error for a line that starts with no known instruction. A misspelt keyword is quoted; any
+ * other first word is not: the file may be another file entirely (a Dockerfile linked to a
+ * credentials file, found with --follow-symlinks), whose first line must not reach logs or reports.
+ */
+function unknownInstruction(keyword: string): string {
+  return KEYWORD_LIKE.test(keyword)
+    ? `unknown instruction '${keyword}'`
+    : "unknown instruction: the line does not start with an instruction keyword";
+}
+
 /**
  * Structural problems a rewrite must never add: unknown instructions, FROM
  * without an image, duplicate stage names, `--from` references to stages that
@@ -24,7 +38,7 @@ export function structuralProblems(model: DockerfileModel): Problem[] {
       problems.push({
         key: `unknown:${instr.keyword}`,
         line: instr.line,
-        message: `unknown instruction '${instr.keywordText}'`,
+        message: unknownInstruction(instr.keywordText),
       });
       continue;
     }
