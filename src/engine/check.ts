@@ -11,8 +11,11 @@ export interface Problem {
 
 const IMAGE_LIKE = /[:/.@]/;
 
-/** What a misspelt keyword (`FORM`) looks like: letters only, no longer than the longest real one. */
-const KEYWORD_LIKE = /^[A-Za-z]{1,16}$/;
+/**
+ * What a misspelt keyword (`FORM`) or a template's placeholder (`CROSS_BUILD_COPY`, `apt-get` on a
+ * line of its own) looks like: letters, `_` and `-`, short. No digits, so no token or key.
+ */
+const KEYWORD_LIKE = /^[A-Za-z_-]{1,24}$/;
 
 /**
  * The error for a line that starts with no known instruction. A misspelt keyword is quoted; any
