@@ -255,6 +255,27 @@ describe.skipIf(!built || !canMkfifo)(
       });
     });
 
+    test("a Dockerfile of 100,000 instructions (under 1 MiB) is an error naming it, not minutes of work", () => {
+      // Real Dockerfiles have at most a few hundred instructions; a transform that looks at the
+      // rest of its stage for each instruction is quadratic in a file made of nothing else.
+      const dir = repo("many-instructions", {
+        "runs/Dockerfile": "FROM alpine:3.20\n" + "RUN a\n".repeat(100_000),
+        "maintainers/Dockerfile": "FROM alpine:3.20\n" + "MAINTAINER a\n".repeat(50_000),
+        "ok/Dockerfile": "FROM alpine:3.20\nRUN a\nRUN b\n",
+      });
+      const r = run(["--format", "json", "."], dir);
+      expect(r.code).toBe(2);
+      const files = json(r.stdout).files;
+      for (const name of ["runs/Dockerfile", "maintainers/Dockerfile"]) {
+        expect(files.find((f) => f.path === name)?.error).toEqual({
+          kind: "too-large",
+          message: "file has more than 5000 instructions",
+          line: null,
+        });
+      }
+      expect(files.find((f) => f.path === "ok/Dockerfile")?.changed).toBe(true);
+    });
+
     test("wildcards built to backtrack (.dockerignore and COPY/ADD against long names) end", () => {
       // JavaScript's backtracking regular expressions take time exponential in the stars of such
       // patterns; Docker's Go matcher is linear. Only a hang reaches the guard.
