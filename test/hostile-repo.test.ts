@@ -274,6 +274,28 @@ describe.skipIf(!built || !canMkfifo)(
         });
       }
       expect(files.find((f) => f.path === "ok/Dockerfile")?.changed).toBe(true);
+      fs.rmSync(dir, { recursive: true }); // its diffs would swamp the bulk run's output below
+    });
+
+    test("Dockerfiles of 5000 instructions built to be slow end (a FROM chain 5000 stages deep, 1500 WORKDIRs each before an npm install)", () => {
+      const chain = Array.from({ length: 5000 }, (_, i) => `FROM s${i - 1} AS s${i}\n`).join("");
+      const workdirs = "FROM node:20\n" + "WORKDIR sub\nRUN cd x && npm install\n".repeat(1500);
+      const dir = repo("slow-instructions", { "chain/Dockerfile": chain, "workdirs/Dockerfile": workdirs });
+      const r = run(["--unsafe", "--format", "json", "."], dir);
+      expect(r.code).toBe(0);
+      const files = json(r.stdout).files;
+      expect(files.map((f) => [f.path, f.error])).toEqual([
+        ["chain/Dockerfile", null],
+        ["workdirs/Dockerfile", null],
+      ]);
+      // 1500 nested relative WORKDIRs made absolute would write 4.5 MB: dropped, as a next run could not read it.
+      expect(files[1].refusals).toContainEqual(
+        expect.objectContaining({
+          transform: "workdir-absolute",
+          reason: "rewrite dropped: its result failed the check: it would be larger than 1048576 bytes",
+        }),
+      );
+      fs.rmSync(dir, { recursive: true }); // its diffs would swamp the bulk run's output below
     });
 
     test("wildcards built to backtrack (.dockerignore and COPY/ADD against long names) end", () => {

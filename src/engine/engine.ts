@@ -287,18 +287,23 @@ function runTransform(
       settled = true;
       break;
     }
-    const next = parseEdited(model, { ...source, text }, edits);
+    // A rewrite that outgrows the input cap could not be read by the next run (and a repository can
+    // make one grow quadratically: a relative WORKDIR made absolute at each of thousands of levels).
+    const tooLarge = text.length > MAX_FILE_BYTES || Buffer.byteLength(text) > MAX_FILE_BYTES;
+    const next = tooLarge ? null : parseEdited(model, { ...source, text }, edits);
     baseline ??= structuralProblems(start);
-    const absorbed = editIntoOpenContinuation(model, edits);
-    const added = absorbed ? [absorbed] : newProblems(baseline, structuralProblems(next));
-    const shellBroken = added.length === 0 && shellNewlyBroken(start, next);
-    if (added.length > 0 || shellBroken) {
+    const absorbed = next && editIntoOpenContinuation(model, edits);
+    const added = !next ? [] : absorbed ? [absorbed] : newProblems(baseline, structuralProblems(next));
+    const shellBroken = next !== null && added.length === 0 && shellNewlyBroken(start, next);
+    if (!next || added.length > 0 || shellBroken) {
       // An absorbed edit is told in lines of the text before the edits; other problems in lines of `next`.
-      const why = absorbed
-        ? lines.text(model, `${absorbed.message} (line ${absorbed.line})`)
-        : added.length > 0
-          ? lines.text(next, `${added[0].message} (line ${added[0].line})`, edits)
-          : "a RUN's shell no longer parses";
+      const why = !next
+        ? `it would be larger than ${MAX_FILE_BYTES} bytes`
+        : absorbed
+          ? lines.text(model, `${absorbed.message} (line ${absorbed.line})`)
+          : added.length > 0
+            ? lines.text(next, `${added[0].message} (line ${added[0].line})`, edits)
+            : "a RUN's shell no longer parses";
       lines.truncate(recordedBefore);
       return {
         // Parsed anew: parseEdited moved shell scripts of `start`'s instructions to

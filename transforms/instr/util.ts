@@ -18,9 +18,11 @@ export function matchCase(written: string, replacement: string): string {
  */
 export function stageChain(model: DockerfileModel, stage: Stage): Stage[] {
   const chain: Stage[] = [stage];
+  const seen = new Set<Stage>(chain);
   let cur = parentStage(model, stage);
-  while (cur && !chain.includes(cur)) {
+  while (cur && !seen.has(cur)) {
     chain.push(cur);
+    seen.add(cur);
     cur = parentStage(model, cur);
   }
   return chain;
