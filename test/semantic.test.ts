@@ -465,3 +465,18 @@ describe("every shell tree in a rewrite reads cleanly", () => {
     }
   });
 });
+
+describe("names from the Dockerfile are text, never regular expressions", () => {
+  test("an apt package named with regex characters neither crashes the file nor backtracks", () => {
+    // split-stages built a RegExp from each package name: "a(b" threw (the whole file became an
+    // internal error, its safe changes lost) and a name like "(a|a)*c" could backtrack.
+    const input =
+      'FROM node:20\nWORKDIR /app\nRUN apt-get update && apt-get install -y "a(b" "(a|aa)*c" curl\n' +
+      'COPY package.json ./\nRUN npm install\nCOPY . .\nCMD ["node", "index.js"]\n';
+    const { output } = rewrite(input, {
+      "package.json": '{"name":"x","scripts":{"start":"node index.js"},"dependencies":{"express":"4"}}',
+      "index.js": "console.log(1)\n",
+    });
+    expect(output).toContain('"a(b" "(a|aa)*c"');
+  });
+});
