@@ -298,6 +298,24 @@ describe.skipIf(!built || !canMkfifo)(
       fs.rmSync(dir, { recursive: true }); // its diffs would swamp the bulk run's output below
     });
 
+    test("shell nested 20,000 deep is an error saying so, not an internal error that asks for a report", () => {
+      const dir = repo("deep-shell", {
+        "subst/Dockerfile":
+          "FROM alpine:3.20\nRUN echo " + "$(".repeat(20_000) + "x" + ")".repeat(20_000) + "\n",
+        "groups/Dockerfile":
+          "FROM alpine:3.20\nRUN " + "(".repeat(50_000) + "true" + ")".repeat(50_000) + "\n",
+      });
+      const r = run(["--format", "json", "."], dir);
+      expect(r.code).toBe(2);
+      for (const f of json(r.stdout).files) {
+        expect(f.error, f.path).toEqual({
+          kind: "too-deep",
+          message: "nested too deeply to read (the parser ran out of stack); file left unchanged",
+          line: null,
+        });
+      }
+    });
+
     test("wildcards built to backtrack (.dockerignore and COPY/ADD against long names) end", () => {
       // JavaScript's backtracking regular expressions take time exponential in the stars of such
       // patterns; Docker's Go matcher is linear. Only a hang reaches the guard.

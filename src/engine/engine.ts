@@ -161,6 +161,18 @@ export function optimizeFile(raw: string, context: BuildContext, settings: RunSe
         });
       } catch (e) {
         if (e instanceof NotLoadedYet) throw e;
+        // A script nested thousands deep (`$( $( ...`, `((((`) exhausts the stack of a recursive
+        // reading, whichever transform first asks for it: the file's shape, not a bug to report.
+        if (e instanceof RangeError && /call stack/i.test(e.message)) {
+          return {
+            ...base,
+            error: {
+              kind: "too-deep",
+              message: "nested too deeply to read (the parser ran out of stack); file left unchanged",
+              line: null,
+            },
+          };
+        }
         const message = e instanceof Error ? e.message : String(e);
         const plugin = e instanceof PluginFailure;
         return {
