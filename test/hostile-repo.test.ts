@@ -388,6 +388,19 @@ describe.skipIf(!built || !canMkfifo)(
       }
     });
 
+    test("SARIF: a folder named ..\\..\\etc is one folder in the URI, not a way out of SRCROOT", () => {
+      // On Linux a backslash is a character of a name; SARIF URIs split only at '/'.
+      repo("..\\..\\etc", { Dockerfile: "FROM ubuntu:22.04\nRUN apt-get install curl\n" });
+      const r = run(["--format", "sarif", "..\\..\\etc"], base);
+      const log = JSON.parse(r.stdout) as {
+        runs: { results: { locations: { physicalLocation: { artifactLocation: { uri: string } } }[] }[] }[];
+      };
+      const uris = log.runs[0].results.map((x) => x.locations[0].physicalLocation.artifactLocation.uri);
+      expect(uris).toContain("..%5C..%5Cetc/Dockerfile");
+      expect(uris.filter((u) => u.includes("../"))).toEqual([]);
+      fs.rmSync(path.join(base, "..\\..\\etc"), { recursive: true });
+    });
+
     test("names with control characters are printed escaped, never raw to the terminal", () => {
       // every control character but the newline ending each line, and the bidi overrides
       // eslint-disable-next-line no-control-regex -- the control characters are what it looks for
