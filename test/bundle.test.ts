@@ -107,6 +107,75 @@ describe.skipIf(!built)("the bundled CLI", () => {
     expect(left.filter((f) => f.startsWith("stale-"))).toEqual(["stale-1.bin", "stale-2.bin", "stale-3.bin"]);
   });
 
+  test("never runs a code cache another user could have planted (a shared /tmp folder, a link, a foreign file)", () => {
+    // The default folder is $TMPDIR/dfopt-compile-cache-<uid>: in a shared /tmp anyone can create
+    // it first. V8 checks only the source's length against a cache, so a cache compiled from
+    // other code of the same length runs that code instead of dfopt.
+    const tmp = path.join(dir, "shared-tmp");
+    fs.mkdirSync(tmp, { recursive: true });
+    const env = { ...process.env, TMPDIR: tmp, NO_COLOR: "1" } as Record<string, string>;
+    delete env.DFOPT_COMPILE_CACHE;
+    const run = () => spawnSync(process.execPath, [BIN, "--version"], { cwd: dir, encoding: "utf8", env });
+    const version = run();
+    expect(version.status).toBe(0);
+    const own = path.join(tmp, `dfopt-compile-cache-${process.getuid!()}`);
+    const [name] = fs.readdirSync(own);
+    expect(name).toMatch(/\.bin$/);
+    const plant = (folder: string) => {
+      // A cache compiled, in a Node of the same flags, from a same-length bundle that prints PLANTED.
+      const script = `
+        const fs = require("fs"), vm = require("vm");
+        const bundle = ${JSON.stringify(path.join(ROOT, "dist/dfopt.cjs"))};
+        const length = fs.readFileSync(bundle, "utf8").length;
+        const evil = 'process.stdout.write("PLANTED\\\\n"); process.exit(0);';
+        const src = evil + " ".repeat(length - evil.length);
+        const s = new vm.Script("(function (exports, require, module, __filename, __dirname) { " + src + "\\n});", { filename: bundle });
+        fs.writeFileSync(${JSON.stringify(path.join(folder, name))}, s.createCachedData());`;
+      const r = spawnSync(process.execPath, ["-e", script], { encoding: "utf8" });
+      expect(r.stderr).toBe("");
+    };
+    // The planted cache does run when the folder is the user's own (what makes the attack work).
+    plant(own);
+    expect(run().stdout).toBe("PLANTED\n");
+
+    // A folder others can write to.
+    fs.rmSync(own, { recursive: true });
+    fs.mkdirSync(own);
+    fs.chmodSync(own, 0o777);
+    plant(own);
+    expect(run().stdout).toBe(version.stdout);
+    expect(fs.readFileSync(path.join(own, name), "utf8")).toContain("PLANTED");
+
+    // A link to a folder holding the planted cache.
+    fs.rmSync(own, { recursive: true });
+    const elsewhere = path.join(dir, "elsewhere");
+    fs.mkdirSync(elsewhere, { recursive: true });
+    plant(elsewhere);
+    fs.symlinkSync(elsewhere, own);
+    expect(run().stdout).toBe(version.stdout);
+    fs.rmSync(own);
+
+    // A cache file others can write to, or a link to one, in the user's own folder.
+    fs.mkdirSync(own, { mode: 0o700 });
+    plant(own);
+    fs.chmodSync(path.join(own, name), 0o666);
+    expect(run().stdout).toBe(version.stdout);
+    fs.rmSync(path.join(own, name));
+    fs.symlinkSync(path.join(elsewhere, name), path.join(own, name));
+    expect(run().stdout).toBe(version.stdout);
+    fs.rmSync(own, { recursive: true });
+
+    // Run as root: a folder that another user made, even one only they can write to.
+    if (process.getuid!() === 0) {
+      fs.mkdirSync(own, { mode: 0o700 });
+      plant(own);
+      fs.chownSync(path.join(own, name), 1234, 1234);
+      fs.chownSync(own, 1234, 1234);
+      expect(run().stdout).toBe(version.stdout);
+      fs.rmSync(own, { recursive: true });
+    }
+  });
+
   test("a one-file run loads neither Node's ESM loader nor built-ins it does not use (1-15 ms each)", () => {
     expect(fs.readFileSync(BIN, "utf8")).toContain("require(launcher)");
     const report = `process.on("exit", () => process.stderr.write("LOADED " + JSON.stringify(process.moduleLoadList)))`;

@@ -308,3 +308,45 @@ describe("dfopt CLI", () => {
     expect(r.code).toBe(0);
   });
 });
+
+describe("a diff printed to a terminal", () => {
+  // A Dockerfile's own lines can hold escape sequences: on a terminal they could erase the line
+  // above (hiding a changed line from the reviewer), set the window title or write the clipboard
+  // (OSC 52). git shows a diff through less, which prints them as text; dfopt writes directly.
+  const HOSTILE =
+    "FROM debian:12\n# \u001b]52;c;ZXZpbA==\u0007 \u001b[1A\u001b[2K\u009b2J bidi\u202e x\n" +
+    "RUN apt-get update\nRUN apt-get install curl\n";
+
+  async function run(isTTY: boolean, args: string[]) {
+    const dir = tree({ "app/Dockerfile": HOSTILE });
+    const out = textSink();
+    const err = textSink();
+    Object.assign(out.stream, { isTTY });
+    const code = await main([...args, "--only", "apt-get-yes,merge-runs", "app"], {
+      stdout: out.stream,
+      stderr: err.stream,
+      cwd: dir,
+    });
+    return { code, stdout: out.text() };
+  }
+
+  test("shows the control characters of the file's lines as escapes, with or without color", async () => {
+    for (const args of [["--no-color"], []]) {
+      const { code, stdout } = await run(true, args);
+      expect(code).toBe(0);
+      // only the diff's own color codes (ESC [ digits m) remain
+      // eslint-disable-next-line no-control-regex -- the control characters are what it looks for
+      const RAW = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202e]/;
+      // eslint-disable-next-line no-control-regex -- ESC starts the color codes it removes
+      expect(stdout.replace(/\u001b\[[0-9;]*m/g, "")).not.toMatch(RAW);
+      expect(stdout).toContain("# \\x1b]52;c;ZXZpbA==\\x07 \\x1b[1A\\x1b[2K\\x9b2J bidi\\u202e x");
+    }
+  });
+
+  test("into a pipe or a file it stays the exact patch, which applies", async () => {
+    const { stdout } = await run(false, []);
+    expect(stdout).toContain("\u001b]52;c;ZXZpbA==\u0007");
+    const patched = applyPatch(HOSTILE, stdout.slice(0, stdout.indexOf("--- /dev/null")));
+    expect(patched).toContain("apt-get install -y curl");
+  });
+});

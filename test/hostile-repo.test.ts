@@ -150,6 +150,26 @@ describe.skipIf(!built || !canMkfifo)(
       expect(r.stderr).toMatch(/dfopt\.config\.json: cannot read config: is a symbolic link out of/);
     });
 
+    test("--follow-symlinks: a Dockerfile linked to a file outside the repository is an error that quotes none of it", () => {
+      // A credentials file's first line (`https://user:token@host`) is no instruction: the error
+      // must say so without echoing it into logs, SARIF or the report.
+      const dir = repo("dockerfile-escape", {
+        ".git/HEAD": "ref: refs/heads/main\n",
+        "svc/Dockerfile": { link: path.join(outside, "secret.txt") },
+      });
+      for (const format of ["diff", "json", "sarif"]) {
+        const r = run(["--follow-symlinks", "--format", format, "."], dir);
+        expect(r.code).toBe(2);
+        if (format === "json") {
+          expect(json(r.stdout).files[0].error).toEqual({
+            kind: "unknown-instruction",
+            message: "unknown instruction: the line does not start with an instruction keyword",
+            line: 1,
+          });
+        }
+      }
+    });
+
     test("links to /dev/zero end in neither a crash nor a hang", () => {
       const dir = repo("devzero", {
         Dockerfile: PY_APP,
@@ -235,6 +255,67 @@ describe.skipIf(!built || !canMkfifo)(
       });
     });
 
+    test("a Dockerfile of 100,000 instructions (under 1 MiB) is an error naming it, not minutes of work", () => {
+      // Real Dockerfiles have at most a few hundred instructions; a transform that looks at the
+      // rest of its stage for each instruction is quadratic in a file made of nothing else.
+      const dir = repo("many-instructions", {
+        "runs/Dockerfile": "FROM alpine:3.20\n" + "RUN a\n".repeat(100_000),
+        "maintainers/Dockerfile": "FROM alpine:3.20\n" + "MAINTAINER a\n".repeat(50_000),
+        "ok/Dockerfile": "FROM alpine:3.20\nRUN a\nRUN b\n",
+      });
+      const r = run(["--format", "json", "."], dir);
+      expect(r.code).toBe(2);
+      const files = json(r.stdout).files;
+      for (const name of ["runs/Dockerfile", "maintainers/Dockerfile"]) {
+        expect(files.find((f) => f.path === name)?.error).toEqual({
+          kind: "too-large",
+          message: "file has more than 5000 instructions",
+          line: null,
+        });
+      }
+      expect(files.find((f) => f.path === "ok/Dockerfile")?.changed).toBe(true);
+      fs.rmSync(dir, { recursive: true }); // its diffs would swamp the bulk run's output below
+    });
+
+    test("Dockerfiles of 5000 instructions built to be slow end (a FROM chain 5000 stages deep, 1500 WORKDIRs each before an npm install)", () => {
+      const chain = Array.from({ length: 5000 }, (_, i) => `FROM s${i - 1} AS s${i}\n`).join("");
+      const workdirs = "FROM node:20\n" + "WORKDIR sub\nRUN cd x && npm install\n".repeat(1500);
+      const dir = repo("slow-instructions", { "chain/Dockerfile": chain, "workdirs/Dockerfile": workdirs });
+      const r = run(["--unsafe", "--format", "json", "."], dir);
+      expect(r.code).toBe(0);
+      const files = json(r.stdout).files;
+      expect(files.map((f) => [f.path, f.error])).toEqual([
+        ["chain/Dockerfile", null],
+        ["workdirs/Dockerfile", null],
+      ]);
+      // 1500 nested relative WORKDIRs made absolute would write 4.5 MB: dropped, as a next run could not read it.
+      expect(files[1].refusals).toContainEqual(
+        expect.objectContaining({
+          transform: "workdir-absolute",
+          reason: "rewrite dropped: its result failed the check: it would be larger than 1048576 bytes",
+        }),
+      );
+      fs.rmSync(dir, { recursive: true }); // its diffs would swamp the bulk run's output below
+    });
+
+    test("shell nested 20,000 deep is an error saying so, not an internal error that asks for a report", () => {
+      const dir = repo("deep-shell", {
+        "subst/Dockerfile":
+          "FROM alpine:3.20\nRUN echo " + "$(".repeat(20_000) + "x" + ")".repeat(20_000) + "\n",
+        "groups/Dockerfile":
+          "FROM alpine:3.20\nRUN " + "(".repeat(50_000) + "true" + ")".repeat(50_000) + "\n",
+      });
+      const r = run(["--format", "json", "."], dir);
+      expect(r.code).toBe(2);
+      for (const f of json(r.stdout).files) {
+        expect(f.error, f.path).toEqual({
+          kind: "too-deep",
+          message: "nested too deeply to read (the parser ran out of stack); file left unchanged",
+          line: null,
+        });
+      }
+    });
+
     test("wildcards built to backtrack (.dockerignore and COPY/ADD against long names) end", () => {
       // JavaScript's backtracking regular expressions take time exponential in the stars of such
       // patterns; Docker's Go matcher is linear. Only a hang reaches the guard.
@@ -305,6 +386,19 @@ describe.skipIf(!built || !canMkfifo)(
           }),
         );
       }
+    });
+
+    test("SARIF: a folder named ..\\..\\etc is one folder in the URI, not a way out of SRCROOT", () => {
+      // On Linux a backslash is a character of a name; SARIF URIs split only at '/'.
+      repo("..\\..\\etc", { Dockerfile: "FROM ubuntu:22.04\nRUN apt-get install curl\n" });
+      const r = run(["--format", "sarif", "..\\..\\etc"], base);
+      const log = JSON.parse(r.stdout) as {
+        runs: { results: { locations: { physicalLocation: { artifactLocation: { uri: string } } }[] }[] }[];
+      };
+      const uris = log.runs[0].results.map((x) => x.locations[0].physicalLocation.artifactLocation.uri);
+      expect(uris).toContain("..%5C..%5Cetc/Dockerfile");
+      expect(uris.filter((u) => u.includes("../"))).toEqual([]);
+      fs.rmSync(path.join(base, "..\\..\\etc"), { recursive: true });
     });
 
     test("names with control characters are printed escaped, never raw to the terminal", () => {

@@ -107,6 +107,64 @@ describe("action.yml", () => {
   });
 });
 
+/**
+ * The commands a GitHub Actions runner would act on in a step's log, read as the runner reads them
+ * (actions/runner, ActionCommandManager.TryProcessCommand): `::name ...::data` at the start of a
+ * line after leading white space, or the legacy `##[name ...]data` anywhere in it; after
+ * `::stop-commands::TOKEN` none until a line `::TOKEN::`.
+ */
+function workflowCommands(log: string): string[] {
+  const known = new Set(["set-env", "set-output", "save-state", "add-mask", "add-path", "add-matcher"]);
+  for (const name of ["remove-matcher", "debug", "notice", "warning", "error", "group", "endgroup", "echo"])
+    known.add(name);
+  known.add("stop-commands");
+  let stopToken: string | null = null;
+  const seen: string[] = [];
+  for (const line of log.split(/\r?\n/)) {
+    const v2 = /^::([^:\s]+)[^:]*::/.exec(line.trimStart());
+    const v1 = /##\[([^\]\s]+)[^\]]*\]/.exec(line);
+    const name = v2?.[1] ?? v1?.[1];
+    if (name === undefined) continue;
+    if (stopToken !== null) {
+      if (name === stopToken) stopToken = null;
+      continue;
+    }
+    if (!known.has(name)) continue;
+    if (name === "stop-commands") stopToken = line.trimStart().slice("::stop-commands::".length);
+    else seen.push(line);
+  }
+  return seen;
+}
+
+describe("action.yml on a hostile repository", () => {
+  // A pull request controls the Dockerfiles and their names; the runner reads workflow commands
+  // from every line a step prints (the diff shows the file's lines, the refusals name its files).
+  const HOSTILE =
+    "FROM debian:12\n" +
+    "RUN apt-get update && apt-get install curl\n" +
+    "RUN <<EOF\n::error file=README.md,line=1::forged annotation\n  ::add-mask::dfopt\nEOF\n" +
+    "RUN echo '##[warning]forged' && apt-get install wget\n";
+  const files = {
+    "app/Dockerfile": HOSTILE,
+    "##[error]forged/Dockerfile": HOSTILE,
+    "bad/Dockerfile": "FORM x\n",
+  };
+
+  test("no line dfopt prints is acted on as a workflow command, in the gate (check or diff) and the sarif step", () => {
+    const dir = tree(files);
+    const paths = "app ##[error]forged bad";
+    for (const check of ["true", "false"]) {
+      const r = runStep("gate", { paths, args: "--explain", check }, dir);
+      expect(r.stdout + r.stderr).toContain("forged");
+      expect(r.code).not.toBe(0);
+      expect(workflowCommands(r.stdout + r.stderr)).toEqual([]);
+    }
+    const sarif = runStep("sarif", { paths, sarif: "true", "sarif-file": "out.sarif", args: "" }, dir);
+    expect(workflowCommands(sarif.stdout + sarif.stderr)).toEqual([]);
+    expect(JSON.parse(fs.readFileSync(path.join(dir, "out.sarif"), "utf8")).version).toBe("2.1.0");
+  });
+});
+
 describe(".pre-commit-hooks.yaml", () => {
   const hooks = parse(read(".pre-commit-hooks.yaml")) as {
     id: string;

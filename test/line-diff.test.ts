@@ -93,6 +93,19 @@ describe("unifiedDiff", () => {
     }
   });
 
+  test("a rewrite of every line of a huge file ends with one valid hunk (Myers would take O(N^2))", () => {
+    // 100,000 RUNs merged into one: every line changes. A 600 KB Dockerfile is under the 1 MiB cap,
+    // and an unbounded search over every alignment took minutes and gigabytes.
+    const n = 100_000;
+    const before = "FROM alpine:3.20\n" + "RUN a\n".repeat(n) + 'CMD ["sh"]\n';
+    const after = "FROM alpine:3.20\nRUN a \\\n" + "    && a \\\n".repeat(n - 2) + '    && a\nCMD ["sh"]\n';
+    const ours = unifiedDiff("Dockerfile", before, after);
+    const lines = ours.split("\n");
+    expect(lines.filter((l) => l.startsWith("@@"))).toEqual([`@@ -1,${n + 2} +1,${n + 2} @@`]);
+    expect(lines.filter((l) => l.startsWith("-")).length).toBe(n + 1); // with the "--- a/" header
+    expect(applyPatch(before, ours)).toBe(after);
+  });
+
   const corpus = fs.existsSync(CORPUS);
   test.skipIf(!corpus)("matches jsdiff on dfopt's own rewrites of a corpus sample", async () => {
     await loadParsers();

@@ -246,6 +246,42 @@ describe("merge-runs keeps the meaning of lists (defect 2)", () => {
     expect(changed(b.report, "non-root-user")).toBe(false);
   });
 
+  // From the corpus: Windows images named by their tag or by a Windows-only repository, whose RUNs
+  // run in cmd or in the PowerShell their image sets as SHELL. Windows PowerShell 5.1 rejects `&&`,
+  // and cmd expands %VAR% for the whole line before any command of a joined RUN runs.
+  test.each([
+    [
+      "a windowsservercore tag (microsoft/aspnet sets SHELL powershell)",
+      "FROM microsoft/aspnet:4.7.1-windowsservercore-1709\nWORKDIR /\nRUN $ProgressPreference = 'SilentlyContinue'; \\\n    Invoke-WebRequest https://dist.nuget.org/nuget.exe -OutFile \\Windows\\nuget.exe\n\nRUN md c:\\aspnet-startup\nCOPY . c:/aspnet-startup\n",
+    ],
+    [
+      "an ARG-named .NET Framework image",
+      'ARG REPO=mcr.microsoft.com/dotnet/framework/runtime\nFROM $REPO:4.7.2-windowsservercore-ltsc2016\nRUN setx /M PATH "%PATH%;C:\\tools"\nRUN tool --version\n',
+    ],
+    ["a nanoserver tag", "FROM golang:1.9-nanoserver\nRUN mkdir C:\\app\nRUN go version\n"],
+    [
+      "microsoft/iis",
+      "FROM microsoft/iis\nRUN md c:\\build\nRUN powershell remove-item C:\\inetpub\\wwwroot\\iisstart.*\n",
+    ],
+  ])("Windows images named by tag or repository: RUNs are not merged (%s)", (_, input) => {
+    const { output, report } = rewrite(input);
+    expect(runs(output)).toEqual(runs(input));
+    expect(changed(report, "merge-runs")).toBe(false);
+  });
+
+  test("no transform appends `&&` commands to a RUN under a PowerShell SHELL", () => {
+    // StefanScherer/dockerfiles-windows fossa: npm-cache-clean added `&& npm cache clean --force`.
+    const input =
+      "FROM mcr.microsoft.com/dotnet/framework/sdk:4.8\n" +
+      'SHELL ["powershell", "-Command", "$ErrorActionPreference = \'Stop\';"]\n' +
+      "RUN choco install -y nodejs\nRUN npm install -g yarn\nRUN pip install requests\n";
+    const { output } = rewrite(input);
+    expect(runs(output)).toEqual(runs(input));
+    const linux =
+      'FROM mcr.microsoft.com/powershell:7.4-ubuntu-22.04\nSHELL ["pwsh", "-Command"]\nRUN apt-get update; apt-get install curl\nRUN npm install -g yarn\n';
+    expect(runs(rewrite(linux).output)).toEqual(runs(linux));
+  });
+
   test("ONBUILD RUNs are not merged (they run in child images)", () => {
     const input = 'FROM alpine:3.20\nONBUILD RUN make\nONBUILD RUN make install || true\nCMD ["sh"]\n';
     const { output } = rewrite(input);
@@ -427,5 +463,20 @@ describe("every shell tree in a rewrite reads cleanly", () => {
         expect(n.type).not.toBe("comment");
       });
     }
+  });
+});
+
+describe("names from the Dockerfile are text, never regular expressions", () => {
+  test("an apt package named with regex characters neither crashes the file nor backtracks", () => {
+    // split-stages built a RegExp from each package name: "a(b" threw (the whole file became an
+    // internal error, its safe changes lost) and a name like "(a|a)*c" could backtrack.
+    const input =
+      'FROM node:20\nWORKDIR /app\nRUN apt-get update && apt-get install -y "a(b" "(a|aa)*c" curl\n' +
+      'COPY package.json ./\nRUN npm install\nCOPY . .\nCMD ["node", "index.js"]\n';
+    const { output } = rewrite(input, {
+      "package.json": '{"name":"x","scripts":{"start":"node index.js"},"dependencies":{"express":"4"}}',
+      "index.js": "console.log(1)\n",
+    });
+    expect(output).toContain('"a(b" "(a|aa)*c"');
   });
 });

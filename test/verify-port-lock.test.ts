@@ -51,6 +51,21 @@ describe("verification port lock", () => {
     expect(await listening(port)).toBe(false);
   });
 
+  it.skipIf(process.platform === "win32")(
+    "a FIFO planted where the lock goes (the shared temporary folder) is removed, never read",
+    async () => {
+      // Reading it would block the whole process: another user of the machine could stop every
+      // dfopt --verify run with one mkfifo.
+      const port = await freePort();
+      expect(spawnSync("mkfifo", [lockFile(port)]).status).toBe(0);
+      const hold = await holdPort(port, 3000);
+      expect("release" in hold).toBe(true);
+      if ("release" in hold) hold.release();
+      expect(fs.existsSync(lockFile(port))).toBe(false);
+    },
+    10_000,
+  );
+
   it("takes over a lock left by a process that is gone", async () => {
     const port = await freePort();
     const gone = spawnSync(process.execPath, [

@@ -38,6 +38,20 @@ describe("dependabot.yml", () => {
     expect(dependabotCovers("/**", "/deep/er")).toBe(true);
     expect(dependabotCovers("/b/**", "/b")).toBe(true);
     expect(dependabotCovers("tools/", "/tools")).toBe(true);
+    expect(dependabotCovers("/a/**/b", "/a/b")).toBe(true);
+    expect(dependabotCovers("/a/**/b", "/a/x/y/b")).toBe(true);
+    expect(dependabotCovers("/a/**/b", "/a/x/b/c")).toBe(false);
+    expect(dependabotCovers("/s?rv.*", "/srv.x")).toBe(false);
+    expect(dependabotCovers("/s?rv.*", "/serv.x")).toBe(true);
+  });
+
+  test("a directory pattern built to backtrack (many ** against a deep folder) is matched in linear time", () => {
+    // A repository writes both the pattern (.github/dependabot.yml) and the folders; as a
+    // backtracking RegExp, 10 `**` took 25 s against a folder 30 deep, and each more multiplies it.
+    const deep = "/" + Array(40).fill("a").join("/");
+    expect(dependabotCovers("/" + Array(40).fill("**").join("/") + "/x", deep)).toBe(false);
+    expect(dependabotCovers("/" + Array(40).fill("**").join("/") + "/a", deep)).toBe(true);
+    expect(dependabotCovers("/" + "*a".repeat(30) + "b", "/" + "a".repeat(60))).toBe(false);
   });
 });
 

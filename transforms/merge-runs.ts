@@ -9,7 +9,8 @@ import {
 } from "../src/engine/shell.ts";
 import { continuationIndent } from "../src/engine/style.ts";
 import { readSuppressions } from "../src/engine/suppress.ts";
-import { effectiveShell, isAndChain, isSimpleTail, setsErrexit, type ShellInfo } from "./pkg/shell-edits.ts";
+import { isAndChain, isSimpleTail, setsErrexit } from "./pkg/shell-edits.ts";
+import { effectiveShell, type ShellInfo } from "./lib/run-shell.ts";
 import type {
   Change,
   Edit,

@@ -21,12 +21,7 @@ declare const __DFOPT_BUNDLE_SHA1__: string;
 const bundle = path.join(__dirname, "dfopt.cjs");
 const source = fs.readFileSync(bundle, "utf8");
 const cacheFile = compileCacheFile();
-let cached: Buffer | undefined;
-try {
-  if (cacheFile) cached = fs.readFileSync(cacheFile);
-} catch {
-  // no cache yet
-}
+const cached = cacheFile ? readOwnCache(cacheFile) : undefined;
 // The CommonJS wrapper, as Module.wrap writes it.
 const wrapped = `(function (exports, require, module, __filename, __dirname) { ${source}\n});`;
 const script = new vm.Script(wrapped, { filename: bundle, cachedData: cached });
@@ -57,12 +52,43 @@ function compileCacheFile(): string | null {
   return path.join(dir, `${key.join("-")}.bin`);
 }
 
+/**
+ * Whether `stat` (of the folder or the cache file, not followed through a link) is this user's
+ * and no one else can write to it. A code cache is code: V8 checks only the source's length
+ * against it, so a cache compiled from other code of the same length runs that code. The default
+ * folder lies in the shared temporary folder, where another user can create it first (or a link
+ * by its name): such a folder, or a file in it, is neither read nor written.
+ */
+function ownAndPrivate(stat: fs.Stats, kind: "folder" | "file"): boolean {
+  if (kind === "folder" ? !stat.isDirectory() : !stat.isFile()) return false;
+  const uid = process.getuid?.();
+  if (uid !== undefined && stat.uid !== uid) return false;
+  return (stat.mode & 0o022) === 0;
+}
+
+/** The cache, when its folder and the file are the user's own; else none. */
+function readOwnCache(file: string): Buffer | undefined {
+  let fd: number | undefined;
+  try {
+    if (!ownAndPrivate(fs.lstatSync(path.dirname(file)), "folder")) return undefined;
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+    if (!ownAndPrivate(fs.fstatSync(fd), "file")) return undefined;
+    return fs.readFileSync(fd);
+  } catch {
+    return undefined; // no cache yet
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+  }
+}
+
 /** Best effort: a read-only or full disk only costs the next run its speed-up. */
 function saveQuietly(file: string, data: () => Buffer): void {
   try {
-    fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+    const dir = path.dirname(file);
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    if (!ownAndPrivate(fs.lstatSync(dir), "folder")) return;
     const temp = `${file}.${process.pid}.tmp`;
-    fs.writeFileSync(temp, data(), { mode: 0o600 });
+    fs.writeFileSync(temp, data(), { mode: 0o600, flag: "wx" });
     fs.renameSync(temp, file);
     pruneOldCaches(path.dirname(file));
   } catch {

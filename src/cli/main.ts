@@ -13,7 +13,7 @@ import { withLazyModules } from "../engine/lazy.ts";
 import type { Transform } from "../engine/types.ts";
 import { availableTransforms, loadPlugins, PluginError } from "../plugins.ts";
 import { resolveRegistryImages } from "../io/resolve.ts";
-import { colorizeDiff } from "../report/diff.ts";
+import { colorizeDiff, terminalDiff } from "../report/diff.ts";
 import { describeVerification } from "../verify/report.ts";
 import { jsonFileEntry } from "../report/json.ts";
 import { createJsonlWriter } from "../report/jsonl.ts";
@@ -626,7 +626,8 @@ function printHuman(
   if (mode === "check") io.stdout.write(`${printable(report.path)}\n`);
   else if (mode === "write") wrote();
   else if (report.diff) {
-    io.stdout.write(color ? colorizeDiff(report.diff) : report.diff);
+    const shown = io.stdout.isTTY ? terminalDiff(report.diff) : report.diff;
+    io.stdout.write(color ? colorizeDiff(shown) : shown);
   }
 }
 

@@ -12,6 +12,23 @@ export interface Problem {
 const IMAGE_LIKE = /[:/.@]/;
 
 /**
+ * What a misspelt keyword (`FORM`) or a template's placeholder (`CROSS_BUILD_COPY`, `apt-get` on a
+ * line of its own) looks like: letters, `_` and `-`, short. No digits, so no token or key.
+ */
+const KEYWORD_LIKE = /^[A-Za-z_-]{1,24}$/;
+
+/**
+ * The error for a line that starts with no known instruction. A misspelt keyword is quoted; any
+ * other first word is not: the file may be another file entirely (a Dockerfile linked to a
+ * credentials file, found with --follow-symlinks), whose first line must not reach logs or reports.
+ */
+function unknownInstruction(keyword: string): string {
+  return KEYWORD_LIKE.test(keyword)
+    ? `unknown instruction '${keyword}'`
+    : "unknown instruction: the line does not start with an instruction keyword";
+}
+
+/**
  * Structural problems a rewrite must never add: unknown instructions, FROM
  * without an image, duplicate stage names, `--from` references to stages that
  * do not exist, malformed exec form.
@@ -24,7 +41,7 @@ export function structuralProblems(model: DockerfileModel): Problem[] {
       problems.push({
         key: `unknown:${instr.keyword}`,
         line: instr.line,
-        message: `unknown instruction '${instr.keywordText}'`,
+        message: unknownInstruction(instr.keywordText),
       });
       continue;
     }

@@ -3,6 +3,7 @@ import path from "node:path";
 import { nearestFolder } from "./repository.ts";
 import { readTextOrUndefined } from "./safe-read.ts";
 import type { VersionBots } from "../engine/types.ts";
+import { linearMatcher } from "../engine/glob.ts";
 
 /**
  * Which version-update bots a repository runs, read from its root: add-args
@@ -76,25 +77,29 @@ export function dependabotUpdates(text: string): DependabotUpdate[] {
   return updates;
 }
 
-/** Whether a Dependabot directory (`/`, `/services/api`, `/services/*`, `/**`) names `dir` (`/`-rooted). */
+/**
+ * Whether a Dependabot directory (`/`, `/services/api`, `/services/*`, `/**`) names `dir` (`/`-rooted).
+ * The repository writes both, so the pattern is matched by glob.ts's linear matcher, never by a
+ * backtracking RegExp (`/**` repeated against a deep folder took exponential time): each segment
+ * matches with its `/` after it, `**` as any folders, against `dir` with a `/` added.
+ */
 export function dependabotCovers(pattern: string, dir: string): boolean {
   const norm = (p: string) => `/${p.replace(/^\.?\/+|\/+$/g, "")}`.replace(/^\/$/, "/");
-  const re = norm(pattern)
-    .split("/")
-    .map((seg) =>
-      seg === "**"
-        ? "\u0000"
-        : seg
-            .replace(/[.+^${}()|[\]\\]/g, "\\$&")
-            .replace(/\*/g, "[^/]*")
-            .replace(/\?/g, "[^/]"),
-    )
-    .join("/")
-    // eslint-disable-next-line no-control-regex -- NUL is the sentinel standing for `**` above
-    .replace(/\/\u0000/g, "(?:/.*)?")
-    // eslint-disable-next-line no-control-regex -- same sentinel
-    .replace(/\u0000/g, ".*");
-  return new RegExp(`^${re === "" ? "/" : re}$`).test(norm(dir));
+  const segments = norm(pattern).split("/").filter(Boolean);
+  const source =
+    "/" +
+    segments
+      .map((seg) =>
+        seg === "**"
+          ? "(.*/)?"
+          : seg
+              .replace(/[.+^${}()|[\]\\]/g, "\\$&")
+              .replace(/\*/g, "[^/]*")
+              .replace(/\?/g, "[^/]") + "/",
+      )
+      .join("");
+  const target = norm(dir);
+  return linearMatcher(source).test(target === "/" ? "/" : `${target}/`);
 }
 
 /** A bot config of the scanned repository: a regular file inside `root`, capped, never blocking. */

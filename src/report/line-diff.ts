@@ -47,6 +47,35 @@ const enum Kind {
   Removed,
 }
 
+/**
+ * The longest edit script the Myers search looks for. Its cost grows with the square of the edit
+ * length, and a repository can make every line of a 1 MiB file change (100,000 RUNs merged into one:
+ * minutes of CPU and gigabytes). Beyond it, as jsdiff does with its `maxEditLength`, the diff is the
+ * common head and tail and one block of removed and added lines between them: still a valid patch.
+ * dfopt's rewrites of the corpus stay far below it (at most a few hundred changed lines).
+ */
+const MAX_EDIT_LENGTH = 4000;
+
+/** The common head and tail of `a` and `b`, and everything between them removed and then added. */
+function headAndTail(a: Int32Array, b: Int32Array): Array<{ kind: Kind; count: number }> {
+  let head = 0;
+  while (head < a.length && head < b.length && a[head] === b[head]) head++;
+  let tail = 0;
+  while (
+    tail < a.length - head &&
+    tail < b.length - head &&
+    a[a.length - 1 - tail] === b[b.length - 1 - tail]
+  )
+    tail++;
+  const runs = [
+    { kind: Kind.Common, count: head },
+    { kind: Kind.Removed, count: a.length - head - tail },
+    { kind: Kind.Added, count: b.length - head - tail },
+    { kind: Kind.Common, count: tail },
+  ];
+  return runs.filter((run) => run.count > 0);
+}
+
 /** Runs of common, added and removed lines, in order, as jsdiff's diffLines finds them. */
 function lineRuns(oldLines: string[], newLines: string[]): Array<{ kind: Kind; count: number }> {
   // The search compares a line of one side with a line of the other only past the lines both
@@ -110,6 +139,7 @@ function lineRuns(oldLines: string[], newLines: string[]): Array<{ kind: Kind; c
     let minDiagonal = -Infinity;
     let maxDiagonal = Infinity;
     search: for (let editLength = 1; editLength <= newLen + oldLen; editLength++) {
+      if (editLength > MAX_EDIT_LENGTH) return headAndTail(a, b);
       for (
         let diagonal = Math.max(minDiagonal, -editLength);
         diagonal <= Math.min(maxDiagonal, editLength);

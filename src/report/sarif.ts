@@ -147,7 +147,10 @@ export function parseUnifiedDiff(diff: string): DiffFile[] {
 
 function artifactUri(shown: string): { uri: string; uriBaseId?: string } {
   if (path.isAbsolute(shown)) return { uri: pathToFileURL(shown).href };
-  return { uri: shown.split(/[\\/]/).map(encodeURIComponent).join("/"), uriBaseId: "SRCROOT" };
+  // Split at the platform's separators only: on Linux a backslash is part of a name, and a folder
+  // named `..\..\etc` must not become `../../etc`, a URI out of SRCROOT.
+  const separators = path.sep === "\\" ? /[\\/]/ : /\//;
+  return { uri: shown.split(separators).map(encodeURIComponent).join("/"), uriBaseId: "SRCROOT" };
 }
 
 function ruleDescriptor(t: Transform) {

@@ -3,6 +3,7 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { releasePath, trackPath } from "./cleanup.ts";
+import { readRegularFile } from "../io/safe-read.ts";
 
 /**
  * Containers run on the host network, so the HTTP probe of 127.0.0.1:PORT reaches whatever listens
@@ -41,9 +42,17 @@ function tryLock(file: string): boolean {
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
   }
-  const owner = Number.parseInt(fs.readFileSync(file, "utf8"), 10);
+  // The file lies in the shared temporary folder: another user may have put a FIFO, a link to
+  // /dev/zero or a folder there. Read only a small regular file, without blocking.
+  const read = readRegularFile(file, { maxBytes: 64, noFollow: true });
+  if ("failure" in read && read.failure.refusal === "missing") return false; // released: try again
+  const owner = "bytes" in read ? Number.parseInt(read.bytes.toString("utf8"), 10) : Number.NaN;
   if (Number.isInteger(owner) && owner > 0 && alive(owner)) return false;
-  fs.rmSync(file, { force: true });
+  try {
+    fs.rmSync(file, { force: true, recursive: true });
+  } catch {
+    // another user's file in a sticky folder: wait, as for a held lock, until the time runs out
+  }
   return false;
 }
 

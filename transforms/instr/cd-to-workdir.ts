@@ -4,6 +4,7 @@ import { shellOf, type ShellNode } from "../../src/engine/shell.ts";
 import { readSuppressions } from "../../src/engine/suppress.ts";
 import { indentAt, insertLinesAfter } from "../../src/engine/style.ts";
 import type { Change, Refusal, Transform } from "../../src/engine/types.ts";
+import { escapeRegExp } from "../lib/regexp.ts";
 import {
   LITERAL_PATH,
   laterInStage,
@@ -44,8 +45,6 @@ const STANDARD_DIRS = new Set([
   "/var/log",
   "/var/tmp",
 ]);
-
-const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 
 /**
  * Whether `dir` surely exists when `instr` runs: a standard folder, a WORKDIR

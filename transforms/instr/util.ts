@@ -18,9 +18,11 @@ export function matchCase(written: string, replacement: string): string {
  */
 export function stageChain(model: DockerfileModel, stage: Stage): Stage[] {
   const chain: Stage[] = [stage];
+  const seen = new Set<Stage>(chain);
   let cur = parentStage(model, stage);
-  while (cur && !chain.includes(cur)) {
+  while (cur && !seen.has(cur)) {
     chain.push(cur);
+    seen.add(cur);
     cur = parentStage(model, cur);
   }
   return chain;
@@ -68,9 +70,15 @@ export const OFFICIAL_DEBIAN_FAMILY: ReadonlySet<string> = new Set([
   "swift",
 ]);
 
-/** Whether the image is a Windows image (paths and shells differ). */
+/**
+ * Whether the image is a Windows image (paths and shells differ): by its name or tag, or a
+ * repository that has only Windows images (.NET Framework, IIS).
+ */
 export function isWindowsImage(name: string, tag: string | null): boolean {
-  return /windows|servercore|nanoserver/.test(name) || /windows|servercore|nanoserver|ltsc/.test(tag ?? "");
+  return (
+    /windows|servercore|nanoserver|dotnet\/framework|^microsoft\/(iis|dotnet-framework)$/.test(name) ||
+    /windows|servercore|nanoserver|ltsc/.test(tag ?? "")
+  );
 }
 
 /** Instructions from `after` (exclusive) to the end of its stage. */

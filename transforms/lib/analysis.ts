@@ -2,6 +2,7 @@ import type { DockerfileModel, Instr, Stage } from "../../src/engine/parse.ts";
 import { shellOf, type ShellScript } from "../../src/engine/shell.ts";
 import type { ToolCall } from "../pkg/shell-edits.ts";
 import { parentStage } from "./stages.ts";
+import { shellOfRun } from "./run-shell.ts";
 
 /**
  * The one reading of a Dockerfile that transforms share: what several of
@@ -25,7 +26,8 @@ export interface FileAnalysis {
 }
 
 /**
- * A shell-form RUN whose shell we can trust: it parsed without errors and
+ * A shell-form RUN whose shell we can trust: a POSIX shell runs it (no SHELL
+ * powershell or cmd, no Windows base image), it parsed without errors and
  * holds no inline `#` comment (Docker joins continuation lines before the
  * shell sees them, so an inline comment can swallow the rest of the RUN
  * while the parser thinks it ends at the line break).
@@ -83,6 +85,8 @@ export function trustedRunScripts(model: DockerfileModel, instrs: readonly Instr
 }
 
 function trustedRunScript(model: DockerfileModel, instr: Instr): RunScript | null {
+  // A RUN that cmd or PowerShell runs is no sh script, whatever a sh parser makes of it.
+  if (!shellOfRun(model, instr).posix) return null;
   const script = shellOf(instr, model.text, model.escapeChar);
   if (!script || script.hasErrors || script.hasComment) return null;
   return { instr, script, calls: undefined };

@@ -1,11 +1,11 @@
 import type { Edit, Refusal, Transform } from "../../src/engine/types.ts";
 import { removeInstruction } from "../../src/engine/style.ts";
+import { shellOfRun } from "../lib/run-shell.ts";
 import {
   cacheMountTargets,
   change,
   descendantStages,
   laterInstructions,
-  effectiveShell,
   prefixText,
   prependCommand,
   refusal,
@@ -79,8 +79,12 @@ export const aptGetUpdateAlone: Transform = {
         if (i.keyword !== "RUN") continue;
         const p = parsed.get(i);
         if (!p) {
+          // Untrusted: a RUN that does not parse, or one that cmd or PowerShell runs.
+          const shell = shellOfRun(model, i);
           if (/\bapt|\.sh\b|dpkg/.test(i.text))
-            why = `a later RUN dfopt cannot read may use apt (line ${i.line})`;
+            why = shell.posix
+              ? `a later RUN dfopt cannot read may use apt (line ${i.line})`
+              : `${shell.note}; the RUN on line ${i.line} may not read \`&&\` as sh does`;
           continue;
         }
         if (/\.sh\b/.test(i.text)) why = `a later RUN runs a script (line ${i.line})`;
@@ -94,12 +98,8 @@ export const aptGetUpdateAlone: Transform = {
           const sub = call.sub?.value ?? null;
           if (sub === "update") break;
           if (sub !== null && NO_LISTS.has(sub)) continue;
-          const stage = model.stages[i.stage];
-          const shell = effectiveShell(model, stage, stage.instructions.indexOf(i));
-          const prefix = shell.posix ? prependCommand(p, cmd, `${prefixText(call)}${insert}`) : null;
-          if (!shell.posix) why = `${shell.note}; the RUN on line ${i.line} may not read \`&&\` as sh does`;
-          else if (!prefix)
-            why = `the RUN on line ${i.line} ends in a background job and cannot take a prefix`;
+          const prefix = prependCommand(p, cmd, `${prefixText(call)}${insert}`);
+          if (!prefix) why = `the RUN on line ${i.line} ends in a background job and cannot take a prefix`;
           else edits.push(...prefix);
           break;
         }

@@ -114,8 +114,18 @@ function originOf(
   return origin;
 }
 
-/** WORKDIR in force at each instruction of the stage (null entries: unknown). */
+/** workdirsOf per stage (its instruction list): asked once per npm install, it would be quadratic in the stage. */
+const workdirsOfStage = new WeakMap<Instr[], Map<Instr, string> | null>();
+
 function workdirsOf(stageInstrs: Instr[]): Map<Instr, string> | null {
+  if (workdirsOfStage.has(stageInstrs)) return workdirsOfStage.get(stageInstrs)!;
+  const out = readWorkdirs(stageInstrs);
+  workdirsOfStage.set(stageInstrs, out);
+  return out;
+}
+
+/** WORKDIR in force at each instruction of the stage (null entries: unknown). */
+function readWorkdirs(stageInstrs: Instr[]): Map<Instr, string> | null {
   let wd = BASE_WD;
   const out = new Map<Instr, string>();
   for (const i of stageInstrs) {

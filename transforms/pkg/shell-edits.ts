@@ -1,4 +1,4 @@
-import type { DockerfileModel, Instr, Stage } from "../../src/engine/parse.ts";
+import type { DockerfileModel, Instr } from "../../src/engine/parse.ts";
 import {
   type ShellCommand,
   type ShellNode,
@@ -8,6 +8,7 @@ import {
 import type { Change, Edit, Refusal } from "../../src/engine/types.ts";
 import { analysisOf, trustedRunScripts, type RunScript } from "../lib/analysis.ts";
 import { parentStage } from "../lib/stages.ts";
+import { shellOfRun } from "../lib/run-shell.ts";
 
 /**
  * Shared helpers for the package-manager smell repairs. Every repair edits
@@ -378,8 +379,7 @@ export function setsErrexit(args: Array<string | null>): boolean {
 
 /** Whether the RUN may run with errexit: its SHELL has -e, or it runs `set -e`. */
 function mayErrexit(model: DockerfileModel, rs: RunScript): boolean {
-  const stage = model.stages[rs.instr.stage];
-  if (stage && effectiveShell(model, stage, stage.instructions.indexOf(rs.instr)).errexit) return true;
+  if (shellOfRun(model, rs.instr).errexit) return true;
   return rs.script.commands.some((c) => c.name?.value === "set" && setsErrexit(c.args.map((a) => a.value)));
 }
 
@@ -538,56 +538,6 @@ export function prependCommand(rs: RunScript, cmd: ShellCommand, text: string): 
     { start, end: start, text: `${text} && ( ` },
     { start: end, end, text: " )" },
   ];
-}
-
-export interface ShellInfo {
-  posix: boolean;
-  /** Why the shell is not POSIX, or where errexit comes from. */
-  note: string;
-  errexit: boolean;
-}
-
-const POSIX_SHELL = /^(sh|bash|dash|ash|ksh|mksh|zsh|busybox)$/;
-const WINDOWS_IMAGE =
-  /(^|\/)(windows|nanoserver|servercore|windowsservercore)(\/|$)|mcr\.microsoft\.com\/windows/i;
-
-/** The shell RUN instructions at `index` of `stage` run with. */
-export function effectiveShell(model: DockerfileModel, stage: Stage, index: number, depth = 0): ShellInfo {
-  for (let i = index - 1; i >= 0; i--) {
-    const instr = stage.instructions[i];
-    if (instr.keyword !== "SHELL") continue;
-    let argv: unknown;
-    try {
-      argv = instr.argsSpan ? JSON.parse(model.text.slice(instr.argsSpan.start, instr.argsSpan.end)) : null;
-    } catch {
-      argv = null;
-    }
-    if (!Array.isArray(argv) || argv.length === 0 || !argv.every((a) => typeof a === "string")) {
-      return { posix: false, note: `SHELL at line ${instr.line} cannot be read`, errexit: false };
-    }
-    const exe = argv[0].split(/[\\/]/).pop()!.toLowerCase();
-    if (!POSIX_SHELL.test(exe)) {
-      return { posix: false, note: `SHELL at line ${instr.line} uses ${exe}`, errexit: false };
-    }
-    const opts = argv.slice(1);
-    const errexit = opts.some(
-      (a, k) => (/^-[A-Za-z]*e/.test(a) && !a.startsWith("--")) || (a === "-o" && opts[k + 1] === "errexit"),
-    );
-    return { posix: true, note: `SHELL at line ${instr.line} has -e`, errexit };
-  }
-  // No SHELL in this stage: inherit from a parent stage, else the base image's default.
-  const image = stage.image;
-  if (image && depth < 20) {
-    const parent = model.stages.find(
-      (s) =>
-        s.index < stage.index && s.name !== null && s.name.toLowerCase() === image.expanded.toLowerCase(),
-    );
-    if (parent) return effectiveShell(model, parent, parent.instructions.length, depth + 1);
-    if (WINDOWS_IMAGE.test(image.expanded)) {
-      return { posix: false, note: `the base image ${image.raw} runs RUN with cmd`, errexit: false };
-    }
-  }
-  return { posix: true, note: "", errexit: false };
 }
 
 /** A RUN's `--mount=type=cache` targets. */

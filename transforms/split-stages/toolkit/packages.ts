@@ -10,6 +10,7 @@ import { devLibraries } from "./dev-packages.ts";
 import { quote, refuse } from "./refuse.ts";
 import { shellCommands, wordValues } from "./shell.ts";
 import { type StartCommand } from "../../lib/start-command.ts";
+import { escapeRegExp } from "../../lib/regexp.ts";
 
 export type PackageManager = "apt" | "apk" | "yum";
 
@@ -287,9 +288,7 @@ export function runtimePackageLines(
     const cls = classifyInterpretedPackages(o.manager, o.packages, {
       providedDev: image.providedDev,
       image: image.raw,
-      neededAtRuntime: o.packages.filter((p) =>
-        new RegExp(`\\b${p.replace(/[.+]/g, "\\$&")}\\b`).test(mentions),
-      ),
+      neededAtRuntime: o.packages.filter((p) => new RegExp(`\\b${escapeRegExp(p)}\\b`).test(mentions)),
     });
     if (cls.unknownDev.length) refuse(`installs ${cls.unknownDev[0]}: ${cls.unknownWhy[0]}`, o.instr);
     const options = o.manager === "apt" ? aptOptions([o]) : [];
