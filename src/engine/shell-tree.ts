@@ -1,0 +1,490 @@
+import type { Span } from "./parse.ts";
+import type { ShellCommand, ShellNode } from "./shell.ts";
+
+/**
+ * dfopt's own tree of a shell script, with the structure of the POSIX grammar
+ * (and bash's compound commands), so precedence is right by construction:
+ *
+ *     block     ← and-or ((; | & | newline) and-or)*          ShellBlock
+ *     and-or    ← pipeline ((&& | ||) pipeline)*  (left-assoc, equal precedence)
+ *     pipeline  ← [!] command (| command)*
+ *     command   ← simple | compound [redirects] | other
+ *
+ * Every and-or sits in a block, every pipeline in an and-or, every command in
+ * a pipeline, even when there is only one of each: `a` alone is a block of
+ * one and-or of one pipeline of one simple command. A redirect belongs to the
+ * command it follows (`a | b > f` redirects `b`; `a || b > f` too), a `!`
+ * negates the whole pipeline (`! a | b`), a `&` backgrounds the whole and-or.
+ * Commands inside `$(...)`, backquotes and `<(...)` are in the `substitutions`
+ * blocks of the command whose word holds them.
+ *
+ * Spans are Dockerfile offsets, like ShellNode's. The tree is built from
+ * tree-sitter-bash's tree by `buildShellTree`, the one place that knows
+ * tree-sitter's node names and its quirks (it hangs a redirect after a
+ * pipeline or list on the whole pipeline or list, and a `!` before a pipeline
+ * on its first command only).
+ */
+export type ShellTreeNode = ShellBlock | ShellAndOr | ShellPipeline | ShellCommandNode;
+
+/** What a block is the body of. */
+export type ShellBlockRole =
+  "script" | "subshell" | "group" | "condition" | "then" | "else" | "do" | "case-item" | "substitution";
+
+/** A sequence of and-or lists: the script, a subshell's or group's body, a branch of `if` ... */
+export interface ShellBlock extends Span {
+  kind: "block";
+  role: ShellBlockRole;
+  statements: ShellAndOr[];
+  /** The command holding the block; null for the script. */
+  parent: ShellCommandNode | null;
+}
+
+/** Pipelines joined by `&&`/`||`, evaluated left to right. */
+export interface ShellAndOr extends Span {
+  kind: "and-or";
+  pipelines: ShellPipeline[];
+  /** `ops[i]` joins `pipelines[i]` and `pipelines[i + 1]`. */
+  ops: Array<"&&" | "||">;
+  /** Ended by `&`: the whole and-or runs in the background. */
+  background: boolean;
+  parent: ShellBlock;
+}
+
+export interface ShellPipeline extends Span {
+  kind: "pipeline";
+  /** `! a | b`: the pipeline's status is inverted. */
+  negated: boolean;
+  commands: ShellCommandNode[];
+  parent: ShellAndOr;
+}
+
+export type ShellCommandNode = ShellSimple | ShellCompound | ShellOther;
+
+export interface ShellRedirect extends Span {
+  /** The operator as written: `>`, `>>`, `2>` is `>` with fd "2", `&>`, `<<`, `<<<` ... */
+  op: string;
+  fd: string | null;
+  /** What it redirects to (file, fd, heredoc delimiter, here-string); null when missing. */
+  target: Span | null;
+}
+
+interface CommandBase extends Span {
+  redirects: ShellRedirect[];
+  /** `$(...)`, backquotes and `<(...)` in its words, redirects and values. */
+  substitutions: ShellBlock[];
+  /** A word assigns a variable: `${X:=v}` (expansion) or `$((i++))` (arithmetic); the first one found. */
+  wordAssigns: "expansion" | "arithmetic" | null;
+  parent: ShellPipeline;
+}
+
+/** A simple command: `A=1 cmd arg > f`. */
+export interface ShellSimple extends CommandBase {
+  kind: "simple";
+  command: ShellCommand;
+}
+
+export type ShellCompoundKind = "subshell" | "group" | "arith" | "if" | "for" | "while" | "case" | "function";
+
+/** A compound command; `blocks` in source order (for `if`: condition, then, condition, then, else). */
+export interface ShellCompound extends CommandBase {
+  kind: ShellCompoundKind;
+  blocks: ShellBlock[];
+}
+
+/**
+ * A command the tree does not model further: `what` is `assignment` (`A=1`
+ * alone), `declaration` (export, local, readonly, declare, typeset), `unset`,
+ * `test` (`[[ ]]`), `redirect` (a redirect with no command) or `unknown`.
+ */
+export interface ShellOther extends CommandBase {
+  kind: "other";
+  what: "assignment" | "declaration" | "unset" | "test" | "redirect" | "unknown";
+}
+
+export interface ShellTree {
+  root: ShellBlock;
+  /** The tree node of a command of `ShellScript.commands`. */
+  nodeOf(cmd: ShellCommand): ShellSimple | null;
+}
+
+/** Walks a tree depth first; `fn` returning false skips a node's children. */
+export function walkShellTree(node: ShellTreeNode, fn: (n: ShellTreeNode) => void | false): void {
+  if (fn(node) === false) return;
+  switch (node.kind) {
+    case "block":
+      for (const s of node.statements) walkShellTree(s, fn);
+      return;
+    case "and-or":
+      for (const p of node.pipelines) walkShellTree(p, fn);
+      return;
+    case "pipeline":
+      for (const c of node.commands) walkShellTree(c, fn);
+      return;
+    case "simple":
+    case "other":
+      for (const b of node.substitutions) walkShellTree(b, fn);
+      return;
+    default:
+      for (const b of node.blocks) walkShellTree(b, fn);
+      for (const b of node.substitutions) walkShellTree(b, fn);
+  }
+}
+
+/** Whether a node runs in a function body or a substitution, not as part of the script's own flow. */
+export function inOpaqueBlock(node: ShellTreeNode): boolean {
+  for (let n: ShellTreeNode | null = node; n; n = n.parent) {
+    if (n.kind === "function" || (n.kind === "block" && n.role === "substitution")) return true;
+  }
+  return false;
+}
+
+/** The last command of an and-or as it runs: the last command of its last pipeline. */
+export function lastCommandOf(andOr: ShellAndOr): ShellCommandNode {
+  const p = andOr.pipelines[andOr.pipelines.length - 1];
+  return p.commands[p.commands.length - 1];
+}
+
+// ---- conversion from tree-sitter-bash -------------------------------------------------
+
+/** tree-sitter-bash's statement node types. */
+const STATEMENT = new Set([
+  "redirected_statement",
+  "variable_assignment",
+  "variable_assignments",
+  "command",
+  "declaration_command",
+  "unset_command",
+  "test_command",
+  "negated_command",
+  "for_statement",
+  "c_style_for_statement",
+  "select_statement",
+  "while_statement",
+  "if_statement",
+  "case_statement",
+  "pipeline",
+  "list",
+  "subshell",
+  "compound_statement",
+  "function_definition",
+]);
+
+const SUBSTITUTION = new Set(["command_substitution", "process_substitution"]);
+
+const ASSIGNING_OPS = new Set([
+  "=",
+  "+=",
+  "-=",
+  "*=",
+  "/=",
+  "%=",
+  "<<=",
+  ">>=",
+  "&=",
+  "^=",
+  "|=",
+  "++",
+  "--",
+]);
+
+/** Operands of an and-or being built; pipelines and commands get their parents when placed. */
+interface AndOrForm {
+  pipelines: ShellPipeline[];
+  ops: Array<"&&" | "||">;
+}
+
+/**
+ * Builds the dfopt tree from tree-sitter-bash's tree (`root`: its `program`),
+ * linking simple commands to `commands` (the ShellCommands made from its
+ * `command` nodes).
+ */
+export function buildShellTree(
+  root: ShellNode,
+  commands: readonly ShellCommand[],
+  slice: (span: Span) => string,
+): ShellTree {
+  const byNode = new Map<ShellNode, ShellCommand>();
+  for (const c of commands) byNode.set(c.node, c);
+  const nodes = new Map<ShellCommand, ShellSimple>();
+
+  const block = (role: ShellBlockRole, items: ShellNode[], span: Span): ShellBlock => {
+    const b: ShellBlock = {
+      kind: "block",
+      role,
+      statements: [],
+      parent: null,
+      start: span.start,
+      end: span.end,
+    };
+    for (const item of items) {
+      if (item.named) {
+        if (!STATEMENT.has(item.type)) continue;
+        const form = andOr(item);
+        const a: ShellAndOr = {
+          kind: "and-or",
+          pipelines: form.pipelines,
+          ops: form.ops,
+          background: false,
+          parent: b,
+          start: item.start,
+          end: item.end,
+        };
+        for (const p of a.pipelines) p.parent = a;
+        b.statements.push(a);
+      } else if (item.type === "&" && b.statements.length > 0) {
+        const last = b.statements[b.statements.length - 1];
+        last.background = true;
+        last.end = item.end;
+      }
+    }
+    return b;
+  };
+
+  const pipeline = (commands: ShellCommandNode[], span: Span): ShellPipeline => {
+    const p: ShellPipeline = {
+      kind: "pipeline",
+      negated: false,
+      commands,
+      parent: null as unknown as ShellAndOr,
+      start: span.start,
+      end: span.end,
+    };
+    for (const c of commands) c.parent = p;
+    return p;
+  };
+
+  const andOr = (n: ShellNode): AndOrForm => {
+    switch (n.type) {
+      case "list": {
+        const out: AndOrForm = { pipelines: [], ops: [] };
+        for (const c of n.children) {
+          if (c.type === "&&" || c.type === "||") out.ops.push(c.type);
+          else if (c.named && STATEMENT.has(c.type)) {
+            const f = andOr(c);
+            out.pipelines.push(...f.pipelines);
+            out.ops.push(...f.ops);
+          }
+        }
+        return out;
+      }
+      case "redirected_statement": {
+        const body = n.children.find((c) => c.field === "body");
+        const redirects = n.children.filter((c) => c.field === "redirect");
+        if (!body) {
+          const cmd = other("redirect", n);
+          return { pipelines: [pipeline([cmd], n)], ops: [] };
+        }
+        const f = andOr(body);
+        // tree-sitter hangs the redirects on the whole pipeline or list; they belong to its last command.
+        const lastPipe = f.pipelines[f.pipelines.length - 1];
+        const last = lastPipe.commands[lastPipe.commands.length - 1];
+        for (const r of redirects) {
+          last.redirects.push(redirect(r));
+          scan(r, last);
+        }
+        last.end = n.end;
+        lastPipe.end = n.end;
+        return f;
+      }
+      case "pipeline": {
+        const commands: ShellCommandNode[] = [];
+        let negated = false;
+        let first = true;
+        for (const c of n.children) {
+          if (!c.named || !STATEMENT.has(c.type)) continue;
+          const f = andOr(c);
+          // `! a | b`: tree-sitter negates `a`; the shell negates the pipeline.
+          if (first && f.pipelines[0]?.negated) negated = true;
+          first = false;
+          for (const p of f.pipelines) commands.push(...p.commands);
+        }
+        const p = pipeline(commands, n);
+        p.negated = negated;
+        return { pipelines: [p], ops: [] };
+      }
+      case "negated_command": {
+        const inner = n.children.find((c) => c.named && STATEMENT.has(c.type));
+        if (!inner) return { pipelines: [pipeline([other("unknown", n)], n)], ops: [] };
+        const f = andOr(inner);
+        f.pipelines[0].negated = true;
+        f.pipelines[0].start = n.start;
+        return f;
+      }
+      default:
+        return { pipelines: [pipeline([command(n)], n)], ops: [] };
+    }
+  };
+
+  const base = (n: ShellNode) => ({
+    redirects: [] as ShellRedirect[],
+    substitutions: [] as ShellBlock[],
+    wordAssigns: null,
+    parent: null as unknown as ShellPipeline,
+    start: n.start,
+    end: n.end,
+  });
+
+  const other = (what: ShellOther["what"], n: ShellNode): ShellOther => {
+    const o: ShellOther = { kind: "other", what, ...base(n) };
+    for (const c of n.children) {
+      if (c.field === "redirect" || c.type.endsWith("_redirect")) o.redirects.push(redirect(c));
+      scan(c, o);
+    }
+    return o;
+  };
+
+  const compound = (kind: ShellCompoundKind, n: ShellNode): ShellCompound => {
+    const c: ShellCompound = { kind, blocks: [], ...base(n) };
+    fill(c, n, kind === "subshell" ? "subshell" : kind === "group" ? "group" : "condition");
+    return c;
+  };
+
+  /** Puts the statements among `n`'s children into blocks of `owner`, a new block at each keyword. */
+  const fill = (owner: ShellCompound, n: ShellNode, firstRole: ShellBlockRole) => {
+    let role = firstRole;
+    let run: ShellNode[] = [];
+    const flush = () => {
+      const statements = run.filter((c) => c.named);
+      if (statements.length > 0) {
+        const b = block(role, run, { start: statements[0].start, end: run[run.length - 1].end });
+        b.parent = owner;
+        owner.blocks.push(b);
+      }
+      run = [];
+    };
+    for (const c of n.children) {
+      if (!c.named) {
+        if (c.type === "then" || c.type === "else" || c.type === "do") {
+          flush();
+          role = c.type;
+        } else if (c.type === "if" || c.type === "elif" || c.type === "while" || c.type === "until") {
+          flush();
+          role = "condition";
+        } else if (
+          c.type === ";" ||
+          c.type === "&" ||
+          c.type === ";;" ||
+          c.type === ";&" ||
+          c.type === ";;&"
+        ) {
+          run.push(c);
+        } else flush();
+      } else if (c.type === "do_group" || c.type === "elif_clause" || c.type === "else_clause") {
+        flush();
+        fill(owner, c, c.type === "else_clause" ? "else" : "condition");
+      } else if (c.type === "case_item") {
+        flush();
+        role = "case-item";
+        for (const k of c.children) {
+          if (k.named && STATEMENT.has(k.type)) run.push(k);
+          else if (!k.named && (k.type === "&" || k.type === ";")) run.push(k);
+          else scan(k, owner);
+        }
+        flush();
+      } else if (STATEMENT.has(c.type) && c.field !== "initializer") {
+        run.push(c);
+      } else {
+        flush();
+        if (c.field === "redirect" || c.type.endsWith("_redirect")) owner.redirects.push(redirect(c));
+        scan(c, owner);
+      }
+    }
+    flush();
+  };
+
+  const command = (n: ShellNode): ShellCommandNode => {
+    switch (n.type) {
+      case "command": {
+        const cmd = byNode.get(n);
+        if (!cmd) return other("unknown", n);
+        const s: ShellSimple = { kind: "simple", command: cmd, ...base(n) };
+        for (const c of n.children) {
+          if (c.field === "redirect" || c.type.endsWith("_redirect")) s.redirects.push(redirect(c));
+          scan(c, s);
+        }
+        nodes.set(cmd, s);
+        return s;
+      }
+      case "subshell":
+        return compound("subshell", n);
+      case "compound_statement":
+        return compound(n.children[0]?.type === "((" ? "arith" : "group", n);
+      case "if_statement":
+        return compound("if", n);
+      case "for_statement":
+      case "c_style_for_statement":
+      case "select_statement": {
+        const c: ShellCompound = { kind: "for", blocks: [], ...base(n) };
+        for (const k of n.children) {
+          if (k.type === "do_group") fill(c, k, "do");
+          else if (k.type === "compound_statement") {
+            const b = block("do", [k], k);
+            b.parent = c;
+            c.blocks.push(b);
+          } else scan(k, c);
+        }
+        return c;
+      }
+      case "while_statement":
+        return compound("while", n);
+      case "case_statement":
+        return compound("case", n);
+      case "function_definition": {
+        const c: ShellCompound = { kind: "function", blocks: [], ...base(n) };
+        const body = n.children.find((k) => k.field === "body");
+        if (body) {
+          const b = block("group", [body], body);
+          b.parent = c;
+          c.blocks.push(b);
+        }
+        return c;
+      }
+      case "variable_assignment":
+      case "variable_assignments":
+        return other("assignment", n);
+      case "declaration_command":
+        return other("declaration", n);
+      case "unset_command":
+        return other("unset", n);
+      case "test_command":
+        return other("test", n);
+      default:
+        return other("unknown", n);
+    }
+  };
+
+  /** Finds substitutions (and assigning expansions) in a word-level subtree. */
+  const scan = (n: ShellNode, owner: ShellCommandNode, arith = owner.kind === "arith") => {
+    if (SUBSTITUTION.has(n.type)) {
+      const b = block("substitution", n.children, n);
+      b.parent = owner;
+      owner.substitutions.push(b);
+      return;
+    }
+    if (n.type === "expansion" && n.children.some((c) => c.type === ":=" || c.type === "=")) {
+      owner.wordAssigns ??= "expansion";
+    } else if (arith && ASSIGNING_OPS.has(n.type)) owner.wordAssigns ??= "arithmetic";
+    const inArith = arith || n.type === "arithmetic_expansion";
+    for (const c of n.children) scan(c, owner, inArith);
+  };
+
+  const redirect = (r: ShellNode): ShellRedirect => {
+    const fd = r.children.find((c) => c.field === "descriptor");
+    const op = r.children.find((c) => !c.named);
+    const target =
+      r.children.find((c) => c.field === "destination") ??
+      r.children.find((c) => c.type === "heredoc_start") ??
+      r.children.find((c) => c.named && c !== fd) ??
+      null;
+    return {
+      op: op?.type ?? "",
+      fd: fd ? slice(fd) : null,
+      target: target ? { start: target.start, end: target.end } : null,
+      start: r.start,
+      end: r.end,
+    };
+  };
+
+  const tree = block("script", root.children, root);
+  return { root: tree, nodeOf: (cmd) => nodes.get(cmd) ?? null };
+}
