@@ -1,10 +1,12 @@
 import type { DockerfileModel, Instr, Stage } from "../../src/engine/parse.ts";
 import {
+  shellTree,
   type ShellCommand,
   type ShellNode,
   type ShellScript,
   type ShellWord,
 } from "../../src/engine/shell.ts";
+import type { ShellSimple } from "../../src/engine/shell-tree.ts";
 import type { Change, Edit, Refusal } from "../../src/engine/types.ts";
 import { analysisOf, trustedRunScripts, type RunScript } from "../lib/analysis.ts";
 import { parentStage } from "../lib/stages.ts";
@@ -54,6 +56,11 @@ const OPAQUE = new Set([
   "arithmetic_expansion",
   "heredoc_body",
 ]);
+
+/** The call's command in the dfopt shell tree (src/engine/shell-tree.ts). */
+export function callNode(call: Pick<ToolCall, "script" | "cmd">): ShellSimple {
+  return shellTree(call.script).nodeOf(call.cmd)!;
+}
 
 export function inOpaqueContext(node: ShellNode): boolean {
   for (let p = node.parent; p; p = p.parent) if (OPAQUE.has(p.type)) return true;
