@@ -78,6 +78,13 @@ describe("the shell tree has the shell's structure", () => {
     expect(tree("a 2>&1 | tee log")).toBe("script[({a}<2>& 1> | {tee log})]");
   });
 
+  test("a pipeline of three or more before && is one pipeline (tree-sitter nests the and-or in the pipeline)", () => {
+    expect(tree("curl -fsSL https://x/a.tar.xz | xz -dc | tar xp && mv a b")).toBe(
+      "script[({curl -fsSL https://x/a.tar.xz} | {xz -dc} | {tar xp}) && {mv a b}]",
+    );
+    expect(tree("a | b | c || d | e | f && g")).toBe("script[({a} | {b} | {c}) || ({d} | {e} | {f}) && {g}]");
+  });
+
   test("&& and || chain left to right at equal precedence; & backgrounds the whole and-or", () => {
     expect(tree("a && b || c && d")).toBe("script[{a} && {b} || {c} && {d}]");
     expect(tree("nginx -g 'daemon off;' & sleep 1 && curl localhost")).toBe(

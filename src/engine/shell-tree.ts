@@ -47,7 +47,14 @@ export interface ShellAndOr extends Span {
   ops: Array<"&&" | "||">;
   /** Ended by `&`: the whole and-or runs in the background. */
   background: boolean;
+  /** The `;` or `&` that ends it, when written. */
+  terminator: ShellToken | null;
   parent: ShellBlock;
+}
+
+/** An operator token of the script. */
+export interface ShellToken extends Span {
+  op: string;
 }
 
 export interface ShellPipeline extends Span {
@@ -216,27 +223,32 @@ export function buildShellTree(
       start: span.start,
       end: span.end,
     };
-    for (const item of items) {
+    const add = (item: ShellNode) => {
       if (item.named) {
-        if (!STATEMENT.has(item.type)) continue;
+        // What tree-sitter could not read: the statements it found inside still count.
+        if (item.type === "ERROR") for (const c of item.children) add(c);
+        if (!STATEMENT.has(item.type)) return;
         const form = andOr(item);
         const a: ShellAndOr = {
           kind: "and-or",
           pipelines: form.pipelines,
           ops: form.ops,
           background: false,
+          terminator: null,
           parent: b,
           start: item.start,
           end: item.end,
         };
         for (const p of a.pipelines) p.parent = a;
         b.statements.push(a);
-      } else if (item.type === "&" && b.statements.length > 0) {
+      } else if ((item.type === "&" || item.type === ";") && b.statements.length > 0) {
         const last = b.statements[b.statements.length - 1];
-        last.background = true;
-        last.end = item.end;
+        if (last.terminator) return;
+        last.terminator = { op: item.type, start: item.start, end: item.end };
+        last.background = item.type === "&";
       }
-    }
+    };
+    for (const item of items) add(item);
     return b;
   };
 
@@ -287,20 +299,29 @@ export function buildShellTree(
         return f;
       }
       case "pipeline": {
-        const commands: ShellCommandNode[] = [];
-        let negated = false;
-        let first = true;
+        // tree-sitter reads `a | b | c && d` as `a | (b | c && d)`: an element that is an
+        // and-or continues the pipeline with its first pipeline, and the and-or goes on after it.
+        let out: AndOrForm | null = null;
         for (const c of n.children) {
           if (!c.named || !STATEMENT.has(c.type)) continue;
           const f = andOr(c);
-          // `! a | b`: tree-sitter negates `a`; the shell negates the pipeline.
-          if (first && f.pipelines[0]?.negated) negated = true;
-          first = false;
-          for (const p of f.pipelines) commands.push(...p.commands);
+          if (!out) {
+            out = f;
+            continue;
+          }
+          const last = out.pipelines[out.pipelines.length - 1];
+          const [head, ...rest] = f.pipelines;
+          for (const cmd of head.commands) {
+            cmd.parent = last;
+            last.commands.push(cmd);
+          }
+          last.end = head.end;
+          out.pipelines.push(...rest);
+          out.ops.push(...f.ops);
         }
-        const p = pipeline(commands, n);
-        p.negated = negated;
-        return { pipelines: [p], ops: [] };
+        if (!out) return { pipelines: [pipeline([other("unknown", n)], n)], ops: [] };
+        out.pipelines[0].start = n.start;
+        return out;
       }
       case "negated_command": {
         const inner = n.children.find((c) => c.named && STATEMENT.has(c.type));
