@@ -3,6 +3,7 @@ import { applyEdits } from "../src/engine/edits.ts";
 import {
   parseShell,
   shellOf,
+  shellTree,
   type ShellCommand,
   type ShellNode,
   type ShellScript,
@@ -443,17 +444,17 @@ function scriptFacts(script: ShellScript): ScriptFacts {
   walk(root, false, false);
 
   const top = root.children.filter((c) => c.type !== "comment");
-  const statements = top.filter((c) => c.named);
   const lastTop = top[top.length - 1];
-  const last = statements[statements.length - 1];
+  const tree = shellTree(script);
+  const lastStatement = tree.root.statements[tree.root.statements.length - 1];
   return {
     blocked,
     leak,
     setsErrexit: setsErrexitCmd,
     shellComment,
-    andChain: isAndChain(root),
+    andChain: isAndChain(tree.root),
     trailingSeparator: lastTop !== undefined && !lastTop.named && lastTop.type !== "&",
-    simpleTail: last !== undefined && isSimpleTail(last),
+    simpleTail: lastStatement !== undefined && isSimpleTail(lastStatement),
   };
 }
 
