@@ -85,6 +85,16 @@ describe("the shell tree has the shell's structure", () => {
     expect(tree("a | b | c || d | e | f && g")).toBe("script[({a} | {b} | {c}) || ({d} | {e} | {f}) && {g}]");
   });
 
+  test("what follows a heredoc's start on its line goes on with the pipeline or the and-or", () => {
+    // tree-sitter puts `| b` and `&& b` inside the heredoc redirect.
+    expect(tree("cat <<EOF | sh\necho $(id -u)\nEOF")).toBe(
+      "script[({cat}<<< EOF>$[substitution[{id -u}]] | {sh})]",
+    );
+    expect(tree("cat <<EOF > /etc/x.conf && chmod 600 /etc/x.conf\nk=v\nEOF")).toBe(
+      "script[{cat}<<< EOF><> /etc/x.conf> && {chmod 600 /etc/x.conf}]",
+    );
+  });
+
   test("&& and || chain left to right at equal precedence; & backgrounds the whole and-or", () => {
     expect(tree("a && b || c && d")).toBe("script[{a} && {b} || {c} && {d}]");
     expect(tree("nginx -g 'daemon off;' & sleep 1 && curl localhost")).toBe(

@@ -200,6 +200,19 @@ interface AndOrForm {
   ops: Array<"&&" | "||">;
 }
 
+/** `out | f`: f's first pipeline continues out's last one, and f's and-or goes on after it. */
+function continueWith(out: AndOrForm, f: AndOrForm): void {
+  const last = out.pipelines[out.pipelines.length - 1];
+  const [head, ...rest] = f.pipelines;
+  for (const cmd of head.commands) {
+    cmd.parent = last;
+    last.commands.push(cmd);
+  }
+  last.end = head.end;
+  out.pipelines.push(...rest);
+  out.ops.push(...f.ops);
+}
+
 /**
  * Builds the dfopt tree from tree-sitter-bash's tree (`root`: its `program`),
  * linking simple commands to `commands` (the ShellCommands made from its
@@ -290,12 +303,37 @@ export function buildShellTree(
         // tree-sitter hangs the redirects on the whole pipeline or list; they belong to its last command.
         const lastPipe = f.pipelines[f.pipelines.length - 1];
         const last = lastPipe.commands[lastPipe.commands.length - 1];
-        for (const r of redirects) {
-          last.redirects.push(redirect(r));
-          scan(r, last);
-        }
         last.end = n.end;
         lastPipe.end = n.end;
+        // What follows a heredoc's start on its line (`cat <<EOF | b`, `cat <<EOF && b`) sits in the
+        // heredoc redirect: it goes on with the pipeline or the and-or.
+        const rest: AndOrForm = { pipelines: [], ops: [] };
+        for (const r of redirects) {
+          last.redirects.push(redirect(r));
+          let op: "&&" | "||" | null = null;
+          for (const c of r.children) {
+            if (c.type === "pipeline" && c.children[0]?.type === "|") {
+              last.end = lastPipe.end = Math.min(last.end, c.start);
+              continueWith(rest.pipelines.length > 0 ? rest : f, andOr(c));
+            } else if (c.field === "operator" && (c.type === "&&" || c.type === "||")) {
+              last.end = lastPipe.end = Math.min(last.end, c.start);
+              op = c.type;
+            } else if (c.field === "redirect" && !op && rest.pipelines.length === 0) {
+              // `cat <<EOF > file`: cat's own redirect, nested in the heredoc's.
+              last.redirects.push(redirect(c));
+              scan(c, last);
+            } else if (op && c.named && STATEMENT.has(c.type)) {
+              const g = andOr(c);
+              rest.ops.push(op, ...g.ops);
+              rest.pipelines.push(...g.pipelines);
+              op = null;
+            } else scan(c, last);
+          }
+        }
+        if (rest.pipelines.length > 0) {
+          f.ops.push(...rest.ops);
+          f.pipelines.push(...rest.pipelines);
+        }
         return f;
       }
       case "pipeline": {
@@ -309,15 +347,7 @@ export function buildShellTree(
             out = f;
             continue;
           }
-          const last = out.pipelines[out.pipelines.length - 1];
-          const [head, ...rest] = f.pipelines;
-          for (const cmd of head.commands) {
-            cmd.parent = last;
-            last.commands.push(cmd);
-          }
-          last.end = head.end;
-          out.pipelines.push(...rest);
-          out.ops.push(...f.ops);
+          continueWith(out, f);
         }
         if (!out) return { pipelines: [pipeline([other("unknown", n)], n)], ops: [] };
         out.pipelines[0].start = n.start;
