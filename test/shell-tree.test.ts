@@ -3,7 +3,14 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { loadParsers } from "../src/engine/engine.ts";
 import { parseDockerfile } from "../src/engine/parse.ts";
-import { parseShell, setFastShell, shellOf, shellTree, type ShellScript } from "../src/engine/shell.ts";
+import {
+  moveScriptInPlace,
+  parseShell,
+  setFastShell,
+  shellOf,
+  shellTree,
+  type ShellScript,
+} from "../src/engine/shell.ts";
 import { inOpaqueBlock, walkShellTree, type ShellTreeNode } from "../src/engine/shell-tree.ts";
 import { CORPUS, corpusAvailable, corpusFiles } from "./corpus-check.ts";
 
@@ -129,6 +136,18 @@ describe("the shell tree has the shell's structure", () => {
       ["apt-get", true],
       ["apt-get", false],
     ]);
+  });
+
+  test("a script moved in place keeps its tree, shifted with it", () => {
+    const text = "cd /app && curl -s https://x/a > a.tgz 2>/dev/null; tar xzf a.tgz &";
+    const moved = parse(text, false);
+    const before = serialise(moved);
+    moveScriptInPlace(moved, 7);
+    setFastShell(false); // forgets the parses kept for reuse
+    const fresh = parseShell(" ".repeat(7) + text, { start: 7, end: 7 + text.length }, "\\");
+    expect(fresh).not.toBe(moved);
+    expect(serialise(moved)).toBe(serialise(fresh));
+    expect(serialise(moved)).not.toBe(before);
   });
 
   test("words that assign a variable are marked", () => {

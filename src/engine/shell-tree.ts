@@ -151,6 +151,25 @@ export function lastCommandOf(andOr: ShellAndOr): ShellCommandNode {
   return p.commands[p.commands.length - 1];
 }
 
+/** Shifts every span of a tree by `delta`, in place (its script moved; see moveScriptInPlace). */
+export function shiftShellTree(tree: ShellTree, delta: number): void {
+  const span = (x: Span) => {
+    x.start += delta;
+    x.end += delta;
+  };
+  walkShellTree(tree.root, (n) => {
+    span(n);
+    if (n.kind === "and-or") {
+      if (n.terminator) span(n.terminator);
+    } else if (n.kind !== "block" && n.kind !== "pipeline") {
+      for (const r of n.redirects) {
+        span(r);
+        if (r.target) span(r.target);
+      }
+    }
+  });
+}
+
 // ---- conversion from tree-sitter-bash -------------------------------------------------
 
 /** tree-sitter-bash's statement node types. */
@@ -198,6 +217,22 @@ const ASSIGNING_OPS = new Set([
 interface AndOrForm {
   pipelines: ShellPipeline[];
   ops: Array<"&&" | "||">;
+}
+
+/** A command's parent until its pipeline is made. */
+const NO_PIPELINE = null as unknown as ShellPipeline;
+
+function compoundNode(kind: ShellCompoundKind, n: ShellNode): ShellCompound {
+  return {
+    kind,
+    blocks: [],
+    redirects: [],
+    substitutions: [],
+    wordAssigns: null,
+    parent: NO_PIPELINE,
+    start: n.start,
+    end: n.end,
+  };
 }
 
 /** `out | f`: f's first pipeline continues out's last one, and f's and-or goes on after it. */
@@ -366,17 +401,17 @@ export function buildShellTree(
     }
   };
 
-  const base = (n: ShellNode) => ({
-    redirects: [] as ShellRedirect[],
-    substitutions: [] as ShellBlock[],
-    wordAssigns: null,
-    parent: null as unknown as ShellPipeline,
-    start: n.start,
-    end: n.end,
-  });
-
   const other = (what: ShellOther["what"], n: ShellNode): ShellOther => {
-    const o: ShellOther = { kind: "other", what, ...base(n) };
+    const o: ShellOther = {
+      kind: "other",
+      what,
+      redirects: [],
+      substitutions: [],
+      wordAssigns: null,
+      parent: NO_PIPELINE,
+      start: n.start,
+      end: n.end,
+    };
     for (const c of n.children) {
       if (c.field === "redirect" || c.type.endsWith("_redirect")) o.redirects.push(redirect(c));
       scan(c, o);
@@ -385,7 +420,7 @@ export function buildShellTree(
   };
 
   const compound = (kind: ShellCompoundKind, n: ShellNode): ShellCompound => {
-    const c: ShellCompound = { kind, blocks: [], ...base(n) };
+    const c = compoundNode(kind, n);
     fill(c, n, kind === "subshell" ? "subshell" : kind === "group" ? "group" : "condition");
     return c;
   };
@@ -448,7 +483,16 @@ export function buildShellTree(
       case "command": {
         const cmd = byNode.get(n);
         if (!cmd) return other("unknown", n);
-        const s: ShellSimple = { kind: "simple", command: cmd, ...base(n) };
+        const s: ShellSimple = {
+          kind: "simple",
+          command: cmd,
+          redirects: [],
+          substitutions: [],
+          wordAssigns: null,
+          parent: NO_PIPELINE,
+          start: n.start,
+          end: n.end,
+        };
         for (const c of n.children) {
           if (c.field === "redirect" || c.type.endsWith("_redirect")) s.redirects.push(redirect(c));
           scan(c, s);
@@ -465,7 +509,7 @@ export function buildShellTree(
       case "for_statement":
       case "c_style_for_statement":
       case "select_statement": {
-        const c: ShellCompound = { kind: "for", blocks: [], ...base(n) };
+        const c = compoundNode("for", n);
         for (const k of n.children) {
           if (k.type === "do_group") fill(c, k, "do");
           else if (k.type === "compound_statement") {
@@ -481,7 +525,7 @@ export function buildShellTree(
       case "case_statement":
         return compound("case", n);
       case "function_definition": {
-        const c: ShellCompound = { kind: "function", blocks: [], ...base(n) };
+        const c = compoundNode("function", n);
         const body = n.children.find((k) => k.field === "body");
         if (body) {
           const b = block("group", [body], body);
@@ -506,6 +550,11 @@ export function buildShellTree(
 
   /** Finds substitutions (and assigning expansions) in a word-level subtree. */
   const scan = (n: ShellNode, owner: ShellCommandNode, arith = owner.kind === "arith") => {
+    if (n.children.length === 0) {
+      // Most words are leaves.
+      if (arith && ASSIGNING_OPS.has(n.type)) owner.wordAssigns ??= "arithmetic";
+      return;
+    }
     if (SUBSTITUTION.has(n.type)) {
       const b = block("substitution", n.children, n);
       b.parent = owner;
@@ -520,13 +569,17 @@ export function buildShellTree(
   };
 
   const redirect = (r: ShellNode): ShellRedirect => {
-    const fd = r.children.find((c) => c.field === "descriptor");
-    const op = r.children.find((c) => !c.named);
-    const target =
-      r.children.find((c) => c.field === "destination") ??
-      r.children.find((c) => c.type === "heredoc_start") ??
-      r.children.find((c) => c.named && c !== fd) ??
-      null;
+    let fd: ShellNode | undefined;
+    let op: ShellNode | undefined;
+    let destination: ShellNode | undefined;
+    let named: ShellNode | undefined;
+    for (const c of r.children) {
+      if (c.field === "descriptor") fd ??= c;
+      else if (!c.named) op ??= c;
+      else if (c.field === "destination" || c.type === "heredoc_start") destination ??= c;
+      else named ??= c;
+    }
+    const target = destination ?? named ?? null;
     return {
       op: op?.type ?? "",
       fd: fd ? slice(fd) : null,

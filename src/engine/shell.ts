@@ -5,7 +5,7 @@ import { fileURLToPath } from "node:url";
 import { builtin, NotLoadedYet } from "./lazy.ts";
 import type { Instr, Span } from "./parse.ts";
 import { parseBashSubset } from "./shell-fast.ts";
-import { buildShellTree, type ShellTree } from "./shell-tree.ts";
+import { buildShellTree, shiftShellTree, type ShellTree } from "./shell-tree.ts";
 
 /**
  * Shell inside shell-form RUN (and CMD/ENTRYPOINT), parsed with tree-sitter-bash.
@@ -281,7 +281,8 @@ function moveScript(script: ShellScript, delta: number, source: string): ShellSc
  */
 export function moveScriptInPlace(script: ShellScript, delta: number): ShellScript {
   script.base += delta;
-  trees.delete(script);
+  const tree = trees.get(script);
+  if (tree) shiftShellTree(tree, delta);
   const shift = (n: ShellNode) => {
     n.start += delta;
     n.end += delta;
