@@ -19,10 +19,21 @@ import type { ShellCommand, ShellNode } from "./shell.ts";
  * blocks of the command whose word holds them.
  *
  * Spans are Dockerfile offsets, like ShellNode's. The tree is built from
- * tree-sitter-bash's tree by `buildShellTree`, the one place that knows
- * tree-sitter's node names and its quirks (it hangs a redirect after a
- * pipeline or list on the whole pipeline or list, and a `!` before a pipeline
- * on its first command only).
+ * tree-sitter-bash's tree (or the hand-written parser's, the same tree) by
+ * `buildShellTree`, the one place that knows tree-sitter's node names and the
+ * quirks it undoes:
+ *
+ * - a redirect after a pipeline or list hangs on the whole of it
+ *   (`redirected_statement(list(a && b), > f)`);
+ * - `! a | b` negates `a` only (`pipeline(negated_command(a), b)`);
+ * - `a | b | c && d` is `pipeline(a, list(pipeline(b, c) && d))`;
+ * - what follows a heredoc's start on its line (`cat <<EOF | sh`, `&& b`,
+ *   `> f`) sits inside the heredoc redirect;
+ * - a `&` or `;` is a token beside the statement, not part of it.
+ *
+ * Not undone (the words of ShellCommand come from tree-sitter as they are):
+ * a word after a redirect (`echo >&2 "msg"`) is a second redirect
+ * destination, not an argument; `time` is the command's name.
  */
 export type ShellTreeNode = ShellBlock | ShellAndOr | ShellPipeline | ShellCommandNode;
 
