@@ -98,7 +98,8 @@ function firstCwdUser(model: DockerfileModel, instr: Instr): Instr | "end" | nul
 function leadingCd(model: DockerfileModel, instr: Instr) {
   if (instr.keyword !== "RUN" || instr.execForm || instr.hasHeredoc) return null;
   const script = shellOf(instr, model.text, model.escapeChar);
-  if (!script || script.hasErrors) return null;
+  // Most RUNs have no `cd` at all: no tree needed.
+  if (!script || script.hasErrors || !/\bcd\b/.test(script.text)) return null;
   // `cd dir && a; b`: the cd holds for the rest of the script too.
   const top = shellTree(script).root.statements[0];
   // backgrounded: its cd does not reach the rest

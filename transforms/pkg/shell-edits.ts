@@ -162,10 +162,14 @@ function canonicalTool(name: string): string {
   return name;
 }
 
+/** What every substitution (`$(`, `<(`, backquotes) and function definition is written with. */
+const OPAQUE_SYNTAX = /[(`]|\bfunction\b/;
+
 /** Resolves `[VAR=x] [sudo [-E]] [env [VAR=x]] tool ...` and `python -m pip ...`. */
 export function toolCall(rs: Pick<RunScript, "instr" | "script">, cmd: ShellCommand): ToolCall | null {
   // Inside a function body or a substitution, a command may not run as written (or at all).
-  if (inOpaqueBlock(shellTree(rs.script).nodeOf(cmd)!)) return null;
+  // A script with no `(`, backquote or `function` has neither, and needs no tree.
+  if (OPAQUE_SYNTAX.test(rs.script.text) && inOpaqueBlock(shellTree(rs.script).nodeOf(cmd)!)) return null;
   const words = cmd.words;
   let i = 0;
   for (;;) {
