@@ -131,6 +131,16 @@ describe("merged RUNs behave like the separate RUNs (executed with a real shell)
   });
 });
 
+describe("grouping follows the shell's precedence", () => {
+  test("a RUN with || after a pipeline of three is grouped (tree-sitter nests the list inside the pipeline)", () => {
+    const text =
+      "FROM debian:12\nRUN make\nRUN curl -fsSL https://x/a.tar.xz | xz -dc | tar x || echo failed\n";
+    expect(optimize(text).output).toBe(
+      "FROM debian:12\nRUN make \\\n    && ( curl -fsSL https://x/a.tar.xz | xz -dc | tar x || echo failed )\n",
+    );
+  });
+});
+
 describe("refusals", () => {
   const refused: Array<[string, string[], string]> = [
     ["exit", ["test -f /nope || exit 0", "echo next"], "uses exit"],

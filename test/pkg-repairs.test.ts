@@ -72,6 +72,13 @@ describe("shell positions", () => {
     expect(run(text).output).toBe(text);
   });
 
+  test("a clean-up is not appended after an exec whose output is redirected (the redirect is exec's own)", () => {
+    // tree-sitter hangs `> log 2>&1` on the whole list, which hid the exec at its end.
+    const text =
+      "FROM debian:12\nRUN apt-get update && apt-get install -y --no-install-recommends x && exec x-setup > /var/log/x 2>&1\n";
+    expect(run(text, ["apt-get-clean-lists"]).output).toBe(text);
+  });
+
   test("a clean-up is not appended after a background job or exec", () => {
     const text =
       "FROM debian:12\nRUN apt-get update && apt-get install -y --no-install-recommends x && sleep 1 &\n";

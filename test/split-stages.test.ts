@@ -644,6 +644,18 @@ describe("node planner decisions", () => {
         "writes outside the app folder",
       ],
       [
+        // The redirect belongs to `echo`, the last command of the list (tree-sitter hung it on the whole list).
+        lines(
+          "FROM node:20",
+          "WORKDIR /app",
+          "COPY . .",
+          "RUN npm ci && npm run build && echo done > /etc/build-state",
+          "CMD npm start",
+        ),
+        ctx,
+        "writes outside the app folder",
+      ],
+      [
         lines(
           "FROM node:20@sha256:" + "a".repeat(64),
           "WORKDIR /app",

@@ -1,14 +1,9 @@
 import type { DockerfileModel, Instr, Stage } from "../src/engine/parse.ts";
 import { applyEdits } from "../src/engine/edits.ts";
-import {
-  parseShell,
-  shellOf,
-  type ShellCommand,
-  type ShellNode,
-  type ShellScript,
-} from "../src/engine/shell.ts";
+import { parseShell, shellOf, shellTree, type ShellCommand, type ShellScript } from "../src/engine/shell.ts";
 import { continuationIndent } from "../src/engine/style.ts";
 import { readSuppressions } from "../src/engine/suppress.ts";
+import type { ShellTreeNode } from "../src/engine/shell-tree.ts";
 import { isAndChain, isSimpleTail, setsErrexit } from "./pkg/shell-edits.ts";
 import { effectiveShell, type ShellInfo } from "./lib/run-shell.ts";
 import type {
@@ -93,11 +88,6 @@ const ENDING_COMMANDS = new Set(["exit", "exec", "return", "logout"]);
 
 /** Special builtins not listed above: `A=1 :` sets A for the rest of the script in POSIX sh. */
 const SPECIAL_BUILTINS = new Set([":", "times", "break", "continue"]);
-
-/** Scopes whose state changes do not reach the rest of the script. */
-const ISOLATED = new Set(["subshell", "command_substitution", "process_substitution"]);
-
-const ARITH_ASSIGN = new Set(["=", "+=", "-=", "*=", "/=", "%=", "<<=", ">>=", "&=", "^=", "|=", "++", "--"]);
 
 const LINTER_DIRECTIVE = /^#\s*(hadolint\b|dfopt\b|trivy:|checkov:|tally\b|check\s*=)/i;
 
@@ -392,33 +382,35 @@ interface ScriptFacts {
 const factsOf = new WeakMap<ShellScript, ScriptFacts>();
 
 function scriptFacts(script: ShellScript): ScriptFacts {
-  const root = script.root;
   let blocked: string | null = script.hasErrors ? "has shell syntax dfopt cannot read" : null;
   let leak: string | null = null;
   let setsErrexitCmd: ShellCommand | null = null;
-  let shellComment = false;
-  const byNode = new Map(script.commands.map((c) => [c.node, c]));
+  const tree = shellTree(script);
 
-  const walk = (node: ShellNode, isolated: boolean, arith: boolean) => {
-    const t = node.type;
-    if (t === "comment") shellComment = true;
-    if (t === "&") blocked ??= "starts a background job with &";
-    if (!isolated) {
-      if (t === "declaration_command" || t === "unset_command") {
-        leak ??= `sets variables with ${script.slice(node.children[0] ?? node).trim()}`;
-      } else if (t === "function_definition") leak ??= "defines a shell function";
-      else if (t === "for_statement" || t === "c_style_for_statement" || t === "select_statement") {
-        leak ??= "sets a loop variable";
-      } else if (t === "variable_assignment" && node.parent?.type !== "command") {
-        leak ??= "sets a shell variable";
-      } else if (t === "expansion" && node.children.some((c) => c.type === ":=" || c.type === "=")) {
-        leak ??= "assigns a variable with ${VAR:=...}";
-      } else if (arith && ARITH_ASSIGN.has(t)) leak ??= "assigns a variable in arithmetic";
+  const walk = (node: ShellTreeNode, isolated: boolean) => {
+    switch (node.kind) {
+      case "block":
+        for (const s of node.statements) walk(s, isolated || node.role === "substitution");
+        return;
+      case "and-or":
+        if (node.background) blocked ??= "starts a background job with &";
+        for (const p of node.pipelines) walk(p, isolated);
+        return;
+      case "pipeline":
+        for (const c of node.commands) walk(c, isolated);
+        return;
     }
-    if (t === "command") {
-      const cmd = byNode.get(node);
-      const name = cmd?.name ? cmd.name.value : null;
-      if (cmd?.name) {
+    if (!isolated) {
+      if (node.kind === "other" && (node.what === "declaration" || node.what === "unset")) {
+        leak ??= `sets variables with ${/^\S*/.exec(script.slice(node))![0]}`;
+      } else if (node.kind === "function") leak ??= "defines a shell function";
+      else if (node.kind === "for") leak ??= "sets a loop variable";
+      else if (node.kind === "other" && node.what === "assignment") leak ??= "sets a shell variable";
+    }
+    if (node.kind === "simple") {
+      const cmd = node.command;
+      const name = cmd.name ? cmd.name.value : null;
+      if (cmd.name) {
         if (name === null) {
           if (!isolated) leak ??= "runs a command whose name is a variable";
         } else if (ENDING_COMMANDS.has(name)) {
@@ -434,26 +426,28 @@ function scriptFacts(script: ShellScript): ScriptFacts {
         }
       }
     }
-    const nowIsolated = isolated || ISOLATED.has(t);
-    const nowArith =
-      arith ||
-      t === "arithmetic_expansion" ||
-      (t === "compound_statement" && node.children[0]?.type === "((");
-    for (const c of node.children) walk(c, nowIsolated, nowArith);
+    if (!isolated && node.wordAssigns) {
+      leak ??=
+        node.wordAssigns === "expansion"
+          ? "assigns a variable with ${VAR:=...}"
+          : "assigns a variable in arithmetic";
+    }
+    if (node.kind !== "simple" && node.kind !== "other") {
+      for (const b of node.blocks) walk(b, isolated || node.kind === "subshell");
+    }
+    for (const b of node.substitutions) walk(b, isolated);
   };
-  walk(root, false, false);
+  walk(tree.root, false);
 
-  const top = root.children.filter((c) => c.type !== "comment");
-  const statements = top.filter((c) => c.named);
-  const lastTop = top[top.length - 1];
+  const statements = tree.root.statements;
   const last = statements[statements.length - 1];
   return {
     blocked,
     leak,
     setsErrexit: setsErrexitCmd,
-    shellComment,
-    andChain: isAndChain(root),
-    trailingSeparator: lastTop !== undefined && !lastTop.named && lastTop.type !== "&",
+    shellComment: script.hasComment,
+    andChain: isAndChain(tree.root),
+    trailingSeparator: last?.terminator?.op === ";",
     simpleTail: last !== undefined && isSimpleTail(last),
   };
 }

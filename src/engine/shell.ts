@@ -5,6 +5,7 @@ import { fileURLToPath } from "node:url";
 import { builtin, NotLoadedYet } from "./lazy.ts";
 import type { Instr, Span } from "./parse.ts";
 import { parseBashSubset } from "./shell-fast.ts";
+import { buildShellTree, shiftShellTree, type ShellTree } from "./shell-tree.ts";
 
 /**
  * Shell inside shell-form RUN (and CMD/ENTRYPOINT), parsed with tree-sitter-bash.
@@ -282,6 +283,8 @@ function moveScript(script: ShellScript, delta: number, source: string): ShellSc
  */
 export function moveScriptInPlace(script: ShellScript, delta: number): ShellScript {
   script.base += delta;
+  const tree = trees.get(script);
+  if (tree) shiftShellTree(tree, delta);
   const shift = (n: ShellNode) => {
     n.start += delta;
     n.end += delta;
@@ -301,6 +304,18 @@ export function moveScriptInPlace(script: ShellScript, delta: number): ShellScri
     for (const w of c.assignments) shiftWord(w);
   }
   return script;
+}
+
+const trees = new WeakMap<ShellScript, ShellTree>();
+
+/**
+ * dfopt's tree of the script (src/engine/shell-tree.ts), built on first use.
+ * Transforms read this rather than `root`, tree-sitter's own shape.
+ */
+export function shellTree(script: ShellScript): ShellTree {
+  let tree = trees.get(script);
+  if (!tree) trees.set(script, (tree = buildShellTree(script.root, script.commands, (s) => script.slice(s))));
+  return tree;
 }
 
 let fastShell = true;

@@ -1,6 +1,6 @@
 import { absolutePath } from "../../src/engine/paths.ts";
-import type { DockerfileModel, Instr, Stage } from "../../src/engine/parse.ts";
-import { shellOf, type ShellNode } from "../../src/engine/shell.ts";
+import type { DockerfileModel, Instr, Span, Stage } from "../../src/engine/parse.ts";
+import { shellOf, shellTree } from "../../src/engine/shell.ts";
 import { readSuppressions } from "../../src/engine/suppress.ts";
 import { indentAt, insertLinesAfter } from "../../src/engine/style.ts";
 import type { Change, Refusal, Transform } from "../../src/engine/types.ts";
@@ -74,9 +74,6 @@ function knownToExist(
   return false;
 }
 
-/** The first named child of a node (skipping comments). */
-const namedChildren = (n: ShellNode) => n.children.filter((c) => c.named && c.type !== "comment");
-
 /**
  * The first later instruction of the stage that would notice the working
  * directory changed: null when an absolute WORKDIR resets it first, "end" when
@@ -96,26 +93,25 @@ function firstCwdUser(model: DockerfileModel, instr: Instr): Instr | "end" | nul
   return "end";
 }
 
-/** A RUN whose script starts with `cd <literal> &&`: the cd command and the node after `&&`. */
+/** A RUN whose script starts with `cd <literal> &&`: the cd command and the pipeline after `&&`. */
 function leadingCd(model: DockerfileModel, instr: Instr) {
   if (instr.keyword !== "RUN" || instr.execForm || instr.hasHeredoc) return null;
   const script = shellOf(instr, model.text, model.escapeChar);
-  if (!script || script.hasErrors) return null;
-  const top = namedChildren(script.root);
+  // Most RUNs have no `cd` at all: no tree needed.
+  if (!script || script.hasErrors || !/\bcd\b/.test(script.text)) return null;
   // `cd dir && a; b`: the cd holds for the rest of the script too.
-  if (top.length === 0 || top[0].type !== "list") return null;
-  const after = script.root.children[script.root.children.indexOf(top[0]) + 1];
-  if (after && after.type === "&") return null; // backgrounded: its cd does not reach the rest
-  let list = top[0];
-  while (namedChildren(list)[0]?.type === "list") list = namedChildren(list)[0];
-  const first = list.children[0];
-  const op = list.children[1];
-  if (!first || first.type !== "command" || !op || op.type !== "&&") return null;
-  const cmd = script.commands.find((c) => c.node.start === first.start && c.node.end === first.end);
-  if (!cmd || cmd.name?.value !== "cd") return null;
-  const next = list.children.slice(2).find((c) => c.named && c.type !== "comment") ?? null;
+  const top = shellTree(script).root.statements[0];
+  // backgrounded: its cd does not reach the rest
+  if (!top || top.background || top.ops[0] !== "&&") return null;
+  const [head, next] = top.pipelines;
+  const first = head.commands[0];
+  if (head.negated || head.commands.length !== 1 || first.kind !== "simple") return null;
+  const cmd = first.command;
+  if (cmd.name?.value !== "cd") return null;
+  // `cd dir 2>/dev/null && …` is not read as a plain leading cd (a redirect inside the command is refused below).
+  if (first.redirects.length > 0 && !cmd.hasRedirects) return null;
   const dir = cmd.args.length === 1 && cmd.args[0].value !== null ? cmd.args[0].value : "";
-  return { cmd, first, next, dir };
+  return { cmd, first: first as Span, next: next as Span, dir };
 }
 
 export const cdToWorkdir: Transform = {
@@ -243,7 +239,7 @@ function resetIndex(model: DockerfileModel, instr: Instr): number {
   return list.length;
 }
 
-type Analysis = { reason: string } | { dir: string; first: ShellNode; next: ShellNode };
+type Analysis = { reason: string } | { dir: string; first: Span; next: Span };
 
 /** Whether a RUN starts with a `cd` this transform can turn into WORKDIR (null: no leading cd at all). */
 function analyse(model: DockerfileModel, stage: Stage, instr: Instr): Analysis | null {

@@ -1,5 +1,5 @@
 import type { DockerfileModel, Instr, Stage } from "../../src/engine/parse.ts";
-import { shellOf, visit, type ShellNode } from "../../src/engine/shell.ts";
+import { shellOf, shellTree, visit, type ShellNode } from "../../src/engine/shell.ts";
 import type { Change, Refusal, Transform } from "../../src/engine/types.ts";
 import { OFFICIAL_DEBIAN_FAMILY, isWindowsImage, rootImage, stageChain } from "./util.ts";
 
@@ -40,12 +40,22 @@ export function plainArgv(model: DockerfileModel, instr: Instr): { argv: string[
   ) {
     return { reason: "it has comments, escapes or backticks" };
   }
-  const top = script.root.children.filter((c) => c.named);
-  if (top.length !== 1 || top[0].type !== "command") {
+  // One simple command: not a list, not in the background (`nginx &` exits at once), not negated or piped.
+  const top = shellTree(script).root.statements;
+  const pipe =
+    top.length === 1 && !top[0].background && top[0].pipelines.length === 1 ? top[0].pipelines[0] : null;
+  const node = pipe && !pipe.negated && pipe.commands.length === 1 ? pipe.commands[0] : null;
+  // A redirect after the words (`cmd > f`) is shell syntax; one tree-sitter keeps inside the command is refused below.
+  if (
+    !node ||
+    node.kind !== "simple" ||
+    script.hasComment ||
+    (node.redirects.length > 0 && !node.command.hasRedirects)
+  ) {
     return { reason: "it uses shell syntax (lists, pipes, redirections, control flow or comments)" };
   }
-  const cmd = script.commands[0];
-  if (!cmd || cmd.node !== top[0] || cmd.assignments.length > 0 || cmd.hasRedirects || !cmd.name) {
+  const cmd = node.command;
+  if (cmd.assignments.length > 0 || cmd.hasRedirects || !cmd.name) {
     return { reason: "it sets variables or redirects" };
   }
   let bad: ShellNode | null = null;

@@ -1,5 +1,6 @@
 import type { DockerfileModel, Instr, Stage } from "../../src/engine/parse.ts";
-import { shellOf, visit } from "../../src/engine/shell.ts";
+import { shellOf, shellTree } from "../../src/engine/shell.ts";
+import { walkShellTree } from "../../src/engine/shell-tree.ts";
 import { indentAt } from "../../src/engine/style.ts";
 import type { Change, Refusal, Transform } from "../../src/engine/types.ts";
 import { matchCase, rootImage, stageChain, insertionPointBefore, OFFICIAL_DEBIAN_FAMILY } from "./util.ts";
@@ -36,8 +37,8 @@ function hasPipe(model: DockerfileModel, instr: Instr): boolean {
   const script = shellOf(instr, model.text, model.escapeChar);
   if (!script) return false;
   let found = false;
-  visit(script.root, (n) => {
-    if (n.type === "pipeline") found = true;
+  walkShellTree(shellTree(script).root, (n) => {
+    if (n.kind === "pipeline" && n.commands.length > 1) found = true;
     return found ? false : undefined;
   });
   return found;

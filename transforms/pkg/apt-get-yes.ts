@@ -1,5 +1,13 @@
 import type { Transform } from "../../src/engine/types.ts";
-import { change, hasOption, insertAfterWord, runScripts, toolCalls, type ToolCall } from "./shell-edits.ts";
+import {
+  callNode,
+  change,
+  hasOption,
+  insertAfterWord,
+  runScripts,
+  toolCalls,
+  type ToolCall,
+} from "./shell-edits.ts";
 
 const PROMPTING = new Set([
   "install",
@@ -25,8 +33,8 @@ export function aptAssumesYes(call: ToolCall): boolean {
 
 /** `yes | apt-get install ...` answers the prompts already. */
 function fedByPipe(call: ToolCall): boolean {
-  const p = call.cmd.node.parent;
-  return !!p && p.type === "pipeline" && p.children.find((c) => c.named) !== call.cmd.node;
+  const node = callNode(call);
+  return node.parent.commands[0] !== node;
 }
 
 export const aptGetYes: Transform = {

@@ -1,6 +1,15 @@
 import type { Refusal, Transform } from "../../src/engine/types.ts";
 import { shellOf } from "../../src/engine/shell.ts";
-import { change, hasOption, refusal, runScripts, toolCall, toolCalls, type ToolCall } from "./shell-edits.ts";
+import {
+  callNode,
+  change,
+  hasOption,
+  refusal,
+  runScripts,
+  toolCall,
+  toolCalls,
+  type ToolCall,
+} from "./shell-edits.ts";
 
 /** curl short options that take a value (a cluster ends at them). */
 const VALUE_LETTERS = "AbcCdDeEFHKmoPQrtTuUwxXyYz";
@@ -11,17 +20,11 @@ function isDownload(call: ToolCall): boolean {
     hasOption(call, "oO", ["--output", "--remote-name", "--remote-name-all", "--output-dir"], VALUE_LETTERS)
   )
     return true;
-  const p = call.cmd.node.parent;
-  if (
-    p?.type === "redirected_statement" &&
-    p.children.some((c) => c.type === "file_redirect" && /^\d?>(?!&)/.test(call.script.slice(c).trim()))
-  )
-    return true;
-  if (p?.type === "pipeline") {
-    const stages = p.children.filter((c) => c.named);
-    return stages.indexOf(call.cmd.node) < stages.length - 1;
-  }
-  return false;
+  const node = callNode(call);
+  // `> file`, `2> file`, `>> file`, not `>&2`.
+  if (node.redirects.some((r) => r.op.startsWith(">") && !r.op.startsWith(">&"))) return true;
+  const commands = node.parent.commands;
+  return commands[commands.length - 1] !== node;
 }
 
 /** Requests that are not downloads (API calls, uploads, HEAD) must not start failing the build. */

@@ -1,10 +1,15 @@
 import type { DockerfileModel, Instr } from "../../src/engine/parse.ts";
+import { shellTree, type ShellCommand, type ShellScript, type ShellWord } from "../../src/engine/shell.ts";
 import {
-  type ShellCommand,
-  type ShellNode,
-  type ShellScript,
-  type ShellWord,
-} from "../../src/engine/shell.ts";
+  inOpaqueBlock,
+  lastCommandOf,
+  type ShellAndOr,
+  type ShellBlock,
+  type ShellBlockRole,
+  type ShellCommandNode,
+  type ShellPipeline,
+  type ShellSimple,
+} from "../../src/engine/shell-tree.ts";
 import type { Change, Edit, Refusal } from "../../src/engine/types.ts";
 import { analysisOf, trustedRunScripts, type RunScript } from "../lib/analysis.ts";
 import { parentStage } from "../lib/stages.ts";
@@ -46,19 +51,9 @@ export interface ToolCall {
   subIndex: number;
 }
 
-/** Ancestor types inside which a command may not run as written (or at all). */
-const OPAQUE = new Set([
-  "command_substitution",
-  "process_substitution",
-  "function_definition",
-  "string",
-  "arithmetic_expansion",
-  "heredoc_body",
-]);
-
-export function inOpaqueContext(node: ShellNode): boolean {
-  for (let p = node.parent; p; p = p.parent) if (OPAQUE.has(p.type)) return true;
-  return false;
+/** The call's command in the dfopt shell tree (src/engine/shell-tree.ts). */
+export function callNode(call: Pick<ToolCall, "script" | "cmd">): ShellSimple {
+  return shellTree(call.script).nodeOf(call.cmd)!;
 }
 
 const basename = (s: string) => s.slice(s.lastIndexOf("/") + 1);
@@ -168,9 +163,14 @@ function canonicalTool(name: string): string {
   return name;
 }
 
+/** What every substitution (`$(`, `<(`, backquotes) and function definition is written with. */
+const OPAQUE_SYNTAX = /[(`]|\bfunction\b/;
+
 /** Resolves `[VAR=x] [sudo [-E]] [env [VAR=x]] tool ...` and `python -m pip ...`. */
 export function toolCall(rs: Pick<RunScript, "instr" | "script">, cmd: ShellCommand): ToolCall | null {
-  if (inOpaqueContext(cmd.node)) return null;
+  // Inside a function body or a substitution, a command may not run as written (or at all).
+  // A script with no `(`, backquote or `function` has neither, and needs no tree.
+  if (OPAQUE_SYNTAX.test(rs.script.text) && inOpaqueBlock(shellTree(rs.script).nodeOf(cmd)!)) return null;
   const words = cmd.words;
   let i = 0;
   for (;;) {
@@ -323,47 +323,17 @@ export function prefixText(call: ToolCall): string {
   return call.prefix.some((w) => w.value !== null && basename(w.value) === "sudo") ? "sudo " : "";
 }
 
-const statementChildren = (n: ShellNode) => n.children.filter((c) => c.named && c.type !== "comment");
+/** Kinds of command that are fine as the last operand left of `&&` under set -e (not compound). */
+const SIMPLE_OPERAND = (c: ShellCommandNode) =>
+  c.kind === "simple" || (c.kind === "other" && c.what !== "redirect" && c.what !== "unknown");
 
-/** The last command executed in a statement (rightmost), following lists and pipelines. */
-function lastCommand(n: ShellNode): ShellNode | null {
-  if (n.type === "command") return n;
-  if (["list", "pipeline", "redirected_statement", "negated_command"].includes(n.type)) {
-    const kids = statementChildren(n);
-    return kids.length > 0 ? lastCommand(kids[kids.length - 1]) : null;
-  }
-  return null;
-}
-
-/** Node types that are fine as the last operand left of `&&` under set -e. */
-const SIMPLE_OPERANDS = new Set([
-  "command",
-  "test_command",
-  "negated_command",
-  "variable_assignment",
-  "declaration_command",
-  "unset_command",
-]);
-
-/** The command that becomes "tested" when `&& next` is appended: the rightmost operand. */
-export function isSimpleTail(node: ShellNode): boolean {
-  let n = node;
-  while (n.type === "list") {
-    const operands = n.children.filter((c) => c.named && c.type !== "comment");
-    n = operands[operands.length - 1];
-    if (!n) return false;
-  }
-  if (n.type === "redirected_statement") {
-    const body = n.children.find((c) => c.field === "body");
-    if (!body) return false;
-    n = body;
-  }
-  if (n.type === "pipeline") {
-    return n.children
-      .filter((c) => c.named && c.type !== "comment")
-      .every((c) => SIMPLE_OPERANDS.has(c.type));
-  }
-  return SIMPLE_OPERANDS.has(n.type);
+/**
+ * Whether the command that becomes "tested" when `&& next` is appended to the
+ * and-or, its last pipeline, is made of simple commands (not a compound
+ * command, whose errexit the shell would then ignore inside it).
+ */
+export function isSimpleTail(andOr: ShellAndOr): boolean {
+  return andOr.pipelines[andOr.pipelines.length - 1].commands.every(SIMPLE_OPERAND);
 }
 
 /** `set -e`, `set -euxo pipefail`, `set -o errexit`, or arguments we cannot read. */
@@ -391,20 +361,15 @@ function mayErrexit(model: DockerfileModel, rs: RunScript): boolean {
  * would ignore inside it once `&&` follows.
  */
 export function appendPoint(model: DockerfileModel, rs: RunScript): number | null {
-  const root = rs.script.root;
-  const kids = root.children;
-  if (kids.length === 0) return null;
-  const lastTok = kids[kids.length - 1];
-  if (lastTok.type === "&") return null;
-  const stmts = statementChildren(root);
-  if (stmts.length === 0) return null;
-  const last = stmts[stmts.length - 1];
+  const statements = shellTree(rs.script).root.statements;
+  const last = statements[statements.length - 1];
+  if (!last || last.background) return null;
+  // Anything after it (a `;`, a comment) would come between.
   if (last.end < rs.script.base + rs.script.text.trimEnd().length) return null;
   if (!isSimpleTail(last) && mayErrexit(model, rs)) return null;
-  const lc = lastCommand(last);
-  if (lc) {
-    const cmd = rs.script.commands.find((c) => c.node.start === lc.start && c.node.end === lc.end);
-    const name = cmd?.name?.value;
+  const lc = lastCommandOf(last);
+  if (lc.kind === "simple") {
+    const name = lc.command.name?.value;
     if (name === "exit" || name === "exec") return null;
   }
   return last.end;
@@ -418,98 +383,69 @@ export function appendCommand(model: DockerfileModel, rs: RunScript, text: strin
 
 /**
  * Whether `X && <script>` fails whenever X fails, with the script as written
- * (no grouping): its top level is one and-or list whose operators are all
- * `&&`, not run in the background. This is the one grouping decision for
- * every rewrite that joins commands with `&&` (merge-runs, a prefixed
- * `apt-get update`): a script with `;`, `||`, `&`, `!`, or a function must be
- * grouped first. tree-sitter-bash hangs a redirect on the last command of a
- * list on the whole list (`a || b > f` reads as `(a || b) > f`); the shell
- * binds it to `b` alone, so the operators inside such a list count too.
+ * (no grouping): it is one and-or list whose operators are all `&&`, not run
+ * in the background, with no `!` and no function. This is the one grouping
+ * decision for every rewrite that joins commands with `&&` (merge-runs, a
+ * prefixed `apt-get update`): a script with `;`, `||`, `&`, `!`, or a
+ * function must be grouped first.
  */
-export function isAndChain(root: ShellNode): boolean {
-  const top = root.children.filter((c) => c.type !== "comment");
-  const statements = top.filter((c) => c.named);
-  if (statements.length !== 1) return false;
-  if (top.some((c) => !c.named && c.type !== ";")) return false;
-  return andOperands(statements[0]);
-}
-
-function andOperands(node: ShellNode): boolean {
-  switch (node.type) {
-    case "list":
-      return node.children.every((c) =>
-        c.type === "comment" ? true : c.named ? andOperands(c) : c.type === "&&",
-      );
-    case "redirected_statement": {
-      const body = node.children.find((c) => c.field === "body");
-      return body ? andOperands(body) : true;
-    }
-    case "negated_command":
-    case "function_definition":
-      return false;
-    default:
-      return true;
-  }
+export function isAndChain(root: ShellBlock): boolean {
+  if (root.statements.length !== 1) return false;
+  const s = root.statements[0];
+  return (
+    !s.background &&
+    s.ops.every((op) => op === "&&") &&
+    s.pipelines.every((p) => !p.negated && p.commands.every((c) => c.kind !== "function"))
+  );
 }
 
 /**
- * The statement unit `X && ` would go in front of to run right before the
- * command: the command, or the pipeline (or redirected statement) it opens.
- * Null when it does not open one.
+ * The pipeline `X && ` would go in front of to run right before the command:
+ * the one the command opens. Null when it does not open one, or it is negated.
  */
-function prefixUnit(cmd: ShellCommand): ShellNode | null {
-  let unit = cmd.node;
-  for (;;) {
-    const p = unit.parent;
-    if (!p) return null;
-    if (p.type === "pipeline" || p.type === "redirected_statement") {
-      if (statementChildren(p)[0] !== unit) return null;
-      unit = p;
-      continue;
-    }
-    return unit;
-  }
+function prefixUnit(node: ShellSimple): ShellPipeline | null {
+  const p = node.parent;
+  return p.commands[0] === node && !p.negated ? p : null;
 }
+
+/** Blocks whose first statement may get `X && ` in front (not a condition, case branch or substitution). */
+const PREFIXABLE_BLOCKS = new Set<ShellBlockRole>(["script", "subshell", "group", "then", "else", "do"]);
 
 /**
  * Whether `X && ` can be put right before the command without changing how
  * the surrounding list groups: the command (or the pipeline it starts) must
- * open its statement or follow `&&`/`;`, never `||`.
+ * open its statement or follow `&&`/`;`, never `||` or `&`.
  */
-export function prefixableAt(cmd: ShellCommand): number | null {
-  const unit = prefixUnit(cmd);
+export function prefixableAt(rs: Pick<RunScript, "script">, cmd: ShellCommand): number | null {
+  const node = shellTree(rs.script).nodeOf(cmd);
+  const unit = node && prefixUnit(node);
   if (!unit) return null;
-  const parent = unit.parent!;
-  const idx = parent.children.indexOf(unit);
-  const prev = idx > 0 ? parent.children[idx - 1] : null;
-  if (!prev) return parent.type === "program" || parent.type === "list" ? unit.start : null;
-  if (["&&", ";", "(", "{", "then", "else", "do"].includes(prev.type)) return unit.start;
-  return null;
+  const andOr = unit.parent;
+  const i = andOr.pipelines.indexOf(unit);
+  if (i > 0) return andOr.ops[i - 1] === "&&" ? unit.start : null;
+  const block = andOr.parent;
+  const k = block.statements.indexOf(andOr);
+  if (k > 0) return block.statements[k - 1].background ? null : unit.start;
+  return PREFIXABLE_BLOCKS.has(block.role) ? unit.start : null;
 }
 
 /**
- * Whether a failing `node` (a statement unit) fails the whole script: only
- * `&&` follows it in its lists, and it is the last statement of the script
- * (or of a subshell or `{ }` group that is). `set -e` does not help: the shell
- * ignores it for every command of an and-or list but the last.
+ * Whether a failing pipeline fails the whole script: only `&&` follows it in
+ * its and-or, and that is the last statement of the script (or of a subshell
+ * or `{ }` group that is). `set -e` does not help: the shell ignores it for
+ * every command of an and-or list but the last.
  */
-function failureEndsScript(node: ShellNode): boolean {
-  for (let n = node; ;) {
-    const p = n.parent;
-    if (!p) return false;
-    const after = p.children.slice(p.children.indexOf(n) + 1).filter((c) => c.type !== "comment");
-    if (p.type === "list") {
-      if (after.some((c) => !c.named && c.type !== "&&")) return false;
-    } else if (p.type === "redirected_statement") {
-      if (n.field !== "body") return false;
-    } else if (p.type === "program") {
-      return after.every((c) => c.type === ";");
-    } else if (p.type === "subshell" || p.type === "compound_statement") {
-      if (!after.every((c) => [";", ")", "}"].includes(c.type))) return false;
-    } else {
-      return false;
-    }
-    n = p;
+function failureEndsScript(unit: ShellPipeline): boolean {
+  for (let p = unit; ;) {
+    const andOr = p.parent;
+    if (p.negated || andOr.ops.slice(andOr.pipelines.indexOf(p)).some((op) => op !== "&&")) return false;
+    const block = andOr.parent;
+    if (andOr.background || block.statements[block.statements.length - 1] !== andOr) return false;
+    if (block.role === "script") return true;
+    if (block.role !== "subshell" && block.role !== "group") return false;
+    const owner = block.parent!;
+    if (owner.parent.commands.length !== 1) return false;
+    p = owner.parent;
   }
 }
 
@@ -521,19 +457,20 @@ function failureEndsScript(node: ShellNode): boolean {
  * script cannot be grouped (a background job at its end).
  */
 export function prependCommand(rs: RunScript, cmd: ShellCommand, text: string): Edit[] | null {
-  const point = prefixableAt(cmd);
-  const unit = prefixUnit(cmd);
+  const tree = shellTree(rs.script);
+  const point = prefixableAt(rs, cmd);
+  const node = tree.nodeOf(cmd);
+  const unit = node && prefixUnit(node);
   if (point !== null && unit && failureEndsScript(unit)) {
     return [{ start: point, end: point, text: `${text} && ` }];
   }
-  const root = rs.script.root;
-  const statements = statementChildren(root);
+  const statements = tree.root.statements;
   if (statements.length === 0) return null;
   const start = statements[0].start;
-  if (isAndChain(root)) return [{ start, end: start, text: `${text} && ` }];
-  const kids = root.children.filter((c) => c.type !== "comment");
-  if (kids[kids.length - 1].type === "&" || rs.script.hasComment) return null;
-  const end = kids[kids.length - 1].end;
+  if (isAndChain(tree.root)) return [{ start, end: start, text: `${text} && ` }];
+  const last = statements[statements.length - 1];
+  if (last.background || rs.script.hasComment) return null;
+  const end = last.terminator?.end ?? last.end;
   return [
     { start, end: start, text: `${text} && ( ` },
     { start: end, end, text: " )" },

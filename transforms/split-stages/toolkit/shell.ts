@@ -1,7 +1,8 @@
 /** The shell of RUN, CMD and ENTRYPOINT: commands, words, exec form, and what file commands change. */
 import type { DockerfileModel, Instr } from "../../../src/engine/parse.ts";
 import { basename, isInside, resolvePath } from "../../../src/engine/paths.ts";
-import { type ShellCommand, shellOf, type ShellScript, visit } from "../../../src/engine/shell.ts";
+import { type ShellCommand, shellOf, type ShellScript, shellTree } from "../../../src/engine/shell.ts";
+import { walkShellTree } from "../../../src/engine/shell-tree.ts";
 import { expandKnown, SCRATCH_PATHS } from "./instructions.ts";
 import { quote, refuse } from "./refuse.ts";
 import { execWords, type StartCommand } from "../../lib/start-command.ts";
@@ -75,12 +76,15 @@ export function commandWords(
   if (instr.execForm) return { words: execWords(model, instr), shell: false };
   const script = shellOf(instr, model.text, model.escapeChar);
   if (!script || script.hasErrors) return { words: null, shell: true };
-  const top = script.root.children.filter((c) => c.named && c.type !== "comment");
-  if (top.length !== 1 || top[0].type !== "command" || script.commands.length !== 1) {
+  const top = shellTree(script).root.statements;
+  const only = top.length === 1 && top[0].pipelines.length === 1 ? top[0].pipelines[0] : null;
+  // One simple command, not negated, not in the background, with no redirect.
+  const node = only && !only.negated && only.commands.length === 1 ? only.commands[0] : null;
+  if (!node || node.kind !== "simple" || top[0].background || script.commands.length !== 1) {
     return { words: null, shell: true };
   }
-  const cmd = script.commands[0];
-  if (cmd.assignments.length > 0 || cmd.hasRedirects) return { words: null, shell: true };
+  const cmd = node.command;
+  if (cmd.assignments.length > 0 || node.redirects.length > 0) return { words: null, shell: true };
   const words = cmd.words.map((w) => w.value);
   if (words.some((w) => w === null || /[*?[\]{}~]/.test(w))) return { words: null, shell: true };
   return { words: words as string[], shell: true };
@@ -116,8 +120,14 @@ export function hasControlFlow(model: DockerfileModel, instr: Instr): boolean {
   const s = shellOf(instr, model.text, model.escapeChar);
   if (!s) return false;
   let found = false;
-  visit(s.root, (n) => {
-    if (/^(?:if|for|while|case|function|c_style_for)_statement$|^function_definition$/.test(n.type))
+  walkShellTree(shellTree(s).root, (n) => {
+    if (
+      n.kind === "if" ||
+      n.kind === "for" ||
+      n.kind === "while" ||
+      n.kind === "case" ||
+      n.kind === "function"
+    )
       found = true;
     return found ? false : undefined;
   });
@@ -227,22 +237,23 @@ export function redirectProblem(
   cwd: string = appDir,
   vars?: ReadonlyMap<string, string | null>,
 ): string | null {
-  const parent = c.node.parent;
-  if (!c.hasRedirects && parent?.type !== "redirected_statement") return null;
-  const text = model.text.slice(
-    parent?.type === "redirected_statement" ? parent.start : c.start,
-    parent?.end ?? c.end,
-  );
-  const target = /[^>]>>?\s*([^\s;&|]+)/.exec(text)?.[1];
-  if (!target || target === "/dev/null" || target.startsWith("&")) return null;
-  const value = !target.includes("$")
-    ? target.replace(/^["']|["']$/g, "")
-    : /[`'(]/.test(target)
-      ? null
-      : expandKnown(target.replace(/^"|"$/g, ""), vars);
-  const abs = value === null ? null : resolvePath(cwd, value);
-  if (!abs || (!isInside(abs, appDir) && !SCRATCH_PATHS.test(abs)))
-    return `${quote(instr)} writes outside the app folder ${appDir}`;
+  const script = shellOf(instr, model.text, model.escapeChar);
+  const node = script && shellTree(script).nodeOf(c);
+  if (!script || !node) return null;
+  for (const r of node.redirects) {
+    // Output to a file: `>`, `>>`, `>|`, `&>`; not `>&2` (a descriptor) or input.
+    if (!/^&?>(?:>|\|)?$/.test(r.op) || !r.target) continue;
+    const target = script.slice(r.target);
+    if (target === "/dev/null" || target.startsWith("&")) continue;
+    const value = !target.includes("$")
+      ? target.replace(/^["']|["']$/g, "")
+      : /[`'(]/.test(target)
+        ? null
+        : expandKnown(target.replace(/^"|"$/g, ""), vars);
+    const abs = value === null ? null : resolvePath(cwd, value);
+    if (!abs || (!isInside(abs, appDir) && !SCRATCH_PATHS.test(abs)))
+      return `${quote(instr)} writes outside the app folder ${appDir}`;
+  }
   return null;
 }
 
