@@ -17,12 +17,11 @@ import { quote, refuse } from "./toolkit/refuse.ts";
 import {
   FILE_COMMANDS,
   fileCommandProblem,
-  hasControlFlow,
   redirectProblem,
   shellCommands,
   wordValues,
 } from "./toolkit/shell.ts";
-import { isUserCreation } from "./toolkit/users.ts";
+import { buildRunCommands } from "./toolkit/users.ts";
 import { type YarnBerry, yarnBerry } from "./node-yarn-berry.ts";
 import type { Pkg, Pm } from "./node-package.ts";
 
@@ -163,15 +162,11 @@ export function readInstructions(input: SplitInput, pkg: Pkg, appDir: string): N
       continue;
     }
     if (k !== "RUN") continue;
-    if (instr.hasHeredoc) refuse(`RUN heredoc at line ${instr.line} is not analysed`, instr);
-    if (isUserCreation(model, instr)) {
+    const cmds = buildRunCommands(model, instr);
+    if (cmds === "user creation") {
       roles.set(instr, { install: false, build: false, os: false, corepack: false, user: true });
       continue;
     }
-    if (hasControlFlow(model, instr))
-      refuse(`RUN at line ${instr.line} has shell control flow the transform does not analyse`, instr);
-    const cmds = shellCommands(model, instr);
-    if (!cmds) refuse(`cannot parse the shell of RUN at line ${instr.line}`, instr);
     const role: RunRole = { install: false, build: false, os: false, corepack: false, user: false };
     if (globalInstallsOnly(cmds)) {
       roles.set(instr, { ...role, global: true });

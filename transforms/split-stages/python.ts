@@ -44,14 +44,13 @@ import {
 import {
   FILE_COMMANDS,
   fileCommandProblem,
-  hasControlFlow,
   redirectProblem,
   scriptCommandLines,
   shellCommands,
   staticWord,
   wordValues,
 } from "./toolkit/shell.ts";
-import { checkRuntimeUser, createUserLines, isUserCreation } from "./toolkit/users.ts";
+import { buildRunCommands, checkRuntimeUser, createUserLines } from "./toolkit/users.ts";
 import { followOutside, outsidePaths, placedOutside } from "./toolkit/placed-files.ts";
 import { findUvEnvironment, needsDownloadGuard, UV_IMAGE, uvSubcommand } from "./python-uv.ts";
 import { envPairs } from "../../src/engine/parse.ts";
@@ -338,15 +337,11 @@ function readInstructions(
       continue;
     }
     if (k !== "RUN") continue;
-    if (instr.hasHeredoc) refuse(`RUN heredoc at line ${instr.line} is not analysed`, instr);
-    if (isUserCreation(model, instr)) {
+    const cmds = buildRunCommands(model, instr);
+    if (cmds === "user creation") {
       roles.set(instr, { install: false, manifestOnly: false, os: false, user: true, other: false });
       continue;
     }
-    if (hasControlFlow(model, instr))
-      refuse(`RUN at line ${instr.line} has shell control flow the transform does not analyse`, instr);
-    const cmds = shellCommands(model, instr);
-    if (!cmds) refuse(`cannot parse the shell of RUN at line ${instr.line}`, instr);
     const role: RunRole = { install: false, manifestOnly: true, os: false, user: false, other: false };
     let cwd = cwdAt.get(instr) ?? appDir;
     /** Where a cp/mv runs, for following it (null: not known). */

@@ -5,7 +5,8 @@ import { keyword } from "../../../src/engine/style.ts";
 import { lowPort, lowPortNote } from "../../lib/ports.ts";
 import { originalUser } from "./instructions.ts";
 import { refuse } from "./refuse.ts";
-import { rootDaemon, shellCommands } from "./shell.ts";
+import type { ShellCommand } from "../../../src/engine/shell.ts";
+import { hasControlFlow, rootDaemon, shellCommands } from "./shell.ts";
 import { type StartCommand } from "../../lib/start-command.ts";
 
 /**
@@ -36,8 +37,21 @@ export function checkRuntimeUser(
   return { addUser: true, note: null };
 }
 
+/**
+ * A build RUN as the Node and Python planners read it: "user creation" when it only creates users
+ * (the runtime stage repeats it), else its commands. Refuses a heredoc, shell control flow and
+ * shell it cannot parse.
+ */
+export function buildRunCommands(model: DockerfileModel, instr: Instr): ShellCommand[] | "user creation" {
+  if (instr.hasHeredoc) refuse(`RUN heredoc at line ${instr.line} is not analysed`, instr);
+  if (isUserCreation(model, instr)) return "user creation";
+  if (hasControlFlow(model, instr))
+    refuse(`RUN at line ${instr.line} has shell control flow the transform does not analyse`, instr);
+  return shellCommands(model, instr) ?? refuse(`cannot parse the shell of RUN at line ${instr.line}`, instr);
+}
+
 /** True when a RUN only creates users/groups (useradd, adduser, groupadd, addgroup). */
-export function isUserCreation(model: DockerfileModel, instr: Instr): boolean {
+function isUserCreation(model: DockerfileModel, instr: Instr): boolean {
   const cmds = shellCommands(model, instr);
   return (
     !!cmds &&
