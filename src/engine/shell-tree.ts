@@ -423,10 +423,7 @@ export function buildShellTree(
       start: n.start,
       end: n.end,
     };
-    for (const c of n.children) {
-      if (c.field === "redirect" || c.type.endsWith("_redirect")) o.redirects.push(redirect(c));
-      scan(c, o);
-    }
+    for (const c of n.children) takeChild(o, c);
     return o;
   };
 
@@ -482,8 +479,7 @@ export function buildShellTree(
         run.push(c);
       } else {
         flush();
-        if (c.field === "redirect" || c.type.endsWith("_redirect")) owner.redirects.push(redirect(c));
-        scan(c, owner);
+        takeChild(owner, c);
       }
     }
     flush();
@@ -504,10 +500,7 @@ export function buildShellTree(
           start: n.start,
           end: n.end,
         };
-        for (const c of n.children) {
-          if (c.field === "redirect" || c.type.endsWith("_redirect")) s.redirects.push(redirect(c));
-          scan(c, s);
-        }
+        for (const c of n.children) takeChild(s, c);
         nodes.set(cmd, s);
         return s;
       }
@@ -577,6 +570,12 @@ export function buildShellTree(
     } else if (arith && ASSIGNING_OPS.has(n.type)) owner.wordAssigns ??= "arithmetic";
     const inArith = arith || n.type === "arithmetic_expansion";
     for (const c of n.children) scan(c, owner, inArith);
+  };
+
+  /** A child of a command's node: a redirect goes on the command, and its words are scanned. */
+  const takeChild = (owner: ShellCommandNode, c: ShellNode) => {
+    if (c.field === "redirect" || c.type.endsWith("_redirect")) owner.redirects.push(redirect(c));
+    scan(c, owner);
   };
 
   const redirect = (r: ShellNode): ShellRedirect => {
