@@ -2,6 +2,7 @@ import type { DockerfileModel, Instr, Stage } from "../../src/engine/parse.ts";
 import { shellOf, shellTree, visit, type ShellNode } from "../../src/engine/shell.ts";
 import type { Change, Refusal, Transform } from "../../src/engine/types.ts";
 import { OFFICIAL_DEBIAN_FAMILY, isWindowsImage, rootImage, stageChain } from "./util.ts";
+import { escapeRegExp } from "../lib/regexp.ts";
 
 const RULES = ["DL3025", "JSONArgsRecommended"];
 
@@ -93,7 +94,7 @@ const NO_SHELL_IMAGES: ReadonlySet<string> = new Set([...OFFICIAL_DEBIAN_FAMILY,
  */
 function shellFormText(model: DockerfileModel, instr: Instr): string | null {
   const raw = model.text.slice(instr.argsSpan!.start, instr.argsSpan!.end);
-  const e = model.escapeChar.replace(/[\\^$.*+?()[\]{}|]/g, "\\$&");
+  const e = escapeRegExp(model.escapeChar);
   const continued = new RegExp(`^(.*[^${e}])${e}[ \\t]*$`);
   const lines = raw.split("\n").map((l) => l.replace(/\r$/, ""));
   let text = "";
