@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { structuralProblems, newProblems } from "../src/engine/check.ts";
-import { optimizeFile, type FileResult } from "../src/engine/engine.ts";
+import { optimizeFile, setCheckDeclaredReads, type FileResult } from "../src/engine/engine.ts";
 import { parseDockerfile } from "../src/engine/parse.ts";
 import type { Transform } from "../src/engine/types.ts";
 import { emptyContext } from "../src/io/context.ts";
@@ -34,7 +34,9 @@ const commentLines = (text: string) => text.split("\n").filter((l) => /^\s*#/.te
 /**
  * The invariants every rewrite keeps on a real file: no crash, output parses
  * without new problems, a second run changes nothing, no comment line lost,
- * CRLF files stay CRLF, a BOM stays.
+ * CRLF files stay CRLF, a BOM stays. Every transform the engine would skip
+ * for its declared `reads` runs anyway and must find nothing to change (a
+ * crash otherwise).
  */
 export function checkFile(
   file: string,
@@ -42,7 +44,14 @@ export function checkFile(
   transforms: readonly Transform[],
 ): { result: FileResult; violations: Violation[] } {
   const violations: Violation[] = [];
-  const run = (text: string) => optimizeFile(text, emptyContext, { transforms });
+  const run = (text: string) => {
+    setCheckDeclaredReads(true);
+    try {
+      return optimizeFile(text, emptyContext, { transforms });
+    } finally {
+      setCheckDeclaredReads(false);
+    }
+  };
   let result: FileResult;
   try {
     result = run(raw);

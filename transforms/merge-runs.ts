@@ -501,6 +501,7 @@ export const mergeRuns: Transform = {
     "set) runs in a subshell so the next one starts as it did before. Scripts that exit, run background " +
     "jobs, use set -e in ways a merge would weaken, or run under a non-POSIX shell are left alone.",
   applicability: "safe",
+  reads: ["RUN", "SHELL"],
   applicabilityNote:
     "The scripts run in order in one shell, a failure stops the rest, and state changes are kept to their own script; only the layers differ.",
   rules: RULE_IDS,

@@ -11,6 +11,7 @@ import { LineMap } from "./line-map.ts";
 import { loadFallbackParser, parseEdited, parseSource, type DockerfileModel } from "./parse.ts";
 import { decodeSource, encodeSource, type SourceText } from "./source.ts";
 import { forgetReusableParses, initShell } from "./shell.ts";
+import { readsFingerprint } from "./reads.ts";
 import { NO_SUPPRESSIONS, readSuppressions } from "./suppress.ts";
 import {
   DEFAULT_OPTIONS,
@@ -77,6 +78,17 @@ export const MAX_FILE_BYTES = 1024 * 1024;
 export const MAX_INSTRUCTIONS = 5000;
 const MAX_PASSES_PER_TRANSFORM = 5;
 const MAX_ROUNDS = 4;
+
+let checkDeclaredReads = false;
+
+/**
+ * Tests only: `true` makes the engine run a transform it would skip for its
+ * declared `reads`, and throw when that run changes anything: the declaration
+ * left out something the transform reads.
+ */
+export function setCheckDeclaredReads(on: boolean): void {
+  checkDeclaredReads = on;
+}
 
 /** Loads both lazy parsers (tree-sitter and dockerfile-ast), for callers that run optimizeFile directly. */
 export async function loadParsers(): Promise<void> {
@@ -147,18 +159,23 @@ export function optimizeFile(raw: string, context: BuildContext, settings: RunSe
   const seen: string[] = [source.text];
   let converged = false;
   // The text each transform last found nothing to change in: transforms are
-  // pure, so a later round need not run one again on the same text.
+  // pure, so a later round need not run one again on the same text, nor on a
+  // text that differs only where it does not read (its declared `reads`).
   const settledOn: Array<string | null> = settings.transforms.map(() => null);
+  const settledModel: Array<DockerfileModel | null> = settings.transforms.map(() => null);
   for (let round = 0; round < MAX_ROUNDS; round++) {
     const startText = model.text;
     for (const [index, transform] of settings.transforms.entries()) {
       if (settledOn[index] === model.text) continue;
+      const policy = { reportRefusals: round === 0, safeOnly: settings.safeOnly === true };
+      if (sameReads(transform, settledModel[index], model)) {
+        if (checkDeclaredReads) checkSkipped(transform, model, source, context, options, lines, policy);
+        settledOn[index] = model.text;
+        continue;
+      }
       let outcome: TransformOutcome;
       try {
-        outcome = runTransform(transform, model, source, context, options, lines, {
-          reportRefusals: round === 0,
-          safeOnly: settings.safeOnly === true,
-        });
+        outcome = runTransform(transform, model, source, context, options, lines, policy);
       } catch (e) {
         if (e instanceof NotLoadedYet) throw e;
         // A script nested thousands deep (`$( $( ...`, `((((`) exhausts the stack of a recursive
@@ -197,6 +214,7 @@ export function optimizeFile(raw: string, context: BuildContext, settings: RunSe
         model = outcome.model;
       }
       settledOn[index] = outcome.settled ? model.text : null;
+      settledModel[index] = outcome.settled ? model : null;
     }
     if (model.text === startText) {
       converged = true;
@@ -224,6 +242,24 @@ export function optimizeFile(raw: string, context: BuildContext, settings: RunSe
     refusals: dedupeRefusals([...refusals, ...dedupeWithheld(withheld)]),
     sideFiles: [...sideFiles.values()],
   };
+}
+
+/** `transform` declares what it reads, and reads the same in both models. */
+function sameReads(transform: Transform, before: DockerfileModel | null, after: DockerfileModel): boolean {
+  if (!transform.reads || !before) return false;
+  const print = readsFingerprint(after, transform.reads);
+  return print !== null && print === readsFingerprint(before, transform.reads);
+}
+
+/** A skipped transform run anyway: it must find nothing to change (setCheckDeclaredReads). */
+function checkSkipped(...args: Parameters<typeof runTransform>): void {
+  const [transform, model] = args;
+  const outcome = runTransform(...args);
+  if (outcome.model.text !== model.text || !outcome.settled)
+    throw new Error(
+      `transform ${transform.id} declares reads [${transform.reads?.join(", ")}] but changed a text that ` +
+        `differs from one it left alone only outside them:\n${model.text}`,
+    );
 }
 
 interface TransformOutcome {

@@ -171,6 +171,18 @@ export interface Transform {
    * run once per round, and the next round confirms them.
    */
   multiPass?: boolean;
+  /**
+   * The instructions whose text it reads (upper-case keywords; ONBUILD holds
+   * its own), when that is not the whole file. Whatever it reads, it also
+   * sees the order of everything in the file, the comments, and each stage's
+   * name, flags and expanded base image, but not how a FROM is written
+   * (`node:20` and `node:${NODE_VERSION}` with `ARG NODE_VERSION=20` read
+   * the same). A later round then skips it when none of that changed since it
+   * last found nothing to change (src/engine/reads.ts): `add-args` rewriting
+   * FROM lines does not make every RUN repair run again. Undefined: the whole
+   * file, so every change is seen.
+   */
+  reads?: readonly string[];
   /** The keys it reads from `options.perTransform[id]`; none when absent. */
   options?: Readonly<Record<string, OptionSpec>>;
   run(input: TransformInput): TransformResult;

@@ -100,6 +100,7 @@ export const addToCopy: Transform = {
     "ADD-only flags (--checksum, --keep-git-dir, --unpack) and git URLs are left alone. When the build context is " +
     "not available, archives are recognised by their name, as hadolint does.",
   applicability: "safe",
+  reads: ["ADD", "COPY"],
   applicabilityNote:
     "COPY does what ADD does for files that are neither URLs nor archives. A change whose source is not in the build context (so its content could not be checked for an archive) is unsafe.",
   rules: RULES,

@@ -85,6 +85,7 @@ export const envKeyValue: Transform = {
     "has no blanks, otherwise double-quoted with quotes and escapes converted so variables still expand and " +
     "literal text stays literal. Continuation lines are kept inside the quotes.",
   applicability: "safe",
+  reads: ["ENV", "LABEL"],
   applicabilityNote: "The value is rewritten with the same meaning.",
   rules: RULES,
   run({ model }) {

@@ -138,6 +138,7 @@ export const execFormCmd: Transform = {
     "CMD and `docker run` arguments, an exec-form one appends them, so that rewrite changes what `docker run image " +
     "args` does.",
   applicability: "unsafe",
+  reads: ["CMD", "ENTRYPOINT", "SHELL"],
   applicabilityNote:
     "The program, not /bin/sh, becomes PID 1 (where the shell did not exec it already), so `docker stop`'s SIGTERM now reaches the app. Writing the shell out is safe on images known to set no SHELL of their own.",
   rules: RULES,

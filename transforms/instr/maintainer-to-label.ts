@@ -13,6 +13,7 @@ export const maintainerToLabel: Transform = {
     "(LABEL expands variables, so `$`, quotes and the escape character are escaped). A stage that already has " +
     "that label is left alone.",
   applicability: "safe",
+  reads: ["MAINTAINER", "LABEL"],
   applicabilityNote:
     "Only image metadata changes: the deprecated Author field becomes the OCI authors label.",
   rules: RULES,

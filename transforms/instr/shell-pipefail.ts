@@ -79,6 +79,7 @@ export const shellPipefail: Transform = {
     "stage (or the stage it builds on) already sets SHELL. RUNs that echo backslash escapes (dash and bash differ) " +
     "are refused. When a shell-form CMD/ENTRYPOINT/HEALTHCHECK follows, SHELL is reset to /bin/sh before it.",
   applicability: "unsafe",
+  reads: ["RUN", "SHELL", "CMD", "ENTRYPOINT", "HEALTHCHECK"],
   applicabilityNote: "A RUN whose pipe fails early now fails the build that used to pass.",
   rules: RULES,
   run({ model }) {

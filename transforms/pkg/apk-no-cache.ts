@@ -52,6 +52,7 @@ export const apkNoCache: Transform = {
     "RUN is an `apk add` that uses --no-cache and the update opens the RUN or follows `&&`. RUNs with a " +
     "cache mount on the apk cache are left alone.",
   applicability: "safe",
+  reads: ["RUN", "SHELL"],
   applicabilityNote: "apk installs the same packages; only its index cache is left out of the layer.",
   rules: ["DL3019", "DS-0025"],
   // Dropping `apk update` waits for the --no-cache repairs of the RUNs after it.

@@ -64,6 +64,7 @@ export const aptGetCleanLists: Transform = {
     "stage built FROM it) could read the lists without running apt-get update itself, and not when " +
     "the lists live in a cache mount.",
   applicability: "safe",
+  reads: ["RUN", "SHELL", "CMD", "ENTRYPOINT", "ONBUILD"],
   applicabilityNote:
     "The lists are deleted at the end of the RUN that downloaded them, and only when no later RUN, ONBUILD or start-up command of the image could read them without its own update. An image built FROM this one must run apt-get update before it installs, as it must on the official images.",
   rules: ["DL3009"],

@@ -42,6 +42,7 @@ export const aptGetUpdateAlone: Transform = {
     "cannot be read, runs a script, runs under a non-POSIX SHELL or ends in a background job, and when a " +
     "comment sits on the RUN (it may be a suppression for the next instruction).",
   applicability: "safe",
+  reads: ["RUN", "SHELL", "ONBUILD"],
   applicabilityNote:
     "Every install that read the standalone update's lists runs the same update right before it, in its own RUN; no RUN that could read them is left without.",
   rules: ["DS-0017"],

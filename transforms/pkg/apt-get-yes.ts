@@ -45,6 +45,7 @@ export const aptGetYes: Transform = {
     "whenever it would ask (e.g. when extra dependencies are pulled in). Adding -y only answers the " +
     "prompt apt-get would otherwise fail on; `-qq` and `yes |` already answer it and are left alone.",
   applicability: "safe",
+  reads: ["RUN", "SHELL"],
   applicabilityNote:
     "apt-get asks only when it would abort a build without a terminal, so a build that succeeded is unchanged.",
   rules: ["DL3014", "DS-0021"],

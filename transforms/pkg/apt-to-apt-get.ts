@@ -36,6 +36,7 @@ export const aptToAptGet: Transform = {
     "downloaded .deb files after installing while apt-get keeps them unless the image cleans them " +
     "(the official Debian and Ubuntu images do, with docker-clean).",
   applicability: "unsafe",
+  reads: ["RUN", "SHELL"],
   applicabilityNote:
     "apt deletes the downloaded .deb files after installing and apt-get keeps them, so on a base image that does not clean them the image grows. Safe on the official Debian and Ubuntu images and the official images built on them, which clean them (docker-clean).",
   rules: ["DL3027"],

@@ -58,6 +58,7 @@ export const curlFlags: Transform = {
     "into a failing build. HEALTHCHECK curl is left alone (reported): adding -f there would start marking " +
     "containers unhealthy whose probed path answers 4xx, which changes how they run.",
   applicability: "unsafe",
+  reads: ["RUN", "SHELL", "HEALTHCHECK"],
   applicabilityNote:
     "-f fails a build whose download returned an HTTP error page, and -L saves the redirect's target instead of the redirect page.",
   rules: ["curlUseFlagF", "curlUseFlagL"],

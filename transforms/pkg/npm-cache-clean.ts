@@ -51,6 +51,7 @@ export const npmCacheClean: Transform = {
     "relocated by npm_config_cache/YARN_CACHE_FOLDER, or already cleaned. yarn is changed only when the " +
     "build context proves Yarn 1 (under Yarn 2+ the cache can be the project's package store).",
   applicability: "safe",
+  reads: ["RUN", "SHELL", "ENV", "ARG"],
   applicabilityNote:
     "Only the download cache in the home folder goes; node_modules and global installs stay.",
   rules: ["DL3060"],

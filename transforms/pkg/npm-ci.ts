@@ -272,6 +272,7 @@ export const npmCi: Transform = {
     "dependencies agree (npm ci fails on a stale lock), on a node:10+ base image (npm ci needs npm 5.7), " +
     "with flags npm ci accepts. Otherwise it refuses and says why.",
   applicability: "unsafe",
+  reads: ["RUN", "SHELL", "COPY", "ADD", "WORKDIR"],
   applicabilityNote:
     "npm ci installs exactly the lock file: where the lock is out of date in ways dfopt does not check (nested dependencies, an older lockfileVersion), npm install would have repaired it and npm ci fails or installs another tree.",
   rules: [],

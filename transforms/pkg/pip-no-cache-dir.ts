@@ -18,6 +18,7 @@ export const pipNoCacheDir: Transform = {
     "wanted or already off: PIP_NO_CACHE_DIR set by ENV/ARG or on the command, --cache-dir given, or " +
     "a RUN --mount=type=cache on the pip cache.",
   applicability: "safe",
+  reads: ["RUN", "SHELL", "ENV", "ARG"],
   applicabilityNote: "pip installs the same packages; only its download cache is left out of the layer.",
   rules: ["DL3042"],
   run({ model }) {

@@ -114,6 +114,7 @@ export const yumHygiene: Transform = {
     "from the layer. A later install simply downloads fresh metadata, so the clean-up never breaks a " +
     "later RUN. RUNs with a cache mount on the package cache are left alone. microdnf is not touched.",
   applicability: "safe",
+  reads: ["RUN", "SHELL"],
   applicabilityNote:
     "-y answers only the prompt the build would abort on; the cache removed at the end of the RUN is downloaded again by any later install.",
   rules: ["DL3030", "DL3032", "DL3034", "DL3036", "DL3038", "DL3040", "DS-0015", "DS-0019", "DS-0020"],
