@@ -11,7 +11,7 @@ import { LineMap } from "./line-map.ts";
 import { loadFallbackParser, parseEdited, parseSource, type DockerfileModel } from "./parse.ts";
 import { decodeSource, encodeSource, type SourceText } from "./source.ts";
 import { forgetReusableParses, initShell } from "./shell.ts";
-import { readsFingerprint } from "./reads.ts";
+import { readsTheSame } from "./reads.ts";
 import { NO_SUPPRESSIONS, readSuppressions } from "./suppress.ts";
 import {
   DEFAULT_OPTIONS,
@@ -246,9 +246,7 @@ export function optimizeFile(raw: string, context: BuildContext, settings: RunSe
 
 /** `transform` declares what it reads, and reads the same in both models. */
 function sameReads(transform: Transform, before: DockerfileModel | null, after: DockerfileModel): boolean {
-  if (!transform.reads || !before) return false;
-  const print = readsFingerprint(after, transform.reads);
-  return print !== null && print === readsFingerprint(before, transform.reads);
+  return !!transform.reads && before !== null && readsTheSame(before, after, transform.reads);
 }
 
 /** A skipped transform run anyway: it must find nothing to change (setCheckDeclaredReads). */

@@ -2,26 +2,44 @@ import type { DockerfileModel } from "./parse.ts";
 import { NO_SUPPRESSIONS, readSuppressions } from "./suppress.ts";
 
 /**
- * What a transform that declares `reads` (src/engine/types.ts) sees of a
- * model, as one string: equal strings mean it decides the same on both
- * models. Null when that cannot be told (a file with suppression comments:
- * a suppression names instructions by line, so moving lines can change what
- * it governs). Kept per model and per list of keywords.
+ * Whether a transform that declares `reads` (src/engine/types.ts) sees the
+ * same in both models, so decides the same on both. False when that cannot be
+ * told: a file with suppression comments (a suppression names instructions by
+ * line, so moving lines can change what it governs).
  */
-export function readsFingerprint(model: DockerfileModel, reads: readonly string[]): string | null {
-  let byReads = fingerprints.get(model);
-  if (!byReads) fingerprints.set(model, (byReads = new Map<string, string | null>()));
-  const key = reads.join(",");
-  let print = byReads.get(key);
-  if (print === undefined) byReads.set(key, (print = fingerprint(model, new Set(reads))));
-  return print;
+export function readsTheSame(
+  before: DockerfileModel,
+  after: DockerfileModel,
+  reads: readonly string[],
+): boolean {
+  const a = seenBy(before, reads);
+  const b = seenBy(after, reads);
+  if (a === null || b === null || a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
-const fingerprints = new WeakMap<DockerfileModel, Map<string, string | null>>();
+/**
+ * What a transform reading `reads` sees of a model, in file order: the text
+ * of each instruction it reads, each other instruction's keyword, each FROM
+ * as the stage it starts, and the comments. Kept per model and per list of
+ * keywords (transforms that read the same share it); most are texts the model
+ * holds.
+ */
+function seenBy(model: DockerfileModel, reads: readonly string[]): string[] | null {
+  let byReads = seen.get(model);
+  if (!byReads) seen.set(model, (byReads = new Map<string, string[] | null>()));
+  let key = keyOf.get(reads);
+  if (key === undefined) keyOf.set(reads, (key = [...reads].sort().join(",")));
+  let parts = byReads.get(key);
+  if (parts === undefined) byReads.set(key, (parts = read(model, new Set(reads))));
+  return parts;
+}
 
-const SEPARATOR = "\n\0";
+const seen = new WeakMap<DockerfileModel, Map<string, string[] | null>>();
+const keyOf = new WeakMap<readonly string[], string>();
 
-function fingerprint(model: DockerfileModel, reads: ReadonlySet<string>): string | null {
+function read(model: DockerfileModel, reads: ReadonlySet<string>): string[] | null {
   if (readSuppressions(model) !== NO_SUPPRESSIONS) return null;
   const parts: string[] = [model.escapeChar];
   let comment = 0;
@@ -44,5 +62,5 @@ function fingerprint(model: DockerfileModel, reads: ReadonlySet<string>): string
     // and the defaults of ARGs in stages (read by a transform that reads ARG).
   }
   while (comment < comments.length) parts.push(comments[comment++].text);
-  return parts.join(SEPARATOR);
+  return parts;
 }
