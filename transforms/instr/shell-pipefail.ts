@@ -34,6 +34,8 @@ export function bashUnknown(name: string, tag: string | null): string | null {
 
 /** Whether a RUN pipes one command into another. */
 function hasPipe(model: DockerfileModel, instr: Instr): boolean {
+  // a pipeline of two commands or more is written with `|` (or `|&`): most RUNs need no tree
+  if (!instr.text.includes("|")) return false;
   const script = shellOf(instr, model.text, model.escapeChar);
   if (!script) return false;
   let found = false;
