@@ -138,6 +138,28 @@ describe("a plugin that misbehaves", () => {
     expect(undone.refusals[0].reason).toMatch(/^rewrite dropped: its result failed the check/);
   });
 
+  test("a plugin's declared reads are not trusted: it runs again after any change", async () => {
+    // Declares that it reads RUN only, but appends --prod to the RUN once ENV MODE=prod is set.
+    const readsEnv = `export default { id: "reads-env", description: "test plugin", applicability: "safe", reads: ["RUN"],
+      run({ model }) {
+        const prod = model.instructions.some((i) => i.keyword === "ENV" && i.text.includes("MODE=prod"));
+        const run = model.instructions.find((i) => i.keyword === "RUN");
+        if (!prod || !run || run.text.endsWith("--prod")) return { changes: [], refusals: [] };
+        return { changes: [{ line: run.line, message: "prod", edits: [{ start: run.end, end: run.end, text: " --prod" }] }], refusals: [] };
+      } };\n`;
+    const setsProd = plugin(
+      "sets-prod",
+      "const env = model.instructions.find((i) => i.keyword === 'ENV' && i.text.includes('MODE=dev')); if (!env) return { changes: [], refusals: [] }; const at = env.start + env.text.indexOf('dev'); return { changes: [{ line: env.line, message: 'prod', edits: [{ start: at, end: at + 3, text: 'prod' }] }], refusals: [] };",
+    );
+    const dir = tree({ "reads-env.mjs": readsEnv, "sets-prod.mjs": setsProd });
+    const result = await optimize("FROM debian:12\nENV MODE=dev\nRUN ./build.sh\n", {
+      plugins: [path.join(dir, "reads-env.mjs"), path.join(dir, "sets-prod.mjs")],
+      only: ["reads-env", "sets-prod"],
+    });
+    expect(result.error).toBeNull();
+    expect(result.output).toBe("FROM debian:12\nENV MODE=prod\nRUN ./build.sh --prod\n");
+  });
+
   test("a file that is not a transform, or reuses a built-in id, is a usage error naming it", async () => {
     const dir = tree({
       "shape.mjs": "export default { id: 'x', description: 'd', applicability: 'very' , run() {} };\n",
