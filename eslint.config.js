@@ -33,7 +33,15 @@ export default tseslint.config(
             "child_process",
             "node:child_process",
           ].map((name) => ({ name, message: "transforms never touch the file system or run programs" })),
-          patterns: [{ group: ["**/src/io/**"], message: "transforms may not import the I/O layer" }],
+          patterns: [
+            { group: ["**/src/io/**"], message: "transforms may not import the I/O layer" },
+            {
+              group: ["**/src/engine/shell.ts"],
+              importNames: ["ShellNode", "visit"],
+              message:
+                "transforms read the shell through shellTree (src/engine/shell-tree.ts), not tree-sitter's nodes",
+            },
+          ],
         },
       ],
     },

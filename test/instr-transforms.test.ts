@@ -79,6 +79,16 @@ describe("exec-form-cmd: which commands need no shell", () => {
   ])("`%s` needs a shell (%s)", (cmd) => {
     expect(argv(cmd)).toHaveProperty("reason");
   });
+  test("the reason names the expansion as written, shortened when long", () => {
+    expect(argv("node $APP")).toEqual({ reason: "it expands `$APP`" });
+    expect(argv("serve --port ${PORT:-80}")).toEqual({ reason: "it expands `${PORT:-80}`" });
+    expect(argv('echo "$(date +%s) $(cat /etc/hostname /etc/os-release /etc/issue)"')).toEqual({
+      reason: "it expands `$(date +%s)`",
+    });
+    expect(argv("run $(cat /etc/hostname /etc/os-release /etc/issue /etc/motd)")).toEqual({
+      reason: "it expands `$(cat /etc/hostname /etc/os-release /et…`",
+    });
+  });
   test("Windows images are left alone", () => {
     const r = run("FROM mcr.microsoft.com/windows/servercore:ltsc2022\nCMD app.exe --serve\n", [
       "exec-form-cmd",

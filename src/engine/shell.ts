@@ -30,6 +30,7 @@ export interface ShellWord extends Span {
 }
 
 export interface ShellCommand extends Span {
+  /** tree-sitter's node, for src/engine only: transforms read the command through shell-tree.ts and this module. */
   node: ShellNode;
   name: ShellWord | null;
   args: ShellWord[];
@@ -405,6 +406,32 @@ function copyTree(cursor: TsCursor, base: number): ShellNode {
 export function visit(node: ShellNode, fn: (n: ShellNode) => void | false): void {
   if (fn(node) === false) return;
   for (const child of node.children) visit(child, fn);
+}
+
+/** Parts of a command the shell passes on as written (quotes aside). */
+const LITERAL_PARTS = new Set([
+  "word",
+  "raw_string",
+  "string",
+  "concatenation",
+  "string_content",
+  "command_name",
+  "number",
+]);
+
+/**
+ * The first part of `cmd` the shell expands or interprets before running it
+ * (`$PORT`, `${A:-b}`, `$(date)`, `{a,b}`, ...), as written; null when its
+ * words are literal text.
+ */
+export function firstExpansion(script: ShellScript, cmd: ShellCommand): string | null {
+  let found: ShellNode | null = null;
+  for (const child of cmd.node.children)
+    visit(child, (n) => {
+      if (found) return false;
+      if (n.named && !LITERAL_PARTS.has(n.type)) found = n;
+    });
+  return found && script.slice(found);
 }
 
 /** `normalised`: the script as bash reads it, or null when that is its own text. */

@@ -1,5 +1,5 @@
 import type { DockerfileModel, Instr, Stage } from "../../src/engine/parse.ts";
-import { shellOf, shellTree, visit, type ShellNode } from "../../src/engine/shell.ts";
+import { firstExpansion, shellOf, shellTree } from "../../src/engine/shell.ts";
 import type { Change, Refusal, Transform } from "../../src/engine/types.ts";
 import { OFFICIAL_DEBIAN_FAMILY, isWindowsImage, rootImage, stageChain } from "./util.ts";
 import { escapeRegExp } from "../lib/regexp.ts";
@@ -13,17 +13,6 @@ const BUILTINS = new Set(
     "local typeset : exec builtin command type hash read times shopt enable bind source ["
   ).split(" "),
 );
-
-/** The node types a plain word may be made of. */
-const WORD_TYPES = new Set([
-  "word",
-  "raw_string",
-  "string",
-  "concatenation",
-  "string_content",
-  "command_name",
-  "number",
-]);
 
 /**
  * The argv a shell-form command runs, when running it needs nothing from a
@@ -59,13 +48,13 @@ export function plainArgv(model: DockerfileModel, instr: Instr): { argv: string[
   if (cmd.assignments.length > 0 || cmd.hasRedirects || !cmd.name) {
     return { reason: "it sets variables or redirects" };
   }
-  let bad: ShellNode | null = null;
-  for (const child of cmd.node.children) {
-    visit(child, (n) => {
-      if (n.named && !WORD_TYPES.has(n.type)) bad ??= n;
-    });
+  const expansion = firstExpansion(script, cmd);
+  if (expansion !== null) {
+    const shown = expansion.replace(/\s+/g, " ");
+    return {
+      reason: `it expands \`${shown.length > 40 ? `${shown.slice(0, 39)}…` : shown}\``,
+    };
   }
-  if (bad) return { reason: `it uses shell expansion (${(bad as ShellNode).type})` };
   const argv: string[] = [];
   for (const w of cmd.words) {
     const value = w.value ?? (/^[0-9]+$/.test(w.raw) ? w.raw : null);
