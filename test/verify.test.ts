@@ -2,7 +2,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, test } from "vitest";
-import { detectBuilder, failure, type Builder, type Probe } from "../src/verify/builder.ts";
+import { againOnTransient, detectBuilder, failure, type Builder, type Probe } from "../src/verify/builder.ts";
 import { compareBuilds, outputsMatch, pickTouchFile, type Comparison } from "../src/verify/compare.ts";
 import { exec } from "../src/verify/exec.ts";
 import { NO_BUILDER_MESSAGE, runVerify } from "../src/verify/index.ts";
@@ -513,5 +513,32 @@ describe("exec", () => {
     const r = await exec("dfopt-no-such-command-xyz", []);
     expect(r.code).not.toBe(0);
     expect(r.spawnError).toMatch(/ENOENT/);
+  });
+});
+
+describe("a builder step that fails before anything ran", () => {
+  const MEMFD = "Close_Fd sealing memfd copy: Device or resource busy\nError: exit status 1";
+  const steps = (...errors: Array<string | null>) => {
+    let calls = 0;
+    const step = () => {
+      const error = errors[Math.min(calls++, errors.length - 1)];
+      return Promise.resolve({ ok: error === null, error });
+    };
+    return { step, calls: () => calls };
+  };
+
+  test("buildah's memfd seal refused (EBUSY) is tried again, up to three times in all", async () => {
+    const twice = steps(MEMFD, MEMFD, null);
+    expect(await againOnTransient(twice.step)).toEqual({ ok: true, error: null });
+    expect(twice.calls()).toBe(3);
+    const always = steps(MEMFD);
+    expect((await againOnTransient(always.step)).error).toBe(MEMFD);
+    expect(always.calls()).toBe(3);
+  });
+
+  test("any other failure is the Dockerfile's, and final", async () => {
+    const failing = steps("RUN npm ci: exit status 1", null);
+    expect(await againOnTransient(failing.step)).toEqual({ ok: false, error: "RUN npm ci: exit status 1" });
+    expect(failing.calls()).toBe(1);
   });
 });

@@ -97,6 +97,27 @@ export interface RunOutcome {
   error: string | null;
 }
 
+/**
+ * buildah (chroot isolation, like runc) copies its own binary into a sealed memfd before a RUN
+ * step or a run starts; on a busy machine the kernel can refuse the seal (EBUSY) and the step
+ * fails before anything in the image ran. Such a failure says nothing about the Dockerfile.
+ */
+const TRANSIENT_BUILDER_FAILURE = /sealing memfd copy: Device or resource busy/;
+
+export const isTransientBuilderFailure = (log: string): boolean => TRANSIENT_BUILDER_FAILURE.test(log);
+
+/** Runs `step` again, up to `tries` times in all, while it fails only for TRANSIENT_BUILDER_FAILURE. */
+export async function againOnTransient<T extends { ok: boolean; error: string | null }>(
+  step: () => Promise<T>,
+  tries = 3,
+): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    const outcome = await step();
+    if (outcome.ok || attempt >= tries || !TRANSIENT_BUILDER_FAILURE.test(outcome.error ?? ""))
+      return outcome;
+  }
+}
+
 export interface Builder {
   name: BuilderName;
   version: string;
@@ -360,27 +381,31 @@ function buildahBuilder(version: string, settings: BuilderSettings): Builder {
     }
     return m;
   };
-  return {
+  const builder: Builder = {
     name: "buildah",
     version,
-    async build(dockerfile, context, tag, opts) {
-      const args = [
-        "bud",
-        "--layers",
-        // no working container is left behind when a step fails
-        "--force-rm",
-        ...pull,
-        ...(opts.noCache ? ["--no-cache"] : []),
-        "-f",
-        dockerfile,
-        "-t",
-        tag,
-        context,
-      ];
-      images.built(tag);
-      const r = await exec("buildah", args, { env, timeoutMs: settings.buildTimeoutMs ?? BUILD_TIMEOUT_MS });
-      return { ok: r.code === 0, seconds: r.seconds, error: r.code === 0 ? null : failure(r) };
-    },
+    build: (dockerfile, context, tag, opts) =>
+      againOnTransient(async () => {
+        const args = [
+          "bud",
+          "--layers",
+          // no working container is left behind when a step fails
+          "--force-rm",
+          ...pull,
+          ...(opts.noCache ? ["--no-cache"] : []),
+          "-f",
+          dockerfile,
+          "-t",
+          tag,
+          context,
+        ];
+        images.built(tag);
+        const r = await exec("buildah", args, {
+          env,
+          timeoutMs: settings.buildTimeoutMs ?? BUILD_TIMEOUT_MS,
+        });
+        return { ok: r.code === 0, seconds: r.seconds, error: r.code === 0 ? null : failure(r) };
+      }),
     async inspect(tag) {
       const r = await exec("buildah", ["inspect", "--type", "image", tag], { env });
       if (r.code !== 0) return null;
@@ -392,49 +417,7 @@ function buildahBuilder(version: string, settings: BuilderSettings): Builder {
       if (sizes && ids.every((d) => sizes.has(d))) bytes = ids.reduce((s, d) => s + (sizes.get(d) ?? 0), 0);
       return { bytes, layers: ids.length, command: [...(cfg.Entrypoint ?? []), ...(cfg.Cmd ?? [])] };
     },
-    async run(tag, req) {
-      const name = containerName();
-      const untrack = trackLeftover(`container:buildah:${name}`, { argv: ["buildah", "rm", name], env });
-      const from = await exec("buildah", ["from", "--pull=never", "--name", name, tag], { env });
-      const empty = { exitCode: null, timedOut: false, stdout: "", stderr: "", http: null };
-      if (from.code !== 0) {
-        untrack();
-        return { ok: false, ...empty, error: failure(from) };
-      }
-      let argv: string[];
-      if (req.smoke) argv = ["/bin/sh", "-c", req.smoke];
-      else argv = (await this.inspect(tag))?.command ?? [];
-      const cleanup = async () => {
-        await exec("buildah", ["rm", name], { env });
-        untrack();
-      };
-      if (argv.length === 0) {
-        await cleanup();
-        return { ok: false, ...empty, error: "the image has no ENTRYPOINT or CMD (give --smoke)" };
-      }
-      if (req.env?.length) {
-        const settings = buildahConfigEnv(req, env);
-        const set = await exec("buildah", ["config", ...settings.args, name], { env: settings.env });
-        if (set.code !== 0) {
-          await cleanup();
-          return { ok: false, ...empty, error: failure(set) };
-        }
-      }
-      return runWithHttp(
-        () =>
-          start("buildah", ["run", "--hostname", RUN_HOSTNAME, name, "--", ...argv], {
-            env,
-            timeoutMs: req.timeoutMs,
-          }),
-        req,
-        cleanup,
-        (check) =>
-          exec("buildah", ["run", "--hostname", RUN_HOSTNAME, name, "--", ...check], {
-            env,
-            timeoutMs: 30_000,
-          }),
-      );
-    },
+    run: (tag, req) => againOnTransient(() => runOnce(tag, req)),
     async remove(tags) {
       for (const t of tags) await exec("buildah", ["rmi", "-f", t], { env });
       images.removed(tags);
@@ -443,6 +426,51 @@ function buildahBuilder(version: string, settings: BuilderSettings): Builder {
       await exec("buildah", ["rmi", "--prune"], { env });
     },
   };
+  return builder;
+
+  async function runOnce(tag: string, req: RunRequest): Promise<RunOutcome> {
+    const name = containerName();
+    const untrack = trackLeftover(`container:buildah:${name}`, { argv: ["buildah", "rm", name], env });
+    const from = await exec("buildah", ["from", "--pull=never", "--name", name, tag], { env });
+    const empty = { exitCode: null, timedOut: false, stdout: "", stderr: "", http: null };
+    if (from.code !== 0) {
+      untrack();
+      return { ok: false, ...empty, error: failure(from) };
+    }
+    let argv: string[];
+    if (req.smoke) argv = ["/bin/sh", "-c", req.smoke];
+    else argv = (await builder.inspect(tag))?.command ?? [];
+    const cleanup = async () => {
+      await exec("buildah", ["rm", name], { env });
+      untrack();
+    };
+    if (argv.length === 0) {
+      await cleanup();
+      return { ok: false, ...empty, error: "the image has no ENTRYPOINT or CMD (give --smoke)" };
+    }
+    if (req.env?.length) {
+      const settings = buildahConfigEnv(req, env);
+      const set = await exec("buildah", ["config", ...settings.args, name], { env: settings.env });
+      if (set.code !== 0) {
+        await cleanup();
+        return { ok: false, ...empty, error: failure(set) };
+      }
+    }
+    return runWithHttp(
+      () =>
+        start("buildah", ["run", "--hostname", RUN_HOSTNAME, name, "--", ...argv], {
+          env,
+          timeoutMs: req.timeoutMs,
+        }),
+      req,
+      cleanup,
+      (check) =>
+        exec("buildah", ["run", "--hostname", RUN_HOSTNAME, name, "--", ...check], {
+          env,
+          timeoutMs: 30_000,
+        }),
+    );
+  }
 }
 
 /** docker (buildx) and podman share the docker CLI surface. */

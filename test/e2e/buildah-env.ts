@@ -1,6 +1,6 @@
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync, spawnSync, type SpawnSyncReturns } from "node:child_process";
 import path from "node:path";
-import { makeBuilder, type Builder } from "../../src/verify/builder.ts";
+import { isTransientBuilderFailure, makeBuilder, type Builder } from "../../src/verify/builder.ts";
 
 export const ROOT = path.resolve(import.meta.dirname, "../..");
 /** The e2e work folder: the stand-in base images' storage, results ($DFOPT_E2E_WORK). */
@@ -51,4 +51,19 @@ export function standInReady(image: string, suite: string): boolean {
   if (!ready)
     console.warn(`${suite} e2e skipped: needs root, buildah and the stand-in ${image} (scripts/e2e/ci.sh)`);
   return ready;
+}
+
+/**
+ * `buildah <args>` as a test runs it itself (build, run): its output, or a throw naming the failure.
+ * Tried again, as the verify builder does, when buildah failed before anything ran (its memfd seal
+ * refused on a busy machine: isTransientBuilderFailure).
+ */
+export function buildahSync(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): string {
+  let r: SpawnSyncReturns<string> | null = null;
+  for (let attempt = 1; attempt <= 3; attempt++) {
+    r = spawnSync("buildah", args, { cwd: opts.cwd, env: opts.env ?? STAND_IN_ENV, encoding: "utf8" });
+    if (r.status === 0) return r.stdout;
+    if (!isTransientBuilderFailure(r.stderr)) break;
+  }
+  throw new Error(`buildah ${args.join(" ")} failed (exit ${r?.status}): ${r?.stderr.slice(-1500)}`);
 }

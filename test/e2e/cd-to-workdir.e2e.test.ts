@@ -5,7 +5,7 @@ import path from "node:path";
 import { beforeAll, describe, expect, test } from "vitest";
 import { loadParsers, optimizeFile } from "../../src/engine/engine.ts";
 import { emptyContext } from "../../src/io/context.ts";
-import { STAND_IN_ENV, standInReady } from "./buildah-env.ts";
+import { STAND_IN_ENV, buildahSync, standInReady } from "./buildah-env.ts";
 import { cdToWorkdir } from "../../transforms/instr/cd-to-workdir.ts";
 
 /**
@@ -25,21 +25,18 @@ function builtImage(dockerfile: string): { files: string; workingDir: string | u
   const iid = path.join(dir, "iid");
   const name = `dfopt-cd-workdir-${process.pid}-${Date.now()}`;
   try {
-    execFileSync("buildah", ["build", "--pull=never", "--iidfile", iid, "-f", "Dockerfile", "."], {
-      cwd: dir,
-      env,
-      stdio: "ignore",
-    });
+    buildahSync(["build", "--pull=never", "--iidfile", iid, "-f", "Dockerfile", "."], { cwd: dir, env });
     const id = fs.readFileSync(iid, "utf8").trim();
     const { OCIv1 } = JSON.parse(
       execFileSync("buildah", ["inspect", "--type", "image", id], { env, encoding: "utf8" }),
     ) as { OCIv1: { config: { WorkingDir?: string } } };
     execFileSync("buildah", ["from", "--pull=never", "--name", name, id], { env, stdio: "ignore" });
     try {
-      const files = execFileSync(
-        "buildah",
+      const files = buildahSync(
         ["run", name, "--", "sh", "-c", "find /opt/app /srv -type f | sort | xargs md5sum"],
-        { env, encoding: "utf8" },
+        {
+          env,
+        },
       );
       return { files, workingDir: OCIv1.config.WorkingDir };
     } finally {

@@ -5,7 +5,7 @@ import path from "node:path";
 import { beforeAll, describe, expect, test } from "vitest";
 import { loadParsers, optimizeFile } from "../../src/engine/engine.ts";
 import { emptyContext } from "../../src/io/context.ts";
-import { STAND_IN_ENV, standInReady } from "./buildah-env.ts";
+import { STAND_IN_ENV, buildahSync, standInReady } from "./buildah-env.ts";
 import { execFormCmd } from "../../transforms/instr/exec-form-cmd.ts";
 
 /**
@@ -26,11 +26,7 @@ function storedCommand(dockerfile: string): { Cmd?: string[]; Entrypoint?: strin
   fs.writeFileSync(path.join(dir, "Dockerfile"), dockerfile);
   const iid = path.join(dir, "iid");
   try {
-    execFileSync("buildah", ["build", "--pull=never", "--iidfile", iid, "-f", "Dockerfile", "."], {
-      cwd: dir,
-      env,
-      stdio: "ignore",
-    });
+    buildahSync(["build", "--pull=never", "--iidfile", iid, "-f", "Dockerfile", "."], { cwd: dir, env });
     const id = fs.readFileSync(iid, "utf8").trim();
     const { OCIv1 } = JSON.parse(
       execFileSync("buildah", ["inspect", "--type", "image", id], { env, encoding: "utf8" }),
