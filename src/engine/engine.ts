@@ -158,19 +158,19 @@ export function optimizeFile(raw: string, context: BuildContext, settings: RunSe
   // most MAX_ROUNDS: compared one by one, which is cheaper than hashing them.
   const seen: string[] = [source.text];
   let converged = false;
-  // The text each transform last found nothing to change in: transforms are
+  // The model each transform last found nothing to change in: transforms are
   // pure, so a later round need not run one again on the same text, nor on a
   // text that differs only where it does not read (its declared `reads`).
-  const settledOn: Array<string | null> = settings.transforms.map(() => null);
-  const settledModel: Array<DockerfileModel | null> = settings.transforms.map(() => null);
+  const settledOn: Array<DockerfileModel | null> = settings.transforms.map(() => null);
   for (let round = 0; round < MAX_ROUNDS; round++) {
     const startText = model.text;
     for (const [index, transform] of settings.transforms.entries()) {
-      if (settledOn[index] === model.text) continue;
+      const settled = settledOn[index];
+      if (settled?.text === model.text) continue;
       const policy = { reportRefusals: round === 0, safeOnly: settings.safeOnly === true };
-      if (sameReads(transform, settledModel[index], model)) {
+      if (sameReads(transform, settled, model)) {
         if (checkDeclaredReads) checkSkipped(transform, model, source, context, options, lines, policy);
-        settledOn[index] = model.text;
+        settledOn[index] = model;
         continue;
       }
       let outcome: TransformOutcome;
@@ -213,8 +213,7 @@ export function optimizeFile(raw: string, context: BuildContext, settings: RunSe
         changes.push(...outcome.changes);
         model = outcome.model;
       }
-      settledOn[index] = outcome.settled ? model.text : null;
-      settledModel[index] = outcome.settled ? model : null;
+      settledOn[index] = outcome.settled ? model : null;
     }
     if (model.text === startText) {
       converged = true;
