@@ -233,10 +233,9 @@ interface AndOrForm {
 /** A command's parent until its pipeline is made. */
 const NO_PIPELINE = null as unknown as ShellPipeline;
 
-function compoundNode(kind: ShellCompoundKind, n: ShellNode): ShellCompound {
+/** What every command node starts with: `n`'s span, no redirects or substitutions yet, no pipeline. */
+function commandBase(n: ShellNode): CommandBase {
   return {
-    kind,
-    blocks: [],
     redirects: [],
     substitutions: [],
     wordAssigns: null,
@@ -244,6 +243,10 @@ function compoundNode(kind: ShellCompoundKind, n: ShellNode): ShellCompound {
     start: n.start,
     end: n.end,
   };
+}
+
+function compoundNode(kind: ShellCompoundKind, n: ShellNode): ShellCompound {
+  return { kind, blocks: [], ...commandBase(n) };
 }
 
 /** `out | f`: f's first pipeline continues out's last one, and f's and-or goes on after it. */
@@ -413,16 +416,7 @@ export function buildShellTree(
   };
 
   const other = (what: ShellOther["what"], n: ShellNode): ShellOther => {
-    const o: ShellOther = {
-      kind: "other",
-      what,
-      redirects: [],
-      substitutions: [],
-      wordAssigns: null,
-      parent: NO_PIPELINE,
-      start: n.start,
-      end: n.end,
-    };
+    const o: ShellOther = { kind: "other", what, ...commandBase(n) };
     for (const c of n.children) takeChild(o, c);
     return o;
   };
@@ -490,16 +484,7 @@ export function buildShellTree(
       case "command": {
         const cmd = byNode.get(n);
         if (!cmd) return other("unknown", n);
-        const s: ShellSimple = {
-          kind: "simple",
-          command: cmd,
-          redirects: [],
-          substitutions: [],
-          wordAssigns: null,
-          parent: NO_PIPELINE,
-          start: n.start,
-          end: n.end,
-        };
+        const s: ShellSimple = { kind: "simple", command: cmd, ...commandBase(n) };
         for (const c of n.children) takeChild(s, c);
         nodes.set(cmd, s);
         return s;
