@@ -113,9 +113,29 @@ export async function againOnTransient<T extends { ok: boolean; error: string | 
 ): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     const outcome = await step();
-    if (outcome.ok || attempt >= tries || !TRANSIENT_BUILDER_FAILURE.test(outcome.error ?? ""))
-      return outcome;
+    if (outcome.ok || attempt >= tries || !isTransientBuilderFailure(outcome.error ?? "")) return outcome;
   }
+}
+
+/** `<tool> <lead> [--no-cache] -f <dockerfile> -t <tag> <context>`: every builder's build command ends the same. */
+async function buildWith(
+  tool: string,
+  lead: string[],
+  build: { dockerfile: string; context: string; tag: string; noCache: boolean },
+  env: NodeJS.ProcessEnv,
+  settings: BuilderSettings,
+): Promise<BuildOutcome> {
+  const args = [
+    ...lead,
+    ...(build.noCache ? ["--no-cache"] : []),
+    "-f",
+    build.dockerfile,
+    "-t",
+    build.tag,
+    build.context,
+  ];
+  const r = await exec(tool, args, { env, timeoutMs: settings.buildTimeoutMs ?? BUILD_TIMEOUT_MS });
+  return { ok: r.code === 0, seconds: r.seconds, error: r.code === 0 ? null : failure(r) };
 }
 
 export interface Builder {
@@ -384,28 +404,14 @@ function buildahBuilder(version: string, settings: BuilderSettings): Builder {
   const builder: Builder = {
     name: "buildah",
     version,
-    build: (dockerfile, context, tag, opts) =>
-      againOnTransient(async () => {
-        const args = [
-          "bud",
-          "--layers",
-          // no working container is left behind when a step fails
-          "--force-rm",
-          ...pull,
-          ...(opts.noCache ? ["--no-cache"] : []),
-          "-f",
-          dockerfile,
-          "-t",
-          tag,
-          context,
-        ];
-        images.built(tag);
-        const r = await exec("buildah", args, {
-          env,
-          timeoutMs: settings.buildTimeoutMs ?? BUILD_TIMEOUT_MS,
-        });
-        return { ok: r.code === 0, seconds: r.seconds, error: r.code === 0 ? null : failure(r) };
-      }),
+    build: (dockerfile, context, tag, opts) => {
+      images.built(tag);
+      // no working container is left behind when a step fails
+      const lead = ["bud", "--layers", "--force-rm", ...pull];
+      return againOnTransient(() =>
+        buildWith("buildah", lead, { dockerfile, context, tag, ...opts }, env, settings),
+      );
+    },
     async inspect(tag) {
       const r = await exec("buildah", ["inspect", "--type", "image", tag], { env });
       if (r.code !== 0) return null;
@@ -482,21 +488,10 @@ function cliBuilder(name: "docker" | "podman", version: string, settings: Builde
   return {
     name,
     version,
-    async build(dockerfile, context, tag, opts) {
-      const cmd = name === "docker" ? ["buildx", "build", ...buildx, "--load"] : ["build", "--layers"];
-      const args = [
-        ...cmd,
-        ...pull,
-        ...(opts.noCache ? ["--no-cache"] : []),
-        "-f",
-        dockerfile,
-        "-t",
-        tag,
-        context,
-      ];
+    build(dockerfile, context, tag, opts) {
       images.built(tag);
-      const r = await exec(name, args, { env, timeoutMs: settings.buildTimeoutMs ?? BUILD_TIMEOUT_MS });
-      return { ok: r.code === 0, seconds: r.seconds, error: r.code === 0 ? null : failure(r) };
+      const cmd = name === "docker" ? ["buildx", "build", ...buildx, "--load"] : ["build", "--layers"];
+      return buildWith(name, [...cmd, ...pull], { dockerfile, context, tag, ...opts }, env, settings);
     },
     async inspect(tag) {
       const r = await exec(name, ["image", "inspect", tag], { env });
