@@ -1,12 +1,11 @@
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { beforeAll, describe, expect, test } from "vitest";
 import { loadParsers, optimizeFile } from "../../src/engine/engine.ts";
 import { emptyContext } from "../../src/io/context.ts";
-import { STAND_IN_ENV, standInReady } from "./buildah-env.ts";
-import { isTransientBuilderFailure } from "../../src/verify/builder.ts";
+import { STAND_IN_ENV, buildahSpawn, standInReady } from "./buildah-env.ts";
 import { aptGetNoInstallRecommends } from "../../transforms/pkg/apt-get-no-install-recommends.ts";
 
 /**
@@ -24,20 +23,13 @@ function builds(dockerfile: string): { ok: boolean; log: string } {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dfopt-apt-e2e-"));
   fs.writeFileSync(path.join(dir, "Dockerfile"), dockerfile);
   const iid = path.join(dir, "iid");
-  const build = () =>
-    spawnSync(
-      "buildah",
-      ["build", "--pull=never", "--layers=false", "--iidfile", iid, "-f", "Dockerfile", "."],
-      {
-        cwd: dir,
-        env,
-        encoding: "utf8",
-      },
-    );
-  // a failure before anything ran (buildah's memfd seal refused on a busy machine) is tried again
-  let r = build();
-  for (let attempt = 2; attempt <= 3 && r.status !== 0 && isTransientBuilderFailure(r.stderr); attempt++)
-    r = build();
+  const r = buildahSpawn(
+    ["build", "--pull=never", "--layers=false", "--iidfile", iid, "-f", "Dockerfile", "."],
+    {
+      cwd: dir,
+      env,
+    },
+  );
   if (fs.existsSync(iid))
     execFileSync("buildah", ["rmi", fs.readFileSync(iid, "utf8").trim()], { env, stdio: "ignore" });
   fs.rmSync(dir, { recursive: true, force: true });

@@ -54,16 +54,26 @@ export function standInReady(image: string, suite: string): boolean {
 }
 
 /**
- * `buildah <args>` as a test runs it itself (build, run): its output, or a throw naming the failure.
- * Tried again, as the verify builder does, when buildah failed before anything ran (its memfd seal
- * refused on a busy machine: isTransientBuilderFailure).
+ * `buildah <args>` as a test runs it itself (build, run), tried again as the verify builder does
+ * when buildah failed before anything ran (its memfd seal refused on a busy machine:
+ * isTransientBuilderFailure).
  */
+export function buildahSpawn(
+  args: string[],
+  opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): SpawnSyncReturns<string> {
+  const run = () =>
+    spawnSync("buildah", args, { cwd: opts.cwd, env: opts.env ?? STAND_IN_ENV, encoding: "utf8" });
+  let r = run();
+  for (let attempt = 2; attempt <= 3 && r.status !== 0 && isTransientBuilderFailure(r.stderr); attempt++)
+    r = run();
+  return r;
+}
+
+/** buildahSpawn's output, or a throw naming the failure. */
 export function buildahSync(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): string {
-  let r: SpawnSyncReturns<string> | null = null;
-  for (let attempt = 1; attempt <= 3; attempt++) {
-    r = spawnSync("buildah", args, { cwd: opts.cwd, env: opts.env ?? STAND_IN_ENV, encoding: "utf8" });
-    if (r.status === 0) return r.stdout;
-    if (!isTransientBuilderFailure(r.stderr)) break;
-  }
-  throw new Error(`buildah ${args.join(" ")} failed (exit ${r?.status}): ${r?.stderr.slice(-1500)}`);
+  const r = buildahSpawn(args, opts);
+  if (r.status !== 0)
+    throw new Error(`buildah ${args.join(" ")} failed (exit ${r.status}): ${r.stderr.slice(-1500)}`);
+  return r.stdout;
 }
